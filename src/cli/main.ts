@@ -1,0 +1,44 @@
+/**
+ * The scar command line. Each command lives in src/cli/commands/<name>.ts and registers its flags
+ * here; the heavy work of a command is imported only when that command runs, so `scar --version`
+ * and `scar --help` stay fast.
+ */
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../version.js";
+import { CliError } from "./errors.js";
+
+export function buildProgram(): Command {
+  const program = new Command("scar")
+    .description("Run container images as serverless, event-driven file-processing functions")
+    .version(`scar ${VERSION}`, "-V, --version", "print the version and exit")
+    .addHelpText("after", "\nRun 'scar COMMAND --help' for more information on a command.")
+    .showHelpAfterError("(run 'scar --help' for usage)");
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit with 0; usage errors were already printed by commander
+      return err.exitCode;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
+    if (process.env.SCAR_DEBUG) process.stderr.write(`${e?.stack ?? ""}\n`);
+    else process.stderr.write("hint: set SCAR_DEBUG=1 to see the stack trace\n");
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
