@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # container runtimes and image tools (engine, tests, benchmark peers)
   crun runc busybox-static
+  # a registry the image tests start themselves; skopeo + umoci are the image benchmark's peer
+  docker-registry skopeo umoci
   # S3 clients the object-store tests drive
   awscli s3cmd python3-boto3
   # misc tools used by tests and the benchmark
