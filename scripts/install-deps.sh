@@ -8,6 +8,8 @@ PACKAGES=(
   crun runc busybox-static
   # a registry the image tests start themselves; skopeo + umoci are the image benchmark's peer
   docker-registry skopeo umoci
+  # overlay whiteouts of unpacked layers (setfattr); zstd layers in the image tests
+  attr zstd
   # S3 clients the object-store tests drive
   awscli s3cmd python3-boto3
   # misc tools used by tests and the benchmark
