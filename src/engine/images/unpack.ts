@@ -1,0 +1,532 @@
+/**
+ * Safe unpacking of one image layer into its own directory, ready to be an overlayfs lower.
+ *
+ * The layer is applied "on top of" the layers below it without touching them: every path of the tar
+ * is resolved in the merged view (this layer, then the lower layers top-down, honouring their
+ * whiteouts), symlinks met on the way are followed *inside the image root* (an absolute or `..`-heavy
+ * target can never leave it), and what is written lands only in this layer's directory, whose own
+ * parents are real directories created by us. So no entry can write outside the layer, whatever
+ * symlinks earlier entries or earlier layers planted.
+ *
+ * Hostile input is refused: `..` in names, hard links to missing targets or directories, oversized
+ * headers, truncated entries, names or link targets that are too long. Device nodes, FIFOs and other
+ * special files are skipped (the runtime provides /dev). Whiteouts become overlayfs whiteouts (a 0/0
+ * character device for `.wh.NAME`, `trusted.overlay.opaque=y` for `.wh..wh..opq`) when we are root,
+ * and are also listed in the result so a copying fallback can apply them (see materialize()).
+ *
+ * Because the result depends on the lower layers, unpacked layers are keyed by ChainID, not DiffID.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { decompressStream } from "./compression.js";
+import { Digester } from "./digest.js";
+import { ByteReader, readTar, type TarHeader, type TarLimits } from "./tar.js";
+
+const execFileP = promisify(execFile);
+
+export const WHITEOUT_PREFIX = ".wh.";
+export const OPAQUE_MARKER = ".wh..wh..opq";
+
+export class UnsafeLayerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsafeLayerError";
+  }
+}
+
+/** A layer already unpacked, as seen by the layers above it. */
+export interface LowerLayer {
+  /** its root directory (the overlay lower) */
+  dir: string;
+  /** paths (relative, `/`-separated) this layer whites out in the layers below it */
+  whiteouts: string[];
+  /** directories of this layer that hide the content of the layers below them ("" is the root) */
+  opaque: string[];
+}
+
+export interface UnpackOptions extends TarLimits {
+  /** the layers below, bottom to top */
+  lowers?: LowerLayer[];
+  /** stop with an error past this many uncompressed bytes (a decompression bomb); default unlimited */
+  maxBytes?: number;
+  /** write overlay whiteout devices and opaque xattrs (default: when running as root) */
+  overlayMarkers?: boolean;
+  /** keep file owners from the layer (default: when running as root) */
+  preserveOwners?: boolean;
+}
+
+export interface UnpackResult {
+  /** sha256 of the uncompressed tar stream */
+  diffId: string;
+  compression: string;
+  /** uncompressed bytes read */
+  size: number;
+  entries: number;
+  whiteouts: string[];
+  opaque: string[];
+  /** whether `dir` carries overlayfs whiteout devices and opaque xattrs */
+  overlay: boolean;
+  /** special files not created (devices, FIFOs, unknown types) */
+  skipped: { path: string; type: string }[];
+}
+
+interface Node {
+  kind: "dir" | "file" | "symlink" | "other";
+  target?: string;
+}
+
+interface DirAttrs {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
+/** Splits a tar name into clean components; refuses `..`. Leading `/` and `./` are dropped. */
+export function cleanPath(name: string, what = "path"): string[] {
+  if (name.includes("\0")) throw new UnsafeLayerError(`NUL byte in layer ${what}`);
+  const parts = name.split("/").filter((c) => c !== "" && c !== ".");
+  if (parts.includes("..")) throw new UnsafeLayerError(`layer ${what} "${name}" leaves the root (..)`);
+  for (const p of parts)
+    if (Buffer.byteLength(p) > 255)
+      throw new UnsafeLayerError(`layer ${what} component longer than 255 bytes`);
+  return parts;
+}
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+class LowerView {
+  private readonly cache = new Map<string, Node | null>();
+  readonly whiteouts: Set<string>;
+  readonly opaque: Set<string>;
+  constructor(readonly layer: LowerLayer) {
+    this.whiteouts = new Set(layer.whiteouts);
+    this.opaque = new Set(layer.opaque);
+  }
+  get(path: string): Node | null {
+    let n = this.cache.get(path);
+    if (n !== undefined) return n;
+    n = null;
+    try {
+      const st = fs.lstatSync(join(this.layer.dir, path));
+      if (st.isDirectory()) n = { kind: "dir" };
+      else if (st.isSymbolicLink())
+        n = { kind: "symlink", target: fs.readlinkSync(join(this.layer.dir, path)) };
+      else if (st.isFile()) n = { kind: "file" };
+      else if (this.whiteouts.has(path)) n = null;
+      else n = { kind: "other" };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" && (e as NodeJS.ErrnoException).code !== "ENOTDIR")
+        throw e;
+    }
+    this.cache.set(path, n);
+    return n;
+  }
+}
+
+function ancestors(path: string): string[] {
+  const out = [""];
+  let i = path.indexOf("/");
+  while (i >= 0) {
+    out.push(path.slice(0, i));
+    i = path.indexOf("/", i + 1);
+  }
+  return out;
+}
+
+class LayerWriter {
+  readonly nodes = new Map<string, Node>();
+  readonly whiteouts = new Set<string>();
+  readonly opaque = new Set<string>();
+  readonly dirAttrs = new Map<string, DirAttrs>();
+  readonly skipped: { path: string; type: string }[] = [];
+  private readonly lowers: LowerView[];
+
+  constructor(
+    readonly root: string,
+    lowers: LowerLayer[],
+    readonly owners: boolean,
+  ) {
+    this.lowers = lowers.map((l) => new LowerView(l)).reverse(); // top-down
+    this.nodes.set("", { kind: "dir" });
+  }
+
+  private hides(marks: { whiteouts: Set<string>; opaque: Set<string> }, path: string): boolean {
+    for (const a of ancestors(path)) {
+      if (marks.opaque.has(a)) return true;
+      if (a !== "" && marks.whiteouts.has(a)) return true;
+    }
+    return marks.whiteouts.has(path);
+  }
+
+  /** What is at `path` in the merged view (this layer over the lowers), or undefined. */
+  lookup(path: string, ownToo = true): { node: Node; lower?: LowerView } | undefined {
+    const own = ownToo ? this.nodes.get(path) : undefined;
+    if (own) return { node: own };
+    if (this.hides(this, path)) return undefined;
+    for (const l of this.lowers) {
+      const n = l.get(path);
+      if (n) return { node: n, lower: l };
+      if (this.hides(l, path)) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Resolves directory components in the merged view, following symlinks inside the root. */
+  resolveDirs(comps: string[]): string[] {
+    let out: string[] = [];
+    const queue = [...comps];
+    let hops = 0;
+    while (queue.length > 0) {
+      const c = queue.shift()!;
+      if (c === "" || c === ".") continue;
+      if (c === "..") {
+        out.pop();
+        continue;
+      }
+      const p = out.length === 0 ? c : `${out.join("/")}/${c}`;
+      const found = this.lookup(p);
+      if (!found || found.node.kind === "dir") {
+        out.push(c);
+        continue;
+      }
+      if (found.node.kind === "symlink") {
+        if (++hops > 255) throw new UnsafeLayerError(`too many levels of symbolic links at "${p}"`);
+        const t = found.node.target!;
+        if (t.startsWith("/")) out = [];
+        queue.unshift(...t.split("/"));
+        continue;
+      }
+      throw new UnsafeLayerError(`"${p}" is not a directory`);
+    }
+    return out;
+  }
+
+  private lowerDirAttrs(path: string): DirAttrs | undefined {
+    for (const l of this.lowers) {
+      const n = l.get(path);
+      if (n?.kind === "dir") {
+        const st = fs.statSync(join(l.layer.dir, path));
+        return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000 };
+      }
+      if (n || this.hides(l, path)) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Makes sure the directories exist in this layer (copying attributes up from the lowers). */
+  ensureDirs(comps: string[]): void {
+    let p = "";
+    for (const c of comps) {
+      p = p === "" ? c : `${p}/${c}`;
+      const own = this.nodes.get(p);
+      if (own?.kind === "dir") continue;
+      if (own) this.remove(p);
+      const attrs = this.lowerDirAttrs(p) ?? { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+      const hiddenBelow = this.whiteouts.delete(p);
+      fs.mkdirSync(join(this.root, p), { mode: 0o700 });
+      this.nodes.set(p, { kind: "dir" });
+      if (!this.dirAttrs.has(p)) this.dirAttrs.set(p, attrs);
+      if (hiddenBelow) this.opaque.add(p);
+    }
+  }
+
+  /** Removes whatever this layer has at `path` (recursively). */
+  remove(path: string): void {
+    const n = this.nodes.get(path);
+    if (!n) return;
+    fs.rmSync(join(this.root, path), { recursive: true, force: true });
+    this.nodes.delete(path);
+    if (n.kind === "dir") {
+      const prefix = `${path}/`;
+      for (const k of [...this.nodes.keys()]) if (k.startsWith(prefix)) this.nodes.delete(k);
+      for (const k of [...this.dirAttrs.keys()])
+        if (k === path || k.startsWith(prefix)) this.dirAttrs.delete(k);
+      for (const k of [...this.whiteouts]) if (k.startsWith(prefix)) this.whiteouts.delete(k);
+      for (const k of [...this.opaque]) if (k === path || k.startsWith(prefix)) this.opaque.delete(k);
+    }
+  }
+
+  /** Resolves a tar name to its place in this layer: parents resolved and created, last component kept. */
+  place(name: string, what = "path"): { path: string; parent: string[]; base: string } | undefined {
+    const comps = cleanPath(name, what);
+    if (comps.length === 0) return undefined;
+    const base = comps[comps.length - 1]!;
+    const parent = this.resolveDirs(comps.slice(0, -1));
+    return { path: parent.length === 0 ? base : `${parent.join("/")}/${base}`, parent, base };
+  }
+
+  private setOwner(path: string, h: TarHeader): void {
+    if (this.owners) fs.lchownSync(join(this.root, path), h.uid, h.gid);
+  }
+
+  async apply(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    const comps = cleanPath(h.name);
+    if (comps.length === 0) {
+      if (h.type === "dir") this.dirAttrs.set("", { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+      return;
+    }
+    const base = comps[comps.length - 1]!;
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const parent = this.resolveDirs(comps.slice(0, -1));
+      this.ensureDirs(parent);
+      const pdir = parent.join("/");
+      if (base === OPAQUE_MARKER) {
+        this.opaque.add(pdir);
+        return;
+      }
+      const target = base.slice(WHITEOUT_PREFIX.length);
+      if (target === "" || target === "." || target === "..")
+        throw new UnsafeLayerError(`bad whiteout "${h.name}"`);
+      const wpath = pdir === "" ? target : `${pdir}/${target}`;
+      const own = this.nodes.get(wpath);
+      if (own) {
+        // whiteouts only hide lower layers; an entry of this layer stays, but no longer merges with below
+        if (own.kind === "dir") this.opaque.add(wpath);
+        return;
+      }
+      // a whiteout of something the lower layers do not have is a no-op (and overlayfs would list it)
+      if (this.lookup(wpath, false)) this.whiteouts.add(wpath);
+      return;
+    }
+    const placed = this.place(h.name)!;
+    const { path } = placed;
+    this.ensureDirs(placed.parent);
+    const abs = join(this.root, path);
+    const own = this.nodes.get(path);
+    const wasWhiteout = this.whiteouts.delete(path);
+
+    if (h.type === "dir") {
+      if (own && own.kind !== "dir") this.remove(path);
+      if (own?.kind !== "dir") {
+        fs.mkdirSync(abs, { mode: 0o700 });
+        this.nodes.set(path, { kind: "dir" });
+      }
+      if (wasWhiteout) this.opaque.add(path);
+      this.dirAttrs.set(path, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+      return;
+    }
+    if (own) this.remove(path);
+
+    switch (h.type) {
+      case "file": {
+        const fd = fs.openSync(
+          abs,
+          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+          0o600,
+        );
+        try {
+          for await (const chunk of body) {
+            let off = 0;
+            while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+          }
+          if (this.owners) fs.fchownSync(fd, h.uid, h.gid);
+          fs.fchmodSync(fd, h.mode);
+          fs.futimesSync(fd, h.mtime, h.mtime);
+        } finally {
+          fs.closeSync(fd);
+        }
+        this.nodes.set(path, { kind: "file" });
+        return;
+      }
+      case "symlink": {
+        if (h.linkname === "") throw new UnsafeLayerError(`symlink "${h.name}" has an empty target`);
+        fs.symlinkSync(h.linkname, abs);
+        this.setOwner(path, h);
+        fs.lutimesSync(abs, h.mtime, h.mtime);
+        this.nodes.set(path, { kind: "symlink", target: h.linkname });
+        return;
+      }
+      case "link": {
+        const t = this.place(h.linkname, "hard link target");
+        if (!t) throw new UnsafeLayerError(`hard link "${h.name}" points at the root`);
+        if (t.path === path) return;
+        let tnode = this.nodes.get(t.path);
+        if (!tnode) {
+          const below = this.lookup(t.path);
+          if (!below) throw new UnsafeLayerError(`hard link "${h.name}" points at missing "${h.linkname}"`);
+          if (below.node.kind === "dir")
+            throw new UnsafeLayerError(`hard link "${h.name}" points at a directory`);
+          if (!below.lower || below.node.kind === "other")
+            throw new UnsafeLayerError(`hard link "${h.name}" points at a special file`);
+          this.ensureDirs(t.parent);
+          this.copyUp(below.lower, t.path, below.node);
+          tnode = this.nodes.get(t.path)!;
+        }
+        if (tnode.kind === "dir") throw new UnsafeLayerError(`hard link "${h.name}" points at a directory`);
+        if (tnode.kind === "other")
+          throw new UnsafeLayerError(`hard link "${h.name}" points at a special file`);
+        fs.linkSync(join(this.root, t.path), abs);
+        this.nodes.set(path, { ...tnode });
+        return;
+      }
+      default:
+        // devices, FIFOs and unknown types are not created: the runtime provides /dev
+        this.skipped.push({
+          path,
+          type: h.type === "other" ? `typeflag ${JSON.stringify(h.typeflag)}` : h.type,
+        });
+        return;
+    }
+  }
+
+  private copyUp(lower: LowerView, path: string, node: Node): void {
+    const src = join(lower.layer.dir, path);
+    const dst = join(this.root, path);
+    const st = fs.lstatSync(src);
+    if (node.kind === "symlink") fs.symlinkSync(node.target!, dst);
+    else fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
+    if (this.owners) fs.lchownSync(dst, st.uid, st.gid);
+    if (node.kind !== "symlink") fs.chmodSync(dst, st.mode & 0o7777);
+    fs.lutimesSync(dst, st.atime, st.mtime);
+    this.nodes.set(path, { ...node });
+  }
+
+  finishDirs(): void {
+    const dirs = [...this.dirAttrs.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [p, a] of dirs) {
+      const abs = p === "" ? this.root : join(this.root, p);
+      if (this.owners) fs.chownSync(abs, a.uid, a.gid);
+      fs.chmodSync(abs, a.mode);
+      fs.utimesSync(abs, a.mtime, a.mtime);
+    }
+  }
+}
+
+async function runBatched(cmd: string, fixed: string[], paths: string[]): Promise<void> {
+  for (let i = 0; i < paths.length; i += 500) {
+    await execFileP(cmd, [...fixed, ...paths.slice(i, i + 500)]);
+  }
+}
+
+/** Writes overlayfs whiteouts (0/0 char devices) and opaque markers (trusted.overlay.opaque=y). */
+async function writeOverlayMarkers(root: string, whiteouts: string[], opaque: string[]): Promise<void> {
+  if (whiteouts.length > 0) {
+    await runBatched(
+      "sh",
+      ["-c", 'for p do mknod "$p" c 0 0 || exit 1; done', "sh"],
+      whiteouts.map((w) => join(root, w)),
+    );
+  }
+  if (opaque.length > 0) {
+    try {
+      await runBatched(
+        "setfattr",
+        ["-n", "trusted.overlay.opaque", "-v", "y", "--"],
+        opaque.map((o) => (o === "" ? root : join(root, o))),
+      );
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT")
+        throw new Error("setfattr not found: install the 'attr' package (scripts/install-deps.sh)");
+      throw e;
+    }
+  }
+}
+
+/**
+ * Unpacks a layer (gzip, zstd or plain tar) into `dest`, which must exist and be empty.
+ * Returns the DiffID computed over the uncompressed stream; the caller compares it with the config.
+ */
+export async function unpackLayer(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  dest: string,
+  opts: UnpackOptions = {},
+): Promise<UnpackResult> {
+  let compression = "none";
+  const plain = await decompressStream(source, (c) => {
+    compression = c;
+  });
+  const diff = new Digester();
+  const max = opts.maxBytes ?? Number.POSITIVE_INFINITY;
+  const hashed = (async function* () {
+    for await (const c of plain) {
+      diff.update(c);
+      if (diff.bytes > max)
+        throw new UnsafeLayerError(`layer is larger than the limit of ${max} bytes uncompressed`);
+      yield c;
+    }
+  })();
+  const reader = new ByteReader(hashed);
+  const w = new LayerWriter(dest, opts.lowers ?? [], opts.preserveOwners ?? isRoot);
+  let entries = 0;
+  try {
+    for await (const { header, body } of readTar(reader, opts)) {
+      entries++;
+      await w.apply(header, body);
+    }
+    await reader.drain(); // the digest covers the bytes after the end-of-archive marker too
+  } finally {
+    await reader.close();
+  }
+  w.finishDirs();
+  const hasLowers = (opts.lowers ?? []).length > 0;
+  const whiteouts = [...w.whiteouts].sort();
+  const opaque = [...w.opaque].sort();
+  const overlay = opts.overlayMarkers ?? isRoot;
+  if (overlay) await writeOverlayMarkers(dest, hasLowers ? whiteouts : [], hasLowers ? opaque : []);
+  return {
+    diffId: diff.digest(),
+    compression,
+    size: diff.bytes,
+    entries,
+    whiteouts,
+    opaque,
+    overlay,
+    skipped: w.skipped,
+  };
+}
+
+/**
+ * Flattens layers (bottom to top) into `dest` by copying, applying whiteouts and opaque directories:
+ * the fallback where overlayfs cannot be used. Never follows a symlink inside `dest`.
+ */
+export function materialize(layers: LowerLayer[], dest: string): void {
+  fs.mkdirSync(dest, { recursive: true });
+  for (const layer of layers) {
+    const wh = new Set(layer.whiteouts);
+    for (const o of layer.opaque) {
+      const d = o === "" ? dest : join(dest, o);
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(d);
+      } catch {}
+      if (st?.isDirectory())
+        for (const e of fs.readdirSync(d)) fs.rmSync(join(d, e), { recursive: true, force: true });
+    }
+    for (const w of layer.whiteouts) fs.rmSync(join(dest, w), { recursive: true, force: true });
+    copyTree(layer.dir, dest, "", wh);
+  }
+}
+
+function copyTree(srcRoot: string, dstRoot: string, rel: string, whiteouts: Set<string>): void {
+  const srcDir = rel === "" ? srcRoot : join(srcRoot, rel);
+  for (const name of fs.readdirSync(srcDir)) {
+    const r = rel === "" ? name : `${rel}/${name}`;
+    if (whiteouts.has(r)) continue;
+    const src = join(srcRoot, r);
+    const dst = join(dstRoot, r);
+    const st = fs.lstatSync(src);
+    let existing: fs.Stats | undefined;
+    try {
+      existing = fs.lstatSync(dst);
+    } catch {}
+    if (st.isDirectory()) {
+      if (existing && !existing.isDirectory()) fs.rmSync(dst, { force: true });
+      if (!existing?.isDirectory()) fs.mkdirSync(dst);
+      copyTree(srcRoot, dstRoot, r, whiteouts);
+      if (isRoot) fs.chownSync(dst, st.uid, st.gid);
+      fs.chmodSync(dst, st.mode & 0o7777);
+      fs.utimesSync(dst, st.atime, st.mtime);
+      continue;
+    }
+    if (existing) fs.rmSync(dst, { recursive: true, force: true });
+    if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(src), dst);
+    else if (st.isFile()) fs.copyFileSync(src, dst, fs.constants.COPYFILE_FICLONE);
+    else continue;
+    if (isRoot) fs.lchownSync(dst, st.uid, st.gid);
+    if (!st.isSymbolicLink()) fs.chmodSync(dst, st.mode & 0o7777);
+    fs.lutimesSync(dst, st.atime, st.mtime);
+  }
+}
