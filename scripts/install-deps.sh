@@ -10,6 +10,8 @@ PACKAGES=(
   docker-registry skopeo umoci
   # overlay whiteouts of unpacked layers (setfattr); zstd layers in the image tests
   attr zstd
+  # htpasswd, for the registry basic-auth test
+  apache2-utils
   # S3 clients the object-store tests drive
   awscli s3cmd python3-boto3
   # misc tools used by tests and the benchmark
