@@ -1,0 +1,167 @@
+/**
+ * What the host's cgroups look like, where our containers' cgroups go, and how to find and remove
+ * the ones a crashed engine left behind.
+ */
+import { existsSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * - `v2`: unified hierarchy only.
+ * - `v1`: legacy controllers only (or cgroup2 mounted with no controllers in it).
+ * - `hybrid`: v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified that holds controllers:
+ *   crun refuses to run there unless that mount is hidden (see mountns.ts).
+ */
+export type CgroupMode = "v1" | "v2" | "hybrid" | "none";
+
+const CGROUP2_MAGIC = 0x63677270;
+const ROOT = "/sys/fs/cgroup";
+
+export function cgroupMode(): CgroupMode {
+  try {
+    if (statfsSync(ROOT).type === CGROUP2_MAGIC) return "v2";
+  } catch {
+    return "none";
+  }
+  const unified = join(ROOT, "unified");
+  try {
+    if (statfsSync(unified).type === CGROUP2_MAGIC) {
+      const controllers = readFileSync(join(unified, "cgroup.controllers"), "utf8").trim();
+      return controllers === "" ? "v1" : "hybrid";
+    }
+  } catch {
+    // no unified mount
+  }
+  return existsSync(join(ROOT, "memory")) || existsSync(join(ROOT, "pids")) ? "v1" : "none";
+}
+
+/** Our own cgroup, per v1 controller name ("memory", "pids", ...) and "" for v2. */
+export function ownCgroups(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    for (const c of m[1]!.split(",")) out.set(c.replace(/^name=/, ""), m[2]!);
+  }
+  return out;
+}
+
+/**
+ * The cgroup under which a runner puts its containers, as an absolute path that the OCI runtime
+ * creates in every hierarchy: `<our memory cgroup>/scar-<tag>` (v1/hybrid; keeps the containers inside
+ * the engine's own memory accounting) or `/scar-<tag>` (v2). `tag` separates runners with different
+ * state folders, so one runner's sweep never touches another's containers.
+ */
+export function cgroupParent(mode: CgroupMode, tag: string): string {
+  const own = ownCgroups();
+  const base = mode === "v2" ? "/" : (own.get("memory") ?? "/");
+  return `${base.replace(/\/+$/, "")}/scar-${tag}`;
+}
+
+/** Directories of `parent` in every mounted hierarchy (that exist). */
+export function hierarchyDirs(parent: string): string[] {
+  const out: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(ROOT);
+  } catch {
+    return out;
+  }
+  if (statfsSafe(ROOT) === CGROUP2_MAGIC) return existsSync(join(ROOT, parent)) ? [join(ROOT, parent)] : [];
+  for (const e of entries) {
+    const d = join(ROOT, e, parent);
+    if (existsSync(d)) out.push(d);
+  }
+  return out;
+}
+
+function statfsSafe(p: string): number {
+  try {
+    return statfsSync(p).type;
+  } catch {
+    return 0;
+  }
+}
+
+/** Names of the child cgroups of `parent` in any hierarchy. */
+export function childCgroups(parent: string): string[] {
+  const names = new Set<string>();
+  for (const d of hierarchyDirs(parent)) {
+    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) names.add(e.name);
+  }
+  return [...names];
+}
+
+/**
+ * Kills whatever still runs in `parent/name` and removes that cgroup from every hierarchy.
+ * Returns true when nothing of it is left.
+ */
+export async function removeCgroup(parent: string, name: string): Promise<boolean> {
+  const dirs = hierarchyDirs(parent)
+    .map((d) => join(d, name))
+    .filter((d) => existsSync(d));
+  for (let attempt = 0; attempt < 50 && dirs.length > 0; attempt++) {
+    for (const d of dirs) {
+      for (const pid of readPids(d)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      // v2 has cgroup.kill; harmless to try
+      try {
+        if (existsSync(join(d, "cgroup.kill"))) writeFileSync(join(d, "cgroup.kill"), "1");
+      } catch {
+        // ignore
+      }
+    }
+    for (let i = dirs.length - 1; i >= 0; i--) {
+      try {
+        rmdirSync(dirs[i]!);
+        dirs.splice(i, 1);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") dirs.splice(i, 1);
+      }
+    }
+    if (dirs.length > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+  return dirs.length === 0;
+}
+
+/** Removes the runner's (empty) parent cgroup from every hierarchy; ignores a busy one. */
+export function removeParent(parent: string): void {
+  for (const d of hierarchyDirs(parent)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // still in use by another run, or gone
+    }
+  }
+}
+
+function readPids(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, "cgroup.procs"), "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Kernel-wide count of OOM kills (memcg ones included), from /proc/vmstat; -1 if unknown. */
+export function oomKillCount(): number {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync("/proc/vmstat", "utf8"));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/** Whether the v1 memory controller accounts swap (memory.memsw.*); always true for v2. */
+export function swapAccounting(mode: CgroupMode): boolean {
+  if (mode === "v2") return true;
+  return existsSync(join(ROOT, "memory", "memory.memsw.limit_in_bytes"));
+}

@@ -1,0 +1,150 @@
+/**
+ * The root file system of one run: an overlay mount with the image layers as read-only lowers and a
+ * fresh upper (so a run never copies or changes the image), or, where overlayfs cannot be mounted, a
+ * per-run copy of the layers with the whiteouts applied (slow, but correct).
+ */
+import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import type { Host } from "./adapters.js";
+import { exec, firstLine } from "./exec.js";
+
+export interface OverlaySupport {
+  overlay: boolean;
+  /** the `volatile` option (no syncs of the throw-away upper) works */
+  volatile: boolean;
+  error?: string;
+}
+
+export interface RunDirs {
+  upper: string;
+  work: string;
+  merged: string;
+}
+
+/** Classic mount(2) takes one page of options. */
+const MAX_OPTIONS = 4000;
+
+function overlayOptions(layers: readonly string[], dirs: RunDirs, volatile: boolean, base?: string): string {
+  const rel = (p: string) => (base ? relative(base, p) || "." : p);
+  const lower = [...layers].reverse().map(rel).join(":");
+  return `lowerdir=${lower},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}${volatile ? ",volatile" : ""}`;
+}
+
+function commonDir(paths: readonly string[]): string {
+  let common = dirname(paths[0]!);
+  for (const p of paths) {
+    while (common !== "/" && !(p === common || p.startsWith(common + sep))) common = dirname(common);
+  }
+  return common;
+}
+
+export class OverlayError extends Error {}
+
+/** Mounts the overlay for one run; throws OverlayError with mount's message on failure. */
+export async function mountOverlay(
+  host: Host,
+  layers: readonly string[],
+  dirs: RunDirs,
+  volatile: boolean,
+): Promise<void> {
+  if (layers.length === 0) throw new OverlayError("the image has no layers");
+  for (const p of [...layers, dirs.upper, dirs.work]) {
+    if (/[,:\\]/.test(p)) throw new OverlayError(`overlayfs cannot take a path with ',', ':' or '\\': ${p}`);
+  }
+  let opts = overlayOptions(layers, dirs, volatile);
+  let wd: string | undefined;
+  if (opts.length > MAX_OPTIONS) {
+    // Too many or too long paths for one page: name them relative to a common parent.
+    wd = commonDir([...layers, dirs.upper, dirs.work]);
+    opts = overlayOptions(layers, dirs, volatile, wd);
+    if (opts.length > MAX_OPTIONS)
+      throw new OverlayError(`too many layers for one overlay mount (${layers.length})`);
+  }
+  const r = await host.exec("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged], { wd });
+  if (r.code !== 0) throw new OverlayError(`mount overlay: ${firstLine(r.stderr) || `exit ${r.code}`}`);
+}
+
+/** Unmounts a run's root file system; lazily if it is still busy. Missing or unmounted is fine. */
+export async function unmount(host: Host, merged: string): Promise<void> {
+  const r = await host.exec("umount", [merged]);
+  if (r.code === 0 || /not mounted|no mount point|not found/i.test(r.stderr)) return;
+  const l = await host.exec("umount", ["-l", merged]);
+  if (l.code !== 0 && !/not mounted|no mount point|not found/i.test(l.stderr))
+    throw new Error(`umount ${merged}: ${firstLine(l.stderr)}`);
+}
+
+/** Tries an overlay mount (with and without `volatile`) in `scratch`, which it creates and removes. */
+export async function probeOverlay(host: Host, scratch: string): Promise<OverlaySupport> {
+  const dirs = { upper: join(scratch, "u"), work: join(scratch, "w"), merged: join(scratch, "m") };
+  const lower = join(scratch, "l");
+  for (const d of [lower, dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
+  let error: string | undefined;
+  try {
+    for (const volatile of [true, false]) {
+      try {
+        await mountOverlay(host, [lower], dirs, volatile);
+        await unmount(host, dirs.merged);
+        return { overlay: true, volatile };
+      } catch (e) {
+        error = (e as Error).message;
+        rmSync(dirs.work, { recursive: true, force: true });
+        mkdirSync(dirs.work);
+      }
+    }
+    return { overlay: false, volatile: false, error };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The fallback: copies the layers, bottom to top, into `dest`, applying overlay whiteouts
+ * (0/0 character devices delete what lower layers had; directories with the
+ * `trusted.overlay.opaque=y` xattr hide the lower layers' contents, read with `getfattr` when it is installed).
+ */
+export async function copyLayers(layers: readonly string[], dest: string): Promise<void> {
+  mkdirSync(dest, { recursive: true });
+  for (const layer of layers) {
+    for (const rel of await opaqueDirs(layer)) {
+      const target = join(dest, rel);
+      try {
+        for (const e of readdirSync(target)) rmSync(join(target, e), { recursive: true, force: true });
+      } catch {
+        // not there in the lower layers
+      }
+    }
+    const r = await exec("cp", ["-a", "--reflink=auto", `${layer}/.`, `${dest}/`]);
+    if (r.code !== 0) throw new Error(`copy of layer ${layer} failed: ${firstLine(r.stderr)}`);
+    for (const rel of whiteouts(layer)) rmSync(join(dest, rel), { recursive: true, force: true });
+  }
+}
+
+function whiteouts(layer: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(layer, { recursive: true, withFileTypes: true })) {
+    if (!e.isCharacterDevice()) continue;
+    const p = join(e.parentPath, e.name);
+    if (lstatSync(p).rdev === 0) out.push(relative(layer, p));
+  }
+  return out;
+}
+
+async function opaqueDirs(layer: string): Promise<string[]> {
+  // "# file: PATH" followed by 'trusted.overlay.opaque="y"' for each directory that has it
+  const dump = await exec("getfattr", [
+    "-R",
+    "-P",
+    "--absolute-names",
+    "-n",
+    "trusted.overlay.opaque",
+    layer,
+  ]);
+  if (dump.code === 127) return []; // getfattr (package attr) not installed
+  const out: string[] = [];
+  let file: string | undefined;
+  for (const line of dump.stdout.split("\n")) {
+    if (line.startsWith("# file: ")) file = line.slice(8);
+    else if (file && line.trim() === 'trusted.overlay.opaque="y"') out.push(relative(layer, file));
+  }
+  return out;
+}

@@ -1,0 +1,338 @@
+/**
+ * The run lifecycle: one isolated container per RunRequest.
+ *
+ *   prepare (run folder, overlay rootfs, config.json)
+ *   -> `crun|runc run` in the foreground, stdout/stderr streamed and captured with a cap
+ *   -> timeout: SIGTERM to every process, grace, SIGKILL of the whole container
+ *   -> exit code + reason (ok | error | timeout | oom | start-error)
+ *   -> cleanup: runtime state, cgroup, overlay mount, run folder
+ *
+ * A Runner owns a state folder (runs/, the runtime's --root, a lock) and sweeps what a crashed
+ * engine left there when it starts.
+ */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { type ContainerRuntime, type RuntimeName, runtimeErrors } from "./adapters.js";
+import {
+  type CgroupMode,
+  cgroupParent,
+  hierarchyDirs,
+  oomKillCount,
+  removeCgroup,
+  removeParent,
+  swapAccounting,
+} from "./cgroups.js";
+import { nofileHardLimit, openRuntime } from "./detect.js";
+import { CappedBuffer } from "./output.js";
+import { copyLayers, mountOverlay, type OverlaySupport, probeOverlay, unmount } from "./rootfs.js";
+import { buildSpec, type HostFacts, SpecError } from "./spec.js";
+import { type SweepReport, sweep } from "./sweep.js";
+import type { RunReason, RunRequest, RunResult } from "./types.js";
+import { resolveUser, UserError } from "./user.js";
+
+export interface RunnerOptions {
+  /** folder owned by this runner: run folders, runtime state, lock. Use a local disk (ext4/xfs), not overlay/tmpfs */
+  stateDir: string;
+  /** "auto" (default): crun if it works here, else runc */
+  runtime?: RuntimeName | "auto";
+  /** "auto" (default): overlay if this kernel/file system can, else the copy fallback; "copy" forces the fallback */
+  rootfs?: "auto" | "copy";
+  /** sweep leftovers of an earlier (crashed) runner with the same stateDir when opening; default true */
+  sweep?: boolean;
+}
+
+export interface RuntimeInfo {
+  runtime: RuntimeName;
+  binary: string;
+  version: string;
+  cgroupMode: CgroupMode;
+  workaround: "none" | "private-mount-namespace";
+  rootfs: "overlay" | "copy";
+  overlay: OverlaySupport;
+  /** runtimes tried before and why they were skipped */
+  skipped: string[];
+}
+
+const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
+const DEFAULT_GRACE_MS = 2000;
+
+export class Runner {
+  private readonly active = new Map<string, () => void>();
+  private closed = false;
+
+  private constructor(
+    readonly runtime: ContainerRuntime,
+    readonly info: RuntimeInfo,
+    readonly stateDir: string,
+    private readonly cgroupParent: string,
+    private readonly facts: Omit<HostFacts, "cgroupsPath">,
+  ) {}
+
+  /** Detects the runtime, applies the hybrid-cgroup workaround once, probes overlayfs, sweeps leftovers. */
+  static async open(opts: RunnerOptions): Promise<Runner> {
+    const stateDir = resolve(opts.stateDir);
+    mkdirSync(join(stateDir, "runs"), { recursive: true });
+    takeLock(stateDir);
+    let opened: Awaited<ReturnType<typeof openRuntime>>;
+    try {
+      opened = await openRuntime({ stateDir, prefer: opts.runtime ?? "auto" });
+    } catch (e) {
+      releaseLock(stateDir);
+      throw e;
+    }
+    const { runtime } = opened;
+    mkdirSync(runtime.stateDir, { recursive: true });
+    const overlay: OverlaySupport =
+      opts.rootfs === "copy"
+        ? { overlay: false, volatile: false, error: "disabled" }
+        : await probeOverlay(runtime.host, join(stateDir, `probe-${randomBytes(4).toString("hex")}`));
+    const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
+    const info: RuntimeInfo = {
+      runtime: runtime.name,
+      binary: runtime.binary,
+      version: runtime.version,
+      cgroupMode: opened.cgroupMode,
+      workaround: opened.workaround,
+      rootfs: overlay.overlay ? "overlay" : "copy",
+      overlay,
+      skipped: opened.skipped,
+    };
+    const runner = new Runner(runtime, info, stateDir, cgroupParent(opened.cgroupMode, tag), {
+      nofileHard: nofileHardLimit(),
+      swapAccounting: swapAccounting(opened.cgroupMode),
+    });
+    if (opts.sweep ?? true) await runner.sweep();
+    return runner;
+  }
+
+  get runsDir(): string {
+    return join(this.stateDir, "runs");
+  }
+
+  /** Removes leftovers of runs that are not in progress in this runner. */
+  sweep(): Promise<SweepReport> {
+    return sweep({
+      runtime: this.runtime,
+      runsDir: this.runsDir,
+      cgroupParent: this.cgroupParent,
+      active: new Set(this.active.keys()),
+    });
+  }
+
+  /** Kills runs in progress, waits for their cleanup, and ends the private mount namespace. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = [...this.active.values()];
+    for (const kill of pending) kill();
+    while (this.active.size > 0) await new Promise((r) => setTimeout(r, 10));
+    removeParent(this.cgroupParent);
+    this.runtime.host.namespace?.close();
+    releaseLock(this.stateDir);
+  }
+
+  async run(req: RunRequest): Promise<RunResult> {
+    if (this.closed) throw new Error("runner is closed");
+    const id = `r${Date.now().toString(36)}${randomBytes(5).toString("hex")}`;
+    const dir = join(this.runsDir, id);
+    const t0 = performance.now();
+    const stdout = new CappedBuffer(req.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT);
+    const stderr = new CappedBuffer(req.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT);
+    let rootfsKind: "overlay" | "copy" = this.info.rootfs;
+    let mounted = false;
+    const timings = { prepareMs: 0, runMs: 0, cleanupMs: 0 };
+    const result = (reason: RunReason, exitCode: number | null, message?: string): RunResult => ({
+      id,
+      reason,
+      exitCode,
+      stdout: stdout.result(),
+      stderr: stderr.result(),
+      stdoutDropped: stdout.dropped,
+      stderrDropped: stderr.dropped,
+      ...(message ? { message } : {}),
+      rootfs: rootfsKind,
+      timings,
+    });
+
+    let killer: ((why?: "timeout" | "abort" | "close") => void) | undefined;
+    this.active.set(id, () => killer?.());
+    try {
+      // ---- prepare
+      const rootfs = join(dir, "rootfs");
+      const pidFile = join(dir, "pid");
+      const logFile = join(dir, "runtime.log");
+      let spec: Record<string, unknown>;
+      try {
+        for (const l of req.image.layers) {
+          if (!isAbsolute(l) || !existsSync(l)) throw new SpecError(`image layer folder missing: ${l}`);
+        }
+        for (const m of req.mounts ?? []) {
+          if (!existsSync(m.source)) throw new SpecError(`mount source missing: ${m.source}`);
+        }
+        const user = resolveUser(req.user ?? req.image.config.User, req.image.layers);
+        const { image: _image, ...rest } = req;
+        spec = buildSpec({
+          rootfs,
+          config: req.image.config,
+          request: rest,
+          user,
+          host: { ...this.facts, cgroupsPath: `${this.cgroupParent}/${id}` },
+        });
+      } catch (e) {
+        if (e instanceof SpecError || e instanceof UserError) {
+          timings.prepareMs = performance.now() - t0;
+          return result("start-error", null, e.message);
+        }
+        throw e;
+      }
+      mkdirSync(rootfs, { recursive: true });
+      if (rootfsKind === "overlay") {
+        const upper = join(dir, "upper");
+        const work = join(dir, "work");
+        mkdirSync(upper);
+        mkdirSync(work);
+        try {
+          await mountOverlay(
+            this.runtime.host,
+            req.image.layers,
+            { upper, work, merged: rootfs },
+            this.info.overlay.volatile,
+          );
+          mounted = true;
+        } catch {
+          rootfsKind = "copy";
+        }
+      }
+      if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
+      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+      timings.prepareMs = performance.now() - t0;
+
+      // ---- run
+      const t1 = performance.now();
+      const oomBefore = oomKillCount();
+      const cmd = this.runtime.runCommand({ bundle: dir, id, pidFile, logFile });
+      const child = spawn(cmd.file, cmd.args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
+      child.stdout.on("data", (c: Buffer) => {
+        stdout.push(c);
+        req.onStdout?.(c);
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        stderr.push(c);
+        req.onStderr?.(c);
+      });
+      let killedFor: "timeout" | "abort" | "close" | undefined;
+      const timers: NodeJS.Timeout[] = [];
+      const killInit = () => {
+        try {
+          const pid = Number(readFileSync(pidFile, "utf8").trim());
+          if (pid > 1) process.kill(pid, "SIGKILL");
+        } catch {
+          // not started yet, or gone
+        }
+      };
+      const hardKill = () => {
+        void this.runtime.kill(id, "KILL", true);
+        killInit();
+        // keep at it until the runtime process is gone (the container may still have been starting)
+        timers.push(setTimeout(hardKill, 500));
+      };
+      killer = (why = "close") => {
+        if (killedFor) return;
+        killedFor = why;
+        void this.runtime.kill(id, "TERM", true);
+        timers.push(setTimeout(hardKill, why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS)));
+      };
+      const onAbort = () => killer?.("abort");
+      if (req.timeoutMs !== undefined) timers.push(setTimeout(() => killer?.("timeout"), req.timeoutMs));
+      req.signal?.addEventListener("abort", onAbort, { once: true });
+      if (req.signal?.aborted) onAbort();
+
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => {
+        child.once("error", () => res([null, null]));
+        child.once("close", (c, s) => res([c, s]));
+      });
+      for (const t of timers) clearTimeout(t);
+      req.signal?.removeEventListener("abort", onAbort);
+      timings.runMs = performance.now() - t1;
+
+      // ---- reason
+      const started = existsSync(pidFile);
+      let log = "";
+      try {
+        log = readFileSync(logFile, "utf8");
+      } catch {
+        // no log: nothing went wrong in the runtime
+      }
+      const errors = runtimeErrors(log);
+      const exitCode = code ?? (signal ? 128 + signalNumber(signal) : null);
+      if (killedFor === "timeout")
+        return result("timeout", exitCode, `killed after the ${req.timeoutMs} ms timeout`);
+      if (!started && exitCode !== 0) {
+        return result(
+          "start-error",
+          null,
+          errors.join("; ") || `${this.runtime.name} exited with ${exitCode}`,
+        );
+      }
+      if (killedFor) return result("error", exitCode, killedFor === "abort" ? "aborted" : "runner closed");
+      if (exitCode === 137 && oomBefore >= 0 && oomKillCount() > oomBefore) {
+        return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
+      }
+      if (exitCode === 0) return result("ok", 0);
+      return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
+    } finally {
+      const t2 = performance.now();
+      await this.cleanup(id, dir, mounted);
+      timings.cleanupMs = performance.now() - t2;
+      this.active.delete(id);
+    }
+  }
+
+  private async cleanup(id: string, dir: string, mounted: boolean): Promise<void> {
+    // `run` deletes the container when it exits; state is left only when the runtime failed or was killed
+    if (existsSync(join(this.runtime.stateDir, id))) await this.runtime.delete(id, true);
+    if (hierarchyDirs(`${this.cgroupParent}/${id}`).length > 0) await removeCgroup(this.cgroupParent, id);
+    if (mounted) await unmount(this.runtime.host, join(dir, "rootfs"));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function signalNumber(s: NodeJS.Signals): number {
+  const n = (
+    {
+      SIGHUP: 1,
+      SIGINT: 2,
+      SIGQUIT: 3,
+      SIGABRT: 6,
+      SIGKILL: 9,
+      SIGSEGV: 11,
+      SIGPIPE: 13,
+      SIGTERM: 15,
+    } as Record<string, number>
+  )[s];
+  return n ?? 0;
+}
+
+function takeLock(stateDir: string): void {
+  const lock = join(stateDir, "runtime.lock");
+  try {
+    const pid = Number(readFileSync(lock, "utf8").trim());
+    if (pid > 0 && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        throw new Error(`the runtime state folder ${stateDir} is in use by process ${pid}`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+      }
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  writeFileSync(lock, String(process.pid));
+}
+
+function releaseLock(stateDir: string): void {
+  rmSync(join(stateDir, "runtime.lock"), { force: true });
+}

@@ -1,0 +1,111 @@
+/**
+ * Public types of the container runtime: what the images side hands us (ImageInput), what a caller
+ * asks for (RunRequest) and what it gets back (RunResult).
+ */
+
+/**
+ * The part of an OCI image configuration (image-spec `config` object, same field names) that decides
+ * how a container starts. Every field is optional, as in the image spec.
+ */
+export interface OciImageConfig {
+  /** e.g. "0", "1000:1000", "nobody", "app:staff"; names are looked up in the image's /etc/passwd and /etc/group */
+  User?: string;
+  /** "KEY=value" entries */
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+}
+
+/**
+ * The seam with src/engine/images: one image, ready to run.
+ *
+ * - `config`: the image's OCI config (Entrypoint, Cmd, Env, WorkingDir, User).
+ * - `layers`: absolute paths of the unpacked layer directories, **bottom to top** (base layer first),
+ *   in overlayfs format (whiteouts as 0/0 character devices, opaque directories with the
+ *   `trusted.overlay.opaque=y` xattr). They are used as read-only overlay lowers and are never
+ *   written to; they must not change while a run uses them.
+ */
+export interface ImageInput {
+  config: OciImageConfig;
+  layers: string[];
+}
+
+export interface BindMount {
+  /** absolute host path (file or directory); must exist */
+  source: string;
+  /** absolute path inside the container; created in the run's own upper layer if missing */
+  destination: string;
+  readonly?: boolean;
+}
+
+export interface RunLimits {
+  /** memory limit in bytes (cgroup memory.limit_in_bytes / memory.max) */
+  memoryBytes?: number;
+  /** swap allowed on top of memoryBytes; default 0 (no swap). Ignored when the kernel has no swap accounting */
+  swapBytes?: number;
+  /** maximum number of processes/threads in the container */
+  pids?: number;
+  /** CPU quota in cores, e.g. 0.5 or 2 */
+  cpus?: number;
+  /** RLIMIT_NOFILE (soft = hard); capped at the host's hard limit; default 1024 */
+  nofile?: number;
+}
+
+export type RunReason = "ok" | "error" | "timeout" | "oom" | "start-error";
+
+export interface RunRequest {
+  image: ImageInput;
+  /** replaces the image's Entrypoint (Docker semantics: also drops the image's Cmd unless `cmd` is given) */
+  entrypoint?: string[];
+  /** replaces the image's Cmd */
+  cmd?: string[];
+  /** added to (and overriding) the image's Env */
+  env?: Record<string, string>;
+  /** replaces the image's WorkingDir */
+  workdir?: string;
+  /** replaces the image's User */
+  user?: string;
+  mounts?: BindMount[];
+  limits?: RunLimits;
+  /** "none" (default): own network namespace with loopback only; "host": the host's network */
+  network?: "none" | "host";
+  hostname?: string;
+  /** wall-clock limit for the container; on expiry SIGTERM to every process, then SIGKILL after `graceMs` */
+  timeoutMs?: number;
+  /** default 2000 */
+  graceMs?: number;
+  /** bytes of stdout and of stderr kept in the result (each); default 1 MiB. The rest is dropped and counted */
+  outputLimitBytes?: number;
+  /** streamed output, every chunk (also the ones beyond the cap) */
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** aborting kills the container like a timeout does; the reason is then "error" */
+  signal?: AbortSignal;
+}
+
+export interface RunTimings {
+  /** rootfs + bundle preparation */
+  prepareMs: number;
+  /** runtime start until the container (and the runtime process) exited */
+  runMs: number;
+  /** unmount + removal of everything the run created */
+  cleanupMs: number;
+}
+
+export interface RunResult {
+  id: string;
+  reason: RunReason;
+  /** exit code of the container's main process; 128+N when killed by signal N; null for a start error */
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  /** bytes dropped beyond outputLimitBytes */
+  stdoutDropped: number;
+  stderrDropped: number;
+  /** for reason "start-error" (and runtime failures): what the OCI runtime said */
+  message?: string;
+  /** which root file system was used: an overlay over the layers, or a per-run copy (fallback) */
+  rootfs: "overlay" | "copy";
+  timings: RunTimings;
+}
