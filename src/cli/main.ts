@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
+import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .version(`scar ${VERSION}`, "-V, --version", "print the version and exit")
     .addHelpText("after", "\nRun 'scar COMMAND --help' for more information on a command.")
     .showHelpAfterError("(run 'scar --help' for usage)");
+  registerValidate(program);
   return program;
 }
 
