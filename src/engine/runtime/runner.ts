@@ -66,7 +66,8 @@ export class Runner {
     readonly runtime: ContainerRuntime,
     readonly info: RuntimeInfo,
     readonly stateDir: string,
-    private readonly cgroupParent: string,
+    /** cgroup (absolute path in every hierarchy) under which this runner's containers live */
+    readonly cgroupParent: string,
     private readonly facts: Omit<HostFacts, "cgroupsPath">,
   ) {}
 

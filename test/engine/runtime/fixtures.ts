@@ -18,7 +18,7 @@ export interface Fixture {
   cleanup(): void;
 }
 
-/** Base layer: busybox + applets, /etc/passwd with an "app" user. Top layer: /etc/motd, /app/hello.sh, a whiteout of /etc/issue. */
+/** Base layer: busybox + applets, /etc/passwd with an "app" user. Top layer: /etc/motd, /app/hello.sh, a whiteout of /etc/issue, an opaque /opq. */
 export function makeFixture(): Fixture {
   const root = mkdtempSync(join(tmpdir(), "scar-rt-"));
   const base = join(root, "layers", "base");
@@ -44,6 +44,12 @@ export function makeFixture(): Fixture {
   writeFileSync(join(top, "etc/motd"), "from top\n");
   writeFileSync(join(top, "app/hello.sh"), "echo hello from the top layer\n");
   execFileSync("mknod", [join(top, "etc/issue"), "c", "0", "0"]); // overlay whiteout
+  // an opaque directory: the top layer's /opq hides what the base layer has there
+  mkdirSync(join(base, "opq"));
+  writeFileSync(join(base, "opq/old"), "hidden\n");
+  mkdirSync(join(top, "opq"));
+  writeFileSync(join(top, "opq/new"), "visible\n");
+  execFileSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(top, "opq")]);
   const image: ImageInput = {
     config: {
       Env: ["PATH=/bin", "GREETING=image"],

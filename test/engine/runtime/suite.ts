@@ -1,0 +1,352 @@
+/**
+ * The container tests, run once per OCI runtime (crun.test.ts, runc.test.ts). Real containers, a
+ * busybox-static image built in a temp folder, nothing timed.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { childCgroups } from "../../../src/engine/runtime/cgroups.js";
+import { Runner, type RunRequest } from "../../../src/engine/runtime/index.js";
+import { type Fixture, makeFixture, mountsMentioning, treeDigest } from "./fixtures.js";
+
+const sh = (script: string): Pick<RunRequest, "cmd"> => ({ cmd: ["/bin/sh", "-c", script] });
+
+/** What a runner left behind in its state folder, in every place a run can leave something. */
+async function leftovers(runner: Runner) {
+  const ns = runner.runtime.host.namespace;
+  return {
+    runs: readdirSync(runner.runsDir),
+    containers: await runner.runtime.list(),
+    cgroups: childCgroups(runner.cgroupParent),
+    hostMounts: mountsMentioning(runner.stateDir),
+    nsMounts: ns ? mountsMentioning(runner.stateDir, ns.pid) : [],
+  };
+}
+
+const nothingLeft = { runs: [], containers: [], cgroups: [], hostMounts: [], nsMounts: [] };
+
+/** Host processes whose command line contains `marker`. */
+function hostProcesses(marker: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
+        out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+export function runtimeSuite(runtime: "crun" | "runc"): void {
+  describe(`runtime ${runtime}`, () => {
+    let f: Fixture;
+    let runner: Runner;
+    let image: RunRequest["image"];
+
+    before(async () => {
+      f = makeFixture();
+      image = f.image;
+      runner = await Runner.open({ stateDir: join(f.root, "state"), runtime });
+      assert.equal(runner.info.runtime, runtime);
+    });
+
+    after(async () => {
+      await runner?.close();
+      f?.cleanup();
+    });
+
+    test("exit code, reason and separate stdout/stderr", async () => {
+      const ok = await runner.run({ image });
+      assert.equal(ok.reason, "ok");
+      assert.equal(ok.exitCode, 0);
+      assert.equal(ok.stdout.toString(), "image cmd\n");
+      assert.equal(ok.rootfs, "overlay");
+      const bad = await runner.run({ image, ...sh("echo out; echo err >&2; exit 7") });
+      assert.equal(bad.reason, "error");
+      assert.equal(bad.exitCode, 7);
+      assert.equal(bad.stdout.toString(), "out\n");
+      assert.equal(bad.stderr.toString(), "err\n");
+    });
+
+    test("start errors: missing executable, unknown user, missing layer", async () => {
+      const a = await runner.run({ image, cmd: ["/no/such/program"] });
+      assert.equal(a.reason, "start-error");
+      assert.equal(a.exitCode, null);
+      assert.match(a.message ?? "", /no such program|not found|no such file/i);
+      const b = await runner.run({ image, user: "nosuchuser" });
+      assert.equal(b.reason, "start-error");
+      assert.match(b.message ?? "", /nosuchuser/);
+      const c = await runner.run({ image: { ...image, layers: [join(f.root, "missing")] } });
+      assert.equal(c.reason, "start-error");
+    });
+
+    test("own pid, network (loopback only), ipc, uts, mount and cgroup namespaces", async () => {
+      const r = await runner.run({
+        image,
+        hostname: "fn-host",
+        ...sh(
+          "echo pid=$$; ls /proc | grep -E '^[0-9]+$' | wc -l; ip -o link | cut -d: -f2 | tr -d ' '; hostname; for n in ipc uts mnt net cgroup pid; do readlink /proc/self/ns/$n; done",
+        ),
+      });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      const lines = r.stdout.toString().trim().split("\n");
+      assert.equal(lines[0], "pid=1");
+      assert.ok(Number(lines[1]) <= 4, `the container sees only its own processes, saw ${lines[1]}`);
+      assert.equal(lines[2], "lo");
+      assert.equal(lines[3], "fn-host");
+      const nsIds = lines.slice(4);
+      for (const [i, n] of ["ipc", "uts", "mnt", "net", "cgroup", "pid"].entries()) {
+        assert.notEqual(nsIds[i], readlinkSync(`/proc/self/ns/${n}`), `${n} namespace is the host's`);
+      }
+    });
+
+    test("cannot reach a server on the host's 127.0.0.1; network host can", async () => {
+      let connections = 0;
+      const server = createServer((s) => {
+        connections++;
+        s.end("hello\n");
+      });
+      await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const r = await runner.run({ image, ...sh(`nc 127.0.0.1 ${port} </dev/null; echo rc=$?`) });
+        assert.match(r.stdout.toString(), /rc=[1-9]/);
+        assert.equal(connections, 0);
+        const h = await runner.run({ image, network: "host", ...sh(`nc 127.0.0.1 ${port} </dev/null`) });
+        assert.equal(h.stdout.toString(), "hello\n");
+        assert.equal(connections, 1);
+      } finally {
+        server.close();
+      }
+    });
+
+    test("cannot write outside its mounts: /proc/sys, /sys, no mount(2)", async () => {
+      const r = await runner.run({
+        image,
+        ...sh(
+          "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo procsys-writable; touch /sys/x 2>/dev/null && echo sys-writable; mkdir -p /mnt; mount -t tmpfs none /mnt 2>/dev/null && echo mounted; echo done",
+        ),
+      });
+      assert.equal(r.stdout.toString(), "done\n");
+    });
+
+    test("overlay: layers stack, whiteouts and opaque dirs apply, writes go to a per-run upper, the image is untouched", async () => {
+      const before = [treeDigest(f.base), treeDigest(f.top)];
+      const r = await runner.run({
+        image,
+        ...sh(
+          "cat /etc/motd; cat /etc/issue 2>/dev/null || echo no-issue; ls /opq; sh /app/hello.sh; echo changed > /etc/motd; echo new > /newfile; rm /bin/ls; echo written",
+        ),
+      });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      assert.equal(r.stdout.toString(), "from top\nno-issue\nnew\nhello from the top layer\nwritten\n");
+      assert.deepEqual([treeDigest(f.base), treeDigest(f.top)], before);
+      const again = await runner.run({
+        image,
+        ...sh("cat /etc/motd; ls /newfile 2>/dev/null || echo fresh; ls /bin/ls"),
+      });
+      assert.equal(again.stdout.toString(), "from top\nfresh\n/bin/ls\n");
+    });
+
+    test("bind mounts: read-only input and script, writable output", async () => {
+      const io = join(f.root, `io-${runtime}`);
+      mkdirSync(join(io, "in"), { recursive: true });
+      mkdirSync(join(io, "out"), { recursive: true });
+      writeFileSync(join(io, "in", "data.txt"), "payload\n");
+      writeFileSync(
+        join(io, "script.sh"),
+        'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/result.txt"\necho ro > /tmp/in/x 2>/dev/null || echo input-read-only\n',
+      );
+      const r = await runner.run({
+        image,
+        cmd: ["/bin/sh", "/scar/script.sh"],
+        env: { INPUT_FILE_PATH: "/tmp/in/data.txt", TMP_OUTPUT_DIR: "/tmp/out" },
+        mounts: [
+          { source: join(io, "in"), destination: "/tmp/in", readonly: true },
+          { source: join(io, "out"), destination: "/tmp/out" },
+          { source: join(io, "script.sh"), destination: "/scar/script.sh", readonly: true },
+        ],
+      });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      assert.equal(r.stdout.toString(), "input-read-only\n");
+      assert.equal(readFileSync(join(io, "out", "result.txt"), "utf8"), "PAYLOAD\n");
+      assert.deepEqual(readdirSync(join(io, "in")), ["data.txt"]);
+    });
+
+    test("env, working directory and user come from the image config, overridable per run", async () => {
+      const img = {
+        ...image,
+        config: {
+          ...image.config,
+          User: "app",
+          WorkingDir: "/home/app",
+          Env: ["PATH=/bin", "GREETING=image", "KEEP=1"],
+        },
+      };
+      const script = 'echo "$(id -u) $(id -g) $(id -G)"; pwd; echo "$GREETING $KEEP $HOME $EXTRA"';
+      const r = await runner.run({ image: img, ...sh(script), env: { EXTRA: "req", GREETING: "request" } });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      assert.equal(r.stdout.toString(), "1000 1000 1000 2000\n/home/app\nrequest 1 /home/app req\n");
+      const o = await runner.run({ image: img, ...sh("id -u; pwd"), user: "0", workdir: "/tmp" });
+      assert.equal(o.stdout.toString(), "0\n/tmp\n");
+    });
+
+    test("memory limit: the kernel's OOM kill gives reason oom", async () => {
+      const r = await runner.run({
+        image,
+        limits: { memoryBytes: 32 << 20 },
+        ...sh(
+          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; dd if=/dev/zero of=/dev/shm/fill bs=1M count=60 2>/dev/null",
+        ),
+      });
+      assert.equal(r.reason, "oom");
+      assert.equal(r.exitCode, 137);
+      assert.equal(r.stdout.toString(), `${32 << 20}\n`);
+    });
+
+    test("pids limit holds", async () => {
+      const r = await runner.run({
+        image,
+        limits: { pids: 10 },
+        ...sh(
+          // the forks happen in a child shell (a failed fork ends a shell); the count uses builtins only
+          "sh -c 'for i in $(seq 1 30); do sleep 60 & done' 2>/dev/null; set -- /proc/[0-9]*; echo $#; kill -9 -1; exit 0",
+        ),
+      });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      const n = Number(r.stdout.toString().trim());
+      assert.ok(n > 1 && n <= 10, `at most 10 processes, saw ${n}`);
+    });
+
+    test("timeout: SIGTERM, grace, SIGKILL of every process of the container", async () => {
+      const marker = `${runtime === "crun" ? 7001 : 7002}`;
+      const r = await runner.run({
+        image,
+        timeoutMs: 300,
+        graceMs: 300,
+        // every process ignores SIGTERM (inherited), so only the SIGKILL after the grace ends them
+        ...sh(`trap '' TERM; sleep ${marker}1 & sleep ${marker}2 & echo started; sleep ${marker}3`),
+      });
+      assert.equal(r.reason, "timeout");
+      assert.equal(r.exitCode, 137);
+      assert.equal(r.stdout.toString(), "started\n");
+      assert.deepEqual(hostProcesses(`sleep ${marker}`), []);
+      const polite = await runner.run({ image, timeoutMs: 200, ...sh("sleep 1000") });
+      assert.equal(polite.reason, "timeout");
+    });
+
+    test("output is streamed in full and captured up to the cap, with a truncation marker", async () => {
+      let streamed = 0;
+      const r = await runner.run({
+        image,
+        outputLimitBytes: 1000,
+        onStdout: (c) => {
+          streamed += c.length;
+        },
+        ...sh("head -c 200000 /dev/zero | tr '\\0' a; echo; echo small >&2"),
+      });
+      assert.equal(r.reason, "ok");
+      assert.equal(streamed, 200001);
+      assert.equal(r.stdoutDropped, 199001);
+      const out = r.stdout.toString();
+      assert.ok(out.startsWith("a".repeat(1000)));
+      assert.match(out, /\[scar: output truncated, 199001 more bytes not kept\]\n$/);
+      assert.equal(r.stderr.toString(), "small\n");
+      assert.equal(r.stderrDropped, 0);
+    });
+
+    test("runs in parallel and in a row leave no mount, cgroup, runtime state or folder behind", async () => {
+      const par = await Promise.all([1, 2, 3, 4].map((i) => runner.run({ image, ...sh(`echo ${i}`) })));
+      assert.deepEqual(
+        par.map((r) => r.stdout.toString()),
+        ["1\n", "2\n", "3\n", "4\n"],
+      );
+      for (let i = 0; i < 10; i++) assert.equal((await runner.run({ image, ...sh("true") })).reason, "ok");
+      assert.deepEqual(await leftovers(runner), nothingLeft);
+    });
+
+    test("copy fallback: same view of the image without overlayfs", async () => {
+      const copy = await Runner.open({ stateDir: join(f.root, "state-copy"), runtime, rootfs: "copy" });
+      try {
+        const before = treeDigest(f.base);
+        const r = await copy.run({
+          image,
+          ...sh("cat /etc/motd; cat /etc/issue 2>/dev/null || echo no-issue; ls /opq; echo x > /etc/motd"),
+        });
+        assert.equal(r.rootfs, "copy");
+        assert.equal(r.stdout.toString(), "from top\nno-issue\nnew\n");
+        assert.equal(treeDigest(f.base), before);
+        assert.deepEqual(await leftovers(copy), nothingLeft);
+      } finally {
+        await copy.close();
+      }
+    });
+
+    test("a start-up sweep removes what a crashed engine left", async () => {
+      const stateDir = join(f.root, "state-crash");
+      const marker = runtime === "crun" ? "8001" : "8002";
+      const script = join(f.root, `crash-${runtime}.mjs`);
+      const index = new URL("../../../src/engine/runtime/index.js", import.meta.url).href;
+      writeFileSync(
+        script,
+        `import { Runner } from ${JSON.stringify(index)};
+const image = JSON.parse(process.argv[2]);
+const runner = await Runner.open({ stateDir: ${JSON.stringify(stateDir)}, runtime: ${JSON.stringify(runtime)} });
+await runner.run({ image, cmd: ["/bin/sh", "-c", "sleep ${marker}1 & echo up; sleep ${marker}2"], onStdout: () => process.stdout.write("running\\n") });
+`,
+      );
+      const child = spawn(process.execPath, [script, JSON.stringify(image)], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      await new Promise<void>((res, rej) => {
+        child.stdout.on("data", (d: Buffer) => d.toString().includes("running") && res());
+        child.once("exit", (c) => rej(new Error(`crash helper exited early with ${c}`)));
+      });
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      // the container outlived its engine
+      assert.ok(hostProcesses(`sleep ${marker}`).length > 0);
+      assert.ok(readdirSync(join(stateDir, "runs")).length === 1);
+
+      const fresh = await Runner.open({ stateDir, runtime, sweep: false });
+      try {
+        const report = await fresh.sweep();
+        assert.equal(report.containers.length, 1);
+        assert.equal(report.dirs.length, 1);
+        assert.deepEqual(hostProcesses(`sleep ${marker}`), []);
+        assert.deepEqual(await leftovers(fresh), nothingLeft);
+        assert.ok(!existsSync(join(fresh.runtime.stateDir, report.containers[0]!)));
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
+}
+
+/** Makes a file executable (helper for scripts run without /bin/sh). */
+export function executable(p: string): void {
+  chmodSync(p, 0o755);
+}
+
+export function hasBinary(name: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
