@@ -1,0 +1,657 @@
+/**
+ * The store's state and its on-disk form (see README.md in this folder): buckets, objects, multipart
+ * uploads and pending events, kept in memory and made durable through the journal. Every change goes
+ *   1. data written to a temp file under .scar-store/tmp and fsynced,
+ *   2. one journal record (object metadata + its events + "move temp to final path") committed,
+ *   3. the temp file renamed into place in the same tick as the in-memory update.
+ * Replaying the journal after a crash redoes step 3 for records whose temp file is still there, so
+ * a committed object is never lost and an uncommitted one never appears.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join, sep } from "node:path";
+import type { ChecksumAlgorithm } from "./checksums.js";
+import { errors, S3Error } from "./errors.js";
+import { fsyncDir, Journal, readJournal, rewriteJournal } from "./journal.js";
+import { compareKeys, lowerBound } from "./keys.js";
+import { buildRecord, matchingRules, type NotificationConfig, type S3EventRecord } from "./notifications.js";
+
+export const META_DIR = ".scar-store";
+
+/** Headers S3 stores with an object and returns on GET/HEAD. */
+export const STORED_HEADERS = [
+  "content-type",
+  "content-encoding",
+  "content-disposition",
+  "content-language",
+  "cache-control",
+  "expires",
+] as const;
+
+export interface ObjectChecksum {
+  alg: ChecksumAlgorithm;
+  /** base64 digest; for multipart uploads S3's composite form "<base64>-<parts>". */
+  value: string;
+}
+
+export interface ObjectMeta {
+  key: string;
+  /** Where the bytes are, relative to the data dir. */
+  path: string;
+  size: number;
+  /** Without quotes. */
+  etag: string;
+  /** Last-Modified, ms since the epoch. */
+  mtime: number;
+  headers: Record<string, string>;
+  /** x-amz-meta-* values by lower-case suffix. */
+  meta: Record<string, string>;
+  checksum?: ObjectChecksum;
+  parts?: number;
+}
+
+export interface PartMeta {
+  n: number;
+  size: number;
+  etag: string;
+  mtime: number;
+  checksum?: ObjectChecksum;
+}
+
+export interface UploadMeta {
+  id: string;
+  bucket: string;
+  key: string;
+  initiated: number;
+  headers: Record<string, string>;
+  meta: Record<string, string>;
+  checksumAlg?: ChecksumAlgorithm;
+  parts: Map<number, PartMeta>;
+}
+
+export interface BucketState {
+  name: string;
+  created: number;
+  objects: Map<string, ObjectMeta>;
+  /** Keys sorted in S3 (UTF-8 byte) order. */
+  sorted: string[];
+  notification: NotificationConfig | null;
+}
+
+/** One notification: an S3 record for one matching configuration of one committed change. */
+export interface StoreEvent {
+  /** Unique and increasing; use it to make handling idempotent (at-least-once delivery). */
+  id: number;
+  bucket: string;
+  key: string;
+  configurationId: string;
+  destination: { kind: "Lambda" | "Queue" | "Topic"; arn: string };
+  record: S3EventRecord;
+}
+
+/**
+ * Runs after a change is durable and before the client is answered. When it resolves, its events are
+ * acknowledged; if it throws, or the process dies first, they are delivered again (after a retry delay,
+ * and on the next start), so a hook that records them idempotently never misses one.
+ */
+export type CommitHook = (events: StoreEvent[]) => Promise<void> | void;
+export type EventListener = (event: StoreEvent) => void;
+
+export interface RequestContext {
+  requestId: string;
+  principal: string;
+  sourceIp: string;
+}
+
+type JournalRecord =
+  | { op: "mkb"; b: string; t: number }
+  | { op: "rmb"; b: string }
+  | { op: "ntf"; b: string; cfg: NotificationConfig | null }
+  | { op: "put"; b: string; o: ObjectMeta; mv?: [string, string]; ev?: StoreEvent[]; mpx?: string }
+  | { op: "del"; b: string; k: string; path: string; ev?: StoreEvent[] }
+  | { op: "ack"; ids: number[] }
+  | { op: "evt"; ev: StoreEvent[] }
+  | { op: "mpu"; u: Omit<UploadMeta, "parts"> }
+  | { op: "part"; id: string; p: PartMeta; mv?: [string, string] }
+  | { op: "mpx"; id: string }
+  | { op: "seq"; n: number };
+
+export interface BackendOptions {
+  region: string;
+  onCommit?: CommitHook;
+  /** Called for errors that cannot be reported to a client (e.g. a failing commit hook). */
+  log?: (message: string) => void;
+}
+
+function isSafeSegment(s: string): boolean {
+  return s !== "" && s !== "." && s !== ".." && !s.includes("\0") && Buffer.byteLength(s) <= 255;
+}
+
+function lstatOrNull(p: string) {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+export class Backend {
+  readonly buckets = new Map<string, BucketState>();
+  readonly uploads = new Map<string, UploadMeta>();
+  private readonly journal: Journal;
+  private readonly pending = new Map<number, StoreEvent>();
+  private readonly listeners = new Set<EventListener>();
+  private nextSeq = 1;
+  /** Final paths chosen by commits that have not renamed yet, and their parent dirs (reference counts). */
+  private readonly reservedFiles = new Map<string, number>();
+  private readonly reservedDirs = new Map<string, number>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly opts: BackendOptions,
+  ) {
+    this.journal = new Journal(join(dataDir, META_DIR, "journal"));
+  }
+
+  static async open(dataDir: string, opts: BackendOptions): Promise<Backend> {
+    const b = new Backend(dataDir, opts);
+    b.init();
+    await b.journal.open();
+    return b;
+  }
+
+  private meta(...p: string[]) {
+    return join(this.dataDir, META_DIR, ...p);
+  }
+
+  // ---------------------------------------------------------------- start-up: lock, replay, compact
+  private init(): void {
+    mkdirSync(this.meta("tmp"), { recursive: true });
+    mkdirSync(this.meta("multipart"), { recursive: true });
+    this.lock();
+    const records = readJournal(this.meta("journal")) as JournalRecord[];
+    const deleted: string[] = [];
+    for (const r of records) this.replay(r, deleted);
+    const live = new Set<string>();
+    for (const b of this.buckets.values()) for (const o of b.objects.values()) live.add(o.path);
+    for (const p of deleted) {
+      if (!live.has(p)) this.removeFile(p);
+    }
+    // Anything left in tmp belongs to an upload that never committed.
+    rmSync(this.meta("tmp"), { recursive: true, force: true });
+    mkdirSync(this.meta("tmp"), { recursive: true });
+    for (const name of readdirSync(this.meta("multipart"))) {
+      if (!this.uploads.has(name)) rmSync(this.meta("multipart", name), { recursive: true, force: true });
+    }
+    rewriteJournal(this.meta("journal"), this.snapshot());
+  }
+
+  private lock(): void {
+    const lockPath = this.meta("lock");
+    try {
+      const pid = Number(readFileSync(lockPath, "utf8"));
+      if (pid && pid !== process.pid) {
+        let alive = true;
+        try {
+          process.kill(pid, 0);
+        } catch {
+          alive = false;
+        }
+        if (alive) throw new Error(`the data dir ${this.dataDir} is in use by process ${pid}`);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    writeFileSync(lockPath, String(process.pid));
+  }
+
+  private redoMove(mv: [string, string] | undefined): void {
+    if (!mv) return;
+    const from = join(this.dataDir, mv[0]);
+    if (!existsSync(from)) return;
+    const to = join(this.dataDir, mv[1]);
+    mkdirSync(dirname(to), { recursive: true });
+    renameSync(from, to);
+  }
+
+  private replay(r: JournalRecord, deleted: string[]): void {
+    switch (r.op) {
+      case "mkb":
+        this.buckets.set(r.b, {
+          name: r.b,
+          created: r.t,
+          objects: new Map(),
+          sorted: [],
+          notification: null,
+        });
+        mkdirSync(join(this.dataDir, r.b), { recursive: true });
+        break;
+      case "rmb":
+        this.buckets.delete(r.b);
+        break;
+      case "ntf": {
+        const b = this.buckets.get(r.b);
+        if (b) b.notification = r.cfg;
+        break;
+      }
+      case "put": {
+        this.redoMove(r.mv);
+        const b = this.buckets.get(r.b);
+        if (b) this.index(b, r.o);
+        if (r.mpx) this.uploads.delete(r.mpx);
+        this.addPending(r.ev);
+        break;
+      }
+      case "del": {
+        const b = this.buckets.get(r.b);
+        if (b) this.unindex(b, r.k);
+        deleted.push(r.path);
+        this.addPending(r.ev);
+        break;
+      }
+      case "evt":
+        this.addPending(r.ev);
+        break;
+      case "ack":
+        for (const id of r.ids) this.pending.delete(id);
+        break;
+      case "mpu":
+        this.uploads.set(r.u.id, { ...r.u, parts: new Map() });
+        break;
+      case "part": {
+        this.redoMove(r.mv);
+        this.uploads.get(r.id)?.parts.set(r.p.n, r.p);
+        break;
+      }
+      case "mpx":
+        this.uploads.delete(r.id);
+        break;
+      case "seq":
+        if (r.n > this.nextSeq) this.nextSeq = r.n;
+        break;
+    }
+  }
+
+  private addPending(ev: StoreEvent[] | undefined): void {
+    for (const e of ev ?? []) {
+      this.pending.set(e.id, e);
+      if (e.id >= this.nextSeq) this.nextSeq = e.id + 1;
+    }
+  }
+
+  /** The live state as a minimal list of records (the compacted journal). */
+  private snapshot(): JournalRecord[] {
+    const out: JournalRecord[] = [];
+    for (const b of this.buckets.values()) {
+      out.push({ op: "mkb", b: b.name, t: b.created });
+      if (b.notification) out.push({ op: "ntf", b: b.name, cfg: b.notification });
+      for (const k of b.sorted) out.push({ op: "put", b: b.name, o: b.objects.get(k)! });
+    }
+    for (const u of this.uploads.values()) {
+      const { parts, ...rest } = u;
+      out.push({ op: "mpu", u: rest });
+      for (const p of parts.values()) out.push({ op: "part", id: u.id, p });
+    }
+    const pending = [...this.pending.values()];
+    if (pending.length) out.push({ op: "evt", ev: pending });
+    // Event ids (sequencers) must keep increasing across restarts even when no event is pending.
+    out.push({ op: "seq", n: this.nextSeq });
+    return out;
+  }
+
+  // ---------------------------------------------------------------- in-memory index
+  private index(b: BucketState, o: ObjectMeta): void {
+    if (!b.objects.has(o.key)) b.sorted.splice(lowerBound(b.sorted, o.key), 0, o.key);
+    b.objects.set(o.key, o);
+  }
+
+  private unindex(b: BucketState, key: string): void {
+    if (!b.objects.delete(key)) return;
+    const i = lowerBound(b.sorted, key);
+    if (b.sorted[i] === key) b.sorted.splice(i, 1);
+  }
+
+  // ---------------------------------------------------------------- buckets
+  bucket(name: string): BucketState {
+    const b = this.buckets.get(name);
+    if (!b) throw errors.noSuchBucket(name);
+    return b;
+  }
+
+  listBuckets(): BucketState[] {
+    return [...this.buckets.values()].sort((a, b) => compareKeys(a.name, b.name));
+  }
+
+  async createBucket(name: string): Promise<void> {
+    if (this.buckets.has(name)) throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
+    const t = Date.now();
+    mkdirSync(join(this.dataDir, name), { recursive: true });
+    await this.journal.commit([{ op: "mkb", b: name, t }]);
+    if (this.buckets.has(name)) throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
+    this.buckets.set(name, { name, created: t, objects: new Map(), sorted: [], notification: null });
+  }
+
+  async deleteBucket(name: string): Promise<void> {
+    const b = this.bucket(name);
+    if (b.objects.size > 0) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
+    for (const u of this.uploads.values()) {
+      if (u.bucket === name) await this.abortUpload(u.id);
+    }
+    await this.journal.commit([{ op: "rmb", b: name }]);
+    if (b.objects.size > 0) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
+    this.buckets.delete(name);
+    // The folder goes too unless a person put files of their own there.
+    rmSync(join(this.dataDir, name, ".DS_Store"), { force: true });
+    try {
+      rmdirSync(join(this.dataDir, name));
+    } catch {}
+  }
+
+  async setNotification(name: string, cfg: NotificationConfig | null): Promise<void> {
+    const b = this.bucket(name);
+    await this.journal.commit([{ op: "ntf", b: name, cfg }]);
+    b.notification = cfg;
+  }
+
+  // ---------------------------------------------------------------- paths
+  newTempPath(): string {
+    return join(META_DIR, "tmp", randomUUID());
+  }
+
+  abs(rel: string): string {
+    return join(this.dataDir, rel);
+  }
+
+  /**
+   * Chooses where a key's bytes live. The readable path <bucket>/<key> is used when every segment is
+   * a safe file name and it clashes with nothing (key "a" and key "a/b" cannot both be plain paths);
+   * otherwise a hashed path under .scar-store/keys. Never returns a path outside the data dir.
+   */
+  private choosePath(b: BucketState, key: string): string {
+    const existing = b.objects.get(key);
+    if (existing) return existing.path;
+    const segments = key.split("/");
+    const hashed = () => {
+      const h = createHash("sha256").update(key).digest("hex");
+      return join(META_DIR, "keys", b.name, h.slice(0, 2), h);
+    };
+    if (!segments.every(isSafeSegment) || Buffer.byteLength(key) > 1024) return hashed();
+    let dir = b.name;
+    for (const seg of segments.slice(0, -1)) {
+      dir = join(dir, seg);
+      if (this.reservedFiles.has(dir)) return hashed();
+      const st = lstatOrNull(join(this.dataDir, dir));
+      if (st && !st.isDirectory()) return hashed();
+    }
+    const rel = join(dir, segments[segments.length - 1]!);
+    if (this.reservedDirs.has(rel) || lstatOrNull(join(this.dataDir, rel))) return hashed();
+    if (!this.abs(rel).startsWith(this.dataDir + sep)) return hashed();
+    return rel;
+  }
+
+  private reserve(rel: string, delta: 1 | -1): void {
+    const bump = (m: Map<string, number>, k: string) => {
+      const n = (m.get(k) ?? 0) + delta;
+      if (n <= 0) m.delete(k);
+      else m.set(k, n);
+    };
+    bump(this.reservedFiles, rel);
+    for (let d = dirname(rel); d !== "." && d !== ""; d = dirname(d)) bump(this.reservedDirs, d);
+  }
+
+  private moveIntoPlace(tmp: string, rel: string): void {
+    const to = this.abs(rel);
+    mkdirSync(dirname(to), { recursive: true });
+    renameSync(this.abs(tmp), to);
+  }
+
+  /** Removes a file and the folders it leaves empty (up to its bucket or key-hash folder). */
+  private removeFile(rel: string): void {
+    try {
+      unlinkSync(this.abs(rel));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    const stop = rel.startsWith(META_DIR) ? 3 : 1;
+    for (let d = dirname(rel); d.split(sep).length > stop; d = dirname(d)) {
+      if (this.reservedDirs.has(d)) break;
+      try {
+        rmdirSync(this.abs(d));
+      } catch {
+        break;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- objects
+  /** Opens an object for reading in the same tick as the lookup, so bytes and metadata always match. */
+  openObject(bucket: string, key: string): { meta: ObjectMeta; fd: number } {
+    const o = this.bucket(bucket).objects.get(key);
+    if (!o) throw errors.noSuchKey(key);
+    return { meta: o, fd: openSync(this.abs(o.path), "r") };
+  }
+
+  head(bucket: string, key: string): ObjectMeta {
+    const o = this.bucket(bucket).objects.get(key);
+    if (!o) throw errors.noSuchKey(key);
+    return o;
+  }
+
+  private makeEvents(
+    b: BucketState,
+    eventName: string,
+    key: string,
+    ctx: RequestContext,
+    o?: ObjectMeta,
+  ): StoreEvent[] {
+    const rules = matchingRules(b.notification, eventName, key);
+    const time = new Date();
+    return rules.map((r) => {
+      const id = this.nextSeq++;
+      return {
+        id,
+        bucket: b.name,
+        key,
+        configurationId: r.id,
+        destination: { kind: r.kind, arn: r.arn },
+        record: buildRecord({
+          region: this.opts.region,
+          eventName,
+          time,
+          principal: ctx.principal,
+          sourceIp: ctx.sourceIp,
+          requestId: ctx.requestId,
+          configurationId: r.id,
+          bucket: b.name,
+          key,
+          size: o?.size,
+          etag: o?.etag,
+          sequencer: id.toString(16).toUpperCase().padStart(16, "0"),
+        }),
+      };
+    });
+  }
+
+  /**
+   * Makes a fully written, fsynced temp file the new content of bucket/key. Resolves after the
+   * commit hook has seen the object's events (the caller then answers the client).
+   */
+  async commitObject(
+    bucket: string,
+    o: Omit<ObjectMeta, "path" | "mtime">,
+    tmp: string,
+    eventName: string,
+    ctx: RequestContext,
+    completesUpload?: string,
+  ): Promise<ObjectMeta> {
+    const b = this.bucket(bucket);
+    const path = this.choosePath(b, o.key);
+    const meta: ObjectMeta = { ...o, path, mtime: Date.now() };
+    const ev = this.makeEvents(b, eventName, o.key, ctx, meta);
+    this.reserve(path, 1);
+    try {
+      const rec: JournalRecord = { op: "put", b: bucket, o: meta, mv: [tmp, path], ev };
+      if (completesUpload) rec.mpx = completesUpload;
+      await this.journal.commit([rec]);
+      // Same tick as the rename: readers never see metadata without its bytes.
+      this.moveIntoPlace(tmp, path);
+      const live = this.buckets.get(bucket);
+      if (live) this.index(live, meta);
+      if (completesUpload) this.uploads.delete(completesUpload);
+    } finally {
+      this.reserve(path, -1);
+    }
+    await this.deliver(ev);
+    return meta;
+  }
+
+  async deleteObject(bucket: string, key: string, ctx: RequestContext): Promise<void> {
+    const b = this.bucket(bucket);
+    const o = b.objects.get(key);
+    // S3 answers 204 for a missing key too; only real deletions make events.
+    if (!o) return;
+    const ev = this.makeEvents(b, "s3:ObjectRemoved:Delete", key, ctx);
+    await this.journal.commit([{ op: "del", b: bucket, k: key, path: o.path, ev }]);
+    if (b.objects.get(key) === o) {
+      this.unindex(b, key);
+      this.removeFile(o.path);
+    }
+    await this.deliver(ev);
+  }
+
+  // ---------------------------------------------------------------- multipart
+  async createUpload(u: Omit<UploadMeta, "parts" | "id" | "initiated">): Promise<UploadMeta> {
+    this.bucket(u.bucket);
+    const id = randomUUID().replace(/-/g, "") + randomUUID().replace(/-/g, "");
+    const upload: UploadMeta = { ...u, id, initiated: Date.now(), parts: new Map() };
+    const { parts, ...rest } = upload;
+    await this.journal.commit([{ op: "mpu", u: rest }]);
+    this.uploads.set(id, upload);
+    return upload;
+  }
+
+  upload(bucket: string, key: string, id: string): UploadMeta {
+    this.bucket(bucket);
+    const u = this.uploads.get(id);
+    if (!u || u.bucket !== bucket || u.key !== key) throw errors.noSuchUpload(id);
+    return u;
+  }
+
+  partPath(id: string, n: number): string {
+    return join(META_DIR, "multipart", id, String(n));
+  }
+
+  async commitPart(u: UploadMeta, p: PartMeta, tmp: string): Promise<void> {
+    const dest = this.partPath(u.id, p.n);
+    await this.journal.commit([{ op: "part", id: u.id, p, mv: [tmp, dest] }]);
+    if (!this.uploads.has(u.id)) {
+      rmSync(this.abs(tmp), { force: true });
+      throw errors.noSuchUpload(u.id);
+    }
+    this.moveIntoPlace(tmp, dest);
+    u.parts.set(p.n, p);
+  }
+
+  async abortUpload(id: string): Promise<void> {
+    await this.journal.commit([{ op: "mpx", id }]);
+    this.uploads.delete(id);
+    rmSync(this.meta("multipart", id), { recursive: true, force: true });
+  }
+
+  /** Removes part files once their upload is complete. */
+  dropUploadFiles(id: string): void {
+    rmSync(this.meta("multipart", id), { recursive: true, force: true });
+  }
+
+  // ---------------------------------------------------------------- events
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async deliver(events: StoreEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    for (const e of events) this.pending.set(e.id, e);
+    let ok = true;
+    if (this.opts.onCommit) {
+      try {
+        await this.opts.onCommit(events);
+      } catch (e) {
+        ok = false;
+        this.opts.log?.(
+          `commit hook failed, events ${events.map((x) => x.id).join(",")} will be retried: ${(e as Error).message}`,
+        );
+        this.scheduleRetry();
+      }
+    }
+    if (ok) {
+      for (const e of events) this.pending.delete(e.id);
+      // Losing an ack only means a redelivery after a crash, so it need not wait for fsync.
+      this.journal.append([{ op: "ack", ids: events.map((e) => e.id) }]);
+    }
+    for (const e of events) {
+      for (const l of this.listeners) {
+        try {
+          l(e);
+        } catch (err) {
+          this.opts.log?.(`event listener failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** Delivers events that were committed but not acknowledged (after a crash or a failed hook). */
+  async redeliver(): Promise<void> {
+    const events = [...this.pending.values()].sort((a, b) => a.id - b.id);
+    if (events.length === 0) return;
+    for (const e of events) this.pending.delete(e.id);
+    await this.deliver(events);
+  }
+
+  pendingEvents(): StoreEvent[] {
+    return [...this.pending.values()];
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.redeliver();
+    }, 1000);
+    this.retryTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.journal.close();
+    rmSync(this.meta("lock"), { force: true });
+  }
+}
+
+export function fsyncFile(fd: number): void {
+  fsyncSync(fd);
+}
+
+export function closeFd(fd: number): void {
+  closeSync(fd);
+}
+
+export { fsyncDir };

@@ -1,0 +1,76 @@
+/** Bucket operations: list, create, head, delete, location, notification configuration. */
+import { S3Error } from "./errors.js";
+import { type Ctx, sendEmpty, sendXml } from "./http.js";
+import { validBucketName } from "./keys.js";
+import { OWNER } from "./listing.js";
+import { notificationConfigXml, parseNotificationConfig } from "./notifications.js";
+import { receiveSmall } from "./payload.js";
+import { parseXml, text, xmlDocument } from "./xml.js";
+
+export function listBuckets(ctx: Ctx): void {
+  sendXml(
+    ctx,
+    200,
+    xmlDocument("ListAllMyBucketsResult", {
+      Owner: OWNER,
+      Buckets: {
+        Bucket: ctx.backend.listBuckets().map((b) => ({ Name: b.name, CreationDate: new Date(b.created) })),
+      },
+    }),
+  );
+}
+
+export async function createBucket(ctx: Ctx): Promise<void> {
+  if (!validBucketName(ctx.bucket))
+    throw new S3Error("InvalidBucketName", undefined, { BucketName: ctx.bucket });
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  if (body.length > 0) {
+    const cfg = parseXml(body.toString("utf8"), "CreateBucketConfiguration");
+    const loc = text(cfg, "LocationConstraint");
+    if (loc !== undefined && loc !== "" && loc !== ctx.region) {
+      throw new S3Error(
+        "IllegalLocationConstraintException",
+        `The ${loc} location constraint is incompatible for the region specific endpoint this request was sent to.`,
+      );
+    }
+  }
+  await ctx.backend.createBucket(ctx.bucket);
+  sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
+}
+
+export function headBucket(ctx: Ctx): void {
+  ctx.backend.bucket(ctx.bucket);
+  sendEmpty(ctx, 200, { "x-amz-bucket-region": ctx.region });
+}
+
+export async function deleteBucket(ctx: Ctx): Promise<void> {
+  await ctx.backend.deleteBucket(ctx.bucket);
+  sendEmpty(ctx, 204);
+}
+
+export function getBucketLocation(ctx: Ctx): void {
+  ctx.backend.bucket(ctx.bucket);
+  // S3 answers an empty LocationConstraint for us-east-1.
+  const xml = xmlDocument("LocationConstraint", {}).replace(
+    "</LocationConstraint>",
+    `${ctx.region === "us-east-1" ? "" : ctx.region}</LocationConstraint>`,
+  );
+  sendXml(ctx, 200, xml);
+}
+
+export function getBucketNotification(ctx: Ctx): void {
+  sendXml(ctx, 200, notificationConfigXml(ctx.backend.bucket(ctx.bucket).notification));
+}
+
+export async function putBucketNotification(ctx: Ctx): Promise<void> {
+  ctx.backend.bucket(ctx.bucket);
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  const cfg = parseNotificationConfig(body.toString("utf8"));
+  await ctx.backend.setNotification(ctx.bucket, cfg.rules.length || cfg.eventBridge ? cfg : null);
+  sendEmpty(ctx, 200);
+}
+
+export function getBucketVersioning(ctx: Ctx): void {
+  ctx.backend.bucket(ctx.bucket);
+  sendXml(ctx, 200, xmlDocument("VersioningConfiguration", {}));
+}

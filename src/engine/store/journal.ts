@@ -1,0 +1,124 @@
+/**
+ * The metadata journal: one append-only file of JSON records, each line prefixed with its CRC-32 so a
+ * line torn by a crash is recognised and dropped. A record is committed once the fsync that follows
+ * its write returns. Concurrent commits share one write + fsync (group commit), which is what makes
+ * many small PUTs cheap.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { appendFile, type FileHandle, open } from "node:fs/promises";
+import { dirname } from "node:path";
+import zlib from "node:zlib";
+import { newDigest } from "./checksums.js";
+
+function crcHex(s: string): string {
+  const z = (zlib as unknown as { crc32?: (d: string | Buffer) => number }).crc32;
+  if (z) return (z(Buffer.from(s, "utf8")) >>> 0).toString(16).padStart(8, "0");
+  const d = newDigest("crc32");
+  d.update(Buffer.from(s, "utf8"));
+  return d.digest().toString("hex");
+}
+
+function encode(record: unknown): string {
+  const json = JSON.stringify(record);
+  return `${crcHex(json)} ${json}\n`;
+}
+
+/** Reads every intact record; stops at the first damaged line (only the tail can be torn). */
+export function readJournal(path: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+  const out: unknown[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const sp = line.indexOf(" ");
+    const json = line.slice(sp + 1);
+    if (sp !== 8 || crcHex(json) !== line.slice(0, 8)) break;
+    try {
+      out.push(JSON.parse(json));
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes a fresh journal holding exactly `records` (temp file, fsync, rename). */
+export function rewriteJournal(path: string, records: unknown[]): void {
+  const tmp = `${path}.compact`;
+  const fd = openSync(tmp, "w");
+  try {
+    const chunk: string[] = [];
+    for (const r of records) {
+      chunk.push(encode(r));
+      if (chunk.length >= 1000) writeSync(fd, chunk.splice(0).join(""));
+    }
+    if (chunk.length) writeSync(fd, chunk.join(""));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+export class Journal {
+  private fh: FileHandle | null = null;
+  private queue: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private writing = false;
+
+  constructor(readonly path: string) {}
+
+  async open(): Promise<void> {
+    this.fh = await open(this.path, "a");
+  }
+
+  /** Appends records and resolves once they are on stable storage. */
+  commit(records: unknown[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ line: records.map(encode).join(""), resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  /** Appends records without waiting for stable storage (for facts that are safe to lose, like acks). */
+  append(records: unknown[]): void {
+    this.queue.push({ line: records.map(encode).join(""), resolve: () => {}, reject: () => {} });
+    if (!this.writing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0);
+      try {
+        if (!this.fh) throw new Error("journal is closed");
+        await appendFile(this.fh, batch.map((b) => b.line).join(""));
+        await this.fh.datasync();
+        for (const b of batch) b.resolve();
+      } catch (e) {
+        for (const b of batch) b.reject(e as Error);
+      }
+    }
+    this.writing = false;
+  }
+
+  async close(): Promise<void> {
+    while (this.writing || this.queue.length) await new Promise((r) => setTimeout(r, 1));
+    await this.fh?.close();
+    this.fh = null;
+  }
+}

@@ -1,0 +1,232 @@
+/** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
+import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import type { ObjectChecksum, PartMeta } from "./backend.js";
+import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";
+import { S3Error } from "./errors.js";
+import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
+import { compareKeys, validateKey } from "./keys.js";
+import { OWNER } from "./listing.js";
+import { storedHeaders } from "./objects.js";
+import { receiveSmall, receiveToFile } from "./payload.js";
+import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
+
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+export async function createUpload(ctx: Ctx): Promise<void> {
+  validateKey(ctx.key);
+  const { headers, meta } = storedHeaders(ctx);
+  const algHeader = header(ctx, "x-amz-checksum-algorithm")?.toLowerCase();
+  let checksumAlg: ChecksumAlgorithm | undefined;
+  if (algHeader !== undefined) {
+    if (!isChecksumAlgorithm(algHeader)) {
+      throw new S3Error(
+        "InvalidRequest",
+        "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+      );
+    }
+    checksumAlg = algHeader;
+  }
+  const u = await ctx.backend.createUpload({ bucket: ctx.bucket, key: ctx.key, headers, meta, checksumAlg });
+  const h: Record<string, string> = {};
+  if (checksumAlg) h["x-amz-checksum-algorithm"] = checksumAlg.toUpperCase();
+  sendXml(
+    ctx,
+    200,
+    xmlDocument("InitiateMultipartUploadResult", { Bucket: ctx.bucket, Key: ctx.key, UploadId: u.id }),
+    h,
+  );
+}
+
+function partNumber(v: string | undefined): number {
+  const n = Number(v);
+  if (!v || !/^\d+$/.test(v) || n < 1 || n > 10000) {
+    throw new S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", {
+      ArgumentName: "partNumber",
+      ArgumentValue: v ?? "",
+    });
+  }
+  return n;
+}
+
+export async function uploadPart(ctx: Ctx): Promise<void> {
+  const n = partNumber(ctx.query.get("partNumber"));
+  const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
+  const tmp = ctx.backend.newTempPath();
+  try {
+    const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp));
+    const p: PartMeta = { n, size: body.size, etag: body.md5, mtime: Date.now(), checksum: body.checksum };
+    await ctx.backend.commitPart(u, p, tmp);
+    const h: Record<string, string> = { ETag: `"${p.etag}"` };
+    if (body.checksum) h[`x-amz-checksum-${body.checksum.alg}`] = body.checksum.value;
+    sendEmpty(ctx, 200, h);
+  } finally {
+    rmSync(ctx.backend.abs(tmp), { force: true });
+  }
+}
+
+export async function completeUpload(ctx: Ctx): Promise<void> {
+  const id = ctx.query.get("uploadId")!;
+  const u = ctx.backend.upload(ctx.bucket, ctx.key, id);
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  const root = parseXml(body.toString("utf8"), "CompleteMultipartUpload");
+  const listed = children(root, "Part").map((raw) => {
+    const node = asNode(raw);
+    const n = Number(text(node, "PartNumber"));
+    const etag = (text(node, "ETag") ?? "")
+      .trim()
+      .replace(/^"|"$/g, "")
+      .replace(/&quot;/g, "");
+    if (!Number.isInteger(n)) throw new S3Error("MalformedXML");
+    return { n, etag };
+  });
+  if (listed.length === 0) throw new S3Error("MalformedXML");
+  const parts: PartMeta[] = [];
+  for (let i = 0; i < listed.length; i++) {
+    const { n, etag } = listed[i]!;
+    if (i > 0 && n <= listed[i - 1]!.n) throw new S3Error("InvalidPartOrder", undefined, { UploadId: id });
+    const p = u.parts.get(n);
+    if (!p || p.etag !== etag)
+      throw new S3Error("InvalidPart", undefined, { UploadId: id, PartNumber: String(n), ETag: etag });
+    parts.push(p);
+  }
+  for (let i = 0; i < parts.length - 1; i++) {
+    const p = parts[i]!;
+    if (p.size < MIN_PART_SIZE) {
+      throw new S3Error("EntityTooSmall", undefined, {
+        ProposedSize: String(p.size),
+        MinSizeAllowed: String(MIN_PART_SIZE),
+        PartNumber: String(p.n),
+        ETag: p.etag,
+      });
+    }
+  }
+  const md5 = newDigest("md5");
+  for (const p of parts) md5.update(Buffer.from(p.etag, "hex"));
+  const etag = `${md5.digest().toString("hex")}-${parts.length}`;
+  let checksum: ObjectChecksum | undefined;
+  const alg = u.checksumAlg;
+  if (alg && parts.every((p) => p.checksum?.alg === alg)) {
+    const d = newDigest(alg);
+    for (const p of parts) d.update(Buffer.from(p.checksum!.value, "base64"));
+    checksum = { alg, value: `${d.digest().toString("base64")}-${parts.length}` };
+  }
+  const tmp = ctx.backend.newTempPath();
+  const out = openSync(ctx.backend.abs(tmp), "wx", 0o644);
+  let size = 0;
+  try {
+    const ws = createWriteStream("", { fd: out, autoClose: false, highWaterMark: 1 << 20 });
+    for (const p of parts) {
+      await pipeline(
+        createReadStream(ctx.backend.abs(ctx.backend.partPath(id, p.n)), { highWaterMark: 1 << 20 }),
+        ws,
+        { end: false },
+      );
+      size += p.size;
+    }
+    await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    fsyncSync(out);
+    closeSync(out);
+    const o = await ctx.backend.commitObject(
+      ctx.bucket,
+      { key: ctx.key, size, etag, headers: u.headers, meta: u.meta, checksum, parts: parts.length },
+      tmp,
+      "s3:ObjectCreated:CompleteMultipartUpload",
+      ctx,
+      id,
+    );
+    ctx.backend.dropUploadFiles(id);
+    const result: Record<string, string> = {
+      Location: `${ctx.baseUrl}/${ctx.bucket}/${encodeURIComponent(ctx.key).replace(/%2F/g, "/")}`,
+      Bucket: ctx.bucket,
+      Key: ctx.key,
+      ETag: `"${o.etag}"`,
+    };
+    if (checksum) result[`Checksum${checksum.alg.toUpperCase()}`] = checksum.value;
+    sendXml(ctx, 200, xmlDocument("CompleteMultipartUploadResult", result));
+  } catch (e) {
+    try {
+      closeSync(out);
+    } catch {}
+    throw e;
+  } finally {
+    rmSync(ctx.backend.abs(tmp), { force: true });
+  }
+}
+
+export async function abortUpload(ctx: Ctx): Promise<void> {
+  const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
+  await ctx.backend.abortUpload(u.id);
+  sendEmpty(ctx, 204);
+}
+
+export function listParts(ctx: Ctx): void {
+  const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
+  const marker = Number(ctx.query.get("part-number-marker") ?? 0) || 0;
+  const max = Math.min(Number(ctx.query.get("max-parts") ?? 1000) || 1000, 1000);
+  const all = [...u.parts.values()].sort((a, b) => a.n - b.n).filter((p) => p.n > marker);
+  const page = all.slice(0, max);
+  const truncated = all.length > max;
+  sendXml(
+    ctx,
+    200,
+    xmlDocument("ListPartsResult", {
+      Bucket: u.bucket,
+      Key: u.key,
+      UploadId: u.id,
+      PartNumberMarker: marker,
+      NextPartNumberMarker: page.length ? page[page.length - 1]!.n : marker,
+      MaxParts: max,
+      IsTruncated: truncated,
+      Part: page.map((p) => ({
+        PartNumber: p.n,
+        LastModified: new Date(p.mtime),
+        ETag: `"${p.etag}"`,
+        Size: p.size,
+        ...(p.checksum ? { [`Checksum${p.checksum.alg.toUpperCase()}`]: p.checksum.value } : {}),
+      })),
+      Initiator: OWNER,
+      Owner: OWNER,
+      StorageClass: "STANDARD",
+    }),
+  );
+}
+
+export function listUploads(ctx: Ctx): void {
+  ctx.backend.bucket(ctx.bucket);
+  const prefix = ctx.query.get("prefix") ?? "";
+  const keyMarker = ctx.query.get("key-marker") ?? "";
+  const max = Math.min(Number(ctx.query.get("max-uploads") ?? 1000) || 1000, 1000);
+  const all = [...ctx.backend.uploads.values()]
+    .filter(
+      (u) =>
+        u.bucket === ctx.bucket &&
+        u.key.startsWith(prefix) &&
+        (keyMarker === "" || compareKeys(u.key, keyMarker) > 0),
+    )
+    .sort((a, b) => compareKeys(a.key, b.key) || a.initiated - b.initiated);
+  const page = all.slice(0, max);
+  const last = page[page.length - 1];
+  sendXml(
+    ctx,
+    200,
+    xmlDocument("ListMultipartUploadsResult", {
+      Bucket: ctx.bucket,
+      KeyMarker: keyMarker,
+      UploadIdMarker: ctx.query.get("upload-id-marker") ?? "",
+      NextKeyMarker: all.length > max && last ? last.key : undefined,
+      NextUploadIdMarker: all.length > max && last ? last.id : undefined,
+      Prefix: prefix || undefined,
+      MaxUploads: max,
+      IsTruncated: all.length > max,
+      Upload: page.map((u) => ({
+        Key: u.key,
+        UploadId: u.id,
+        Initiator: OWNER,
+        Owner: OWNER,
+        StorageClass: "STANDARD",
+        Initiated: new Date(u.initiated),
+      })),
+    }),
+  );
+}

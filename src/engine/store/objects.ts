@@ -1,0 +1,389 @@
+/** Object operations: Put, Get (ranges, conditions), Head, Delete, DeleteObjects, Copy, listings. */
+import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
+import { newDigest } from "./checksums.js";
+import { S3Error } from "./errors.js";
+import { type Ctx, header, httpDate, sendEmpty, sendXml } from "./http.js";
+import { validateKey } from "./keys.js";
+import {
+  checkEncodingType,
+  decodeToken,
+  encoder,
+  listPage,
+  listV1Xml,
+  listV2Xml,
+  parseMaxKeys,
+} from "./listing.js";
+import { receiveSmall, receiveToFile } from "./payload.js";
+import { percentDecode } from "./sigv4.js";
+import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
+
+/** Content headers and x-amz-meta-* of a request, as S3 stores them. */
+export function storedHeaders(ctx: Ctx): { headers: Record<string, string>; meta: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  for (const h of STORED_HEADERS) {
+    let v = header(ctx, h);
+    if (v === undefined) continue;
+    if (h === "content-encoding") {
+      // aws-chunked is transfer framing, not a property of the object.
+      v = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "" && s !== "aws-chunked")
+        .join(",");
+      if (v === "") continue;
+    }
+    headers[h] = v;
+  }
+  headers["content-type"] ??= "binary/octet-stream";
+  const meta: Record<string, string> = {};
+  for (let i = 0; i < ctx.req.rawHeaders.length; i += 2) {
+    const name = ctx.req.rawHeaders[i]!.toLowerCase();
+    if (name.startsWith("x-amz-meta-")) {
+      const k = name.slice("x-amz-meta-".length);
+      meta[k] =
+        meta[k] === undefined ? ctx.req.rawHeaders[i + 1]! : `${meta[k]},${ctx.req.rawHeaders[i + 1]}`;
+    }
+  }
+  let metaSize = 0;
+  for (const [k, v] of Object.entries(meta)) metaSize += Buffer.byteLength(k) + Buffer.byteLength(v);
+  if (metaSize > 2048) {
+    throw new S3Error("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size", {
+      Size: String(metaSize),
+      MaxSizeAllowed: "2048",
+    });
+  }
+  return { headers, meta };
+}
+
+export function objectHeaders(o: ObjectMeta, ctx: Ctx): Record<string, string> {
+  const h: Record<string, string> = {
+    ETag: `"${o.etag}"`,
+    "Last-Modified": httpDate(o.mtime),
+    "Accept-Ranges": "bytes",
+  };
+  for (const [k, v] of Object.entries(o.headers)) h[k] = v;
+  for (const [k, v] of Object.entries(o.meta)) h[`x-amz-meta-${k}`] = v;
+  if (o.parts) h["x-amz-mp-parts-count"] = String(o.parts);
+  if (o.checksum && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+    h[`x-amz-checksum-${o.checksum.alg}`] = o.checksum.value;
+    h["x-amz-checksum-type"] = o.checksum.value.includes("-") ? "COMPOSITE" : "FULL_OBJECT";
+  }
+  // response-* query parameters (used by presigned downloads) override stored headers.
+  for (const [q, name] of [
+    ["response-content-type", "content-type"],
+    ["response-content-language", "content-language"],
+    ["response-expires", "expires"],
+    ["response-cache-control", "cache-control"],
+    ["response-content-disposition", "content-disposition"],
+    ["response-content-encoding", "content-encoding"],
+  ] as const) {
+    const v = ctx.query.get(q);
+    if (v !== undefined) h[name] = v;
+  }
+  return h;
+}
+
+export async function putObject(ctx: Ctx): Promise<void> {
+  validateKey(ctx.key);
+  const b = ctx.backend.bucket(ctx.bucket);
+  const { headers, meta } = storedHeaders(ctx);
+  const tmp = ctx.backend.newTempPath();
+  const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp));
+  try {
+    if (!ctx.backend.buckets.has(b.name))
+      throw new S3Error("NoSuchBucket", undefined, { BucketName: b.name });
+    const o = await ctx.backend.commitObject(
+      ctx.bucket,
+      { key: ctx.key, size: body.size, etag: body.md5, headers, meta, checksum: body.checksum },
+      tmp,
+      "s3:ObjectCreated:Put",
+      ctx,
+    );
+    const h: Record<string, string> = { ETag: `"${o.etag}"` };
+    if (body.checksum) h[`x-amz-checksum-${body.checksum.alg}`] = body.checksum.value;
+    sendEmpty(ctx, 200, h);
+  } finally {
+    rmSync(ctx.backend.abs(tmp), { force: true });
+  }
+}
+
+function etagMatches(list: string, etag: string): boolean {
+  return list.split(",").some((t) => {
+    const s = t.trim().replace(/^W\//, "");
+    return s === "*" || s.replace(/^"|"$/g, "") === etag;
+  });
+}
+
+/** If-Match / If-Unmodified-Since / If-None-Match / If-Modified-Since, with S3's precedence. */
+function checkConditions(ctx: Ctx, o: ObjectMeta): void {
+  const ifMatch = header(ctx, "if-match");
+  const ifNoneMatch = header(ctx, "if-none-match");
+  const ifModSince = header(ctx, "if-modified-since");
+  const ifUnmodSince = header(ctx, "if-unmodified-since");
+  const seconds = Math.floor(o.mtime / 1000) * 1000;
+  if (ifMatch !== undefined) {
+    if (!etagMatches(ifMatch, o.etag))
+      throw new S3Error("PreconditionFailed", undefined, { Condition: "If-Match" });
+  } else if (ifUnmodSince !== undefined) {
+    const t = Date.parse(ifUnmodSince);
+    if (!Number.isNaN(t) && seconds > t)
+      throw new S3Error("PreconditionFailed", undefined, { Condition: "If-Unmodified-Since" });
+  }
+  if (ifNoneMatch !== undefined) {
+    if (etagMatches(ifNoneMatch, o.etag)) throw new S3Error("NotModified");
+  } else if (ifModSince !== undefined) {
+    const t = Date.parse(ifModSince);
+    if (!Number.isNaN(t) && seconds <= t) throw new S3Error("NotModified");
+  }
+}
+
+/** Parses a single byte range; null means "whole object" (no header, or a form S3 ignores). */
+function parseRange(v: string | undefined, size: number): { start: number; end: number } | null {
+  if (v === undefined) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(v.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return null;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    const n = Number(m[2]);
+    if (n === 0) throw rangeError(v, size);
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== "" && Number(m[2]) < start) return null;
+  }
+  if (start >= size) throw rangeError(v, size);
+  return { start, end };
+}
+
+function rangeError(range: string, size: number): S3Error {
+  return new S3Error("InvalidRange", undefined, { RangeRequested: range, ActualObjectSize: String(size) });
+}
+
+export async function getObject(ctx: Ctx): Promise<void> {
+  const { meta: o, fd } = ctx.backend.openObject(ctx.bucket, ctx.key);
+  let handedOff = false;
+  try {
+    checkConditions(ctx, o);
+    const range = parseRange(header(ctx, "range"), o.size);
+    const h = objectHeaders(o, ctx);
+    const start = range?.start ?? 0;
+    const end = range ? range.end : o.size - 1;
+    h["Content-Length"] = String(o.size === 0 ? 0 : end - start + 1);
+    if (range) h["Content-Range"] = `bytes ${start}-${end}/${o.size}`;
+    ctx.res.writeHead(range ? 206 : 200, h);
+    if (o.size === 0) {
+      ctx.res.end();
+      return;
+    }
+    handedOff = true;
+    const stream = createReadStream("", { fd, start, end, autoClose: true, highWaterMark: 1 << 20 });
+    await pipeline(stream, ctx.res).catch(() => {
+      // The client went away; nothing to report to it.
+    });
+  } finally {
+    if (!handedOff) closeSync(fd);
+  }
+}
+
+export function headObject(ctx: Ctx): void {
+  const o = ctx.backend.head(ctx.bucket, ctx.key);
+  checkConditions(ctx, o);
+  const h = objectHeaders(o, ctx);
+  const range = parseRange(header(ctx, "range"), o.size);
+  if (range) {
+    h["Content-Length"] = String(range.end - range.start + 1);
+    h["Content-Range"] = `bytes ${range.start}-${range.end}/${o.size}`;
+  } else h["Content-Length"] = String(o.size);
+  ctx.res.writeHead(range ? 206 : 200, h);
+  ctx.res.end();
+}
+
+export async function deleteObject(ctx: Ctx): Promise<void> {
+  await ctx.backend.deleteObject(ctx.bucket, ctx.key, ctx);
+  sendEmpty(ctx, 204);
+}
+
+export async function deleteObjects(ctx: Ctx): Promise<void> {
+  ctx.backend.bucket(ctx.bucket);
+  const hasChecksum = Object.keys(ctx.req.headers).some(
+    (h) => h.startsWith("x-amz-checksum-") || h === "x-amz-sdk-checksum-algorithm" || h === "x-amz-trailer",
+  );
+  if (header(ctx, "content-md5") === undefined && !hasChecksum) {
+    throw new S3Error("InvalidRequest", "Missing required header for this request: Content-MD5");
+  }
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  const root = parseXml(body.toString("utf8"), "Delete");
+  const quiet = text(root, "Quiet")?.trim().toLowerCase() === "true";
+  const objects = children(root, "Object").map(asNode);
+  if (objects.length === 0 || objects.length > 1000) throw new S3Error("MalformedXML");
+  const deleted: { Key: string }[] = [];
+  const failed: { Key: string; Code: string; Message: string }[] = [];
+  for (const node of objects) {
+    const key = text(node, "Key");
+    if (key === undefined) throw new S3Error("MalformedXML");
+    try {
+      validateKey(key);
+      await ctx.backend.deleteObject(ctx.bucket, key, ctx);
+      deleted.push({ Key: key });
+    } catch (e) {
+      if (!(e instanceof S3Error)) throw e;
+      failed.push({ Key: key, Code: e.code, Message: e.message });
+    }
+  }
+  sendXml(ctx, 200, xmlDocument("DeleteResult", { Deleted: quiet ? [] : deleted, Error: failed }));
+}
+
+/** Parses x-amz-copy-source: "[/]bucket/key[?versionId=...]", URL-encoded. */
+export function parseCopySource(v: string): { bucket: string; key: string } {
+  const noVersion = v.split("?")[0]!;
+  const s = percentDecode(noVersion).replace(/^\//, "");
+  const i = s.indexOf("/");
+  if (i <= 0 || i === s.length - 1) {
+    throw new S3Error(
+      "InvalidArgument",
+      "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+      {
+        ArgumentName: "x-amz-copy-source",
+        ArgumentValue: v,
+      },
+    );
+  }
+  return { bucket: s.slice(0, i), key: s.slice(i + 1) };
+}
+
+function checkCopyConditions(ctx: Ctx, o: ObjectMeta): void {
+  const m = header(ctx, "x-amz-copy-source-if-match");
+  const nm = header(ctx, "x-amz-copy-source-if-none-match");
+  const ms = header(ctx, "x-amz-copy-source-if-modified-since");
+  const us = header(ctx, "x-amz-copy-source-if-unmodified-since");
+  const seconds = Math.floor(o.mtime / 1000) * 1000;
+  const fail = () => new S3Error("PreconditionFailed", undefined, { Condition: "x-amz-copy-source-If-*" });
+  if (m !== undefined && !etagMatches(m, o.etag)) throw fail();
+  if (nm !== undefined && etagMatches(nm, o.etag)) throw fail();
+  if (us !== undefined && m === undefined && seconds > Date.parse(us)) throw fail();
+  if (ms !== undefined && nm === undefined && seconds <= Date.parse(ms)) throw fail();
+}
+
+/** Copies the bytes behind an open fd into a new temp file; returns size and MD5. */
+export async function copyToTemp(
+  ctx: Ctx,
+  fd: number,
+  tmpAbs: string,
+  start = 0,
+  end?: number,
+): Promise<{ size: number; md5: string }> {
+  const md5 = newDigest("md5");
+  let size = 0;
+  const out = openSync(tmpAbs, "wx", 0o644);
+  try {
+    await pipeline(
+      createReadStream("", { fd, start, end, autoClose: false, highWaterMark: 1 << 20 }),
+      new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          md5.update(chunk);
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      }),
+      createWriteStream("", { fd: out, autoClose: false, highWaterMark: 1 << 20 }),
+    );
+    fsyncSync(out);
+  } finally {
+    closeSync(out);
+  }
+  void ctx;
+  return { size, md5: md5.digest().toString("hex") };
+}
+
+export async function copyObject(ctx: Ctx): Promise<void> {
+  validateKey(ctx.key);
+  ctx.backend.bucket(ctx.bucket);
+  const src = parseCopySource(header(ctx, "x-amz-copy-source")!);
+  const directive = (header(ctx, "x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  if (directive !== "COPY" && directive !== "REPLACE") {
+    throw new S3Error("InvalidArgument", "Unknown metadata directive.", {
+      ArgumentName: "x-amz-metadata-directive",
+      ArgumentValue: directive,
+    });
+  }
+  if (src.bucket === ctx.bucket && src.key === ctx.key && directive === "COPY") {
+    throw new S3Error(
+      "InvalidRequest",
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+    );
+  }
+  const { meta: so, fd } = ctx.backend.openObject(src.bucket, src.key);
+  const tmp = ctx.backend.newTempPath();
+  try {
+    try {
+      checkCopyConditions(ctx, so);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    const copied = await copyToTemp(ctx, fd, ctx.backend.abs(tmp));
+    closeSync(fd);
+    const replaced = directive === "REPLACE" ? storedHeaders(ctx) : { headers: so.headers, meta: so.meta };
+    const o = await ctx.backend.commitObject(
+      ctx.bucket,
+      {
+        key: ctx.key,
+        size: copied.size,
+        // A copy of a multipart object keeps its ETag in S3 only when copied whole; we keep it too.
+        etag: so.parts ? so.etag : copied.md5,
+        headers: replaced.headers,
+        meta: replaced.meta,
+        checksum: so.checksum && !so.checksum.value.includes("-") ? so.checksum : undefined,
+        parts: so.parts,
+      },
+      tmp,
+      "s3:ObjectCreated:Copy",
+      ctx,
+    );
+    sendXml(
+      ctx,
+      200,
+      xmlDocument("CopyObjectResult", { LastModified: new Date(o.mtime), ETag: `"${o.etag}"` }),
+    );
+  } finally {
+    rmSync(ctx.backend.abs(tmp), { force: true });
+  }
+}
+
+export function listObjects(ctx: Ctx, v2: boolean): void {
+  const b = ctx.backend.bucket(ctx.bucket);
+  const q = ctx.query;
+  const url = checkEncodingType(q.get("encoding-type"));
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") ?? "";
+  const maxKeys = parseMaxKeys(q.get("max-keys"));
+  if (v2) {
+    const token = q.get("continuation-token");
+    const startAfter = q.get("start-after");
+    const after = token !== undefined ? decodeToken(token) : (startAfter ?? "");
+    const params = { prefix, delimiter, maxKeys, after };
+    const page = listPage(b, params);
+    sendXml(
+      ctx,
+      200,
+      listV2Xml(b.name, page, params, {
+        url,
+        token,
+        startAfter,
+        fetchOwner: q.get("fetch-owner") === "true",
+      }),
+    );
+  } else {
+    const marker = q.get("marker") ?? "";
+    const params = { prefix, delimiter, maxKeys, after: marker };
+    const page = listPage(b, params);
+    sendXml(ctx, 200, listV1Xml(b.name, page, params, { url, marker }));
+  }
+  void encoder;
+}

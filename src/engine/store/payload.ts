@@ -1,0 +1,195 @@
+/**
+ * Receiving a request body: every payload mode SigV4 allows (signed hex SHA-256, UNSIGNED-PAYLOAD,
+ * aws-chunked with chunk signatures, aws-chunked with trailing checksums), streamed to a temp file
+ * in constant memory while the ETag (MD5), Content-MD5, x-amz-content-sha256 and x-amz-checksum-*
+ * are computed. Nothing is committed unless every check passes.
+ */
+import { closeSync, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
+import { PassThrough, type Readable, Transform, type TransformCallback, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type ChecksumAlgorithm, type Digest, isChecksumAlgorithm, newDigest } from "./checksums.js";
+import { AwsChunkedDecoder } from "./chunked.js";
+import { S3Error } from "./errors.js";
+import { type SigningContext, UNSIGNED_PAYLOAD } from "./sigv4.js";
+
+export interface ReceivedBody {
+  size: number;
+  /** MD5 hex (the ETag of a single-part object). */
+  md5: string;
+  /** The x-amz-checksum-* the client sent and we verified, if any. */
+  checksum?: { alg: ChecksumAlgorithm; value: string };
+}
+
+const STREAMING = new Set([
+  "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+  "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+  "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+]);
+
+class Hasher extends Transform {
+  size = 0;
+  constructor(private readonly digests: Digest[]) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
+    this.size += chunk.length;
+    for (const d of this.digests) d.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+/** The checksum algorithm the client announced (header, trailer declaration or SDK hint). */
+function announcedChecksum(req: IncomingMessage): ChecksumAlgorithm | undefined {
+  for (const alg of ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"] as const) {
+    if (req.headers[`x-amz-checksum-${alg}`] !== undefined) return alg;
+  }
+  const trailer = String(req.headers["x-amz-trailer"] ?? "")
+    .toLowerCase()
+    .trim();
+  if (trailer.startsWith("x-amz-checksum-")) {
+    const alg = trailer.slice("x-amz-checksum-".length);
+    if (isChecksumAlgorithm(alg)) return alg;
+    throw new S3Error("InvalidRequest", `Value for x-amz-trailer header is invalid.`);
+  }
+  const sdk = req.headers["x-amz-sdk-checksum-algorithm"];
+  if (typeof sdk === "string" && isChecksumAlgorithm(sdk.toLowerCase()))
+    return sdk.toLowerCase() as ChecksumAlgorithm;
+  return undefined;
+}
+
+function badDigest(alg: string): S3Error {
+  return new S3Error(
+    "BadDigest",
+    `The ${alg.toUpperCase()} you specified did not match the calculated checksum.`,
+  );
+}
+
+/** Decoded body as a stream plus a check to run once it has been fully read. */
+export function decodeBody(
+  req: IncomingMessage,
+  ctx: SigningContext | null,
+): { stream: Readable; hasher: Hasher; verify: () => ReceivedBody } {
+  const mode = ctx?.payloadHash ?? UNSIGNED_PAYLOAD;
+  let source: Readable = req;
+  let decoder: AwsChunkedDecoder | null = null;
+  if (STREAMING.has(mode)) {
+    decoder = new AwsChunkedDecoder({
+      signing: mode.startsWith("STREAMING-AWS4-HMAC") ? ctx! : undefined,
+      signedTrailer: mode === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    });
+    source = req.pipe(decoder);
+    req.on("error", (e) => decoder!.destroy(e));
+  } else if (mode.startsWith("STREAMING-")) {
+    throw new S3Error("NotImplemented", `The payload signing mode ${mode} is not implemented`);
+  } else if (mode !== UNSIGNED_PAYLOAD && !/^[0-9a-f]{64}$/.test(mode)) {
+    throw new S3Error(
+      "InvalidArgument",
+      "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or a valid sha256 value.",
+      {
+        ArgumentName: "x-amz-content-sha256",
+        ArgumentValue: mode,
+      },
+    );
+  }
+  const md5 = newDigest("md5");
+  const digests: Digest[] = [md5];
+  const sha = /^[0-9a-f]{64}$/.test(mode) ? newDigest("sha256") : null;
+  if (sha) digests.push(sha);
+  const alg = announcedChecksum(req);
+  const ck = alg ? newDigest(alg) : null;
+  if (ck) digests.push(ck);
+  const rawMd5 = req.headers["content-md5"];
+  const contentMd5 = Array.isArray(rawMd5) ? rawMd5.join(",") : rawMd5;
+  if (contentMd5 !== undefined && Buffer.from(contentMd5, "base64").length !== 16)
+    throw new S3Error("InvalidDigest");
+  const hasher = new Hasher(digests);
+  const verify = (): ReceivedBody => {
+    const md5hex = md5.digest().toString("hex");
+    if (sha) {
+      const got = sha.digest().toString("hex");
+      if (got !== mode) {
+        throw new S3Error("XAmzContentSHA256Mismatch", undefined, {
+          ClientComputedContentSHA256: mode,
+          S3ComputedContentSHA256: got,
+        });
+      }
+    }
+    const decodedLen = req.headers["x-amz-decoded-content-length"];
+    if (decoder && decodedLen !== undefined && Number(decodedLen) !== hasher.size) {
+      throw new S3Error(
+        "IncompleteBody",
+        "You did not provide the number of bytes specified by the x-amz-decoded-content-length HTTP header.",
+      );
+    }
+    if (contentMd5 !== undefined && Buffer.from(contentMd5, "base64").toString("hex") !== md5hex) {
+      throw new S3Error("BadDigest", undefined, {
+        ExpectedDigest: contentMd5,
+        CalculatedDigest: Buffer.from(md5hex, "hex").toString("base64"),
+      });
+    }
+    let checksum: ReceivedBody["checksum"];
+    if (alg && ck) {
+      const value = ck.digest().toString("base64");
+      const sent = req.headers[`x-amz-checksum-${alg}`] ?? decoder?.trailers.get(`x-amz-checksum-${alg}`);
+      if (typeof sent === "string") {
+        if (sent !== value) throw badDigest(alg);
+        checksum = { alg, value };
+      } else if (req.headers["x-amz-trailer"]) {
+        throw new S3Error("InvalidRequest", `The x-amz-checksum-${alg} trailer is missing.`);
+      }
+    }
+    return { size: hasher.size, md5: md5hex, checksum };
+  };
+  return { stream: source, hasher, verify };
+}
+
+/**
+ * Streams a request body into `tmpAbs` and fsyncs it. On any failure (bad signature, bad digest,
+ * client gone) the temp file is removed and the S3 error thrown.
+ */
+export async function receiveToFile(
+  req: IncomingMessage,
+  ctx: SigningContext | null,
+  tmpAbs: string,
+): Promise<ReceivedBody> {
+  const fd = openSync(tmpAbs, "wx", 0o644);
+  let ok = false;
+  try {
+    const { stream, hasher, verify } = decodeBody(req, ctx);
+    await pipeline(stream, hasher, createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 }));
+    const r = verify();
+    fsyncSync(fd);
+    ok = true;
+    return r;
+  } finally {
+    closeSync(fd);
+    if (!ok) rmSync(tmpAbs, { force: true });
+  }
+}
+
+/** Reads a small body (XML documents) into memory, verified like any other payload. */
+export async function receiveSmall(
+  req: IncomingMessage,
+  ctx: SigningContext | null,
+  limit = 1 << 20,
+): Promise<Buffer> {
+  const { stream, hasher, verify } = decodeBody(req, ctx);
+  const parts: Buffer[] = [];
+  let size = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      size += chunk.length;
+      if (size > limit) cb(new S3Error("MaxMessageLengthExceeded", "Your request was too big."));
+      else {
+        parts.push(chunk);
+        cb();
+      }
+    },
+  });
+  await pipeline(stream, hasher, sink);
+  verify();
+  return Buffer.concat(parts);
+}
+
+export { PassThrough };

@@ -1,0 +1,248 @@
+/**
+ * The HTTP front of the store: parses path-style (and *.localhost virtual-host style) S3 requests,
+ * authenticates them with SigV4, and routes them to the bucket, object and multipart handlers.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { Backend, type CommitHook, type EventListener, type StoreEvent } from "./backend.js";
+import * as buckets from "./buckets.js";
+import { S3Error } from "./errors.js";
+import { type Ctx, sendError } from "./http.js";
+import * as mp from "./multipart.js";
+import * as objects from "./objects.js";
+import { type Credentials, parseQuery, percentDecode, verifyRequest } from "./sigv4.js";
+
+export interface StoreCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface StoreOptions {
+  /** Folder that holds every bucket (created if missing). */
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Accepted key pairs; defaults to the single pair scar / scar-secret-key. */
+  credentials?: StoreCredentials | StoreCredentials[];
+  /** Region reported to clients and written into event records. */
+  region?: string;
+  /** Runs before a change that fires events is acknowledged (see CommitHook). */
+  onCommit?: CommitHook;
+  log?: (message: string) => void;
+}
+
+export interface RunningStore {
+  url: string;
+  host: string;
+  port: number;
+  region: string;
+  backend: Backend;
+  /** Live events of this process (not durable: use onCommit for that). Returns an unsubscribe function. */
+  subscribe(listener: EventListener): () => void;
+  /** Events committed but not yet acknowledged by onCommit. */
+  pendingEvents(): StoreEvent[];
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CREDENTIALS: StoreCredentials = {
+  accessKeyId: "scar",
+  secretAccessKey: "scar-secret-key",
+};
+
+// Subresources we do not implement: answering NotImplemented beats silently treating them as a listing.
+const UNSUPPORTED = [
+  "acl",
+  "policy",
+  "cors",
+  "lifecycle",
+  "tagging",
+  "website",
+  "replication",
+  "encryption",
+  "logging",
+  "object-lock",
+  "retention",
+  "legal-hold",
+  "torrent",
+  "accelerate",
+  "requestPayment",
+  "analytics",
+  "inventory",
+  "metrics",
+  "ownershipControls",
+  "publicAccessBlock",
+  "intelligent-tiering",
+  "restore",
+  "select",
+  "attributes",
+  "versions",
+];
+
+async function route(ctx: Ctx): Promise<void> {
+  const { req, bucket, key, query } = ctx;
+  const method = req.method ?? "GET";
+  if (bucket === "") {
+    if (method === "GET") return buckets.listBuckets(ctx);
+    throw new S3Error("MethodNotAllowed");
+  }
+  for (const s of UNSUPPORTED) {
+    if (query.has(s))
+      throw new S3Error("NotImplemented", `The ${s} subresource is not implemented by scar store`);
+  }
+  if (key === "") {
+    switch (method) {
+      case "PUT":
+        if (query.has("notification")) return buckets.putBucketNotification(ctx);
+        if (query.has("versioning"))
+          throw new S3Error("NotImplemented", "Versioning is not implemented by scar store");
+        return buckets.createBucket(ctx);
+      case "HEAD":
+        return buckets.headBucket(ctx);
+      case "DELETE":
+        return buckets.deleteBucket(ctx);
+      case "POST":
+        if (query.has("delete")) return objects.deleteObjects(ctx);
+        throw new S3Error("MethodNotAllowed");
+      case "GET":
+        if (query.has("location")) return buckets.getBucketLocation(ctx);
+        if (query.has("notification")) return buckets.getBucketNotification(ctx);
+        if (query.has("uploads")) return mp.listUploads(ctx);
+        if (query.has("versioning")) return buckets.getBucketVersioning(ctx);
+        return objects.listObjects(ctx, query.get("list-type") === "2");
+      default:
+        throw new S3Error("MethodNotAllowed");
+    }
+  }
+  switch (method) {
+    case "PUT":
+      if (req.headers["x-amz-copy-source"] !== undefined) {
+        if (query.has("uploadId"))
+          throw new S3Error("NotImplemented", "UploadPartCopy is not implemented by scar store");
+        return objects.copyObject(ctx);
+      }
+      if (query.has("uploadId")) return mp.uploadPart(ctx);
+      return objects.putObject(ctx);
+    case "GET":
+      if (query.has("uploadId")) return mp.listParts(ctx);
+      return objects.getObject(ctx);
+    case "HEAD":
+      return objects.headObject(ctx);
+    case "DELETE":
+      if (query.has("uploadId")) return mp.abortUpload(ctx);
+      return objects.deleteObject(ctx);
+    case "POST":
+      if (query.has("uploads")) return mp.createUpload(ctx);
+      if (query.has("uploadId")) return mp.completeUpload(ctx);
+      throw new S3Error("MethodNotAllowed");
+    default:
+      throw new S3Error("MethodNotAllowed");
+  }
+}
+
+/** Splits "bucket/key" out of the request (path style, or virtual-host style for <bucket>.localhost). */
+function addressing(req: IncomingMessage, path: string): { bucket: string; key: string } {
+  const host = (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
+  const vh = /^(.+)\.localhost$/.exec(host);
+  if (vh) return { bucket: vh[1]!, key: path.replace(/^\//, "") };
+  const p = path.replace(/^\//, "");
+  const i = p.indexOf("/");
+  return i < 0 ? { bucket: p, key: "" } : { bucket: p.slice(0, i), key: p.slice(i + 1) };
+}
+
+export function createHandler(backend: Backend, credentials: Credentials, region: string) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    res.setHeader("x-amz-request-id", requestId);
+    res.setHeader("x-amz-id-2", requestId);
+    res.setHeader("Server", "scar-store");
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQuery = parseQuery(q < 0 ? "" : url.slice(q + 1));
+    const path = percentDecode(rawPath);
+    let resource = path;
+    const meta = { req, res, requestId };
+    try {
+      const { bucket, key } = addressing(req, path);
+      resource = key ? `/${bucket}/${key}` : `/${bucket}`;
+      const signing = verifyRequest(
+        req,
+        { method: req.method ?? "GET", rawPath, path, query: rawQuery },
+        credentials,
+      );
+      if (!signing) throw new S3Error("AccessDenied");
+      const ctx: Ctx = {
+        req,
+        res,
+        backend,
+        signing,
+        bucket,
+        key,
+        query: new Map(rawQuery.map((p) => [p.name, p.value])),
+        rawQuery,
+        baseUrl: `http://${req.headers.host ?? "localhost"}`,
+        region,
+        requestId,
+        principal: signing.accessKey,
+        sourceIp: req.socket.remoteAddress ?? "",
+      };
+      await route(ctx);
+    } catch (e) {
+      if (e instanceof S3Error) sendError(meta, e, resource);
+      else {
+        const err = e as NodeJS.ErrnoException;
+        // A client that hung up mid-body is not a server error worth reporting.
+        if (err?.code === "ECONNRESET" || err?.code === "ERR_STREAM_PREMATURE_CLOSE" || req.destroyed) {
+          res.destroy();
+          return;
+        }
+        backend.opts.log?.(`internal error on ${req.method} ${url}: ${err?.stack ?? String(e)}`);
+        sendError(meta, new S3Error("InternalError"), resource);
+      }
+    }
+  };
+}
+
+export async function startStore(opts: StoreOptions): Promise<RunningStore> {
+  const dataDir = resolve(opts.dataDir);
+  const region = opts.region ?? "us-east-1";
+  const list = opts.credentials === undefined ? [DEFAULT_CREDENTIALS] : [opts.credentials].flat();
+  const credentials: Credentials = new Map(list.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  const backend = await Backend.open(dataDir, { region, onCommit: opts.onCommit, log: opts.log });
+  // Events that were committed before a crash but never acknowledged go out before we take requests.
+  await backend.redeliver();
+  const server: Server = createServer(
+    { keepAlive: true, requestTimeout: 0 },
+    createHandler(backend, credentials, region),
+  );
+  server.keepAliveTimeout = 30_000;
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((ok, fail) => {
+    server.once("error", fail);
+    server.listen(opts.port ?? 9000, host, () => {
+      server.off("error", fail);
+      ok();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    host,
+    port,
+    region,
+    backend,
+    subscribe: (l) => backend.subscribe(l),
+    pendingEvents: () => backend.pendingEvents(),
+    close: async () => {
+      await new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      });
+      await backend.close();
+    },
+  };
+}
