@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .addHelpText("after", "\nRun 'scar COMMAND --help' for more information on a command.")
     .showHelpAfterError("(run 'scar --help' for usage)");
   registerValidate(program);
+  registerDoctor(program);
   return program;
 }
 

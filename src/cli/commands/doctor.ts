@@ -1,0 +1,44 @@
+/** `scar doctor [--json]`: can the local engine run containers here, and what is missing. */
+import type { Command } from "commander";
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("Check that this machine can run functions locally (container runtime, cgroups, overlayfs)")
+    .option("-j, --json", "print one JSON document")
+    .option("--no-container", "skip the test container")
+    .addHelpText(
+      "after",
+      `
+Reports the OCI runtime scar would use (crun, else runc), the cgroup mode, overlayfs support, user
+namespaces and helper tools, runs a tiny test container, and prints the command that installs whatever
+is missing. Exits 1 when the local engine cannot run containers here.`,
+    )
+    .action(async (opts: { json?: boolean; container: boolean }) => {
+      const { diagnose } = await import("../../engine/runtime/doctor.js");
+      const report = await diagnose({ container: opts.container });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        const { formatTable } = await import("../table.js");
+        const mark = { ok: "ok", warn: "WARN", fail: "FAIL", skip: "-" } as const;
+        process.stdout.write(
+          `${formatTable(
+            ["CHECK", "STATUS", "FOUND"],
+            report.checks.map((c) => [c.name, mark[c.status], c.value]),
+          )}\n`,
+        );
+        const fixes = report.checks.filter((c) => c.fix && c.status !== "ok");
+        if (fixes.length > 0) {
+          process.stdout.write("\nTo fix:\n");
+          for (const c of fixes) process.stdout.write(`  ${c.name}: ${c.fix}\n`);
+        }
+        process.stdout.write(
+          report.ok
+            ? "\nThe local engine can run containers here.\n"
+            : "\nThe local engine cannot run containers here.\n",
+        );
+      }
+      process.exitCode = report.ok ? 0 : 1;
+    });
+}

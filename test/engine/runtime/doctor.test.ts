@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+import { installCommand } from "../../../src/engine/runtime/detect.js";
+
+const bin = new URL("../../../../bin/scar", import.meta.url).pathname;
+
+test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and runs a test container", () => {
+  const r = spawnSync(bin, ["doctor", "--json"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.ok, true);
+  assert.match(report.runtime, /^(crun|runc) /);
+  assert.ok(["v1", "v2", "hybrid"].includes(report.cgroupMode));
+  assert.match(report.overlay, /overlayfs|copy/);
+  assert.equal(typeof report.userNamespaces, "string");
+  const names = report.checks.map((c: { name: string }) => c.name);
+  for (const n of [
+    "privileges",
+    "cgroups",
+    "crun",
+    "runc",
+    "user namespaces",
+    "runtime",
+    "overlay",
+    "container",
+  ]) {
+    assert.ok(names.includes(n), `missing check ${n}`);
+  }
+  assert.equal(report.checks.find((c: { name: string }) => c.name === "container").status, "ok");
+});
+
+const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+const nobodyCanRead = spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-r", bin]).status === 0;
+
+test("scar doctor as a normal user says what is missing and exits 1", {
+  skip: !nobodyCanRead && "checkout not readable by nobody",
+}, () => {
+  const r = spawnSync(asNobody[0]!, [...asNobody.slice(1), bin, "doctor"], { encoding: "utf8" });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /privileges\s+FAIL/);
+  assert.match(r.stdout, /To fix:/);
+  assert.match(r.stdout, /cannot run containers here/);
+});
+
+test("install hints name the package manager's command", () => {
+  assert.match(installCommand("crun"), /crun/);
+});
