@@ -7,8 +7,9 @@
  *   `instance_types: [g3s.xlarge]` became `[m3.medium, g3s.xlarge]` and an `input` list in
  *   scar.cfg was silently added to every function's own inputs. Replacing is what a person
  *   reading the FDL expects: the list you see is the list you get.
- * - `null` and `undefined` in a higher layer are skipped (as in SCAR), so `memory:` with no value
- *   does not erase the default.
+ * - `null` and `undefined` in a higher layer do not override a lower layer's value (as in SCAR), so
+ *   `memory:` with no value does not erase the default. A `null` for a key no lower layer has is
+ *   kept, so the validation can say that the value is missing.
  *
  * Neither input is modified; the result shares no objects with them.
  */
@@ -17,7 +18,7 @@ export function deepMerge<T>(base: T, override: unknown): T {
   if (isPlainObject(base) && isPlainObject(override)) {
     const out: Record<string, unknown> = clone(base) as Record<string, unknown>;
     for (const [k, v] of Object.entries(override)) {
-      if (v === undefined || v === null) continue;
+      if (v === undefined || (v === null && k in out)) continue;
       out[k] = k in out ? deepMerge(out[k], v) : clone(v);
     }
     return out as T;

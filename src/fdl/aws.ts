@@ -47,12 +47,13 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
   const lambdaRuns = mode !== "batch";
 
   const memory = memoryToMiB(l.memory ?? 512, true);
-  if (
-    memory === undefined ||
-    !Number.isInteger(memory) ||
-    memory < LAMBDA_MEMORY.min ||
-    memory > LAMBDA_MEMORY.max
-  ) {
+  if (memory === undefined) {
+    error(
+      ctx,
+      ["lambda", "memory"],
+      `memory ${JSON.stringify(l.memory)} is not an amount of memory: set a whole number of MB from ${LAMBDA_MEMORY.min} to ${LAMBDA_MEMORY.max}, or an amount such as 1Gi`,
+    );
+  } else if (!Number.isInteger(memory) || memory < LAMBDA_MEMORY.min || memory > LAMBDA_MEMORY.max) {
     error(
       ctx,
       ["lambda", "memory"],
@@ -60,18 +61,13 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
     );
   }
 
+  // Also in batch mode: the Lambda function that hands events to the batch queue keeps this timeout.
   const timeout = l.timeout ?? 300;
-  if (
-    !Number.isInteger(timeout) ||
-    timeout < LAMBDA_TIMEOUT.min ||
-    (lambdaRuns && timeout > LAMBDA_TIMEOUT.max)
-  ) {
+  if (!Number.isInteger(timeout) || timeout < LAMBDA_TIMEOUT.min || timeout > LAMBDA_TIMEOUT.max) {
     error(
       ctx,
       ["lambda", "timeout"],
-      lambdaRuns
-        ? `timeout ${timeout} is out of range: set a whole number of seconds from ${LAMBDA_TIMEOUT.min} to ${LAMBDA_TIMEOUT.max} (Lambda's limit), or use execution_mode: batch for longer jobs`
-        : `timeout ${timeout} must be a whole number of seconds, at least 1`,
+      `timeout ${timeout} is out of range: set a whole number of seconds from ${LAMBDA_TIMEOUT.min} to ${LAMBDA_TIMEOUT.max} (Lambda's limit), or use execution_mode: batch for longer jobs (batch jobs have no timeout)`,
     );
   }
 
@@ -132,13 +128,6 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
       ctx,
       ["batch", "compute_resources", "type"],
       `compute environment type '${computeType}' is not one of ${COMPUTE_TYPES.join(", ")}`,
-    );
-  }
-  if (!lambdaRuns && l.timeout !== undefined && l.timeout > LAMBDA_TIMEOUT.max) {
-    warn(
-      ctx,
-      ["lambda", "timeout"],
-      "in batch mode the timeout applies to the batch job, not to a Lambda function",
     );
   }
 

@@ -14,7 +14,13 @@ import { convertLegacy, isLegacyFunctions } from "./legacy.js";
 import { type Layer, Locator } from "./locator.js";
 import { normalizeOscarService } from "./oscar.js";
 import { parseProviders } from "./providers.js";
-import { awsFunctionSchema, oscarServiceSchema, topLevelSchema, unknownKeys } from "./schema.js";
+import {
+  awsFunctionSchema,
+  oscarServiceSchema,
+  topLevelSchema,
+  type UnknownKey,
+  unknownKeys,
+} from "./schema.js";
 import { SourceFile } from "./source.js";
 import type { FdlResult, FunctionSpec } from "./spec.js";
 import { checkWorkflows, type PlacedFunction } from "./workflow.js";
@@ -59,8 +65,11 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
     throw new FdlError([source.issue("error", [], message)]);
   }
   const doc: Record<string, unknown> = value;
-  for (const path of unknownKeys(topLevelSchema, doc)) {
-    issues.push(source.issue("warning", path, unknownKeyMessage(path), "key"));
+  // In the SCAR 2.x/3.x shape the keys under `functions` are function names, not unknown keys.
+  const legacy = isLegacyFunctions(doc.functions);
+  const topLevel = legacy ? { ...doc, functions: {} } : doc;
+  for (const u of unknownKeys(topLevelSchema, topLevel)) {
+    issues.push(source.issue("warning", u.path, unknownKeyMessage(u), "key"));
   }
 
   const cfg = opts.config?.config ?? defaultConfig();
@@ -74,7 +83,7 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
   };
 
   const functions = doc.functions;
-  if (isLegacyFunctions(functions)) {
+  if (legacy && isLegacyFunctions(functions)) {
     issues.push(
       source.issue(
         "warning",
@@ -87,7 +96,9 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
       const conv = convertLegacy(name, fn as Record<string, unknown>);
       const base = ["functions", name];
       for (const key of conv.unknown) {
-        issues.push(source.issue("warning", [...base, key], unknownKeyMessage([key]), "key"));
+        issues.push(
+          source.issue("warning", [...base, key], unknownKeyMessage({ path: [key], known: [] }), "key"),
+        );
       }
       const loc = new Locator(
         { source, map: (rel) => [...base, ...conv.map(rel)] },
@@ -136,8 +147,8 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
         );
         return;
       }
-      for (const path of unknownKeys(awsFunctionSchema, item)) {
-        issues.push(source.issue("warning", [...base, ...path], unknownKeyMessage(path), "key"));
+      for (const u of unknownKeys(awsFunctionSchema, item)) {
+        issues.push(source.issue("warning", [...base, ...u.path], unknownKeyMessage(u), "key"));
       }
       const layer: Layer = { source, map: (rel) => [...base, ...rel] };
       const loc = new Locator(
@@ -178,12 +189,12 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
       }
       const cluster = keys[0]!;
       const service = item[cluster] as Record<string, unknown>;
-      for (const path of unknownKeys(oscarServiceSchema, service)) {
+      for (const u of unknownKeys(oscarServiceSchema, service)) {
         issues.push(
           source.issue(
             "warning",
-            [...base, cluster, ...path],
-            unknownKeyMessage(path, "kept and passed to OSCAR"),
+            [...base, cluster, ...u.path],
+            unknownKeyMessage(u, "kept and passed to OSCAR"),
             "key",
           ),
         );
@@ -251,6 +262,24 @@ function sortIssues(issues: FdlIssue[]): FdlIssue[] {
   );
 }
 
-function unknownKeyMessage(path: KeyPath, what = "kept, not used by scar"): string {
-  return `unknown key '${String(path[path.length - 1])}' (${what}); check its spelling if you meant a scar key`;
+function unknownKeyMessage(u: UnknownKey, what = "kept, not used by scar"): string {
+  const key = String(u.path[u.path.length - 1]);
+  const near = u.known
+    .filter((k) => editDistance(k, key) <= 2)
+    .sort((a, b) => editDistance(a, key) - editDistance(b, key));
+  const hint = near.length > 0 ? `; did you mean '${near[0]}'?` : "";
+  return `unknown key '${key}' (${what})${hint}`;
+}
+
+/** Levenshtein distance, for "did you mean" hints on misspelt keys. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

@@ -227,7 +227,13 @@ export const topLevelSchema = z.looseObject({
  * Keys present in `value` that `schema` does not name, as paths relative to `value`. Opaque
  * values (z.unknown) and records are not looked into.
  */
-export function unknownKeys(schema: z.ZodType, value: unknown, base: KeyPath = []): KeyPath[] {
+export interface UnknownKey {
+  path: KeyPath;
+  /** The keys scar knows at that level, to suggest the one a misspelt key meant. */
+  known: string[];
+}
+
+export function unknownKeys(schema: z.ZodType, value: unknown, base: KeyPath = []): UnknownKey[] {
   const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
   switch (def.type) {
     case "optional":
@@ -241,10 +247,10 @@ export function unknownKeys(schema: z.ZodType, value: unknown, base: KeyPath = [
     case "object": {
       if (typeof value !== "object" || value === null || Array.isArray(value)) return [];
       const shape = def.shape as Record<string, z.ZodType>;
-      const out: KeyPath[] = [];
+      const out: UnknownKey[] = [];
       for (const [k, v] of Object.entries(value)) {
         if (k in shape) out.push(...unknownKeys(shape[k]!, v, [...base, k]));
-        else out.push([...base, k]);
+        else out.push({ path: [...base, k], known: Object.keys(shape) });
       }
       return out;
     }

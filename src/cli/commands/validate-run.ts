@@ -57,7 +57,7 @@ function functionsTable(fns: FunctionSpec[]): string {
       f.provider === "oscar" ? `oscar:${f.cluster}` : "aws",
       f.image ?? f.image_file,
       f.memory,
-      f.timeout ?? "-",
+      f.timeout,
       f.execution_mode,
       paths(f, f.input),
       paths(f, f.output),
