@@ -58,7 +58,7 @@ export function storedHeaders(ctx: Ctx): { headers: Record<string, string>; meta
   return { headers, meta };
 }
 
-export function objectHeaders(o: ObjectMeta, ctx: Ctx): Record<string, string> {
+export function objectHeaders(o: ObjectMeta, ctx: Ctx, partial = false): Record<string, string> {
   const h: Record<string, string> = {
     ETag: `"${o.etag}"`,
     "Last-Modified": httpDate(o.mtime),
@@ -67,7 +67,8 @@ export function objectHeaders(o: ObjectMeta, ctx: Ctx): Record<string, string> {
   for (const [k, v] of Object.entries(o.headers)) h[k] = v;
   for (const [k, v] of Object.entries(o.meta)) h[`x-amz-meta-${k}`] = v;
   if (o.parts) h["x-amz-mp-parts-count"] = String(o.parts);
-  if (o.checksum && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+  // A checksum describes the whole object, so S3 sends none with a range.
+  if (o.checksum && !partial && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
     h[`x-amz-checksum-${o.checksum.alg}`] = o.checksum.value;
     h["x-amz-checksum-type"] = o.checksum.value.includes("-") ? "COMPOSITE" : "FULL_OBJECT";
   }
@@ -171,7 +172,7 @@ export async function getObject(ctx: Ctx): Promise<void> {
   try {
     checkConditions(ctx, o);
     const range = parseRange(header(ctx, "range"), o.size);
-    const h = objectHeaders(o, ctx);
+    const h = objectHeaders(o, ctx, range !== null);
     const start = range?.start ?? 0;
     const end = range ? range.end : o.size - 1;
     h["Content-Length"] = String(o.size === 0 ? 0 : end - start + 1);
@@ -194,8 +195,8 @@ export async function getObject(ctx: Ctx): Promise<void> {
 export function headObject(ctx: Ctx): void {
   const o = ctx.backend.head(ctx.bucket, ctx.key);
   checkConditions(ctx, o);
-  const h = objectHeaders(o, ctx);
   const range = parseRange(header(ctx, "range"), o.size);
+  const h = objectHeaders(o, ctx, range !== null);
   if (range) {
     h["Content-Length"] = String(range.end - range.start + 1);
     h["Content-Range"] = `bytes ${range.start}-${range.end}/${o.size}`;

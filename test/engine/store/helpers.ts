@@ -42,7 +42,12 @@ export interface RunResult {
 }
 
 /** Runs a command without blocking the event loop (the store under test runs in this process). */
-export function run(cmd: string, args: string[], env: Record<string, string> = {}, input?: string): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
