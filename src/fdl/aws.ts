@@ -8,7 +8,6 @@ import {
   logLevel,
   outputPaths,
   storagePaths,
-  warn,
 } from "./common.js";
 import { memoryToMiB } from "./quantities.js";
 import { awsFunctionSchema } from "./schema.js";

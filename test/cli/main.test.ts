@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-const bin = new URL("../../bin/scar", import.meta.url).pathname;
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+const bin = new URL("../../../bin/scar", import.meta.url).pathname;
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8"));
 
 function scar(...args: string[]) {
   return spawnSync(bin, args, { encoding: "utf8" });
@@ -26,5 +26,11 @@ test("scar --help lists usage and exits 0", () => {
 test("an unknown command is a usage error with exit 1", () => {
   const r = scar("frobnicate");
   assert.equal(r.status, 1);
-  assert.notEqual(r.stderr.trim(), "");
+  assert.match(r.stderr, /unknown command 'frobnicate'/);
+});
+
+test("scar with no command prints the usage and exits 1", () => {
+  const r = scar();
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /Usage: scar/);
 });
