@@ -20,8 +20,10 @@ function folder(files: Record<string, string> = {}): string {
 const read = (d: string, name = "scar.cfg") => JSON.parse(readFileSync(join(d, name), "utf8"));
 
 /** SCAR 4.3.1's default file (config_version 1.1.0), as a user edited it. */
-function scar431File(): Record<string, any> {
-  const cfg: Record<string, any> = structuredClone(defaultConfig());
+// biome-ignore lint/suspicious/noExplicitAny: a free-form JSON document edited like a user would
+type Json = Record<string, any>;
+function scar431File(): Json {
+  const cfg: Json = structuredClone(defaultConfig());
   cfg.scar = { config_version: "1.1.0" };
   cfg.aws.lambda.runtime = "python3.7";
   cfg.aws.lambda.environment.Variables = {
