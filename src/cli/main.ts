@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerStore } from "./commands/store.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run 'scar --help' for usage)");
   registerValidate(program);
   registerDoctor(program);
+  registerStore(program);
   return program;
 }
 

@@ -1,0 +1,91 @@
+/**
+ * `scar store serve`: the embedded S3-compatible object store in the foreground. The store module
+ * is imported only when the command runs, so other commands start fast.
+ */
+import type { Command } from "commander";
+import { CliError } from "../errors.js";
+
+interface ServeOptions {
+  dataDir: string;
+  host: string;
+  port: string;
+  accessKey?: string;
+  secretKey?: string;
+  region: string;
+  eventLog?: string;
+}
+
+export function registerStore(program: Command): void {
+  const store = program.command("store").description("the embedded S3-compatible object store");
+  store
+    .command("serve")
+    .description("run the object store in the foreground until interrupted")
+    .requiredOption("--data-dir <dir>", "folder holding the buckets (created if missing)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "9000")
+    .option("--access-key <key>", "access key id clients sign with (default: scar)")
+    .option("--secret-key <secret>", "secret access key (default: scar-secret-key)")
+    .option("--region <region>", "region reported to clients and in events", "us-east-1")
+    .option(
+      "--event-log <file>",
+      "append each bucket notification as a JSON line, on disk before the upload is acknowledged",
+    )
+    .action(async (opts: ServeOptions) => {
+      const port = Number(opts.port);
+      if (!/^\d+$/.test(opts.port) || port > 65535) throw new CliError(`invalid --port "${opts.port}"`, 2);
+      if ((opts.accessKey === undefined) !== (opts.secretKey === undefined)) {
+        throw new CliError(
+          "--access-key and --secret-key go together",
+          2,
+          "give both, or neither to use the defaults",
+        );
+      }
+      const { startStore, DEFAULT_CREDENTIALS } = await import("../../engine/store/index.js");
+      const credentials =
+        opts.accessKey !== undefined
+          ? { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey! }
+          : DEFAULT_CREDENTIALS;
+      let onCommit: import("../../engine/store/index.js").CommitHook | undefined;
+      let log: import("node:fs/promises").FileHandle | undefined;
+      if (opts.eventLog) {
+        const { open } = await import("node:fs/promises");
+        log = await open(opts.eventLog, "a");
+        const fh = log;
+        onCommit = async (events) => {
+          await fh.appendFile(events.map((e) => `${JSON.stringify(e)}\n`).join(""));
+          await fh.datasync();
+        };
+      }
+      let running: Awaited<ReturnType<typeof startStore>>;
+      try {
+        running = await startStore({
+          dataDir: opts.dataDir,
+          host: opts.host,
+          port,
+          credentials,
+          region: opts.region,
+          onCommit,
+          log: (m) => process.stderr.write(`scar store: ${m}\n`),
+        });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code === "EADDRINUSE")
+          throw new CliError(
+            `port ${port} on ${opts.host} is in use`,
+            1,
+            "pick another --port, or 0 for a free one",
+          );
+        throw new CliError(`cannot start the store: ${err.message}`);
+      }
+      process.stdout.write(
+        `scar store listening on ${running.url} (data dir ${opts.dataDir}, access key ${credentials.accessKeyId})\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await running.close();
+      await log?.close();
+    });
+}
