@@ -48,8 +48,11 @@ export interface ContainerRuntime {
   /** the runtime's --root: container state of this engine only */
   readonly stateDir: string;
   readonly host: Host;
-  /** argv that creates, starts and waits for a container in the foreground (`run`), removing it when it exits */
-  runCommand(o: RunCommandOptions): { file: string; args: string[] };
+  /**
+   * argv (binary first) that creates, starts and waits for a container in the foreground (`run`),
+   * removing it when it exits. Start it through `host.command` (or inside a command that is).
+   */
+  runArgv(o: RunCommandOptions): string[];
   /** signal the container's init, or every process of it with `all` */
   kill(id: string, signal: "TERM" | "KILL", all?: boolean): Promise<ExecResult>;
   /** remove a container (and its cgroup); `force` kills it first */
@@ -69,8 +72,9 @@ abstract class OciRuntime implements ContainerRuntime {
 
   protected abstract globals(logFile?: string): string[];
 
-  runCommand(o: RunCommandOptions): { file: string; args: string[] } {
-    return this.host.command(this.binary, [
+  runArgv(o: RunCommandOptions): string[] {
+    return [
+      this.binary,
       ...this.globals(o.logFile),
       "run",
       "--bundle",
@@ -78,7 +82,7 @@ abstract class OciRuntime implements ContainerRuntime {
       "--pid-file",
       o.pidFile,
       o.id,
-    ]);
+    ];
   }
 
   kill(id: string, signal: "TERM" | "KILL", all = false): Promise<ExecResult> {

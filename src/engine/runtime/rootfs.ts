@@ -40,28 +40,73 @@ function commonDir(paths: readonly string[]): string {
 
 export class OverlayError extends Error {}
 
-/** Mounts the overlay for one run; throws OverlayError with mount's message on failure. */
+/**
+ * The overlay mount options for a run, and the folder `mount` must run in (paths are made relative
+ * to a common parent when the absolute ones do not fit in one page). Throws OverlayError.
+ */
+export function overlayMount(
+  layers: readonly string[],
+  dirs: RunDirs,
+  volatile: boolean,
+): { options: string; wd: string } {
+  if (layers.length === 0) throw new OverlayError("the image has no layers");
+  for (const p of [...layers, dirs.upper, dirs.work]) {
+    if (/[,:\\]/.test(p)) throw new OverlayError(`overlayfs cannot take a path with ',', ':' or '\\': ${p}`);
+  }
+  const options = overlayOptions(layers, dirs, volatile);
+  if (options.length <= MAX_OPTIONS) return { options, wd: "/" };
+  const wd = commonDir([...layers, dirs.upper, dirs.work]);
+  const rel = overlayOptions(layers, dirs, volatile, wd);
+  if (rel.length > MAX_OPTIONS)
+    throw new OverlayError(`too many layers for one overlay mount (${layers.length})`);
+  return { options: rel, wd };
+}
+
+/** Mounts an overlay at dirs.merged in the host's (or the engine's private) mount namespace. */
 export async function mountOverlay(
   host: Host,
   layers: readonly string[],
   dirs: RunDirs,
   volatile: boolean,
 ): Promise<void> {
-  if (layers.length === 0) throw new OverlayError("the image has no layers");
-  for (const p of [...layers, dirs.upper, dirs.work]) {
-    if (/[,:\\]/.test(p)) throw new OverlayError(`overlayfs cannot take a path with ',', ':' or '\\': ${p}`);
-  }
-  let opts = overlayOptions(layers, dirs, volatile);
-  let wd: string | undefined;
-  if (opts.length > MAX_OPTIONS) {
-    // Too many or too long paths for one page: name them relative to a common parent.
-    wd = commonDir([...layers, dirs.upper, dirs.work]);
-    opts = overlayOptions(layers, dirs, volatile, wd);
-    if (opts.length > MAX_OPTIONS)
-      throw new OverlayError(`too many layers for one overlay mount (${layers.length})`);
-  }
-  const r = await host.exec("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged], { wd });
+  const { options, wd } = overlayMount(layers, dirs, volatile);
+  const r = await host.exec("mount", ["-t", "overlay", "overlay", "-o", options, dirs.merged], { wd });
   if (r.code !== 0) throw new OverlayError(`mount overlay: ${firstLine(r.stderr) || `exit ${r.code}`}`);
+}
+
+/**
+ * Exit code of the per-run wrapper (see runner.ts) when the overlay mount failed; mount's message
+ * is then in the error file.
+ */
+export const MOUNT_FAILED = 125;
+
+/**
+ * argv that mounts the overlay in a new private mount namespace of its own and then execs `argv`
+ * (the OCI runtime) in it. When the runtime exits, the namespace dies and the kernel drops the
+ * mount: no umount per run, and no mount can outlive a crashed engine.
+ */
+export function inOwnOverlayNamespace(
+  mount: { options: string; wd: string },
+  merged: string,
+  errFile: string,
+  argv: readonly string[],
+): string[] {
+  const script = `cd "$4" && mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit ${MOUNT_FAILED}; shift 4; exec "$@"`;
+  return [
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    script,
+    "scar-run",
+    mount.options,
+    merged,
+    errFile,
+    mount.wd,
+    ...argv,
+  ];
 }
 
 /** Unmounts a run's root file system; lazily if it is still busy. Missing or unmounted is fine. */

@@ -1,18 +1,21 @@
 /**
  * The run lifecycle: one isolated container per RunRequest.
  *
- *   prepare (run folder, overlay rootfs, config.json)
- *   -> `crun|runc run` in the foreground, stdout/stderr streamed and captured with a cap
+ *   prepare (run folder, config.json, upper/work folders)
+ *   -> one process: new mount namespace, overlay mount of the layers, exec `crun|runc run` in the
+ *      foreground; stdout/stderr streamed and captured with a cap
  *   -> timeout: SIGTERM to every process, grace, SIGKILL of the whole container
  *   -> exit code + reason (ok | error | timeout | oom | start-error)
- *   -> cleanup: runtime state, cgroup, overlay mount, run folder
+ *   -> cleanup: runtime state and cgroup (if the runtime left them), run folder; the overlay mount
+ *      needs no umount: it dies with the run's mount namespace
  *
  * A Runner owns a state folder (runs/, the runtime's --root, a lock) and sweeps what a crashed
  * engine left there when it starts.
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors } from "./adapters.js";
 import {
@@ -26,7 +29,15 @@ import {
 } from "./cgroups.js";
 import { nofileHardLimit, openRuntime } from "./detect.js";
 import { CappedBuffer } from "./output.js";
-import { copyLayers, mountOverlay, type OverlaySupport, probeOverlay, unmount } from "./rootfs.js";
+import {
+  copyLayers,
+  inOwnOverlayNamespace,
+  MOUNT_FAILED,
+  OverlayError,
+  type OverlaySupport,
+  overlayMount,
+  probeOverlay,
+} from "./rootfs.js";
 import { buildSpec, type HostFacts, SpecError } from "./spec.js";
 import { type SweepReport, sweep } from "./sweep.js";
 import type { RunReason, RunRequest, RunResult } from "./types.js";
@@ -61,6 +72,8 @@ const DEFAULT_GRACE_MS = 2000;
 export class Runner {
   private readonly active = new Map<string, () => void>();
   private closed = false;
+  private trashing: Promise<void> | undefined;
+  private trashAgain = false;
 
   private constructor(
     readonly runtime: ContainerRuntime,
@@ -75,6 +88,7 @@ export class Runner {
   static async open(opts: RunnerOptions): Promise<Runner> {
     const stateDir = resolve(opts.stateDir);
     mkdirSync(join(stateDir, "runs"), { recursive: true });
+    mkdirSync(join(stateDir, "trash"), { recursive: true });
     takeLock(stateDir);
     let opened: Awaited<ReturnType<typeof openRuntime>>;
     try {
@@ -112,11 +126,17 @@ export class Runner {
     return join(this.stateDir, "runs");
   }
 
+  /** finished runs' folders waiting for deletion */
+  get trashDir(): string {
+    return join(this.stateDir, "trash");
+  }
+
   /** Removes leftovers of runs that are not in progress in this runner. */
   sweep(): Promise<SweepReport> {
     return sweep({
       runtime: this.runtime,
       runsDir: this.runsDir,
+      trashDir: this.trashDir,
       cgroupParent: this.cgroupParent,
       active: new Set(this.active.keys()),
     });
@@ -129,6 +149,7 @@ export class Runner {
     const pending = [...this.active.values()];
     for (const kill of pending) kill();
     while (this.active.size > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.drain();
     removeParent(this.cgroupParent);
     this.runtime.host.namespace?.close();
     releaseLock(this.stateDir);
@@ -139,28 +160,27 @@ export class Runner {
     const id = `r${Date.now().toString(36)}${randomBytes(5).toString("hex")}`;
     const dir = join(this.runsDir, id);
     const t0 = performance.now();
-    const stdout = new CappedBuffer(req.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT);
-    const stderr = new CappedBuffer(req.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT);
+    const limit = req.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
+    const out = { stdout: new CappedBuffer(limit), stderr: new CappedBuffer(limit) };
     let rootfsKind: "overlay" | "copy" = this.info.rootfs;
-    let mounted = false;
     const timings = { prepareMs: 0, runMs: 0, cleanupMs: 0 };
     const result = (reason: RunReason, exitCode: number | null, message?: string): RunResult => ({
       id,
       reason,
       exitCode,
-      stdout: stdout.result(),
-      stderr: stderr.result(),
-      stdoutDropped: stdout.dropped,
-      stderrDropped: stderr.dropped,
+      stdout: out.stdout.result(),
+      stderr: out.stderr.result(),
+      stdoutDropped: out.stdout.dropped,
+      stderrDropped: out.stderr.dropped,
       ...(message ? { message } : {}),
       rootfs: rootfsKind,
       timings,
     });
 
-    let killer: ((why?: "timeout" | "abort" | "close") => void) | undefined;
-    this.active.set(id, () => killer?.());
+    const ctl: RunControl = {};
+    this.active.set(id, () => ctl.kill?.("close"));
     try {
-      // ---- prepare
+      // ---- prepare: spec first (user errors end here, before anything is created)
       const rootfs = join(dir, "rootfs");
       const pidFile = join(dir, "pid");
       const logFile = join(dir, "runtime.log");
@@ -189,84 +209,52 @@ export class Runner {
         throw e;
       }
       mkdirSync(rootfs, { recursive: true });
+      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+      const runArgv = this.runtime.runArgv({ bundle: dir, id, pidFile, logFile });
+      const mountErr = join(dir, "mount.err");
+      let argv = runArgv;
       if (rootfsKind === "overlay") {
         const upper = join(dir, "upper");
         const work = join(dir, "work");
         mkdirSync(upper);
         mkdirSync(work);
         try {
-          await mountOverlay(
-            this.runtime.host,
+          const m = overlayMount(
             req.image.layers,
             { upper, work, merged: rootfs },
             this.info.overlay.volatile,
           );
-          mounted = true;
-        } catch {
+          // the overlay is mounted in a mount namespace of the run's own, by the same process that execs the runtime
+          argv = inOwnOverlayNamespace(m, rootfs, mountErr, runArgv);
+        } catch (e) {
+          if (!(e instanceof OverlayError)) throw e;
           rootfsKind = "copy";
         }
       }
       if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
-      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
       timings.prepareMs = performance.now() - t0;
 
       // ---- run
       const t1 = performance.now();
       const oomBefore = oomKillCount();
-      const cmd = this.runtime.runCommand({ bundle: dir, id, pidFile, logFile });
-      const child = spawn(cmd.file, cmd.args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
-      child.stdout.on("data", (c: Buffer) => {
-        stdout.push(c);
-        req.onStdout?.(c);
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr.push(c);
-        req.onStderr?.(c);
-      });
-      let killedFor: "timeout" | "abort" | "close" | undefined;
-      const timers: NodeJS.Timeout[] = [];
-      const killInit = () => {
-        try {
-          const pid = Number(readFileSync(pidFile, "utf8").trim());
-          if (pid > 1) process.kill(pid, "SIGKILL");
-        } catch {
-          // not started yet, or gone
-        }
-      };
-      const hardKill = () => {
-        void this.runtime.kill(id, "KILL", true);
-        killInit();
-        // keep at it until the runtime process is gone (the container may still have been starting)
-        timers.push(setTimeout(hardKill, 500));
-      };
-      killer = (why = "close") => {
-        if (killedFor) return;
-        killedFor = why;
-        void this.runtime.kill(id, "TERM", true);
-        timers.push(setTimeout(hardKill, why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS)));
-      };
-      const onAbort = () => killer?.("abort");
-      if (req.timeoutMs !== undefined) timers.push(setTimeout(() => killer?.("timeout"), req.timeoutMs));
-      req.signal?.addEventListener("abort", onAbort, { once: true });
-      if (req.signal?.aborted) onAbort();
-
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => {
-        child.once("error", () => res([null, null]));
-        child.once("close", (c, s) => res([c, s]));
-      });
-      for (const t of timers) clearTimeout(t);
-      req.signal?.removeEventListener("abort", onAbort);
+      let run = await this.execute(id, pidFile, argv, req, out, ctl);
+      if (
+        rootfsKind === "overlay" &&
+        run.code === MOUNT_FAILED &&
+        !existsSync(pidFile) &&
+        fileText(mountErr) !== ""
+      ) {
+        // overlayfs refused these layers (on a file system it cannot use?): run again on a copy
+        rootfsKind = "copy";
+        await copyLayers(req.image.layers, rootfs);
+        run = await this.execute(id, pidFile, runArgv, req, out, ctl);
+      }
       timings.runMs = performance.now() - t1;
 
       // ---- reason
+      const { code, signal, killedFor } = run;
       const started = existsSync(pidFile);
-      let log = "";
-      try {
-        log = readFileSync(logFile, "utf8");
-      } catch {
-        // no log: nothing went wrong in the runtime
-      }
-      const errors = runtimeErrors(log);
+      const errors = runtimeErrors(fileText(logFile));
       const exitCode = code ?? (signal ? 128 + signalNumber(signal) : null);
       if (killedFor === "timeout")
         return result("timeout", exitCode, `killed after the ${req.timeoutMs} ms timeout`);
@@ -285,18 +273,124 @@ export class Runner {
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
     } finally {
       const t2 = performance.now();
-      await this.cleanup(id, dir, mounted);
+      await this.cleanup(id, dir);
       timings.cleanupMs = performance.now() - t2;
       this.active.delete(id);
     }
   }
 
-  private async cleanup(id: string, dir: string, mounted: boolean): Promise<void> {
+  /** Starts `argv` (the runtime, maybe wrapped), streams its output, enforces timeout and abort. */
+  private async execute(
+    id: string,
+    pidFile: string,
+    argv: readonly string[],
+    req: RunRequest,
+    out: { stdout: CappedBuffer; stderr: CappedBuffer },
+    ctl: RunControl,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; killedFor?: KillReason }> {
+    const cmd = this.runtime.host.command(argv[0]!, argv.slice(1));
+    const child = spawn(cmd.file, cmd.args, { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.on("data", (c: Buffer) => {
+      out.stdout.push(c);
+      req.onStdout?.(c);
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      out.stderr.push(c);
+      req.onStderr?.(c);
+    });
+    let killedFor: KillReason | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    const killInit = () => {
+      try {
+        const pid = Number(readFileSync(pidFile, "utf8").trim());
+        if (pid > 1) process.kill(pid, "SIGKILL");
+      } catch {
+        // not started yet, or gone
+      }
+    };
+    const hardKill = () => {
+      void this.runtime.kill(id, "KILL", true);
+      killInit();
+      // keep at it until the runtime process is gone (the container may still have been starting)
+      timers.push(setTimeout(hardKill, 500));
+    };
+    ctl.kill = (why) => {
+      if (killedFor) return;
+      killedFor = why;
+      void this.runtime.kill(id, "TERM", true);
+      timers.push(setTimeout(hardKill, why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS)));
+    };
+    const onAbort = () => ctl.kill?.("abort");
+    if (req.timeoutMs !== undefined) timers.push(setTimeout(() => ctl.kill?.("timeout"), req.timeoutMs));
+    req.signal?.addEventListener("abort", onAbort, { once: true });
+    if (req.signal?.aborted) onAbort();
+    try {
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => {
+        child.once("error", () => res([null, null]));
+        child.once("close", (c, s) => res([c, s]));
+      });
+      return { code, signal, ...(killedFor ? { killedFor } : {}) };
+    } finally {
+      for (const t of timers) clearTimeout(t);
+      req.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async cleanup(id: string, dir: string): Promise<void> {
     // `run` deletes the container when it exits; state is left only when the runtime failed or was killed
     if (existsSync(join(this.runtime.stateDir, id))) await this.runtime.delete(id, true);
     if (hierarchyDirs(`${this.cgroupParent}/${id}`).length > 0) await removeCgroup(this.cgroupParent, id);
-    if (mounted) await unmount(this.runtime.host, join(dir, "rootfs"));
-    rmSync(dir, { recursive: true, force: true });
+    // The overlay went away with the run's mount namespace; only files are left. Deleting folders
+    // can take tens of ms on a busy disk (ext4 with online discard), so the run folder is renamed
+    // into the trash (instant) and deleted in the background; close() and drain() wait for that.
+    try {
+      renameSync(dir, join(this.trashDir, id));
+    } catch {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    this.emptyTrash();
+  }
+
+  private emptyTrash(): void {
+    if (this.trashing) {
+      this.trashAgain = true;
+      return;
+    }
+    this.trashing = (async () => {
+      do {
+        this.trashAgain = false;
+        let names: string[] = [];
+        try {
+          names = await readdir(this.trashDir);
+        } catch {
+          // no trash folder
+        }
+        for (const n of names)
+          await rm(join(this.trashDir, n), { recursive: true, force: true }).catch(() => {});
+      } while (this.trashAgain);
+    })().finally(() => {
+      this.trashing = undefined;
+    });
+  }
+
+  /** Resolves when the folders of finished runs are deleted (they are deleted in the background). */
+  async drain(): Promise<void> {
+    while (this.trashing) await this.trashing;
+  }
+}
+
+type KillReason = "timeout" | "abort" | "close";
+
+interface RunControl {
+  kill?: (why: KillReason) => void;
+}
+
+function fileText(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
   }
 }
 

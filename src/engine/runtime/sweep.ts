@@ -2,7 +2,8 @@
  * Removes what runs of a crashed (or killed) engine left behind in its state folder: containers in
  * the runtime's state, overlay mounts, cgroups and run folders.
  */
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { type ContainerRuntime, Host } from "./adapters.js";
 import { childCgroups, removeCgroup } from "./cgroups.js";
@@ -37,6 +38,8 @@ export function mountsUnder(dir: string, mountinfo = "/proc/self/mountinfo"): st
 export interface SweepInput {
   runtime: ContainerRuntime;
   runsDir: string;
+  /** folders of finished runs waiting for deletion: all of it goes */
+  trashDir: string;
   cgroupParent: string;
   /** ids of runs in progress in this process; never touched */
   active: ReadonlySet<string>;
@@ -81,8 +84,15 @@ export async function sweep(input: SweepInput): Promise<SweepReport> {
   }
   for (const name of entries) {
     if (active.has(name)) continue;
-    rmSync(join(runsDir, name), { recursive: true, force: true });
+    await rm(join(runsDir, name), { recursive: true, force: true });
     report.dirs.push(name);
   }
+  let trash: string[] = [];
+  try {
+    trash = readdirSync(input.trashDir);
+  } catch {
+    // none
+  }
+  for (const name of trash) await rm(join(input.trashDir, name), { recursive: true, force: true });
   return report;
 }

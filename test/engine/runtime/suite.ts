@@ -25,8 +25,9 @@ const sh = (script: string): Pick<RunRequest, "cmd"> => ({ cmd: ["/bin/sh", "-c"
 /** What a runner left behind in its state folder, in every place a run can leave something. */
 async function leftovers(runner: Runner) {
   const ns = runner.runtime.host.namespace;
+  await runner.drain();
   return {
-    runs: readdirSync(runner.runsDir),
+    runs: [...readdirSync(runner.runsDir), ...readdirSync(runner.trashDir)],
     containers: await runner.runtime.list(),
     cgroups: childCgroups(runner.cgroupParent),
     hostMounts: mountsMentioning(runner.stateDir),
