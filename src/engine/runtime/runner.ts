@@ -177,6 +177,7 @@ export class Runner {
       timings,
     });
 
+    await this.runtime.host.namespace?.ensure();
     const ctl: RunControl = {};
     this.active.set(id, () => ctl.kill?.("close"));
     try {
