@@ -14,27 +14,39 @@
  * Neither input is modified; the result shares no objects with them.
  */
 export function deepMerge<T>(base: T, override: unknown): T {
-  if (override === undefined || override === null) return clone(base);
-  if (isPlainObject(base) && isPlainObject(override)) {
-    const out: Record<string, unknown> = clone(base) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(override)) {
-      if (v === undefined || (v === null && k in out)) continue;
-      out[k] = k in out ? deepMerge(out[k], v) : clone(v);
-    }
-    return out as T;
+  if (override === undefined || override === null) return copy(base);
+  if (!isPlainObject(base) || !isPlainObject(override)) return copy(override) as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(base)) {
+    const o = override[k];
+    out[k] = o === undefined || o === null ? copy(v) : deepMerge(v, o);
   }
-  return clone(override) as T;
+  for (const [k, v] of Object.entries(override)) {
+    if (!(k in base) && v !== undefined) out[k] = copy(v);
+  }
+  return out as T;
 }
 
 /** Merges layers from lowest to highest precedence. */
 export function mergeLayers<T>(...layers: unknown[]): T {
-  return layers.reduce((acc, layer) => deepMerge(acc, layer), {}) as T;
+  const present = layers.filter((l) => l !== undefined && l !== null);
+  if (present.length === 0) return {} as T;
+  if (present.length === 1) return copy(present[0]) as T;
+  // Each deepMerge copies what it keeps, so the lowest layer is never copied twice.
+  return present.slice(1).reduce((acc, layer) => deepMerge(acc, layer), present[0]) as T;
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-function clone<T>(v: T): T {
-  return v === undefined ? v : structuredClone(v);
+/** A deep copy of plain JSON-like data (much cheaper than structuredClone for small objects). */
+function copy<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(copy) as T;
+  if (isPlainObject(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = copy(x);
+    return out as T;
+  }
+  return v;
 }

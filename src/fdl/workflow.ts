@@ -27,6 +27,10 @@ function feeds(o: StoragePath, i: StoragePath): boolean {
   );
 }
 
+function bucketKey(p: StoragePath): string {
+  return `${p.storage_provider}\0${p.bucket}`;
+}
+
 function overlaps(a: StoragePath, b: StoragePath): boolean {
   if (a.storage_provider !== b.storage_provider || a.bucket !== b.bucket) return false;
   const pa = notificationPrefix(a);
@@ -60,24 +64,37 @@ export function checkWorkflows(fns: PlacedFunction[]): FdlIssue[] {
     } else seen.set(key, f);
   }
 
+  // Inputs by store and bucket: only inputs on one bucket can overlap or be fed by an output, and
+  // looking them up keeps a file of a thousand functions fast.
+  const inputsByBucket = new Map<string, { f: PlacedFunction; p: StoragePath; i: number }[]>();
+  for (const f of fns) {
+    f.spec.input.forEach((p, i) => {
+      const key = bucketKey(p);
+      const list = inputsByBucket.get(key) ?? [];
+      list.push({ f, p, i });
+      inputsByBucket.set(key, list);
+    });
+  }
+
   // Overlapping inputs, within a function and across functions.
-  const inputs = fns.flatMap((f) => f.spec.input.map((p, i) => ({ f, p, i })));
-  for (let a = 0; a < inputs.length; a++) {
-    for (let b = a + 1; b < inputs.length; b++) {
-      const x = inputs[a]!;
-      const y = inputs[b]!;
-      if (!overlaps(x.p, y.p)) continue;
-      const whose =
-        x.f === y.f
-          ? "another input of this function"
-          : `the input '${x.p.path}' of function '${x.f.spec.name}'`;
-      issues.push(
-        y.f.loc.issue(
-          "error",
-          ioPath(y.f, "input", y.i),
-          `input '${y.p.path}' overlaps ${whose}: notifications on one bucket cannot have overlapping prefixes (S3 rejects them, and one upload would start both); use folders side by side, e.g. '${y.p.bucket}/${y.f.spec.name}-input'`,
-        ),
-      );
+  for (const inputs of inputsByBucket.values()) {
+    for (let a = 0; a < inputs.length; a++) {
+      for (let b = a + 1; b < inputs.length; b++) {
+        const x = inputs[a]!;
+        const y = inputs[b]!;
+        if (!overlaps(x.p, y.p)) continue;
+        const whose =
+          x.f === y.f
+            ? "another input of this function"
+            : `the input '${x.p.path}' of function '${x.f.spec.name}'`;
+        issues.push(
+          y.f.loc.issue(
+            "error",
+            ioPath(y.f, "input", y.i),
+            `input '${y.p.path}' overlaps ${whose}: notifications on one bucket cannot have overlapping prefixes (S3 rejects them, and one upload would start both); use folders side by side, e.g. '${y.p.bucket}/${y.f.spec.name}-input'`,
+          ),
+        );
+      }
     }
   }
 
@@ -114,11 +131,11 @@ export function checkWorkflows(fns: PlacedFunction[]): FdlIssue[] {
   const edges = new Map<PlacedFunction, { to: PlacedFunction; output: number }[]>();
   for (const f of fns) {
     const out: { to: PlacedFunction; output: number }[] = [];
-    for (const g of fns) {
-      if (g === f) continue;
-      const oi = f.spec.output.findIndex((o) => g.spec.input.some((i) => feeds(o, i)));
-      if (oi >= 0) out.push({ to: g, output: oi });
-    }
+    f.spec.output.forEach((o, oi) => {
+      for (const { f: g, p } of inputsByBucket.get(bucketKey(o)) ?? []) {
+        if (g !== f && feeds(o, p) && !out.some((e) => e.to === g)) out.push({ to: g, output: oi });
+      }
+    });
     edges.set(f, out);
   }
   const reported = new Set<string>();

@@ -1,0 +1,29 @@
+/**
+ * `npm run bench`: runs every benchmark in bench/ (each a standalone script that measures scar
+ * side by side with its peer in the same run and prints ratios), one after another so they do not
+ * compete for the two cores. `npm run bench -- fdl store` runs only those whose name matches.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const filters = process.argv.slice(2);
+const benches = readdirSync(here)
+  .filter((f) => f.endsWith(".js") && f !== "run.js")
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS; // ~40 ms per node start, and benchmarks talk to loopback only
+let failed = 0;
+for (const f of benches) {
+  process.stdout.write(`\n=== bench ${basename(f, ".js")} ===\n`);
+  const r = spawnSync(process.execPath, [join(here, f)], { stdio: "inherit", env });
+  if (r.status !== 0) {
+    failed++;
+    process.stdout.write(`bench ${f} exited with ${r.status ?? r.signal}\n`);
+  }
+}
+process.exit(failed > 0 ? 1 : 0);
