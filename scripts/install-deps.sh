@@ -10,6 +10,8 @@ PACKAGES=(
   docker-registry skopeo umoci
   # overlay whiteouts of unpacked layers (setfattr); zstd layers in the image tests
   attr zstd
+  # the runtime benchmark's peer (podman run --rm of the same rootfs)
+  podman
   # htpasswd, for the registry basic-auth test
   apache2-utils
   # S3 clients the object-store tests drive
