@@ -60,7 +60,7 @@ export async function decompressStream(
   const raw = prepend(head, it);
   if (kind === "none") return raw;
   if (kind === "zstd") return zstdDecode(raw);
-  const gunzip = createGunzip();
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const input = Readable.from(raw);
   input.on("error", (e) => gunzip.destroy(e));
   input.pipe(gunzip);
