@@ -53,8 +53,8 @@ export interface ContainerRuntime {
    * removing it when it exits. Start it through `host.command` (or inside a command that is).
    */
   runArgv(o: RunCommandOptions): string[];
-  /** signal the container's init, or every process of it with `all` */
-  kill(id: string, signal: "TERM" | "KILL", all?: boolean): Promise<ExecResult>;
+  /** signal ("TERM", "KILL", "INT", "9", ...) the container's init, or every process of it with `all` */
+  kill(id: string, signal: string, all?: boolean): Promise<ExecResult>;
   /** remove a container (and its cgroup); `force` kills it first */
   delete(id: string, force?: boolean): Promise<ExecResult>;
   /** ids of the containers in stateDir */
@@ -85,7 +85,7 @@ abstract class OciRuntime implements ContainerRuntime {
     ];
   }
 
-  kill(id: string, signal: "TERM" | "KILL", all = false): Promise<ExecResult> {
+  kill(id: string, signal: string, all = false): Promise<ExecResult> {
     return this.host.exec(this.binary, [...this.globals(), "kill", ...(all ? ["--all"] : []), id, signal]);
   }
 
@@ -134,4 +134,10 @@ export function runtimeErrors(log: string): string[] {
     }
   }
   return out;
+}
+
+/** "SIGINT", "int", "2" -> "INT" / "2"; anything else (or nothing) -> "TERM". */
+export function stopSignal(s: string | undefined): string {
+  const v = (s ?? "").trim().toUpperCase().replace(/^SIG/, "");
+  return /^([A-Z][A-Z0-9+-]*|[0-9]{1,2})$/.test(v) ? v : "TERM";
 }

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { type ContainerRuntime, type RuntimeName, runtimeErrors } from "./adapters.js";
+import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
 import {
   type CgroupMode,
   cgroupParent,
@@ -318,7 +318,7 @@ export class Runner {
     ctl.kill = (why) => {
       if (killedFor) return;
       killedFor = why;
-      void this.runtime.kill(id, "TERM", true);
+      void this.runtime.kill(id, stopSignal(req.image.config.StopSignal), true);
       timers.push(setTimeout(hardKill, why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS)));
     };
     const onAbort = () => ctl.kill?.("abort");

@@ -15,6 +15,8 @@ export interface OciImageConfig {
   Entrypoint?: string[] | null;
   Cmd?: string[] | null;
   WorkingDir?: string;
+  /** signal that asks the container to stop (Docker's STOPSIGNAL), sent on timeout before the SIGKILL; default SIGTERM */
+  StopSignal?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export interface RunRequest {
   /** "none" (default): own network namespace with loopback only; "host": the host's network */
   network?: "none" | "host";
   hostname?: string;
-  /** wall-clock limit for the container; on expiry SIGTERM to every process, then SIGKILL after `graceMs` */
+  /** wall-clock limit for the container; on expiry SIGTERM (or the image's StopSignal) to every process, then SIGKILL after `graceMs` */
   timeoutMs?: number;
   /** default 2000 */
   graceMs?: number;

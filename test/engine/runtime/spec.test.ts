@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { runtimeErrors } from "../../../src/engine/runtime/adapters.js";
+import { runtimeErrors, stopSignal } from "../../../src/engine/runtime/adapters.js";
 import { CappedBuffer, truncationMarker } from "../../../src/engine/runtime/output.js";
 import {
   buildSpec,
@@ -181,4 +181,13 @@ test("mountinfo parsing finds mounts under a folder, deepest first, with escapes
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("stop signals are normalized for crun/runc kill", () => {
+  assert.equal(stopSignal(undefined), "TERM");
+  assert.equal(stopSignal("SIGINT"), "INT");
+  assert.equal(stopSignal("sigquit"), "QUIT");
+  assert.equal(stopSignal("9"), "9");
+  assert.equal(stopSignal("SIGRTMIN+3"), "RTMIN+3");
+  assert.equal(stopSignal("; rm -rf /"), "TERM");
 });

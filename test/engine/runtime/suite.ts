@@ -257,6 +257,15 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.deepEqual(hostProcesses(`sleep ${marker}`), []);
       const polite = await runner.run({ image, timeoutMs: 200, ...sh("sleep 1000") });
       assert.equal(polite.reason, "timeout");
+      // the image's StopSignal is what asks the container to stop
+      const stop = await runner.run({
+        image: { ...image, config: { ...image.config, StopSignal: "SIGUSR1" } },
+        timeoutMs: 300,
+        graceMs: 30_000,
+        ...sh("trap 'echo got USR1; exit 0' USR1; trap '' TERM; echo up; while :; do sleep 1; done"),
+      });
+      assert.equal(stop.reason, "timeout");
+      assert.equal(stop.stdout.toString(), "up\ngot USR1\n");
     });
 
     test("output is streamed in full and captured up to the cap, with a truncation marker", async () => {
