@@ -179,7 +179,10 @@ export class Runner {
 
     await this.runtime.host.namespace?.ensure();
     const ctl: RunControl = {};
-    this.active.set(id, () => ctl.kill?.("close"));
+    this.active.set(id, () => {
+      if (ctl.kill) ctl.kill("close");
+      else ctl.pending = "close";
+    });
     try {
       // ---- prepare: spec first (user errors end here, before anything is created)
       const rootfs = join(dir, "rootfs");
@@ -321,6 +324,7 @@ export class Runner {
       void this.runtime.kill(id, stopSignal(req.image.config.StopSignal), true);
       timers.push(setTimeout(hardKill, why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS)));
     };
+    if (ctl.pending) ctl.kill(ctl.pending);
     const onAbort = () => ctl.kill?.("abort");
     if (req.timeoutMs !== undefined) timers.push(setTimeout(() => ctl.kill?.("timeout"), req.timeoutMs));
     req.signal?.addEventListener("abort", onAbort, { once: true });
@@ -385,6 +389,8 @@ type KillReason = "timeout" | "abort" | "close";
 
 interface RunControl {
   kill?: (why: KillReason) => void;
+  /** a kill asked for before the container was started */
+  pending?: KillReason;
 }
 
 function fileText(p: string): string {

@@ -268,6 +268,32 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.equal(stop.stdout.toString(), "up\ngot USR1\n");
     });
 
+    test("abort and close kill a running container", async () => {
+      const ac = new AbortController();
+      const aborted = await runner.run({
+        image,
+        signal: ac.signal,
+        onStdout: () => ac.abort(),
+        ...sh("echo up; sleep 1000"),
+      });
+      assert.equal(aborted.reason, "error");
+      assert.equal(aborted.message, "aborted");
+
+      const other = await Runner.open({ stateDir: join(f.root, "state-close"), runtime });
+      let closing: Promise<void> | undefined;
+      const r = await other.run({
+        image,
+        onStdout: () => {
+          closing = other.close();
+        },
+        ...sh("trap '' TERM; echo up; sleep 1000"),
+      });
+      await closing;
+      assert.equal(r.reason, "error");
+      assert.equal(r.message, "runner closed");
+      await assert.rejects(other.run({ image }), /closed/);
+    });
+
     test("output is streamed in full and captured up to the cap, with a truncation marker", async () => {
       let streamed = 0;
       const r = await runner.run({
