@@ -44,7 +44,7 @@ export interface ImportResult {
 }
 
 const ARCHIVE_NAME =
-  /^(?:manifest\.json|repositories|index\.json|oci-layout|blobs(?:\/.*)?|[a-f0-9]{64}(?:\.json|\/.*)?)$/;
+  /^(?:manifest\.json|repositories|index\.json|oci-layout|blobs(?:\/.*)?|[a-f0-9]{64}(?:\.json|\.tar|\/.*)?)$/;
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 function clean(name: string): string {
@@ -300,10 +300,8 @@ async function importOciLayout(
       const refName = a["org.opencontainers.image.ref.name"];
       if (full) names.push(full);
       else if (refName && /[/:]/.test(refName)) names.push(refName);
-      else if (refName)
-        names.push(
-          `${opts.tag ? parseRefNoTag(opts.tag) : defaultName(path).replace(/:latest$/, "")}:${refName}`,
-        );
+      // a bare tag names the image after the layout's file or directory: localhost/<name>:<tag>
+      else if (refName) names.push(`${defaultName(path).replace(/:latest$/, "")}:${refName}`);
       if (INDEX_TYPES.includes(d.mediaType)) {
         await ingest(blobName(d.digest));
         const nested = JSON.parse(store.readBlob(d.digest).toString("utf8")) as Index;
@@ -326,11 +324,6 @@ async function importOciLayout(
     out.push(await finish(store, bytes, desc.mediaType, [...new Set(all)]));
   }
   return out;
-}
-
-function parseRefNoTag(n: string): string {
-  const r = parseReference(n);
-  return `${r.registry}/${r.repository}`;
 }
 
 /** Applies Dockerfile-like instructions (as `docker import --change` takes them) to a config. */
