@@ -7,6 +7,7 @@
  * Replaying the journal after a crash redoes step 3 for records whose temp file is still there, so
  * a committed object is never lost and an uncommitted one never appears.
  */
+import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import {
   closeSync,
@@ -23,6 +24,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import type { ChecksumAlgorithm } from "./checksums.js";
 import { errors, S3Error } from "./errors.js";
@@ -167,7 +169,14 @@ export class Backend {
     readonly dataDir: string,
     readonly opts: BackendOptions,
   ) {
-    this.journal = new Journal(join(dataDir, META_DIR, "journal"));
+    this.journal = new Journal(join(dataDir, META_DIR, "journal"), async () => {
+      const dir = await open(join(dataDir, META_DIR, "tmp"), "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    });
   }
 
   static async open(dataDir: string, opts: BackendOptions): Promise<Backend> {
@@ -200,6 +209,9 @@ export class Backend {
     for (const name of readdirSync(this.meta("multipart"))) {
       if (!this.uploads.has(name)) rmSync(this.meta("multipart", name), { recursive: true, force: true });
     }
+    // The compacted journal forgets pending renames, so everything replay (or the last run) did to
+    // the file system must be on disk first: syncfs of the data dir's file system.
+    execFileSync("sync", ["-f", this.dataDir]);
     rewriteJournal(this.meta("journal"), this.snapshot());
   }
 

@@ -80,7 +80,14 @@ export class Journal {
   private queue: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
   private writing = false;
 
-  constructor(readonly path: string) {}
+  /**
+   * @param beforeCommit runs before each batch is written: the store uses it to fsync the temp
+   * folder once per batch, so the temp files a batch's records point to are durable names too.
+   */
+  constructor(
+    readonly path: string,
+    private readonly beforeCommit: () => Promise<void> = async () => {},
+  ) {}
 
   async open(): Promise<void> {
     this.fh = await open(this.path, "a");
@@ -106,6 +113,7 @@ export class Journal {
       const batch = this.queue.splice(0);
       try {
         if (!this.fh) throw new Error("journal is closed");
+        await this.beforeCommit();
         await appendFile(this.fh, batch.map((b) => b.line).join(""));
         await this.fh.datasync();
         for (const b of batch) b.resolve();

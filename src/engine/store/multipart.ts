@@ -1,5 +1,5 @@
 /** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
-import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, openSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { ObjectChecksum, PartMeta } from "./backend.js";
 import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";
@@ -8,7 +8,7 @@ import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
 import { compareKeys, validateKey } from "./keys.js";
 import { OWNER } from "./listing.js";
 import { storedHeaders } from "./objects.js";
-import { receiveSmall, receiveToFile } from "./payload.js";
+import { fdatasync, receiveSmall, receiveToFile } from "./payload.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -125,7 +125,7 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
       size += p.size;
     }
     await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    fsyncSync(out);
+    await fdatasync(out);
     closeSync(out);
     const o = await ctx.backend.commitObject(
       ctx.bucket,

@@ -1,5 +1,5 @@
 /** Object operations: Put, Get (ranges, conditions), Head, Delete, DeleteObjects, Copy, listings. */
-import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, openSync, rmSync } from "node:fs";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
@@ -16,7 +16,7 @@ import {
   listV2Xml,
   parseMaxKeys,
 } from "./listing.js";
-import { receiveSmall, receiveToFile } from "./payload.js";
+import { fdatasync, receiveSmall, receiveToFile } from "./payload.js";
 import { percentDecode } from "./sigv4.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
 
@@ -294,7 +294,7 @@ export async function copyToTemp(
       }),
       createWriteStream("", { fd: out, autoClose: false, highWaterMark: 1 << 20 }),
     );
-    fsyncSync(out);
+    await fdatasync(out);
   } finally {
     closeSync(out);
   }

@@ -4,10 +4,11 @@
  * in constant memory while the ETag (MD5), Content-MD5, x-amz-content-sha256 and x-amz-checksum-*
  * are computed. Nothing is committed unless every check passes.
  */
-import { closeSync, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import { closeSync, createWriteStream, fdatasync as fdatasyncCb, openSync, rmSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { PassThrough, type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
 import { type ChecksumAlgorithm, type Digest, isChecksumAlgorithm, newDigest } from "./checksums.js";
 import { AwsChunkedDecoder } from "./chunked.js";
 import { S3Error } from "./errors.js";
@@ -20,6 +21,8 @@ export interface ReceivedBody {
   /** The x-amz-checksum-* the client sent and we verified, if any. */
   checksum?: { alg: ChecksumAlgorithm; value: string };
 }
+
+export const fdatasync = promisify(fdatasyncCb);
 
 const STREAMING = new Set([
   "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
@@ -159,7 +162,10 @@ export async function receiveToFile(
     const { stream, hasher, verify } = decodeBody(req, ctx);
     await pipeline(stream, hasher, createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 }));
     const r = verify();
-    fsyncSync(fd);
+    // Through the thread pool, so concurrent uploads wait for the disk in parallel, not in turn.
+    // An empty file has no data to flush; its name is made durable by the temp folder's fsync
+    // that precedes every journal commit.
+    if (r.size > 0) await fdatasync(fd);
     ok = true;
     return r;
   } finally {
