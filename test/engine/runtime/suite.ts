@@ -135,14 +135,16 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       }
     });
 
-    test("cannot write outside its mounts: /proc/sys, /sys, no mount(2)", async () => {
+    test("cannot write outside its mounts (/proc/sys, /sys, no mount(2)); masked paths, capabilities, no-new-privileges", async () => {
       const r = await runner.run({
         image,
         ...sh(
-          "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo procsys-writable; touch /sys/x 2>/dev/null && echo sys-writable; mkdir -p /mnt; mount -t tmpfs none /mnt 2>/dev/null && echo mounted; echo done",
+          "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo procsys-writable; touch /sys/x 2>/dev/null && echo sys-writable; mkdir -p /mnt; mount -t tmpfs none /mnt 2>/dev/null && echo mounted; echo timer_list=$(wc -c < /proc/timer_list); grep -E '^(NoNewPrivs|CapEff|CapBnd)' /proc/self/status | tr -s '\t' ' '",
         ),
       });
-      assert.equal(r.stdout.toString(), "done\n");
+      // podman's set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP
+      const caps = "00000000800405fb";
+      assert.equal(r.stdout.toString(), `timer_list=0\nCapEff: ${caps}\nCapBnd: ${caps}\nNoNewPrivs: 1\n`);
     });
 
     test("overlay: layers stack, whiteouts and opaque dirs apply, writes go to a per-run upper, the image is untouched", async () => {
@@ -211,12 +213,13 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
         image,
         limits: { memoryBytes: 32 << 20 },
         ...sh(
-          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; dd if=/dev/zero of=/dev/shm/fill bs=1M count=60 2>/dev/null",
+          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting; dd if=/dev/zero of=/dev/shm/fill bs=1M count=60 2>/dev/null",
         ),
       });
       assert.equal(r.reason, "oom");
       assert.equal(r.exitCode, 137);
-      assert.equal(r.stdout.toString(), `${32 << 20}\n`);
+      // no swap on top of the memory limit: memory+swap = memory
+      assert.match(r.stdout.toString(), new RegExp(`^${32 << 20}\n(${32 << 20}|no-swap-accounting)\n$`));
     });
 
     test("cpu limit is set as a CFS quota", async () => {
