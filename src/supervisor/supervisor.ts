@@ -1,0 +1,279 @@
+/**
+ * One invocation, platform-neutral: event -> stage-in -> choose the command -> run it -> stage-out
+ * -> response. The local engine and the in-Lambda runtime both call this; they differ only in the
+ * Executor (crun container, Lambda process) and the storage providers they pass.
+ */
+import { randomUUID } from "node:crypto";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { FunctionSpec } from "../fdl/spec.js";
+import { StorageError, type StorageResolver } from "../storage/types.js";
+import { buildEnv } from "./env.js";
+import { type ParsedEvent, parseEvent, type StorageEvent } from "./events.js";
+import { SupervisorLog } from "./log.js";
+import { collectOutputFiles, outputKey, outputMatches } from "./outputs.js";
+import { type LambdaResponse, lambdaResponse } from "./response.js";
+import type { Command, ExecResult, Executor, Workspace } from "./types.js";
+
+/** Why an invocation ended. */
+export type InvocationReason =
+  | "ok"
+  | "script-error"
+  | "timeout"
+  | "oom"
+  | "start-error"
+  | "stage-error"
+  | "event-error";
+
+export interface InvocationRequest {
+  fn: FunctionSpec;
+  /** The event as an object, JSON text or bytes. */
+  event: unknown;
+  requestId?: string;
+  executor: Executor;
+  storage: StorageResolver;
+  /** Host folder under which the request's workspace is made (and removed afterwards). */
+  workRoot: string;
+  /**
+   * `lambda`: the function's timeout minus its threshold applies; `batch`: no timeout (batch jobs
+   * run as long as they need, like SCAR's AWS Batch jobs).
+   */
+  queue?: "lambda" | "batch";
+  /** Extra variables of the platform, e.g. the store's endpoint and keys for scripts using the S3 API. */
+  platformEnv?: Record<string, string>;
+  /** Log stream name reported in the response headers. */
+  logStream?: string;
+  /** Receives each supervisor log line and each chunk of script output as they happen. */
+  onLog?: (line: string) => void;
+  onOutput?: (chunk: Buffer) => void;
+  /** Called at each stage, for the job record's timings. */
+  onStage?: (stage: "stage_in" | "container_start" | "script_end" | "stage_out") => void;
+  signal?: AbortSignal;
+}
+
+export interface InvocationResult {
+  requestId: string;
+  reason: InvocationReason;
+  exitCode: number | null;
+  /** The script's stdout and stderr. */
+  output: Buffer;
+  /** Objects written by stage-out. */
+  outputs: { storage_provider: string; bucket: string; key: string }[];
+  /** Supervisor log lines (the script's output is in `output`). */
+  log: string[];
+  response: LambdaResponse;
+  detail?: string;
+}
+
+export async function invoke(req: InvocationRequest): Promise<InvocationResult> {
+  const requestId = req.requestId ?? randomUUID();
+  const { fn } = req;
+  const log = new SupervisorLog(fn.log_level, req.onLog);
+  const root = join(req.workRoot, requestId);
+  const ws = req.executor.workspace(root, requestId);
+  const outputs: InvocationResult["outputs"] = [];
+  let exec: ExecResult | undefined;
+  const finish = (reason: InvocationReason, detail?: string): InvocationResult => {
+    const output = exec?.output ?? Buffer.alloc(0);
+    if (detail) log.error(detail);
+    log.info("Creating response");
+    return {
+      requestId,
+      reason,
+      exitCode: exec?.exitCode ?? null,
+      output,
+      outputs,
+      log: log.lines,
+      response: lambdaResponse({
+        fn: fn.name,
+        requestId,
+        logStream: req.logStream,
+        ok: reason !== "stage-error" && reason !== "event-error",
+        body: output,
+        error: detail,
+      }),
+      ...(detail ? { detail } : {}),
+    };
+  };
+
+  try {
+    await mkdir(ws.hostInput, { recursive: true });
+    await mkdir(ws.hostOutput, { recursive: true });
+    let parsed: ParsedEvent;
+    try {
+      parsed = parseEvent(req.event);
+    } catch (err) {
+      return finish("event-error", `The event could not be read: ${(err as Error).message}`);
+    }
+    log.debug(`EVENT received: ${parsed.raw.slice(0, 4096)}`);
+
+    req.onStage?.("stage_in");
+    let inputFile: string;
+    try {
+      inputFile = await stageIn(req, parsed, ws, log);
+    } catch (err) {
+      if (err instanceof StorageError) return finish("stage-error", err.message);
+      throw err;
+    }
+
+    const command = await chooseCommand(req, parsed, ws, log);
+    const { env, warnings } = buildEnv({
+      fn,
+      requestId,
+      workspace: ws,
+      inputFile,
+      parsed,
+      ...(req.platformEnv ? { platform: req.platformEnv } : {}),
+    });
+    for (const w of warnings) log.warning(w);
+
+    const timeoutMs =
+      req.queue === "batch" || fn.timeout === null
+        ? null
+        : Math.max(1, fn.timeout - fn.timeout_threshold) * 1000;
+    log.info(
+      timeoutMs === null
+        ? "Executing the function without a time limit"
+        : `Executing the function. Timeout set to '${timeoutMs / 1000}' seconds`,
+    );
+    req.onStage?.("container_start");
+    exec = await req.executor.run({
+      requestId,
+      command,
+      env,
+      workspace: ws,
+      timeoutMs,
+      ...(req.onOutput ? { onOutput: req.onOutput } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    req.onStage?.("script_end");
+
+    const reason = scriptReason(exec);
+    if (reason === "timeout")
+      log.warning("Container execution timed out; uploading the outputs written so far");
+    if (reason === "script-error") log.warning(`User script exited with code ${exec.exitCode}!`);
+    if (reason === "oom") log.warning("The container ran out of memory and was killed");
+    if (reason === "start-error")
+      return finish("start-error", exec.detail ?? "The container could not be started");
+
+    // A failed script's partial files would trigger the next step of a workflow with garbage: they are
+    // not uploaded (a retry produces them again). A timed-out run keeps SCAR's behaviour: the threshold
+    // is reserved precisely to upload what was written before the kill.
+    req.onStage?.("stage_out");
+    if (reason === "ok" || reason === "timeout") {
+      try {
+        await stageOut(req, ws, log, outputs);
+      } catch (err) {
+        if (err instanceof StorageError) return finish("stage-error", err.message);
+        throw err;
+      }
+    } else log.info("The script failed: its outputs are not uploaded");
+    return finish(reason, reason === "ok" ? undefined : exec.detail);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function scriptReason(r: ExecResult): InvocationReason {
+  switch (r.reason) {
+    case "ok":
+      return "ok";
+    case "error":
+      return "script-error";
+    default:
+      return r.reason;
+  }
+}
+
+async function stageIn(
+  req: InvocationRequest,
+  parsed: ParsedEvent,
+  ws: Workspace,
+  log: SupervisorLog,
+): Promise<string> {
+  const ev = parsed.event;
+  if (ev.kind === "storage") {
+    log.info("Storage event found.");
+    const provider = providerFor(req, ev);
+    if (
+      (req.fn.raw as { lambda?: { file_stage_in?: boolean } }).lambda?.file_stage_in === true ||
+      req.fn.raw.file_stage_in === true
+    ) {
+      log.info("file_stage_in is set: the input file is not downloaded");
+      return join(ws.input, ev.fileName);
+    }
+    log.info(`Downloading item from bucket '${ev.bucket}' with key '${ev.key}'`);
+    await req.storage(provider).download(ev.bucket, ev.key, join(ws.hostInput, ev.fileName));
+    const path = join(ws.input, ev.fileName);
+    log.info(`INPUT_FILE_PATH variable set to '${path}'`);
+    return path;
+  }
+  const name = `event-file-${randomUUID()}`;
+  await writeFile(join(ws.hostInput, name), ev.body);
+  const path = join(ws.input, name);
+  log.info(`INPUT_FILE_PATH variable set to '${path}'`);
+  return path;
+}
+
+/** The provider of a storage event: a delegated event names it; else the function's input on that bucket; else the default of its kind. */
+function providerFor(req: InvocationRequest, ev: StorageEvent): string {
+  if (ev.providerId) return ev.providerId.includes(".") ? ev.providerId : `${ev.providerId}.default`;
+  const input = req.fn.input.find(
+    (i) => i.bucket === ev.bucket && ev.key.startsWith(i.folder ? `${i.folder}/` : ""),
+  );
+  if (input) return input.storage_provider;
+  return ev.source === "minio:s3" ? "minio.default" : "s3.default";
+}
+
+/** SCAR's order: a run script in the event > container arguments > the function's script > the image's own command. */
+async function chooseCommand(
+  req: InvocationRequest,
+  parsed: ParsedEvent,
+  ws: Workspace,
+  log: SupervisorLog,
+): Promise<Command> {
+  const ev = parsed.event;
+  if (ev.kind === "other" && ev.script) {
+    await writeFile(join(ws.hostInput, "script.sh"), ev.script);
+    log.info("Running the script sent with the invocation");
+    return { kind: "script", hostPath: join(ws.hostInput, "script.sh"), path: join(ws.input, "script.sh") };
+  }
+  if (ev.kind === "other" && ev.cmdArgs) {
+    log.info(`Running the image's entrypoint with arguments ${JSON.stringify(ev.cmdArgs)}`);
+    return { kind: "args", args: ev.cmdArgs };
+  }
+  if (req.fn.script) {
+    const name = `init_script-${basename(req.fn.script)}`;
+    await copyFile(req.fn.script, join(ws.hostInput, name));
+    return { kind: "script", hostPath: join(ws.hostInput, name), path: join(ws.input, name) };
+  }
+  if (req.fn.c_args && req.fn.c_args.length > 0) return { kind: "args", args: req.fn.c_args };
+  log.info("No script: running the image's own command");
+  return { kind: "default" };
+}
+
+async function stageOut(
+  req: InvocationRequest,
+  ws: Workspace,
+  log: SupervisorLog,
+  outputs: InvocationResult["outputs"],
+): Promise<void> {
+  if (req.fn.output.length === 0) {
+    log.info("There is no output defined for this function.");
+    return;
+  }
+  log.info(`Searching for files to upload in folder '${ws.output}'`);
+  const { files, skipped } = await collectOutputFiles(ws.hostOutput);
+  for (const s of skipped) log.warning(`'${s}' is not a regular file (a link or a device): not uploaded`);
+  for (const out of req.fn.output) {
+    log.info(`Checking files for uploading to '${out.storage_provider}' on path: '${out.path}'`);
+    const provider = req.storage(out.storage_provider);
+    for (const f of files) {
+      if (!outputMatches(f.rel, out)) continue;
+      const key = outputKey(out, f.rel);
+      log.info(`Uploading file '${key}' to bucket '${out.bucket}'`);
+      await provider.upload(f.abs, out.bucket, key);
+      outputs.push({ storage_provider: out.storage_provider, bucket: out.bucket, key });
+    }
+  }
+}

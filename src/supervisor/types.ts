@@ -1,0 +1,52 @@
+/** The supervisor's seams: how a script is run (Executor) and where it sees its files (Workspace). */
+
+/** Folders of one invocation: where the supervisor stages files, and where the script sees them. */
+export interface Workspace {
+  /** Host folders, written and read by the supervisor. */
+  hostInput: string;
+  hostOutput: string;
+  /** The same folders as the script sees them (`/tmp/<request id>/input|output` in a container). */
+  input: string;
+  output: string;
+}
+
+export type Command =
+  /** `/bin/sh <script>`; `hostPath` is staged into the input folder, `path` is how the script sees it. */
+  | { kind: "script"; hostPath: string; path: string }
+  /** The image's entrypoint with these arguments instead of its CMD. */
+  | { kind: "args"; args: string[] }
+  /** The image's entrypoint and CMD as they are. */
+  | { kind: "default" };
+
+export interface ExecRequest {
+  requestId: string;
+  command: Command;
+  env: Record<string, string>;
+  workspace: Workspace;
+  /** null: no limit. */
+  timeoutMs: number | null;
+  /** Output as it is produced, for live logs. */
+  onOutput?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export type ExecReason = "ok" | "error" | "timeout" | "oom" | "start-error";
+
+export interface ExecResult {
+  reason: ExecReason;
+  exitCode: number | null;
+  /** stdout and stderr interleaved as produced (capped by the executor). */
+  output: Buffer;
+  /** When the process started and ended (ms since the epoch). */
+  startedAt?: number;
+  endedAt?: number;
+  /** A short explanation for start-error/oom/timeout, for the log. */
+  detail?: string;
+}
+
+/** Runs one command for one invocation: on the host, in a crun/runc container, in Lambda... */
+export interface Executor {
+  /** Lays out the workspace folders of a request under `root` (host side) and says how the script will see them. */
+  workspace(root: string, requestId: string): Workspace;
+  run(req: ExecRequest): Promise<ExecResult>;
+}

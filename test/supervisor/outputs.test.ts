@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { collectOutputFiles, outputKey, outputMatches } from "../../src/supervisor/index.js";
+
+const any = { prefix: [] as string[], suffix: [] as string[] };
+
+test("prefix and suffix lists are alternatives; both must match when both are given", () => {
+  assert.equal(outputMatches("a.png", any), true);
+  assert.equal(outputMatches("a.png", { prefix: [], suffix: ["jpg", "png"] }), true);
+  assert.equal(outputMatches("a.wav", { prefix: [], suffix: ["jpg", "png"] }), false);
+  assert.equal(outputMatches("result-1.txt", { prefix: ["result-"], suffix: ["txt", "jpg"] }), true);
+  assert.equal(outputMatches("result-1.png", { prefix: ["result-"], suffix: ["txt", "jpg"] }), false);
+  assert.equal(outputMatches("other-1.txt", { prefix: ["result-"], suffix: ["txt"] }), false);
+  // The prefix is matched against the path relative to the output folder.
+  assert.equal(outputMatches("video1/img1.jpg", { prefix: ["img"], suffix: [] }), false);
+  assert.equal(outputMatches("video1/img1.jpg", { prefix: ["video1/"], suffix: [] }), true);
+});
+
+test("keys: <folder>/<relative path>, or the relative path for a bucket-level output", () => {
+  assert.equal(outputKey({ folder: "output" }, "dog.png"), "output/dog.png");
+  assert.equal(outputKey({ folder: "a/b" }, "video1/img1.jpg"), "a/b/video1/img1.jpg");
+  assert.equal(outputKey({ folder: "" }, "x.txt"), "x.txt");
+  assert.equal(outputKey({ folder: "out" }, "we\nird.txt"), "out/weird.txt");
+});
+
+test("collected files: regular files in name order, sub-folders kept, links skipped and reported", async () => {
+  const d = mkdtempSync(join(tmpdir(), "scar-out-"));
+  try {
+    mkdirSync(join(d, "sub", "deeper"), { recursive: true });
+    writeFileSync(join(d, "b.txt"), "b");
+    writeFileSync(join(d, "a.txt"), "aa");
+    writeFileSync(join(d, "sub", "deeper", "c.txt"), "ccc");
+    symlinkSync("/etc/passwd", join(d, "leak"));
+    const { files, skipped } = await collectOutputFiles(d);
+    assert.deepEqual(
+      files.map((f) => [f.rel, f.size]),
+      [
+        ["a.txt", 2],
+        ["b.txt", 1],
+        ["sub/deeper/c.txt", 3],
+      ],
+    );
+    assert.deepEqual(skipped, ["leak"]);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
