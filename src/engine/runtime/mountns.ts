@@ -20,6 +20,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import type { Socket } from "node:net";
 
 export class PrivateMountNamespace {
+  private restarting: Promise<void> | undefined;
+
   private constructor(
     private child: ChildProcess,
     private readonly hide: string[],
@@ -43,7 +45,15 @@ export class PrivateMountNamespace {
 
   /** Starts a new helper (a new namespace) if the old one is gone, e.g. killed by someone. */
   async ensure(): Promise<void> {
-    if (!this.alive) this.child = await startHelper(this.unshare, this.hide);
+    if (this.alive) return;
+    this.restarting ??= startHelper(this.unshare, this.hide)
+      .then((c) => {
+        this.child = c;
+      })
+      .finally(() => {
+        this.restarting = undefined;
+      });
+    await this.restarting;
   }
 
   /** argv prefix that runs a command inside the namespace */
