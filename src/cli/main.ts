@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerImage } from "./commands/image.js";
 import { registerStore } from "./commands/store.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerDoctor(program);
   registerStore(program);
+  registerImage(program);
   return program;
 }
 

@@ -1,0 +1,341 @@
+/**
+ * `scar image pull|import|push|ls|rm|prune`: the engine's local image store. Progress goes to stderr
+ * on a terminal; with `--json`, or when stdout is not a terminal, output is quiet and
+ * machine-readable. The image modules are imported only when a subcommand runs.
+ */
+import type { Command } from "commander";
+import { CliError } from "../errors.js";
+
+interface StoreOpts {
+  dataDir?: string;
+  insecureRegistry?: string[];
+  json?: boolean;
+}
+
+type Images = typeof import("../../engine/images/index.js");
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .option("--data-dir <dir>", "the engine's data folder (default: $SCAR_DATA_DIR or ~/.scar/data)")
+    .option("--json", "print the result as JSON, without progress");
+}
+
+function addRegistryOptions(cmd: Command): Command {
+  return cmd.option(
+    "--insecure-registry <host:port>",
+    "speak plain HTTP to this registry (loopback registries always may); repeatable",
+    collect,
+  );
+}
+
+async function open(opts: StoreOpts): Promise<{ m: Images; images: InstanceType<Images["ImageStore"]> }> {
+  const m = await import("../../engine/images/index.js");
+  const images = new m.ImageStore({
+    dataDir: opts.dataDir ?? m.defaultDataDir(),
+    insecureRegistries: opts.insecureRegistry ?? [],
+  });
+  return { m, images };
+}
+
+function interactive(opts: StoreOpts): boolean {
+  return !opts.json && process.stderr.isTTY === true && process.stdout.isTTY === true;
+}
+
+function human(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+function ago(iso: string | undefined): string {
+  if (!iso) return "-";
+  const s = (Date.now() - Date.parse(iso)) / 1000;
+  if (!Number.isFinite(s)) return "-";
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} hours ago`;
+  return `${Math.floor(s / 86400)} days ago`;
+}
+
+const short = (d: string) => d.replace(/^sha256:/, "").slice(0, 12);
+
+/** Turns the image modules' errors into messages for the terminal. */
+async function friendly<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    const m = await import("../../engine/images/index.js");
+    const err = e as Error;
+    if (e instanceof m.ImageReferenceError) throw new CliError(err.message, 2);
+    if (e instanceof m.ImageNotFoundError)
+      throw new CliError(err.message, 1, "see 'scar image ls', or get it with 'scar image pull'");
+    if (e instanceof m.RegistryError) {
+      const hint =
+        e.status === 401
+          ? "log in with 'docker login' (scar reads ~/.docker/config.json)"
+          : /fetch failed|ECONNREFUSED|ENOTFOUND/.test(err.message)
+            ? "is the registry reachable? a registry without TLS needs --insecure-registry"
+            : undefined;
+      throw new CliError(err.message, 1, hint);
+    }
+    if (e instanceof m.DigestMismatchError) throw new CliError(`${err.message} (nothing was kept)`);
+    if (e instanceof m.UnsafeLayerError) throw new CliError(`refusing a hostile image layer: ${err.message}`);
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" && (e as NodeJS.ErrnoException).path)
+      throw new CliError(`no such file or directory: ${(e as NodeJS.ErrnoException).path}`);
+    throw e;
+  }
+}
+
+/** A one-line progress display on stderr for pulls and pushes. */
+function progressLine(label: string) {
+  const sizes = new Map<string, number>();
+  const done = new Map<string, number>();
+  let last = 0;
+  const render = (force = false) => {
+    const now = Date.now();
+    if (!force && now - last < 100) return;
+    last = now;
+    let total = 0;
+    let got = 0;
+    for (const [d, s] of sizes) {
+      total += s;
+      got += Math.min(s, done.get(d) ?? 0);
+    }
+    const pct = total > 0 ? Math.floor((got / total) * 100) : 100;
+    process.stderr.write(`\r\x1b[K${label}: ${human(got)} / ${human(total)} (${pct}%)`);
+  };
+  return {
+    size(d: string, s: number) {
+      sizes.set(d, s);
+    },
+    bytes(d: string, b: number) {
+      done.set(d, b);
+      render();
+    },
+    finish(msg: string) {
+      render(true);
+      process.stderr.write(`\r\x1b[K${msg}\n`);
+    },
+  };
+}
+
+export function registerImage(program: Command): void {
+  const image = program.command("image").description("manage the local engine's container images");
+
+  addRegistryOptions(
+    addStoreOptions(
+      image
+        .command("pull")
+        .description("download an image from a registry into the local store")
+        .argument(
+          "<image>",
+          "image reference, e.g. busybox, grycap/cowsay:latest, localhost:5000/app@sha256:…",
+        )
+        .option(
+          "--platform <os/arch[/variant]>",
+          "platform to choose from a multi-platform image (default: this host's)",
+        ),
+    ),
+  ).action(async (ref: string, opts: StoreOpts & { platform?: string }) => {
+    const { m, images } = await open(opts);
+    const platform = opts.platform ? await parsePlatformOpt(opts.platform) : undefined;
+    const tty = interactive(opts);
+    const line = tty ? progressLine(`pulling ${ref}`) : undefined;
+    const rec = await friendly(() =>
+      images.pull(ref, {
+        ...(platform ? { platform } : {}),
+        onProgress: (e) => {
+          if (!line) return;
+          if (e.type === "layer") {
+            line.size(e.digest, e.size);
+            if (e.status !== "downloading") line.bytes(e.digest, e.size);
+          } else if (e.type === "progress") line.bytes(e.digest, e.bytes);
+          else if (e.type === "retry") process.stderr.write(`\n${short(e.digest)}: retrying (${e.error})\n`);
+        },
+      }),
+    );
+    const name = m.familiarName(m.parseReference(ref));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(summary(rec))}\n`);
+      return;
+    }
+    line?.finish(`${name}: ${rec.digest}`);
+    if (!tty) process.stdout.write(`${rec.names[0] ?? name} ${rec.digest}\n`);
+  });
+
+  addStoreOptions(
+    image
+      .command("import")
+      .description(
+        "import a 'docker save' archive, an OCI layout (folder or tar), or a root file system (folder or tar) as an image",
+      )
+      .argument("<path>", "file or folder to import")
+      .option(
+        "-t, --tag <name>",
+        "name for the image (root file systems default to localhost/<file name>:latest)",
+      )
+      .option("--format <format>", "auto, docker-archive, oci or rootfs", "auto")
+      .option(
+        "-c, --change <instruction>",
+        "apply a Dockerfile instruction to a root file system's config (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE); repeatable",
+        collect,
+      ),
+  ).action(async (path: string, opts: StoreOpts & { tag?: string; format: string; change?: string[] }) => {
+    if (!["auto", "docker-archive", "oci", "rootfs"].includes(opts.format))
+      throw new CliError(`unknown --format "${opts.format}"`, 2, "use auto, docker-archive, oci or rootfs");
+    const { images } = await open(opts);
+    const r = await friendly(() =>
+      images.import(path, {
+        format: opts.format as "auto",
+        ...(opts.tag ? { tag: opts.tag } : {}),
+        ...(opts.change ? { changes: opts.change } : {}),
+      }),
+    );
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ format: r.format, images: r.images.map(summary) })}\n`);
+      return;
+    }
+    for (const rec of r.images) process.stdout.write(`${rec.names[0] ?? "<none>"} ${rec.digest}\n`);
+  });
+
+  addRegistryOptions(
+    addStoreOptions(
+      image
+        .command("push")
+        .description("upload an image of the local store to a registry")
+        .argument("<image>", "image in the local store")
+        .argument("[target]", "where to push it (default: the image's own name)")
+        .option("--chunk-size <bytes>", "upload blobs larger than this in chunks of this size"),
+    ),
+  ).action(async (ref: string, target: string | undefined, opts: StoreOpts & { chunkSize?: string }) => {
+    const chunkSize = opts.chunkSize === undefined ? undefined : Number(opts.chunkSize);
+    if (chunkSize !== undefined && !(Number.isInteger(chunkSize) && chunkSize > 0))
+      throw new CliError(`invalid --chunk-size "${opts.chunkSize}"`, 2);
+    const { images } = await open(opts);
+    const dest = target ?? ref;
+    const line = interactive(opts) ? progressLine(`pushing ${dest}`) : undefined;
+    const out = await friendly(() =>
+      images.push(ref, dest, {
+        ...(chunkSize ? { chunkSize } : {}),
+        onProgress: (e) => {
+          if (!line) return;
+          if (e.type === "blob") {
+            line.size(e.digest, e.size);
+            if (e.status !== "uploading") line.bytes(e.digest, e.size);
+          } else if (e.type === "progress") line.bytes(e.digest, e.bytes);
+        },
+      }),
+    );
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+      return;
+    }
+    line?.finish(`${out.ref}: ${out.digest}`);
+    if (!line) process.stdout.write(`${out.ref} ${out.digest}\n`);
+  });
+
+  addStoreOptions(
+    image
+      .command("ls")
+      .alias("list")
+      .description("list the images in the local store")
+      .option("-q, --quiet", "print image IDs only"),
+  ).action(async (opts: StoreOpts & { quiet?: boolean }) => {
+    const { m, images } = await open(opts);
+    const list = images.list();
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(list.map(summary))}\n`);
+      return;
+    }
+    if (opts.quiet) {
+      for (const r of list) process.stdout.write(`${short(r.configDigest)}\n`);
+      return;
+    }
+    const { formatTable } = await import("../table.js");
+    const rows: (string | number)[][] = [];
+    for (const r of list) {
+      const size = human(r.layers.reduce((a, l) => a + l.size, 0));
+      const names = r.names.filter((n) => !n.includes("@"));
+      if (names.length === 0) rows.push(["<none>", "<none>", short(r.configDigest), ago(r.created), size]);
+      for (const n of names) {
+        const p = m.parseReference(n);
+        const repo = m.familiarName({ ...p, tag: undefined, digest: undefined });
+        rows.push([repo, p.tag ?? "<none>", short(r.configDigest), ago(r.created), size]);
+      }
+    }
+    process.stdout.write(`${formatTable(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)}\n`);
+  });
+
+  addStoreOptions(
+    image
+      .command("rm")
+      .alias("remove")
+      .description("remove images (by name, digest or ID); content no other image uses is deleted")
+      .argument("<image...>", "images to remove")
+      .option("-f, --force", "remove an image by ID even when it has several names"),
+  ).action(async (refs: string[], opts: StoreOpts & { force?: boolean }) => {
+    const { images } = await open(opts);
+    const r = await friendly(async () => {
+      try {
+        return await images.remove(refs, { force: opts.force === true });
+      } catch (e) {
+        if ((e as Error).message.includes("several names"))
+          throw new CliError((e as Error).message, 1, "use --force");
+        throw e;
+      }
+    });
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+      return;
+    }
+    for (const n of r.untagged) process.stdout.write(`Untagged: ${n}\n`);
+    for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+  });
+
+  addStoreOptions(
+    image
+      .command("prune")
+      .description("remove images without a name, and every blob and layer no image uses")
+      .option("-a, --all", "remove all images (except those in use by a running container)"),
+  ).action(async (opts: StoreOpts & { all?: boolean }) => {
+    const { images } = await open(opts);
+    const r = await friendly(() => images.prune({ all: opts.all === true }));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+      return;
+    }
+    for (const d of r.images) process.stdout.write(`Deleted: ${d}\n`);
+    process.stdout.write(
+      `Removed ${r.images.length} images, ${r.blobs} blobs, ${r.layers} unpacked layers; reclaimed ${human(r.bytes)}\n`,
+    );
+  });
+}
+
+async function parsePlatformOpt(s: string) {
+  const { parsePlatform } = await import("../../engine/images/types.js");
+  try {
+    return parsePlatform(s);
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+}
+
+function summary(r: import("../../engine/images/index.js").ImageRecord) {
+  return {
+    id: r.configDigest,
+    digest: r.digest,
+    names: r.names,
+    platform: r.platform,
+    created: r.created ?? null,
+    size: r.layers.reduce((a, l) => a + l.size, 0),
+    layers: r.layers.length,
+  };
+}
