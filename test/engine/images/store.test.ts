@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { ImageStore } from "../../../src/engine/images/index.js";
+import { craftTar, tempDir } from "./helpers.js";
+
+const work = tempDir("scar-store-");
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+let n = 0;
+const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+/** A store with two images sharing their first layer: base:1 (1 layer) and app:1 (2 layers). */
+async function twoImages() {
+  const images = new ImageStore({ dataDir: join(work, `s${n++}`) });
+  const l1 = craftTar([{ name: "base", data: "base" }]);
+  const l2 = craftTar([{ name: "app", data: "app" }]);
+  const cfg = (ids: string[]) =>
+    Buffer.from(
+      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: ids } }),
+    );
+  const c1 = cfg([sha(l1)]);
+  const c2 = cfg([sha(l1), sha(l2)]);
+  const id = (b: Buffer) => sha(b).slice(7);
+  const file = join(work, `save${n}.tar`);
+  fs.writeFileSync(
+    file,
+    craftTar([
+      { name: `${id(l1)}/layer.tar`, data: l1 },
+      { name: `${id(l2)}/layer.tar`, data: l2 },
+      { name: `${id(c1)}.json`, data: c1 },
+      { name: `${id(c2)}.json`, data: c2 },
+      {
+        name: "manifest.json",
+        data: JSON.stringify([
+          { Config: `${id(c1)}.json`, RepoTags: ["base:1"], Layers: [`${id(l1)}/layer.tar`] },
+          {
+            Config: `${id(c2)}.json`,
+            RepoTags: ["app:1", "app:latest"],
+            Layers: [`${id(l1)}/layer.tar`, `${id(l2)}/layer.tar`],
+          },
+        ]),
+      },
+    ]),
+  );
+  await images.import(file);
+  return images;
+}
+
+const count = (images: ImageStore, sub: string) => fs.readdirSync(join(images.store.root, sub)).length;
+
+test("reference counts; rm keeps what another image uses", async () => {
+  const images = await twoImages();
+  const base = images.resolve("base:1");
+  const app = images.resolve("app:1");
+  const { blobs, layers } = images.store.refcounts();
+  assert.equal(layers.get(base.chainIds[0]!), 2);
+  assert.equal(layers.get(app.chainIds[1]!), 1);
+  assert.equal(blobs.get(images.find("app:1")!.layers[0]!.digest), 2);
+  assert.equal(count(images, "layers"), 2);
+
+  const r1 = await images.remove(["app:1"]);
+  assert.deepEqual(r1, { untagged: ["docker.io/library/app:1"], deleted: [] }, "app:latest still names it");
+  const r2 = await images.remove(["app:latest"]);
+  assert.deepEqual(r2.deleted, [app.digest]);
+  assert.equal(count(images, "layers"), 1, "the shared layer stays");
+  assert.ok(fs.existsSync(join(base.layerDirs[0]!, "base")));
+  assert.equal(fs.existsSync(app.layerDirs[1]!), false);
+  await images.remove([base.id.slice(7, 19)]);
+  assert.equal(count(images, "layers"), 0);
+  assert.equal(count(images, "blobs/sha256"), 0);
+  assert.deepEqual(images.list(), []);
+});
+
+test("rm by ID of an image with several names needs force", async () => {
+  const images = await twoImages();
+  const app = images.resolve("app:1");
+  await assert.rejects(images.remove([app.id]), /several names/);
+  const r = await images.remove([app.id], { force: true });
+  assert.deepEqual(r.untagged.sort(), ["docker.io/library/app:1", "docker.io/library/app:latest"]);
+  assert.deepEqual(r.deleted, [app.digest]);
+});
+
+test("prune keeps leased layers; prune --all removes the rest", async () => {
+  const images = await twoImages();
+  const app = images.resolve("app:1");
+  const release = images.lease(app);
+  const p1 = await images.prune({ all: true });
+  // images with a leased layer are kept (base:1 shares its layer with app:1)
+  assert.deepEqual(p1.images, []);
+  assert.ok(images.find("app:1"), "the leased image is kept");
+  assert.ok(fs.existsSync(app.layerDirs[1]!));
+  release();
+  const p2 = await images.prune({ all: true });
+  assert.equal(p2.images.length, 2);
+  assert.equal(count(images, "layers"), 0);
+});
+
+test("prune removes what a crashed process left: temp files, stale leases and lock", async () => {
+  const images = await twoImages();
+  const root = images.store.root;
+  const dead = 2 ** 22 + 12345; // above pid_max's default, so no live process has it
+  fs.mkdirSync(join(root, "tmp", `${dead}-layer-abc`, "fs"), { recursive: true });
+  fs.writeFileSync(join(root, "tmp", `${dead}-dl-abc`), "partial download");
+  fs.writeFileSync(
+    join(root, "leases", `${dead}-abc.json`),
+    JSON.stringify(images.resolve("app:1").chainIds),
+  );
+  fs.writeFileSync(join(root, "images.lock"), String(dead));
+  const mine = images.store.tempPath("keep");
+  fs.writeFileSync(mine, "in progress");
+  await images.remove(["app:1", "app:latest"]);
+  assert.equal(count(images, "layers"), 1, "a dead process's lease does not keep layers");
+  await images.prune();
+  assert.deepEqual(fs.readdirSync(join(root, "tmp")), [mine.split("/").pop()]);
+  assert.deepEqual(fs.readdirSync(join(root, "leases")), []);
+  assert.ok(images.find("base:1"), "named images are kept by a plain prune");
+});
+
+test("an image whose names are all moved to another image becomes dangling and is pruned", async () => {
+  const images = await twoImages();
+  const base = images.resolve("base:1");
+  const app = images.find("app:1")!;
+  await images.store.putImage(app, ["docker.io/library/base:1"]); // re-tag, as a pull of a newer base:1 would
+  assert.deepEqual(images.find(base.digest)!.names, []);
+  const p = await images.prune();
+  assert.deepEqual(p.images, [base.digest]);
+  assert.equal(images.find(base.digest), undefined);
+  assert.ok(fs.existsSync(images.resolve("app:1").layerDirs[0]!), "the shared layer stays");
+});
