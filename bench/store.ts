@@ -1,0 +1,263 @@
+/**
+ * Object store benchmark: scar's store, s3rver and the raw file system, side by side in one run, on
+ * the same mix: 1,000 x 4 KiB PUT+GET, 100 x 1 MiB PUT+GET, 1 x 1 GiB PUT+GET (SCAR_BENCH_BIG_MIB
+ * changes the size). Both servers get the same minimal SigV4 client (UNSIGNED-PAYLOAD, keep-alive,
+ * 16 requests in flight), so client cost is equal. The raw baseline writes each file to a temp name,
+ * fdatasyncs and renames it (what a durable store must do at least), then reads it back.
+ */
+import { createHash, createHmac } from "node:crypto";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { startStore } from "../src/engine/store/index.js";
+
+interface Target {
+  name: string;
+  put(key: string, body: Buffer | (() => Readable), size: number): Promise<void>;
+  get(key: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+const hex = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
+const hmac = (k: Buffer | string, s: string) => createHmac("sha256", k).update(s).digest();
+
+function s3Target(
+  name: string,
+  port: number,
+  ak: string,
+  sk: string,
+  bucket: string,
+  close: () => Promise<void>,
+): Target {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const sign = (method: string, path: string, extra: Record<string, string>) => {
+    const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, "");
+    const date = amzDate.slice(0, 8);
+    const scope = `${date}/us-east-1/s3/aws4_request`;
+    const headers: Record<string, string> = {
+      host: `127.0.0.1:${port}`,
+      "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+      "x-amz-date": amzDate,
+    };
+    const names = Object.keys(headers).sort();
+    const canonical = [
+      method,
+      path,
+      "",
+      ...names.map((h) => `${h}:${headers[h]}`),
+      "",
+      names.join(";"),
+      "UNSIGNED-PAYLOAD",
+    ].join("\n");
+    const key = hmac(hmac(hmac(hmac(`AWS4${sk}`, date), "us-east-1"), "s3"), "aws4_request");
+    const sig = hmac(key, `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hex(canonical)}`).toString("hex");
+    return {
+      ...headers,
+      ...extra,
+      authorization: `AWS4-HMAC-SHA256 Credential=${ak}/${scope}, SignedHeaders=${names.join(";")}, Signature=${sig}`,
+    };
+  };
+  return {
+    name,
+    put(key, body, size) {
+      const path = `/${bucket}/${key}`;
+      return new Promise((resolve, reject) => {
+        const req = request(
+          {
+            host: "127.0.0.1",
+            port,
+            method: "PUT",
+            path,
+            agent,
+            headers: sign("PUT", path, { "content-length": String(size) }),
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              res.statusCode === 200 ? resolve() : reject(new Error(`${name} PUT ${res.statusCode}`)),
+            );
+          },
+        );
+        req.on("error", reject);
+        if (Buffer.isBuffer(body)) req.end(body);
+        else pipeline(body(), req).catch(reject);
+      });
+    },
+    get(key) {
+      const path = `/${bucket}/${key}`;
+      return new Promise((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port, method: "GET", path, agent, headers: sign("GET", path, {}) },
+          (res) => {
+            let n = 0;
+            res.on("data", (d: Buffer) => {
+              n += d.length;
+            });
+            res.on("end", () =>
+              res.statusCode === 200 ? resolve(n) : reject(new Error(`${name} GET ${res.statusCode}`)),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    },
+    async close() {
+      agent.destroy();
+      await close();
+    },
+  };
+}
+
+function rawTarget(dir: string): Target {
+  let n = 0;
+  return {
+    name: "raw fs",
+    async put(key, body) {
+      const final = join(dir, key);
+      const tmp = join(dir, `.tmp-${n++}`);
+      await mkdir(join(final, ".."), { recursive: true });
+      const fh = await open(tmp, "w");
+      try {
+        if (Buffer.isBuffer(body)) await fh.write(body);
+        else await pipeline(body(), createWriteStream("", { fd: fh.fd, autoClose: false }));
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+    },
+    async get(key) {
+      const p = join(dir, key);
+      let size = 0;
+      await pipeline(
+        createReadStream(p, { highWaterMark: 1 << 20 }),
+        new Writable({
+          write(c: Buffer, _e, cb) {
+            size += c.length;
+            cb();
+          },
+        }),
+      );
+      void readFile;
+      return size;
+    },
+    async close() {},
+  };
+}
+
+async function pool<T>(items: T[], width: number, fn: (x: T) => Promise<unknown>) {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
+}
+
+function zeros(total: number): () => Readable {
+  const chunk = Buffer.alloc(1 << 20, 0x5a);
+  return () =>
+    Readable.from(
+      (function* () {
+        for (let left = total; left > 0; left -= chunk.length)
+          yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+      })(),
+    );
+}
+
+interface Result {
+  mix: string;
+  target: string;
+  seconds: number;
+  mibPerS: number;
+  opsPerS: number;
+}
+
+async function runMix(t: Target, mix: string, count: number, size: number, width: number): Promise<Result> {
+  const body = size <= 8 << 20 ? Buffer.alloc(size, 0x61) : null;
+  const keys = Array.from({ length: count }, (_, i) => `${mix}/obj-${i}`);
+  const t0 = process.hrtime.bigint();
+  await pool(keys, width, (k) => t.put(k, body ?? zeros(size), size));
+  await pool(keys, width, async (k) => {
+    const got = await t.get(k);
+    if (got !== size) throw new Error(`${t.name}: ${k} came back with ${got} bytes`);
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return {
+    mix,
+    target: t.name,
+    seconds,
+    mibPerS: (2 * count * size) / (1 << 20) / seconds,
+    opsPerS: (2 * count) / seconds,
+  };
+}
+
+async function main() {
+  const bigMiB = Number(process.env.SCAR_BENCH_BIG_MIB ?? 1024);
+  const root = mkdtempSync(join(tmpdir(), "scar-bench-store-"));
+  const targets: (() => Promise<Target>)[] = [
+    async () => {
+      const s = await startStore({
+        dataDir: join(root, "scar"),
+        port: 0,
+        credentials: { accessKeyId: "bench", secretAccessKey: "benchsecret" },
+      });
+      await s.backend.createBucket("bench");
+      return s3Target("scar store", s.port, "bench", "benchsecret", "bench", () => s.close());
+    },
+    async () => {
+      const require = createRequire(import.meta.url);
+      const S3rver = require("s3rver");
+      const s = new S3rver({
+        port: 0,
+        address: "127.0.0.1",
+        directory: join(root, "s3rver"),
+        silent: true,
+        configureBuckets: [{ name: "bench" }],
+      });
+      const addr = await s.run();
+      return s3Target("s3rver", addr.port, "S3RVER", "S3RVER", "bench", () => s.close());
+    },
+    async () => rawTarget(join(root, "raw")),
+  ];
+  const mixes: [string, number, number, number][] = [
+    ["4KiB", 1000, 4096, 16],
+    ["1MiB", 100, 1 << 20, 16],
+    [`${bigMiB}MiB`, 1, bigMiB << 20, 1],
+  ];
+  const results: Result[] = [];
+  try {
+    for (const make of targets) {
+      const t = await make();
+      try {
+        for (const [mix, count, size, width] of mixes) {
+          const r = await runMix(t, mix, count, size, width);
+          results.push(r);
+          console.log(
+            `${r.target.padEnd(11)} ${mix.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s ${r.mibPerS.toFixed(1).padStart(8)} MiB/s ${r.opsPerS.toFixed(0).padStart(7)} ops/s`,
+          );
+        }
+      } finally {
+        await t.close();
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  console.log("\nratios (scar store throughput / peer throughput; > 1 means scar is faster)");
+  for (const [mix] of mixes) {
+    const by = (n: string) => results.find((r) => r.mix === mix && r.target === n)!;
+    const ours = by("scar store").mibPerS;
+    console.log(
+      `${mix.padEnd(8)} vs s3rver ${(ours / by("s3rver").mibPerS).toFixed(2)}x   vs raw fs ${(ours / by("raw fs").mibPerS).toFixed(2)}x`,
+    );
+  }
+}
+
+await main();
