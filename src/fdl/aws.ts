@@ -70,11 +70,12 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
     );
   }
 
-  const thresholdPath =
-    l.container?.timeout_threshold !== undefined
-      ? ["lambda", "container", "timeout_threshold"]
-      : ["lambda", "timeout_threshold"];
+  // Reported where it was written: the alias lambda.timeout_threshold, or container.timeout_threshold.
   const threshold = l.container?.timeout_threshold ?? l.timeout_threshold ?? 10;
+  const thresholdPath =
+    l.timeout_threshold !== undefined && l.timeout_threshold === threshold
+      ? ["lambda", "timeout_threshold"]
+      : ["lambda", "container", "timeout_threshold"];
   if (!Number.isInteger(threshold) || threshold < 0) {
     error(ctx, thresholdPath, `timeout_threshold ${threshold} must be a whole number of seconds, 0 or more`);
   } else if (lambdaRuns && Number.isInteger(timeout) && threshold >= timeout) {

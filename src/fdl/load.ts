@@ -105,7 +105,7 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
         cfgSource && { source: cfgSource, map: (rel) => ["aws", ...rel] },
         opts.overrides?.aws,
       );
-      const merged = mergeLayers(cfg.aws, conv.entry, opts.overrides?.aws);
+      const merged = mergeLayers(cfg.aws, withAliases(conv.entry), withAliases(opts.overrides?.aws));
       place(normalizeAwsFunction(merged, ctxFor(loc)), loc, ["lambda"]);
     }
   } else if (isPlainObject(functions)) {
@@ -156,7 +156,7 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
         cfgSource && { source: cfgSource, map: (rel) => ["aws", ...rel] },
         opts.overrides?.aws,
       );
-      const merged = mergeLayers(cfg.aws, item, opts.overrides?.aws);
+      const merged = mergeLayers(cfg.aws, withAliases(item), withAliases(opts.overrides?.aws));
       place(normalizeAwsFunction(merged, ctxFor(loc)), loc, ["lambda"]);
     });
   }
@@ -260,6 +260,21 @@ function sortIssues(issues: FdlIssue[]): FdlIssue[] {
   return [...issues].sort((a, b) =>
     a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1,
   );
+}
+
+/**
+ * `lambda.timeout_threshold` (where SCAR's -tt flag put it) means `lambda.container.timeout_threshold`.
+ * Resolved within each layer before merging, so an FDL's alias beats scar.cfg's container default.
+ */
+function withAliases(layer: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const lambda = layer?.lambda;
+  if (!isPlainObject(lambda) || lambda.timeout_threshold === undefined) return layer;
+  const container = isPlainObject(lambda.container) ? lambda.container : {};
+  if (container.timeout_threshold !== undefined) return layer;
+  return {
+    ...layer,
+    lambda: { ...lambda, container: { ...container, timeout_threshold: lambda.timeout_threshold } },
+  };
 }
 
 function unknownKeyMessage(u: UnknownKey, what = "kept, not used by scar"): string {

@@ -335,3 +335,12 @@ test("a variable without a value becomes empty text, with a warning", () => {
   assert.deepEqual(r.functions[0]!.environment, { EMPTY: "" });
   assert.equal(r.warnings[0]!.line, 9);
 });
+
+test("lambda.timeout_threshold (where SCAR's -tt put it) beats scar.cfg's container default", () => {
+  const f = load(fn("      timeout: 2\n      timeout_threshold: 1\n")).functions[0]!;
+  assert.equal(f.timeout_threshold, 1);
+  assert.equal(
+    onlyError(fn("      timeout: 2\n      timeout_threshold: 5\n")),
+    "8:26 functions.aws[0].lambda.timeout_threshold: timeout_threshold (5 s) must be smaller than timeout (2 s): the script is stopped 5 s before the timeout to leave time for uploading outputs",
+  );
+});

@@ -1,0 +1,101 @@
+/**
+ * The supervisor's Executor on the engine's container runtime: each invocation runs in its own
+ * crun/runc container over the function's image, seeing only its input and output folders (at
+ * `/tmp/<request id>/input|output`, as in SCAR), with the function's memory and CPU limits.
+ */
+import { join } from "node:path";
+import type { ExecRequest, ExecResult, Executor, Workspace } from "../supervisor/types.js";
+import type { ImageInput, RunLimits, Runner, RunRequest } from "./runtime/index.js";
+
+export interface ContainerFunction {
+  image: ImageInput;
+  /** MiB; becomes the container's memory limit (no swap). */
+  memoryMiB: number;
+  /** Cores; absent: no CPU quota. */
+  cpus?: number;
+  /** Processes and threads; default 1024. */
+  pids?: number;
+  /** "none": loopback only (default); "host": the host's network, for scripts that call the S3 API or the internet. */
+  network?: "none" | "host";
+}
+
+export interface ContainerExecutorOptions {
+  /** Output kept per invocation (stdout and stderr together); default 6 MiB, Lambda's response limit. */
+  maxOutputBytes?: number;
+}
+
+export class ContainerExecutor implements Executor {
+  private readonly maxOutput: number;
+
+  constructor(
+    private readonly runner: Runner,
+    private readonly fn: ContainerFunction,
+    opts: ContainerExecutorOptions = {},
+  ) {
+    this.maxOutput = opts.maxOutputBytes ?? 6 * 1024 * 1024;
+  }
+
+  workspace(root: string, requestId: string): Workspace {
+    return {
+      hostInput: join(root, "input"),
+      hostOutput: join(root, "output"),
+      input: `/tmp/${requestId}/input`,
+      output: `/tmp/${requestId}/output`,
+    };
+  }
+
+  async run(req: ExecRequest): Promise<ExecResult> {
+    const ws = req.workspace;
+    // Output in arrival order, stdout and stderr interleaved as a terminal would show them.
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let dropped = 0;
+    const collect = (b: Buffer) => {
+      req.onOutput?.(b);
+      const room = this.maxOutput - kept;
+      if (room > 0) {
+        const part = b.subarray(0, room);
+        chunks.push(part);
+        kept += part.length;
+      }
+      dropped += Math.max(0, b.length - Math.max(room, 0));
+    };
+    const limits: RunLimits = {
+      memoryBytes: this.fn.memoryMiB * 1024 * 1024,
+      swapBytes: 0,
+      pids: this.fn.pids ?? 1024,
+      ...(this.fn.cpus ? { cpus: this.fn.cpus } : {}),
+    };
+    const c = req.command;
+    const request: RunRequest = {
+      image: this.fn.image,
+      ...(c.kind === "script" ? { entrypoint: ["/bin/sh", c.path], cmd: [] } : {}),
+      ...(c.kind === "args" ? { cmd: c.args } : {}),
+      env: req.env,
+      mounts: [
+        { source: ws.hostInput, destination: ws.input },
+        { source: ws.hostOutput, destination: ws.output },
+      ],
+      limits,
+      network: this.fn.network ?? "none",
+      hostname: "scar",
+      ...(req.timeoutMs !== null ? { timeoutMs: req.timeoutMs } : {}),
+      outputLimitBytes: this.maxOutput,
+      onStdout: collect,
+      onStderr: collect,
+      ...(req.signal ? { signal: req.signal } : {}),
+    };
+    const startedAt = Date.now();
+    const r = await this.runner.run(request);
+    if (dropped > 0)
+      chunks.push(Buffer.from(`\n[output truncated: ${dropped} bytes beyond ${this.maxOutput} dropped]\n`));
+    return {
+      reason: r.reason,
+      exitCode: r.exitCode,
+      output: Buffer.concat(chunks),
+      startedAt,
+      endedAt: Date.now(),
+      ...(r.message ? { detail: r.message } : {}),
+    };
+  }
+}
