@@ -1,0 +1,392 @@
+/**
+ * The scheduler: takes queued jobs from the store and runs them through the engine's handler, within
+ * the concurrency limits, fairly across functions, and records what happened.
+ *
+ * Limits: a global one (default: the number of cores), one per queue (`lambda`, `batch`), and an
+ * optional one per function (FunctionPolicy.concurrency). A job starts only when all three have room.
+ *
+ * Fairness: the (function, queue) pairs with queued jobs form a ring; each pass over the ring starts
+ * one job per pair at most, and the next pass starts after the pair served last. So a function with
+ * 10,000 queued jobs and one with a single job alternate, rather than the second waiting for the first.
+ * Within a pair, jobs run in the order they became due (enqueue time, or the end of a retry backoff).
+ *
+ * The queue is the database: the scheduler keeps only the ring and its running counts in memory, so
+ * the number of queued jobs costs disk, not memory.
+ */
+import { EventEmitter } from "node:events";
+import { availableParallelism } from "node:os";
+import { type Backoff, DEFAULT_BACKOFF } from "./retry.js";
+import type { Claimed, JobStore } from "./store.js";
+import {
+  DEFAULT_RETENTION_DAYS,
+  DEFAULT_RETRIES,
+  FINAL_STATUSES,
+  type FunctionPolicy,
+  type HandlerStage,
+  type Invocation,
+  type JobContext,
+  type JobHandler,
+  type JobOutcome,
+  type JobRecord,
+  type Queue,
+} from "./types.js";
+
+export interface SchedulerOptions {
+  store: JobStore;
+  handler: JobHandler;
+  /** Jobs running at once, all queues together. Default: the number of cores. */
+  concurrency?: number;
+  /** Per-queue limits. Default: lambda = the global limit; batch = half the cores (at least 1). */
+  queues?: Partial<Record<Queue, { concurrency: number }>>;
+  /** The function's settings (limit, retries, retention); asked often, so keep it cheap. */
+  policy?: (fn: string) => FunctionPolicy;
+  backoff?: Backoff;
+  /** How often to look for due jobs when nothing wakes the scheduler (ms, default 1000). */
+  pollMs?: number;
+  /** How long log text waits in memory before it is written (ms, default 200). */
+  logFlushMs?: number;
+  /** How often the retention sweep runs (ms, default one hour; also once at start). */
+  sweepEveryMs?: number;
+  /** Errors that cannot be reported to a caller (a failing write of a log, a sweep). */
+  onError?: (e: unknown) => void;
+}
+
+interface Running {
+  claimed: Claimed;
+  controller: AbortController;
+  /** Why the scheduler aborted it, if it did. */
+  abortedFor?: "cancel" | "shutdown";
+  done: Promise<void>;
+}
+
+type Key = string; // `${queue}\0${fn}`
+
+const LOG_FLUSH_BYTES = 64 * 1024;
+
+/**
+ * Events: `start` (job record), `finish` (job record, after its outcome is stored), `error` is NOT
+ * used (see onError) so an unhandled emitter error cannot take the engine down.
+ */
+export class Scheduler extends EventEmitter {
+  private readonly store: JobStore;
+  private readonly handler: JobHandler;
+  private readonly global: number;
+  private readonly queueLimit: Record<Queue, number>;
+  private readonly policy: (fn: string) => FunctionPolicy;
+  private readonly backoff: Backoff;
+  private readonly pollMs: number;
+  private readonly logFlushMs: number;
+  private readonly sweepEveryMs: number;
+  private readonly onError: (e: unknown) => void;
+
+  private readonly ring: Key[] = [];
+  private readonly inRing = new Set<Key>();
+  private cursor = 0;
+  private readonly running = new Map<string, Running>();
+  private readonly perFn = new Map<string, number>();
+  private readonly perQueue: Record<Queue, number> = { lambda: 0, batch: 0 };
+  private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
+  private readonly logBuffer = new Map<number, string[]>();
+  private logBufferSize = 0;
+  private logTimer: NodeJS.Timeout | null = null;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private pumpQueued = false;
+  private started = false;
+  private stopping = false;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(opts: SchedulerOptions) {
+    super();
+    const cores = availableParallelism();
+    this.store = opts.store;
+    this.handler = opts.handler;
+    this.global = positive(opts.concurrency ?? cores, "concurrency");
+    this.queueLimit = {
+      lambda: positive(opts.queues?.lambda?.concurrency ?? this.global, "lambda concurrency"),
+      batch: positive(
+        opts.queues?.batch?.concurrency ?? Math.max(1, Math.floor(cores / 2)),
+        "batch concurrency",
+      ),
+    };
+    this.policy = opts.policy ?? (() => ({}));
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.pollMs = opts.pollMs ?? 1000;
+    this.logFlushMs = opts.logFlushMs ?? 200;
+    this.sweepEveryMs = opts.sweepEveryMs ?? 3_600_000;
+    this.onError = opts.onError ?? ((e) => process.emitWarning(`scar jobs: ${(e as Error)?.message ?? e}`));
+  }
+
+  /**
+   * Recovers jobs a killed process left running (back to queued, attempt counted), runs the retention
+   * sweep, and starts dispatching. Returns what the recovery did.
+   */
+  start(): { requeued: number; dead: number } {
+    if (this.started) throw new Error("scheduler already started");
+    this.started = true;
+    const recovered = this.store.recover((fn, inv) => this.maxAttempts(fn, inv));
+    this.sweep();
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
+    this.sweepTimer.unref();
+    for (const k of this.store.queuedKeys()) this.addKey(k.fn, k.queue);
+    this.unsubscribe = this.store.onEnqueue((fn, queue) => {
+      this.addKey(fn, queue);
+      this.schedulePump();
+    });
+    this.schedulePump();
+    return recovered;
+  }
+
+  /**
+   * Stops dispatching. By default waits for running jobs to finish; with `abort`, aborts their
+   * signals and puts them back in the queue (attempt counted), as a crash would, but cleanly.
+   */
+  async stop(opts: { abort?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    this.unsubscribe?.();
+    for (const t of [this.wakeTimer, this.sweepTimer]) if (t) clearTimeout(t);
+    if (opts.abort) {
+      for (const r of this.running.values()) {
+        r.abortedFor ??= "shutdown";
+        r.controller.abort(new Error("scheduler stopped"));
+      }
+    }
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    this.flushLogs();
+  }
+
+  /** Cancels a queued or running job. False when it is neither. */
+  cancel(id: string): boolean {
+    const r = this.running.get(id);
+    if (r) {
+      r.abortedFor ??= "cancel";
+      r.controller.abort(new Error("job cancelled"));
+      return true;
+    }
+    if (!this.store.cancelQueued(id)) return false;
+    const job = this.store.get(id);
+    if (job) this.resolveWaiters(job);
+    return true;
+  }
+
+  /** Resolves when the job is succeeded, failed or dead (at once if it already is). */
+  wait(id: string): Promise<JobRecord> {
+    const job = this.store.get(id);
+    if (!job) return Promise.reject(new Error(`no job ${id}`));
+    if (FINAL_STATUSES.includes(job.status)) return Promise.resolve(job);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(id) ?? [];
+      list.push(resolve);
+      this.waiters.set(id, list);
+    });
+  }
+
+  /** Jobs running now, per queue and in total. */
+  load(): { total: number; lambda: number; batch: number } {
+    return { total: this.running.size, ...this.perQueue };
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  private addKey(fn: string, queue: Queue): void {
+    const k = `${queue}\0${fn}`;
+    if (this.inRing.has(k)) return;
+    this.inRing.add(k);
+    this.ring.push(k);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued || this.stopping) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      try {
+        this.pump();
+      } catch (e) {
+        this.onError(e);
+        this.wakeIn(this.pollMs);
+      }
+    });
+  }
+
+  /** Starts every job the limits allow, one per ring entry per pass, round-robin. */
+  private pump(): void {
+    if (this.stopping) return;
+    let nextDue = Number.POSITIVE_INFINITY;
+    let progress = true;
+    while (progress && this.running.size < this.global && this.ring.length > 0) {
+      progress = false;
+      const n = this.ring.length;
+      for (let i = 0; i < n && this.running.size < this.global && this.ring.length > 0; i++) {
+        if (this.cursor >= this.ring.length) this.cursor = 0;
+        const k = this.ring[this.cursor]!;
+        const sep = k.indexOf("\0");
+        const queue = k.slice(0, sep) as Queue;
+        const fn = k.slice(sep + 1);
+        if (!this.hasRoom(fn, queue)) {
+          this.cursor++;
+          continue;
+        }
+        const claimed = this.store.claimNext(fn, queue);
+        if (claimed) {
+          this.run(claimed);
+          progress = true;
+          this.cursor++;
+          continue;
+        }
+        const due = this.store.nextDue(fn, queue);
+        if (due === null) {
+          // Nothing queued any more: leave the ring (an enqueue puts it back).
+          this.ring.splice(this.cursor, 1);
+          this.inRing.delete(k);
+        } else {
+          nextDue = Math.min(nextDue, due);
+          this.cursor++;
+        }
+      }
+    }
+    // Woken by enqueues and finished jobs; the timer covers retry backoffs coming due.
+    const wait = Number.isFinite(nextDue) ? Math.max(1, nextDue - this.store.now()) : this.pollMs;
+    this.wakeIn(Math.min(wait, this.pollMs));
+  }
+
+  private wakeIn(ms: number): void {
+    if (this.stopping) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.schedulePump();
+    }, ms);
+    this.wakeTimer.unref();
+  }
+
+  private hasRoom(fn: string, queue: Queue): boolean {
+    if (this.perQueue[queue] >= this.queueLimit[queue]) return false;
+    const limit = this.policy(fn).concurrency;
+    return limit === undefined || (this.perFn.get(fn) ?? 0) < limit;
+  }
+
+  private maxAttempts(fn: string, invocation: Invocation): number {
+    return 1 + (invocation === "async" ? (this.policy(fn).retries ?? DEFAULT_RETRIES) : 0);
+  }
+
+  // ------------------------------------------------------------------ running one job
+
+  private run(claimed: Claimed): void {
+    const { job, seq } = claimed;
+    const controller = new AbortController();
+    this.perFn.set(job.function, (this.perFn.get(job.function) ?? 0) + 1);
+    this.perQueue[job.queue]++;
+    const entry = { claimed, controller } as Running;
+    this.running.set(job.id, entry);
+    const ctx: JobContext = {
+      signal: controller.signal,
+      attempt: claimed.attempt,
+      stage: (stage: HandlerStage, at?: number) => {
+        // Log text written before the stage should be on disk before the stage is.
+        this.flushLogs();
+        this.store.recordStage(seq, stage, at ?? this.store.now());
+      },
+      log: (text: string) => this.bufferLog(seq, text),
+    };
+    this.emit("start", job);
+    entry.done = this.invoke(job, ctx).then((outcome) => this.complete(entry, outcome));
+  }
+
+  private async invoke(job: Claimed["job"], ctx: JobContext): Promise<JobOutcome> {
+    try {
+      return await this.handler(job, ctx);
+    } catch (e) {
+      return { status: "failed", reason: "internal-error", error: (e as Error)?.message ?? String(e) };
+    }
+  }
+
+  private complete(entry: Running, outcome: JobOutcome): void {
+    const { job, seq } = entry.claimed;
+    try {
+      this.flushLogs();
+      if (entry.abortedFor === "shutdown") {
+        this.store.requeueInterrupted(seq, this.maxAttempts(job.function, job.invocation));
+      } else {
+        if (entry.abortedFor === "cancel") {
+          outcome = { ...outcome, status: "failed", reason: "cancelled", retry: false };
+          delete outcome.delegate;
+        }
+        this.store.finish(seq, outcome, {
+          retries: this.policy(job.function).retries ?? DEFAULT_RETRIES,
+          backoff: this.backoff,
+        });
+      }
+    } catch (e) {
+      // The job stays `running` in the database; the next start's recovery requeues it.
+      this.onError(e);
+    } finally {
+      this.running.delete(job.id);
+      this.perQueue[job.queue]--;
+      const n = (this.perFn.get(job.function) ?? 1) - 1;
+      if (n === 0) this.perFn.delete(job.function);
+      else this.perFn.set(job.function, n);
+    }
+    const after = this.store.get(job.id);
+    if (after) {
+      this.emit("finish", after);
+      this.resolveWaiters(after);
+      // A retry goes back in the ring (its key may have left it while the job ran).
+      if (after.status === "queued") this.addKey(after.function, after.queue);
+    }
+    this.schedulePump();
+  }
+
+  private resolveWaiters(job: JobRecord): void {
+    if (!FINAL_STATUSES.includes(job.status)) return;
+    const list = this.waiters.get(job.id);
+    if (!list) return;
+    this.waiters.delete(job.id);
+    for (const w of list) w(job);
+  }
+
+  // ------------------------------------------------------------------ logs and retention
+
+  private bufferLog(seq: number, text: string): void {
+    if (text.length === 0) return;
+    const list = this.logBuffer.get(seq);
+    if (list) list.push(text);
+    else this.logBuffer.set(seq, [text]);
+    this.logBufferSize += text.length;
+    if (this.logBufferSize >= LOG_FLUSH_BYTES) this.flushLogs();
+    else if (!this.logTimer) {
+      this.logTimer = setTimeout(() => this.flushLogs(), this.logFlushMs);
+      this.logTimer.unref();
+    }
+  }
+
+  /** Writes every buffered log text in one transaction. */
+  private flushLogs(): void {
+    if (this.logTimer) {
+      clearTimeout(this.logTimer);
+      this.logTimer = null;
+    }
+    if (this.logBuffer.size === 0) return;
+    const entries = [...this.logBuffer].map(([seq, parts]): [number, string] => [seq, parts.join("")]);
+    this.logBuffer.clear();
+    this.logBufferSize = 0;
+    try {
+      this.store.appendLogs(entries);
+    } catch (e) {
+      this.onError(e);
+    }
+  }
+
+  private sweep(): void {
+    try {
+      this.store.sweep((fn) => this.policy(fn).retentionDays ?? DEFAULT_RETENTION_DAYS);
+    } catch (e) {
+      this.onError(e);
+    }
+  }
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got ${n}`);
+  return n;
+}

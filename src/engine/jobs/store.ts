@@ -1,0 +1,575 @@
+/**
+ * The durable job store: every write the job system makes, each one SQLite transaction, and the
+ * queries the HTTP API and the CLI need. It runs nothing; the scheduler (scheduler.ts) drives it.
+ *
+ * One JobStore (one process) owns a database file at a time: the scheduler keeps its running counts
+ * in memory, so two schedulers on one file would each run the other's jobs.
+ */
+import { randomUUID } from "node:crypto";
+import type Database from "better-sqlite3";
+import { type Durability, durableTransaction, openDatabase } from "./db.js";
+import { DEFAULT_LOG_LIMIT, LogWriter, splitLimit } from "./logs.js";
+import { type Backoff, decide } from "./retry.js";
+import {
+  type AttemptRow,
+  decodePayload,
+  encodePayload,
+  JOB_COLUMNS,
+  type JobRow,
+  type PayloadKind,
+  stageColumn,
+  toAttempt,
+  toRecord,
+} from "./row.js";
+import {
+  type AttemptRecord,
+  type EnqueueInput,
+  type EnqueueResult,
+  type HandlerStage,
+  type Invocation,
+  type JobOutcome,
+  type JobRecord,
+  type JobStatus,
+  type JobWithPayload,
+  type Queue,
+  STAGES,
+} from "./types.js";
+
+export interface JobStoreOptions {
+  /** Folder of the database file (created if missing). */
+  dataDir: string;
+  /** Default `jobs.db`. */
+  fileName?: string;
+  /** Default `power`: see db.ts. */
+  durability?: Durability;
+  /** Characters of log kept per job (default 1 MiB): a quarter from the start, the rest from the end. */
+  logLimit?: number;
+  /** The clock, ms since the epoch (tests move it). */
+  now?: () => number;
+}
+
+export interface ListOptions {
+  status?: JobStatus | JobStatus[];
+  /** Default 50, at most 1000. */
+  limit?: number;
+  /** The `next` of the previous page. */
+  cursor?: string;
+}
+
+export interface JobPage {
+  jobs: JobRecord[];
+  /** Pass as `cursor` for the next (older) page; absent on the last page. */
+  next?: string;
+}
+
+export type StatusCounts = Record<JobStatus, number>;
+
+/** A job the scheduler has claimed: its row number, attempt number and record with payload. */
+export interface Claimed {
+  seq: number;
+  attempt: number;
+  job: JobWithPayload;
+}
+
+const MAX_PAGE = 1000;
+const DELETE_BATCH = 1000;
+const DAY_MS = 86_400_000;
+
+export class JobStore {
+  readonly db: Database.Database;
+  readonly now: () => number;
+  private readonly durability: Durability;
+  private readonly logs: LogWriter;
+  private readonly listeners = new Set<(fn: string, queue: Queue) => void>();
+  private readonly st: ReturnType<typeof prepare>;
+
+  private constructor(db: Database.Database, opts: JobStoreOptions) {
+    this.db = db;
+    this.now = opts.now ?? Date.now;
+    this.durability = opts.durability ?? "power";
+    this.logs = new LogWriter(db, splitLimit(opts.logLimit ?? DEFAULT_LOG_LIMIT));
+    this.st = prepare(db);
+  }
+
+  static open(opts: JobStoreOptions): JobStore {
+    return new JobStore(openDatabase(opts.dataDir, opts.fileName), opts);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Runs `fn` in one transaction (a savepoint when already inside one). With the default durability,
+   * the outermost commit is fsynced, so enqueues made inside survive even a power loss once it returns.
+   */
+  transaction<T>(fn: () => T): T {
+    return durableTransaction(this.db, this.durability, fn);
+  }
+
+  // ------------------------------------------------------------------ enqueue
+
+  /**
+   * Inserts a queued job, synchronously, so it can run inside a commit hook or a caller's transaction.
+   * When it returns (outside a transaction) the job is on disk: it survives a kill -9 of the process,
+   * and with `durability: "power"` (the default) a power loss too. Inside a caller's transaction it
+   * is durable when that transaction commits, and gone if it rolls back.
+   */
+  enqueue(input: EnqueueInput): EnqueueResult {
+    return this.enqueueMany([input])[0]!;
+  }
+
+  /** Several enqueues in one transaction (one fsync): how a commit hook with many events should call. */
+  enqueueMany(inputs: readonly EnqueueInput[]): EnqueueResult[] {
+    const out = this.transaction(() => inputs.map((i) => this.insert(i)));
+    for (const i of inputs) this.notify(i.function, i.queue ?? "lambda");
+    return out;
+  }
+
+  /** Called after each enqueue (the scheduler wakes up). A rolled-back enqueue may still notify. */
+  onEnqueue(listener: (fn: string, queue: Queue) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(fn: string, queue: Queue): void {
+    for (const l of this.listeners) l(fn, queue);
+  }
+
+  private insert(i: EnqueueInput): EnqueueResult {
+    if (i.dedupeKey !== undefined) {
+      const found = this.st.byDedupe.get(i.dedupeKey);
+      if (found) return { id: found.id, created: false };
+    }
+    const id = i.id ?? randomUUID();
+    const now = this.now();
+    const p = encodePayload(i.payload);
+    this.st.insert.run({
+      id,
+      fn: i.function,
+      queue: i.queue ?? "lambda",
+      invocation: i.invocation ?? "async",
+      trig: JSON.stringify(i.trigger),
+      payload: p.value,
+      payload_kind: p.kind,
+      dedupe_key: i.dedupeKey ?? null,
+      parent_id: i.parentId ?? null,
+      not_before: i.notBefore ?? now,
+      t_queued: now,
+    });
+    return { id, created: true };
+  }
+
+  // ------------------------------------------------------------------ scheduler side
+
+  /** (function, queue) pairs with queued jobs, due or not: the scheduler's round-robin ring at start. */
+  queuedKeys(): { fn: string; queue: Queue }[] {
+    return this.st.queuedKeys.all();
+  }
+
+  hasQueued(fn: string, queue: Queue): boolean {
+    return this.st.hasQueued.get(fn, queue) !== undefined;
+  }
+
+  /** The earliest not-before of a key's queued jobs (null when none is queued). */
+  nextDue(fn: string, queue: Queue): number | null {
+    return this.st.nextDue.get(fn, queue)?.t ?? null;
+  }
+
+  /** Marks the oldest due job of (fn, queue) running and opens its attempt; undefined when none is due. */
+  claimNext(fn: string, queue: Queue): Claimed | undefined {
+    return this.db
+      .transaction((): Claimed | undefined => {
+        const now = this.now();
+        const next = this.st.ready.get(fn, queue, now);
+        if (!next) return undefined;
+        this.st.claim.run(now, next.seq);
+        const row = this.st.withPayload.get(next.seq)!;
+        this.st.openAttempt.run(next.seq, row.attempts, row.cycle, now);
+        const job: JobWithPayload = {
+          ...toRecord(row),
+          payload: decodePayload(row.payload_kind, row.payload),
+        };
+        return { seq: next.seq, attempt: row.cycle_attempts, job };
+      })
+      .immediate();
+  }
+
+  recordStage(seq: number, stage: HandlerStage, at: number): void {
+    // The column name comes from the closed list of stages, never from input.
+    if (!STAGES.includes(stage)) throw new Error(`unknown stage ${stage}`);
+    this.st.stage[stage].run(at, seq);
+  }
+
+  /** Appends buffered log text of several jobs in one transaction. */
+  appendLogs(entries: Iterable<[seq: number, text: string]>): void {
+    this.db.transaction(() => {
+      for (const [seq, text] of entries) this.logs.append(seq, text);
+    })();
+  }
+
+  /**
+   * Ends an attempt: applies the retry rule (retry.ts), records the outcome in the job and in its
+   * attempt's history, and creates the delegated job if the outcome asks for one, all in one
+   * transaction. Returns the job's new status, or undefined if the job was deleted meanwhile.
+   */
+  finish(
+    seq: number,
+    outcome: JobOutcome,
+    policy: { retries: number; backoff: Backoff },
+  ): { status: JobStatus; delegatedTo?: string } | undefined {
+    return this.db
+      .transaction(() => {
+        const row = this.st.bySeq.get(seq);
+        if (!row) return undefined;
+        const now = this.now();
+        const reason = outcome.reason ?? (outcome.status === "succeeded" ? "ok" : "script-error");
+        const d = decide(
+          { invocation: row.invocation, cycleAttempts: row.cycle_attempts },
+          { ...outcome, reason },
+          policy.retries,
+          policy.backoff,
+          now,
+        );
+        let delegatedTo: string | undefined;
+        if (outcome.delegate) {
+          const payload = decodePayload(...this.payloadOf(seq));
+          delegatedTo = this.insert({
+            function: row.fn,
+            trigger: outcome.delegate.trigger ?? (JSON.parse(row.trig) as JobRecord["trigger"]),
+            payload: "payload" in outcome.delegate ? outcome.delegate.payload : payload,
+            queue: outcome.delegate.queue ?? "batch",
+            invocation: "async",
+            parentId: row.id,
+          }).id;
+        }
+        const final = d.status !== "queued";
+        this.st.finish.run({
+          seq,
+          status: d.status,
+          reason,
+          error: outcome.error ?? null,
+          exit_code: outcome.exitCode ?? null,
+          output_keys: JSON.stringify(outcome.outputKeys ?? []),
+          max_memory_mb: outcome.maxMemoryMB ?? null,
+          not_before: d.notBefore ?? row.not_before,
+          t_done: final ? now : null,
+          delegated_to: delegatedTo ?? null,
+        });
+        this.closeAttempt(
+          seq,
+          row.attempts,
+          now,
+          outcome.status,
+          reason,
+          outcome.exitCode ?? null,
+          outcome.error,
+        );
+        if (delegatedTo) this.notifyLater(row.fn, outcome.delegate?.queue ?? "batch");
+        return { status: d.status, ...(delegatedTo ? { delegatedTo } : {}) };
+      })
+      .immediate();
+  }
+
+  /**
+   * Puts a running job back in the queue because the engine stopped under it (not the job's fault,
+   * but its attempt stays counted so a job that kills the engine cannot loop forever): queued again
+   * when its cycle has attempts left (`maxAttempts`), dead otherwise.
+   */
+  requeueInterrupted(seq: number, maxAttempts: number): JobStatus | undefined {
+    return this.db
+      .transaction(() => {
+        const row = this.st.bySeq.get(seq);
+        if (row?.status !== "running") return undefined;
+        const now = this.now();
+        const status: JobStatus = row.cycle_attempts < maxAttempts ? "queued" : "dead";
+        this.st.interrupt.run(status, now, status === "dead" ? now : null, seq);
+        this.closeAttempt(
+          seq,
+          row.attempts,
+          now,
+          "failed",
+          "interrupted",
+          null,
+          "the engine stopped during the job",
+        );
+        return status;
+      })
+      .immediate();
+  }
+
+  /**
+   * Crash recovery, at start-up before any dispatch: every job a dead process left `running` goes
+   * back to `queued` (or `dead` past its attempts). Returns how many of each.
+   */
+  recover(maxAttempts: (fn: string, invocation: Invocation) => number): { requeued: number; dead: number } {
+    const res = { requeued: 0, dead: 0 };
+    for (const r of this.st.running.all()) {
+      const s = this.requeueInterrupted(r.seq, maxAttempts(r.fn, r.invocation));
+      if (s === "queued") res.requeued++;
+      else if (s === "dead") res.dead++;
+    }
+    return res;
+  }
+
+  private closeAttempt(
+    seq: number,
+    n: number,
+    now: number,
+    status: JobStatus,
+    reason: string,
+    exitCode: number | null,
+    error: string | undefined,
+  ): void {
+    const t = this.st.stages.get(seq)!;
+    const stages: Record<string, number> = {};
+    for (const s of STAGES) {
+      const v = (t as Record<string, number | null>)[stageColumn(s)];
+      if (v != null) stages[s] = v;
+    }
+    this.st.closeAttempt.run(now, status, reason, exitCode, error ?? null, JSON.stringify(stages), seq, n);
+  }
+
+  private payloadOf(seq: number): [PayloadKind, Buffer | string | null] {
+    const r = this.st.payload.get(seq)!;
+    return [r.payload_kind, r.payload];
+  }
+
+  private notifyLater(fn: string, queue: Queue): void {
+    // After the surrounding transaction: a listener that dispatches must see the committed row.
+    setImmediate(() => this.notify(fn, queue));
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  get(id: string): JobRecord | undefined {
+    const r = this.st.byId.get(id);
+    return r ? toRecord(r) : undefined;
+  }
+
+  getWithPayload(id: string): JobWithPayload | undefined {
+    const r = this.st.byId.get(id);
+    if (!r) return undefined;
+    return { ...toRecord(r), payload: decodePayload(...this.payloadOf(r.seq)) };
+  }
+
+  /** The job's log text (with a truncation marker where the cap dropped text); undefined: no such job. */
+  log(id: string): string | undefined {
+    const r = this.st.byId.get(id);
+    return r ? this.logs.read(r.seq, r.log_dropped) : undefined;
+  }
+
+  /** Every attempt of the job, oldest first, across redrives. */
+  attempts(id: string): AttemptRecord[] {
+    const r = this.st.byId.get(id);
+    return r ? this.st.attempts.all(r.seq).map(toAttempt) : [];
+  }
+
+  /** Jobs delegated from this one. */
+  children(id: string): JobRecord[] {
+    return this.st.children.all(id).map(toRecord);
+  }
+
+  /** A function's jobs, newest first, a page at a time. */
+  list(fn: string, opts: ListOptions = {}): JobPage {
+    const limit = Math.max(1, Math.min(MAX_PAGE, opts.limit ?? 50));
+    const before = opts.cursor ? Number.parseInt(opts.cursor, 10) : Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(before)) throw new Error(`bad cursor ${opts.cursor}`);
+    const statuses =
+      opts.status === undefined ? [] : Array.isArray(opts.status) ? opts.status : [opts.status];
+    const filter = statuses.length ? `AND status IN (${statuses.map(() => "?").join(",")})` : "";
+    const rows = this.db
+      .prepare<unknown[], JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE fn = ? AND seq < ? ${filter} ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(fn, before, ...statuses, limit + 1);
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      jobs: page.map(toRecord),
+      ...(more ? { next: String(page[page.length - 1]!.seq) } : {}),
+    };
+  }
+
+  /** Dead letters of one function (or of all), newest first. */
+  listDead(fn?: string, opts: Omit<ListOptions, "status"> = {}): JobPage {
+    if (fn !== undefined) return this.list(fn, { ...opts, status: "dead" });
+    const limit = Math.max(1, Math.min(MAX_PAGE, opts.limit ?? 50));
+    const before = opts.cursor ? Number.parseInt(opts.cursor, 10) : Number.MAX_SAFE_INTEGER;
+    const rows = this.st.deadAll.all(before, limit + 1);
+    const page = rows.slice(0, limit);
+    return {
+      jobs: page.map(toRecord),
+      ...(rows.length > limit ? { next: String(page[page.length - 1]!.seq) } : {}),
+    };
+  }
+
+  /** Counts by status, per function (every status present, zero when none). */
+  counts(fn?: string): Record<string, StatusCounts> {
+    const out: Record<string, StatusCounts> = {};
+    const rows = fn === undefined ? this.st.countsAll.all() : this.st.countsFn.all(fn);
+    for (const r of rows) {
+      out[r.fn] ??= { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 };
+      out[r.fn]![r.status] = r.n;
+    }
+    return out;
+  }
+
+  /**
+   * Deletes a function's jobs with their logs and history: `succeeded` only, or every job that is not
+   * running (a running job belongs to the scheduler: cancel it first). Returns how many.
+   */
+  deleteJobs(fn: string, which: "succeeded" | "all"): number {
+    const stmt = which === "succeeded" ? this.st.deleteSucceeded : this.st.deleteNotRunning;
+    let total = 0;
+    for (;;) {
+      const n = this.db.transaction(() => stmt.run(fn, DELETE_BATCH).changes)();
+      total += n;
+      if (n < DELETE_BATCH) return total;
+    }
+  }
+
+  /** Deletes one job that is not running; false if missing or running. */
+  deleteJob(id: string): boolean {
+    return this.st.deleteOne.run(id).changes > 0;
+  }
+
+  /** Cancels a queued job (a running one is cancelled through the scheduler). */
+  cancelQueued(id: string): boolean {
+    return this.st.cancelQueued.run(this.now(), id).changes > 0;
+  }
+
+  /**
+   * Redrive: a dead job starts a new attempt cycle (full retries again) now; its earlier attempts stay
+   * in its history. False if the job is not dead.
+   */
+  redrive(id: string): boolean {
+    const r = this.st.redrive.get(this.now(), id);
+    if (!r) return false;
+    this.notify(r.fn, r.queue);
+    return true;
+  }
+
+  /**
+   * Retention: deletes finished jobs (and logs, history) older than their function's retention, in
+   * small transactions so the dispatcher is never blocked for long. Returns how many were deleted.
+   */
+  sweep(retentionDays: (fn: string) => number): number {
+    let total = 0;
+    for (const { fn } of this.st.functions.all()) {
+      const cutoff = this.now() - retentionDays(fn) * DAY_MS;
+      for (;;) {
+        const n = this.db.transaction(() => this.st.sweep.run(fn, cutoff, DELETE_BATCH).changes)();
+        total += n;
+        if (n < DELETE_BATCH) break;
+      }
+    }
+    return total;
+  }
+}
+
+type PayloadRow = { payload_kind: PayloadKind; payload: Buffer | string | null };
+
+/** Every fixed statement, prepared once. */
+function prepare(db: Database.Database) {
+  const finished = "status IN ('succeeded', 'failed', 'dead')";
+  const stage = {} as Record<HandlerStage, Database.Statement<[number, number]>>;
+  for (const s of STAGES) {
+    if (s === "queued" || s === "done") continue;
+    stage[s] = db.prepare(`UPDATE jobs SET ${stageColumn(s)} = ? WHERE seq = ? AND status = 'running'`);
+  }
+  return {
+    insert: db.prepare(
+      `INSERT INTO jobs (id, fn, queue, invocation, trig, payload, payload_kind, dedupe_key, parent_id,
+         status, not_before, t_queued)
+       VALUES (@id, @fn, @queue, @invocation, @trig, @payload, @payload_kind, @dedupe_key, @parent_id,
+         'queued', @not_before, @t_queued)`,
+    ),
+    byDedupe: db.prepare<[string], { id: string }>("SELECT id FROM jobs WHERE dedupe_key = ?"),
+    byId: db.prepare<[string], JobRow & { seq: number }>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
+    bySeq: db.prepare<[number], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE seq = ?`),
+    withPayload: db.prepare<[number], JobRow & PayloadRow>(
+      `SELECT ${JOB_COLUMNS}, payload, payload_kind FROM jobs WHERE seq = ?`,
+    ),
+    payload: db.prepare<[number], PayloadRow>("SELECT payload, payload_kind FROM jobs WHERE seq = ?"),
+    queuedKeys: db.prepare<[], { fn: string; queue: Queue }>(
+      "SELECT DISTINCT fn, queue FROM jobs WHERE status = 'queued'",
+    ),
+    hasQueued: db.prepare<[string, Queue], { one: number }>(
+      "SELECT 1 AS one FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? LIMIT 1",
+    ),
+    nextDue: db.prepare<[string, Queue], { t: number }>(
+      "SELECT not_before AS t FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? ORDER BY not_before LIMIT 1",
+    ),
+    // The hot query: served by jobs_ready (see schema.ts) without touching other rows.
+    ready: db.prepare<[string, Queue, number], { seq: number }>(
+      `SELECT seq FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? AND not_before <= ?
+       ORDER BY not_before, seq LIMIT 1`,
+    ),
+    claim: db.prepare<[number, number]>(
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, cycle_attempts = cycle_attempts + 1,
+         t_started = ?, t_image_ready = NULL, t_stage_in = NULL, t_container_start = NULL,
+         t_script_end = NULL, t_stage_out = NULL, t_done = NULL, exit_code = NULL, error = NULL
+       WHERE seq = ?`,
+    ),
+    openAttempt: db.prepare<[number, number, number, number]>(
+      "INSERT INTO attempts (job_seq, n, cycle, started) VALUES (?, ?, ?, ?)",
+    ),
+    closeAttempt: db.prepare<[number, string, string, number | null, string | null, string, number, number]>(
+      `UPDATE attempts SET ended = ?, status = ?, reason = ?, exit_code = ?, error = ?, stages = ?
+       WHERE job_seq = ? AND n = ?`,
+    ),
+    stage,
+    stages: db.prepare<[number], Record<string, number | null>>(
+      `SELECT ${STAGES.map(stageColumn).join(", ")} FROM jobs WHERE seq = ?`,
+    ),
+    finish: db.prepare(
+      `UPDATE jobs SET status = @status, reason = @reason, error = @error, exit_code = @exit_code,
+         output_keys = @output_keys, max_memory_mb = @max_memory_mb, not_before = @not_before,
+         t_done = @t_done, delegated_to = coalesce(@delegated_to, delegated_to)
+       WHERE seq = @seq`,
+    ),
+    interrupt: db.prepare<[JobStatus, number, number | null, number]>(
+      `UPDATE jobs SET status = ?, reason = 'interrupted', error = 'the engine stopped during the job',
+         not_before = ?, t_done = ? WHERE seq = ?`,
+    ),
+    running: db.prepare<[], { seq: number; fn: string; invocation: Invocation }>(
+      "SELECT seq, fn, invocation FROM jobs WHERE status = 'running'",
+    ),
+    attempts: db.prepare<[number], AttemptRow>(
+      "SELECT n, cycle, started, ended, status, reason, exit_code, error, stages FROM attempts WHERE job_seq = ? ORDER BY n",
+    ),
+    children: db.prepare<[string], JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE parent_id = ? ORDER BY seq`,
+    ),
+    deadAll: db.prepare<[number, number], JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'dead' AND seq < ? ORDER BY seq DESC LIMIT ?`,
+    ),
+    countsAll: db.prepare<[], { fn: string; status: JobStatus; n: number }>(
+      "SELECT fn, status, count(*) AS n FROM jobs GROUP BY fn, status",
+    ),
+    countsFn: db.prepare<[string], { fn: string; status: JobStatus; n: number }>(
+      "SELECT fn, status, count(*) AS n FROM jobs WHERE fn = ? GROUP BY fn, status",
+    ),
+    deleteSucceeded: db.prepare<[string, number]>(
+      "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fn = ? AND status = 'succeeded' LIMIT ?)",
+    ),
+    deleteNotRunning: db.prepare<[string, number]>(
+      "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fn = ? AND status != 'running' LIMIT ?)",
+    ),
+    deleteOne: db.prepare<[string]>("DELETE FROM jobs WHERE id = ? AND status != 'running'"),
+    cancelQueued: db.prepare<[number, string]>(
+      `UPDATE jobs SET status = 'failed', reason = 'cancelled', t_done = ?
+       WHERE id = ? AND status = 'queued'`,
+    ),
+    redrive: db.prepare<[number, string], { fn: string; queue: Queue }>(
+      `UPDATE jobs SET status = 'queued', cycle = cycle + 1, cycle_attempts = 0, not_before = ?,
+         t_done = NULL, reason = NULL, error = NULL
+       WHERE id = ? AND status = 'dead' RETURNING fn, queue`,
+    ),
+    functions: db.prepare<[], { fn: string }>("SELECT DISTINCT fn FROM jobs"),
+    sweep: db.prepare<[string, number, number]>(
+      `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fn = ? AND t_done < ? AND ${finished} LIMIT ?)`,
+    ),
+  };
+}
