@@ -2,7 +2,18 @@
  * What the host's cgroups look like, where our containers' cgroups go, and how to find and remove
  * the ones a crashed engine left behind.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmdirSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -157,6 +168,41 @@ export function oomKillCount(): number {
     return m ? Number(m[1]) : -1;
   } catch {
     return -1;
+  }
+}
+
+/**
+ * Whether the kernel log records an OOM kill of a process in `cgroupPath` (the kernel prints
+ * `oom-kill:...,task_memcg=<path>,...` for every OOM kill); undefined when /dev/kmsg cannot be read.
+ * Reads the whole ring buffer, so call it only when an OOM kill is likely (exit 137 and the global
+ * counter went up).
+ */
+export function oomKillLogged(cgroupPath: string): boolean | undefined {
+  let fd: number;
+  try {
+    fd = openSync("/dev/kmsg", constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  const needle = `task_memcg=${cgroupPath},`;
+  const buf = Buffer.alloc(8192);
+  try {
+    for (let i = 0; i < 200_000; i++) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "EPIPE") continue; // records overwritten while reading: go on with the next
+        if (code === "EAGAIN") return false; // end of the log
+        return undefined;
+      }
+      if (n <= 0) return false;
+      if (buf.toString("utf8", 0, n).includes(needle)) return true;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -23,6 +23,7 @@ import {
   cgroupParent,
   hierarchyDirs,
   oomKillCount,
+  oomKillLogged,
   removeCgroup,
   removeParent,
   swapAccounting,
@@ -270,8 +271,11 @@ export class Runner {
         );
       }
       if (killedFor) return result("error", exitCode, killedFor === "abort" ? "aborted" : "runner closed");
-      if (exitCode === 137 && oomBefore >= 0 && oomKillCount() > oomBefore) {
-        return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
+      if (exitCode === 137 && (oomBefore < 0 || oomKillCount() > oomBefore)) {
+        // An OOM kill happened somewhere during the run; the kernel log says whether it was in this
+        // container's cgroup (without access to it, the global counter has to do).
+        if (oomKillLogged(`${this.cgroupParent}/${id}`) ?? oomBefore >= 0)
+          return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
       }
       if (exitCode === 0) return result("ok", 0);
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);

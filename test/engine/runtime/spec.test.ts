@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runtimeErrors, stopSignal } from "../../../src/engine/runtime/adapters.js";
+import { oomKillLogged } from "../../../src/engine/runtime/cgroups.js";
 import { CappedBuffer, truncationMarker } from "../../../src/engine/runtime/output.js";
 import {
   buildSpec,
@@ -190,4 +191,8 @@ test("stop signals are normalized for crun/runc kill", () => {
   assert.equal(stopSignal("9"), "9");
   assert.equal(stopSignal("SIGRTMIN+3"), "RTMIN+3");
   assert.equal(stopSignal("; rm -rf /"), "TERM");
+});
+
+test("the kernel log has no OOM kill for a cgroup that never existed", () => {
+  assert.notEqual(oomKillLogged("/scar-none/never"), true);
 });

@@ -222,6 +222,20 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.match(r.stdout.toString(), new RegExp(`^${32 << 20}\n(${32 << 20}|no-swap-accounting)\n$`));
     });
 
+    test("an exit 137 next to another container's OOM kill is not an oom", async () => {
+      const [oom, other] = await Promise.all([
+        runner.run({
+          image,
+          limits: { memoryBytes: 32 << 20 },
+          ...sh("sleep 0.2; dd if=/dev/zero of=/dev/shm/f bs=1M count=60"),
+        }),
+        runner.run({ image, limits: { memoryBytes: 32 << 20 }, ...sh("sleep 1; exit 137") }),
+      ]);
+      assert.equal(oom.reason, "oom");
+      assert.equal(other.reason, "error");
+      assert.equal(other.exitCode, 137);
+    });
+
     test("cpu limit is set as a CFS quota", async () => {
       const r = await runner.run({
         image,
