@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cgroupMode } from "./cgroups.js";
+import { cgroupMode, oomKillLogged } from "./cgroups.js";
 import { findBinary, installCommand, runtimeVersion } from "./detect.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
@@ -117,6 +117,17 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
           value: "not installed (fallback)",
           fix: installCommand("runc"),
         },
+  );
+
+  const kmsg = oomKillLogged("/scar-doctor/none");
+  checks.push(
+    kmsg === undefined
+      ? {
+          name: "oom detection",
+          status: "warn",
+          value: "/dev/kmsg not readable: OOM kills are told apart by the global counter only",
+        }
+      : { name: "oom detection", status: "ok", value: "exact (kernel log names the container's cgroup)" },
   );
 
   const un = userNamespaces();
