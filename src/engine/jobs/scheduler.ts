@@ -247,17 +247,18 @@ export class Scheduler extends EventEmitter {
     }
     // Woken by enqueues and finished jobs; the timer covers retry backoffs coming due.
     const wait = Number.isFinite(nextDue) ? Math.max(1, nextDue - this.store.now()) : this.pollMs;
-    this.wakeIn(Math.min(wait, this.pollMs));
+    this.wakeIn(Math.min(wait, this.pollMs), Number.isFinite(nextDue));
   }
 
-  private wakeIn(ms: number): void {
+  /** `keepAlive`: a retry is coming due, so the process should wait for it (plain polling should not). */
+  private wakeIn(ms: number, keepAlive = false): void {
     if (this.stopping) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
       this.schedulePump();
     }, ms);
-    this.wakeTimer.unref();
+    if (!keepAlive) this.wakeTimer.unref();
   }
 
   private hasRoom(fn: string, queue: Queue): boolean {
