@@ -99,28 +99,37 @@ export class Runner {
       throw e;
     }
     const { runtime } = opened;
-    mkdirSync(runtime.stateDir, { recursive: true });
-    const overlay: OverlaySupport =
-      opts.rootfs === "copy"
-        ? { overlay: false, volatile: false, error: "disabled" }
-        : await probeOverlay(runtime.host, join(stateDir, `probe-${randomBytes(4).toString("hex")}`));
-    const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
-    const info: RuntimeInfo = {
-      runtime: runtime.name,
-      binary: runtime.binary,
-      version: runtime.version,
-      cgroupMode: opened.cgroupMode,
-      workaround: opened.workaround,
-      rootfs: overlay.overlay ? "overlay" : "copy",
-      overlay,
-      skipped: opened.skipped,
-    };
-    const runner = new Runner(runtime, info, stateDir, cgroupParent(opened.cgroupMode, tag), {
-      nofileHard: nofileHardLimit(),
-      swapAccounting: swapAccounting(opened.cgroupMode),
-    });
-    if (opts.sweep ?? true) await runner.sweep();
-    return runner;
+    try {
+      mkdirSync(runtime.stateDir, { recursive: true });
+      const overlay: OverlaySupport =
+        opts.rootfs === "copy"
+          ? { overlay: false, volatile: false, error: "disabled" }
+          : await probeOverlay(
+              runtime.host,
+              join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
+            );
+      const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
+      const info: RuntimeInfo = {
+        runtime: runtime.name,
+        binary: runtime.binary,
+        version: runtime.version,
+        cgroupMode: opened.cgroupMode,
+        workaround: opened.workaround,
+        rootfs: overlay.overlay ? "overlay" : "copy",
+        overlay,
+        skipped: opened.skipped,
+      };
+      const runner = new Runner(runtime, info, stateDir, cgroupParent(opened.cgroupMode, tag), {
+        nofileHard: nofileHardLimit(),
+        swapAccounting: swapAccounting(opened.cgroupMode),
+      });
+      if (opts.sweep ?? true) await runner.sweep();
+      return runner;
+    } catch (e) {
+      runtime.host.namespace?.close();
+      releaseLock(stateDir);
+      throw e;
+    }
   }
 
   get runsDir(): string {
@@ -263,6 +272,7 @@ export class Runner {
       const exitCode = code ?? (signal ? 128 + signalNumber(signal) : null);
       if (killedFor === "timeout")
         return result("timeout", exitCode, `killed after the ${req.timeoutMs} ms timeout`);
+      if (killedFor) return result("error", exitCode, killedFor === "abort" ? "aborted" : "runner closed");
       if (!started && exitCode !== 0) {
         return result(
           "start-error",
@@ -270,7 +280,6 @@ export class Runner {
           errors.join("; ") || `${this.runtime.name} exited with ${exitCode}`,
         );
       }
-      if (killedFor) return result("error", exitCode, killedFor === "abort" ? "aborted" : "runner closed");
       if (exitCode === 137 && (oomBefore < 0 || oomKillCount() > oomBefore)) {
         // An OOM kill happened somewhere during the run; the kernel log says whether it was in this
         // container's cgroup (without access to it, the global counter has to do).
