@@ -4,7 +4,6 @@
  */
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { Decompress } from "fzstd";
 
 export type Compression = "gzip" | "zstd" | "none";
 
@@ -24,6 +23,7 @@ async function* prepend(first: Buffer[], it: AsyncIterator<Buffer | Uint8Array>)
 }
 
 async function* zstdDecode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const { Decompress } = await import("fzstd"); // loaded only when a zstd layer shows up
   let out: Buffer[] = [];
   const d = new Decompress((data) => {
     out.push(Buffer.from(data));

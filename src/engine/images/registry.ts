@@ -1,5 +1,5 @@
 /**
- * An OCI distribution-spec client over node's fetch: manifests and blobs (get, head, push), with
+ * An OCI distribution-spec client (over node:http, see http.ts): manifests and blobs (get, head, push), with
  * the registry auth flow: anonymous first; on `401` the `WWW-Authenticate` challenge says either
  * `Basic` (send the credentials) or `Bearer realm=…,service=…,scope=…` (get a token from the realm,
  * with the credentials if there are any, then retry). Tokens are cached per registry and scope set.
@@ -8,6 +8,7 @@
  */
 import { type CredentialSource, type Credentials, DockerCredentials } from "./auth.js";
 import { DigestMismatchError, sha256 } from "./digest.js";
+import { type HttpResponse, httpRequest } from "./http.js";
 import { isLoopbackRegistry, registryHost } from "./reference.js";
 import { MEDIA } from "./types.js";
 
@@ -105,7 +106,7 @@ export class RegistryClient {
     if (!realm) throw new RegistryError(`registry ${registry} sent a bearer challenge without a realm`);
     const creds = this.creds.get(registry);
     const url = new URL(realm);
-    let res: Response;
+    let res: HttpResponse;
     if (creds?.identityToken) {
       const form = new URLSearchParams({
         grant_type: "refresh_token",
@@ -114,7 +115,7 @@ export class RegistryClient {
       });
       if (ch.params.service) form.set("service", ch.params.service);
       if (scopeList.length > 0) form.set("scope", scopeList.join(" "));
-      res = await fetch(url, {
+      res = await httpRequest(url, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded", "user-agent": this.userAgent },
         body: form.toString(),
@@ -124,7 +125,7 @@ export class RegistryClient {
       for (const s of scopeList) url.searchParams.append("scope", s);
       const headers: Record<string, string> = { "user-agent": this.userAgent };
       if (creds?.username) headers.authorization = basic(creds);
-      res = await fetch(url, { headers });
+      res = await httpRequest(url, { headers });
     }
     if (!res.ok) {
       const text = (await res.text()).slice(0, 300);
@@ -159,7 +160,7 @@ export class RegistryClient {
    * Sends a request to the registry, authenticating as it asks. Throws RegistryError for statuses
    * outside 2xx/3xx and `opts.ok`.
    */
-  async request(registry: string, path: string, opts: RequestOptions): Promise<Response> {
+  async request(registry: string, path: string, opts: RequestOptions): Promise<HttpResponse> {
     const url = opts.url ?? `${this.baseUrl(registry)}${path}`;
     const method = opts.method ?? "GET";
     const attempts = opts.retry === false ? 1 : this.retries;
@@ -212,7 +213,7 @@ export class RegistryClient {
     );
   }
 
-  private async failure(res: Response, method: string, url: string): Promise<RegistryError> {
+  private async failure(res: HttpResponse, method: string, url: string): Promise<RegistryError> {
     let detail = "";
     let code: string | undefined;
     try {
@@ -231,20 +232,19 @@ export class RegistryClient {
     );
   }
 
-  private async send(registry: string, url: string, method: string, opts: RequestOptions): Promise<Response> {
+  private async send(
+    registry: string,
+    url: string,
+    method: string,
+    opts: RequestOptions,
+  ): Promise<HttpResponse> {
     const origin = new URL(url).origin;
     const auth = await this.authHeader(registry, opts.scopes);
     let current = url;
     for (let hop = 0; hop < 6; hop++) {
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...opts.headers };
       if (auth && new URL(current).origin === origin) headers.authorization = auth;
-      const init: RequestInit & { duplex?: string } = { method, headers, redirect: "manual" };
-      if (opts.body !== undefined && hop === 0) {
-        init.body = opts.body as RequestInit["body"];
-        if (typeof (opts.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function")
-          init.duplex = "half";
-      }
-      const res = await fetch(current, init);
+      const res = await httpRequest(current, { method, headers, body: hop === 0 ? opts.body : undefined });
       if (
         res.status >= 300 &&
         res.status < 400 &&
@@ -328,7 +328,7 @@ export class Repository {
   }
 
   /** GET a blob, from `offset` on (a Range request) when resuming. Status 200 or 206. */
-  async getBlob(digest: string, offset = 0): Promise<Response> {
+  async getBlob(digest: string, offset = 0): Promise<HttpResponse> {
     const headers: Record<string, string> = {};
     if (offset > 0) headers.range = `bytes=${offset}-`;
     return this.client.request(this.registry, `/${this.name}/blobs/${digest}`, {
@@ -370,7 +370,7 @@ export class Repository {
     return this.location(res);
   }
 
-  location(res: Response): string {
+  location(res: HttpResponse): string {
     const loc = res.headers.get("location");
     if (!loc) throw new RegistryError(`the registry sent no upload location (status ${res.status})`);
     return new URL(loc, `${this.client.baseUrl(this.registry)}/`).toString();
@@ -434,7 +434,7 @@ export class Repository {
   }
 }
 
-async function readLimited(res: Response, max: number, what: string): Promise<Buffer> {
+async function readLimited(res: HttpResponse, max: number, what: string): Promise<Buffer> {
   const len = Number(res.headers.get("content-length") ?? "0");
   if (len > max) throw new RegistryError(`${what} of ${len} bytes is larger than the limit of ${max}`);
   const parts: Buffer[] = [];
