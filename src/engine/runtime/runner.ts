@@ -14,7 +14,15 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
@@ -41,7 +49,7 @@ import {
 } from "./rootfs.js";
 import { buildSpec, type HostFacts, SpecError } from "./spec.js";
 import { type SweepReport, sweep } from "./sweep.js";
-import type { RunReason, RunRequest, RunResult } from "./types.js";
+import type { BindMount, RunReason, RunRequest, RunResult } from "./types.js";
 import { resolveUser, UserError } from "./user.js";
 
 export interface RunnerOptions {
@@ -208,6 +216,8 @@ export class Runner {
         }
         const user = resolveUser(req.user ?? req.image.config.User, req.image.layers);
         const { image: _image, ...rest } = req;
+        if (req.network === "host")
+          rest.mounts = [...hostNetworkFiles(req.mounts ?? []), ...(req.mounts ?? [])];
         spec = buildSpec({
           rootfs,
           config: req.image.config,
@@ -404,6 +414,13 @@ interface RunControl {
   kill?: (why: KillReason) => void;
   /** a kill asked for before the container was started */
   pending?: KillReason;
+}
+
+/** With the host's network, the host's DNS and hosts files too (read-only), as Docker does; the run's own mounts win. */
+function hostNetworkFiles(mounts: readonly BindMount[]): BindMount[] {
+  return ["/etc/resolv.conf", "/etc/hosts"]
+    .filter((p) => existsSync(p) && !mounts.some((m) => m.destination === p))
+    .map((p) => ({ source: realpathSync(p), destination: p, readonly: true }));
 }
 
 function fileText(p: string): string {

@@ -127,8 +127,13 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
         const r = await runner.run({ image, ...sh(`nc 127.0.0.1 ${port} </dev/null; echo rc=$?`) });
         assert.match(r.stdout.toString(), /rc=[1-9]/);
         assert.equal(connections, 0);
-        const h = await runner.run({ image, network: "host", ...sh(`nc 127.0.0.1 ${port} </dev/null`) });
-        assert.equal(h.stdout.toString(), "hello\n");
+        const h = await runner.run({
+          image,
+          network: "host",
+          ...sh(`nc 127.0.0.1 ${port} </dev/null; cmp /etc/resolv.conf /host-resolv.conf && echo same-dns`),
+          mounts: [{ source: "/etc/resolv.conf", destination: "/host-resolv.conf", readonly: true }],
+        });
+        assert.equal(h.stdout.toString(), "hello\nsame-dns\n");
         assert.equal(connections, 1);
       } finally {
         server.close();
