@@ -64,6 +64,8 @@ export interface ObjectMeta {
   meta: Record<string, string>;
   checksum?: ObjectChecksum;
   parts?: number;
+  /** Object tags (x-amz-tagging / PutObjectTagging). */
+  tags?: Record<string, string>;
 }
 
 export interface PartMeta {
@@ -82,6 +84,7 @@ export interface UploadMeta {
   headers: Record<string, string>;
   meta: Record<string, string>;
   checksumAlg?: ChecksumAlgorithm;
+  tags?: Record<string, string>;
   parts: Map<number, PartMeta>;
 }
 
@@ -532,6 +535,22 @@ export class Backend {
     }
     await this.deliver(ev);
     return meta;
+  }
+
+  /** Changes an object's metadata only (tags); the bytes stay where they are. */
+  async updateObject(
+    bucket: string,
+    key: string,
+    change: (o: ObjectMeta) => ObjectMeta,
+  ): Promise<ObjectMeta> {
+    const b = this.bucket(bucket);
+    const o = b.objects.get(key);
+    if (!o) throw errors.noSuchKey(key);
+    const next = change({ ...o });
+    await this.journal.commit([{ op: "put", b: bucket, o: next }]);
+    // A concurrent overwrite that committed meanwhile wins.
+    if (b.objects.get(key) === o) this.index(b, next);
+    return next;
   }
 
   async deleteObject(bucket: string, key: string, ctx: RequestContext): Promise<void> {

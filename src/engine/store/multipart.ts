@@ -7,7 +7,13 @@ import { S3Error } from "./errors.js";
 import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
 import { compareKeys, validateKey } from "./keys.js";
 import { OWNER } from "./listing.js";
-import { storedHeaders } from "./objects.js";
+import {
+  checkCopyConditions,
+  copyToTemp,
+  parseCopySource,
+  parseTaggingHeader,
+  storedHeaders,
+} from "./objects.js";
 import { fdatasync, receiveSmall, receiveToFile } from "./payload.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
 
@@ -27,7 +33,15 @@ export async function createUpload(ctx: Ctx): Promise<void> {
     }
     checksumAlg = algHeader;
   }
-  const u = await ctx.backend.createUpload({ bucket: ctx.bucket, key: ctx.key, headers, meta, checksumAlg });
+  const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
+  const u = await ctx.backend.createUpload({
+    bucket: ctx.bucket,
+    key: ctx.key,
+    headers,
+    meta,
+    checksumAlg,
+    tags,
+  });
   const h: Record<string, string> = {};
   if (checksumAlg) h["x-amz-checksum-algorithm"] = checksumAlg.toUpperCase();
   sendXml(
@@ -61,6 +75,50 @@ export async function uploadPart(ctx: Ctx): Promise<void> {
     if (body.checksum) h[`x-amz-checksum-${body.checksum.alg}`] = body.checksum.value;
     sendEmpty(ctx, 200, h);
   } finally {
+    rmSync(ctx.backend.abs(tmp), { force: true });
+  }
+}
+
+/** UploadPartCopy: a part made of (a range of) an existing object, as `aws s3 cp` uses for big copies. */
+export async function uploadPartCopy(ctx: Ctx): Promise<void> {
+  const n = partNumber(ctx.query.get("partNumber"));
+  const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
+  const src = parseCopySource(header(ctx, "x-amz-copy-source")!);
+  const { meta: so, fd } = ctx.backend.openObject(src.bucket, src.key);
+  const tmp = ctx.backend.newTempPath();
+  let fdOpen = true;
+  try {
+    checkCopyConditions(ctx, so);
+    let start = 0;
+    let end = so.size - 1;
+    const range = header(ctx, "x-amz-copy-source-range");
+    if (range !== undefined) {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(range.trim());
+      if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= so.size) {
+        throw new S3Error(
+          "InvalidArgument",
+          `Range specified is not valid for source object of size: ${so.size}`,
+          {
+            ArgumentName: "x-amz-copy-source-range",
+            ArgumentValue: range,
+          },
+        );
+      }
+      start = Number(m[1]);
+      end = Number(m[2]);
+    }
+    const copied = await copyToTemp(ctx, fd, ctx.backend.abs(tmp), start, so.size === 0 ? undefined : end);
+    closeSync(fd);
+    fdOpen = false;
+    const p: PartMeta = { n, size: copied.size, etag: copied.md5, mtime: Date.now() };
+    await ctx.backend.commitPart(u, p, tmp);
+    sendXml(
+      ctx,
+      200,
+      xmlDocument("CopyPartResult", { LastModified: new Date(p.mtime), ETag: `"${p.etag}"` }),
+    );
+  } finally {
+    if (fdOpen) closeSync(fd);
     rmSync(ctx.backend.abs(tmp), { force: true });
   }
 }
@@ -129,7 +187,16 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
     closeSync(out);
     const o = await ctx.backend.commitObject(
       ctx.bucket,
-      { key: ctx.key, size, etag, headers: u.headers, meta: u.meta, checksum, parts: parts.length },
+      {
+        key: ctx.key,
+        size,
+        etag,
+        headers: u.headers,
+        meta: u.meta,
+        checksum,
+        parts: parts.length,
+        tags: u.tags,
+      },
       tmp,
       "s3:ObjectCreated:CompleteMultipartUpload",
       ctx,

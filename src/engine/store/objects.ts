@@ -67,6 +67,7 @@ export function objectHeaders(o: ObjectMeta, ctx: Ctx, partial = false): Record<
   for (const [k, v] of Object.entries(o.headers)) h[k] = v;
   for (const [k, v] of Object.entries(o.meta)) h[`x-amz-meta-${k}`] = v;
   if (o.parts) h["x-amz-mp-parts-count"] = String(o.parts);
+  if (o.tags && Object.keys(o.tags).length) h["x-amz-tagging-count"] = String(Object.keys(o.tags).length);
   // A checksum describes the whole object, so S3 sends none with a range.
   if (o.checksum && !partial && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
     h[`x-amz-checksum-${o.checksum.alg}`] = o.checksum.value;
@@ -87,10 +88,60 @@ export function objectHeaders(o: ObjectMeta, ctx: Ctx, partial = false): Record<
   return h;
 }
 
+/** Parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded) with S3's limits. */
+export function parseTaggingHeader(v: string | undefined): Record<string, string> | undefined {
+  if (v === undefined || v === "") return undefined;
+  const tags: Record<string, string> = {};
+  for (const p of new URLSearchParams(v)) tags[p[0]] = p[1];
+  checkTags(tags);
+  return tags;
+}
+
+function checkTags(tags: Record<string, string>): void {
+  const entries = Object.entries(tags);
+  if (entries.length > 10) throw new S3Error("BadRequest", "Object tags cannot be greater than 10");
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > 128 || v.length > 256) {
+      throw new S3Error("InvalidTag", "The TagKey you have provided is invalid", { TagKey: k });
+    }
+  }
+}
+
+export function getObjectTagging(ctx: Ctx): void {
+  const o = ctx.backend.head(ctx.bucket, ctx.key);
+  const tags = Object.entries(o.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+  sendXml(ctx, 200, xmlDocument("Tagging", { TagSet: { Tag: tags } }));
+}
+
+export async function putObjectTagging(ctx: Ctx): Promise<void> {
+  ctx.backend.head(ctx.bucket, ctx.key);
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  const root = parseXml(body.toString("utf8"), "Tagging");
+  const set = root.TagSet === undefined ? {} : asNode(root.TagSet);
+  const tags: Record<string, string> = {};
+  for (const raw of children(set, "Tag")) {
+    const node = asNode(raw);
+    const k = text(node, "Key");
+    if (k === undefined) throw new S3Error("MalformedXML");
+    if (k in tags)
+      throw new S3Error("InvalidTag", "Cannot provide multiple Tags with the same key", { TagKey: k });
+    tags[k] = text(node, "Value") ?? "";
+  }
+  checkTags(tags);
+  await ctx.backend.updateObject(ctx.bucket, ctx.key, (o) => ({ ...o, tags }));
+  sendEmpty(ctx, 200);
+}
+
+export async function deleteObjectTagging(ctx: Ctx): Promise<void> {
+  await ctx.backend.updateObject(ctx.bucket, ctx.key, (o) => ({ ...o, tags: undefined }));
+  sendEmpty(ctx, 204);
+}
+
 export async function putObject(ctx: Ctx): Promise<void> {
   validateKey(ctx.key);
   const b = ctx.backend.bucket(ctx.bucket);
   const { headers, meta } = storedHeaders(ctx);
+  const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
   const tmp = ctx.backend.newTempPath();
   const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp));
   try {
@@ -98,7 +149,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
       throw new S3Error("NoSuchBucket", undefined, { BucketName: b.name });
     const o = await ctx.backend.commitObject(
       ctx.bucket,
-      { key: ctx.key, size: body.size, etag: body.md5, headers, meta, checksum: body.checksum },
+      { key: ctx.key, size: body.size, etag: body.md5, headers, meta, checksum: body.checksum, tags },
       tmp,
       "s3:ObjectCreated:Put",
       ctx,
@@ -258,7 +309,7 @@ export function parseCopySource(v: string): { bucket: string; key: string } {
   return { bucket: s.slice(0, i), key: s.slice(i + 1) };
 }
 
-function checkCopyConditions(ctx: Ctx, o: ObjectMeta): void {
+export function checkCopyConditions(ctx: Ctx, o: ObjectMeta): void {
   const m = header(ctx, "x-amz-copy-source-if-match");
   const nm = header(ctx, "x-amz-copy-source-if-none-match");
   const ms = header(ctx, "x-amz-copy-source-if-modified-since");
@@ -342,6 +393,10 @@ export async function copyObject(ctx: Ctx): Promise<void> {
         meta: replaced.meta,
         checksum: so.checksum && !so.checksum.value.includes("-") ? so.checksum : undefined,
         parts: so.parts,
+        tags:
+          (header(ctx, "x-amz-tagging-directive") ?? "COPY").toUpperCase() === "REPLACE"
+            ? parseTaggingHeader(header(ctx, "x-amz-tagging"))
+            : so.tags,
       },
       tmp,
       "s3:ObjectCreated:Copy",

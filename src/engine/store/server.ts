@@ -88,6 +88,12 @@ async function route(ctx: Ctx): Promise<void> {
     if (method === "GET") return buckets.listBuckets(ctx);
     throw new S3Error("MethodNotAllowed");
   }
+  if (key !== "" && query.has("tagging")) {
+    if (method === "GET") return objects.getObjectTagging(ctx);
+    if (method === "PUT") return objects.putObjectTagging(ctx);
+    if (method === "DELETE") return objects.deleteObjectTagging(ctx);
+    throw new S3Error("MethodNotAllowed");
+  }
   for (const s of UNSUPPORTED) {
     if (query.has(s))
       throw new S3Error("NotImplemented", `The ${s} subresource is not implemented by scar store`);
@@ -119,8 +125,7 @@ async function route(ctx: Ctx): Promise<void> {
   switch (method) {
     case "PUT":
       if (req.headers["x-amz-copy-source"] !== undefined) {
-        if (query.has("uploadId"))
-          throw new S3Error("NotImplemented", "UploadPartCopy is not implemented by scar store");
+        if (query.has("uploadId")) return mp.uploadPartCopy(ctx);
         return objects.copyObject(ctx);
       }
       if (query.has("uploadId")) return mp.uploadPart(ctx);

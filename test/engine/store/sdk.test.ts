@@ -13,8 +13,10 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeleteObjectTaggingCommand,
   GetBucketLocationCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListBucketsCommand,
@@ -23,9 +25,11 @@ import {
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   S3ServiceException,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { CREDS, type TestStore, withStore } from "./helpers.js";
@@ -575,4 +579,88 @@ test("auth: anonymous, unknown key and wrong secret get S3's errors as XML", asy
   const noKey = await s3Error(t.s3.send(new GetObjectCommand({ Bucket: "presign", Key: "nothing/here" })));
   assert.equal(noKey.name, "NoSuchKey");
   assert.equal(noKey.$metadata.httpStatusCode, 404);
+});
+
+test("UploadPartCopy: a multipart object assembled from ranges of another object", async () => {
+  await t.s3.send(new CreateBucketCommand({ Bucket: "partcopy" }));
+  const src = Buffer.alloc(6 * 1024 * 1024 + 10);
+  for (let i = 0; i < src.length; i++) src[i] = i % 251;
+  await put("partcopy", "src", src);
+  const { UploadId } = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: "partcopy", Key: "dst" }));
+  const cut = 5 * 1024 * 1024;
+  const c1 = await t.s3.send(
+    new UploadPartCopyCommand({
+      Bucket: "partcopy",
+      Key: "dst",
+      UploadId,
+      PartNumber: 1,
+      CopySource: "partcopy/src",
+      CopySourceRange: `bytes=0-${cut - 1}`,
+    }),
+  );
+  const c2 = await t.s3.send(
+    new UploadPartCopyCommand({
+      Bucket: "partcopy",
+      Key: "dst",
+      UploadId,
+      PartNumber: 2,
+      CopySource: "partcopy/src",
+      CopySourceRange: `bytes=${cut}-${src.length - 1}`,
+    }),
+  );
+  assert.equal(c1.CopyPartResult?.ETag, `"${md5(src.subarray(0, cut))}"`);
+  const bad = await s3Error(
+    t.s3.send(
+      new UploadPartCopyCommand({
+        Bucket: "partcopy",
+        Key: "dst",
+        UploadId,
+        PartNumber: 3,
+        CopySource: "partcopy/src",
+        CopySourceRange: "bytes=5-1",
+      }),
+    ),
+  );
+  assert.equal(bad.name, "InvalidArgument");
+  await t.s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: "partcopy",
+      Key: "dst",
+      UploadId,
+      MultipartUpload: {
+        Parts: [
+          { PartNumber: 1, ETag: c1.CopyPartResult?.ETag },
+          { PartNumber: 2, ETag: c2.CopyPartResult?.ETag },
+        ],
+      },
+    }),
+  );
+  assert.ok((await get("partcopy", "dst")).equals(src));
+});
+
+test("object tagging: x-amz-tagging on PUT, Get/Put/DeleteObjectTagging", async () => {
+  await t.s3.send(new CreateBucketCommand({ Bucket: "tags" }));
+  await t.s3.send(
+    new PutObjectCommand({ Bucket: "tags", Key: "t", Body: "x", Tagging: "team=a%20b&env=dev" }),
+  );
+  const g = await t.s3.send(new GetObjectTaggingCommand({ Bucket: "tags", Key: "t" }));
+  assert.deepEqual(g.TagSet, [
+    { Key: "team", Value: "a b" },
+    { Key: "env", Value: "dev" },
+  ]);
+  await t.s3.send(
+    new PutObjectTaggingCommand({
+      Bucket: "tags",
+      Key: "t",
+      Tagging: { TagSet: [{ Key: "k", Value: "v" }] },
+    }),
+  );
+  assert.deepEqual((await t.s3.send(new GetObjectTaggingCommand({ Bucket: "tags", Key: "t" }))).TagSet, [
+    { Key: "k", Value: "v" },
+  ]);
+  assert.equal((await get("tags", "t")).toString(), "x");
+  await t.s3.send(new DeleteObjectTaggingCommand({ Bucket: "tags", Key: "t" }));
+  assert.deepEqual((await t.s3.send(new GetObjectTaggingCommand({ Bucket: "tags", Key: "t" }))).TagSet, []);
+  const missing = await s3Error(t.s3.send(new GetObjectTaggingCommand({ Bucket: "tags", Key: "nope" })));
+  assert.equal(missing.name, "NoSuchKey");
 });
