@@ -95,6 +95,8 @@ export interface BucketState {
   /** Keys sorted in S3 (UTF-8 byte) order. */
   sorted: string[];
   notification: NotificationConfig | null;
+  /** Canned ACL "public-read" lets anonymous clients read and list; anything else is private. */
+  acl?: "private" | "public-read";
 }
 
 /** One notification: an S3 record for one matching configuration of one committed change. */
@@ -126,6 +128,7 @@ type JournalRecord =
   | { op: "mkb"; b: string; t: number }
   | { op: "rmb"; b: string }
   | { op: "ntf"; b: string; cfg: NotificationConfig | null }
+  | { op: "acl"; b: string; acl: "private" | "public-read" }
   | { op: "put"; b: string; o: ObjectMeta; mv?: [string, string]; ev?: StoreEvent[]; mpx?: string }
   | { op: "del"; b: string; k: string; path: string; ev?: StoreEvent[] }
   | { op: "ack"; ids: number[] }
@@ -261,6 +264,11 @@ export class Backend {
       case "rmb":
         this.buckets.delete(r.b);
         break;
+      case "acl": {
+        const b = this.buckets.get(r.b);
+        if (b) b.acl = r.acl;
+        break;
+      }
       case "ntf": {
         const b = this.buckets.get(r.b);
         if (b) b.notification = r.cfg;
@@ -317,6 +325,7 @@ export class Backend {
     for (const b of this.buckets.values()) {
       out.push({ op: "mkb", b: b.name, t: b.created });
       if (b.notification) out.push({ op: "ntf", b: b.name, cfg: b.notification });
+      if (b.acl === "public-read") out.push({ op: "acl", b: b.name, acl: b.acl });
       for (const k of b.sorted) out.push({ op: "put", b: b.name, o: b.objects.get(k)! });
     }
     for (const u of this.uploads.values()) {
@@ -377,6 +386,12 @@ export class Backend {
     try {
       rmdirSync(join(this.dataDir, name));
     } catch {}
+  }
+
+  async setAcl(name: string, acl: "private" | "public-read"): Promise<void> {
+    const b = this.bucket(name);
+    await this.journal.commit([{ op: "acl", b: name, acl }]);
+    b.acl = acl;
   }
 
   async setNotification(name: string, cfg: NotificationConfig | null): Promise<void> {

@@ -12,7 +12,7 @@ import { S3Error } from "./errors.js";
 import { type Ctx, sendError } from "./http.js";
 import * as mp from "./multipart.js";
 import * as objects from "./objects.js";
-import { type Credentials, parseQuery, percentDecode, verifyRequest } from "./sigv4.js";
+import { type Credentials, parseQuery, percentDecode, type QueryParam, verifyRequest } from "./sigv4.js";
 
 export interface StoreCredentials {
   accessKeyId: string;
@@ -54,7 +54,6 @@ export const DEFAULT_CREDENTIALS: StoreCredentials = {
 
 // Subresources we do not implement: answering NotImplemented beats silently treating them as a listing.
 const UNSUPPORTED = [
-  "acl",
   "policy",
   "cors",
   "lifecycle",
@@ -86,6 +85,12 @@ async function route(ctx: Ctx): Promise<void> {
   const method = req.method ?? "GET";
   if (bucket === "") {
     if (method === "GET") return buckets.listBuckets(ctx);
+    throw new S3Error("MethodNotAllowed");
+  }
+  if (query.has("acl")) {
+    if (key !== "") throw new S3Error("NotImplemented", "Object ACLs are not implemented by scar store");
+    if (method === "GET") return buckets.getBucketAcl(ctx);
+    if (method === "PUT") return buckets.putBucketAcl(ctx);
     throw new S3Error("MethodNotAllowed");
   }
   if (key !== "" && query.has("tagging")) {
@@ -147,6 +152,32 @@ async function route(ctx: Ctx): Promise<void> {
   }
 }
 
+const LIST_PARAMS = new Set([
+  "list-type",
+  "prefix",
+  "delimiter",
+  "max-keys",
+  "continuation-token",
+  "start-after",
+  "encoding-type",
+  "fetch-owner",
+  "marker",
+]);
+
+/** Anonymous requests may only read (GET/HEAD objects, list) buckets made public-read on purpose. */
+function anonymousAllowed(
+  backend: Backend,
+  method: string,
+  bucket: string,
+  key: string,
+  query: QueryParam[],
+): boolean {
+  if (bucket === "" || backend.buckets.get(bucket)?.acl !== "public-read") return false;
+  if (method !== "GET" && method !== "HEAD") return false;
+  if (key === "") return query.every((q) => LIST_PARAMS.has(q.name));
+  return query.every((q) => q.name.startsWith("response-"));
+}
+
 /** Splits "bucket/key" out of the request (path style, or virtual-host style for <bucket>.localhost). */
 function addressing(req: IncomingMessage, path: string): { bucket: string; key: string } {
   const host = (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
@@ -178,7 +209,9 @@ export function createHandler(backend: Backend, credentials: Credentials, region
         { method: req.method ?? "GET", rawPath, path, query: rawQuery },
         credentials,
       );
-      if (!signing) throw new S3Error("AccessDenied");
+      if (!signing && !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery)) {
+        throw new S3Error("AccessDenied");
+      }
       const ctx: Ctx = {
         req,
         res,
@@ -191,7 +224,7 @@ export function createHandler(backend: Backend, credentials: Credentials, region
         baseUrl: `http://${req.headers.host ?? "localhost"}`,
         region,
         requestId,
-        principal: signing.accessKey,
+        principal: signing?.accessKey ?? "anonymous",
         sourceIp: req.socket.remoteAddress ?? "",
       };
       await route(ctx);

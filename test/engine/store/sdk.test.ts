@@ -14,6 +14,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   DeleteObjectTaggingCommand,
+  GetBucketAclCommand,
   GetBucketLocationCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
@@ -24,6 +25,7 @@ import {
   ListObjectsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutBucketAclCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
   S3Client,
@@ -663,4 +665,32 @@ test("object tagging: x-amz-tagging on PUT, Get/Put/DeleteObjectTagging", async 
   assert.deepEqual((await t.s3.send(new GetObjectTaggingCommand({ Bucket: "tags", Key: "t" }))).TagSet, []);
   const missing = await s3Error(t.s3.send(new GetObjectTaggingCommand({ Bucket: "tags", Key: "nope" })));
   assert.equal(missing.name, "NoSuchKey");
+});
+
+test("public-read buckets: anonymous GET, HEAD and list work; writes and other buckets stay private", async () => {
+  await t.s3.send(new CreateBucketCommand({ Bucket: "public-stuff", ACL: "public-read" }));
+  await t.s3.send(new CreateBucketCommand({ Bucket: "private-stuff" }));
+  await put("public-stuff", "hello.txt", "public hello");
+  await put("private-stuff", "hello.txt", "secret");
+  const g = await fetch(`${t.store.url}/public-stuff/hello.txt`);
+  assert.equal(g.status, 200);
+  assert.equal(await g.text(), "public hello");
+  const l = await fetch(`${t.store.url}/public-stuff?list-type=2`);
+  assert.match(await l.text(), /<Key>hello.txt<\/Key>/);
+  const w = await fetch(`${t.store.url}/public-stuff/new.txt`, { method: "PUT", body: "x" });
+  assert.equal(w.status, 403);
+  assert.match(await w.text(), /<Code>AccessDenied<\/Code>/);
+  const p = await fetch(`${t.store.url}/private-stuff/hello.txt`);
+  assert.equal(p.status, 403);
+  await p.text();
+  const acl = await t.s3.send(new GetBucketAclCommand({ Bucket: "public-stuff" }));
+  assert.ok(
+    acl.Grants?.some(
+      (x) => x.Grantee?.URI === "http://acs.amazonaws.com/groups/global/AllUsers" && x.Permission === "READ",
+    ),
+  );
+  await t.s3.send(new PutBucketAclCommand({ Bucket: "public-stuff", ACL: "private" }));
+  const after = await fetch(`${t.store.url}/public-stuff/hello.txt`);
+  assert.equal(after.status, 403);
+  await after.text();
 });
