@@ -23,6 +23,8 @@ export function openDatabase(dataDir: string, fileName = "jobs.db"): Database.Da
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
+    // Indexes of 100,000 queued jobs (random UUIDs among them) must stay in memory to insert fast.
+    db.pragma("cache_size = -32768");
     // A second process (a CLI reading jobs) may hold a read lock for a moment; wait rather than fail.
     db.pragma("busy_timeout = 5000");
     migrate(db);

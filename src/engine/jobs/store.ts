@@ -137,14 +137,10 @@ export class JobStore {
   }
 
   private insert(i: EnqueueInput): EnqueueResult {
-    if (i.dedupeKey !== undefined) {
-      const found = this.st.byDedupe.get(i.dedupeKey);
-      if (found) return { id: found.id, created: false };
-    }
     const id = i.id ?? randomUUID();
     const now = this.now();
     const p = encodePayload(i.payload);
-    this.st.insert.run({
+    const r = this.st.insert.run({
       id,
       fn: i.function,
       queue: i.queue ?? "lambda",
@@ -157,6 +153,7 @@ export class JobStore {
       not_before: i.notBefore ?? now,
       t_queued: now,
     });
+    if (r.changes === 0) return { id: this.st.byDedupe.get(i.dedupeKey!)!.id, created: false };
     return { id, created: true };
   }
 
@@ -468,6 +465,10 @@ export class JobStore {
   }
 }
 
+/** The hot query: the next due job of one (function, queue); exported so a test can check its plan. */
+export const READY_QUERY = `SELECT seq FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? AND not_before <= ?
+  ORDER BY not_before, seq LIMIT 1`;
+
 type PayloadRow = { payload_kind: PayloadKind; payload: Buffer | string | null };
 
 /** Every fixed statement, prepared once. */
@@ -483,7 +484,8 @@ function prepare(db: Database.Database) {
       `INSERT INTO jobs (id, fn, queue, invocation, trig, payload, payload_kind, dedupe_key, parent_id,
          status, not_before, t_queued)
        VALUES (@id, @fn, @queue, @invocation, @trig, @payload, @payload_kind, @dedupe_key, @parent_id,
-         'queued', @not_before, @t_queued)`,
+         'queued', @not_before, @t_queued)
+       ON CONFLICT (dedupe_key) DO NOTHING`,
     ),
     byDedupe: db.prepare<[string], { id: string }>("SELECT id FROM jobs WHERE dedupe_key = ?"),
     byId: db.prepare<[string], JobRow & { seq: number }>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
@@ -501,11 +503,8 @@ function prepare(db: Database.Database) {
     nextDue: db.prepare<[string, Queue], { t: number }>(
       "SELECT not_before AS t FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? ORDER BY not_before LIMIT 1",
     ),
-    // The hot query: served by jobs_ready (see schema.ts) without touching other rows.
-    ready: db.prepare<[string, Queue, number], { seq: number }>(
-      `SELECT seq FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? AND not_before <= ?
-       ORDER BY not_before, seq LIMIT 1`,
-    ),
+    // Served by jobs_ready (see schema.ts) without touching other rows.
+    ready: db.prepare<[string, Queue, number], { seq: number }>(READY_QUERY),
     claim: db.prepare<[number, number]>(
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, cycle_attempts = cycle_attempts + 1,
          t_started = ?, t_image_ready = NULL, t_stage_in = NULL, t_container_start = NULL,
