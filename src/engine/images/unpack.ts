@@ -18,6 +18,7 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { decompressStream } from "./compression.js";
@@ -94,6 +95,10 @@ export function cleanPath(name: string, what = "path"): string[] {
       throw new UnsafeLayerError(`layer ${what} component longer than 255 bytes`);
   return parts;
 }
+
+/** files up to this size are buffered and written in the background, several at a time */
+const SMALL_FILE = 1 << 20;
+const PARALLEL_WRITES = 16;
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -217,13 +222,13 @@ class LayerWriter {
   }
 
   /** Makes sure the directories exist in this layer (copying attributes up from the lowers). */
-  ensureDirs(comps: string[]): void {
+  async ensureDirs(comps: string[]): Promise<void> {
     let p = "";
     for (const c of comps) {
       p = p === "" ? c : `${p}/${c}`;
       const own = this.nodes.get(p);
       if (own?.kind === "dir") continue;
-      if (own) this.remove(p);
+      if (own) await this.remove(p);
       const attrs = this.lowerDirAttrs(p) ?? { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
       const hiddenBelow = this.whiteouts.delete(p);
       fs.mkdirSync(join(this.root, p), { mode: 0o700 });
@@ -234,9 +239,10 @@ class LayerWriter {
   }
 
   /** Removes whatever this layer has at `path` (recursively). */
-  remove(path: string): void {
+  async remove(path: string): Promise<void> {
     const n = this.nodes.get(path);
     if (!n) return;
+    await this.flush();
     fs.rmSync(join(this.root, path), { recursive: true, force: true });
     this.nodes.delete(path);
     if (n.kind === "dir") {
@@ -271,7 +277,7 @@ class LayerWriter {
     const base = comps[comps.length - 1]!;
     if (base.startsWith(WHITEOUT_PREFIX)) {
       const parent = this.resolveDirs(comps.slice(0, -1));
-      this.ensureDirs(parent);
+      await this.ensureDirs(parent);
       const pdir = parent.join("/");
       if (base === OPAQUE_MARKER) {
         this.opaque.add(pdir);
@@ -293,13 +299,13 @@ class LayerWriter {
     }
     const placed = this.place(h.name)!;
     const { path } = placed;
-    this.ensureDirs(placed.parent);
+    await this.ensureDirs(placed.parent);
     const abs = join(this.root, path);
     const own = this.nodes.get(path);
     const wasWhiteout = this.whiteouts.delete(path);
 
     if (h.type === "dir") {
-      if (own && own.kind !== "dir") this.remove(path);
+      if (own && own.kind !== "dir") await this.remove(path);
       if (own?.kind !== "dir") {
         fs.mkdirSync(abs, { mode: 0o700 });
         this.nodes.set(path, { kind: "dir" });
@@ -308,10 +314,17 @@ class LayerWriter {
       this.dirAttrs.set(path, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
       return;
     }
-    if (own) this.remove(path);
+    if (own) await this.remove(path);
 
     switch (h.type) {
       case "file": {
+        if (h.size <= SMALL_FILE) {
+          const parts: Buffer[] = [];
+          for await (const chunk of body) parts.push(Buffer.from(chunk));
+          await this.writeLater(abs, parts, h);
+          this.nodes.set(path, { kind: "file" });
+          return;
+        }
         const fd = fs.openSync(
           abs,
           fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
@@ -351,7 +364,7 @@ class LayerWriter {
             throw new UnsafeLayerError(`hard link "${h.name}" points at a directory`);
           if (!below.lower || below.node.kind === "other")
             throw new UnsafeLayerError(`hard link "${h.name}" points at a special file`);
-          this.ensureDirs(t.parent);
+          await this.ensureDirs(t.parent);
           this.copyUp(below.lower, t.path, below.node);
           tnode = this.nodes.get(t.path)!;
         }
@@ -370,6 +383,45 @@ class LayerWriter {
         });
         return;
     }
+  }
+
+  private readonly pending = new Set<Promise<void>>();
+  private failure: unknown;
+
+  /**
+   * Writes a small file in the background (node's thread pool) so several files are created at once;
+   * the path was resolved and checked already, its parent is a directory of ours. Anything that could
+   * touch a pending path (removal, hard links, the end of the layer) waits for flush() first.
+   */
+  private async writeLater(abs: string, parts: Buffer[], h: TarHeader): Promise<void> {
+    while (this.pending.size >= PARALLEL_WRITES) await Promise.race(this.pending);
+    if (this.failure) throw this.failure;
+    const owners = this.owners;
+    const task = (async () => {
+      const fh = await fsp.open(
+        abs,
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        if (parts.length > 0) await fh.writeFile(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        if (owners) await fh.chown(h.uid, h.gid);
+        await fh.chmod(h.mode);
+        await fh.utimes(h.mtime, h.mtime);
+      } finally {
+        await fh.close();
+      }
+    })()
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .finally(() => this.pending.delete(task));
+    this.pending.add(task);
+  }
+
+  async flush(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    if (this.failure) throw this.failure;
   }
 
   private copyUp(lower: LowerView, path: string, node: Node): void {
@@ -458,8 +510,10 @@ export async function unpackLayer(
     }
     await reader.drain(); // the digest covers the bytes after the end-of-archive marker too
   } finally {
+    await w.flush().catch(() => {});
     await reader.close();
   }
+  await w.flush();
   w.finishDirs();
   const hasLowers = (opts.lowers ?? []).length > 0;
   const whiteouts = [...w.whiteouts].sort();
