@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cgroupMode, oomKillLogged } from "./cgroups.js";
-import { findBinary, installCommand, runtimeVersion } from "./detect.js";
+import { findBinary, installCommand, isStatic, runtimeVersion } from "./detect.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
 
@@ -228,19 +228,4 @@ async function testContainer(runner: import("./runner.js").Runner, state: string
         status: "fail",
         value: `test container failed: ${r.reason} ${r.message ?? r.stderr.toString().trim()}`,
       };
-}
-
-/** An ELF executable without a PT_INTERP program header (no dynamic loader). */
-function isStatic(p: string): boolean {
-  try {
-    const b = readFileSync(p);
-    if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false;
-    const phoff = Number(b.readBigUInt64LE(0x20));
-    const phentsize = b.readUInt16LE(0x36);
-    const phnum = b.readUInt16LE(0x38);
-    for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -7,6 +7,7 @@ import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { Host } from "./adapters.js";
 import { exec, firstLine } from "./exec.js";
+import { shellQuote } from "./mountns.js";
 
 export interface OverlaySupport {
   overlay: boolean;
@@ -90,14 +91,18 @@ export function inOwnOverlayNamespace(
   merged: string,
   errFile: string,
   argv: readonly string[],
+  /** a static busybox to use for `sh` and `mount` (faster to start), else the system's sh and mount */
+  busybox?: string,
 ): string[] {
-  const script = `cd "$4" && mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit ${MOUNT_FAILED}; shift 4; exec "$@"`;
+  const mountCmd = busybox ? `${shellQuote(busybox)} mount -n` : "mount";
+  const script = `cd "$4" && ${mountCmd} -t overlay overlay -o "$1" "$2" 2>"$3" || exit ${MOUNT_FAILED}; shift 4; exec "$@"`;
+  const sh = busybox ? [busybox, "sh"] : ["sh"];
   return [
     "unshare",
     "-m",
     "--propagation",
     "private",
-    "sh",
+    ...sh,
     "-c",
     script,
     "scar-run",

@@ -36,7 +36,7 @@ import {
   removeParent,
   swapAccounting,
 } from "./cgroups.js";
-import { nofileHardLimit, openRuntime } from "./detect.js";
+import { nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
 import { CappedBuffer } from "./output.js";
 import {
   copyLayers,
@@ -61,6 +61,8 @@ export interface RunnerOptions {
   rootfs?: "auto" | "copy";
   /** sweep leftovers of an earlier (crashed) runner with the same stateDir when opening; default true */
   sweep?: boolean;
+  /** use a static busybox for the per-run `sh` + `mount` when the host has one; default true */
+  busybox?: boolean;
 }
 
 export interface RuntimeInfo {
@@ -73,6 +75,8 @@ export interface RuntimeInfo {
   overlay: OverlaySupport;
   /** runtimes tried before and why they were skipped */
   skipped: string[];
+  /** the static busybox used for the per-run `sh` + `mount` (faster), if any */
+  busybox?: string;
 }
 
 const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
@@ -116,6 +120,7 @@ export class Runner {
               runtime.host,
               join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
             );
+      const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
       const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
       const info: RuntimeInfo = {
         runtime: runtime.name,
@@ -126,6 +131,7 @@ export class Runner {
         rootfs: overlay.overlay ? "overlay" : "copy",
         overlay,
         skipped: opened.skipped,
+        ...(bb ? { busybox: bb } : {}),
       };
       const runner = new Runner(runtime, info, stateDir, cgroupParent(opened.cgroupMode, tag), {
         nofileHard: nofileHardLimit(),
@@ -249,7 +255,7 @@ export class Runner {
             this.info.overlay.volatile,
           );
           // the overlay is mounted in a mount namespace of the run's own, by the same process that execs the runtime
-          argv = inOwnOverlayNamespace(m, rootfs, mountErr, runArgv);
+          argv = inOwnOverlayNamespace(m, rootfs, mountErr, runArgv, this.info.busybox);
         } catch (e) {
           if (!(e instanceof OverlayError)) throw e;
           rootfsKind = "copy";

@@ -348,6 +348,20 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.deepEqual(await leftovers(runner), nothingLeft);
     });
 
+    test("without a static busybox the system's sh and mount set up the overlay", async () => {
+      assert.ok(runner.info.busybox, "busybox-static is installed (scripts/install-deps.sh)");
+      const plain = await Runner.open({ stateDir: join(f.root, "state-plain"), runtime, busybox: false });
+      try {
+        assert.equal(plain.info.busybox, undefined);
+        const r = await plain.run({ image, ...sh("cat /etc/motd; echo x > /etc/motd") });
+        assert.equal(r.rootfs, "overlay");
+        assert.equal(r.stdout.toString(), "from top\n");
+        assert.deepEqual(await leftovers(plain), nothingLeft);
+      } finally {
+        await plain.close();
+      }
+    });
+
     test("copy fallback: same view of the image without overlayfs", async () => {
       const copy = await Runner.open({ stateDir: join(f.root, "state-copy"), runtime, rootfs: "copy" });
       try {
