@@ -13,7 +13,8 @@ import { notificationPrefix } from "./storage-path.js";
 
 export interface PlacedFunction {
   spec: FunctionSpec;
-  loc: Locator;
+  /** Where to report a problem: a Locator into the FDL, or anything else that names the function. */
+  loc: Pick<Locator, "issue">;
   /** Where input/output lists live relative to the function: `["lambda"]` for aws, `[]` for oscar. */
   ioBase: KeyPath;
 }

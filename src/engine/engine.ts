@@ -1,0 +1,422 @@
+/**
+ * The embedded engine: the object store, the images, the container runtime and the job system
+ * made into a serverless platform on one machine.
+ *
+ *   upload to an input path -> store commit hook -> durable job (same commit) -> scheduler ->
+ *   supervisor (stage-in, container, stage-out) -> job record with stage times and log
+ *
+ * State lives under one data folder: `store/` (objects), `jobs/jobs.db`, `images/`, `runtime/`,
+ * `functions/` (deployed functions), `work/` (per-invocation folders), `credentials`.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import {
+  CreateBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import type { FdlIssue } from "../fdl/issues.js";
+import type { FunctionSpec, StorageProviderSpec } from "../fdl/spec.js";
+import { checkWorkflows, type PlacedFunction } from "../fdl/workflow.js";
+import { S3Provider } from "../storage/s3.js";
+import { StorageError, type StorageProvider } from "../storage/types.js";
+import { type InvocationResult, invoke } from "../supervisor/index.js";
+import { ContainerExecutor } from "./container-executor.js";
+import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
+import { ImageStore } from "./images/index.js";
+import type { PullEvent } from "./images/pull.js";
+import {
+  type EnqueueInput,
+  type JobContext,
+  type JobOutcome,
+  type JobRecord,
+  JobStore,
+  type JobWithPayload,
+  Scheduler,
+} from "./jobs/index.js";
+import { type DeployedFunction, FunctionRegistry } from "./registry.js";
+import { Runner } from "./runtime/index.js";
+import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
+import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
+
+export interface EngineOptions {
+  dataDir: string;
+  /** Address of the object store (default 127.0.0.1, port 9000; 0 picks a free port). */
+  s3Host?: string;
+  s3Port?: number;
+  /** Jobs running at once (default: the number of cores). */
+  concurrency?: number;
+  runtime?: "auto" | "crun" | "runc";
+  insecureRegistries?: string[];
+  /** How often the scheduler looks for due jobs when nothing wakes it (ms). */
+  pollMs?: number;
+  log?: (message: string) => void;
+}
+
+export class DeployError extends Error {
+  constructor(
+    message: string,
+    readonly issues: FdlIssue[] = [],
+  ) {
+    super(message);
+    this.name = "DeployError";
+  }
+}
+
+export class Engine {
+  private readonly syncResults = new Map<string, InvocationResult>();
+  private readonly providers = new Map<string, StorageProvider>();
+
+  private constructor(
+    readonly dataDir: string,
+    readonly credentials: EngineCredentials,
+    readonly store: RunningStore,
+    readonly jobs: JobStore,
+    readonly images: ImageStore,
+    readonly runner: Runner,
+    readonly registry: FunctionRegistry,
+    private readonly scheduler: Scheduler,
+    private readonly s3: S3Client,
+    private readonly log: (m: string) => void,
+  ) {}
+
+  static async start(opts: EngineOptions): Promise<Engine> {
+    const dir = opts.dataDir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const log = opts.log ?? (() => {});
+    const { credentials } = loadOrCreateCredentials(dir);
+    const jobs = JobStore.open({ dataDir: join(dir, "jobs") });
+    const registry = new FunctionRegistry(dir);
+    const images = new ImageStore({
+      dataDir: join(dir, "images"),
+      ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+    });
+    const runner = await Runner.open({ stateDir: join(dir, "runtime"), runtime: opts.runtime ?? "auto" });
+    let engine: Engine | undefined;
+    // Jobs are created inside the store's commit: the hook runs before the upload is acknowledged, and
+    // an event whose hook did not finish is delivered again at the next start. dedupeKey makes a
+    // second delivery a no-op, so every acknowledged upload has exactly one job.
+    const onCommit = (events: StoreEvent[]) => {
+      const inputs: EnqueueInput[] = [];
+      for (const e of events) {
+        const name = functionOfArn(e.destination.arn);
+        const fn = name ? registry.get(name) : undefined;
+        if (!fn || e.key.endsWith("/")) continue; // someone else's rule, a removed function, a folder marker
+        inputs.push({
+          function: fn.spec.name,
+          trigger: { type: "object", bucket: e.bucket, key: e.key },
+          payload: { Records: [e.record] },
+          queue: fn.spec.execution_mode === "batch" ? "batch" : "lambda",
+          invocation: "async",
+          dedupeKey: `store-event:${e.id}`,
+        });
+      }
+      if (inputs.length > 0) jobs.enqueueMany(inputs);
+    };
+    const store = await startStore({
+      dataDir: join(dir, "store"),
+      host: opts.s3Host ?? "127.0.0.1",
+      port: opts.s3Port ?? 9000,
+      credentials: {
+        accessKeyId: credentials.s3.accessKeyId,
+        secretAccessKey: credentials.s3.secretAccessKey,
+      },
+      onCommit,
+      log,
+    });
+    const s3 = new S3Client({
+      endpoint: store.url,
+      region: store.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: credentials.s3.accessKeyId,
+        secretAccessKey: credentials.s3.secretAccessKey,
+      },
+    });
+    const scheduler = new Scheduler({
+      store: jobs,
+      handler: (job, ctx) => engine!.runJob(job, ctx),
+      concurrency: opts.concurrency ?? availableParallelism(),
+      policy: (name) => engine!.policy(name),
+      pollMs: opts.pollMs ?? 50,
+      onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
+    });
+    engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, s3, log);
+    scheduler.start();
+    return engine;
+  }
+
+  /** Deployed functions. */
+  functions(): DeployedFunction[] {
+    return this.registry.list();
+  }
+
+  /**
+   * Deploys or updates a function: gets its image, creates its buckets and folders on the embedded
+   * store, keeps its scripts, and points the upload triggers of its inputs at it. Refuses a function
+   * that would loop with what is already deployed. Queued jobs and logs of an updated function stay.
+   */
+  async deploy(
+    spec: FunctionSpec,
+    opts: {
+      storageProviders?: Record<string, StorageProviderSpec>;
+      onProgress?: (e: PullEvent) => void;
+    } = {},
+  ): Promise<DeployedFunction> {
+    const others = this.registry.list().filter((f) => f.spec.name !== spec.name);
+    const placed: PlacedFunction[] = [...others.map((f) => f.spec), spec].map((s) => ({
+      spec: s,
+      ioBase: s.provider === "aws" ? ["lambda"] : [],
+      loc: {
+        issue: (severity, rel, message) => ({
+          severity,
+          file: `function '${s.name}'`,
+          line: 0,
+          column: 0,
+          path: rel.join("."),
+          message,
+        }),
+      },
+    }));
+    const problems = checkWorkflows(placed).filter((i) => i.severity === "error");
+    if (problems.length > 0) {
+      throw new DeployError(
+        `cannot deploy '${spec.name}': ${problems.map((p) => p.message).join("; ")}`,
+        problems,
+      );
+    }
+    for (const p of [...spec.input, ...spec.output]) {
+      if (EMBEDDED_PROVIDERS.has(p.storage_provider)) continue;
+      const def = opts.storageProviders?.[p.storage_provider];
+      if (!def)
+        throw new DeployError(`storage provider '${p.storage_provider}' of '${spec.name}' is not defined`);
+      if (def.type !== "s3" && def.type !== "minio") {
+        throw new DeployError(
+          `the local engine cannot use ${def.type} storage yet ('${p.storage_provider}' of '${spec.name}')`,
+        );
+      }
+    }
+
+    const image = await this.ensureImage(spec, opts.onProgress);
+    for (const p of [...spec.input, ...spec.output]) {
+      if (EMBEDDED_PROVIDERS.has(p.storage_provider)) await this.ensureFolder(p.bucket, p.folder);
+    }
+    const providers = Object.fromEntries(
+      [...spec.input, ...spec.output]
+        .filter((p) => !EMBEDDED_PROVIDERS.has(p.storage_provider))
+        .map((p) => [p.storage_provider, opts.storageProviders![p.storage_provider]!]),
+    );
+    const fn = this.registry.save({ ...spec, raw: { ...spec.raw, storage_providers: providers } }, image);
+    await this.applyTriggers();
+    return fn;
+  }
+
+  /** Removes a function. Its buckets, objects, jobs and logs are kept (as SCAR keeps buckets). */
+  async remove(name: string): Promise<boolean> {
+    const had = this.registry.remove(name);
+    if (had) await this.applyTriggers();
+    return had;
+  }
+
+  /**
+   * Calls a function with an event (an S3 event, `{}`, a SCAR run payload, an HTTP body). `sync`
+   * waits for the result like Lambda's RequestResponse; otherwise the job id comes back at once.
+   */
+  async invoke(
+    name: string,
+    event: unknown,
+    opts: { sync: boolean; trigger?: EnqueueInput["trigger"] },
+  ): Promise<{ job: JobRecord; result?: InvocationResult }> {
+    const fn = this.registry.get(name);
+    if (!fn) throw new DeployError(`function '${name}' is not deployed`);
+    const { id } = this.jobs.enqueue({
+      id: randomUUID(),
+      function: name,
+      trigger: opts.trigger ?? { type: "run" },
+      payload: Buffer.isBuffer(event) ? new Uint8Array(event) : event,
+      queue: fn.spec.execution_mode === "batch" ? "batch" : "lambda",
+      invocation: opts.sync ? "sync" : "async",
+    });
+    if (!opts.sync) return { job: this.jobs.get(id)! };
+    const job = await this.scheduler.wait(id);
+    const result = this.syncResults.get(id);
+    this.syncResults.delete(id);
+    return { job, ...(result ? { result } : {}) };
+  }
+
+  async close(): Promise<void> {
+    await this.scheduler.stop();
+    await this.store.close();
+    this.jobs.close();
+    await this.runner.close();
+    for (const p of this.providers.values()) (p as S3Provider).destroy?.();
+    this.s3.destroy();
+  }
+
+  private policy(name: string) {
+    const fn = this.registry.get(name);
+    const days = (fn?.spec.raw.cloudwatch as { log_retention_policy_in_days?: number } | undefined)
+      ?.log_retention_policy_in_days;
+    return typeof days === "number" ? { retentionDays: days } : {};
+  }
+
+  private async runJob(job: JobWithPayload, ctx: JobContext): Promise<JobOutcome> {
+    const fn = this.registry.get(job.function);
+    if (!fn)
+      return {
+        status: "failed",
+        reason: "internal-error",
+        error: `function '${job.function}' is not deployed any more`,
+        retry: false,
+      };
+    let image: ReturnType<ImageStore["resolve"]>;
+    try {
+      image = this.images.resolve(fn.image.digest);
+    } catch (err) {
+      return {
+        status: "failed",
+        reason: "image-error",
+        error: `image ${fn.image.ref}: ${(err as Error).message}`,
+        retry: false,
+      };
+    }
+    ctx.stage("image_ready");
+    const release = this.images.lease(image);
+    const batch = job.queue === "batch" && fn.spec.batch;
+    const executor = new ContainerExecutor(this.runner, {
+      image: { config: image.config, layers: image.layerDirs },
+      memoryMiB: batch ? fn.spec.batch!.memory : fn.spec.memory,
+      ...(batch ? { cpus: fn.spec.batch!.vcpus } : fn.spec.cpu ? { cpus: fn.spec.cpu } : {}),
+    });
+    const decoder = new StringDecoder("utf8");
+    try {
+      const r = await invoke({
+        fn: fn.spec,
+        event: job.payload instanceof Uint8Array ? Buffer.from(job.payload) : (job.payload ?? {}),
+        requestId: job.id,
+        executor,
+        storage: (id) => this.provider(fn, id),
+        workRoot: join(this.dataDir, "work"),
+        queue: job.queue,
+        onLog: (line) => ctx.log(`${line}\n`),
+        onOutput: (chunk) => ctx.log(decoder.write(chunk)),
+        onStage: (s) => ctx.stage(s),
+        signal: ctx.signal,
+      });
+      ctx.log(decoder.end());
+      if (job.invocation === "sync") this.syncResults.set(job.id, r);
+      // SCAR's Lambda-to-Batch delegation: a lambda-batch run that times out is run again as a batch job.
+      if (r.reason === "timeout" && fn.spec.execution_mode === "lambda-batch" && job.queue === "lambda") {
+        return { status: "failed", reason: "timeout", exitCode: r.exitCode, delegate: { queue: "batch" } };
+      }
+      return {
+        status: r.reason === "ok" ? "succeeded" : "failed",
+        reason: r.reason,
+        exitCode: r.exitCode,
+        outputKeys: r.outputs.map((o) => `${o.bucket}/${o.key}`),
+        ...(r.detail ? { error: r.detail } : {}),
+        // A broken event will not mend itself on a retry.
+        ...(r.reason === "event-error" ? { retry: false } : {}),
+      };
+    } finally {
+      release();
+    }
+  }
+
+  private provider(fn: DeployedFunction, id: string): StorageProvider {
+    const s3 = this.credentials.s3;
+    if (EMBEDDED_PROVIDERS.has(id)) {
+      let p = this.providers.get(id);
+      if (!p) {
+        p = new S3Provider(id, {
+          endpoint: this.store.url,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+          forcePathStyle: true,
+        });
+        this.providers.set(id, p);
+      }
+      return p;
+    }
+    const def = (fn.spec.raw.storage_providers as Record<string, StorageProviderSpec> | undefined)?.[id];
+    if (!def) throw new StorageError(`storage provider '${id}' is not defined for '${fn.spec.name}'`, id);
+    const key = `${fn.spec.name}:${id}`;
+    let p = this.providers.get(key);
+    if (!p) {
+      const s = def.settings as {
+        endpoint?: string;
+        region?: string;
+        access_key?: string;
+        secret_key?: string;
+      };
+      p = new S3Provider(id, {
+        ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+        ...(s.region ? { region: s.region } : {}),
+        ...(s.access_key ? { accessKeyId: s.access_key } : {}),
+        ...(s.secret_key ? { secretAccessKey: s.secret_key } : {}),
+      });
+      this.providers.set(key, p);
+    }
+    return p;
+  }
+
+  private async ensureImage(
+    spec: FunctionSpec,
+    onProgress?: (e: PullEvent) => void,
+  ): Promise<DeployedFunction["image"]> {
+    try {
+      if (spec.image_file) {
+        const tag = spec.image ?? `scar-local/${spec.name}:latest`;
+        const res = await this.images.import(spec.image_file, { tag });
+        return { ref: tag, digest: res.images[0]!.digest };
+      }
+      const img = await this.images.ensure(spec.image!, onProgress ? { onProgress } : {});
+      return { ref: spec.image!, digest: img.digest };
+    } catch (err) {
+      throw new DeployError(
+        `cannot get the image of '${spec.name}' (${spec.image_file ?? spec.image}): ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** Bucket and folder marker (`folder/`, as SCAR creates them), if missing. */
+  private async ensureFolder(bucket: string, folder: string): Promise<void> {
+    try {
+      await this.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      if (!(err instanceof S3ServiceException && err.name === "BucketAlreadyOwnedByYou")) throw err;
+    }
+    if (!folder) return;
+    const key = `${folder}/`;
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    } catch {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: "", ContentType: "application/x-directory" }),
+      );
+    }
+  }
+
+  /** Makes every bucket's engine-owned notification rules match the deployed functions. */
+  private async applyTriggers(): Promise<void> {
+    const wanted = triggerRules(this.registry.list().map((f) => f.spec));
+    const backend = this.store.backend;
+    for (const b of backend.listBuckets()) {
+      const current = b.notification;
+      const theirs = (current?.rules ?? []).filter((r) => functionOfArn(r.arn) === undefined);
+      const ours = wanted.get(b.name) ?? [];
+      const next = [...theirs, ...ours];
+      const same = JSON.stringify(next) === JSON.stringify(current?.rules ?? []);
+      if (!same)
+        await backend.setNotification(
+          b.name,
+          next.length > 0 || current ? { rules: next, eventBridge: current?.eventBridge ?? false } : null,
+        );
+    }
+  }
+}
