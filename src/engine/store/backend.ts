@@ -7,7 +7,7 @@
  * Replaying the journal after a crash redoes step 3 for records whose temp file is still there, so
  * a committed object is never lost and an uncommitted one never appears.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import {
   closeSync,
@@ -26,6 +26,7 @@ import {
 } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
+import { promisify } from "node:util";
 import type { ChecksumAlgorithm } from "./checksums.js";
 import { errors, S3Error } from "./errors.js";
 import { fsyncDir, Journal, readJournal, rewriteJournal } from "./journal.js";
@@ -33,6 +34,7 @@ import { compareKeys, lowerBound } from "./keys.js";
 import { buildRecord, matchingRules, type NotificationConfig, type S3EventRecord } from "./notifications.js";
 
 export const META_DIR = ".scar-store";
+const execFileP = promisify(execFile);
 
 /** Headers S3 stores with an object and returns on GET/HEAD. */
 export const STORED_HEADERS = [
@@ -140,6 +142,8 @@ type JournalRecord =
 
 export interface BackendOptions {
   region: string;
+  /** Rewrite the journal once this many bytes were appended (and more than its compacted size). */
+  compactBytes?: number;
   onCommit?: CommitHook;
   /** Called for errors that cannot be reported to a client (e.g. a failing commit hook). */
   log?: (message: string) => void;
@@ -170,6 +174,8 @@ export class Backend {
   private readonly reservedDirs = new Map<string, number>();
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private compacting: Promise<void> | null = null;
+  private snapshotBytes = 0;
 
   private constructor(
     readonly dataDir: string,
@@ -218,7 +224,32 @@ export class Backend {
     // The compacted journal forgets pending renames, so everything replay (or the last run) did to
     // the file system must be on disk first: syncfs of the data dir's file system.
     execFileSync("sync", ["-f", this.dataDir]);
-    rewriteJournal(this.meta("journal"), this.snapshot());
+    this.snapshotBytes = rewriteJournal(this.meta("journal"), this.snapshot());
+  }
+
+  /** Every durable change goes through here; a journal grown past its threshold gets compacted. */
+  private async commitRecords(records: JournalRecord[]): Promise<void> {
+    await this.journal.commit(records);
+    const limit = Math.max(this.opts.compactBytes ?? 64 * 1024 * 1024, this.snapshotBytes);
+    if (this.journal.appended > limit && !this.compacting && !this.closed) {
+      this.compacting = this.compact().finally(() => {
+        this.compacting = null;
+      });
+    }
+  }
+
+  /**
+   * Swaps in a journal holding just the live state, while the store keeps serving (commits made
+   * meanwhile wait for the swap and go to the new file).
+   */
+  private async compact(): Promise<void> {
+    await this.journal.exclusive(async () => {
+      // Let every record already written be applied in memory (those continuations are synchronous).
+      await new Promise((r) => setImmediate(r));
+      // The compacted journal forgets pending moves, so every rename done so far must be on disk.
+      await execFileP("sync", ["-f", this.dataDir]);
+      this.snapshotBytes = await this.journal.replace(this.snapshot());
+    });
   }
 
   private lock(): void {
@@ -367,7 +398,7 @@ export class Backend {
     if (this.buckets.has(name)) throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
     const t = Date.now();
     mkdirSync(join(this.dataDir, name), { recursive: true });
-    await this.journal.commit([{ op: "mkb", b: name, t }]);
+    await this.commitRecords([{ op: "mkb", b: name, t }]);
     if (this.buckets.has(name)) throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
     this.buckets.set(name, { name, created: t, objects: new Map(), sorted: [], notification: null });
   }
@@ -378,7 +409,7 @@ export class Backend {
     for (const u of this.uploads.values()) {
       if (u.bucket === name) await this.abortUpload(u.id);
     }
-    await this.journal.commit([{ op: "rmb", b: name }]);
+    await this.commitRecords([{ op: "rmb", b: name }]);
     if (b.objects.size > 0) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
     this.buckets.delete(name);
     // The folder goes too unless a person put files of their own there.
@@ -390,13 +421,13 @@ export class Backend {
 
   async setAcl(name: string, acl: "private" | "public-read"): Promise<void> {
     const b = this.bucket(name);
-    await this.journal.commit([{ op: "acl", b: name, acl }]);
+    await this.commitRecords([{ op: "acl", b: name, acl }]);
     b.acl = acl;
   }
 
   async setNotification(name: string, cfg: NotificationConfig | null): Promise<void> {
     const b = this.bucket(name);
-    await this.journal.commit([{ op: "ntf", b: name, cfg }]);
+    await this.commitRecords([{ op: "ntf", b: name, cfg }]);
     b.notification = cfg;
   }
 
@@ -539,7 +570,7 @@ export class Backend {
     try {
       const rec: JournalRecord = { op: "put", b: bucket, o: meta, mv: [tmp, path], ev };
       if (completesUpload) rec.mpx = completesUpload;
-      await this.journal.commit([rec]);
+      await this.commitRecords([rec]);
       // Same tick as the rename: readers never see metadata without its bytes.
       this.moveIntoPlace(tmp, path);
       const live = this.buckets.get(bucket);
@@ -562,7 +593,7 @@ export class Backend {
     const o = b.objects.get(key);
     if (!o) throw errors.noSuchKey(key);
     const next = change({ ...o });
-    await this.journal.commit([{ op: "put", b: bucket, o: next }]);
+    await this.commitRecords([{ op: "put", b: bucket, o: next }]);
     // A concurrent overwrite that committed meanwhile wins.
     if (b.objects.get(key) === o) this.index(b, next);
     return next;
@@ -574,7 +605,7 @@ export class Backend {
     // S3 answers 204 for a missing key too; only real deletions make events.
     if (!o) return;
     const ev = this.makeEvents(b, "s3:ObjectRemoved:Delete", key, ctx);
-    await this.journal.commit([{ op: "del", b: bucket, k: key, path: o.path, ev }]);
+    await this.commitRecords([{ op: "del", b: bucket, k: key, path: o.path, ev }]);
     if (b.objects.get(key) === o) {
       this.unindex(b, key);
       this.removeFile(o.path);
@@ -588,7 +619,7 @@ export class Backend {
     const id = randomUUID().replace(/-/g, "") + randomUUID().replace(/-/g, "");
     const upload: UploadMeta = { ...u, id, initiated: Date.now(), parts: new Map() };
     const { parts, ...rest } = upload;
-    await this.journal.commit([{ op: "mpu", u: rest }]);
+    await this.commitRecords([{ op: "mpu", u: rest }]);
     this.uploads.set(id, upload);
     return upload;
   }
@@ -606,7 +637,7 @@ export class Backend {
 
   async commitPart(u: UploadMeta, p: PartMeta, tmp: string): Promise<void> {
     const dest = this.partPath(u.id, p.n);
-    await this.journal.commit([{ op: "part", id: u.id, p, mv: [tmp, dest] }]);
+    await this.commitRecords([{ op: "part", id: u.id, p, mv: [tmp, dest] }]);
     if (!this.uploads.has(u.id)) {
       rmSync(this.abs(tmp), { force: true });
       throw errors.noSuchUpload(u.id);
@@ -616,7 +647,7 @@ export class Backend {
   }
 
   async abortUpload(id: string): Promise<void> {
-    await this.journal.commit([{ op: "mpx", id }]);
+    await this.commitRecords([{ op: "mpx", id }]);
     this.uploads.delete(id);
     rmSync(this.meta("multipart", id), { recursive: true, force: true });
   }
@@ -686,6 +717,7 @@ export class Backend {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.compacting;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.journal.close();
     rmSync(this.meta("lock"), { force: true });

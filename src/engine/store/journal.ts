@@ -57,28 +57,34 @@ export function fsyncDir(dir: string): void {
 }
 
 /** Writes a fresh journal holding exactly `records` (temp file, fsync, rename). */
-export function rewriteJournal(path: string, records: unknown[]): void {
+export function rewriteJournal(path: string, records: unknown[]): number {
   const tmp = `${path}.compact`;
   const fd = openSync(tmp, "w");
+  let bytes = 0;
   try {
     const chunk: string[] = [];
     for (const r of records) {
       chunk.push(encode(r));
-      if (chunk.length >= 1000) writeSync(fd, chunk.splice(0).join(""));
+      if (chunk.length >= 1000) bytes += writeSync(fd, chunk.splice(0).join(""));
     }
-    if (chunk.length) writeSync(fd, chunk.join(""));
+    if (chunk.length) bytes += writeSync(fd, chunk.join(""));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
   fsyncDir(dirname(path));
+  return bytes;
 }
 
 export class Journal {
   private fh: FileHandle | null = null;
   private queue: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
   private writing = false;
+  private paused = false;
+  private idle: (() => void)[] = [];
+  /** Bytes appended since the journal was last rewritten. */
+  appended = 0;
 
   /**
    * @param beforeCommit runs before each batch is written: the store uses it to fsync the temp
@@ -91,37 +97,69 @@ export class Journal {
 
   async open(): Promise<void> {
     this.fh = await open(this.path, "a");
+    this.appended = 0;
   }
 
   /** Appends records and resolves once they are on stable storage. */
   commit(records: unknown[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ line: records.map(encode).join(""), resolve, reject });
-      if (!this.writing) void this.drain();
+      this.kick();
     });
   }
 
   /** Appends records without waiting for stable storage (for facts that are safe to lose, like acks). */
   append(records: unknown[]): void {
     this.queue.push({ line: records.map(encode).join(""), resolve: () => {}, reject: () => {} });
-    if (!this.writing) void this.drain();
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.writing && !this.paused && this.queue.length > 0) void this.drain();
   }
 
   private async drain(): Promise<void> {
     this.writing = true;
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.paused) {
       const batch = this.queue.splice(0);
       try {
         if (!this.fh) throw new Error("journal is closed");
         await this.beforeCommit();
-        await appendFile(this.fh, batch.map((b) => b.line).join(""));
+        const text = batch.map((b) => b.line).join("");
+        await appendFile(this.fh, text);
         await this.fh.datasync();
+        this.appended += Buffer.byteLength(text);
         for (const b of batch) b.resolve();
       } catch (e) {
         for (const b of batch) b.reject(e as Error);
       }
     }
     this.writing = false;
+    for (const f of this.idle.splice(0)) f();
+  }
+
+  /**
+   * Runs `fn` while no batch is being written; records committed meanwhile wait and are written
+   * (to whatever file is the journal then) afterwards. Used to swap in a compacted journal.
+   */
+  async exclusive(fn: () => Promise<void>): Promise<void> {
+    this.paused = true;
+    try {
+      if (this.writing) await new Promise<void>((r) => this.idle.push(r));
+      await fn();
+    } finally {
+      this.paused = false;
+      this.kick();
+    }
+  }
+
+  /** Replaces the journal with exactly `records` (see rewriteJournal) and appends to the new file. */
+  async replace(records: unknown[]): Promise<number> {
+    await this.fh?.close();
+    this.fh = null;
+    const bytes = rewriteJournal(this.path, records);
+    await this.open();
+    return bytes;
   }
 
   async close(): Promise<void> {

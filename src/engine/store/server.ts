@@ -27,6 +27,8 @@ export interface StoreOptions {
   port?: number;
   /** Accepted key pairs; defaults to the single pair scar / scar-secret-key. */
   credentials?: StoreCredentials | StoreCredentials[];
+  /** Journal compaction threshold in bytes (default 64 MiB); tests make it small. */
+  compactBytes?: number;
   /** Region reported to clients and written into event records. */
   region?: string;
   /** Runs before a change that fires events is acknowledged (see CommitHook). */
@@ -249,7 +251,12 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
   const region = opts.region ?? "us-east-1";
   const list = opts.credentials === undefined ? [DEFAULT_CREDENTIALS] : [opts.credentials].flat();
   const credentials: Credentials = new Map(list.map((c) => [c.accessKeyId, c.secretAccessKey]));
-  const backend = await Backend.open(dataDir, { region, onCommit: opts.onCommit, log: opts.log });
+  const backend = await Backend.open(dataDir, {
+    region,
+    onCommit: opts.onCommit,
+    log: opts.log,
+    compactBytes: opts.compactBytes,
+  });
   // Events that were committed before a crash but never acknowledged go out before we take requests.
   await backend.redeliver();
   const server: Server = createServer(
