@@ -26,6 +26,8 @@ export interface HttpRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: Buffer | Uint8Array | string | AsyncIterable<Uint8Array> | undefined;
+  /** fail when the connection is idle this long (default 60 s) */
+  idleTimeoutMs?: number;
 }
 
 const agents = {
@@ -79,6 +81,10 @@ export function httpRequest(url: string | URL, init: HttpRequest = {}): Promise<
       },
     );
     req.on("error", reject);
+    // a registry that stops answering (headers or body) for this long fails the request; pulls retry
+    req.setTimeout(init.idleTimeoutMs ?? 60_000, () =>
+      req.destroy(new Error(`no data from ${u.host} for ${(init.idleTimeoutMs ?? 60_000) / 1000} s`)),
+    );
     const b = init.body;
     if (b === undefined) req.end();
     else if (typeof b === "string" || b instanceof Uint8Array) req.end(b);

@@ -101,6 +101,13 @@ test("import a docker-archive written by skopeo (docker save format)", async () 
   assert.equal(r.format, "docker-archive");
   assert.deepEqual(r.images[0]!.names, ["docker.io/grycap/two:v1"]);
   checkTwo(images, "grycap/two:v1");
+  // `docker save | gzip` works too
+  const gz = join(work, "two.tar.gz");
+  fs.writeFileSync(gz, gzipSync(fs.readFileSync(file)));
+  const images2 = newStore();
+  const r2 = await images2.import(gz);
+  assert.equal(r2.format, "docker-archive");
+  assert.equal(r2.images[0]!.digest, r.images[0]!.digest);
 });
 
 test("import a hand-made classic docker save archive with several images", async () => {

@@ -356,3 +356,23 @@ test("later entries replace earlier ones; a file replaces a directory and the re
   );
   assert.deepEqual(listTree(dir), ["s = replaced symlink", "x = now a file", "y/", "y/z = z"]);
 });
+
+test("without root: no overlay markers and no owners, whiteouts still listed for materialize()", async () => {
+  const l1 = fresh();
+  const r1 = await unpack(craftTar([{ name: "a/x", data: "x", uid: 7 }]), l1.dir, [], {
+    overlayMarkers: false,
+    preserveOwners: false,
+  });
+  const l2 = fresh();
+  const r2 = await unpack(craftTar([{ name: "a/.wh.x", data: "" }]), l2.dir, [r1.layer], {
+    overlayMarkers: false,
+    preserveOwners: false,
+  });
+  assert.equal(r2.overlay, false);
+  assert.deepEqual(r2.whiteouts, ["a/x"]);
+  assert.equal(fs.existsSync(join(l2.dir, "a/x")), false, "no whiteout device");
+  assert.equal(fs.statSync(join(l1.dir, "a/x")).uid, process.getuid?.() ?? 0);
+  const flat = join(fresh().base, "flat");
+  materialize([r1.layer, r2.layer], flat);
+  assert.deepEqual(listTree(flat), ["a/"]);
+});
