@@ -304,6 +304,7 @@ export class Scheduler extends EventEmitter {
 
   private complete(entry: Running, outcome: JobOutcome): void {
     const { job, seq } = entry.claimed;
+    let after: JobRecord | undefined;
     try {
       this.flushLogs();
       if (entry.abortedFor === "shutdown") {
@@ -313,10 +314,10 @@ export class Scheduler extends EventEmitter {
           outcome = { ...outcome, status: "failed", reason: "cancelled", retry: false };
           delete outcome.delegate;
         }
-        this.store.finish(seq, outcome, {
+        after = this.store.finish(seq, outcome, {
           retries: this.policy(job.function).retries ?? DEFAULT_RETRIES,
           backoff: this.backoff,
-        });
+        })?.record;
       }
     } catch (e) {
       // The job stays `running` in the database; the next start's recovery requeues it.
@@ -328,7 +329,7 @@ export class Scheduler extends EventEmitter {
       if (n === 0) this.perFn.delete(job.function);
       else this.perFn.set(job.function, n);
     }
-    const after = this.store.get(job.id);
+    after ??= this.store.get(job.id);
     if (after) {
       this.emit("finish", after);
       this.resolveWaiters(after);

@@ -82,6 +82,10 @@ export class JobStore {
   private readonly logs: LogWriter;
   private readonly listeners = new Set<(fn: string, queue: Queue) => void>();
   private readonly st: ReturnType<typeof prepare>;
+  // Transaction wrappers are made once: making one per call costs more than a small write.
+  private readonly claimTx;
+  private readonly finishTx;
+  private readonly appendTx;
 
   private constructor(db: Database.Database, opts: JobStoreOptions) {
     this.db = db;
@@ -89,6 +93,14 @@ export class JobStore {
     this.durability = opts.durability ?? "power";
     this.logs = new LogWriter(db, splitLimit(opts.logLimit ?? DEFAULT_LOG_LIMIT));
     this.st = prepare(db);
+    this.claimTx = db.transaction((fn: string, queue: Queue) => this.claimBody(fn, queue));
+    this.finishTx = db.transaction(
+      (seq: number, outcome: JobOutcome, policy: { retries: number; backoff: Backoff }) =>
+        this.finishBody(seq, outcome, policy),
+    );
+    this.appendTx = db.transaction((entries: Iterable<[number, string]>) => {
+      for (const [seq, text] of entries) this.logs.append(seq, text);
+    });
   }
 
   static open(opts: JobStoreOptions): JobStore {
@@ -175,21 +187,21 @@ export class JobStore {
 
   /** Marks the oldest due job of (fn, queue) running and opens its attempt; undefined when none is due. */
   claimNext(fn: string, queue: Queue): Claimed | undefined {
-    return this.db
-      .transaction((): Claimed | undefined => {
-        const now = this.now();
-        const next = this.st.ready.get(fn, queue, now);
-        if (!next) return undefined;
-        this.st.claim.run(now, next.seq);
-        const row = this.st.withPayload.get(next.seq)!;
-        this.st.openAttempt.run(next.seq, row.attempts, row.cycle, now);
-        const job: JobWithPayload = {
-          ...toRecord(row),
-          payload: decodePayload(row.payload_kind, row.payload),
-        };
-        return { seq: next.seq, attempt: row.cycle_attempts, job };
-      })
-      .immediate();
+    return this.claimTx.immediate(fn, queue);
+  }
+
+  private claimBody(fn: string, queue: Queue): Claimed | undefined {
+    const now = this.now();
+    const next = this.st.ready.get(fn, queue, now);
+    if (!next) return undefined;
+    this.st.claim.run(now, next.seq);
+    const row = this.st.withPayload.get(next.seq)!;
+    this.st.openAttempt.run(next.seq, row.attempts, row.cycle, now);
+    const job: JobWithPayload = {
+      ...toRecord(row),
+      payload: decodePayload(row.payload_kind, row.payload),
+    };
+    return { seq: next.seq, attempt: row.cycle_attempts, job };
   }
 
   recordStage(seq: number, stage: HandlerStage, at: number): void {
@@ -200,9 +212,7 @@ export class JobStore {
 
   /** Appends buffered log text of several jobs in one transaction. */
   appendLogs(entries: Iterable<[seq: number, text: string]>): void {
-    this.db.transaction(() => {
-      for (const [seq, text] of entries) this.logs.append(seq, text);
-    })();
+    this.appendTx(entries);
   }
 
   /**
@@ -214,58 +224,62 @@ export class JobStore {
     seq: number,
     outcome: JobOutcome,
     policy: { retries: number; backoff: Backoff },
-  ): { status: JobStatus; delegatedTo?: string } | undefined {
-    return this.db
-      .transaction(() => {
-        const row = this.st.bySeq.get(seq);
-        if (!row) return undefined;
-        const now = this.now();
-        const reason = outcome.reason ?? (outcome.status === "succeeded" ? "ok" : "script-error");
-        const d = decide(
-          { invocation: row.invocation, cycleAttempts: row.cycle_attempts },
-          { ...outcome, reason },
-          policy.retries,
-          policy.backoff,
-          now,
-        );
-        let delegatedTo: string | undefined;
-        if (outcome.delegate) {
-          const payload = decodePayload(...this.payloadOf(seq));
-          delegatedTo = this.insert({
-            function: row.fn,
-            trigger: outcome.delegate.trigger ?? (JSON.parse(row.trig) as JobRecord["trigger"]),
-            payload: "payload" in outcome.delegate ? outcome.delegate.payload : payload,
-            queue: outcome.delegate.queue ?? "batch",
-            invocation: "async",
-            parentId: row.id,
-          }).id;
-        }
-        const final = d.status !== "queued";
-        this.st.finish.run({
-          seq,
-          status: d.status,
-          reason,
-          error: outcome.error ?? null,
-          exit_code: outcome.exitCode ?? null,
-          output_keys: JSON.stringify(outcome.outputKeys ?? []),
-          max_memory_mb: outcome.maxMemoryMB ?? null,
-          not_before: d.notBefore ?? row.not_before,
-          t_done: final ? now : null,
-          delegated_to: delegatedTo ?? null,
-        });
-        this.closeAttempt(
-          seq,
-          row.attempts,
-          now,
-          outcome.status,
-          reason,
-          outcome.exitCode ?? null,
-          outcome.error,
-        );
-        if (delegatedTo) this.notifyLater(row.fn, outcome.delegate?.queue ?? "batch");
-        return { status: d.status, ...(delegatedTo ? { delegatedTo } : {}) };
-      })
-      .immediate();
+  ): { status: JobStatus; record: JobRecord; delegatedTo?: string } | undefined {
+    return this.finishTx.immediate(seq, outcome, policy);
+  }
+
+  private finishBody(
+    seq: number,
+    outcome: JobOutcome,
+    policy: { retries: number; backoff: Backoff },
+  ): { status: JobStatus; record: JobRecord; delegatedTo?: string } | undefined {
+    const row = this.st.bySeq.get(seq);
+    if (!row) return undefined;
+    const now = this.now();
+    const reason = outcome.reason ?? (outcome.status === "succeeded" ? "ok" : "script-error");
+    const d = decide(
+      { invocation: row.invocation, cycleAttempts: row.cycle_attempts },
+      { ...outcome, reason },
+      policy.retries,
+      policy.backoff,
+      now,
+    );
+    let delegatedTo: string | undefined;
+    if (outcome.delegate) {
+      const payload = decodePayload(...this.payloadOf(seq));
+      delegatedTo = this.insert({
+        function: row.fn,
+        trigger: outcome.delegate.trigger ?? (JSON.parse(row.trig) as JobRecord["trigger"]),
+        payload: "payload" in outcome.delegate ? outcome.delegate.payload : payload,
+        queue: outcome.delegate.queue ?? "batch",
+        invocation: "async",
+        parentId: row.id,
+      }).id;
+    }
+    const final = d.status !== "queued";
+    const after = this.st.finish.get({
+      seq,
+      status: d.status,
+      reason,
+      error: outcome.error ?? null,
+      exit_code: outcome.exitCode ?? null,
+      output_keys: JSON.stringify(outcome.outputKeys ?? []),
+      max_memory_mb: outcome.maxMemoryMB ?? null,
+      not_before: d.notBefore ?? row.not_before,
+      t_done: final ? now : null,
+      delegated_to: delegatedTo ?? null,
+    });
+    this.closeAttempt(
+      seq,
+      row.attempts,
+      now,
+      outcome.status,
+      reason,
+      outcome.exitCode ?? null,
+      outcome.error,
+    );
+    if (delegatedTo) this.notifyLater(row.fn, outcome.delegate?.queue ?? "batch");
+    return { status: d.status, record: toRecord(after!), ...(delegatedTo ? { delegatedTo } : {}) };
   }
 
   /**
@@ -522,11 +536,11 @@ function prepare(db: Database.Database) {
     stages: db.prepare<[number], Record<string, number | null>>(
       `SELECT ${STAGES.map(stageColumn).join(", ")} FROM jobs WHERE seq = ?`,
     ),
-    finish: db.prepare(
+    finish: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET status = @status, reason = @reason, error = @error, exit_code = @exit_code,
          output_keys = @output_keys, max_memory_mb = @max_memory_mb, not_before = @not_before,
          t_done = @t_done, delegated_to = coalesce(@delegated_to, delegated_to)
-       WHERE seq = @seq`,
+       WHERE seq = @seq RETURNING ${JOB_COLUMNS}`,
     ),
     interrupt: db.prepare<[JobStatus, number, number | null, number]>(
       `UPDATE jobs SET status = ?, reason = 'interrupted', error = 'the engine stopped during the job',

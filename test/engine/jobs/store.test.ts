@@ -272,7 +272,7 @@ test("failed async jobs back off, then go dead; redrive starts a new cycle keepi
 test("sync failures are final; retry: false and zero retries dead-letter at once", () => {
   const s = openStore();
   const sync = s.enqueue({ function: "f", trigger: { type: "run" }, invocation: "sync" });
-  assert.deepEqual(runOnce(s, "f", "failed").result, { status: "failed" });
+  assert.equal(runOnce(s, "f", "failed").result?.status, "failed");
   assert.equal(s.get(sync.id)!.status, "failed");
   const noRetry = s.enqueue({ function: "f", trigger: obj("k") });
   const c = s.claimNext("f", "lambda")!;
