@@ -177,17 +177,28 @@ interface Result {
   seconds: number;
   mibPerS: number;
   opsPerS: number;
+  peakRssMiB: number;
 }
 
 async function runMix(t: Target, mix: string, count: number, size: number, width: number): Promise<Result> {
   const body = size <= 8 << 20 ? Buffer.alloc(size, 0x61) : null;
   const keys = Array.from({ length: count }, (_, i) => `${mix}/obj-${i}`);
+  // Peak resident memory of this process (servers and client together): constant memory means it
+  // does not grow with the object size.
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
   const t0 = process.hrtime.bigint();
-  await pool(keys, width, (k) => t.put(k, body ?? zeros(size), size));
-  await pool(keys, width, async (k) => {
-    const got = await t.get(k);
-    if (got !== size) throw new Error(`${t.name}: ${k} came back with ${got} bytes`);
-  });
+  try {
+    await pool(keys, width, (k) => t.put(k, body ?? zeros(size), size));
+    await pool(keys, width, async (k) => {
+      const got = await t.get(k);
+      if (got !== size) throw new Error(`${t.name}: ${k} came back with ${got} bytes`);
+    });
+  } finally {
+    clearInterval(sampler);
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   return {
     mix,
@@ -195,6 +206,7 @@ async function runMix(t: Target, mix: string, count: number, size: number, width
     seconds,
     mibPerS: (2 * count * size) / (1 << 20) / seconds,
     opsPerS: (2 * count) / seconds,
+    peakRssMiB: peak / (1 << 20),
   };
 }
 
@@ -240,7 +252,7 @@ async function main() {
           const r = await runMix(t, mix, count, size, width);
           results.push(r);
           console.log(
-            `${r.target.padEnd(11)} ${mix.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s ${r.mibPerS.toFixed(1).padStart(8)} MiB/s ${r.opsPerS.toFixed(0).padStart(7)} ops/s`,
+            `${r.target.padEnd(11)} ${mix.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s ${r.mibPerS.toFixed(1).padStart(8)} MiB/s ${r.opsPerS.toFixed(0).padStart(7)} ops/s  peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
           );
         }
       } finally {
