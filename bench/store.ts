@@ -241,7 +241,7 @@ async function main() {
   const mixes: [string, number, number, number][] = [
     ["4KiB", 1000, 4096, 16],
     ["1MiB", 100, 1 << 20, 16],
-    [`${bigMiB}MiB`, 1, bigMiB << 20, 1],
+    [`${bigMiB}MiB`, 1, bigMiB * 1024 * 1024, 1],
   ];
   const results: Result[] = [];
   try {
