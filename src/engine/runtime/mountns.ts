@@ -4,13 +4,13 @@
  * crun refuses to run when /sys/fs/cgroup/unified (cgroup2) holds controllers next to the v1
  * hierarchies ("cgroups in hybrid mode not supported"). Hiding that mount in a private mount namespace
  * makes crun see plain v1, which works. We create that namespace once: a tiny helper process
- * (`unshare -m` + one `umount` + `cat`) lives in it for as long as the engine does, and every command that
- * must see the same mounts (crun, and the mount/umount of run root file systems) is started through
- * `nsenter --mount=/proc/<helper>/ns/mnt`, which costs one exec, not a namespace setup and an umount.
+ * (`unshare -m` + one `umount` + `cat`) lives in it for as long as the engine does, and every crun command
+ * (and a run's own overlay mount namespace, see rootfs.ts) is started through
+ * `nsenter --mount=/proc/<helper>/ns/mnt`, which costs one exec, not an extra umount per run.
  *
  * The helper reads its stdin, a pipe from this process: when the engine exits or dies, the pipe closes,
- * the helper exits, and the namespace (with every overlay mount made in it) is freed by the kernel once
- * the last container in it is gone. Nothing of it shows in the host's mount table.
+ * the helper exits, and the namespace is freed by the kernel once the last container in it is gone.
+ * Nothing of it shows in the host's mount table.
  *
  * Limit: the namespace is a copy of the host's mounts when the engine starts (private propagation).
  * A bind-mount source must be on a file system that was mounted before that (plain folders on the
