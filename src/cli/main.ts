@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerImage } from "./commands/image.js";
+import { registerServe } from "./commands/serve.js";
 import { registerStore } from "./commands/store.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerStore(program);
   registerImage(program);
+  registerServe(program);
   return program;
 }
 

@@ -93,7 +93,7 @@ export class Engine {
     const jobs = JobStore.open({ dataDir: join(dir, "jobs") });
     const registry = new FunctionRegistry(dir);
     const images = new ImageStore({
-      dataDir: join(dir, "images"),
+      dataDir: dir,
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
     });
     const runner = await Runner.open({ stateDir: join(dir, "runtime"), runtime: opts.runtime ?? "auto" });

@@ -1,0 +1,73 @@
+import { join } from "node:path";
+import { startApi } from "../../engine/api/index.js";
+import { Engine } from "../../engine/engine.js";
+import { defaultDataDir } from "../../engine/images/index.js";
+import { CliError } from "../errors.js";
+
+function port(v: string, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new CliError(`${what} must be a port number (0-65535), not '${v}'`);
+  return n;
+}
+
+export async function runServe(opts: import("./serve.js").ServeOptions): Promise<void> {
+  const dataDir = opts.dataDir ?? defaultDataDir();
+  const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
+  const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+    throw new CliError(`--concurrency must be a whole number, at least 1, not '${opts.concurrency}'`);
+  }
+  let engine: Engine;
+  try {
+    engine = await Engine.start({
+      dataDir,
+      s3Host: opts.host,
+      s3Port: port(opts.s3Port, "--s3-port"),
+      ...(concurrency ? { concurrency } : {}),
+      log,
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE")
+      throw new CliError(
+        `the object store's port is in use: ${e.message}`,
+        1,
+        "pick another with --s3-port, or 0 for a free one",
+      );
+    throw err;
+  }
+  let api: Awaited<ReturnType<typeof startApi>>;
+  try {
+    api = await startApi(engine, { host: opts.host, port: port(opts.port, "--port"), log });
+  } catch (err) {
+    await engine.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE")
+      throw new CliError(
+        `the API's port is in use: ${e.message}`,
+        1,
+        "pick another with --port, or 0 for a free one",
+      );
+    throw err;
+  }
+  const lines = [
+    `scar engine running`,
+    `  API:          ${api.url}   (admin user '${engine.credentials.admin.user}', password in ${join(dataDir, "credentials")})`,
+    `  object store: ${engine.store.url}   (S3 keys in ${join(dataDir, "credentials")})`,
+    `  data folder:  ${dataDir}`,
+    `  functions:    ${engine.functions().length} deployed`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = async (sig: string) => {
+      log(`${sig}: stopping (running jobs finish first; press Ctrl-C again to stop at once)`);
+      process.once("SIGINT", () => process.exit(130));
+      await api.close();
+      await engine.close();
+      resolve();
+    };
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+  });
+}

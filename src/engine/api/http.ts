@@ -1,0 +1,103 @@
+/** Small HTTP helpers for the engine API: routing by method and path pattern, bounded bodies, JSON errors. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export type Params = Record<string, string>;
+export type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: Params,
+  url: URL,
+) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  on(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, parts: pattern.split("/").filter(Boolean), handler });
+    return this;
+  }
+
+  /** The handler and path parameters for a request; 404 or 405 as HttpError when there is none. */
+  match(method: string, path: string): { handler: Handler; params: Params } {
+    const segs = path.split("/").filter(Boolean);
+    let pathMatched = false;
+    for (const r of this.routes) {
+      if (r.parts.length !== segs.length) continue;
+      const params: Params = {};
+      const ok = r.parts.every((p, i) => {
+        if (p.startsWith(":")) {
+          params[p.slice(1)] = decodeURIComponent(segs[i]!);
+          return true;
+        }
+        return p === segs[i];
+      });
+      if (!ok) continue;
+      pathMatched = true;
+      if (r.method === method) return { handler: r.handler, params };
+    }
+    throw pathMatched
+      ? new HttpError(405, `method ${method} is not allowed on ${path}`)
+      : new HttpError(404, `no such path: ${path}`);
+  }
+}
+
+/** Reads the whole body, refusing more than `limit` bytes with 413 (without buffering the rest). */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > limit) return Promise.reject(new HttpError(413, `the body is larger than ${limit} bytes`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new HttpError(413, `the body is larger than ${limit} bytes`));
+      } else chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBody(req, limit);
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = Buffer.from(`${JSON.stringify(value)}\n`);
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length });
+  res.end(body);
+}
+
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string | Buffer,
+  type = "text/plain; charset=utf-8",
+): void {
+  const body = typeof text === "string" ? Buffer.from(text) : text;
+  res.writeHead(status, { "content-type": type, "content-length": body.length });
+  res.end(body);
+}

@@ -1,0 +1,165 @@
+/** The OSCAR-compatible HTTP API over a real engine, spoken to with plain HTTP as oscar-cli would. */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type RunningApi, startApi } from "../../src/engine/api/index.js";
+import { Engine } from "../../src/engine/engine.js";
+import { type Fixture, makeFixture } from "./runtime/fixtures.js";
+
+const root = mkdtempSync(join(tmpdir(), "scar-api-"));
+const IMAGE = "localhost/scar-test/busybox:api";
+let fixture: Fixture;
+let engine: Engine;
+let api: RunningApi;
+let adminAuth: string;
+
+before(async () => {
+  fixture = makeFixture();
+  engine = await Engine.start({ dataDir: join(root, "data"), s3Port: 0, concurrency: 2 });
+  await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
+  api = await startApi(engine, { port: 0, limits: { maxBodyBytes: 1024 * 1024 } });
+  const a = engine.credentials.admin;
+  adminAuth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
+});
+after(async () => {
+  await api.close();
+  await engine.close();
+  fixture.cleanup();
+  rmSync(root, { recursive: true, force: true });
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
+type Json = any;
+type JsonResponse = Omit<Response, "json"> & { json(): Promise<Json> };
+
+function call(
+  method: string,
+  path: string,
+  opts: { body?: string | Buffer | object; auth?: string | null } = {},
+): Promise<JsonResponse> {
+  const body =
+    opts.body === undefined
+      ? undefined
+      : typeof opts.body === "string" || Buffer.isBuffer(opts.body)
+        ? opts.body
+        : JSON.stringify(opts.body);
+  const headers: Record<string, string> = {};
+  if (opts.auth !== null) headers.authorization = opts.auth ?? adminAuth;
+  return fetch(`${api.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+}
+
+const service = {
+  name: "greyify",
+  image: IMAGE,
+  memory: "128Mi",
+  cpu: "0.5",
+  script: 'echo "got $(cat "$INPUT_FILE_PATH")"\necho "param=$CONT_VAR_x"\n',
+  environment: { variables: { MODE: "test" } },
+  input: [{ storage_provider: "minio.default", path: "grey/in" }],
+  output: [{ storage_provider: "minio.default", path: "grey/out" }],
+};
+
+test("health answers Ok without auth; /system needs the admin", async () => {
+  const h = await call("GET", "/health", { auth: null });
+  assert.equal(h.status, 200);
+  assert.equal(await h.text(), "Ok");
+  const r = await call("GET", "/system/services", { auth: null });
+  assert.equal(r.status, 401);
+  assert.match((await r.json()).error, /authentication required/);
+  const bad = await call("GET", "/system/services", {
+    auth: `Basic ${Buffer.from("scar:wrong").toString("base64")}`,
+  });
+  assert.equal(bad.status, 401);
+  const info = await call("GET", "/system/info");
+  assert.equal((await info.json()).serverless_backend.name, "scar-local");
+});
+
+test("create, read and list a service in OSCAR's JSON", async () => {
+  const c = await call("POST", "/system/services", { body: service });
+  assert.equal(c.status, 201, await c.text());
+  const again = await call("POST", "/system/services", { body: service });
+  assert.equal(again.status, 409);
+  const r = await call("GET", "/system/services/greyify");
+  assert.equal(r.status, 200);
+  const s = await r.json();
+  assert.equal(s.name, "greyify");
+  assert.equal(s.memory, "128Mi");
+  assert.equal(s.cpu, "0.5");
+  assert.equal(s.script, service.script);
+  assert.deepEqual(s.environment, { variables: { MODE: "test" } });
+  assert.deepEqual(s.input, [{ storage_provider: "minio.default", path: "grey/in" }]);
+  assert.match(s.token, /^[0-9a-f]{64}$/);
+  const list = await (await call("GET", "/system/services")).json();
+  assert.deepEqual(
+    list.map((x: { name: string }) => x.name),
+    ["greyify"],
+  );
+});
+
+test("an invalid definition is a 400 naming the problem; a bad body too", async () => {
+  const r = await call("POST", "/system/services", { body: { ...service, name: "Bad_Name" } });
+  assert.equal(r.status, 400);
+  const e = await r.json();
+  assert.match(e.error, /not a valid service name/);
+  assert.equal(e.details[0].path, "functions.oscar[0].local.name");
+  const j = await call("POST", "/system/services", { body: "{not json" });
+  assert.equal(j.status, 400);
+  assert.match((await j.json()).error, /not valid JSON/);
+});
+
+test("POST /run: the body (base64, as oscar-cli sends files) is the input; the answer is base64 output", async () => {
+  const token = (await (await call("GET", "/system/services/greyify")).json()).token;
+  const r = await call("POST", "/run/greyify?x=1", {
+    body: Buffer.from("a file").toString("base64"),
+    auth: `Bearer ${token}`,
+  });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("x-scar-request-id") ?? "", /^[0-9a-f-]{36}$/);
+  assert.equal(Buffer.from(await r.text(), "base64").toString(), "got a file\nparam=\n");
+  const noAuth = await call("POST", "/run/greyify", { body: "x", auth: null });
+  assert.equal(noAuth.status, 401);
+  const wrong = await call("POST", "/run/greyify", { body: "x", auth: "Bearer nope" });
+  assert.equal(wrong.status, 401);
+  const missing = await call("POST", "/run/nothere", { body: "x" });
+  assert.equal(missing.status, 404);
+});
+
+test("POST /job: 201 with the job id; the job shows in /system/logs with its log", async () => {
+  const r = await call("POST", "/job/greyify", { body: JSON.stringify({ hello: "async" }) });
+  assert.equal(r.status, 201);
+  const { jobID } = await r.json();
+  let status = "";
+  for (let i = 0; i < 600 && status !== "Succeeded"; i++) {
+    const logs = await (await call("GET", "/system/logs/greyify")).json();
+    status = logs.jobs[jobID]?.status ?? "";
+    if (status !== "Succeeded") await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(status, "Succeeded");
+  const text = await (await call("GET", `/system/logs/greyify/${jobID}`)).text();
+  assert.match(text, new RegExp(`^START RequestId: ${jobID} Version: \\$LATEST$`, "m"));
+  assert.match(text, /^got \{"hello":"async"\}$/m);
+  assert.match(text, new RegExp(`^END RequestId: ${jobID}$`, "m"));
+  assert.match(text, new RegExp(`^REPORT RequestId: ${jobID}\\tDuration: `, "m"));
+  const rec = await (await call("GET", `/system/jobs/${jobID}`)).json();
+  assert.equal(rec.status, "succeeded");
+  assert.deepEqual(rec.trigger, { type: "http", path: "/job/greyify" });
+});
+
+test("oversized bodies get 413; unknown paths 404; wrong methods 405", async () => {
+  const big = await call("POST", "/job/greyify", { body: Buffer.alloc(2 * 1024 * 1024, 97) });
+  assert.equal(big.status, 413);
+  assert.equal((await call("GET", "/nope")).status, 404);
+  assert.equal((await call("PATCH", "/system/services")).status, 405);
+});
+
+test("update with PUT, delete with DELETE (buckets and objects are kept)", async () => {
+  const u = await call("PUT", "/system/services", { body: { ...service, memory: "256Mi" } });
+  assert.equal(u.status, 204, await u.text());
+  assert.equal((await (await call("GET", "/system/services/greyify")).json()).memory, "256Mi");
+  const d = await call("DELETE", "/system/services/greyify");
+  assert.equal(d.status, 204);
+  assert.equal((await call("GET", "/system/services/greyify")).status, 404);
+  assert.ok(engine.store.backend.listBuckets().some((b) => b.name === "grey"));
+});
