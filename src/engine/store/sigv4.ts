@@ -6,6 +6,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { S3Error } from "./errors.js";
+import { verifyV2 } from "./sigv2.js";
 
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
@@ -170,13 +171,12 @@ export function verifyRequest(
   if (auth === undefined) {
     if (q.has("X-Amz-Signature") || q.has("X-Amz-Credential"))
       return verifyPresigned(req, parts, q, credentials, now);
-    if (q.has("Signature") && q.has("AWSAccessKeyId")) {
-      throw new S3Error(
-        "InvalidRequest",
-        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-      );
-    }
+    if (q.has("Signature") && q.has("AWSAccessKeyId")) return verifyV2(req, parts, credentials, now);
     return null;
+  }
+  if (auth.startsWith("AWS ")) {
+    const v2 = verifyV2(req, parts, credentials, now);
+    if (v2) return v2;
   }
   if (!auth.startsWith(`${ALGORITHM} `)) {
     throw new S3Error(

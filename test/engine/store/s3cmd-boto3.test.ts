@@ -63,6 +63,10 @@ test("s3cmd: mb, put, get, ls, multipart, sync, del, rb", {
   ]);
   const info = await s3cmd("info", "s3://cmd-bucket/big.bin");
   assert.match(info, /MD5 sum:/);
+  // The same with SigV2 signing.
+  await s3cmd("--signature-v2", "put", join(work, "small.txt"), "s3://cmd-bucket/v2/small.txt");
+  await s3cmd("--signature-v2", "get", "s3://cmd-bucket/v2/small.txt", join(work, "v2.down"));
+  assert.equal(readFileSync(join(work, "v2.down"), "utf8"), "small file\n");
   await s3cmd("del", "--recursive", "--force", "s3://cmd-bucket/");
   await s3cmd("rb", "s3://cmd-bucket");
 });
@@ -71,7 +75,7 @@ test("boto3: put, get, list, multipart, presigned URL, errors", {
   skip: !existsSync("/usr/bin/python3") && "no python3",
 }, async () => {
   const script = `
-import boto3, botocore, botocore.config, hashlib, json, sys, urllib.request
+import boto3, botocore, botocore.config, hashlib, json, sys, urllib.error, urllib.request
 # boto3 1.26 presigns with SigV2 unless told otherwise; the store speaks SigV4 only.
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", config=botocore.config.Config(signature_version="s3v4"))
 out = {}
@@ -92,6 +96,15 @@ out["same"] = hashlib.md5(buf.getvalue()).hexdigest() == hashlib.md5(big).hexdig
 out["keys"] = [c["Key"] for c in s3.list_objects_v2(Bucket="boto-bucket")["Contents"]]
 url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto-bucket", "Key": "k 1.txt"}, ExpiresIn=300)
 out["presigned"] = urllib.request.urlopen(url).read().decode()
+# With its default settings boto3 1.26 presigns with SigV2.
+plain = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+url2 = plain.generate_presigned_url("get_object", Params={"Bucket": "boto-bucket", "Key": "k 1.txt"}, ExpiresIn=300)
+out["v2"] = "AWSAccessKeyId=" in url2
+out["presigned2"] = urllib.request.urlopen(url2).read().decode()
+try:
+    urllib.request.urlopen(url2.replace("Signature=", "Signature=x"))
+except urllib.error.HTTPError as e:
+    out["tampered"] = e.code
 try:
     s3.get_object(Bucket="boto-bucket", Key="missing")
 except botocore.exceptions.ClientError as e:
@@ -114,6 +127,9 @@ print(json.dumps(out))
   assert.equal(out.same, true);
   assert.deepEqual(out.keys, ["big", "k 1.txt"]);
   assert.equal(out.presigned, "boto body");
+  assert.equal(out.v2, true);
+  assert.equal(out.presigned2, "boto body");
+  assert.equal(out.tampered, 403);
   assert.deepEqual(out.missing, ["NoSuchKey", 404]);
   assert.equal(out.notempty, "BucketNotEmpty");
 });
