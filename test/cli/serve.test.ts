@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+const bin = new URL("../../../bin/scar", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "scar-serve-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("scar serve starts the engine on free ports, writes 0600 credentials, answers, and stops on SIGTERM", async () => {
+  const dataDir = join(dir, "data");
+  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--port", "0", "--s3-port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (b) => {
+    out += b;
+  });
+  let err = "";
+  child.stderr.on("data", (b) => {
+    err += b;
+  });
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  for (let i = 0; i < 600 && !/functions:/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(out, /^scar engine running$/m, err);
+  const apiUrl = /API: +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+  const s3Url = /object store: +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+  assert.ok(apiUrl && s3Url, out);
+  assert.equal(await (await fetch(`${apiUrl}/health`)).text(), "Ok");
+  const creds = join(dataDir, "credentials");
+  assert.ok(existsSync(creds));
+  assert.equal(statSync(creds).mode & 0o777, 0o600);
+  const { admin } = JSON.parse(readFileSync(creds, "utf8"));
+  const auth = `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString("base64")}`;
+  const list = await fetch(`${apiUrl}/system/services`, { headers: { authorization: auth } });
+  assert.equal(list.status, 200);
+  assert.deepEqual(await list.json(), []);
+  // The object store answers S3 clients (an unsigned request is refused the S3 way).
+  const s3 = await fetch(`${s3Url}/`);
+  assert.equal(s3.status, 403);
+  assert.match(await s3.text(), /<Code>(AccessDenied|MissingSecurityHeader|SignatureDoesNotMatch)<\/Code>/);
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+});
