@@ -7,7 +7,7 @@
  * - dispatch: N jobs through the scheduler with a no-op handler (claim, attempt row, outcome),
  *   against a bare loop that claims and finishes rows with one UPDATE each.
  *
- * Usage: node dist/bench/jobs.js [N]   (default 20,000)
+ * Usage: node dist/bench/jobs.js [N]   (default 10,000)
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { type EnqueueInput, JobStore, Scheduler } from "../src/engine/jobs/index.js";
 
-const N = Number(process.argv[2] ?? 20_000);
+const N = Number(process.argv[2] ?? 10_000);
 const SINGLE = 300;
 const BATCH = 500;
 

@@ -21,6 +21,7 @@ export { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./retry.js";
 export { Scheduler, type SchedulerOptions } from "./scheduler.js";
 export { MIGRATIONS, SchemaTooNewError } from "./schema.js";
 export {
+  DuplicateJobError,
   type JobPage,
   JobStore,
   type JobStoreOptions,

@@ -290,7 +290,11 @@ export class Scheduler extends EventEmitter {
       },
       log: (text: string) => this.bufferLog(seq, text),
     };
-    this.emit("start", job);
+    try {
+      this.emit("start", job);
+    } catch (e) {
+      this.onError(e);
+    }
     entry.done = this.invoke(job, ctx).then((outcome) => this.complete(entry, outcome));
   }
 
@@ -331,7 +335,11 @@ export class Scheduler extends EventEmitter {
     }
     after ??= this.store.get(job.id);
     if (after) {
-      this.emit("finish", after);
+      try {
+        this.emit("finish", after);
+      } catch (e) {
+        this.onError(e); // a listener's bug must not leave the job's waiters hanging
+      }
       this.resolveWaiters(after);
       // A retry goes back in the ring (its key may have left it while the job ran).
       if (after.status === "queued") this.addKey(after.function, after.queue);

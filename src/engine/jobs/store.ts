@@ -71,6 +71,13 @@ export interface Claimed {
   job: JobWithPayload;
 }
 
+/** An enqueue named a request id that another job already has. */
+export class DuplicateJobError extends Error {
+  constructor(readonly id: string) {
+    super(`a job with id ${id} already exists`);
+  }
+}
+
 const MAX_PAGE = 1000;
 const DELETE_BATCH = 1000;
 const DAY_MS = 86_400_000;
@@ -152,6 +159,12 @@ export class JobStore {
     const id = i.id ?? randomUUID();
     const now = this.now();
     const p = encodePayload(i.payload);
+    if (i.id !== undefined && this.st.idExists.get(i.id)) {
+      // A dedupe key naming the same job is a replay, not a clash.
+      const same = i.dedupeKey !== undefined && this.st.byDedupe.get(i.dedupeKey)?.id === i.id;
+      if (same) return { id: i.id, created: false };
+      throw new DuplicateJobError(i.id);
+    }
     const r = this.st.insert.run({
       id,
       fn: i.function,
@@ -501,6 +514,7 @@ function prepare(db: Database.Database) {
          'queued', @not_before, @t_queued)
        ON CONFLICT (dedupe_key) DO NOTHING`,
     ),
+    idExists: db.prepare<[string], { one: number }>("SELECT 1 AS one FROM jobs WHERE id = ?"),
     byDedupe: db.prepare<[string], { id: string }>("SELECT id FROM jobs WHERE dedupe_key = ?"),
     byId: db.prepare<[string], JobRow & { seq: number }>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
     bySeq: db.prepare<[number], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE seq = ?`),

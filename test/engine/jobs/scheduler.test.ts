@@ -324,3 +324,26 @@ test("bad limits are refused", () => {
     /positive/,
   );
 });
+
+test("the retention sweep runs at start with each function's days; a failing listener harms nothing", async () => {
+  let now = Date.UTC(2026, 0, 1);
+  const store = openStore({ now: () => now });
+  const old = store.enqueue({ function: "short", trigger: obj("k") });
+  const kept = store.enqueue({ function: "long", trigger: obj("k") });
+  const s1 = scheduler(store, async () => ({ status: "succeeded" }));
+  s1.on("finish", () => {
+    throw new Error("listener bug");
+  });
+  s1.start();
+  await s1.wait(old.id);
+  await s1.wait(kept.id);
+  await s1.stop();
+  now += 3 * 86_400_000;
+  const s2 = scheduler(store, async () => ({ status: "succeeded" }), {
+    policy: (fn) => ({ retentionDays: fn === "short" ? 2 : 30 }),
+  });
+  s2.start();
+  await s2.stop();
+  assert.equal(store.get(old.id), undefined);
+  assert.equal(store.get(kept.id)?.status, "succeeded");
+});

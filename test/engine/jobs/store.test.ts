@@ -6,6 +6,7 @@ import { test } from "node:test";
 import Database from "better-sqlite3";
 import {
   DEFAULT_BACKOFF,
+  DuplicateJobError,
   JobStore,
   MIGRATIONS,
   SchemaTooNewError,
@@ -319,4 +320,14 @@ test("cancelling a queued job fails it as cancelled", () => {
   assert.equal(s.get(id)!.reason, "cancelled");
   assert.equal(s.cancelQueued(id), false);
   assert.equal(s.claimNext("f", "lambda"), undefined);
+});
+
+test("an explicit request id already in use is refused clearly (a replay with its dedupe key is not)", () => {
+  const s = openStore();
+  s.enqueue({ id: "req-1", function: "f", trigger: obj("k"), dedupeKey: "e1" });
+  assert.throws(() => s.enqueue({ id: "req-1", function: "g", trigger: obj("k") }), DuplicateJobError);
+  assert.deepEqual(s.enqueue({ id: "req-1", function: "f", trigger: obj("k"), dedupeKey: "e1" }), {
+    id: "req-1",
+    created: false,
+  });
 });
