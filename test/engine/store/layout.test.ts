@@ -135,12 +135,17 @@ const hex = (b: string | Buffer) => createHash("sha256").update(b).digest("hex")
 const hmac = (k: Buffer | string, s: string) => createHmac("sha256", k).update(s).digest();
 
 /** A PUT of an empty body signed with UNSIGNED-PAYLOAD; rejects unless S3 answers 200. */
-function unsignedPayloadPut(port: number, path: string, agent: Agent): Promise<void> {
+function unsignedPayloadPut(
+  port: number,
+  path: string,
+  agent: Agent,
+  host = `127.0.0.1:${port}`,
+): Promise<void> {
   const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, "");
   const date = amzDate.slice(0, 8);
   const scope = `${date}/us-east-1/s3/aws4_request`;
   const headers: Record<string, string> = {
-    host: `127.0.0.1:${port}`,
+    host,
     "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
     "x-amz-date": amzDate,
   };
@@ -248,4 +253,13 @@ test("STREAMING-AWS4-HMAC-SHA256-PAYLOAD: chunk signatures verified; a forged ch
     .send(new GetObjectCommand({ Bucket: "hostile", Key: "chunked-bad" }))
     .catch((e) => e);
   assert.equal(missing.name, "NoSuchKey");
+});
+
+test("virtual-host style: <bucket>.localhost addresses the bucket", async () => {
+  await t.s3.send(new CreateBucketCommand({ Bucket: "vhost" }));
+  const agent = new Agent({ keepAlive: false });
+  await unsignedPayloadPut(t.store.port, "/dir/file.txt", agent, `vhost.localhost:${t.store.port}`);
+  agent.destroy();
+  const r = await t.s3.send(new GetObjectCommand({ Bucket: "vhost", Key: "dir/file.txt" }));
+  assert.equal((await r.Body!.transformToByteArray()).length, 0);
 });
