@@ -17,6 +17,7 @@
 export type { Durability } from "./db.js";
 export { endLine, lambdaLog, reportLine, startLine } from "./lambda-log.js";
 export { DEFAULT_LOG_LIMIT } from "./logs.js";
+export { QueueOwnedError } from "./owner.js";
 export { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./retry.js";
 export { Scheduler, type SchedulerOptions } from "./scheduler.js";
 export { MIGRATIONS, SchemaTooNewError } from "./schema.js";

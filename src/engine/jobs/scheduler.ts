@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from "node:events";
 import { availableParallelism } from "node:os";
+import { takeOwnership } from "./owner.js";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry.js";
 import type { Claimed, JobStore } from "./store.js";
 import {
@@ -95,6 +96,7 @@ export class Scheduler extends EventEmitter {
   private started = false;
   private stopping = false;
   private unsubscribe: (() => void) | null = null;
+  private release: (() => void) | null = null;
 
   constructor(opts: SchedulerOptions) {
     super();
@@ -118,11 +120,13 @@ export class Scheduler extends EventEmitter {
   }
 
   /**
-   * Recovers jobs a killed process left running (back to queued, attempt counted), runs the retention
+   * Takes the queue (one scheduler per database: QueueOwnedError if another live one has it),
+   * recovers jobs a killed process left running (back to queued, attempt counted), runs the retention
    * sweep, and starts dispatching. Returns what the recovery did.
    */
   start(): { requeued: number; dead: number } {
     if (this.started) throw new Error("scheduler already started");
+    this.release = takeOwnership(this.store.db, this.store.now());
     this.started = true;
     const recovered = this.store.recover((fn, inv) => this.maxAttempts(fn, inv));
     this.sweep();
@@ -153,6 +157,8 @@ export class Scheduler extends EventEmitter {
     }
     await Promise.all([...this.running.values()].map((r) => r.done));
     this.flushLogs();
+    this.release?.();
+    this.release = null;
   }
 
   /** Cancels a queued or running job. False when it is neither. */

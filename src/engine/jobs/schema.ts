@@ -84,6 +84,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `);
   },
+  // v2: the owner lease (owner.ts), so two schedulers never share one queue.
+  (db) => {
+    db.exec(`
+      CREATE TABLE owner (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        pid   INTEGER NOT NULL,
+        host  TEXT NOT NULL,
+        token TEXT NOT NULL,
+        since REAL NOT NULL
+      );
+    `);
+  },
 ];
 
 export class SchemaTooNewError extends Error {

@@ -6,8 +6,9 @@ import {
   type JobContext,
   type JobHandler,
   type JobOutcome,
-  type JobStore,
+  JobStore,
   type JobWithPayload,
+  QueueOwnedError,
   Scheduler,
   type SchedulerOptions,
 } from "../../../src/engine/jobs/index.js";
@@ -346,4 +347,21 @@ test("the retention sweep runs at start with each function's days; a failing lis
   await s2.stop();
   assert.equal(store.get(old.id), undefined);
   assert.equal(store.get(kept.id)?.status, "succeeded");
+});
+
+test("one scheduler per queue: a second is refused until the first stops", async () => {
+  const store = openStore();
+  const h: JobHandler = async () => ({ status: "succeeded" });
+  const a = scheduler(store, h);
+  a.start();
+  const other = JobStore.open({ dataDir: store.db.name.replace(/\/jobs\.db$/, "") });
+  try {
+    assert.throws(() => scheduler(other, h).start(), QueueOwnedError);
+    await a.stop();
+    const b = scheduler(other, h);
+    b.start();
+    await b.stop();
+  } finally {
+    other.close();
+  }
 });
