@@ -7,7 +7,7 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, open, rename } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -144,7 +144,6 @@ function rawTarget(dir: string): Target {
           },
         }),
       );
-      void readFile;
       return size;
     },
     async close() {},

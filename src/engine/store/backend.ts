@@ -10,9 +10,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import {
-  closeSync,
   existsSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -29,7 +27,7 @@ import { dirname, join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { ChecksumAlgorithm } from "./checksums.js";
 import { errors, S3Error } from "./errors.js";
-import { fsyncDir, Journal, readJournal, rewriteJournal } from "./journal.js";
+import { Journal, readJournal, rewriteJournal } from "./journal.js";
 import { compareKeys, lowerBound } from "./keys.js";
 import { buildRecord, matchingRules, type NotificationConfig, type S3EventRecord } from "./notifications.js";
 
@@ -723,13 +721,3 @@ export class Backend {
     rmSync(this.meta("lock"), { force: true });
   }
 }
-
-export function fsyncFile(fd: number): void {
-  fsyncSync(fd);
-}
-
-export function closeFd(fd: number): void {
-  closeSync(fd);
-}
-
-export { fsyncDir };

@@ -102,6 +102,4 @@ export const errors = {
   noSuchBucket: (bucket: string) => new S3Error("NoSuchBucket", undefined, { BucketName: bucket }),
   noSuchKey: (key: string) => new S3Error("NoSuchKey", undefined, { Key: key }),
   noSuchUpload: (uploadId: string) => new S3Error("NoSuchUpload", undefined, { UploadId: uploadId }),
-  invalidArgument: (message: string, name: string, value: string) =>
-    new S3Error("InvalidArgument", message, { ArgumentName: name, ArgumentValue: value }),
 };

@@ -1,7 +1,7 @@
 /** What every handler gets, and the helpers that write S3-shaped responses. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Backend, RequestContext } from "./backend.js";
-import { S3Error } from "./errors.js";
+import type { S3Error } from "./errors.js";
 import type { QueryParam, SigningContext } from "./sigv4.js";
 
 export interface Ctx extends RequestContext {
@@ -63,8 +63,4 @@ export function sendError(ctx: Pick<Ctx, "req" | "res" | "requestId">, err: S3Er
 
 export function httpDate(ms: number): string {
   return new Date(ms).toUTCString();
-}
-
-export function requireBucketOnly(ctx: Ctx): void {
-  if (ctx.key !== "") throw new S3Error("MethodNotAllowed");
 }

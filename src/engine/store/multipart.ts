@@ -107,7 +107,7 @@ export async function uploadPartCopy(ctx: Ctx): Promise<void> {
       start = Number(m[1]);
       end = Number(m[2]);
     }
-    const copied = await copyToTemp(ctx, fd, ctx.backend.abs(tmp), start, so.size === 0 ? undefined : end);
+    const copied = await copyToTemp(fd, ctx.backend.abs(tmp), start, so.size === 0 ? undefined : end);
     closeSync(fd);
     fdOpen = false;
     const p: PartMeta = { n, size: copied.size, etag: copied.md5, mtime: Date.now() };

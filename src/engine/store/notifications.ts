@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { S3Error } from "./errors.js";
 import { uriEncode } from "./sigv4.js";
-import { asNode, children, type Parsed, parseXml, text, type XmlObject, xmlDocument } from "./xml.js";
+import { asNode, children, parseXml, text, type XmlObject, xmlDocument } from "./xml.js";
 
 export type DestinationKind = "Lambda" | "Queue" | "Topic";
 
@@ -250,5 +250,3 @@ export function buildRecord(i: RecordInput): S3EventRecord {
     },
   };
 }
-
-export type { Parsed };

@@ -7,15 +7,7 @@ import { newDigest } from "./checksums.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, header, httpDate, sendEmpty, sendXml } from "./http.js";
 import { validateKey } from "./keys.js";
-import {
-  checkEncodingType,
-  decodeToken,
-  encoder,
-  listPage,
-  listV1Xml,
-  listV2Xml,
-  parseMaxKeys,
-} from "./listing.js";
+import { checkEncodingType, decodeToken, listPage, listV1Xml, listV2Xml, parseMaxKeys } from "./listing.js";
 import { fdatasync, receiveSmall, receiveToFile } from "./payload.js";
 import { percentDecode } from "./sigv4.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
@@ -339,7 +331,6 @@ export function checkCopyConditions(ctx: Ctx, o: ObjectMeta): void {
 
 /** Copies the bytes behind an open fd into a new temp file; returns size and MD5. */
 export async function copyToTemp(
-  ctx: Ctx,
   fd: number,
   tmpAbs: string,
   start = 0,
@@ -364,7 +355,6 @@ export async function copyToTemp(
   } finally {
     closeSync(out);
   }
-  void ctx;
   return { size, md5: md5.digest().toString("hex") };
 }
 
@@ -394,7 +384,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
       closeSync(fd);
       throw e;
     }
-    const copied = await copyToTemp(ctx, fd, ctx.backend.abs(tmp));
+    const copied = await copyToTemp(fd, ctx.backend.abs(tmp));
     closeSync(fd);
     const replaced = directive === "REPLACE" ? storedHeaders(ctx) : { headers: so.headers, meta: so.meta };
     const o = await ctx.backend.commitObject(
@@ -456,5 +446,4 @@ export function listObjects(ctx: Ctx, v2: boolean): void {
     const page = listPage(b, params);
     sendXml(ctx, 200, listV1Xml(b.name, page, params, { url, marker }));
   }
-  void encoder;
 }

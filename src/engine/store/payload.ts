@@ -6,7 +6,7 @@
  */
 import { closeSync, createWriteStream, fdatasync as fdatasyncCb, openSync, rmSync, writeSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { PassThrough, type Readable, Transform, type TransformCallback, Writable } from "node:stream";
+import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { type ChecksumAlgorithm, type Digest, isChecksumAlgorithm, newDigest } from "./checksums.js";
@@ -217,5 +217,3 @@ export async function receiveSmall(
   verify();
   return Buffer.concat(parts);
 }
-
-export { PassThrough };
