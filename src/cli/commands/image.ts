@@ -264,7 +264,12 @@ export function registerImage(program: Command): void {
     for (const r of list) {
       const size = human(r.layers.reduce((a, l) => a + l.size, 0));
       const names = r.names.filter((n) => !n.includes("@"));
-      if (names.length === 0) rows.push(["<none>", "<none>", short(r.configDigest), ago(r.created), size]);
+      if (names.length === 0) {
+        // pulled by digest only: show its repository, or nothing at all for a dangling image
+        const byDigest = r.names[0] ? m.parseReference(r.names[0]) : undefined;
+        const repo = byDigest ? m.familiarName({ ...byDigest, tag: undefined, digest: undefined }) : "<none>";
+        rows.push([repo, "<none>", short(r.configDigest), ago(r.created), size]);
+      }
       for (const n of names) {
         const p = m.parseReference(n);
         const repo = m.familiarName({ ...p, tag: undefined, digest: undefined });

@@ -453,27 +453,34 @@ export class ContentStore {
       for (const ref of refs) {
         const rec = this.findIn(idx, ref);
         if (!rec) throw new ImageNotFoundError(ref);
+        const namesOf = () => Object.keys(idx.names).filter((n) => idx.names[n] === rec.digest);
+        const isTag = (n: string) => !n.includes("@");
         let byName = false;
         try {
-          const p = parseReference(ref);
-          const n = formatReference(p);
-          if (!p.digest && idx.names[n] === rec.digest) {
+          const n = formatReference(parseReference(ref));
+          if (idx.names[n] === rec.digest) {
             delete idx.names[n];
             untagged.push(n);
             byName = true;
           }
         } catch {}
-        const left = Object.values(idx.names).filter((d) => d === rec.digest).length;
         if (!byName) {
-          if (left > 1 && !opts.force)
+          // by ID or manifest digest: all its names go, which needs force when it has several tags
+          if (namesOf().filter(isTag).length > 1 && !opts.force)
             throw new Error(
               `image ${rec.configDigest.slice(7, 19)} has several names; remove them by name, or force`,
             );
-          for (const [n, d] of Object.entries(idx.names))
-            if (d === rec.digest) {
-              delete idx.names[n];
-              untagged.push(n);
-            }
+          for (const n of namesOf()) {
+            delete idx.names[n];
+            untagged.push(n);
+          }
+        }
+        // digest references (from pulls by digest) do not keep an image whose last tag was removed
+        if (byName && isTag(untagged.at(-1)!) && !namesOf().some(isTag)) {
+          for (const n of namesOf()) {
+            delete idx.names[n];
+            untagged.push(n);
+          }
         }
         if (Object.values(idx.names).every((d) => d !== rec.digest)) {
           delete idx.images[rec.digest];

@@ -129,3 +129,28 @@ test("an image whose names are all moved to another image becomes dangling and i
   assert.equal(images.find(base.digest), undefined);
   assert.ok(fs.existsSync(images.resolve("app:1").layerDirs[0]!), "the shared layer stays");
 });
+
+test("digest references do not keep an image whose last tag is removed", async () => {
+  const images = await twoImages();
+  const app = images.find("app:1")!;
+  const byDigest = `docker.io/library/app@${app.digest}`;
+  await images.store.putImage(app, [byDigest]); // as a pull by digest records it
+  assert.deepEqual((await images.remove(["app:1"])).deleted, []);
+  const r = await images.remove(["app:latest"]);
+  assert.deepEqual(r.untagged, ["docker.io/library/app:latest", byDigest]);
+  assert.deepEqual(r.deleted, [app.digest]);
+  // and a pull by digest alone keeps the image until that reference is removed
+  const base = images.find("base:1")!;
+  await images.store.putImage(base, [`docker.io/library/base@${base.digest}`]);
+  await images.remove(["base:1"]);
+  assert.equal(images.find(base.digest), undefined, "its last tag went");
+
+  const other = await twoImages();
+  const b2 = other.find("base:1")!;
+  await other.store.putImage(b2, [`docker.io/library/base@${b2.digest}`]);
+  await other.store.withLock((idx) => {
+    delete idx.names["docker.io/library/base:1"]; // as if only ever pulled by digest
+  });
+  assert.deepEqual((await other.prune()).images, [], "not dangling: it has a digest reference");
+  assert.deepEqual((await other.remove([`base@${b2.digest}`])).deleted, [b2.digest]);
+});
