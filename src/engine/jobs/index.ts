@@ -9,9 +9,11 @@
  *   const scheduler = new Scheduler({ store, handler: async (job, ctx) => {
  *     ctx.stage("image_ready"); ctx.log("..."); return { status: "succeeded", outputKeys };
  *   }, policy: (fn) => ({ concurrency, retries, retentionDays }) });
- *   scheduler.start();                                             // recovers jobs of a killed process
+ *   scheduler.start();   // takes the queue (QueueOwnedError if another live scheduler has it),
+ *                        // requeues jobs a killed process left running, sweeps old records
  *   const done = await scheduler.wait(id);                         // sync invocations
- *   store.list(fn), store.get(id), store.log(id), store.counts(), store.listDead(), store.redrive(id)
+ *   store.list(fn), store.get(id), store.log(id), store.attempts(id), store.counts(),
+ *   store.listDead(), store.redrive(id), store.redriveAll(fn), store.deleteJobs(fn, "succeeded" | "all")
  *   await scheduler.stop(); store.close();
  */
 export type { Durability } from "./db.js";

@@ -474,6 +474,13 @@ export class JobStore {
     return true;
   }
 
+  /** Redrives every dead job of a function, oldest first, in one transaction; returns how many. */
+  redriveAll(fn: string): number {
+    const rows = this.db.transaction(() => this.st.redriveFn.all(this.now(), fn)).immediate();
+    for (const q of new Set(rows.map((r) => r.queue))) this.notify(fn, q);
+    return rows.length;
+  }
+
   /**
    * Retention: deletes finished jobs (and logs, history) older than their function's retention, in
    * small transactions so the dispatcher is never blocked for long. Returns how many were deleted.
@@ -593,6 +600,11 @@ function prepare(db: Database.Database) {
       `UPDATE jobs SET status = 'queued', cycle = cycle + 1, cycle_attempts = 0, not_before = ?,
          t_done = NULL, reason = NULL, error = NULL
        WHERE id = ? AND status = 'dead' RETURNING fn, queue`,
+    ),
+    redriveFn: db.prepare<[number, string], { queue: Queue }>(
+      `UPDATE jobs SET status = 'queued', cycle = cycle + 1, cycle_attempts = 0, not_before = ?,
+         t_done = NULL, reason = NULL, error = NULL
+       WHERE fn = ? AND status = 'dead' RETURNING queue`,
     ),
     functions: db.prepare<[], { fn: string }>("SELECT DISTINCT fn FROM jobs"),
     sweep: db.prepare<[string, number, number]>(

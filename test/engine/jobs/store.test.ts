@@ -332,3 +332,18 @@ test("an explicit request id already in use is refused clearly (a replay with it
     created: false,
   });
 });
+
+test("redrive all dead letters of a function at once", () => {
+  const s = openStore();
+  for (let i = 0; i < 3; i++) s.enqueue({ function: "f", trigger: obj(`k${i}`) });
+  s.enqueue({ function: "g", trigger: obj("k") });
+  for (let i = 0; i < 3; i++) runOnce(s, "f", "failed", 0);
+  runOnce(s, "g", "failed", 0);
+  assert.equal(s.redriveAll("f"), 3);
+  assert.equal(s.redriveAll("f"), 0);
+  assert.deepEqual(s.counts(), {
+    f: { queued: 3, running: 0, succeeded: 0, failed: 0, dead: 0 },
+    g: { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 1 },
+  });
+  for (const j of s.list("f").jobs) assert.equal(j.cycle, 2);
+});
