@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DeployError, Engine } from "../../src/engine/engine.js";
+import { STAGES } from "../../src/engine/jobs/index.js";
 import { parseFdl } from "../../src/fdl/index.js";
 import type { FunctionSpec } from "../../src/fdl/spec.js";
 import { type Fixture, makeFixture } from "./runtime/fixtures.js";
@@ -97,15 +98,7 @@ test("an upload to the input folder becomes a job whose result lands in the outp
   assert.equal(job.reason, "ok");
   assert.equal(job.exitCode, 0);
   assert.deepEqual(job.outputKeys, ["photos/out/a b.txt"]);
-  for (const s of [
-    "queued",
-    "image_ready",
-    "stage_in",
-    "container_start",
-    "script_end",
-    "stage_out",
-    "done",
-  ] as const) {
+  for (const s of STAGES) {
     assert.equal(typeof job.stages[s], "number", `stage ${s} has a time`);
   }
   const log = engine.jobs.log(job.id) ?? "";
