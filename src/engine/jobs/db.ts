@@ -25,6 +25,11 @@ export function openDatabase(dataDir: string, fileName = "jobs.db"): Database.Da
     db.pragma("foreign_keys = ON");
     // Indexes of 100,000 queued jobs (random UUIDs among them) must stay in memory to insert fast.
     db.pragma("cache_size = -32768");
+    // A checkpoint fsyncs the WAL and the database: every 1,000 pages (the default) is every ~80 jobs
+    // run. Every 10,000 pages (~40 MiB of WAL) measured ~1.3x more jobs/s on a loaded 2-core machine;
+    // the WAL file is cut back to 64 MiB after a checkpoint.
+    db.pragma("wal_autocheckpoint = 10000");
+    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     // A second process (a CLI reading jobs) may hold a read lock for a moment; wait rather than fail.
     db.pragma("busy_timeout = 5000");
     migrate(db);

@@ -207,8 +207,7 @@ export class JobStore {
     const now = this.now();
     const next = this.st.ready.get(fn, queue, now);
     if (!next) return undefined;
-    this.st.claim.run(now, next.seq);
-    const row = this.st.withPayload.get(next.seq)!;
+    const row = this.st.claim.get(now, next.seq)!;
     this.st.openAttempt.run(next.seq, row.attempts, row.cycle, now);
     const job: JobWithPayload = {
       ...toRecord(row),
@@ -290,6 +289,7 @@ export class JobStore {
       reason,
       outcome.exitCode ?? null,
       outcome.error,
+      after as unknown as Record<string, unknown>,
     );
     if (delegatedTo) this.notifyLater(row.fn, outcome.delegate?.queue ?? "batch");
     return { status: d.status, record: toRecord(after!), ...(delegatedTo ? { delegatedTo } : {}) };
@@ -344,11 +344,13 @@ export class JobStore {
     reason: string,
     exitCode: number | null,
     error: string | undefined,
+    /** The job row as it is now, if the caller has it (saves reading it again). */
+    current?: Record<string, unknown>,
   ): void {
-    const t = this.st.stages.get(seq)!;
+    const t = (current ?? this.st.stages.get(seq)!) as Record<string, number | null>;
     const stages: Record<string, number> = {};
     for (const s of STAGES) {
-      const v = (t as Record<string, number | null>)[stageColumn(s)];
+      const v = t[stageColumn(s)];
       if (v != null) stages[s] = v;
     }
     this.st.closeAttempt.run(now, status, reason, exitCode, error ?? null, JSON.stringify(stages), seq, n);
@@ -540,11 +542,11 @@ function prepare(db: Database.Database) {
     ),
     // Served by jobs_ready (see schema.ts) without touching other rows.
     ready: db.prepare<[string, Queue, number], { seq: number }>(READY_QUERY),
-    claim: db.prepare<[number, number]>(
+    claim: db.prepare<[number, number], JobRow & PayloadRow>(
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, cycle_attempts = cycle_attempts + 1,
          t_started = ?, t_image_ready = NULL, t_stage_in = NULL, t_container_start = NULL,
          t_script_end = NULL, t_stage_out = NULL, t_done = NULL, exit_code = NULL, error = NULL
-       WHERE seq = ?`,
+       WHERE seq = ? RETURNING ${JOB_COLUMNS}, payload, payload_kind`,
     ),
     openAttempt: db.prepare<[number, number, number, number]>(
       "INSERT INTO attempts (job_seq, n, cycle, started) VALUES (?, ?, ?, ?)",
