@@ -50,35 +50,40 @@ test("aws s3: mb, cp up/down, ls, multipart > 16 MiB, sync, presign, rm, rb", {
   const big = randomBytes(17 * 1024 * 1024 + 123);
   writeFileSync(join(work, "big.bin"), big);
 
-  await ok("s3", "cp", "--no-progress", join(work, "up", "a.txt"), "s3://cli-bucket/single/a.txt");
-  await ok("s3", "cp", "--no-progress", join(work, "big.bin"), "s3://cli-bucket/big.bin");
-  const head = JSON.parse(await ok("s3api", "head-object", "--bucket", "cli-bucket", "--key", "big.bin"));
+  // Independent commands run side by side: each awscli start costs seconds of CPU.
+  await Promise.all([
+    ok("s3", "cp", "--no-progress", join(work, "up", "a.txt"), "s3://cli-bucket/single/a.txt"),
+    ok("s3", "cp", "--no-progress", join(work, "big.bin"), "s3://cli-bucket/big.bin"),
+    ok("s3", "sync", "--no-progress", join(work, "up"), "s3://cli-bucket/synced/"),
+  ]);
+  const [headOut, ls, top] = await Promise.all([
+    ok("s3api", "head-object", "--bucket", "cli-bucket", "--key", "big.bin"),
+    ok("s3", "ls", "--recursive", "s3://cli-bucket/synced/"),
+    ok("s3", "ls", "s3://cli-bucket/"),
+    // A copy inside the store of an object above the multipart threshold uses UploadPartCopy.
+    ok("s3", "cp", "--no-progress", "s3://cli-bucket/big.bin", "s3://cli-bucket/big-copy.bin"),
+  ]);
+  const head = JSON.parse(headOut);
   assert.equal(head.ContentLength, big.length);
   assert.match(head.ETag, /^"[0-9a-f]{32}-3"$/); // 8 MiB parts: 3 parts
-  // A copy inside the store of an object above the multipart threshold uses UploadPartCopy.
-  await ok("s3", "cp", "--no-progress", "s3://cli-bucket/big.bin", "s3://cli-bucket/big-copy.bin");
-  await ok("s3", "cp", "--no-progress", "s3://cli-bucket/big-copy.bin", join(work, "big.down"));
-  assert.equal(md5(readFileSync(join(work, "big.down"))), md5(big));
-
-  await ok("s3", "sync", "--no-progress", join(work, "up"), "s3://cli-bucket/synced/");
-  const ls = await ok("s3", "ls", "--recursive", "s3://cli-bucket/synced/");
   const listed = ls
     .trim()
     .split("\n")
     .map((l) => l.trim().split(/\s+/).slice(3).join(" "))
     .sort();
   assert.deepEqual(listed, ["synced/a.txt", "synced/sub/b c.txt"]);
-  const top = await ok("s3", "ls", "s3://cli-bucket/");
   assert.match(top, /PRE single\//);
   assert.match(top, /PRE synced\//);
   assert.match(top, /big\.bin/);
-  await ok("s3", "sync", "--no-progress", "s3://cli-bucket/synced/", join(work, "down"));
+  const [, , again] = await Promise.all([
+    ok("s3", "cp", "--no-progress", "s3://cli-bucket/big-copy.bin", join(work, "big.down")),
+    ok("s3", "sync", "--no-progress", "s3://cli-bucket/synced/", join(work, "down")),
+    // A second sync has nothing to do.
+    ok("s3", "sync", "--no-progress", join(work, "up"), "s3://cli-bucket/synced/"),
+  ]);
+  assert.equal(md5(readFileSync(join(work, "big.down"))), md5(big));
   assert.equal(readFileSync(join(work, "down", "sub", "b c.txt"), "utf8"), "bravo charlie\n");
-  // A second sync has nothing to do.
-  assert.equal(
-    (await ok("s3", "sync", "--no-progress", join(work, "up"), "s3://cli-bucket/synced/")).trim(),
-    "",
-  );
+  assert.equal(again.trim(), "");
 
   const url = (await ok("s3", "presign", "s3://cli-bucket/single/a.txt", "--expires-in", "300")).trim();
   const res = await fetch(url);
