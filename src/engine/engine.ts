@@ -28,6 +28,7 @@ import { StorageError, type StorageProvider } from "../storage/types.js";
 import { type InvocationResult, invoke } from "../supervisor/index.js";
 import { ContainerExecutor } from "./container-executor.js";
 import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
+import { EmbeddedStoreProvider } from "./embedded-provider.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
@@ -329,16 +330,10 @@ export class Engine {
   }
 
   private provider(fn: DeployedFunction, id: string): StorageProvider {
-    const s3 = this.credentials.s3;
     if (EMBEDDED_PROVIDERS.has(id)) {
       let p = this.providers.get(id);
       if (!p) {
-        p = new S3Provider(id, {
-          endpoint: this.store.url,
-          accessKeyId: s3.accessKeyId,
-          secretAccessKey: s3.secretAccessKey,
-          forcePathStyle: true,
-        });
+        p = new EmbeddedStoreProvider(id, this.store.backend);
         this.providers.set(id, p);
       }
       return p;
