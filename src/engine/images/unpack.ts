@@ -371,6 +371,7 @@ class LayerWriter {
         if (tnode.kind === "dir") throw new UnsafeLayerError(`hard link "${h.name}" points at a directory`);
         if (tnode.kind === "other")
           throw new UnsafeLayerError(`hard link "${h.name}" points at a special file`);
+        await this.flush(); // the target may still be being written in the background
         fs.linkSync(join(this.root, t.path), abs);
         this.nodes.set(path, { ...tnode });
         return;

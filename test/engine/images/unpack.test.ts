@@ -376,3 +376,16 @@ test("without root: no overlay markers and no owners, whiteouts still listed for
   materialize([r1.layer, r2.layer], flat);
   assert.deepEqual(listTree(flat), ["a/"]);
 });
+
+test("hard links to files written just before them in the same layer", async () => {
+  const { dir } = fresh();
+  const entries = [];
+  for (let i = 0; i < 200; i++) entries.push({ name: `d${i % 7}/f${i}`, data: `file ${i}` });
+  for (let i = 0; i < 200; i++)
+    entries.push({ name: `links/l${i}`, type: "link" as const, linkname: `d${i % 7}/f${i}` });
+  await unpack(craftTar(entries), dir);
+  for (let i = 0; i < 200; i++) {
+    assert.equal(fs.readFileSync(join(dir, `links/l${i}`), "utf8"), `file ${i}`);
+    assert.equal(fs.statSync(join(dir, `links/l${i}`)).nlink, 2);
+  }
+});
