@@ -379,10 +379,11 @@ test("without root: no overlay markers and no owners, whiteouts still listed for
 
 test("hard links to files written just before them in the same layer", async () => {
   const { dir } = fresh();
-  const entries = [];
-  for (let i = 0; i < 200; i++) entries.push({ name: `d${i % 7}/f${i}`, data: `file ${i}` });
-  for (let i = 0; i < 200; i++)
-    entries.push({ name: `links/l${i}`, type: "link" as const, linkname: `d${i % 7}/f${i}` });
+  const entries: Parameters<typeof craftTar>[0] = [];
+  for (let i = 0; i < 200; i++) {
+    entries.push({ name: `d${i % 7}/f${i}`, data: `file ${i}` });
+    entries.push({ name: `links/l${i}`, type: "link", linkname: `d${i % 7}/f${i}` });
+  }
   await unpack(craftTar(entries), dir);
   for (let i = 0; i < 200; i++) {
     assert.equal(fs.readFileSync(join(dir, `links/l${i}`), "utf8"), `file ${i}`);
