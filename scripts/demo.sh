@@ -72,7 +72,8 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 echo "$n of $FILES results in s3://demo/out/"
-"$AWS" --endpoint-url "$S3" s3 ls s3://demo/out/ | head -5
+LISTING="$("$AWS" --endpoint-url "$S3" s3 ls s3://demo/out/)" # whole, then cut: `| head` would break awscli's pipe
+echo "$LISTING" | head -5
 echo "doc-$FILES.txt has $("$AWS" --endpoint-url "$S3" s3 cp "s3://demo/out/doc-$FILES.txt.words" -) words"
 
 step "The jobs (one per file), and one job's log"
