@@ -1,6 +1,6 @@
 /** The OSCAR-compatible HTTP API over a real engine, spoken to with plain HTTP as oscar-cli would. */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -152,6 +152,10 @@ test("oversized bodies get 413; unknown paths 404; wrong methods 405", async () 
   assert.equal(big.status, 413);
   assert.equal((await call("GET", "/nope")).status, 404);
   assert.equal((await call("PATCH", "/system/services")).status, 405);
+});
+
+test("service definitions leave no scratch files behind", () => {
+  assert.deepEqual(readdirSync(join(engine.dataDir, "work", "api")), []);
 });
 
 test("update with PUT, delete with DELETE (buckets and objects are kept)", async () => {

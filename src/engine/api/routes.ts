@@ -38,16 +38,21 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
     return fn;
   };
   const deploy = async (body: unknown, mustExist: boolean) => {
-    const result = specFromServiceJson(body, scratch);
-    const spec = result.functions[0]!;
-    if (mustExist) fnOr404(spec.name);
-    else if (engine.registry.get(spec.name))
-      throw new HttpError(409, `service '${spec.name}' already exists; update it with PUT /system/services`);
+    const { result, cleanup } = specFromServiceJson(body, scratch);
     try {
+      const spec = result.functions[0]!;
+      if (mustExist) fnOr404(spec.name);
+      else if (engine.registry.get(spec.name))
+        throw new HttpError(
+          409,
+          `service '${spec.name}' already exists; update it with PUT /system/services`,
+        );
       await engine.deploy(spec, { storageProviders: result.storage_providers });
     } catch (err) {
       if (err instanceof DeployError) throw new HttpError(400, err.message);
       throw err;
+    } finally {
+      cleanup();
     }
   };
 

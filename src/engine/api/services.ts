@@ -3,7 +3,7 @@
  * definition from `POST /system/services` (OSCAR sends the script's content, not a path) read
  * through the FDL pipeline, so the API and `scar init` accept and reject exactly the same things.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultConfig } from "../../config/defaults.js";
 import { FdlError, type FdlResult, parseFdl } from "../../fdl/index.js";
@@ -41,7 +41,14 @@ export function serviceJson(fn: DeployedFunction): Record<string, unknown> {
 }
 
 /** A service definition from the API to a FunctionSpec; 400 with the FDL issues when it is not valid. */
-export function specFromServiceJson(body: unknown, scratch: string): FdlResult {
+/**
+ * The caller deploys the result, then calls `cleanup()`: the script was written to a scratch folder
+ * only for the FDL pipeline (the registry keeps its own copy).
+ */
+export function specFromServiceJson(
+  body: unknown,
+  scratch: string,
+): { result: FdlResult; cleanup: () => void } {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new HttpError(
       400,
@@ -62,9 +69,14 @@ export function specFromServiceJson(body: unknown, scratch: string): FdlResult {
   };
   const cfg = defaultConfig();
   cfg.oscar[LOCAL_CLUSTER] = { memory: "256Mi", cpu: "0.2", log_level: "INFO" };
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
-    return parseFdl(join(dir, "service.json"), JSON.stringify(doc, null, 2), { config: { config: cfg } });
+    return {
+      result: parseFdl(join(dir, "service.json"), JSON.stringify(doc, null, 2), { config: { config: cfg } }),
+      cleanup,
+    };
   } catch (err) {
+    cleanup();
     if (err instanceof FdlError) {
       const errors = err.issues
         .filter((i) => i.severity === "error")
