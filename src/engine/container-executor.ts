@@ -4,6 +4,7 @@
  * `/tmp/<request id>/input|output`, as in SCAR), with the function's memory and CPU limits.
  */
 import { join } from "node:path";
+import { CappedOutput } from "../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../supervisor/types.js";
 import type { ImageInput, RunLimits, Runner, RunRequest } from "./runtime/index.js";
 
@@ -46,20 +47,7 @@ export class ContainerExecutor implements Executor {
 
   async run(req: ExecRequest): Promise<ExecResult> {
     const ws = req.workspace;
-    // Output in arrival order, stdout and stderr interleaved as a terminal would show them.
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let dropped = 0;
-    const collect = (b: Buffer) => {
-      req.onOutput?.(b);
-      const room = this.maxOutput - kept;
-      if (room > 0) {
-        const part = b.subarray(0, room);
-        chunks.push(part);
-        kept += part.length;
-      }
-      dropped += Math.max(0, b.length - Math.max(room, 0));
-    };
+    const out = new CappedOutput(this.maxOutput, req.onOutput);
     const limits: RunLimits = {
       memoryBytes: this.fn.memoryMiB * 1024 * 1024,
       swapBytes: 0,
@@ -81,18 +69,16 @@ export class ContainerExecutor implements Executor {
       hostname: "scar",
       ...(req.timeoutMs !== null ? { timeoutMs: req.timeoutMs } : {}),
       outputLimitBytes: this.maxOutput,
-      onStdout: collect,
-      onStderr: collect,
+      onStdout: out.push,
+      onStderr: out.push,
       ...(req.signal ? { signal: req.signal } : {}),
     };
     const startedAt = Date.now();
     const r = await this.runner.run(request);
-    if (dropped > 0)
-      chunks.push(Buffer.from(`\n[output truncated: ${dropped} bytes beyond ${this.maxOutput} dropped]\n`));
     return {
       reason: r.reason,
       exitCode: r.exitCode,
-      output: Buffer.concat(chunks),
+      output: out.result(),
       startedAt,
       endedAt: Date.now(),
       ...(r.message ? { detail: r.message } : {}),

@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { CappedOutput } from "./capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "./types.js";
 
 export interface HostExecutorOptions {
@@ -46,9 +47,7 @@ export class HostExecutor implements Executor {
       ...req.env,
     };
     return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let truncated = false;
+      const out = new CappedOutput(this.maxOutput, req.onOutput);
       let timedOut = false;
       const startedAt = Date.now();
       // Own process group, so a timeout kills everything the script started.
@@ -58,19 +57,8 @@ export class HostExecutor implements Executor {
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
       });
-      const onData = (b: Buffer) => {
-        req.onOutput?.(b);
-        if (kept >= this.maxOutput) {
-          truncated = true;
-          return;
-        }
-        const part = b.subarray(0, this.maxOutput - kept);
-        chunks.push(part);
-        kept += part.length;
-        if (part.length < b.length) truncated = true;
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
+      child.stdout.on("data", out.push);
+      child.stderr.on("data", out.push);
       const killGroup = (sig: NodeJS.Signals) => {
         try {
           if (child.pid) process.kill(-child.pid, sig);
@@ -103,8 +91,7 @@ export class HostExecutor implements Executor {
       });
       child.on("close", (code, signal) => {
         clearTimeout(timer);
-        if (truncated) chunks.push(Buffer.from(`\n[output truncated at ${this.maxOutput} bytes]\n`));
-        const output = Buffer.concat(chunks);
+        const output = out.result();
         const endedAt = Date.now();
         if (timedOut) {
           resolve({

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { collectOutputFiles, outputKey, outputMatches } from "../../src/supervisor/index.js";
+import { CappedOutput } from "../../src/supervisor/capped-output.js";
+import { collectOutputFiles, HostExecutor, outputKey, outputMatches } from "../../src/supervisor/index.js";
 
 const any = { prefix: [] as string[], suffix: [] as string[] };
 
@@ -44,6 +45,41 @@ test("collected files: regular files in name order, sub-folders kept, links skip
       ],
     );
     assert.deepEqual(skipped, ["leak"]);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test("output beyond the cap is dropped with a marker saying how much; live output still sees all of it", () => {
+  const live: Buffer[] = [];
+  const out = new CappedOutput(10, (b) => live.push(b));
+  out.push(Buffer.from("12345678"));
+  out.push(Buffer.from("abcdef"));
+  out.push(Buffer.from("xyz"));
+  assert.equal(out.result().toString(), "12345678ab\n[scar: output truncated, 7 more bytes not kept]\n");
+  assert.equal(Buffer.concat(live).toString(), "12345678abcdefxyz");
+  const small = new CappedOutput(10);
+  small.push(Buffer.from("fits"));
+  assert.equal(small.result().toString(), "fits");
+});
+
+test("the host executor keeps at most its cap of a script's output", async () => {
+  const d = mkdtempSync(join(tmpdir(), "scar-cap-"));
+  try {
+    const ws = { hostInput: d, hostOutput: d, input: d, output: d };
+    writeFileSync(join(d, "s.sh"), "head -c 5000 /dev/zero | tr -c a a\n");
+    const r = await new HostExecutor({ maxOutputBytes: 1000 }).run({
+      requestId: "r",
+      command: { kind: "script", hostPath: join(d, "s.sh"), path: join(d, "s.sh") },
+      env: {},
+      workspace: ws,
+      timeoutMs: null,
+    });
+    assert.equal(r.reason, "ok");
+    assert.equal(
+      r.output.toString(),
+      `${"a".repeat(1000)}\n[scar: output truncated, 4000 more bytes not kept]\n`,
+    );
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
