@@ -51,7 +51,6 @@ try {
     dataDir: join(root, "data"),
     s3Port: 0,
     concurrency: CORES,
-    pollMs: 50,
   });
   await engine.images.import(rootfs, {
     format: "rootfs",

@@ -54,7 +54,10 @@ export interface EngineOptions {
   concurrency?: number;
   runtime?: "auto" | "crun" | "runc";
   insecureRegistries?: string[];
-  /** How often the scheduler looks for due jobs when nothing wakes it (ms). */
+  /**
+   * How often the scheduler looks for due jobs when nothing wakes it (ms; the scheduler's default).
+   * Enqueues wake it at once, so this only paces retries that become due.
+   */
   pollMs?: number;
   log?: (message: string) => void;
 }
@@ -144,7 +147,7 @@ export class Engine {
       handler: (job, ctx) => engine!.runJob(job, ctx),
       concurrency: opts.concurrency ?? availableParallelism(),
       policy: (name) => engine!.policy(name),
-      pollMs: opts.pollMs ?? 50,
+      ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
       onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
     });
     engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, s3, log);
