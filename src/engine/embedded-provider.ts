@@ -5,7 +5,15 @@
  * fire the same notifications: a workflow's next step is triggered exactly as by an upload.
  */
 import { createHash } from "node:crypto";
-import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fsyncSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StorageError, type StorageProvider } from "../storage/types.js";
@@ -33,10 +41,7 @@ export class EmbeddedStoreProvider implements StorageProvider {
   }
 
   async upload(srcFile: string, bucket: string, key: string): Promise<void> {
-    const tmp = this.backend.newTempPath();
-    const abs = this.backend.abs(tmp);
-    try {
-      validateKey(key);
+    await this.put(bucket, key, "binary/octet-stream", async (abs) => {
       const md5 = createHash("md5");
       let size = 0;
       const count = new Transform({
@@ -47,6 +52,30 @@ export class EmbeddedStoreProvider implements StorageProvider {
         },
       });
       await pipeline(createReadStream(srcFile), count, createWriteStream(abs));
+      return { size, etag: md5.digest("hex") };
+    });
+  }
+
+  /** An empty `<folder>/` object, the folder marker SCAR and the S3 console create. */
+  async putFolderMarker(bucket: string, key: string): Promise<void> {
+    await this.put(bucket, key, "application/x-directory", async (abs) => {
+      writeFileSync(abs, "");
+      return { size: 0, etag: createHash("md5").digest("hex") };
+    });
+  }
+
+  /** Writes the bytes to a temp file in the store, fsyncs them, and commits them as `key`. */
+  private async put(
+    bucket: string,
+    key: string,
+    contentType: string,
+    write: (abs: string) => Promise<{ size: number; etag: string }>,
+  ): Promise<void> {
+    const tmp = this.backend.newTempPath();
+    const abs = this.backend.abs(tmp);
+    try {
+      validateKey(key);
+      const { size, etag } = await write(abs);
       const fd = openSync(abs, "r");
       try {
         fsyncSync(fd); // the object's bytes are durable before its metadata is committed
@@ -55,13 +84,12 @@ export class EmbeddedStoreProvider implements StorageProvider {
       }
       await this.backend.commitObject(
         bucket,
-        { key, size, etag: md5.digest("hex"), headers: { "content-type": "binary/octet-stream" }, meta: {} },
+        { key, size, etag, headers: { "content-type": contentType }, meta: {} },
         tmp,
         "s3:ObjectCreated:Put",
         { requestId: `scar-${Date.now().toString(36)}`, principal: "scar-engine", sourceIp: "127.0.0.1" },
       );
     } catch (err) {
-      if (err instanceof StorageError) throw err;
       throw new StorageError(`uploading '${key}' to bucket '${bucket}' failed: ${describe(err)}`, this.id);
     } finally {
       rmSync(abs, { force: true });

@@ -13,13 +13,6 @@ import { mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import {
-  CreateBucketCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from "@aws-sdk/client-s3";
 import type { FdlIssue } from "../fdl/issues.js";
 import type { FunctionSpec, StorageProviderSpec } from "../fdl/spec.js";
 import { checkWorkflows, type PlacedFunction } from "../fdl/workflow.js";
@@ -85,7 +78,6 @@ export class Engine {
     readonly runner: Runner,
     readonly registry: FunctionRegistry,
     private readonly scheduler: Scheduler,
-    private readonly s3: S3Client,
     private readonly log: (m: string) => void,
   ) {}
 
@@ -133,15 +125,6 @@ export class Engine {
       onCommit,
       log,
     });
-    const s3 = new S3Client({
-      endpoint: store.url,
-      region: store.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: credentials.s3.accessKeyId,
-        secretAccessKey: credentials.s3.secretAccessKey,
-      },
-    });
     const scheduler = new Scheduler({
       store: jobs,
       handler: (job, ctx) => engine!.runJob(job, ctx),
@@ -150,7 +133,7 @@ export class Engine {
       ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
       onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
     });
-    engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, s3, log);
+    engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, log);
     scheduler.start();
     return engine;
   }
@@ -259,7 +242,6 @@ export class Engine {
     this.jobs.close();
     await this.runner.close();
     for (const p of this.providers.values()) (p as S3Provider).destroy?.();
-    this.s3.destroy();
   }
 
   private policy(name: string) {
@@ -384,19 +366,11 @@ export class Engine {
 
   /** Bucket and folder marker (`folder/`, as SCAR creates them), if missing. */
   private async ensureFolder(bucket: string, folder: string): Promise<void> {
-    try {
-      await this.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    } catch (err) {
-      if (!(err instanceof S3ServiceException && err.name === "BucketAlreadyOwnedByYou")) throw err;
-    }
-    if (!folder) return;
+    const backend = this.store.backend;
+    if (!backend.buckets.has(bucket)) await backend.createBucket(bucket);
     const key = `${folder}/`;
-    try {
-      await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    } catch {
-      await this.s3.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: "", ContentType: "application/x-directory" }),
-      );
+    if (folder && !backend.bucket(bucket).objects.has(key)) {
+      await new EmbeddedStoreProvider("s3.default", backend).putFolderMarker(bucket, key);
     }
   }
 

@@ -78,3 +78,16 @@ test("missing objects and buckets are storage errors naming them", async () => {
     (e: unknown) => e instanceof StorageError && /NoSuchBucket/.test(e.message),
   );
 });
+
+test("a folder marker is an empty application/x-directory object, committed like any upload", async () => {
+  await provider.putFolderMarker("media", "in/folder/");
+  const o = store.backend.head("media", "in/folder/");
+  assert.equal(o.size, 0);
+  assert.equal(o.headers["content-type"], "application/x-directory");
+  assert.equal(o.etag, createHash("md5").digest("hex"));
+  assert.equal(
+    events.at(-1)!.key,
+    "in/folder/",
+    "its notification fires (the engine ignores keys ending in '/')",
+  );
+});
