@@ -235,7 +235,7 @@ export function verifyRequest(
   }
   const canonicalHeaders = signedList.map((h) => `${h}:${headers.get(h) ?? ""}\n`).join("");
   const query = canonicalQuery(parts.query);
-  const stringToSign = matchSignature(
+  checkSignature(
     parts,
     query,
     canonicalHeaders,
@@ -245,14 +245,8 @@ export function verifyRequest(
     scope,
     key,
     signature,
+    cred.accessKey,
   );
-  if (typeof stringToSign === "string") {
-    throw new S3Error("SignatureDoesNotMatch", undefined, {
-      AWSAccessKeyId: cred.accessKey,
-      StringToSign: stringToSign,
-      SignatureProvided: signature,
-    });
-  }
   return {
     accessKey: cred.accessKey,
     amzDate,
@@ -267,9 +261,9 @@ export function verifyRequest(
 /**
  * Tries the canonical URIs a client may have signed (the path as sent, and the path re-encoded the
  * canonical way): clients differ in how they escape characters such as '!' or '*' in keys.
- * Returns true when one matches, else the string-to-sign of the first candidate for the error body.
+ * When none matches, throws SignatureDoesNotMatch with the first candidate's string-to-sign, as S3 reports it.
  */
-function matchSignature(
+function checkSignature(
   parts: RequestParts,
   query: string,
   canonicalHeaders: string,
@@ -279,16 +273,21 @@ function matchSignature(
   scope: string,
   key: Buffer,
   signature: string,
-): true | string {
+  accessKey: string,
+): void {
   const candidates = [parts.rawPath, uriEncode(parts.path, true)];
   let first: string | undefined;
   for (const uri of new Set(candidates)) {
     const canonical = [parts.method, uri, query, canonicalHeaders, signedHeaders, payloadHash].join("\n");
     const sts = `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonical)}`;
     first ??= sts;
-    if (safeEqualHex(createHmac("sha256", key).update(sts).digest("hex"), signature)) return true;
+    if (safeEqualHex(createHmac("sha256", key).update(sts).digest("hex"), signature)) return;
   }
-  return first!;
+  throw new S3Error("SignatureDoesNotMatch", undefined, {
+    AWSAccessKeyId: accessKey,
+    StringToSign: first!,
+    SignatureProvided: signature,
+  });
 }
 
 function verifyPresigned(
@@ -351,7 +350,7 @@ function verifyPresigned(
     .join("");
   const payloadHash = q.get("X-Amz-Content-Sha256") ?? UNSIGNED_PAYLOAD;
   const query = canonicalQuery(parts.query, "X-Amz-Signature");
-  const r = matchSignature(
+  checkSignature(
     parts,
     query,
     canonicalHeaders,
@@ -361,14 +360,8 @@ function verifyPresigned(
     scope,
     key,
     signature,
+    cred.accessKey,
   );
-  if (typeof r === "string") {
-    throw new S3Error("SignatureDoesNotMatch", undefined, {
-      AWSAccessKeyId: cred.accessKey,
-      StringToSign: r,
-      SignatureProvided: signature,
-    });
-  }
   return {
     accessKey: cred.accessKey,
     amzDate,
