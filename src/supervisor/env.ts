@@ -22,7 +22,9 @@ export interface EnvInput {
 
 export function buildEnv(i: EnvInput): { env: Record<string, string>; warnings: string[] } {
   const warnings: string[] = [];
-  const env: Record<string, string> = { ...i.fn.environment, ...i.fn.secrets, ...i.platform };
+  const ev0 = i.parsed.event;
+  const runEnv = ev0.kind === "other" ? ev0.env : undefined;
+  const env: Record<string, string> = { ...i.fn.environment, ...runEnv, ...i.fn.secrets, ...i.platform };
   for (const [k, v] of Object.entries(i.parsed.params)) {
     const name = k.replace(/[^A-Za-z0-9_]/g, "_");
     env[`CONT_VAR_${name}`] = v.replace(/\0/g, "");

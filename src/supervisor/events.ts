@@ -27,6 +27,8 @@ export interface OtherEvent {
   script?: Buffer;
   /** SCAR `scar run NAME args...` payload. */
   cmdArgs?: string[];
+  /** `scar run -e K=V` payload (`{"scar_env": {"K": "V"}}`): variables of this invocation only. */
+  env?: Record<string, string>;
 }
 
 export interface ParsedEvent {
@@ -106,6 +108,7 @@ function recognize(
   if (typeof input.script === "string") other.script = Buffer.from(input.script, "base64");
   if (typeof input.cmd_args === "string" || Array.isArray(input.cmd_args))
     other.cmdArgs = parseArgs(input.cmd_args);
+  if (input.scar_env !== undefined) other.env = parseEnv(input.scar_env);
   return other;
 }
 
@@ -116,6 +119,12 @@ export function decodeKey(key: string): string {
   } catch {
     return key; // a literal '%' that is not an escape
   }
+}
+
+function parseEnv(v: unknown): Record<string, string> {
+  if (!isObject(v) || !Object.values(v).every((x) => typeof x === "string"))
+    throw new EventError('scar_env must be a map of variable names to strings, e.g. {"TEST1": "45"}');
+  return v as Record<string, string>;
 }
 
 function parseArgs(v: unknown): string[] {

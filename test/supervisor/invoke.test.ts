@@ -180,6 +180,15 @@ test("script order: a run script in the event > container arguments > the functi
   assert.equal(c.output.toString(), "init-script\n");
 });
 
+test("scar run -e: variables of one invocation (scar_env) reach the script, values with '=' intact", async () => {
+  const f = fn("", 'echo "$TEST1/$TEST2/$KEPT"\n');
+  f.environment = { TEST1: "from-function", KEPT: "kept" };
+  const r = await run(f, { scar_env: { TEST1: "45", TEST2: "a=b=c" } });
+  assert.equal(r.output.toString(), "45/a=b=c/kept\n");
+  const bad = await run(f, { scar_env: { TEST1: 45 } });
+  assert.equal(bad.reason, "event-error");
+});
+
 test("a direct invocation's body is the input file: JSON as text, other bodies base64-decoded", async () => {
   const f = fn("", 'cat "$INPUT_FILE_PATH"; echo; basename "$INPUT_FILE_PATH"\n');
   const a = await run(f, { hello: "world" });
