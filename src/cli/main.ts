@@ -5,32 +5,57 @@
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
+import { registerCompletion } from "./commands/completion.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerEngine } from "./commands/engine.js";
 import { registerImage } from "./commands/image.js";
+import { registerInit } from "./commands/init.js";
+import { registerJobs } from "./commands/jobs.js";
+import { registerLog } from "./commands/log.js";
+import { registerLs } from "./commands/ls.js";
+import { registerPut } from "./commands/put.js";
+import { registerRun } from "./commands/run.js";
 import { registerServe } from "./commands/serve.js";
 import { registerStore } from "./commands/store.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
+import { rewriteScarFlags, scarOptionTerm } from "./scar-flags.js";
 
 export function buildProgram(): Command {
   const program = new Command("scar")
     .description("Run container images as serverless, event-driven file-processing functions")
     .version(`scar ${VERSION}`, "-V, --version", "print the version and exit")
     .addHelpText("after", "\nRun 'scar COMMAND --help' for more information on a command.")
-    .showHelpAfterError("(run 'scar --help' for usage)");
+    .showHelpAfterError("(run 'scar --help' for usage)")
+    .enablePositionalOptions()
+    .configureHelp({ optionTerm: scarOptionTerm });
+  // SCAR's commands first, in SCAR's order; then scar's own.
+  registerInit(program);
+  registerRun(program); // run, invoke
+  registerLs(program); // ls, rm
+  registerLog(program);
+  registerPut(program); // put, get
+  registerJobs(program);
+  registerEngine(program);
+  registerServe(program);
   registerValidate(program);
   registerDoctor(program);
   registerStore(program);
   registerImage(program);
-  registerServe(program);
+  registerCompletion(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `scar ls | head`: a closed pipe ends the command quietly, as for any Unix tool.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   const program = buildProgram();
   program.exitOverride();
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(rewriteScarFlags(program, argv), { from: "user" });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -1,6 +1,7 @@
 /**
  * The default scar.cfg. It keeps SCAR 4.3's layout (so a SCAR user finds every key where they
  * left it) with these deliberate changes:
+ * - `local` says where the embedded engine keeps its data and listens when scar starts it.
  * - `scar.target` picks where commands act: `local` (the embedded engine, needs no AWS account),
  *   `aws` or `oscar:<cluster>`.
  * - `aws.lambda.runtime` is `image` (container-image Lambda functions): SCAR's `python3.7` + udocker
@@ -11,6 +12,9 @@ export const CONFIG_VERSION = "2.0.0";
 export function defaultConfig(): ScarConfigFile {
   return {
     scar: { config_version: CONFIG_VERSION, target: "local" },
+    // The embedded engine the `local` target starts in the background when it is not running.
+    // An empty data_dir means $SCAR_DATA_DIR, else ~/.scar/data; port 0 picks a free port.
+    local: { data_dir: "", host: "127.0.0.1", port: 8080, s3_port: 9000 },
     oscar: {
       my_oscar: {
         endpoint: "",
@@ -115,6 +119,7 @@ export function defaultConfig(): ScarConfigFile {
 /** The JSON document in scar.cfg. Sections are open: users and newer versions add keys. */
 export interface ScarConfigFile {
   scar: { config_version: string; target?: string; [k: string]: unknown };
+  local: LocalEngineConfig;
   oscar: Record<string, OscarClusterConfig>;
   aws: {
     iam: Record<string, unknown>;
@@ -125,6 +130,14 @@ export interface ScarConfigFile {
     batch: Record<string, unknown>;
     [k: string]: unknown;
   };
+  [k: string]: unknown;
+}
+
+export interface LocalEngineConfig {
+  data_dir?: string;
+  host?: string;
+  port?: number;
+  s3_port?: number;
   [k: string]: unknown;
 }
 

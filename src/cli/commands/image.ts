@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { CliError } from "../errors.js";
+import { human, progressLine } from "../progress.js";
 
 interface StoreOpts {
   dataDir?: string;
@@ -41,17 +42,6 @@ async function open(opts: StoreOpts): Promise<{ m: Images; images: InstanceType<
 
 function interactive(opts: StoreOpts): boolean {
   return !opts.json && process.stderr.isTTY === true && process.stdout.isTTY === true;
-}
-
-function human(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 function ago(iso: string | undefined): string {
@@ -92,39 +82,6 @@ async function friendly<T>(fn: () => Promise<T>): Promise<T> {
       throw new CliError(`no such file or directory: ${(e as NodeJS.ErrnoException).path}`);
     throw e;
   }
-}
-
-/** A one-line progress display on stderr for pulls and pushes. */
-function progressLine(label: string) {
-  const sizes = new Map<string, number>();
-  const done = new Map<string, number>();
-  let last = 0;
-  const render = (force = false) => {
-    const now = Date.now();
-    if (!force && now - last < 100) return;
-    last = now;
-    let total = 0;
-    let got = 0;
-    for (const [d, s] of sizes) {
-      total += s;
-      got += Math.min(s, done.get(d) ?? 0);
-    }
-    const pct = total > 0 ? Math.floor((got / total) * 100) : 100;
-    process.stderr.write(`\r\x1b[K${label}: ${human(got)} / ${human(total)} (${pct}%)`);
-  };
-  return {
-    size(d: string, s: number) {
-      sizes.set(d, s);
-    },
-    bytes(d: string, b: number) {
-      done.set(d, b);
-      render();
-    },
-    finish(msg: string) {
-      render(true);
-      process.stderr.write(`\r\x1b[K${msg}\n`);
-    },
-  };
 }
 
 export function registerImage(program: Command): void {

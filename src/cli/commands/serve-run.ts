@@ -1,7 +1,9 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { startApi } from "../../engine/api/index.js";
 import { Engine } from "../../engine/engine.js";
 import { defaultDataDir } from "../../engine/images/index.js";
+import { removeEngineInfo, writeEngineInfo } from "../../targets/local-engine.js";
+import { VERSION } from "../../version.js";
 import { CliError } from "../errors.js";
 
 function port(v: string, what: string): number {
@@ -12,7 +14,7 @@ function port(v: string, what: string): number {
 }
 
 export async function runServe(opts: import("./serve.js").ServeOptions): Promise<void> {
-  const dataDir = opts.dataDir ?? defaultDataDir();
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir());
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
@@ -59,10 +61,20 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
     `  functions:    ${engine.functions().length} deployed`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+  // How the CLI finds this engine (src/targets/local-engine.ts).
+  writeEngineInfo({
+    pid: process.pid,
+    api: api.url,
+    s3: engine.store.url,
+    dataDir,
+    version: VERSION,
+    startedAt: Date.now(),
+  });
   await new Promise<void>((resolve) => {
     const stop = async (sig: string) => {
       log(`${sig}: stopping (running jobs finish first; press Ctrl-C again to stop at once)`);
       process.once("SIGINT", () => process.exit(130));
+      removeEngineInfo(dataDir, process.pid);
       await api.close();
       await engine.close();
       resolve();

@@ -1,0 +1,318 @@
+/** What `scar run` and `scar invoke` do. */
+import { readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { FdlError, type FdlResult, loadFdl } from "../../fdl/index.js";
+import type { OscarTarget, RunResult } from "../../targets/index.js";
+import { ApiError } from "../../targets/index.js";
+import { chooseFunction, confirm, fdlFailure, loadConfig, printJson, say, withTarget } from "../context.js";
+import { CliError } from "../errors.js";
+import { assignments } from "../function-flags.js";
+import { countLine, showProgress } from "../progress.js";
+import { splitBucketPath } from "./manage-run.js";
+import type { InvokeFlags, RunFlags } from "./run.js";
+
+function readFdl(file: string | undefined): FdlResult | undefined {
+  if (!file) return undefined;
+  try {
+    return loadFdl(file, { config: loadConfig() });
+  } catch (err) {
+    if (err instanceof FdlError) throw fdlFailure(err, file);
+    throw err;
+  }
+}
+
+function readLocal(path: string, what: string): Buffer {
+  try {
+    return readFileSync(resolve(path));
+  } catch (err) {
+    throw new CliError(`cannot read the ${what} '${path}': ${(err as NodeJS.ErrnoException).code ?? err}`, 2);
+  }
+}
+
+export async function runRun(args: string[], flags: RunFlags): Promise<void> {
+  const fdl = readFdl(flags.confFile);
+  let rest = args;
+  let name = flags.name;
+  if (!name && !fdl) {
+    name = rest[0];
+    rest = rest.slice(1);
+    if (!name) throw new CliError("say which function to run: scar run NAME, -n NAME or -f FDL", 2);
+  }
+  const fnName = await chooseFunction(name, fdl);
+  const spec = fdl?.functions.find((f) => f.name === fnName);
+  await withTarget(flags, async (target) => {
+    const deployed = await target.get(fnName);
+    if (!deployed)
+      throw new CliError(
+        `Unable to find the function '${fnName}'`,
+        1,
+        fdl ? `create it with 'scar init -f ${flags.confFile}'` : "see 'scar ls'",
+      );
+    let launchPath = flags.inputBucket ?? (flags.eventSource ? `${flags.eventSource}/input` : undefined);
+    const s3Input = deployed.input.find((i) => i.storage_provider === "s3" || i.storage_provider === "minio");
+    if (!launchPath && s3Input && rest.length === 0 && !flags.runScript && !flags.asynchronous) {
+      // SCAR asks this; without a terminal the answer is no (it would need -ib).
+      process.stderr.write(`This function has an associated 'S3' input bucket.\n`);
+      if (await confirm(`Do you want to launch the function using the files in '${s3Input.path}'?`, false))
+        launchPath = s3Input.path;
+    }
+    if (launchPath) return launchOverBucket(target, fnName, launchPath, flags);
+
+    const event: Record<string, unknown> = {};
+    const runScript = flags.runScript
+      ? readLocal(flags.runScript, "run script")
+      : spec?.run_script
+        ? readLocal(spec.run_script, "run script")
+        : typeof (deployed.raw.scar as { run_script?: unknown } | undefined)?.run_script === "string"
+          ? Buffer.from((deployed.raw.scar as { run_script: string }).run_script)
+          : undefined;
+    if (rest.length > 0) event.cmd_args = JSON.stringify(rest);
+    else if (runScript) event.script = runScript.toString("base64");
+    if (flags.environment.length > 0) event.scar_env = assignments(flags.environment, "-e");
+
+    if (flags.asynchronous) {
+      const id = await target.submit(fnName, event);
+      if (flags.json || flags.verbose) printJson({ LambdaOutput: { StatusCode: 202, RequestId: id } });
+      else say(`Request Id: ${id}\nFunction '${fnName}' launched correctly`);
+      return;
+    }
+    const r = await target.run(fnName, event);
+    printResult(fnName, r, flags);
+  });
+}
+
+function printResult(
+  fn: string,
+  r: RunResult,
+  flags: { json?: boolean; verbose?: boolean; outputFile?: string },
+) {
+  if (flags.outputFile) {
+    writeFileSync(flags.outputFile, r.output);
+    say(`Output saved in file '${flags.outputFile}'`);
+  } else if (flags.json || flags.verbose) {
+    printJson({
+      LambdaOutput: {
+        StatusCode: r.httpStatus,
+        Payload: r.output.toString("utf8"),
+        LogGroupName: r.logGroup,
+        LogStreamName: r.logStream,
+        RequestId: r.requestId,
+        ...(r.status ? { Status: r.status } : {}),
+      },
+    });
+  } else {
+    say(`Request Id: ${r.requestId}\nLog Group Name: ${r.logGroup}\nLog Stream Name: ${r.logStream}`);
+    process.stdout.write(r.output);
+  }
+  if (!r.ok) {
+    throw new CliError(
+      `Error in function response: '${fn}' ${r.status === "failed" || !r.status ? "failed" : r.status} (request ${r.requestId})`,
+      1,
+      `see its log: scar log -n ${fn} -ri ${r.requestId}`,
+    );
+  }
+}
+
+/** The S3 event SCAR's event launcher should have sent: with eventTime, awsRegion and the key encoded. */
+export function s3Event(bucket: string, key: string, size: number) {
+  return {
+    Records: [
+      {
+        eventVersion: "2.1",
+        eventSource: "aws:s3",
+        awsRegion: "us-east-1",
+        eventTime: new Date().toISOString(),
+        eventName: "s3:ObjectCreated:Put",
+        s3: {
+          s3SchemaVersion: "1.0",
+          bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+          object: { key: encodeURIComponent(key).replace(/%2F/g, "/").replace(/%20/g, "+"), size },
+        },
+      },
+    ],
+  };
+}
+
+async function launchOverBucket(target: OscarTarget, fn: string, path: string, flags: RunFlags) {
+  const [bucket, prefix] = splitBucketPath(path);
+  const store = await target.buckets();
+  const files: { key: string; size: number }[] = [];
+  for await (const o of store.list(bucket, prefix)) if (!o.key.endsWith("/")) files.push(o);
+  const progress = showProgress(flags.json);
+  const quiet = flags.json || progress;
+  if (!quiet) say(`Files found: '${JSON.stringify(files.map((f) => f.key))}'`);
+  if (files.length === 0) {
+    if (flags.json) printJson({ Launched: [], Bucket: bucket, Prefix: prefix });
+    else say(`No files under '${path}'.`);
+    return;
+  }
+  const line = progress ? countLine(`sending events to '${fn}'`, files.length) : undefined;
+  const launched: { key: string; id: string; error?: string }[] = [];
+  const started = Date.now();
+  await pool(files, 16, async (f) => {
+    if (!quiet) say(`Sending event for file '${f.key}'`);
+    try {
+      const id = await target.submit(fn, s3Event(bucket, f.key, f.size));
+      launched.push({ key: f.key, id });
+      line?.add({ done: 1 });
+    } catch (err) {
+      launched.push({ key: f.key, id: "", error: (err as Error).message });
+      line?.add({ failed: 1 });
+    }
+  });
+  line?.finish(`sent ${launched.filter((l) => !l.error).length} events to '${fn}'`);
+  const unsent = launched.filter((l) => l.error);
+  if (!flags.wait) {
+    if (flags.json)
+      printJson({
+        Launched: launched.map((l) => ({
+          Key: l.key,
+          RequestId: l.id,
+          ...(l.error ? { Error: l.error } : {}),
+        })),
+      });
+    if (unsent.length > 0)
+      throw new CliError(`${unsent.length} events could not be sent: ${unsent[0]!.error}`);
+    return;
+  }
+  const summary = await waitForJobs(
+    target,
+    fn,
+    launched.filter((l) => !l.error),
+    progress,
+  );
+  const wall = (Date.now() - started) / 1000;
+  if (flags.json) {
+    printJson({ ...summary, Unsent: unsent.length, WallSeconds: Math.round(wall * 1000) / 1000 });
+  } else {
+    say(
+      `${summary.Jobs} jobs: ${summary.Succeeded} succeeded, ${summary.Failed} failed` +
+        `${unsent.length ? `, ${unsent.length} not sent` : ""}; duration p50 ${fmt(summary.P50Seconds)}, p95 ${fmt(summary.P95Seconds)}; ${fmt(wall)} in all`,
+    );
+    for (const f of summary.Failures)
+      say(`  failed: ${f.Key}  request ${f.RequestId}  (${f.Status}${f.Reason ? `: ${f.Reason}` : ""})`);
+    if (summary.Failures.length > 0) say(`  see a failure's log with: scar log -n ${fn} -ri REQUEST_ID`);
+  }
+  if (summary.Failed > 0 || unsent.length > 0) process.exitCode = 1;
+}
+
+const fmt = (s: number | null) => (s === null ? "-" : `${s.toFixed(s < 10 ? 2 : 1)} s`);
+
+const FINAL = new Set(["succeeded", "failed", "dead"]);
+
+async function waitForJobs(
+  target: OscarTarget,
+  fn: string,
+  jobs: { key: string; id: string }[],
+  progress: boolean,
+) {
+  const pending = new Map(jobs.map((j) => [j.id, j]));
+  const results = new Map<string, { status: string; seconds: number | null; reason?: string }>();
+  const line = progress ? countLine(`waiting for '${fn}'`, jobs.length) : undefined;
+  while (pending.size > 0) {
+    let running = 0;
+    await pool([...pending.values()].slice(0, 400), 8, async (j) => {
+      const info = await target.job(j.id, fn);
+      if (!info) return;
+      if (info.status === "running") running++;
+      if (!FINAL.has(info.status)) return;
+      const rec = info.record as
+        | { startedAt?: number; stages?: { done?: number }; reason?: string }
+        | undefined;
+      const seconds =
+        rec?.startedAt && rec.stages?.done
+          ? (rec.stages.done - rec.startedAt) / 1000
+          : info.started && info.finished
+            ? (Date.parse(info.finished) - Date.parse(info.started)) / 1000
+            : null;
+      results.set(j.id, { status: info.status, seconds, ...(rec?.reason ? { reason: rec.reason } : {}) });
+      pending.delete(j.id);
+    });
+    const failed = [...results.values()].filter((r) => r.status !== "succeeded").length;
+    line?.update({ done: results.size - failed, failed, running });
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 300));
+  }
+  line?.finish();
+  const secs = [...results.values()]
+    .map((r) => r.seconds)
+    .filter((s): s is number => s !== null)
+    .sort((a, b) => a - b);
+  const pct = (p: number) =>
+    secs.length ? secs[Math.min(secs.length - 1, Math.floor(p * secs.length))]! : null;
+  const failures = jobs
+    .filter((j) => results.get(j.id)?.status !== "succeeded")
+    .map((j) => ({
+      Key: j.key,
+      RequestId: j.id,
+      Status: results.get(j.id)?.status ?? "unknown",
+      ...(results.get(j.id)?.reason ? { Reason: results.get(j.id)!.reason } : {}),
+    }));
+  return {
+    Jobs: jobs.length,
+    Succeeded: jobs.length - failures.length,
+    Failed: failures.length,
+    P50Seconds: pct(0.5),
+    P95Seconds: pct(0.95),
+    Failures: failures,
+  };
+}
+
+/** Runs `work` over `items`, at most `n` at a time. */
+async function pool<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+export async function runInvoke(positional: string | undefined, flags: InvokeFlags): Promise<void> {
+  const fdl = readFdl(flags.confFile);
+  const fnName = await chooseFunction(flags.name ?? positional, fdl);
+  let query: Record<string, string | string[]> | undefined;
+  if (flags.parameters) {
+    try {
+      query = JSON.parse(flags.parameters) as Record<string, string | string[]>;
+    } catch {
+      throw new CliError(`-p expects a JSON object, e.g. '{"key1": "value1"}', not '${flags.parameters}'`, 2);
+    }
+  }
+  let body: string | undefined;
+  let contentType: string | undefined;
+  if (flags.dataBinary) {
+    body = readLocal(flags.dataBinary, "file").toString("base64");
+    contentType = "application/octet-stream";
+  } else if (flags.jsonData) {
+    try {
+      body = JSON.stringify(JSON.parse(flags.jsonData));
+    } catch {
+      throw new CliError(`-jd expects JSON, not '${flags.jsonData}'`, 2);
+    }
+    contentType = "application/json";
+  }
+  await withTarget(flags, async (target) => {
+    let r: RunResult;
+    try {
+      r = await target.invokeHttp(fnName, {
+        method: body === undefined ? "GET" : "POST",
+        ...(body !== undefined ? { body } : {}),
+        ...(contentType ? { contentType } : {}),
+        ...(query ? { query } : {}),
+        asynchronous: Boolean(flags.asynchronous),
+      });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404)
+        throw new CliError(
+          `Error retrieving API ID for lambda function '${fnName}'`,
+          1,
+          `the function has no HTTP endpoint: create it with -api NAME (or api_gateway.name in the FDL); ${err.message}`,
+        );
+      throw err;
+    }
+    if (flags.asynchronous) {
+      say(`Request Id: ${r.requestId}\nFunction '${fnName}' launched correctly`);
+      return;
+    }
+    printResult(fnName, r, flags);
+  });
+}

@@ -1,0 +1,180 @@
+/**
+ * `scar jobs ls|show|retry|dead|redrive`: the job records of scar's engine (stage times, attempts,
+ * dead letters). OSCAR clusters keep no such records; there `scar log` shows what they have.
+ */
+import type { Command } from "commander";
+import type { OscarTarget } from "../../targets/index.js";
+import { CliError } from "../errors.js";
+import { addTargetOption, type TargetFlags } from "../options.js";
+import { formatTable } from "../table.js";
+
+type Flags = TargetFlags & { name?: string; status?: string; json?: boolean; limit?: string };
+
+interface JobRecord {
+  id: string;
+  function: string;
+  status: string;
+  reason?: string | null;
+  error?: string | null;
+  exitCode?: number | null;
+  attempts?: number | unknown[];
+  trigger?: { type: string; bucket?: string; key?: string; path?: string };
+  stages?: Record<string, number | null>;
+  startedAt?: number | null;
+  outputKeys?: string[];
+  logStream?: string;
+  children?: { id: string; status: string }[];
+  parentId?: string | null;
+}
+
+async function engineOnly(target: OscarTarget): Promise<void> {
+  if (!(await target.isScarEngine()))
+    throw new CliError(
+      `${target.name} keeps no job records; 'scar jobs' works with scar's engine`,
+      1,
+      "see an OSCAR service's jobs with 'scar log -n NAME'",
+    );
+}
+
+function trigger(j: JobRecord): string {
+  const t = j.trigger;
+  if (!t) return "";
+  if (t.type === "object") return `${t.bucket}/${t.key}`;
+  if (t.type === "http") return String(t.path ?? "http");
+  return t.type;
+}
+
+function ms(a: number | null | undefined, b: number | null | undefined): number | null {
+  return typeof a === "number" && typeof b === "number" ? b - a : null;
+}
+
+function withOpts(cmd: Command): Command {
+  return addTargetOption(cmd.option("-j, --json", "print JSON"));
+}
+
+export function registerJobs(program: Command): void {
+  const jobs = program
+    .command("jobs")
+    .description(
+      "Inspect jobs (one per invocation): list, show with stage times, retry, dead letters, redrive",
+    );
+
+  withOpts(
+    jobs
+      .command("ls")
+      .description("list jobs, newest first")
+      .option("-n, --name <function>", "only this function's")
+      .option("--status <status>", "only queued, running, succeeded, failed or dead jobs")
+      .option("--limit <n>", "at most this many (default 50)", "50"),
+  ).action(async (flags: Flags) =>
+    (await import("../context.js")).withTarget(flags, async (target) => {
+      const { printJson, say } = await import("../context.js");
+      await engineOnly(target);
+      const res = await target.client.json<{ jobs: JobRecord[] }>("GET", "/system/jobs", {
+        query: { service: flags.name, status: flags.status, limit: flags.limit },
+      });
+      if (flags.json) return printJson(res);
+      say(
+        formatTable(
+          ["REQUEST ID", "FUNCTION", "STATUS", "REASON", "TRIGGER", "QUEUED", "MS"],
+          res.jobs.map((j) => [
+            j.id,
+            j.function,
+            j.status,
+            j.reason && j.reason !== "ok" ? j.reason : "",
+            trigger(j),
+            j.stages?.queued ? new Date(j.stages.queued).toISOString() : "",
+            ms(j.stages?.queued, j.stages?.done),
+          ]),
+        ),
+      );
+    }),
+  );
+
+  withOpts(
+    jobs
+      .command("show")
+      .description("a job's record: status, attempts, stage times, outputs")
+      .argument("<id>"),
+  ).action(async (id: string, flags: Flags) =>
+    (await import("../context.js")).withTarget(flags, async (target) => {
+      const { printJson, say } = await import("../context.js");
+      await engineOnly(target);
+      const j = await target.client.json<JobRecord>("GET", `/system/jobs/${encodeURIComponent(id)}`);
+      if (flags.json) return printJson(j);
+      const s = j.stages ?? {};
+      const lines = [
+        `request id:  ${j.id}`,
+        `function:    ${j.function}`,
+        `status:      ${j.status}${j.reason ? ` (${j.reason})` : ""}${typeof j.exitCode === "number" ? `, exit code ${j.exitCode}` : ""}`,
+        `trigger:     ${trigger(j)}`,
+        `attempts:    ${Array.isArray(j.attempts) ? j.attempts.length : (j.attempts ?? "")}`,
+        ...(j.error ? [`error:       ${j.error}`] : []),
+        ...(j.logStream ? [`log stream:  ${j.logStream}`] : []),
+        ...(j.parentId ? [`delegated from: ${j.parentId}`] : []),
+        ...(j.children ?? []).map((c) => `delegated to: ${c.id} (${c.status})`),
+        "stages (ms after queued):",
+      ];
+      for (const [name, at] of Object.entries(s)) {
+        if (typeof at === "number") lines.push(`  ${name.padEnd(16)} ${ms(s.queued, at)}`);
+      }
+      for (const k of j.outputKeys ?? []) lines.push(`output:      ${k}`);
+      say(lines.join("\n"));
+    }),
+  );
+
+  withOpts(jobs.command("retry").description("run a failed or dead job again").argument("<id>")).action(
+    async (id: string, flags: Flags) =>
+      (await import("../context.js")).withTarget(flags, async (target) => {
+        const { printJson, say } = await import("../context.js");
+        await engineOnly(target);
+        const r = await target.client.json<{ jobID?: string }>(
+          "POST",
+          `/system/jobs/${encodeURIComponent(id)}/retry`,
+        );
+        if (flags.json) return printJson(r ?? {});
+        say(r?.jobID && r.jobID !== id ? `retrying ${id} as ${r.jobID}` : `retrying ${id}`);
+      }),
+  );
+
+  withOpts(
+    jobs
+      .command("dead")
+      .description("list dead letters: async jobs that failed every attempt")
+      .option("-n, --name <function>", "only this function's"),
+  ).action(async (flags: Flags) =>
+    (await import("../context.js")).withTarget(flags, async (target) => {
+      const { printJson, say } = await import("../context.js");
+      await engineOnly(target);
+      const res = await target.client.json<{ jobs: JobRecord[] }>("GET", "/system/dead-letters", {
+        query: { service: flags.name },
+      });
+      if (flags.json) return printJson(res);
+      say(
+        formatTable(
+          ["REQUEST ID", "FUNCTION", "REASON", "TRIGGER", "ERROR"],
+          res.jobs.map((j) => [j.id, j.function, j.reason ?? "", trigger(j), (j.error ?? "").slice(0, 60)]),
+        ),
+      );
+    }),
+  );
+
+  withOpts(
+    jobs
+      .command("redrive")
+      .description("queue dead letters again: the given ones, or all of a function's (-n), or all")
+      .argument("[ids...]")
+      .option("-n, --name <function>", "every dead letter of this function"),
+  ).action(async (ids: string[], flags: Flags) =>
+    (await import("../context.js")).withTarget(flags, async (target) => {
+      const { printJson, say } = await import("../context.js");
+      await engineOnly(target);
+      const r = await target.client.json<{ redriven: number }>("POST", "/system/dead-letters/redrive", {
+        query: { service: flags.name },
+        ...(ids.length > 0 ? { json: { ids } } : {}),
+      });
+      if (flags.json) return printJson(r);
+      say(`queued ${r.redriven} dead letter${r.redriven === 1 ? "" : "s"} again`);
+    }),
+  );
+}

@@ -1,0 +1,82 @@
+/** What `scar log` does. */
+import { FdlError, loadFdl } from "../../fdl/index.js";
+import type { JobInfo, OscarTarget } from "../../targets/index.js";
+import { chooseFunction, fdlFailure, loadConfig, withTarget } from "../context.js";
+import { CliError } from "../errors.js";
+import type { LogFlags } from "./log.js";
+
+const FINAL = new Set(["succeeded", "failed", "dead"]);
+
+export async function runLog(positional: string | undefined, flags: LogFlags): Promise<void> {
+  let fdl: { file: string; functions: { name: string }[] } | undefined;
+  if (flags.confFile) {
+    try {
+      fdl = loadFdl(flags.confFile, { config: loadConfig() });
+    } catch (err) {
+      if (err instanceof FdlError) throw fdlFailure(err, flags.confFile);
+      throw err;
+    }
+  }
+  const fn = await chooseFunction(flags.name ?? positional, fdl as Parameters<typeof chooseFunction>[1]);
+  await withTarget(flags, async (target) => {
+    if (!(await target.get(fn))) throw new CliError(`Unable to find the function '${fn}'`);
+    if (flags.requestId) {
+      process.stdout.write(await requestLog(target, fn, flags.requestId));
+      return;
+    }
+    const shown = new Set<string>();
+    const printNew = async () => {
+      const jobs = (await target.jobs(fn)).filter(
+        (j) => !flags.logStreamName || j.logStream === flags.logStreamName,
+      );
+      for (const j of jobs) {
+        if (shown.has(j.id) || (flags.follow && !FINAL.has(j.status))) continue;
+        shown.add(j.id);
+        process.stdout.write(ensureNewline(await target.jobLog(fn, j.id)));
+      }
+      return jobs.length;
+    };
+    const n = await printNew();
+    if (!flags.follow) {
+      if (n === 0 && flags.logStreamName)
+        throw new CliError(`no log stream '${flags.logStreamName}' for function '${fn}'`);
+      return;
+    }
+    process.stderr.write(`(following the logs of '${fn}'; Ctrl-C to stop)\n`);
+    let stop = false;
+    process.once("SIGINT", () => {
+      stop = true;
+    });
+    while (!stop) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (!stop) await printNew();
+    }
+  });
+}
+
+/** One request's log, and the log of the batch job it was delegated to (SCAR's `-ri`). */
+async function requestLog(target: OscarTarget, fn: string, id: string): Promise<string> {
+  let job: JobInfo | undefined;
+  try {
+    job = await target.job(id, fn);
+  } catch {
+    job = undefined;
+  }
+  if (!job || job.function !== fn)
+    throw new CliError(
+      `no request '${id}' of function '${fn}'`,
+      1,
+      `see the requests with: scar jobs ls -n ${fn}`,
+    );
+  let text = ensureNewline(await target.jobLog(fn, id));
+  const children = (job.record?.children ?? []) as { id: string; status: string }[];
+  for (const child of children) {
+    text += `Batch job status: ${child.status.toUpperCase()}\n`;
+    text += ensureNewline(await target.jobLog(fn, child.id));
+  }
+  return text;
+}
+
+function ensureNewline(s: string): string {
+  return s === "" || s.endsWith("\n") ? s : `${s}\n`;
+}

@@ -1,0 +1,192 @@
+/**
+ * The object store of a target, as `scar put`, `get`, `ls -b` and the event launcher of `scar run`
+ * use it: any S3 API (the embedded store, OSCAR's MinIO, Amazon S3) through AWS SDK v3. Large files
+ * go up in parallel multipart parts (lib-storage) and come down as streams.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+
+export interface BucketStoreOptions {
+  endpoint?: string;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export interface ObjectEntry {
+  key: string;
+  size: number;
+  lastModified?: Date;
+}
+
+export class BucketError extends Error {}
+
+/** Parts of multipart uploads; files up to this size go in one PUT. */
+const PART_SIZE = 16 * 1024 * 1024;
+
+export class BucketStore {
+  private readonly client: S3Client;
+
+  constructor(
+    readonly endpoint: string | undefined,
+    opts: BucketStoreOptions,
+  ) {
+    this.client = new S3Client({
+      region: opts.region || "us-east-1",
+      ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
+      ...(opts.accessKeyId && opts.secretAccessKey
+        ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
+        : {}),
+    });
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw wrap(err, `checking bucket '${bucket}'`);
+    }
+  }
+
+  /** Creates the bucket and the folder marker (`folder/`, as SCAR does) when missing; says what it made. */
+  async ensureFolder(bucket: string, folder: string): Promise<{ bucket: boolean; folder: boolean }> {
+    const made = { bucket: false, folder: false };
+    if (!(await this.bucketExists(bucket))) {
+      try {
+        await this.client.send(new CreateBucketCommand({ Bucket: bucket }));
+        made.bucket = true;
+      } catch (err) {
+        const code = (err as { name?: string }).name;
+        if (code !== "BucketAlreadyOwnedByYou") throw wrap(err, `creating bucket '${bucket}'`);
+      }
+    }
+    const marker = folder.replace(/\/+$/, "");
+    if (marker) {
+      const key = `${marker}/`;
+      try {
+        await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (err) {
+        if (statusOf(err) !== 404) throw wrap(err, `checking folder '${key}' in '${bucket}'`);
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: "",
+            ContentType: "application/x-directory",
+          }),
+        );
+        made.folder = true;
+      }
+    }
+    return made;
+  }
+
+  /** Every object under `prefix` (not slash-terminated, as SCAR lists), folder markers included. */
+  async *list(bucket: string, prefix: string): AsyncGenerator<ObjectEntry> {
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            ...(prefix ? { Prefix: prefix } : {}),
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+      } catch (err) {
+        if ((err as { name?: string }).name === "NoSuchBucket")
+          throw new BucketError(`Unable to find the bucket '${bucket}'.`);
+        throw wrap(err, `listing bucket '${bucket}'`);
+      }
+      for (const o of page.Contents ?? []) {
+        yield { key: o.Key!, size: o.Size ?? 0, ...(o.LastModified ? { lastModified: o.LastModified } : {}) };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Uploads a file; `onBytes` is told of every chunk read. */
+  async upload(file: string, bucket: string, key: string, onBytes?: (n: number) => void): Promise<void> {
+    const { size } = await stat(file);
+    const body = createReadStream(file);
+    if (onBytes) body.on("data", (c) => onBytes((c as Buffer).length));
+    try {
+      if (size <= PART_SIZE) {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: size }),
+        );
+      } else {
+        await new Upload({
+          client: this.client,
+          params: { Bucket: bucket, Key: key, Body: body },
+          partSize: PART_SIZE,
+          queueSize: 4,
+        }).done();
+      }
+    } catch (err) {
+      body.destroy();
+      throw wrap(err, `uploading '${file}' to '${bucket}/${key}'`);
+    }
+  }
+
+  /**
+   * Downloads an object to a file, through a temporary name: an interrupted download never leaves a
+   * half file under the real name.
+   */
+  async download(bucket: string, key: string, file: string, onBytes?: (n: number) => void): Promise<void> {
+    await mkdir(dirname(file), { recursive: true });
+    const partial = `${file}.scar-partial`;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          onBytes?.(chunk.length);
+          cb(null, chunk);
+        },
+      });
+      await pipeline(res.Body as NodeJS.ReadableStream, count, createWriteStream(partial));
+      await rename(partial, file);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw wrap(err, `downloading '${bucket}/${key}'`);
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function wrap(err: unknown, what: string): BucketError {
+  if (err instanceof BucketError) return err;
+  const e = err as Error & { code?: string };
+  const why =
+    err instanceof S3ServiceException
+      ? `${err.name}: ${err.message}`
+      : e.code === "ECONNREFUSED"
+        ? "the object store refused the connection"
+        : e.message;
+  return new BucketError(`${what} failed: ${why}`);
+}

@@ -1,0 +1,104 @@
+/**
+ * Which target a command acts on, and opening it: `--target`, else $SCAR_TARGET, else scar.cfg's
+ * `scar.target`, else `local`. `local` reaches the embedded engine (started in the background when
+ * it is not running); `oscar:<cluster>` reaches the cluster configured in scar.cfg `oscar.<cluster>`.
+ */
+import { resolve } from "node:path";
+import type { ScarConfigFile } from "../config/defaults.js";
+import { engineDataDir, ensureEngine, readCredentials } from "./local-engine.js";
+import { OscarTarget } from "./oscar.js";
+import { OscarClient } from "./oscar-client.js";
+
+export type { BucketStore, ObjectEntry } from "./buckets.js";
+export { BucketError } from "./buckets.js";
+export { logGroupOf, logStreamOf, OscarTarget } from "./oscar.js";
+export { ApiError } from "./oscar-client.js";
+export type * from "./types.js";
+
+export class TargetError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "TargetError";
+  }
+}
+
+export type TargetName = { kind: "local" } | { kind: "oscar"; cluster: string };
+
+export function targetName(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cfg: ScarConfigFile,
+): { name: TargetName; from: string } {
+  const [value, from] =
+    flag !== undefined
+      ? [flag, "--target"]
+      : env.SCAR_TARGET
+        ? [env.SCAR_TARGET, "SCAR_TARGET"]
+        : typeof cfg.scar.target === "string" && cfg.scar.target
+          ? [cfg.scar.target, "scar.cfg (scar.target)"]
+          : ["local", "the default"];
+  if (value === "local") return { name: { kind: "local" }, from };
+  const m = /^oscar:(.+)$/.exec(value);
+  if (m) return { name: { kind: "oscar", cluster: m[1]! }, from };
+  throw new TargetError(
+    `unknown target '${value}' (from ${from})`,
+    "this version of scar deploys to 'local' (the embedded engine) and 'oscar:<cluster>' (a cluster of scar.cfg's oscar section)",
+  );
+}
+
+export interface OpenOptions {
+  /** Told about engine start-up ("starting the local engine ..."). */
+  say?: (line: string) => void;
+}
+
+export async function openTarget(
+  name: TargetName,
+  cfg: ScarConfigFile,
+  opts: OpenOptions = {},
+): Promise<OscarTarget> {
+  if (name.kind === "local") {
+    const dataDir = resolve(engineDataDir(cfg.local));
+    let info: Awaited<ReturnType<typeof ensureEngine>>;
+    try {
+      info = await ensureEngine({ dataDir, config: cfg.local, ...(opts.say ? { say: opts.say } : {}) });
+    } catch (err) {
+      throw new TargetError((err as Error).message, "run 'scar doctor' to see what this machine can run");
+    }
+    if (info.started) {
+      opts.say?.(
+        `Local engine started: API ${info.info.api}, object store ${info.info.s3} (stop it with 'scar engine stop')`,
+      );
+    }
+    const creds = readCredentials(dataDir);
+    const client = new OscarClient({
+      url: info.info.api,
+      user: creds.admin.user,
+      password: creds.admin.password,
+    });
+    return new OscarTarget("local", client, `local engine at ${info.info.api} (data folder ${dataDir})`);
+  }
+  const c = cfg.oscar[name.cluster];
+  if (!c) {
+    const known = Object.keys(cfg.oscar);
+    throw new TargetError(
+      `no OSCAR cluster '${name.cluster}' in scar.cfg`,
+      `add it under "oscar": {"${name.cluster}": {"endpoint": ..., "auth_user": ..., "auth_password": ...}}${known.length ? ` (configured: ${known.join(", ")})` : ""}`,
+    );
+  }
+  if (!c.endpoint || !c.auth_user || !c.auth_password) {
+    throw new TargetError(
+      `OSCAR cluster '${name.cluster}' in scar.cfg lacks ${["endpoint", "auth_user", "auth_password"].filter((k) => !c[k]).join(", ")}`,
+      `set them under "oscar": {"${name.cluster}": {...}} in scar.cfg`,
+    );
+  }
+  const client = new OscarClient({
+    url: c.endpoint,
+    user: c.auth_user,
+    password: c.auth_password,
+    sslVerify: c.ssl_verify !== false,
+  });
+  return new OscarTarget(`oscar:${name.cluster}`, client, `OSCAR cluster '${name.cluster}' at ${c.endpoint}`);
+}

@@ -1,0 +1,235 @@
+/**
+ * Finding, starting and stopping the local engine. `scar serve` writes `<data dir>/engine.json`
+ * (pid, API and store URLs) once it listens and removes it when it stops; the CLI reads it to reach
+ * the engine, and starts `scar serve` in the background when no engine answers.
+ */
+import { spawn } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import type { LocalEngineConfig } from "../config/defaults.js";
+import { writeFileAtomic } from "../config/scar-cfg.js";
+import { defaultDataDir } from "../engine/images/index.js";
+
+export interface EngineInfo {
+  pid: number;
+  /** The HTTP API (OSCAR-compatible). */
+  api: string;
+  /** The S3-compatible object store. */
+  s3: string;
+  dataDir: string;
+  version: string;
+  /** ms since the epoch. */
+  startedAt: number;
+}
+
+export interface EngineCredentialsFile {
+  admin: { user: string; password: string };
+  s3: { accessKeyId: string; secretAccessKey: string };
+}
+
+export const ENGINE_FILE = "engine.json";
+export const ENGINE_LOG = "engine.log";
+
+/** `local.data_dir` of scar.cfg, else $SCAR_DATA_DIR, else ~/.scar/data. */
+export function engineDataDir(cfg: LocalEngineConfig | undefined): string {
+  return cfg?.data_dir ? cfg.data_dir : defaultDataDir();
+}
+
+/** Written by `scar serve` when it listens. */
+export function writeEngineInfo(info: EngineInfo): void {
+  writeFileAtomic(join(info.dataDir, ENGINE_FILE), `${JSON.stringify(info, null, 2)}\n`);
+}
+
+/** Removed by `scar serve` when it stops (only its own file: another engine may have started since). */
+export function removeEngineInfo(dataDir: string, pid: number): void {
+  const info = readEngineInfo(dataDir);
+  if (info?.pid === pid) rmSync(join(dataDir, ENGINE_FILE), { force: true });
+}
+
+export function readEngineInfo(dataDir: string): EngineInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, ENGINE_FILE), "utf8")) as EngineInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readCredentials(dataDir: string): EngineCredentialsFile {
+  const path = join(dataDir, "credentials");
+  return JSON.parse(readFileSync(path, "utf8")) as EngineCredentialsFile;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function healthy(api: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${api}/health`, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The engine serving this data folder, if one is running and answers. */
+export async function runningEngine(dataDir: string): Promise<EngineInfo | undefined> {
+  const info = readEngineInfo(dataDir);
+  if (!info || !alive(info.pid)) return undefined;
+  return (await healthy(info.api)) ? info : undefined;
+}
+
+export interface StartOptions {
+  dataDir: string;
+  config: LocalEngineConfig | undefined;
+  /** Told what is happening ("starting the local engine ..."). */
+  say?: (line: string) => void;
+  /** How long to wait for the engine to answer (ms). */
+  timeoutMs?: number;
+}
+
+/**
+ * The running engine of this data folder, started in the background first when there is none.
+ * Two CLIs starting at once agree through a lock file: one starts, the other waits for it.
+ */
+export async function ensureEngine(opts: StartOptions): Promise<{ info: EngineInfo; started: boolean }> {
+  const running = await runningEngine(opts.dataDir);
+  if (running) return { info: running, started: false };
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const lock = join(opts.dataDir, "engine.starting");
+  let mine = false;
+  try {
+    closeSync(openSync(lock, "wx"));
+    mine = true;
+  } catch {
+    // Someone else is starting it; a lock older than a minute is left over from a crash.
+    if (Date.now() - statSync(lock).mtimeMs > 60_000) {
+      rmSync(lock, { force: true });
+      return ensureEngine(opts);
+    }
+  }
+  try {
+    if (mine) {
+      const fresh = await runningEngine(opts.dataDir); // started between our check and the lock
+      if (fresh) return { info: fresh, started: false };
+      opts.say?.(`Starting the local engine in the background (data folder ${opts.dataDir}) ...`);
+      const pid = spawnEngine(opts.dataDir, opts.config, false);
+      const info = await waitForEngine(opts.dataDir, pid, opts.timeoutMs ?? 60_000, opts.config);
+      return { info, started: true };
+    }
+    return { info: await waitForEngine(opts.dataDir, undefined, opts.timeoutMs ?? 60_000), started: false };
+  } finally {
+    if (mine) rmSync(lock, { force: true });
+  }
+}
+
+function cliMain(): string {
+  return fileURLToPath(new URL("../cli/main.js", import.meta.url));
+}
+
+/** Starts `scar serve` detached, its output appended to `<data dir>/engine.log`. Returns its pid. */
+function spawnEngine(dataDir: string, cfg: LocalEngineConfig | undefined, freePorts: boolean): number {
+  const logFd = openSync(join(dataDir, ENGINE_LOG), "a");
+  const args = [
+    cliMain(),
+    "serve",
+    "--data-dir",
+    dataDir,
+    "--host",
+    cfg?.host || "127.0.0.1",
+    "--port",
+    String(freePorts ? 0 : (cfg?.port ?? 8080)),
+    "--s3-port",
+    String(freePorts ? 0 : (cfg?.s3_port ?? 9000)),
+  ];
+  writeFileSync(logFd, `\n${new Date().toISOString()} scar ${args.slice(1).join(" ")}\n`);
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: process.env,
+  });
+  child.unref();
+  closeSync(logFd);
+  return child.pid!;
+}
+
+async function waitForEngine(
+  dataDir: string,
+  pid: number | undefined,
+  timeoutMs: number,
+  cfg?: LocalEngineConfig,
+): Promise<EngineInfo> {
+  const deadline = Date.now() + timeoutMs;
+  let retriedOnFreePorts = false;
+  while (Date.now() < deadline) {
+    const info = await runningEngine(dataDir);
+    if (info) return info;
+    if (pid !== undefined && !alive(pid)) {
+      // The configured ports were taken by something else: start again on free ports.
+      if (!retriedOnFreePorts && /port is in use/.test(tailLog(dataDir))) {
+        retriedOnFreePorts = true;
+        pid = spawnEngine(dataDir, cfg, true);
+        continue;
+      }
+      throw new Error(
+        `the local engine did not start; the end of ${join(dataDir, ENGINE_LOG)} says:\n${tailLog(dataDir)}`,
+      );
+    }
+    await sleep(100);
+  }
+  throw new Error(
+    `the local engine did not answer within ${Math.round(timeoutMs / 1000)} s; see ${join(dataDir, ENGINE_LOG)}`,
+  );
+}
+
+export function tailLog(dataDir: string, lines = 15): string {
+  try {
+    const text = readFileSync(join(dataDir, ENGINE_LOG), "utf8");
+    return text.trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+/** Stops the engine (SIGTERM: running jobs finish first). False when none was running. */
+export async function stopEngine(dataDir: string, timeoutMs = 60_000): Promise<boolean> {
+  const info = readEngineInfo(dataDir);
+  if (!info || !alive(info.pid)) {
+    if (info) rmSync(join(dataDir, ENGINE_FILE), { force: true });
+    return false;
+  }
+  process.kill(info.pid, "SIGTERM");
+  const deadline = Date.now() + timeoutMs;
+  while (alive(info.pid)) {
+    if (Date.now() > deadline) {
+      throw new Error(`the engine (pid ${info.pid}) is still stopping after ${timeoutMs / 1000} s`);
+    }
+    await sleep(100);
+  }
+  if (existsSync(join(dataDir, ENGINE_FILE))) {
+    try {
+      unlinkSync(join(dataDir, ENGINE_FILE));
+    } catch {
+      // gone already
+    }
+  }
+  return true;
+}

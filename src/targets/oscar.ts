@@ -1,0 +1,381 @@
+/**
+ * The `local` and `oscar:<cluster>` targets: one implementation over OSCAR's REST API. Where scar's
+ * engine offers more than OSCAR (job records with stage times, dead letters, image import and pull
+ * progress, job counts, the SCAR-style HTTP endpoint), it is used when the server says it is scar's.
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { PullEvent } from "../engine/images/pull.js";
+import type { FunctionSpec } from "../fdl/spec.js";
+import { BucketStore } from "./buckets.js";
+import { ApiError, type OscarClient } from "./oscar-client.js";
+import { serviceJson } from "./service-json.js";
+import type {
+  DeployOptions,
+  FunctionInfo,
+  HttpInvokeRequest,
+  JobInfo,
+  JobStatusName,
+  RunResult,
+  Target,
+} from "./types.js";
+
+type Service = Record<string, unknown> & {
+  name: string;
+  image?: string;
+  memory?: string;
+  cpu?: string;
+  input?: { storage_provider: string; path: string }[];
+  output?: { storage_provider: string; path: string }[];
+  scar?: { timeout?: number | null; api_gateway?: string; provider?: string };
+};
+
+/** Lambda's log stream names, which scar's engine also gives its jobs: one stream per job. */
+export function logStreamOf(id: string, created: string | number | null): string {
+  const d = created === null ? new Date() : new Date(created);
+  const day = `${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, "0")}/${String(d.getUTCDate()).padStart(2, "0")}`;
+  return `${day}/[$LATEST]${id.replace(/-/g, "")}`;
+}
+
+export const logGroupOf = (fn: string) => `/aws/lambda/${fn}`;
+
+export class OscarTarget implements Target {
+  private engine?: boolean;
+  private store?: BucketStore;
+
+  constructor(
+    readonly name: string,
+    readonly client: OscarClient,
+    private readonly where: string,
+  ) {}
+
+  describe(): string {
+    return this.where;
+  }
+
+  /** True when the server is scar's engine (it says so in /system/info). */
+  async isScarEngine(): Promise<boolean> {
+    if (this.engine === undefined) {
+      try {
+        const info = await this.client.json<{ serverless_backend?: { name?: string } }>(
+          "GET",
+          "/system/info",
+        );
+        this.engine = info?.serverless_backend?.name === "scar-local";
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 0) throw err;
+        this.engine = false;
+      }
+    }
+    return this.engine;
+  }
+
+  async list(): Promise<FunctionInfo[]> {
+    const services = (await this.client.json<Service[] | null>("GET", "/system/services")) ?? [];
+    let counts: Record<string, Partial<Record<JobStatusName, number>>> = {};
+    if (await this.isScarEngine()) counts = await this.counts();
+    return services.map((s) => this.info(s, counts[s.name] ?? {}));
+  }
+
+  async get(name: string): Promise<FunctionInfo | undefined> {
+    try {
+      const s = await this.client.json<Service>("GET", `/system/services/${encodeURIComponent(name)}`);
+      const counts = (await this.isScarEngine()) ? await this.counts(name) : {};
+      return this.info(s, counts[name] ?? {});
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async counts(name?: string): Promise<Record<string, Partial<Record<JobStatusName, number>>>> {
+    return (
+      (await this.client.json<Record<string, Partial<Record<JobStatusName, number>>>>(
+        "GET",
+        "/system/jobs/counts",
+        { query: { service: name } },
+      )) ?? {}
+    );
+  }
+
+  private info(s: Service, jobs: Partial<Record<JobStatusName, number>>): FunctionInfo {
+    const mem = typeof s.memory === "string" ? parseMemory(s.memory) : null;
+    const hasApi = Boolean(s.scar?.api_gateway) && this.engine;
+    return {
+      name: s.name,
+      image: s.image ?? "",
+      memory: mem,
+      timeout: s.scar?.timeout ?? null,
+      cpu: s.cpu ?? null,
+      apiUrl: hasApi ? this.client.url(`/invoke/${encodeURIComponent(s.name)}`) : null,
+      supervisorVersion: null,
+      input: s.input ?? [],
+      output: s.output ?? [],
+      jobs,
+      raw: s,
+    };
+  }
+
+  async deploy(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {
+    const engine = await this.isScarEngine();
+    let image = spec.image;
+    if (spec.image_file) {
+      if (!engine) {
+        throw new ApiError(
+          400,
+          `'${spec.name}' names an image file (${spec.image_file}); an OSCAR cluster pulls images from a registry: push the image and name it with container.image`,
+        );
+      }
+      image = await this.importImage(spec.image_file, spec.image ?? `scar-local/${spec.name}:latest`);
+    } else if (engine && image) {
+      await this.pull(image, opts.onPull);
+    }
+    const body = serviceJson(
+      { ...spec, ...(image ? { image } : {}) },
+      {
+        storageProviders: opts.storageProviders,
+        s3AsMinio: !engine,
+      },
+    );
+    await this.client.json(opts.update ? "PUT" : "POST", "/system/services", { json: body });
+    const info = await this.get(spec.name);
+    if (!info) throw new ApiError(500, `'${spec.name}' was deployed but the server does not list it`);
+    return info;
+  }
+
+  private async importImage(file: string, tag: string): Promise<string> {
+    const { size } = await stat(file);
+    const res = await this.client.json<{ ref: string; digest: string }>("POST", "/system/images", {
+      query: { tag },
+      body: createReadStream(file),
+      contentType: "application/x-tar",
+      headers: { "content-length": String(size) },
+    });
+    return res.ref;
+  }
+
+  private async pull(image: string, onPull: DeployOptions["onPull"]): Promise<void> {
+    for await (const line of this.client.lines("POST", "/system/images/pull", { image })) {
+      const l = line as { error?: string; done?: unknown };
+      if (l.error) throw new ApiError(400, `cannot get image '${image}': ${l.error}`);
+      if (l.done) return;
+      onPull?.(line as PullEvent);
+    }
+  }
+
+  async remove(name: string): Promise<boolean> {
+    try {
+      await this.client.send("DELETE", `/system/services/${encodeURIComponent(name)}`);
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  async run(name: string, event: unknown): Promise<RunResult> {
+    const res = await this.client.send("POST", `/run/${encodeURIComponent(name)}`, {
+      body: JSON.stringify(event ?? {}),
+      contentType: "application/json",
+      accept: (s) => s < 300 || s === 500 || s === 502,
+    });
+    const id = header(res.headers, "x-scar-request-id") ?? "";
+    const status = header(res.headers, "x-scar-job-status");
+    return {
+      requestId: id,
+      logGroup: header(res.headers, "x-scar-log-group") ?? logGroupOf(name),
+      logStream: header(res.headers, "x-scar-log-stream") ?? (id ? logStreamOf(id, null) : ""),
+      output: decodeBase64Body(res.body),
+      ok: res.status < 300 && (status === undefined || status === "succeeded"),
+      ...(status ? { status } : {}),
+      httpStatus: res.status,
+    };
+  }
+
+  async submit(name: string, event: unknown): Promise<string> {
+    const res = await this.client.send("POST", `/job/${encodeURIComponent(name)}`, {
+      body: JSON.stringify(event ?? {}),
+      contentType: "application/json",
+    });
+    try {
+      return (JSON.parse(res.body.toString("utf8")) as { jobID?: string }).jobID ?? "";
+    } catch {
+      return "";
+    }
+  }
+
+  async invokeHttp(name: string, req: HttpInvokeRequest): Promise<RunResult> {
+    const engine = await this.isScarEngine();
+    if (!engine) {
+      // OSCAR has no API Gateway: its /run and /job endpoints take the body as the event.
+      if (req.asynchronous) {
+        const id = await this.submit(name, req.body ?? "");
+        return asyncResult(name, id);
+      }
+      return this.run(name, req.body ?? "");
+    }
+    const res = await this.client.send(req.method, `/invoke/${encodeURIComponent(name)}`, {
+      anonymous: true,
+      ...(req.query ? { query: req.query } : {}),
+      ...(req.body !== undefined ? { body: req.body } : {}),
+      ...(req.contentType ? { contentType: req.contentType } : {}),
+      headers: req.asynchronous ? { "x-amz-invocation-type": "Event" } : {},
+      accept: (s) => s < 300 || s === 500 || s === 502,
+    });
+    const id = header(res.headers, "amz-lambda-request-id") ?? "";
+    if (res.status === 202) return asyncResult(name, id);
+    return {
+      requestId: id,
+      logGroup: header(res.headers, "amz-log-group-name") ?? logGroupOf(name),
+      logStream: header(res.headers, "amz-log-stream-name") ?? logStreamOf(id, null),
+      output: decodeBase64Body(res.body),
+      ok: res.status < 300,
+      httpStatus: res.status,
+    };
+  }
+
+  async jobs(name: string): Promise<JobInfo[]> {
+    if (await this.isScarEngine()) {
+      const out: JobInfo[] = [];
+      let page: string | undefined;
+      do {
+        const res = await this.client.json<{ jobs: Record<string, unknown>[]; next_page?: string }>(
+          "GET",
+          "/system/jobs",
+          { query: { service: name, page, limit: "1000" } },
+        );
+        for (const j of res.jobs) out.push(jobOfRecord(j));
+        page = res.next_page;
+      } while (page);
+      return out.sort((a, b) => (a.created ?? "").localeCompare(b.created ?? ""));
+    }
+    const out: JobInfo[] = [];
+    let page: string | undefined;
+    do {
+      const res = await this.client.json<{
+        jobs: Record<
+          string,
+          { status: string; creation_time?: string; start_time?: string; finish_time?: string }
+        >;
+        next_page?: string;
+      }>("GET", `/system/logs/${encodeURIComponent(name)}`, { query: { page } });
+      for (const [id, j] of Object.entries(res?.jobs ?? {})) {
+        out.push({
+          id,
+          function: name,
+          status: j.status,
+          created: j.creation_time ?? null,
+          started: j.start_time ?? null,
+          finished: j.finish_time ?? null,
+          logGroup: logGroupOf(name),
+          logStream: logStreamOf(id, j.creation_time ?? null),
+        });
+      }
+      page = res?.next_page;
+    } while (page);
+    return out.sort((a, b) => (a.created ?? "").localeCompare(b.created ?? ""));
+  }
+
+  async job(id: string, fn?: string): Promise<JobInfo | undefined> {
+    if (await this.isScarEngine()) {
+      try {
+        return jobOfRecord(await this.client.json("GET", `/system/jobs/${encodeURIComponent(id)}`));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    }
+    if (!fn) return undefined;
+    return (await this.jobs(fn)).find((j) => j.id === id);
+  }
+
+  async jobLog(name: string, id: string): Promise<string> {
+    const res = await this.client.send(
+      "GET",
+      `/system/logs/${encodeURIComponent(name)}/${encodeURIComponent(id)}`,
+    );
+    return res.body.toString("utf8");
+  }
+
+  async buckets(): Promise<BucketStore> {
+    if (!this.store) {
+      const cfg = await this.client.json<{
+        minio_provider?: { endpoint?: string; access_key?: string; secret_key?: string; region?: string };
+      }>("GET", "/system/config");
+      const m = cfg?.minio_provider;
+      if (!m?.endpoint) throw new ApiError(500, `${this.name} does not say where its object store is`);
+      this.store = new BucketStore(m.endpoint, {
+        endpoint: m.endpoint,
+        region: m.region ?? "us-east-1",
+        ...(m.access_key ? { accessKeyId: m.access_key } : {}),
+        ...(m.secret_key ? { secretAccessKey: m.secret_key } : {}),
+      });
+    }
+    return this.store;
+  }
+
+  async close(): Promise<void> {
+    this.store?.destroy();
+    await this.client.close();
+  }
+}
+
+function asyncResult(name: string, id: string): RunResult {
+  return {
+    requestId: id,
+    logGroup: logGroupOf(name),
+    logStream: id ? logStreamOf(id, null) : "",
+    output: Buffer.alloc(0),
+    ok: true,
+    status: "queued",
+    httpStatus: 202,
+  };
+}
+
+function jobOfRecord(j: Record<string, unknown>): JobInfo {
+  const stages = (j.stages ?? {}) as Record<string, number | null>;
+  const iso = (v: unknown) => (typeof v === "number" ? new Date(v).toISOString() : null);
+  const id = String(j.id);
+  return {
+    id,
+    function: String(j.function),
+    status: String(j.status),
+    created: iso(stages.queued),
+    started: iso(j.startedAt),
+    finished: iso(stages.done),
+    logGroup: typeof j.logGroup === "string" ? j.logGroup : logGroupOf(String(j.function)),
+    logStream: typeof j.logStream === "string" ? j.logStream : logStreamOf(id, stages.queued ?? null),
+    record: j,
+  };
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** OSCAR and SCAR answer with the base64 of the output; anything else is shown as it came. */
+function decodeBase64Body(body: Buffer): Buffer {
+  const text = body.toString("latin1").trim();
+  if (text === "") return Buffer.alloc(0);
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) return Buffer.from(text, "base64");
+  return body;
+}
+
+/** `512Mi`, `1Gi`, `256M` -> MiB. */
+function parseMemory(v: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|K|M|G)?$/.exec(v.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = m[2] ?? "";
+  const mib: Record<string, number> = {
+    "": 1 / (1024 * 1024),
+    Ki: 1 / 1024,
+    Mi: 1,
+    Gi: 1024,
+    K: 1000 / (1024 * 1024),
+    M: 1e6 / (1024 * 1024),
+    G: 1e9 / (1024 * 1024),
+  };
+  return Math.round(n * mib[unit]!);
+}
