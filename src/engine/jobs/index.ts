@@ -12,12 +12,21 @@
  *   scheduler.start();   // takes the queue (QueueOwnedError if another live scheduler has it),
  *                        // requeues jobs a killed process left running, sweeps old records
  *   const done = await scheduler.wait(id);                         // sync invocations
- *   store.list(fn), store.get(id), store.log(id), store.attempts(id), store.counts(),
+ *   store.list(fn | undefined), store.get(id), store.log(id), store.attempts(id), store.children(id),
+ *   store.counts(), store.recentDurations(fn),
  *   store.listDead(), store.redrive(id), store.redriveAll(fn), store.deleteJobs(fn, "succeeded" | "all")
  *   await scheduler.stop(); store.close();
  */
 export type { Durability } from "./db.js";
-export { endLine, lambdaLog, reportLine, startLine } from "./lambda-log.js";
+export {
+  durationMs,
+  endLine,
+  lambdaLog,
+  logGroupName,
+  logStreamName,
+  reportLine,
+  startLine,
+} from "./lambda-log.js";
 export { DEFAULT_LOG_LIMIT } from "./logs.js";
 export { QueueOwnedError } from "./owner.js";
 export { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./retry.js";

@@ -9,6 +9,9 @@
  * Duration is the attempt's dispatch to its end (Lambda counts its whole handler, which here is
  * stage-in, the container and stage-out); billed is that rounded up to the millisecond, as Lambda
  * bills. Fields we do not know (memory size, max memory used) are left out rather than invented.
+ *
+ * Also the names Lambda would give the job's logs: group `/aws/lambda/<function>`, stream
+ * `YYYY/MM/DD/[$LATEST]<id without dashes>`.
  */
 import type { JobRecord } from "./types.js";
 
@@ -25,6 +28,20 @@ export function startLine(job: Pick<JobRecord, "id">): string {
 
 export function endLine(job: Pick<JobRecord, "id">): string {
   return `END RequestId: ${job.id}`;
+}
+
+/** The CloudWatch log group Lambda gives a function: `/aws/lambda/<function>`. */
+export function logGroupName(fn: string): string {
+  return `/aws/lambda/${fn}`;
+}
+
+/**
+ * A Lambda-like log stream name: `YYYY/MM/DD/[$LATEST]<job id without dashes>`, dated by when the job
+ * was queued (UTC), so it is stable across retries and redrives of the job.
+ */
+export function logStreamName(job: Pick<JobRecord, "id" | "stages">): string {
+  const day = new Date(job.stages.queued ?? 0).toISOString().slice(0, 10).replace(/-/g, "/");
+  return `${day}/[$LATEST]${job.id.replace(/-/g, "")}`;
 }
 
 /** The attempt's duration in ms, or null if it has not started. */

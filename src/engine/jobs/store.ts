@@ -260,6 +260,7 @@ export class JobStore {
     if (outcome.delegate) {
       const payload = decodePayload(...this.payloadOf(seq));
       delegatedTo = this.insert({
+        ...(outcome.delegate.id ? { id: outcome.delegate.id } : {}),
         function: row.fn,
         trigger: outcome.delegate.trigger ?? (JSON.parse(row.trig) as JobRecord["trigger"]),
         payload: "payload" in outcome.delegate ? outcome.delegate.payload : payload,
@@ -396,19 +397,20 @@ export class JobStore {
     return this.st.children.all(id).map(toRecord);
   }
 
-  /** A function's jobs, newest first, a page at a time. */
-  list(fn: string, opts: ListOptions = {}): JobPage {
+  /** A function's jobs (every function's with `fn` undefined), newest first, a page at a time. */
+  list(fn: string | undefined, opts: ListOptions = {}): JobPage {
     const limit = Math.max(1, Math.min(MAX_PAGE, opts.limit ?? 50));
     const before = opts.cursor ? Number.parseInt(opts.cursor, 10) : Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(before)) throw new Error(`bad cursor ${opts.cursor}`);
     const statuses =
       opts.status === undefined ? [] : Array.isArray(opts.status) ? opts.status : [opts.status];
     const filter = statuses.length ? `AND status IN (${statuses.map(() => "?").join(",")})` : "";
+    const byFn = fn === undefined ? "" : "fn = ? AND";
     const rows = this.db
       .prepare<unknown[], JobRow>(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE fn = ? AND seq < ? ${filter} ORDER BY seq DESC LIMIT ?`,
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${byFn} seq < ? ${filter} ORDER BY seq DESC LIMIT ?`,
       )
-      .all(fn, before, ...statuses, limit + 1);
+      .all(...(fn === undefined ? [] : [fn]), before, ...statuses, limit + 1);
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return {
@@ -439,6 +441,14 @@ export class JobStore {
       out[r.fn]![r.status] = r.n;
     }
     return out;
+  }
+
+  /**
+   * How long the function's last `limit` finished jobs ran (ms, dispatch of their last attempt to its
+   * end), most recent first. Served by the jobs_done index.
+   */
+  recentDurations(fn: string, limit = 1000): number[] {
+    return this.st.recentDurations.all(fn, limit).map((r) => r.d);
   }
 
   /**
@@ -586,6 +596,10 @@ function prepare(db: Database.Database) {
     ),
     countsFn: db.prepare<[string], { fn: string; status: JobStatus; n: number }>(
       "SELECT fn, status, count(*) AS n FROM jobs WHERE fn = ? GROUP BY fn, status",
+    ),
+    recentDurations: db.prepare<[string, number], { d: number }>(
+      `SELECT t_done - t_started AS d FROM jobs WHERE fn = ? AND t_done IS NOT NULL AND t_started IS NOT NULL
+       ORDER BY t_done DESC LIMIT ?`,
     ),
     deleteSucceeded: db.prepare<[string, number]>(
       "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fn = ? AND status = 'succeeded' LIMIT ?)",

@@ -150,9 +150,10 @@ export interface JobOutcome {
   retry?: boolean;
   /**
    * Re-run the same event as a new job (SCAR's Lambda-to-Batch delegation): the child is created in
-   * the same transaction that ends this job, links back to it, and this job is not retried.
+   * the same transaction that ends this job, links back to it, and this job is not retried. `id`
+   * names the child (so the handler can log it before it exists); a random UUID when absent.
    */
-  delegate?: { queue?: Queue; trigger?: Trigger; payload?: Payload };
+  delegate?: { id?: string; queue?: Queue; trigger?: Trigger; payload?: Payload };
 }
 
 /** What the scheduler gives a handler besides the job. */

@@ -4,6 +4,8 @@ import { test } from "node:test";
 import {
   type JobRecord,
   lambdaLog,
+  logGroupName,
+  logStreamName,
   reportLine,
   STAGES,
   type StageTimes,
@@ -61,4 +63,10 @@ test("unknown fields are left out; timeouts and OOM say so; a running job measur
     /Duration: 500.00 ms\tBilled Duration: 500 ms/,
   );
   assert.match(reportLine(job({}, { done: 1000 })), /Duration: 0.00 ms\tBilled Duration: 1 ms/);
+});
+
+test("log group and stream names are Lambda's, dated by the day the job was queued (UTC)", () => {
+  assert.equal(logGroupName("my-fn"), "/aws/lambda/my-fn");
+  const j = job({}, { queued: Date.UTC(2026, 0, 9, 23, 59, 59) });
+  assert.equal(logStreamName(j), "2026/01/09/[$LATEST]8f507cfc00004697b07aac58fc914c95");
 });

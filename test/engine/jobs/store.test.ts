@@ -347,3 +347,42 @@ test("redrive all dead letters of a function at once", () => {
   });
   for (const j of s.list("f").jobs) assert.equal(j.cycle, 2);
 });
+
+test("list across every function; recent durations; a delegated child can be named", () => {
+  const clock = manualClock();
+  const s = openStore({ now: clock.now });
+  const a = s.enqueue({ function: "f", trigger: obj("a") }).id;
+  const b = s.enqueue({ function: "g", trigger: obj("b") }).id;
+  const c = s.enqueue({ function: "f", trigger: obj("c") }).id;
+  assert.deepEqual(
+    s.list(undefined).jobs.map((j) => j.id),
+    [c, b, a],
+  );
+  const p1 = s.list(undefined, { limit: 2 });
+  assert.deepEqual(
+    s.list(undefined, { cursor: p1.next! }).jobs.map((j) => j.id),
+    [a],
+  );
+  const first = s.claimNext("f", "lambda")!;
+  clock.advance(250);
+  s.finish(first.seq, { status: "succeeded" }, policy);
+  const second = s.claimNext("f", "lambda")!;
+  clock.advance(1000);
+  const r = s.finish(
+    second.seq,
+    { status: "failed", reason: "timeout", delegate: { id: "child-1", queue: "batch" } },
+    policy,
+  );
+  assert.equal(r?.delegatedTo, "child-1");
+  assert.equal(s.get("child-1")?.parentId, c);
+  assert.deepEqual(
+    s.children(c).map((j) => j.id),
+    ["child-1"],
+  );
+  assert.deepEqual(s.recentDurations("f"), [1000, 250]);
+  assert.deepEqual(s.recentDurations("f", 1), [1000]);
+  assert.deepEqual(
+    s.list(undefined, { status: ["succeeded", "failed"] }).jobs.map((j) => j.id),
+    [c, a],
+  );
+});
