@@ -19,18 +19,22 @@ import { checkWorkflows, type PlacedFunction } from "../fdl/workflow.js";
 import { S3Provider } from "../storage/s3.js";
 import { StorageError, type StorageProvider } from "../storage/types.js";
 import { type InvocationResult, invoke } from "../supervisor/index.js";
+import { SupervisorLog } from "../supervisor/log.js";
 import { ContainerExecutor } from "./container-executor.js";
 import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
 import { EmbeddedStoreProvider } from "./embedded-provider.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
+  type Backoff,
   type EnqueueInput,
+  type FunctionPolicy,
   type JobContext,
   type JobOutcome,
   type JobRecord,
   JobStore,
   type JobWithPayload,
+  logStreamName,
   Scheduler,
 } from "./jobs/index.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
@@ -52,7 +56,51 @@ export interface EngineOptions {
    * Enqueues wake it at once, so this only paces retries that become due.
    */
   pollMs?: number;
+  /** Waits between retries of failed async jobs (the scheduler's default: 5 s, doubling, at most 5 min). */
+  backoff?: Backoff;
   log?: (message: string) => void;
+}
+
+/**
+ * Settings of a deployed function that only the engine reads, kept in `spec.raw.scar` (the API's
+ * `scar` object puts them there): the most jobs of the function running at once, retries of a failed
+ * async job (0-10), and days to keep finished jobs and logs.
+ */
+export interface EngineSettings {
+  concurrency?: number;
+  retries?: number;
+  log_retention_days?: number;
+}
+
+/** The scheduler's policy of a function: its EngineSettings, else `cloudwatch.log_retention_policy_in_days`. */
+export function functionPolicy(spec: FunctionSpec): FunctionPolicy {
+  const own = (spec.raw.scar ?? {}) as EngineSettings;
+  const days =
+    own.log_retention_days ??
+    (spec.raw.cloudwatch as { log_retention_policy_in_days?: number } | undefined)
+      ?.log_retention_policy_in_days;
+  return {
+    ...(typeof own.concurrency === "number" ? { concurrency: own.concurrency } : {}),
+    ...(typeof own.retries === "number" ? { retries: own.retries } : {}),
+    ...(typeof days === "number" ? { retentionDays: days } : {}),
+  };
+}
+
+/** What a re-run did: a dead job is redriven (`id` is its own), a failed one is run again as a new job. */
+export interface RerunResult {
+  id: string;
+  redriven: boolean;
+}
+
+/** A job that cannot be re-run as asked (missing, not finished, succeeded, or its function is gone). */
+export class RerunError extends Error {
+  constructor(
+    readonly code: "not-found" | "conflict",
+    message: string,
+  ) {
+    super(message);
+    this.name = "RerunError";
+  }
 }
 
 export class DeployError extends Error {
@@ -131,6 +179,7 @@ export class Engine {
       concurrency: opts.concurrency ?? availableParallelism(),
       policy: (name) => engine!.policy(name),
       ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
       onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
     });
     engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, log);
@@ -236,6 +285,37 @@ export class Engine {
     return { job, ...(result ? { result } : {}) };
   }
 
+  /**
+   * Runs a finished job again: a dead one is redriven (a new attempt cycle of the same job); a failed
+   * one becomes a new async job of the same function with the same trigger (plus `retry_of`) and
+   * payload. RerunError for a queued, running or succeeded job, or when the function is gone.
+   */
+  rerun(id: string): RerunResult {
+    const job = this.jobs.getWithPayload(id);
+    if (!job) throw new RerunError("not-found", `job '${id}' not found`);
+    if (job.status === "queued" || job.status === "running")
+      throw new RerunError(
+        "conflict",
+        `job '${id}' is ${job.status}: only a failed or dead job can be retried`,
+      );
+    if (job.status === "succeeded")
+      throw new RerunError("conflict", `job '${id}' succeeded: only a failed or dead job can be retried`);
+    const fn = this.registry.get(job.function);
+    if (!fn) throw new RerunError("not-found", `function '${job.function}' of job '${id}' is not deployed`);
+    if (job.status === "dead") {
+      if (!this.jobs.redrive(id)) throw new RerunError("conflict", `job '${id}' is no longer dead`);
+      return { redriven: true, id };
+    }
+    const { id: newId } = this.jobs.enqueue({
+      function: job.function,
+      trigger: { ...job.trigger, retry_of: id },
+      payload: job.payload,
+      queue: job.queue,
+      invocation: "async",
+    });
+    return { redriven: false, id: newId };
+  }
+
   async close(): Promise<void> {
     await this.scheduler.stop();
     await this.store.close();
@@ -244,11 +324,9 @@ export class Engine {
     for (const p of this.providers.values()) (p as S3Provider).destroy?.();
   }
 
-  private policy(name: string) {
+  private policy(name: string): FunctionPolicy {
     const fn = this.registry.get(name);
-    const days = (fn?.spec.raw.cloudwatch as { log_retention_policy_in_days?: number } | undefined)
-      ?.log_retention_policy_in_days;
-    return typeof days === "number" ? { retentionDays: days } : {};
+    return fn ? functionPolicy(fn.spec) : {};
   }
 
   private async runJob(job: JobWithPayload, ctx: JobContext): Promise<JobOutcome> {
@@ -289,17 +367,37 @@ export class Engine {
         storage: (id) => this.provider(fn, id),
         workRoot: join(this.dataDir, "work"),
         queue: job.queue,
+        logStream: logStreamName(job),
         onLog: (line) => ctx.log(`${line}\n`),
         onOutput: (chunk) => ctx.log(decoder.write(chunk)),
         onStage: (s) => ctx.stage(s),
         signal: ctx.signal,
       });
       ctx.log(decoder.end());
-      if (job.invocation === "sync") this.syncResults.set(job.id, r);
       // SCAR's Lambda-to-Batch delegation: a lambda-batch run that times out is run again as a batch job.
       if (r.reason === "timeout" && fn.spec.execution_mode === "lambda-batch" && job.queue === "lambda") {
-        return { status: "failed", reason: "timeout", exitCode: r.exitCode, delegate: { queue: "batch" } };
+        const child = randomUUID();
+        // What SCAR's supervisor logs and answers when it hands a job to AWS Batch.
+        const message = `Job delegated to batch.\nCheck batch logs with:\n  scar log -n ${fn.spec.name} -ri ${child}\n`;
+        new SupervisorLog(fn.spec.log_level, (line) => ctx.log(`${line}\n`)).info("Job delegated to batch.");
+        ctx.log(message.slice(message.indexOf("\n") + 1));
+        if (job.invocation === "sync") {
+          const output = Buffer.from(message);
+          this.syncResults.set(job.id, {
+            ...r,
+            output,
+            response: { ...r.response, body: output.toString("base64") },
+          });
+        }
+        return {
+          status: "failed",
+          reason: "timeout",
+          exitCode: r.exitCode,
+          outputKeys: r.outputs.map((o) => `${o.bucket}/${o.key}`),
+          delegate: { id: child, queue: "batch" },
+        };
       }
+      if (job.invocation === "sync") this.syncResults.set(job.id, r);
       return {
         status: r.reason === "ok" ? "succeeded" : "failed",
         reason: r.reason,

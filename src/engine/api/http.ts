@@ -1,5 +1,11 @@
-/** Small HTTP helpers for the engine API: routing by method and path pattern, bounded bodies, JSON errors. */
+/**
+ * Small HTTP helpers for the engine API: routing by method and path pattern, bounded bodies (in
+ * memory, or streamed to a file), JSON errors, query parameters.
+ */
+import { createWriteStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 export class HttpError extends Error {
   constructor(
@@ -28,6 +34,7 @@ interface Route {
 export class Router {
   private readonly routes: Route[] = [];
 
+  /** `method` "*" takes every method. Routes are tried in the order they were added. */
   on(method: string, pattern: string, handler: Handler): this {
     this.routes.push({ method, parts: pattern.split("/").filter(Boolean), handler });
     return this;
@@ -42,14 +49,14 @@ export class Router {
       const params: Params = {};
       const ok = r.parts.every((p, i) => {
         if (p.startsWith(":")) {
-          params[p.slice(1)] = decodeURIComponent(segs[i]!);
+          params[p.slice(1)] = decodePart(segs[i]!);
           return true;
         }
         return p === segs[i];
       });
       if (!ok) continue;
       pathMatched = true;
-      if (r.method === method) return { handler: r.handler, params };
+      if (r.method === method || r.method === "*") return { handler: r.handler, params };
     }
     throw pathMatched
       ? new HttpError(405, `method ${method} is not allowed on ${path}`)
@@ -76,6 +83,33 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+function decodePart(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    throw new HttpError(400, `bad percent-encoding in the path: ${seg}`);
+  }
+}
+
+/**
+ * Streams the body into a new file at `path` (never whole in memory), refusing more than `limit`
+ * bytes with 413. The caller removes the file, also when this throws.
+ */
+export async function bodyToFile(req: IncomingMessage, path: string, limit: number): Promise<number> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > limit) done(new HttpError(413, `the body is larger than ${limit} bytes`));
+      else done(null, chunk);
+    },
+  });
+  await pipeline(req, count, createWriteStream(path, { flags: "wx", mode: 0o600 }));
+  return size;
+}
+
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const body = await readBody(req, limit);
   try {
@@ -100,4 +134,10 @@ export function sendText(
   const body = typeof text === "string" ? Buffer.from(text) : text;
   res.writeHead(status, { "content-type": type, "content-length": body.length });
   res.end(body);
+}
+
+/** The last value of a query parameter, or undefined. */
+export function query(url: URL, name: string): string | undefined {
+  const all = url.searchParams.getAll(name);
+  return all.length > 0 ? all[all.length - 1] : undefined;
 }

@@ -28,6 +28,7 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
   const router = buildRouter(engine, {
     maxBodyBytes: opts.limits?.maxBodyBytes ?? 64 * 1024 * 1024,
     maxDefinitionBytes: opts.limits?.maxDefinitionBytes ?? 1024 * 1024,
+    maxImageBytes: opts.limits?.maxImageBytes ?? 32 * 1024 ** 3,
   });
   const log = opts.log ?? (() => {});
   const server = createServer(async (req, res) => {

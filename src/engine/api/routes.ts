@@ -1,20 +1,54 @@
-/** The engine's HTTP API: OSCAR's paths and JSON, plus scar's own additions under /system/jobs. */
+/**
+ * The engine's HTTP API: OSCAR's paths and JSON, plus scar's own additions. OSCAR clients ignore the
+ * additions; the scar CLI uses both.
+ *
+ * OSCAR (admin basic auth on /system; /run and /job also take the function's bearer token):
+ *   GET /health, GET /system/info, GET /system/config
+ *   GET|POST|PUT /system/services, GET|DELETE /system/services/<name>   (service JSON: services.ts,
+ *     with scar's `scar` object)
+ *   POST /run/<name>   sync; base64 of the output; headers x-scar-request-id, x-scar-job-status,
+ *                      x-scar-log-group, x-scar-log-stream
+ *   POST /job/<name>   async; 201 {jobID}
+ *   GET|DELETE /system/logs/<name>, GET|DELETE /system/logs/<name>/<job>
+ * scar's additions (admin):
+ *   GET  /system/jobs?service=&status=&page=&limit=    {jobs: [job JSON], next_page?}
+ *   GET  /system/jobs/counts?service=                  {"<function>": {queued, running, succeeded, failed, dead}}
+ *        (added before /system/jobs/<id>: the first route that matches is taken)
+ *   GET  /system/jobs/<id>                             job JSON: the JobRecord with `attempts` (list of
+ *        AttemptRecord; the count is `attemptCount`), `children` (delegated jobs), `logGroup`, `logStream`
+ *   GET  /system/jobs/<id>/log                         text: START, log, END, REPORT
+ *   POST /system/jobs/<id>/retry                       dead: redriven, 200 {jobID, redriven: true};
+ *        failed: a new job, 201 {jobID, redriven: false}; queued/running/succeeded: 409
+ *   GET  /system/dead-letters?service=&page=&limit=    {jobs: [job JSON], next_page?}
+ *   POST /system/dead-letters/redrive?service=  or body {ids: [...]}   {redriven: n, skipped?: [ids]}
+ *   GET  /system/images, POST /system/images?tag=, POST /system/images/pull   (images.ts)
+ * scar's additions without auth:
+ *   ANY  /invoke/<name>   the HTTP endpoint of functions with api_gateway (invoke.ts)
+ *   GET  /metrics         Prometheus text (metrics.ts)
+ */
 import { arch } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../../version.js";
-import { DeployError, type Engine } from "../engine.js";
-import { lambdaLog } from "../jobs/index.js";
+import { DeployError, type Engine, RerunError } from "../engine.js";
+import { lambdaLog, logGroupName, logStreamName } from "../jobs/index.js";
 import type { JobRecord, JobStatus } from "../jobs/types.js";
 import { requireAdmin, requireInvoker } from "./auth.js";
-import { HttpError, Router, readBody, readJson, sendJson, sendText } from "./http.js";
+import { HttpError, query, Router, readBody, readJson, sendJson, sendText } from "./http.js";
+import { importImage, listImages, pullImage } from "./images.js";
+import { invokeEndpoint } from "./invoke.js";
+import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { serviceJson, specFromServiceJson } from "./services.js";
 
 export interface ApiLimits {
-  /** Largest request body of /run and /job (default 64 MiB). */
+  /** Largest request body of /run, /job and /invoke (default 64 MiB). */
   maxBodyBytes: number;
   /** Largest service definition (default 1 MiB). */
   maxDefinitionBytes: number;
+  /** Largest image archive sent to POST /system/images (default 32 GiB; it is streamed to disk). */
+  maxImageBytes: number;
 }
+
+const JOB_STATUSES: readonly JobStatus[] = ["queued", "running", "succeeded", "failed", "dead"];
 
 /** OSCAR reports Kubernetes pod phases. */
 const OSCAR_STATUS: Record<JobStatus, string> = {
@@ -27,6 +61,57 @@ const OSCAR_STATUS: Record<JobStatus, string> = {
 
 function iso(ms: number | null): string | undefined {
   return ms === null ? undefined : new Date(ms).toISOString();
+}
+
+/** A job record with the names Lambda would give its logs. */
+function withLogNames(job: JobRecord): JobRecord & { logGroup: string; logStream: string } {
+  return { ...job, logGroup: logGroupName(job.function), logStream: logStreamName(job) };
+}
+
+/** The job JSON of scar's routes: the record, its attempts (the count as attemptCount), delegated children, log names. */
+function jobJson(engine: Engine, job: JobRecord): Record<string, unknown> {
+  return {
+    ...withLogNames(job),
+    attemptCount: job.attempts,
+    attempts: engine.jobs.attempts(job.id),
+    children: engine.jobs.children(job.id).map(withLogNames),
+  };
+}
+
+/** The job log as Lambda shows it (with the function's memory when it is still deployed). */
+function jobLog(engine: Engine, job: JobRecord): string {
+  const memory = engine.registry.get(job.function)?.spec.memory;
+  return lambdaLog(job, engine.jobs.log(job.id) ?? "", memory !== undefined ? { memorySizeMB: memory } : {});
+}
+
+/** `page` and `limit` of a listing; 400 when they are not numbers. */
+function paging(url: URL): { cursor?: string; limit?: number } {
+  const page = query(url, "page");
+  const limit = query(url, "limit");
+  if (page !== undefined && page !== "" && !/^\d{1,15}$/.test(page))
+    throw new HttpError(400, `page '${page}' is not a page cursor (use next_page of the previous answer)`);
+  if (limit !== undefined && !/^\d{1,4}$/.test(limit))
+    throw new HttpError(400, `limit '${limit}' must be a whole number from 1 to 1000`);
+  const n = limit === undefined ? undefined : Number(limit);
+  if (n !== undefined && (n < 1 || n > 1000))
+    throw new HttpError(400, `limit ${n} must be a whole number from 1 to 1000`);
+  return { ...(page ? { cursor: page } : {}), ...(n !== undefined ? { limit: n } : {}) };
+}
+
+/** `status` as one status or a comma-separated list; 400 for unknown ones. */
+function statuses(url: URL): JobStatus[] | undefined {
+  const v = query(url, "status");
+  if (v === undefined || v === "") return undefined;
+  const list = v.split(",").map((x) => x.trim());
+  for (const x of list)
+    if (!JOB_STATUSES.includes(x as JobStatus))
+      throw new HttpError(400, `status '${x}' is not one of ${JOB_STATUSES.join(", ")}`);
+  return list as JobStatus[];
+}
+
+function service(url: URL): string | undefined {
+  const v = query(url, "service");
+  return v === undefined || v === "" ? undefined : v;
 }
 
 export function buildRouter(engine: Engine, limits: ApiLimits): Router {
@@ -115,6 +200,8 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
       });
       res.setHeader("x-scar-request-id", job.id);
       res.setHeader("x-scar-job-status", job.status);
+      res.setHeader("x-scar-log-group", logGroupName(job.function));
+      res.setHeader("x-scar-log-stream", logStreamName(job));
       if (!result)
         throw new HttpError(
           500,
@@ -160,8 +247,7 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
     })
     .on("GET", "/system/logs/:name/:job", (req, res, p) => {
       requireAdmin(req, admin);
-      const job = jobOf(engine, p.name!, p.job!);
-      sendText(res, 200, lambdaLog(job, engine.jobs.log(job.id) ?? ""));
+      sendText(res, 200, jobLog(engine, jobOf(engine, p.name!, p.job!)));
     })
     .on("DELETE", "/system/logs/:name/:job", (req, res, p) => {
       requireAdmin(req, admin);
@@ -169,12 +255,108 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
       engine.jobs.deleteJob(job.id);
       res.writeHead(204).end();
     })
+    .on("GET", "/system/jobs", (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const st = statuses(url);
+      const page = engine.jobs.list(service(url), { ...paging(url), ...(st ? { status: st } : {}) });
+      sendJson(res, 200, {
+        jobs: page.jobs.map((j) => jobJson(engine, j)),
+        ...(page.next ? { next_page: page.next } : {}),
+      });
+    })
+    .on("GET", "/system/jobs/counts", (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const fn = service(url);
+      const counts = engine.jobs.counts(fn);
+      const zero = { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 };
+      // Deployed functions without jobs are shown with zeros; so is a named function.
+      const names = fn === undefined ? engine.functions().map((f) => f.spec.name) : [fn];
+      for (const n of names) counts[n] ??= { ...zero };
+      sendJson(res, 200, counts);
+    })
     .on("GET", "/system/jobs/:job", (req, res, p) => {
       requireAdmin(req, admin);
-      const job = engine.jobs.get(p.job!);
-      if (!job) throw new HttpError(404, `job '${p.job}' not found`);
-      sendJson(res, 200, job);
-    });
+      sendJson(res, 200, jobJson(engine, jobById(engine, p.job!)));
+    })
+    .on("GET", "/system/jobs/:job/log", (req, res, p) => {
+      requireAdmin(req, admin);
+      sendText(res, 200, jobLog(engine, jobById(engine, p.job!)));
+    })
+    .on("POST", "/system/jobs/:job/retry", (req, res, p) => {
+      requireAdmin(req, admin);
+      try {
+        const r = engine.rerun(p.job!);
+        sendJson(res, r.redriven ? 200 : 201, { jobID: r.id, redriven: r.redriven });
+      } catch (err) {
+        if (err instanceof RerunError) throw new HttpError(err.code === "not-found" ? 404 : 409, err.message);
+        throw err;
+      }
+    })
+    .on("GET", "/system/dead-letters", (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const page = engine.jobs.listDead(service(url), paging(url));
+      sendJson(res, 200, {
+        jobs: page.jobs.map((j) => jobJson(engine, j)),
+        ...(page.next ? { next_page: page.next } : {}),
+      });
+    })
+    .on("POST", "/system/dead-letters/redrive", async (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const fn = service(url);
+      const raw = await readBody(req, limits.maxDefinitionBytes);
+      let ids: string[] | undefined;
+      if (raw.length > 0) {
+        let body: unknown;
+        try {
+          body = JSON.parse(raw.toString("utf8"));
+        } catch (err) {
+          throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`);
+        }
+        const list = (body as { ids?: unknown } | null)?.ids;
+        if (!Array.isArray(list) || !list.every((x) => typeof x === "string"))
+          throw new HttpError(400, 'the body must be {"ids": ["<job id>", ...]}');
+        ids = list;
+      }
+      if (ids === undefined && fn === undefined)
+        throw new HttpError(
+          400,
+          'name the dead letters to redrive: ?service=<function> or a body {"ids": [...]}',
+        );
+      if (ids === undefined) {
+        sendJson(res, 200, { redriven: engine.jobs.redriveAll(fn!) });
+        return;
+      }
+      const skipped: string[] = [];
+      let redriven = 0;
+      for (const id of ids) {
+        const job = engine.jobs.get(id);
+        if (job && (fn === undefined || job.function === fn) && engine.jobs.redrive(id)) redriven++;
+        else skipped.push(id);
+      }
+      sendJson(res, 200, { redriven, ...(skipped.length > 0 ? { skipped } : {}) });
+    })
+    .on("GET", "/system/images", (req, res) => {
+      requireAdmin(req, admin);
+      listImages(engine, res);
+    })
+    .on("POST", "/system/images", async (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      await importImage(engine, req, res, url, limits.maxImageBytes);
+    })
+    .on("POST", "/system/images/pull", async (req, res) => {
+      requireAdmin(req, admin);
+      await pullImage(engine, req, res, limits.maxDefinitionBytes);
+    })
+    .on("*", "/invoke/:name", (req, res, p, url) =>
+      invokeEndpoint(engine, p.name!, req, res, url, limits.maxBodyBytes),
+    )
+    .on("GET", "/metrics", (_req, res) => sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE));
+}
+
+function jobById(engine: Engine, id: string): JobRecord {
+  const job = engine.jobs.get(id);
+  if (!job) throw new HttpError(404, `job '${id}' not found`);
+  return job;
 }
 
 function jobOf(engine: Engine, fn: string, id: string): JobRecord {

@@ -1,0 +1,430 @@
+/**
+ * scar's additions to the engine API over a real engine and real HTTP: the `scar` object of service
+ * JSON, per-function limits and retries, the jobs and dead-letter routes, log streams, the
+ * API-Gateway-like /invoke endpoint, /metrics, and the lambda-batch delegation.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type RunningApi, startApi } from "../../src/engine/api/index.js";
+import { Engine } from "../../src/engine/engine.js";
+import { type Fixture, makeFixture } from "./runtime/fixtures.js";
+
+const root = mkdtempSync(join(tmpdir(), "scar-api-scar-"));
+const IMAGE = "localhost/scar-test/busybox:api-scar";
+let fixture: Fixture;
+let engine: Engine;
+let api: RunningApi;
+let adminAuth: string;
+
+before(async () => {
+  fixture = makeFixture();
+  engine = await Engine.start({
+    dataDir: join(root, "data"),
+    s3Port: 0,
+    concurrency: 2,
+    backoff: { baseMs: 20, factor: 1, maxMs: 20 },
+  });
+  await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
+  api = await startApi(engine, { port: 0 });
+  const a = engine.credentials.admin;
+  adminAuth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
+});
+after(async () => {
+  await api.close();
+  await engine.close();
+  fixture.cleanup();
+  rmSync(root, { recursive: true, force: true });
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
+type Json = any;
+type JsonResponse = Omit<Response, "json"> & { json(): Promise<Json> };
+
+function call(
+  method: string,
+  path: string,
+  opts: { body?: string | Buffer | object; auth?: string | null; headers?: Record<string, string> } = {},
+): Promise<JsonResponse> {
+  const body =
+    opts.body === undefined
+      ? undefined
+      : typeof opts.body === "string" || Buffer.isBuffer(opts.body)
+        ? opts.body
+        : JSON.stringify(opts.body);
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.auth !== null) headers.authorization = opts.auth ?? adminAuth;
+  return fetch(`${api.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+}
+
+async function json(method: string, path: string, body?: object): Promise<Json> {
+  const r = await call(method, path, body === undefined ? {} : { body });
+  assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
+  return r.json();
+}
+
+function service(name: string, script: string, scar?: object, extra: object = {}): object {
+  return { name, image: IMAGE, memory: "128Mi", script, ...extra, ...(scar ? { scar } : {}) };
+}
+
+async function deploy(name: string, script: string, scar?: object, extra: object = {}): Promise<void> {
+  const r = await call("POST", "/system/services", { body: service(name, script, scar, extra) });
+  assert.equal(r.status, 201, await r.text());
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms = 30000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function jobIn(id: string, statuses: string[]): Promise<Json> {
+  return waitFor(`job ${id} to be ${statuses.join(" or ")}`, async () => {
+    const j = await json("GET", `/system/jobs/${id}`);
+    return statuses.includes(j.status) ? j : undefined;
+  });
+}
+
+async function submit(name: string, body = "{}"): Promise<string> {
+  const r = await call("POST", `/job/${name}`, { body });
+  assert.equal(r.status, 201, await r.clone().text());
+  return (await r.json()).jobID;
+}
+
+const STREAM = /^\d{4}\/\d{2}\/\d{2}\/\[\$LATEST\][0-9a-f]{32}$/;
+
+test("the scar object is applied to the function and shown again: a round trip keeps everything", async () => {
+  const scar = {
+    provider: "aws",
+    timeout: 30,
+    timeout_threshold: 5,
+    execution_mode: "lambda",
+    run_script: "echo from the run script\n",
+    c_args: ["-v", "x"],
+    description: "a function with everything",
+    api_gateway: "everything-api",
+    asynchronous: true,
+    log_retention_days: 7,
+    concurrency: 3,
+    retries: 4,
+  };
+  await deploy("everything", "echo init\n", scar);
+  const got = await json("GET", "/system/services/everything");
+  assert.deepEqual(got.scar, scar);
+  assert.equal(got.provider, "aws");
+  assert.equal(got.timeout, 30);
+  assert.equal(got.cpu, "0.07", "an aws function without cpu gets Lambda's share of its memory");
+  const fn = engine.registry.get("everything")!;
+  assert.equal(fn.spec.cpu, undefined, "no OSCAR default of 0.2 cores");
+  assert.equal(fn.spec.cluster, undefined);
+  assert.equal(fn.spec.run_script, join(engine.dataDir, "functions", "everything", "run_script.sh"));
+  assert.ok(existsSync(fn.spec.run_script!), "the registry keeps the run script");
+  assert.deepEqual(fn.spec.raw.scar, { concurrency: 3, retries: 4, log_retention_days: 7 });
+
+  // What GET answers can be sent back as it is.
+  const put = await call("PUT", "/system/services", { body: got });
+  assert.equal(put.status, 204, await put.text());
+  const again = await json("GET", "/system/services/everything");
+  assert.deepEqual(again, got);
+  assert.equal(engine.registry.get("everything")!.spec.cpu, undefined, "still no CPU limit");
+
+  // lambda-batch without batch limits gets SCAR's defaults; an OSCAR service keeps OSCAR's cpu.
+  await deploy("oscar-style", "true\n", { execution_mode: "lambda-batch", timeout: 60 }, { cpu: "0.5" });
+  const o = await json("GET", "/system/services/oscar-style");
+  assert.equal(o.cpu, "0.5");
+  assert.deepEqual(o.scar.batch, { vcpus: 1, memory: 1024, enable_gpu: false });
+  assert.equal(o.scar.provider, "oscar");
+  assert.equal(o.cluster_id, "local");
+});
+
+test("a bad scar value is a 400 naming the field; nothing is deployed and no scratch file is left", async () => {
+  const cases: [object, string, RegExp][] = [
+    [{ retries: 11 }, "scar.retries", /10/],
+    [{ timeout: "soon" }, "scar.timeout", /number/],
+    [{ concurrency: 0 }, "scar.concurrency", /1/],
+    [{ provider: "gcp" }, "scar.provider", /aws|oscar/],
+    [{ batch: { vcpus: 1.5 } }, "scar.batch.vcpus", /int/i],
+    [{ timeout: 2, timeout_threshold: 2 }, "scar.timeout_threshold", /smaller than timeout/],
+    [{ concurency: 2 }, "scar", /concurency/],
+  ];
+  for (const [scar, path, message] of cases) {
+    const r = await call("POST", "/system/services", { body: service("bad-scar", "true\n", scar) });
+    assert.equal(r.status, 400, JSON.stringify(scar));
+    const e = await r.json();
+    assert.equal(e.details[0].path, path, JSON.stringify(e));
+    assert.match(e.error, /^invalid service: scar/);
+    assert.match(JSON.stringify(e.details), message);
+  }
+  const notObject = await call("POST", "/system/services", {
+    body: service("bad-scar", "true\n", [1] as never),
+  });
+  assert.equal(notObject.status, 400);
+  assert.equal((await call("GET", "/system/services/bad-scar")).status, 404);
+  assert.deepEqual(readdirSync(join(engine.dataDir, "work", "api")), []);
+});
+
+test("per-function concurrency: never more jobs of the function at once than its limit", async () => {
+  await deploy("one-at-a-time", "sleep 0.4\n", { concurrency: 1 });
+  await deploy("unlimited", "sleep 0.4\n");
+  const overlaps = async (ids: string[]) => {
+    const jobs = await Promise.all(ids.map((id) => jobIn(id, ["succeeded"])));
+    const spans = jobs.map((j) => [j.startedAt as number, j.stages.done as number] as const);
+    let most = 0;
+    for (const [s] of spans) most = Math.max(most, spans.filter(([a, b]) => a <= s && s < b).length);
+    return most;
+  };
+  const free = await Promise.all([1, 2].map(() => submit("unlimited")));
+  assert.equal(await overlaps(free), 2, "without a limit both run at once (the engine allows 2)");
+  const limited = await Promise.all([1, 2, 3, 4].map(() => submit("one-at-a-time")));
+  assert.equal(await overlaps(limited), 1, "the limit of 1 is kept");
+});
+
+let deadId = "";
+test("retries: the function's count is used, then the job is a dead letter", async () => {
+  await deploy("fails-twice", "echo failing; exit 3\n", { retries: 2 });
+  await deploy("fails-once", "exit 3\n", { retries: 0 });
+  deadId = await submit("fails-twice");
+  const once = await submit("fails-once");
+  const dead = await jobIn(deadId, ["dead"]);
+  assert.equal(dead.attemptCount, 3, "1 attempt + 2 retries");
+  assert.equal(dead.attempts.length, 3);
+  assert.deepEqual(
+    dead.attempts.map((a: Json) => [a.n, a.cycle, a.status, a.reason, a.exitCode]),
+    [
+      [1, 1, "failed", "script-error", 3],
+      [2, 1, "failed", "script-error", 3],
+      [3, 1, "failed", "script-error", 3],
+    ],
+  );
+  const d1 = await jobIn(once, ["dead"]);
+  assert.equal(d1.attemptCount, 1, "retries: 0 dead-letters at once");
+});
+
+test("jobs: list with filters and pages, counts, one job with its log names and its log", async () => {
+  const all = await json("GET", "/system/jobs?limit=1000");
+  assert.equal(all.jobs.length, 8);
+  assert.ok(new Set(all.jobs.map((j: Json) => j.function)).size >= 3, "every function's jobs");
+  const dead = await json("GET", "/system/jobs?service=fails-twice&status=dead");
+  assert.deepEqual(
+    dead.jobs.map((j: Json) => j.id),
+    [deadId],
+  );
+  const j = dead.jobs[0];
+  assert.equal(j.logGroup, "/aws/lambda/fails-twice");
+  assert.match(j.logStream, STREAM);
+  assert.ok(j.logStream.startsWith(new Date(j.stages.queued).toISOString().slice(0, 10).replace(/-/g, "/")));
+  assert.ok(j.logStream.endsWith(deadId.replace(/-/g, "")));
+  assert.equal(j.attempts.length, 3, "the list has the same records as /system/jobs/<id>");
+  assert.deepEqual(j.children, []);
+  assert.deepEqual(await json("GET", `/system/jobs/${deadId}`), j);
+
+  const p1 = await json("GET", "/system/jobs?service=one-at-a-time&limit=3");
+  assert.equal(p1.jobs.length, 3);
+  const p2 = await json("GET", `/system/jobs?service=one-at-a-time&limit=3&page=${p1.next_page}`);
+  assert.equal(p2.jobs.length, 1);
+  assert.equal(p2.next_page, undefined);
+  const statuses = await json("GET", "/system/jobs?status=succeeded,dead&limit=1000");
+  assert.ok(statuses.jobs.every((x: Json) => x.status === "succeeded" || x.status === "dead"));
+
+  for (const bad of ["status=done", "limit=0", "limit=lots", "page=x"]) {
+    const r = await call("GET", `/system/jobs?${bad}`);
+    assert.equal(r.status, 400, bad);
+    assert.ok((await r.json()).error, bad);
+  }
+  assert.equal((await call("GET", "/system/jobs", { auth: null })).status, 401);
+
+  const counts = await json("GET", "/system/jobs/counts?service=fails-twice");
+  assert.deepEqual(counts, { "fails-twice": { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 1 } });
+  const everyCount = await json("GET", "/system/jobs/counts");
+  assert.equal(everyCount["one-at-a-time"].succeeded, 4);
+  assert.deepEqual(everyCount.everything, { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 });
+
+  const log = await call("GET", `/system/jobs/${deadId}/log`);
+  assert.equal(log.status, 200);
+  assert.match(log.headers.get("content-type") ?? "", /^text\/plain/);
+  const text = await log.text();
+  assert.match(text, new RegExp(`^START RequestId: ${deadId} Version: \\$LATEST$`, "m"));
+  assert.match(text, /^failing$/m);
+  assert.match(text, new RegExp(`^REPORT RequestId: ${deadId}\\tDuration: .*\\tMemory Size: 128 MB`, "m"));
+  assert.equal(text, await (await call("GET", `/system/logs/fails-twice/${deadId}`)).text());
+  assert.equal((await call("GET", "/system/jobs/nope")).status, 404);
+  assert.equal((await call("GET", "/system/jobs/nope/log")).status, 404);
+});
+
+test("retry: a dead job is redriven, a failed one runs again as a new job, others get 409", async () => {
+  const r = await call("POST", `/system/jobs/${deadId}/retry`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { jobID: deadId, redriven: true });
+  const again = await waitFor("the redriven job to die again", async () => {
+    const j = await json("GET", `/system/jobs/${deadId}`);
+    return j.status === "dead" && j.cycle === 2 ? j : undefined;
+  });
+  assert.equal(again.attemptCount, 6, "a redrive starts a new cycle with all its retries");
+
+  // A sync invocation's failure is final (failed, not dead): retrying makes a new async job.
+  const run = await call("POST", "/run/fails-once", { body: "payload" });
+  const failedId = run.headers.get("x-scar-request-id")!;
+  assert.equal((await json("GET", `/system/jobs/${failedId}`)).status, "failed");
+  const retry = await call("POST", `/system/jobs/${failedId}/retry`);
+  assert.equal(retry.status, 201);
+  const { jobID, redriven } = await retry.json();
+  assert.equal(redriven, false);
+  assert.notEqual(jobID, failedId);
+  const rerun = await jobIn(jobID, ["dead"]);
+  assert.equal(rerun.invocation, "async");
+  assert.deepEqual(rerun.trigger, { type: "http", path: "/run/fails-once", retry_of: failedId });
+
+  const ok = (await json("GET", "/system/jobs?service=one-at-a-time&limit=1")).jobs[0].id;
+  const conflict = await call("POST", `/system/jobs/${ok}/retry`);
+  assert.equal(conflict.status, 409);
+  assert.match((await conflict.json()).error, /succeeded: only a failed or dead job can be retried/);
+  assert.equal((await call("POST", "/system/jobs/nope/retry")).status, 404);
+});
+
+test("dead letters: listed per function, redriven by function or by ids", async () => {
+  const list = await json("GET", "/system/dead-letters?service=fails-once");
+  assert.equal(list.jobs.length, 2);
+  assert.ok(list.jobs.every((j: Json) => j.status === "dead" && j.function === "fails-once"));
+  const every = await json("GET", "/system/dead-letters");
+  assert.ok(every.jobs.some((j: Json) => j.function === "fails-twice"));
+
+  const byFn = await json("POST", "/system/dead-letters/redrive?service=fails-once");
+  assert.deepEqual(byFn, { redriven: 2 });
+  await waitFor("the redriven jobs to die again", async () => {
+    const l = await json("GET", "/system/dead-letters?service=fails-once");
+    return l.jobs.length === 2 ? l : undefined;
+  });
+  const ids = [list.jobs[0].id, "not-a-job"];
+  const byIds = await json("POST", "/system/dead-letters/redrive", { ids });
+  assert.deepEqual(byIds, { redriven: 1, skipped: ["not-a-job"] });
+
+  const neither = await call("POST", "/system/dead-letters/redrive");
+  assert.equal(neither.status, 400);
+  assert.match((await neither.json()).error, /service=<function>/);
+  const badBody = await call("POST", "/system/dead-letters/redrive", { body: { ids: "x" } });
+  assert.equal(badBody.status, 400);
+  const notJson = await call("POST", "/system/dead-letters/redrive", { body: "{" });
+  assert.equal(notJson.status, 400);
+});
+
+test("POST /run names the job's log group and stream", async () => {
+  await deploy("hello", 'echo "hello $AWS_LAMBDA_FUNCTION_NAME"\n');
+  const r = await call("POST", "/run/hello", { body: "" });
+  assert.equal(r.status, 200);
+  assert.equal(Buffer.from(await r.text(), "base64").toString(), "hello hello\n");
+  assert.equal(r.headers.get("x-scar-log-group"), "/aws/lambda/hello");
+  const stream = r.headers.get("x-scar-log-stream") ?? "";
+  assert.match(stream, STREAM);
+  const id = r.headers.get("x-scar-request-id")!;
+  assert.equal((await json("GET", `/system/jobs/${id}`)).logStream, stream);
+});
+
+test("/invoke: SCAR's HTTP endpoint, sync and async, query parameters and a base64 file", async () => {
+  await deploy(
+    "endpoint",
+    'echo "x=$CONT_VAR_x y=$CONT_VAR_y"\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy.bin"\n',
+    { api_gateway: "endpoint-api" },
+    { output: [{ storage_provider: "minio.default", path: "endpoint/out" }] },
+  );
+  const file = Buffer.from([0xff, 0x00, 0xd8, 0x41, 0x0a, 0x80, 0xfe]);
+  const r = await call("POST", "/invoke/endpoint?x=1&x=2&y=a%20b", {
+    auth: null,
+    body: file.toString("base64"),
+    headers: { "content-type": "application/octet-stream" },
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  assert.equal(Buffer.from(await r.text(), "base64").toString(), "x=2 y=a b\n");
+  const id = r.headers.get("amz-lambda-request-id")!;
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  assert.equal(r.headers.get("amz-log-group-name"), "/aws/lambda/endpoint");
+  assert.match(r.headers.get("amz-log-stream-name") ?? "", STREAM);
+  const job = await json("GET", `/system/jobs/${id}`);
+  assert.deepEqual(job.outputKeys, ["endpoint/out/copy.bin"]);
+  const obj = engine.store.backend.head("endpoint", "out/copy.bin");
+  assert.deepEqual(
+    readFileSync(engine.store.backend.abs(obj.path)),
+    file,
+    "the base64 body is decoded into the input file",
+  );
+
+  const a = await call("PUT", "/invoke/endpoint?x=async", {
+    auth: null,
+    body: JSON.stringify({ hello: "json" }),
+    headers: { "X-Amz-Invocation-Type": "Event", "content-type": "application/json" },
+  });
+  assert.equal(a.status, 202);
+  const { jobID } = await a.json();
+  assert.equal(a.headers.get("amz-lambda-request-id"), jobID);
+  const done = await jobIn(jobID, ["succeeded"]);
+  const log = await (await call("GET", `/system/jobs/${done.id}/log`)).text();
+  assert.match(log, /^x=async y=$/m);
+  assert.deepEqual(done.trigger, { type: "http", path: "/invoke/endpoint", method: "PUT" });
+
+  const get = await call("GET", "/invoke/endpoint", { auth: null });
+  assert.equal(get.status, 200);
+  assert.equal(Buffer.from(await get.text(), "base64").toString(), "x= y=\n");
+
+  const none = await call("POST", "/invoke/hello", { auth: null, body: "x" });
+  assert.equal(none.status, 404);
+  assert.match((await none.json()).error, /has no HTTP endpoint/);
+  assert.equal((await call("GET", "/invoke/missing", { auth: null })).status, 404);
+  assert.equal((await call("GET", "/invoke/%E0%A4%A", { auth: null })).status, 400);
+});
+
+test("GET /metrics: Prometheus text without auth", async () => {
+  const r = await call("GET", "/metrics", { auth: null });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  const text = await r.text();
+  assert.match(text, /^# TYPE scar_jobs_total gauge$/m);
+  assert.match(text, /^scar_jobs_total\{function="one-at-a-time",status="succeeded"\} 4$/m);
+  assert.match(text, /^scar_jobs_total\{function="everything",status="queued"\} 0$/m);
+  assert.match(text, /^scar_jobs_running \d+$/m);
+  assert.match(text, /^scar_jobs_queued \d+$/m);
+  assert.match(text, new RegExp(`^scar_functions_deployed ${engine.functions().length}$`, "m"));
+  assert.match(text, /^scar_job_duration_seconds\{function="one-at-a-time",quantile="0.5"\} 0\.\d+$/m);
+  assert.match(text, /^scar_job_duration_seconds_count\{function="one-at-a-time"\} 4$/m);
+  assert.match(text, /^scar_store_objects_total \d+$/m);
+  // Every sample line is `name{labels} value`.
+  for (const line of text.trim().split("\n"))
+    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
+});
+
+test("lambda-batch: a job that times out is delegated to a batch job, which finishes it", async () => {
+  await deploy(
+    "slow",
+    'sleep 3\necho finished > "$TMP_OUTPUT_DIR/result.txt"\necho slow done\n',
+    { execution_mode: "lambda-batch", timeout: 2, timeout_threshold: 1 },
+    { output: [{ storage_provider: "minio.default", path: "slow/out" }] },
+  );
+  const id = await submit("slow");
+  const parent = await jobIn(id, ["failed", "dead"]);
+  assert.equal(parent.status, "failed", "a delegated job is not retried");
+  assert.equal(parent.reason, "timeout");
+  assert.ok(parent.delegatedTo);
+  assert.equal(parent.children.length, 1);
+  assert.equal(parent.children[0].id, parent.delegatedTo);
+  const child = await jobIn(parent.delegatedTo, ["succeeded", "failed", "dead"]);
+  assert.equal(child.status, "succeeded", JSON.stringify(child));
+  assert.equal(child.queue, "batch");
+  assert.equal(child.parentId, id);
+  assert.deepEqual(child.outputKeys, ["slow/out/result.txt"]);
+  const log = await (await call("GET", `/system/jobs/${id}/log`)).text();
+  assert.match(log, /supervisor - WARNING - Container execution timed out/);
+  assert.match(log, /supervisor - INFO - Job delegated to batch\.$/m);
+  assert.match(log, new RegExp(`^  scar log -n slow -ri ${child.id}$`, "m"));
+  assert.match(log, /\tStatus: timeout$/m);
+  const childLog = await (await call("GET", `/system/jobs/${child.id}/log`)).text();
+  assert.match(childLog, /^slow done$/m);
+  assert.match(childLog, /Executing the function without a time limit/);
+});
