@@ -21,6 +21,10 @@ import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
 import { rewriteScarFlags, scarOptionTerm } from "./scar-flags.js";
 
+// The AWS SDK warns every run that its 2027 releases will need Node 22. That is for us (package.json
+// pins the SDK), not for the person at the terminal.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 export function buildProgram(): Command {
   const program = new Command("scar")
     .description("Run container images as serverless, event-driven file-processing functions")

@@ -49,14 +49,22 @@ export async function runRun(args: string[], flags: RunFlags): Promise<void> {
         fdl ? `create it with 'scar init -f ${flags.confFile}'` : "see 'scar ls'",
       );
     let launchPath = flags.inputBucket ?? (flags.eventSource ? `${flags.eventSource}/input` : undefined);
-    const s3Input = deployed.input.find((i) => i.storage_provider === "s3" || i.storage_provider === "minio");
+    const s3Input = deployed.input.find((i) => /^(s3|minio)(\.|$)/.test(i.storage_provider));
     if (!launchPath && s3Input && rest.length === 0 && !flags.runScript && !flags.asynchronous) {
       // SCAR asks this; without a terminal the answer is no (it would need -ib).
       process.stderr.write(`This function has an associated 'S3' input bucket.\n`);
       if (await confirm(`Do you want to launch the function using the files in '${s3Input.path}'?`, false))
         launchPath = s3Input.path;
     }
-    if (launchPath) return launchOverBucket(target, fnName, launchPath, flags);
+    if (launchPath) {
+      if (rest.length > 0)
+        throw new CliError(
+          `'${rest.join(" ")}' would be arguments for the container, which a launch over the files of '${launchPath}' does not take`,
+          2,
+          `put options before the function name, e.g. scar run --wait -ib ${launchPath} ${fnName}`,
+        );
+      return launchOverBucket(target, fnName, launchPath, flags);
+    }
 
     const event: Record<string, unknown> = {};
     const runScript = flags.runScript
