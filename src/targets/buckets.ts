@@ -4,7 +4,7 @@
  * go up in parallel multipart parts (lib-storage) and come down as streams.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -123,26 +123,32 @@ export class BucketStore {
     } while (token);
   }
 
-  /** Uploads a file; `onBytes` is told of every chunk read. */
+  /** Uploads a file; `onBytes` is told of the bytes sent. */
   async upload(file: string, bucket: string, key: string, onBytes?: (n: number) => void): Promise<void> {
     const { size } = await stat(file);
-    const body = createReadStream(file);
-    if (onBytes) body.on("data", (c) => onBytes((c as Buffer).length));
     try {
       if (size <= PART_SIZE) {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: size }),
-        );
+        // One buffer: the SDK signs it without a second read, and small files are the common case.
+        const Body = await readFile(file);
+        await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body, ContentLength: size }));
+        onBytes?.(size);
       } else {
-        await new Upload({
+        const upload = new Upload({
           client: this.client,
-          params: { Bucket: bucket, Key: key, Body: body },
+          params: { Bucket: bucket, Key: key, Body: createReadStream(file) },
           partSize: PART_SIZE,
           queueSize: 4,
-        }).done();
+        });
+        let sent = 0;
+        upload.on("httpUploadProgress", (p) => {
+          if (typeof p.loaded === "number" && p.loaded > sent) {
+            onBytes?.(p.loaded - sent);
+            sent = p.loaded;
+          }
+        });
+        await upload.done();
       }
     } catch (err) {
-      body.destroy();
       throw wrap(err, `uploading '${file}' to '${bucket}/${key}'`);
     }
   }
