@@ -43,6 +43,7 @@ async function ok(args: string[]): Promise<string> {
 }
 
 /** The deployed service definition of a function, as `scar ls -v` prints it. */
+// biome-ignore lint/suspicious/noExplicitAny: the service JSON is checked field by field below
 async function service(name: string): Promise<Record<string, any>> {
   const doc = JSON.parse(await ok(["ls", "-v"]));
   const s = doc.Functions.find((f: { name: string }) => f.name === name);
