@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { startApi } from "../../engine/api/index.js";
 import { Engine } from "../../engine/engine.js";
 import { defaultDataDir } from "../../engine/images/index.js";
-import { removeEngineInfo, writeEngineInfo } from "../../targets/local-engine.js";
+import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
 import { CliError } from "../errors.js";
 
@@ -19,6 +19,14 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
     throw new CliError(`--concurrency must be a whole number, at least 1, not '${opts.concurrency}'`);
+  }
+  const running = await runningEngine(dataDir);
+  if (running) {
+    throw new CliError(
+      `an engine already serves ${dataDir} (pid ${running.pid}, API ${running.api})`,
+      1,
+      "use it as it is, or stop it first with 'scar engine stop'",
+    );
   }
   let engine: Engine;
   try {
