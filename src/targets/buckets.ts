@@ -1,25 +1,30 @@
 /**
  * The object store of a target, as `scar put`, `get`, `ls -b` and the event launcher of `scar run`
  * use it: any S3 API (the embedded store, OSCAR's MinIO, Amazon S3) through AWS SDK v3. Large files
- * go up in parallel multipart parts (lib-storage) and come down as streams.
+ * go up in parallel multipart parts that resume after an interruption, and come down as streams.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 
 export interface BucketStoreOptions {
   endpoint?: string;
@@ -41,6 +46,9 @@ const PART_SIZE = 16 * 1024 * 1024;
 
 export class BucketStore {
   private readonly client: S3Client;
+
+  /** Where the ids of unfinished multipart uploads are kept (none: uploads do not resume). */
+  resumeDir?: string;
 
   constructor(
     readonly endpoint: string | undefined,
@@ -123,34 +131,118 @@ export class BucketStore {
     } while (token);
   }
 
-  /** Uploads a file; `onBytes` is told of the bytes sent. */
-  async upload(file: string, bucket: string, key: string, onBytes?: (n: number) => void): Promise<void> {
-    const { size } = await stat(file);
+  /**
+   * Uploads a file; `onBytes` is told of the bytes sent. Files larger than one part go up as a
+   * multipart upload whose id is kept in `resumeDir` until it completes: running the same upload
+   * again after an interruption sends only the parts the store does not have yet.
+   */
+  async upload(
+    file: string,
+    bucket: string,
+    key: string,
+    onBytes?: (n: number) => void,
+  ): Promise<{ resumedParts: number }> {
+    const { size, mtimeMs } = await stat(file);
     try {
       if (size <= PART_SIZE) {
         // One buffer: the SDK signs it without a second read, and small files are the common case.
         const Body = await readFile(file);
         await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body, ContentLength: size }));
         onBytes?.(size);
-      } else {
-        const upload = new Upload({
-          client: this.client,
-          params: { Bucket: bucket, Key: key, Body: createReadStream(file) },
-          partSize: PART_SIZE,
-          queueSize: 4,
-        });
-        let sent = 0;
-        upload.on("httpUploadProgress", (p) => {
-          if (typeof p.loaded === "number" && p.loaded > sent) {
-            onBytes?.(p.loaded - sent);
-            sent = p.loaded;
-          }
-        });
-        await upload.done();
+        return { resumedParts: 0 };
       }
+      return await this.multipart(file, size, mtimeMs, bucket, key, onBytes);
     } catch (err) {
-      throw wrap(err, `uploading '${file}' to '${bucket}/${key}'`);
+      const e = wrap(err, `uploading '${file}' to '${bucket}/${key}'`);
+      if (size > PART_SIZE && this.resumeDir) e.message += " (run the same command again to resume)";
+      throw e;
     }
+  }
+
+  private async multipart(
+    file: string,
+    size: number,
+    mtimeMs: number,
+    bucket: string,
+    key: string,
+    onBytes?: (n: number) => void,
+  ): Promise<{ resumedParts: number }> {
+    const stateFile = this.resumeDir
+      ? join(
+          this.resumeDir,
+          `${createHash("sha256")
+            .update(JSON.stringify([this.endpoint ?? "", bucket, key, file, size, mtimeMs]))
+            .digest("hex")
+            .slice(0, 32)}.json`,
+        )
+      : undefined;
+    const done = new Map<number, string>(); // part number -> ETag
+    let uploadId: string | undefined;
+    if (stateFile) {
+      try {
+        uploadId = (JSON.parse(await readFile(stateFile, "utf8")) as { uploadId: string }).uploadId;
+        let marker: string | undefined;
+        do {
+          const page = await this.client.send(
+            new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+          );
+          for (const p of page.Parts ?? []) if (p.PartNumber && p.ETag) done.set(p.PartNumber, p.ETag);
+          marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+        } while (marker);
+      } catch {
+        uploadId = undefined; // no state, or the store forgot the upload: start again
+        done.clear();
+      }
+    }
+    if (!uploadId) {
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      uploadId = created.UploadId!;
+      if (stateFile) {
+        await mkdir(dirname(stateFile), { recursive: true });
+        await writeFile(stateFile, JSON.stringify({ uploadId, bucket, key, file }));
+      }
+    }
+    const parts = Math.ceil(size / PART_SIZE);
+    const todo: number[] = [];
+    for (let n = 1; n <= parts; n++) {
+      if (done.has(n)) onBytes?.(Math.min(PART_SIZE, size - (n - 1) * PART_SIZE));
+      else todo.push(n);
+    }
+    const fh = await open(file, "r");
+    try {
+      let next = 0;
+      const worker = async () => {
+        while (next < todo.length) {
+          const n = todo[next++]!;
+          const start = (n - 1) * PART_SIZE;
+          const length = Math.min(PART_SIZE, size - start);
+          const buf = Buffer.alloc(length);
+          await fh.read(buf, 0, length, start);
+          const res = await this.client.send(
+            new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf }),
+          );
+          done.set(n, res.ETag!);
+          onBytes?.(length);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(4, todo.length) }, worker));
+    } finally {
+      await fh.close();
+    }
+    await this.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: {
+          Parts: [...done.entries()]
+            .sort((x, y) => x[0] - y[0])
+            .map(([PartNumber, ETag]) => ({ PartNumber, ETag })),
+        },
+      }),
+    );
+    if (stateFile) await rm(stateFile, { force: true });
+    return { resumedParts: parts - todo.length };
   }
 
   /**

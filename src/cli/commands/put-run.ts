@@ -1,6 +1,7 @@
 /** What `scar put` and `scar get` do. */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, join, relative, resolve, sep } from "node:path";
+import { configFolder } from "../../config/scar-cfg.js";
 import { printJson, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
 import { countLine, showProgress } from "../progress.js";
@@ -41,6 +42,7 @@ export async function runPut(flags: TransferFlags): Promise<void> {
   };
   await withTarget(flags, async (target) => {
     const store = await target.buckets();
+    store.resumeDir = join(configFolder(), "uploads");
     await store.ensureFolder(bucket, folder);
     const progress = showProgress(flags.json);
     const line = progress
@@ -52,7 +54,16 @@ export async function runPut(flags: TransferFlags): Promise<void> {
       const key = keyOf(f);
       if (!progress && !flags.json) say(`Uploading file '${f}' to bucket '${bucket}' with key '${key}'.`);
       try {
-        await store.upload(f, bucket, key, line ? (n) => line.add({ bytes: n }) : undefined);
+        const { resumedParts } = await store.upload(
+          f,
+          bucket,
+          key,
+          line ? (n) => line.add({ bytes: n }) : undefined,
+        );
+        if (resumedParts > 0 && !flags.json)
+          process.stderr.write(
+            `${line ? "\n" : ""}resumed the upload of '${f}': ${resumedParts} parts were already there\n`,
+          );
         done.push({ File: f, Bucket: bucket, Key: key, Size: statSync(f).size });
         line?.add({ done: 1 });
       } catch (err) {
