@@ -1,86 +1,132 @@
 #!/usr/bin/env bash
-# The main job, end to end on the embedded engine: installs what it needs, starts the engine, deploys a
-# function, uploads files (each processed in its own container), and shows the results and job times.
+# The main job, end to end on the embedded engine, with scar commands only: installs what is missing,
+# gets an ImageMagick image, deploys SCAR's ImageMagick example (examples/imagemagick), uploads
+# generated images (each one is converted to grayscale in its own container), waits, downloads the
+# results, checks them and prints the time of every job.
 #
-#   bash scripts/demo.sh [number of files, default 20]
+#   bash scripts/demo.sh [number of images, default 30]      (npm run demo)
 #
-# Everything lives in a temporary folder that is removed at the end (set KEEP=1 to keep it).
-# Until `scar init/put/get` land (issue 6), it deploys through the engine's OSCAR-compatible API and
-# uploads with the AWS CLI, which is exactly what those commands will do for you.
+# Everything (scar.cfg, the engine's data, the images) lives in a temporary folder that is removed
+# at the end (KEEP=1 keeps it); the engine is stopped at the end, also on failure.
+# SCAR_DEMO_CACHE=DIR keeps the built ImageMagick root file system there for the next runs;
+# WAIT_SECONDS (default 300) bounds the wait for the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FILES="${1:-20}"
+FILES="${1:-30}"
+W=256 H=192 # size of the generated images
+DEMO_START=$(date +%s%N)
+step() { printf '\n== %s\n' "$*"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# The first 2 lines, "... (k more)", and the last one.
+shorten() { awk 'NR <= 2 { print; next } { last = $0; k++ } END { if (k > 1) print "... (" k - 1 " more)"; if (k) print last }'; }
 
+step "Installing what is missing"
 bash scripts/install-deps.sh
 [ -f dist/src/cli/main.js ] || npm install --no-audit --no-fund
 SCAR="$PWD/bin/scar"
-AWS=/usr/bin/aws # Debian's awscli v2 (another `aws` may come first on PATH)
+scar() { "$SCAR" "$@"; }
+echo "$(scar --version), node $(node --version)"
 
 WORK="$(mktemp -d /tmp/scar-demo.XXXXXX)"
-DATA="$WORK/data"
 cleanup() {
-  [ -n "${ENGINE_PID:-}" ] && kill "$ENGINE_PID" 2>/dev/null && wait "$ENGINE_PID" 2>/dev/null || true
+  status=$?
+  scar engine stop >/dev/null 2>&1 || true
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$status"
 }
 trap cleanup EXIT
+# A scar.cfg of its own: the engine keeps its data in $WORK/data and listens on free ports.
+export SCAR_CONFIG_FOLDER="$WORK/config"
+unset SCAR_TARGET SCAR_DATA_DIR
+mkdir -p "$SCAR_CONFIG_FOLDER"
+cat >"$SCAR_CONFIG_FOLDER/scar.cfg" <<EOF
+{"scar": {"config_version": "2.0.0", "target": "local"},
+ "local": {"data_dir": "$WORK/data", "host": "127.0.0.1", "port": 0, "s3_port": 0}}
+EOF
 
-step() { printf '\n== %s\n' "$*"; }
+step "The image: grycap/imagemagick"
+bash scripts/imagemagick-image.sh "$WORK/data"
 
-step "An image: a busybox root file system, imported (no Docker daemon, no registry needed)"
-ROOTFS="$WORK/rootfs"
-mkdir -p "$ROOTFS"/{bin,tmp,proc,dev,sys,etc}
-cp /bin/busybox "$ROOTFS/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$ROOTFS/bin/$a"; done
-"$SCAR" image import "$ROOTFS" --tag localhost/demo/busybox:1 --change 'ENV PATH=/bin' --data-dir "$DATA"
+step "The function: scar init -f examples/imagemagick/grayify.yaml"
+cat examples/imagemagick/grayify-image.sh
+scar init -f examples/imagemagick/grayify.yaml
 
-step "The engine: object store, job queue, containers, API (scar serve)"
-"$SCAR" serve --data-dir "$DATA" --port 0 --s3-port 0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-ENGINE_PID=$!
-for _ in $(seq 300); do grep -q "functions:" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-cat "$WORK/serve.out"
-API="$(sed -n 's/.*API: *\(http[^ ]*\).*/\1/p' "$WORK/serve.out")"
-S3="$(sed -n 's/.*object store: *\(http[^ ]*\).*/\1/p' "$WORK/serve.out")"
-[ -n "$API" ] || { cat "$WORK/serve.err"; exit 1; }
-PASSWORD="$(jq -r .admin.password "$DATA/credentials")"
-export AWS_ACCESS_KEY_ID="$(jq -r .s3.accessKeyId "$DATA/credentials")"
-export AWS_SECRET_ACCESS_KEY="$(jq -r .s3.secretAccessKey "$DATA/credentials")"
-export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null
+step "$FILES images (${W}x${H} PPM) to convert"
+mkdir -p "$WORK/images"
+awk -v n="$FILES" -v dir="$WORK/images" -v w="$W" -v h="$H" 'BEGIN {
+  for (i = 1; i <= n; i++) {
+    f = sprintf("%s/img-%02d.ppm", dir, i)
+    printf "P3\n%d %d\n255\n", w, h > f
+    for (y = 0; y < h; y++)
+      for (x = 0; x < w; x++)
+        printf "%d %d %d\n", int(x * 255 / w + i * 37) % 256, int(y * 255 / h + i * 71) % 256, (x * y + i * 13) % 256 > f
+    close(f)
+  }
+}'
+ls "$WORK/images" | head -3
+echo "... ($(ls "$WORK/images" | wc -l) files, $(du -sh "$WORK/images" | cut -f1))"
 
-step "A function: count the words of each uploaded file (input demo/in, output demo/out)"
-SCRIPT='name=$(basename "$INPUT_FILE_PATH")
-wc -w < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$name.words"
-echo "counted the words of $STORAGE_OBJECT_KEY in request $REQUEST_ID"'
-jq -n --arg script "$SCRIPT" '{
-  name: "word-count", image: "localhost/demo/busybox:1", memory: "128Mi", script: $script,
-  input: [{storage_provider: "minio", path: "demo/in"}],
-  output: [{storage_provider: "minio", path: "demo/out"}]
-}' >"$WORK/service.json"
-curl -sf -u "scar:$PASSWORD" -X POST --data @"$WORK/service.json" "$API/system/services"
-echo "deployed 'word-count'"
+step "Upload: scar put -b scar-demo/input -p images (each file runs 'grayify' once)"
+UPLOAD_START=$(now_ms)
+scar put -b scar-demo/input -p "$WORK/images" | shorten
 
-step "$FILES files uploaded to s3://demo/in/ with the AWS CLI"
-mkdir -p "$WORK/files"
-for i in $(seq 1 "$FILES"); do
-  seq 1 "$i" | sed 's/^/word/' | tr '\n' ' ' >"$WORK/files/doc-$i.txt"
-done
-"$AWS" --endpoint-url "$S3" s3 cp "$WORK/files/" s3://demo/in/ --recursive --only-show-errors
-
-step "Waiting for the results"
-for _ in $(seq 600); do
-  n=$("$AWS" --endpoint-url "$S3" s3 ls s3://demo/out/ | grep -c '\.words$' || true)
+step "Waiting for the results: scar ls -b scar-demo/output"
+count_results() {
+  scar ls -b scar-demo/output --json | jq '[.Objects[] | select(.key | endswith("/") | not)] | length'
+}
+deadline=$(($(date +%s) + ${WAIT_SECONDS:-300}))
+n=0
+while :; do
+  n=$(count_results)
   [ "$n" -ge "$FILES" ] && break
-  sleep 0.2
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "FAILED: only $n of $FILES results in scar-demo/output after ${WAIT_SECONDS:-300} s. The jobs:" >&2
+    scar jobs ls -n grayify --limit $((FILES * 2)) >&2 || true
+    echo "The engine's log (scar engine logs):" >&2
+    scar engine logs --lines 40 >&2 || true
+    exit 1
+  fi
+  sleep 0.5
 done
-echo "$n of $FILES results in s3://demo/out/"
-LISTING="$("$AWS" --endpoint-url "$S3" s3 ls s3://demo/out/)" # whole, then cut: `| head` would break awscli's pipe
-echo "$LISTING" | head -5
-echo "doc-$FILES.txt has $("$AWS" --endpoint-url "$S3" s3 cp "s3://demo/out/doc-$FILES.txt.words" -) words"
+echo "$n of $FILES results in scar-demo/output"
 
-step "The jobs (one per file), and one job's log"
-curl -sf -u "scar:$PASSWORD" "$API/system/logs/word-count" |
-  jq -r '.jobs | to_entries | map(.value.status) | group_by(.) | map("\(length) \(.[0])") | .[]'
-JOB="$(curl -sf -u "scar:$PASSWORD" "$API/system/logs/word-count" | jq -r '.jobs | keys[0]')"
-curl -sf -u "scar:$PASSWORD" "$API/system/logs/word-count/$JOB"
-curl -sf -u "scar:$PASSWORD" "$API/system/jobs/$JOB" |
-  jq -r '.stages | to_entries | map(select(.value != null)) | sort_by(.value) | .[0].value as $t0 | .[] | "  \(.key): +\(.value - $t0) ms"'
-[ "$n" -ge "$FILES" ]
+step "Download: scar get -b scar-demo/output -p results"
+scar get -b scar-demo/output -p "$WORK/results" | shorten
+# Every result must be a ${W}x${H} PPM (P6) whose pixels all have R = G = B.
+gray=0
+shopt -s nullglob
+for f in "$WORK"/results/output/*.ppm; do
+  [ "$(head -c 2 "$f")" = P6 ] || continue
+  tail -c $((W * H * 3)) "$f" | od -An -v -tu1 -w3 |
+    awk '$1 != $2 || $2 != $3 { bad = 1; exit } END { exit bad }' && gray=$((gray + 1))
+done
+echo "$gray of $FILES results are grayscale images (every pixel has R = G = B)"
+[ "$gray" -eq "$FILES" ] || { echo "FAILED: $((FILES - gray)) results are missing or not grayscale" >&2; exit 1; }
+
+step "The jobs: scar jobs ls -n grayify --json (times in ms)"
+scar jobs ls -n grayify --limit $((FILES * 2)) --json >"$WORK/jobs.json"
+jq -r --argjson t0 "$UPLOAD_START" '
+  def pct(p): sort | .[((length - 1) * p | floor)];
+  [.jobs[] | select(.trigger.key != null) | {
+    file: (.trigger.key | split("/") | last), status,
+    waited: (.startedAt - .stages.queued),
+    container: (.stages.script_end - .stages.container_start),
+    total: (.stages.done - .stages.queued),
+    done: .stages.done }] | sort_by(.file) as $j
+  | (["FILE", "STATUS", "WAITED", "CONTAINER", "QUEUED->DONE"] | @tsv),
+    ($j[] | [.file, .status, .waited, .container, .total] | @tsv),
+    "",
+    "files: \($j | length), \([$j[] | select(.status == "succeeded")] | length) succeeded",
+    "wall time, from scar put to the last result: \(((($j | map(.done) | max) - $t0) / 100 | round) / 10) s",
+    "throughput: \((($j | length) * 100000 / (($j | map(.done) | max) - $t0) | round) / 100) files/s",
+    "per file, queued->done: p50 \($j | map(.total) | pct(0.5)) ms, p90 \($j | map(.total) | pct(0.9)) ms, max \($j | map(.total) | max) ms",
+    "per file, in the container: p50 \($j | map(.container) | pct(0.5)) ms, max \($j | map(.container) | max) ms"
+' "$WORK/jobs.json" | awk -F'\t' 'NF > 1 { printf "%-12s %-10s %7s %10s %13s\n", $1, $2, $3, $4, $5; next } 1'
+
+FIRST="$(jq -r '[.jobs[] | select(.trigger.key != null)] | sort_by(.trigger.key) | .[0].id' "$WORK/jobs.json")"
+step "One job's log: scar log -n grayify -ri $FIRST"
+scar log -n grayify -ri "$FIRST"
+
+step "scar engine stop"
+scar engine stop
+echo "demo done in $((($(date +%s%N) - DEMO_START) / 1000000000)) s"

@@ -16,8 +16,10 @@ PACKAGES=(
   apache2-utils
   # S3 clients the object-store tests drive
   awscli s3cmd python3-boto3
-  # misc tools used by tests and the benchmark
+  # misc tools used by tests, the benchmark and the demo
   jq curl
+  # the demo builds its ImageMagick image from Debian's packages when Docker Hub is out of reach
+  debootstrap debian-archive-keyring
 )
 
 missing=()
