@@ -79,9 +79,11 @@ export function functionPolicy(spec: FunctionSpec): FunctionPolicy {
     own.log_retention_days ??
     (spec.raw.cloudwatch as { log_retention_policy_in_days?: number } | undefined)
       ?.log_retention_policy_in_days;
+  const concurrency = spec.concurrency ?? own.concurrency;
+  const retries = spec.retries ?? own.retries;
   return {
-    ...(typeof own.concurrency === "number" ? { concurrency: own.concurrency } : {}),
-    ...(typeof own.retries === "number" ? { retries: own.retries } : {}),
+    ...(typeof concurrency === "number" ? { concurrency } : {}),
+    ...(typeof retries === "number" ? { retries } : {}),
     ...(typeof days === "number" ? { retentionDays: days } : {}),
   };
 }
@@ -329,6 +331,22 @@ export class Engine {
     return fn ? functionPolicy(fn.spec) : {};
   }
 
+  /**
+   * What a script with the network needs to call the embedded store with the AWS CLI or an SDK, as
+   * a Lambda function finds its credentials in its environment.
+   */
+  private storeEnv(): Record<string, string> {
+    const c = this.credentials.s3;
+    return {
+      AWS_ENDPOINT_URL: this.store.url,
+      AWS_ENDPOINT_URL_S3: this.store.url,
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_REGION: this.store.region,
+      AWS_DEFAULT_REGION: this.store.region,
+    };
+  }
+
   private async runJob(job: JobWithPayload, ctx: JobContext): Promise<JobOutcome> {
     const fn = this.registry.get(job.function);
     if (!fn)
@@ -356,6 +374,7 @@ export class Engine {
       image: { config: image.config, layers: image.layerDirs },
       memoryMiB: batch ? fn.spec.batch!.memory : fn.spec.memory,
       ...(batch ? { cpus: fn.spec.batch!.vcpus } : fn.spec.cpu ? { cpus: fn.spec.cpu } : {}),
+      network: fn.spec.network ?? "none",
     });
     const decoder = new StringDecoder("utf8");
     try {
@@ -368,6 +387,7 @@ export class Engine {
         workRoot: join(this.dataDir, "work"),
         queue: job.queue,
         logStream: logStreamName(job),
+        ...(fn.spec.network === "host" ? { platformEnv: this.storeEnv() } : {}),
         onLog: (line) => ctx.log(`${line}\n`),
         onOutput: (chunk) => ctx.log(decoder.write(chunk)),
         onStage: (s) => ctx.stage(s),

@@ -1,6 +1,7 @@
 /** A SCAR `functions.aws[]` entry (already merged with scar.cfg) to a FunctionSpec. */
 import type { z } from "zod";
 import {
+  engineSettings,
   environment,
   error,
   existingFile,
@@ -158,6 +159,15 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
       : {}),
     ...(entry.api_gateway?.name ? { api_gateway: entry.api_gateway.name } : {}),
     asynchronous: l.asynchronous ?? false,
+    ...engineSettings(
+      ctx,
+      {
+        network: ["lambda", "container", "network"],
+        concurrency: ["lambda", "concurrency"],
+        retries: ["lambda", "retries"],
+      },
+      { network: l.container?.network, concurrency: l.concurrency, retries: l.retries },
+    ),
     raw: entry as Record<string, unknown>,
     source: ctx.loc.origin(),
   };

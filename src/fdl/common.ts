@@ -33,6 +33,36 @@ export function warn(
   ctx.issues.push(ctx.loc.issue("warning", path, message, on));
 }
 
+/**
+ * The settings only scar's engine reads (network, concurrency, retries), checked where they were
+ * written; `paths` says where each one is in this kind of function.
+ */
+export function engineSettings(
+  ctx: FunctionContext,
+  paths: { network: KeyPath; concurrency: KeyPath; retries: KeyPath },
+  v: { network?: string | undefined; concurrency?: number | undefined; retries?: number | undefined },
+): { network?: "none" | "host"; concurrency?: number; retries?: number } {
+  const out: { network?: "none" | "host"; concurrency?: number; retries?: number } = {};
+  if (v.network !== undefined) {
+    if (v.network === "none" || v.network === "host") out.network = v.network;
+    else
+      error(
+        ctx,
+        paths.network,
+        `network '${v.network}' is not none or host (host lets the script reach the network and the object store)`,
+      );
+  }
+  if (v.concurrency !== undefined) {
+    if (Number.isInteger(v.concurrency) && v.concurrency >= 1) out.concurrency = v.concurrency;
+    else error(ctx, paths.concurrency, `concurrency ${v.concurrency} must be a whole number, at least 1`);
+  }
+  if (v.retries !== undefined) {
+    if (Number.isInteger(v.retries) && v.retries >= 0 && v.retries <= 10) out.retries = v.retries;
+    else error(ctx, paths.retries, `retries ${v.retries} must be a whole number from 0 to 10`);
+  }
+  return out;
+}
+
 /** A script or image file named in the FDL: resolved against the FDL's folder, and it must exist. */
 export function existingFile(
   ctx: FunctionContext,

@@ -1,5 +1,6 @@
 /** An OSCAR `functions.oscar[]` service (already merged with the cluster's defaults) to a FunctionSpec. */
 import {
+  engineSettings,
   environment,
   error,
   existingFile,
@@ -94,6 +95,11 @@ export function normalizeOscarService(
     input: storagePaths(ctx, ["input"], s.input, "minio"),
     output: outputPaths(ctx, ["output"], s.output, "minio"),
     asynchronous: false,
+    ...engineSettings(
+      ctx,
+      { network: ["network"], concurrency: ["concurrency"], retries: ["retries"] },
+      { network: s.network, concurrency: s.concurrency, retries: s.retries },
+    ),
     raw: s as Record<string, unknown>,
     source: ctx.loc.origin(),
   };

@@ -36,6 +36,9 @@ export const lambdaSchema = z.looseObject({
   architectures: z.array(z.string()).optional(),
   execution_mode: z.enum(EXECUTION_MODES as [string, ...string[]]).optional(),
   log_level: z.string().optional(),
+  /** scar's engine: the most jobs running at once, and retries of failed async jobs. */
+  concurrency: z.number().optional(),
+  retries: z.number().optional(),
   layers: z.array(z.string()).optional(),
   environment: variables.optional(),
   init_script: z.string().optional(),
@@ -47,6 +50,8 @@ export const lambdaSchema = z.looseObject({
       image_file: z.string().optional(),
       environment: variables.optional(),
       timeout_threshold: z.number().optional(),
+      /** scar's engine: none (default) or host. */
+      network: z.string().optional(),
       alpine: z.boolean().optional(),
       create_image: z.boolean().optional(),
       init_script: z.string().optional(),
@@ -183,6 +188,10 @@ export const oscarServiceSchema = z.looseObject({
     .optional(),
   alpine: z.boolean().optional(),
   enable_gpu: z.boolean().optional(),
+  // scar's engine only (OSCAR ignores them): network none|host, concurrency, retries.
+  network: z.string().optional(),
+  concurrency: z.number().optional(),
+  retries: z.number().optional(),
   // OSCAR fields scar passes through unchanged.
   ...Object.fromEntries(
     [

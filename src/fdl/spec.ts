@@ -64,6 +64,15 @@ export interface FunctionSpec {
   /** Default invocation type of `scar run`/`invoke`. */
   asynchronous: boolean;
   /**
+   * scar's engine only. "host": the container shares the host's network and gets the object store's
+   * endpoint and keys (AWS_ENDPOINT_URL, ...); "none" (default): loopback only.
+   */
+  network?: "none" | "host";
+  /** scar's engine only: the most jobs of this function running at once. */
+  concurrency?: number;
+  /** scar's engine only: retries of a failed asynchronous invocation before it is dead-lettered. */
+  retries?: number;
+  /**
    * Everything the file said about this function after merging with scar.cfg, in the provider's
    * own shape (`{lambda, iam, batch, ...}` for aws, the service map for oscar), so a target can
    * read keys this type does not model (vpc, file_system, expose, ...).

@@ -41,6 +41,9 @@ export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Recor
     ...(spec.c_args ? { c_args: spec.c_args } : {}),
     ...(spec.batch ? { batch: spec.batch } : {}),
     ...(spec.api_gateway ? { api_gateway: spec.api_gateway } : {}),
+    ...(spec.network ? { network: spec.network } : {}),
+    ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
+    ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
   };
   const retention = (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
     ?.log_retention_policy_in_days;

@@ -114,6 +114,21 @@ test("sync invocation returns the script's output", async () => {
   assert.equal(Buffer.from(result!.response.body, "base64").toString(), "hello from hello\n");
 });
 
+test("network: host lets the script reach the store with the endpoint and keys it is given; none is loopback only", async () => {
+  const script =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+    'echo "endpoint=${AWS_ENDPOINT_URL:-unset} key=${AWS_ACCESS_KEY_ID:-unset}"\n' +
+    'wget -O /dev/null "$STORE/" 2>&1 | grep -o "HTTP/1.1 [0-9]*" || echo unreachable\n';
+  const open = spec("net-host", "", script);
+  await engine.deploy({ ...open, network: "host", environment: { STORE: engine.store.url } });
+  const closed = spec("net-none", "", script);
+  await engine.deploy({ ...closed, environment: { STORE: engine.store.url } });
+  const host = (await engine.invoke("net-host", {}, { sync: true })).result!.output.toString();
+  assert.equal(host, `endpoint=${engine.store.url} key=${engine.credentials.s3.accessKeyId}\nHTTP/1.1 403\n`);
+  const none = (await engine.invoke("net-none", {}, { sync: true })).result!.output.toString();
+  assert.equal(none, "endpoint=unset key=unset\nunreachable\n");
+});
+
 test("a two-step workflow: the first function's output triggers the second", async () => {
   await engine.deploy(
     spec(

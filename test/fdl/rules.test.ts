@@ -344,3 +344,18 @@ test("lambda.timeout_threshold (where SCAR's -tt put it) beats scar.cfg's contai
     "8:26 functions.aws[0].lambda.timeout_threshold: timeout_threshold (5 s) must be smaller than timeout (2 s): the script is stopped 5 s before the timeout to leave time for uploading outputs",
   );
 });
+
+test("scar's engine settings: network none|host, concurrency, retries, in SCAR and OSCAR functions", () => {
+  const aws = load(
+    "functions:\n  aws:\n  - lambda:\n      name: f1\n      concurrency: 2\n      retries: 0\n      container:\n        image: busybox\n        network: host\n",
+  ).functions[0]!;
+  assert.deepEqual([aws.network, aws.concurrency, aws.retries], ["host", 2, 0]);
+  const oscar = load(
+    "functions:\n  oscar:\n  - my_oscar:\n      name: s1\n      image: busybox\n      network: none\n      concurrency: 1\n      retries: 3\n",
+  ).functions[0]!;
+  assert.deepEqual([oscar.network, oscar.concurrency, oscar.retries], ["none", 1, 3]);
+  assert.equal(load(fn("")).functions[0]!.network, undefined);
+  assert.match(onlyError(fn("        network: bridge\n")), /^7:18 .*network 'bridge' is not none or host/);
+  assert.match(onlyError(fn("      concurrency: 0\n")), /concurrency 0 must be a whole number, at least 1/);
+  assert.match(onlyError(fn("      retries: 11\n")), /retries 11 must be a whole number from 0 to 10/);
+});

@@ -50,6 +50,8 @@ export const scarExtensionSchema = z
     concurrency: z.number().int().min(1).optional(),
     /** Retries of a failed async job before it is dead-lettered. */
     retries: z.number().int().min(0).max(10).optional(),
+    /** "host": the container shares the host's network and gets the object store's endpoint and keys. */
+    network: z.enum(["none", "host"]).optional(),
   })
   .strict()
   .superRefine((x, ctx) => {
@@ -97,6 +99,7 @@ export function scarExtensionJson(fn: DeployedFunction): ScarExtension {
     ...(s.batch ? { batch: s.batch } : {}),
     ...(s.api_gateway ? { api_gateway: s.api_gateway } : {}),
     asynchronous: s.asynchronous,
+    ...(s.network ? { network: s.network } : {}),
     ...(own.log_retention_days !== undefined ? { log_retention_days: own.log_retention_days } : {}),
     ...(own.concurrency !== undefined ? { concurrency: own.concurrency } : {}),
     ...(own.retries !== undefined ? { retries: own.retries } : {}),
@@ -137,6 +140,7 @@ function applyScarExtension(
     out.batch = { vcpus: 1, memory: 1024, enable_gpu: false };
   if (x.api_gateway !== undefined) out.api_gateway = x.api_gateway;
   if (x.asynchronous !== undefined) out.asynchronous = x.asynchronous;
+  if (x.network !== undefined) out.network = x.network;
   const settings: EngineSettings = {
     ...(x.concurrency !== undefined ? { concurrency: x.concurrency } : {}),
     ...(x.retries !== undefined ? { retries: x.retries } : {}),
