@@ -131,8 +131,14 @@ export async function ensureEngine(opts: StartOptions): Promise<{ info: EngineIn
       const fresh = await runningEngine(opts.dataDir); // started between our check and the lock
       if (fresh) return { info: fresh, started: false };
       opts.say?.(`Starting the local engine in the background (data folder ${opts.dataDir}) ...`);
-      const pid = spawnEngine(opts.dataDir, opts.config, false);
-      const info = await waitForEngine(opts.dataDir, pid, opts.timeoutMs ?? 60_000, opts.config);
+      const started = spawnEngine(opts.dataDir, opts.config, false);
+      const info = await waitForEngine(
+        opts.dataDir,
+        started,
+        opts.timeoutMs ?? 60_000,
+        opts.config,
+        opts.say,
+      );
       return { info, started: true };
     }
     return { info: await waitForEngine(opts.dataDir, undefined, opts.timeoutMs ?? 60_000), started: false };
@@ -145,9 +151,17 @@ function cliMain(): string {
   return fileURLToPath(new URL("../cli/main.js", import.meta.url));
 }
 
-/** Starts `scar serve` detached, its output appended to `<data dir>/engine.log`. Returns its pid. */
-function spawnEngine(dataDir: string, cfg: LocalEngineConfig | undefined, freePorts: boolean): number {
+/**
+ * Starts `scar serve` detached, its output appended to `<data dir>/engine.log`. Returns its pid and
+ * where its part of the log starts.
+ */
+function spawnEngine(
+  dataDir: string,
+  cfg: LocalEngineConfig | undefined,
+  freePorts: boolean,
+): { pid: number; logFrom: number } {
   const logFd = openSync(join(dataDir, ENGINE_LOG), "a");
+  const logFrom = statSync(join(dataDir, ENGINE_LOG)).size;
   const args = [
     cliMain(),
     "serve",
@@ -168,25 +182,37 @@ function spawnEngine(dataDir: string, cfg: LocalEngineConfig | undefined, freePo
   });
   child.unref();
   closeSync(logFd);
-  return child.pid!;
+  return { pid: child.pid!, logFrom };
+}
+
+function logSince(dataDir: string, offset: number): string {
+  try {
+    return readFileSync(join(dataDir, ENGINE_LOG)).subarray(offset).toString("utf8");
+  } catch {
+    return "";
+  }
 }
 
 async function waitForEngine(
   dataDir: string,
-  pid: number | undefined,
+  started: { pid: number; logFrom: number } | undefined,
   timeoutMs: number,
   cfg?: LocalEngineConfig,
+  say?: (line: string) => void,
 ): Promise<EngineInfo> {
   const deadline = Date.now() + timeoutMs;
   let retriedOnFreePorts = false;
   while (Date.now() < deadline) {
     const info = await runningEngine(dataDir);
     if (info) return info;
-    if (pid !== undefined && !alive(pid)) {
+    if (started !== undefined && !alive(started.pid)) {
       // The configured ports were taken by something else: start again on free ports.
-      if (!retriedOnFreePorts && /port is in use/.test(tailLog(dataDir))) {
+      if (!retriedOnFreePorts && /port is in use/.test(logSince(dataDir, started.logFrom))) {
         retriedOnFreePorts = true;
-        pid = spawnEngine(dataDir, cfg, true);
+        say?.(
+          `The configured ports (scar.cfg local.port ${cfg?.port ?? 8080}, local.s3_port ${cfg?.s3_port ?? 9000}) are taken: using free ones`,
+        );
+        started = spawnEngine(dataDir, cfg, true);
         continue;
       }
       throw new Error(
