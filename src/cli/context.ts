@@ -5,7 +5,8 @@
  */
 import { createInterface } from "node:readline/promises";
 import { type LoadedConfig, loadScarConfig } from "../config/scar-cfg.js";
-import { FdlError, type FdlResult, type FunctionSpec, formatIssue } from "../fdl/index.js";
+import { FdlError, formatIssue } from "../fdl/issues.js";
+import type { FdlResult, FunctionSpec } from "../fdl/spec.js";
 import {
   ApiError,
   BucketError,

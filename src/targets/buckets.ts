@@ -25,6 +25,9 @@ import {
   S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { BucketError } from "./bucket-error.js";
+
+export { BucketError };
 
 export interface BucketStoreOptions {
   endpoint?: string;
@@ -38,8 +41,6 @@ export interface ObjectEntry {
   size: number;
   lastModified?: Date;
 }
-
-export class BucketError extends Error {}
 
 /** Parts of multipart uploads; files up to this size go in one PUT. */
 const PART_SIZE = 16 * 1024 * 1024;

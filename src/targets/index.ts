@@ -9,8 +9,8 @@ import { engineDataDir, ensureEngine, readCredentials } from "./local-engine.js"
 import { OscarTarget } from "./oscar.js";
 import { OscarClient } from "./oscar-client.js";
 
+export { BucketError } from "./bucket-error.js";
 export type { BucketStore, ObjectEntry } from "./buckets.js";
-export { BucketError } from "./buckets.js";
 export { logGroupOf, logStreamOf, OscarTarget } from "./oscar.js";
 export { ApiError } from "./oscar-client.js";
 export type * from "./types.js";

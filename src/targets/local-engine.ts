@@ -20,7 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { LocalEngineConfig } from "../config/defaults.js";
 import { writeFileAtomic } from "../config/scar-cfg.js";
-import { defaultDataDir } from "../engine/images/index.js";
+import { defaultDataDir } from "../engine/data-dir.js";
 
 export interface EngineInfo {
   pid: number;

@@ -7,7 +7,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { PullEvent } from "../engine/images/pull.js";
 import type { FunctionSpec } from "../fdl/spec.js";
-import { BucketStore } from "./buckets.js";
+import type { BucketStore } from "./buckets.js";
 import { ApiError, type OscarClient } from "./oscar-client.js";
 import { serviceJson } from "./service-json.js";
 import type {
@@ -304,6 +304,8 @@ export class OscarTarget implements Target {
       }>("GET", "/system/config");
       const m = cfg?.minio_provider;
       if (!m?.endpoint) throw new ApiError(500, `${this.name} does not say where its object store is`);
+      // The AWS SDK is the heaviest import of the CLI: loaded only by the commands that use buckets.
+      const { BucketStore } = await import("./buckets.js");
       this.store = new BucketStore(m.endpoint, {
         endpoint: m.endpoint,
         region: m.region ?? "us-east-1",

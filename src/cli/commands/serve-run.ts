@@ -1,7 +1,7 @@
 import { join, resolve } from "node:path";
 import { startApi } from "../../engine/api/index.js";
+import { defaultDataDir } from "../../engine/data-dir.js";
 import { Engine } from "../../engine/engine.js";
-import { defaultDataDir } from "../../engine/images/index.js";
 import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
 import { CliError } from "../errors.js";

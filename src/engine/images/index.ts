@@ -15,8 +15,6 @@
  *
  * The layer directories are shared by every container and image that uses them: never write into them.
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
 import type { CredentialSource } from "./auth.js";
 import { type ImportOptions, importImage } from "./import.js";
 import { type PullEvent, Puller, type PullOptions } from "./pull.js";
@@ -67,9 +65,9 @@ export interface ImageStoreOptions {
   concurrency?: number;
 }
 
-export function defaultDataDir(): string {
-  return process.env.SCAR_DATA_DIR || join(homedir(), ".scar", "data");
-}
+import { defaultDataDir } from "../data-dir.js";
+
+export { defaultDataDir };
 
 export class ImageStore {
   readonly store: ContentStore;
