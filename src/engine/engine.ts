@@ -251,13 +251,17 @@ export class Engine {
     );
     const fn = this.registry.save({ ...spec, raw: { ...spec.raw, storage_providers: providers } }, image);
     await this.applyTriggers();
+    this.log(`deployed '${spec.name}' (image ${image.ref}, ${image.digest.slice(0, 19)})`);
     return fn;
   }
 
   /** Removes a function. Its buckets, objects, jobs and logs are kept (as SCAR keeps buckets). */
   async remove(name: string): Promise<boolean> {
     const had = this.registry.remove(name);
-    if (had) await this.applyTriggers();
+    if (had) {
+      await this.applyTriggers();
+      this.log(`removed '${name}' (its buckets, jobs and logs are kept)`);
+    }
     return had;
   }
 
@@ -418,6 +422,11 @@ export class Engine {
         };
       }
       if (job.invocation === "sync") this.syncResults.set(job.id, r);
+      // The engine's log says which jobs failed and why; the job's own log has the details.
+      if (r.reason !== "ok")
+        this.log(
+          `job ${job.id} of '${job.function}' failed: ${r.reason}${r.exitCode !== null && r.exitCode !== undefined ? ` (exit code ${r.exitCode})` : ""}${r.detail ? `: ${r.detail.split("\n")[0]}` : ""}`,
+        );
       return {
         status: r.reason === "ok" ? "succeeded" : "failed",
         reason: r.reason,

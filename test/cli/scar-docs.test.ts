@@ -333,6 +333,10 @@ test("a failing script: the output is shown, the exit code is 1, and the hint na
   assert.match(r.stdout, /^about to fail$/m);
   const id = /^Request Id: (\S+)$/m.exec(r.stdout)?.[1];
   assert.match(r.stderr, new RegExp(`hint: see its log: scar log -n lambda-docker-cowsay -ri ${id}`));
+  // The engine's own log (scar engine logs) names failed jobs.
+  const engineLog = await ok(["engine", "logs", "--lines", "200"]);
+  assert.match(engineLog, new RegExp(`job ${id} of 'lambda-docker-cowsay' failed: script-error \\(exit code 3\\)`));
+  assert.match(engineLog, /deployed 'lambda-docker-cowsay' \(image grycap\/cowsay, sha256:/);
 });
 
 test("scar init -s user-defined-script.sh -n lambda-function-name -es bucket-name repo/image:latest; scar run -es bucket-name lambda-function-name", async () => {
