@@ -13,8 +13,9 @@ export function defaultConfig(): ScarConfigFile {
   return {
     scar: { config_version: CONFIG_VERSION, target: "local" },
     // The embedded engine the `local` target starts in the background when it is not running.
-    // An empty data_dir means $SCAR_DATA_DIR, else ~/.scar/data; port 0 picks a free port.
-    local: { data_dir: "", host: "127.0.0.1", port: 8080, s3_port: 9000 },
+    // An empty data_dir means $SCAR_DATA_DIR, else ~/.scar/data; port 0 picks a free port;
+    // insecure_registries: registries reached over plain HTTP (host:port).
+    local: { data_dir: "", host: "127.0.0.1", port: 8080, s3_port: 9000, insecure_registries: [] },
     oscar: {
       my_oscar: {
         endpoint: "",
@@ -138,6 +139,8 @@ export interface LocalEngineConfig {
   host?: string;
   port?: number;
   s3_port?: number;
+  /** Registries the engine reaches over plain HTTP or without verifying their certificate. */
+  insecure_registries?: string[];
   [k: string]: unknown;
 }
 

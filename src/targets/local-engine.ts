@@ -173,6 +173,9 @@ function spawnEngine(
     String(freePorts ? 0 : (cfg?.port ?? 8080)),
     "--s3-port",
     String(freePorts ? 0 : (cfg?.s3_port ?? 9000)),
+    ...(Array.isArray(cfg?.insecure_registries)
+      ? cfg.insecure_registries.flatMap((r) => ["--insecure-registry", String(r)])
+      : []),
   ];
   writeFileSync(logFd, `\n${new Date().toISOString()} scar ${args.slice(1).join(" ")}\n`);
   const child = spawn(process.execPath, args, {

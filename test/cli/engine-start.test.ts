@@ -31,8 +31,8 @@ function setup(local: Record<string, unknown>) {
   return { dir, cfg: join(dir, "cfg"), data: join(dir, "data") };
 }
 
-test("two commands at once start one engine and both use it", async () => {
-  const t = setup({ port: 0, s3_port: 0 });
+test("two commands at once start one engine and both use it; scar.cfg's insecure registries reach it", async () => {
+  const t = setup({ port: 0, s3_port: 0, insecure_registries: ["registry.lab:5000"] });
   try {
     const [a, b] = await Promise.all([scar(t.cfg, ["ls", "--json"]), scar(t.cfg, ["ls", "--json"])]);
     assert.equal(a.code, 0, a.stderr);
@@ -41,6 +41,7 @@ test("two commands at once start one engine and both use it", async () => {
     assert.deepEqual(JSON.parse(a.stdout), { Functions: [] });
     const log = readFileSync(join(t.data, "engine.log"), "utf8");
     assert.equal(log.match(/^scar engine running$/gm)?.length, 1, log);
+    assert.match(log, /scar serve .* --insecure-registry registry\.lab:5000$/m);
   } finally {
     await scar(t.cfg, ["engine", "stop"]);
     rmSync(t.dir, { recursive: true, force: true });

@@ -67,7 +67,7 @@ test("a bad value is reported where it was written: scar.cfg, the FDL or the com
     }
     assert.fail("expected an error");
   };
-  assert.equal(where({ config }), "/cfg/scar.cfg:32 aws.lambda.timeout");
+  assert.equal(where({ config }), "/cfg/scar.cfg:33 aws.lambda.timeout");
   assert.equal(
     where({ config, overrides: { aws: { lambda: { timeout: 0 } } } }),
     "(command line):0 lambda.timeout",

@@ -35,6 +35,7 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
       s3Host: opts.host,
       s3Port: port(opts.s3Port, "--s3-port"),
       ...(concurrency ? { concurrency } : {}),
+      ...(opts.insecureRegistry.length > 0 ? { insecureRegistries: opts.insecureRegistry } : {}),
       log,
     });
   } catch (err) {

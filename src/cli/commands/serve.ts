@@ -7,6 +7,7 @@ export interface ServeOptions {
   port: string;
   s3Port: string;
   concurrency?: string;
+  insecureRegistry: string[];
 }
 
 export function registerServe(program: Command): void {
@@ -20,6 +21,12 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "port of the HTTP API (0 picks a free one)", "8080")
     .option("--s3-port <port>", "port of the S3-compatible object store (0 picks a free one)", "9000")
     .option("--concurrency <n>", "jobs running at once (default: the number of cores)")
+    .option(
+      "--insecure-registry <host:port>",
+      "a registry reached over plain HTTP or with an unverified certificate (repeatable)",
+      (v: string, list: string[]) => [...list, v],
+      [] as string[],
+    )
     .action(async (opts: ServeOptions) => {
       const { runServe } = await import("./serve-run.js");
       await runServe(opts);
