@@ -3,7 +3,6 @@
  * -v verbose, -o FILE), turning API and FDL errors into messages for the terminal, and choosing a
  * function of a multi-function FDL.
  */
-import { createInterface } from "node:readline/promises";
 import { type LoadedConfig, loadScarConfig } from "../config/scar-cfg.js";
 import { FdlError, formatIssue } from "../fdl/issues.js";
 import type { FdlResult, FunctionSpec } from "../fdl/spec.js";
@@ -17,6 +16,7 @@ import {
 } from "../targets/index.js";
 import { CliError } from "./errors.js";
 import type { TargetFlags } from "./options.js";
+import { ask, interactive } from "./prompt.js";
 
 export type { OutputFlags, TargetFlags } from "./options.js";
 export { addOutputOptions, addTargetOption } from "./options.js";
@@ -110,37 +110,26 @@ export async function chooseFunction(
   const names = fdl.functions.map((f) => f.name);
   if (names.length === 1) return names[0]!;
   if (names.length === 0) throw new CliError(`${fdl.file} defines no function`);
-  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+  if (!interactive()) {
     throw new CliError(
       `${fdl.file} defines ${names.length} functions (${names.join(", ")}); say which with -n NAME`,
       2,
     );
   }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    process.stderr.write("Please choose a function:\n");
-    names.forEach((n, i) => {
-      process.stderr.write(`${i + 1}) ${n}\n`);
-    });
-    for (;;) {
-      const answer = (await rl.question("Enter number: ")).trim();
-      const i = Number(answer);
-      if (Number.isInteger(i) && i >= 1 && i <= names.length) return names[i - 1]!;
-      process.stderr.write(`Please enter a number from 1 to ${names.length}.\n`);
-    }
-  } finally {
-    rl.close();
+  process.stderr.write("Please choose a function:\n");
+  names.forEach((n, i) => {
+    process.stderr.write(`${i + 1}) ${n}\n`);
+  });
+  for (;;) {
+    const i = Number(await ask("Enter number: "));
+    if (Number.isInteger(i) && i >= 1 && i <= names.length) return names[i - 1]!;
+    process.stderr.write(`Please enter a number from 1 to ${names.length}.\n`);
   }
 }
 
-/** A yes/no question on a terminal; `fallback` without one. */
+/** A yes/no question on a terminal (empty means yes); `fallback` without one. */
 export async function confirm(question: string, fallback: boolean): Promise<boolean> {
-  if (!process.stdin.isTTY || !process.stderr.isTTY) return fallback;
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const a = (await rl.question(`${question} [Y/n] `)).trim().toLowerCase();
-    return a === "" || a === "y" || a === "yes";
-  } finally {
-    rl.close();
-  }
+  if (!interactive()) return fallback;
+  const a = (await ask(`${question} [Y/n] `)).toLowerCase();
+  return a === "" || a === "y" || a === "yes";
 }

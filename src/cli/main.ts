@@ -19,6 +19,7 @@ import { registerServe } from "./commands/serve.js";
 import { registerStore } from "./commands/store.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
+import { closePrompts } from "./prompt.js";
 import { rewriteScarFlags, scarOptionTerm } from "./scar-flags.js";
 
 // The AWS SDK warns every run that its 2027 releases will need Node 22. That is for us (package.json
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.exitOverride();
   try {
-    await program.parseAsync(rewriteScarFlags(program, argv), { from: "user" });
+    await program.parseAsync(rewriteScarFlags(program, argv), { from: "user" }).finally(closePrompts);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {

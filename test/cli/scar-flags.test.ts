@@ -324,6 +324,16 @@ test("a multi-function FDL without a terminal: run, log and invoke ask for -n; u
   assert.equal(r.code, 2);
   assert.match(r.stderr, /two\.yaml defines 2 functions \(two-a, two-b\); say which with -n NAME/);
   assert.match(await ok(["run", "-f", "two.yaml", "-n", "two-b", "/bin/echo", "picked"]), /^picked$/m);
+  // On a terminal: SCAR's chooser, then its question about the input bucket (answers typed ahead kept).
+  const tty = execFileSync("script", ["-qec", `${bin} run -f two.yaml --wait`, "/dev/null"], {
+    cwd: dir,
+    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir },
+    input: "1\nY\n",
+    encoding: "utf8",
+  });
+  assert.match(tty, /Please choose a function:\r?\n1\) two-a\r?\n2\) two-b/);
+  assert.match(tty, /Do you want to launch the function using the files in 'two\/in'\? \[Y\/n\]/);
+  assert.match(tty, /1 jobs: 1 succeeded, 0 failed/);
   const upd = await ok(["update", "-f", "two.yaml", "-m", "1024"]);
   assert.match(upd, /^Function 'two-a' successfully updated\.\nFunction 'two-b' successfully updated\.$/m);
   assert.equal((await service("two-b")).memory, "1024Mi");
