@@ -57,6 +57,10 @@ export class BucketStore {
   ) {
     this.client = new S3Client({
       region: opts.region || "us-east-1",
+      // The SDK would compute a CRC32 of every body in JavaScript (and check every download's) on
+      // top of the MD5 the store verifies: only where an operation requires it.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
       ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
       ...(opts.accessKeyId && opts.secretAccessKey
         ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
