@@ -117,6 +117,8 @@ export class DeployError extends Error {
 
 export class Engine {
   private readonly syncResults = new Map<string, InvocationResult>();
+  /** What a waiting sync caller asked to keep of a job's output folder (OSCAR's /run answer). */
+  private readonly keepOutputs = new Map<string, { maxBytes: number }>();
   private readonly providers = new Map<string, StorageProvider>();
 
   private constructor(
@@ -268,27 +270,42 @@ export class Engine {
   /**
    * Calls a function with an event (an S3 event, `{}`, a SCAR run payload, an HTTP body). `sync`
    * waits for the result like Lambda's RequestResponse; otherwise the job id comes back at once.
+   * `keepOutputs` (sync only): the result also carries the files the script left in its output
+   * folder, up to that many bytes (`InvocationResult.kept`), for an answer made of them.
    */
   async invoke(
     name: string,
     event: unknown,
-    opts: { sync: boolean; trigger?: EnqueueInput["trigger"] },
+    opts: { sync: boolean; trigger?: EnqueueInput["trigger"]; keepOutputs?: { maxBytes: number } },
   ): Promise<{ job: JobRecord; result?: InvocationResult }> {
     const fn = this.registry.get(name);
     if (!fn) throw new DeployError(`function '${name}' is not deployed`);
-    const { id } = this.jobs.enqueue({
-      id: randomUUID(),
-      function: name,
-      trigger: opts.trigger ?? { type: "run" },
-      payload: Buffer.isBuffer(event) ? new Uint8Array(event) : event,
-      queue: fn.spec.execution_mode === "batch" ? "batch" : "lambda",
-      invocation: opts.sync ? "sync" : "async",
-    });
+    // Known before the job exists, so the handler finds it however soon the job starts.
+    const jobId = randomUUID();
+    if (opts.sync && opts.keepOutputs) this.keepOutputs.set(jobId, opts.keepOutputs);
+    let id: string;
+    try {
+      ({ id } = this.jobs.enqueue({
+        id: jobId,
+        function: name,
+        trigger: opts.trigger ?? { type: "run" },
+        payload: Buffer.isBuffer(event) ? new Uint8Array(event) : event,
+        queue: fn.spec.execution_mode === "batch" ? "batch" : "lambda",
+        invocation: opts.sync ? "sync" : "async",
+      }));
+    } catch (err) {
+      this.keepOutputs.delete(jobId);
+      throw err;
+    }
     if (!opts.sync) return { job: this.jobs.get(id)! };
-    const job = await this.scheduler.wait(id);
-    const result = this.syncResults.get(id);
-    this.syncResults.delete(id);
-    return { job, ...(result ? { result } : {}) };
+    try {
+      const job = await this.scheduler.wait(id);
+      const result = this.syncResults.get(id);
+      return { job, ...(result ? { result } : {}) };
+    } finally {
+      this.syncResults.delete(id);
+      this.keepOutputs.delete(id);
+    }
   }
 
   /**
@@ -392,6 +409,9 @@ export class Engine {
         queue: job.queue,
         logStream: logStreamName(job),
         ...(fn.spec.network === "host" ? { platformEnv: this.storeEnv() } : {}),
+        ...(job.invocation === "sync" && this.keepOutputs.has(job.id)
+          ? { keepOutputs: this.keepOutputs.get(job.id)! }
+          : {}),
         onLog: (line) => ctx.log(`${line}\n`),
         onOutput: (chunk) => ctx.log(decoder.write(chunk)),
         onStage: (s) => ctx.stage(s),

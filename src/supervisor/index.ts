@@ -6,7 +6,13 @@
 export { buildEnv } from "./env.js";
 export { type EventError, type ParsedEvent, parseEvent } from "./events.js";
 export { HostExecutor } from "./host-executor.js";
-export { collectOutputFiles, outputKey, outputMatches } from "./outputs.js";
+export {
+  collectOutputFiles,
+  type KeptOutputs,
+  keepOutputFiles,
+  outputKey,
+  outputMatches,
+} from "./outputs.js";
 export type { LambdaResponse } from "./response.js";
 export {
   type InvocationReason,

@@ -1,8 +1,13 @@
 /**
  * Stage-out: every regular file under the output folder (sub-folders kept) goes to each output whose
  * prefix/suffix filters match it, as `<folder>/<relative path>`.
+ *
+ * A synchronous answer: OSCAR's /run answers with the files the script left in the output folder
+ * (faas-supervisor's BinarySupervisor.create_response), so the supervisor can keep them in memory
+ * before the workspace is removed, up to a cap (`keepOutputFiles`).
  */
-import { lstat, readdir } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { OutputPath } from "../fdl/spec.js";
 
@@ -45,4 +50,45 @@ export function outputMatches(rel: string, out: Pick<OutputPath, "prefix" | "suf
 export function outputKey(out: Pick<OutputPath, "folder">, rel: string): string {
   const clean = rel.replace(/[\r\n]/g, "").replace(/^\/+/, "");
   return out.folder ? `${out.folder}/${clean}` : clean;
+}
+
+/** The output folder's files kept for a synchronous answer, or why they were not. */
+export type KeptOutputs =
+  | { kind: "files"; files: { rel: string; data: Buffer }[] }
+  | { kind: "too-large"; count: number; bytes: number; maxBytes: number };
+
+/**
+ * Every regular file under `dir` (as stage-out sees them: links skipped), read into memory when they
+ * add up to at most `maxBytes`; otherwise none is read and their count and size are reported.
+ */
+export async function keepOutputFiles(dir: string, maxBytes: number): Promise<KeptOutputs> {
+  const { files } = await collectOutputFiles(dir);
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  const tooLarge = (n: number): KeptOutputs => ({
+    kind: "too-large",
+    count: files.length,
+    bytes: n,
+    maxBytes,
+  });
+  if (bytes > maxBytes) return tooLarge(bytes);
+  const kept: { rel: string; data: Buffer }[] = [];
+  let total = 0;
+  for (const f of files) {
+    // O_NOFOLLOW: a file swapped for a link since the listing is not read through it. A file that grew
+    // since (a process the script left behind) is cut at its listed size; reads never pass the cap.
+    const h = await open(f.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const room = maxBytes - total;
+      const buf = Buffer.alloc(Math.min(f.size, room) + 1);
+      let n = 0;
+      for (let r = 1; r > 0 && n < buf.length; n += r) r = (await h.read(buf, n, buf.length - n)).bytesRead;
+      if (n > room) return tooLarge(total + n);
+      const data = buf.subarray(0, Math.min(n, f.size));
+      total += data.length;
+      kept.push({ rel: f.rel, data });
+    } finally {
+      await h.close();
+    }
+  }
+  return { kind: "files", files: kept };
 }

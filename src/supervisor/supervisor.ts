@@ -11,7 +11,13 @@ import { StorageError, type StorageResolver } from "../storage/types.js";
 import { buildEnv } from "./env.js";
 import { type ParsedEvent, parseEvent, type StorageEvent } from "./events.js";
 import { SupervisorLog } from "./log.js";
-import { collectOutputFiles, outputKey, outputMatches } from "./outputs.js";
+import {
+  collectOutputFiles,
+  type KeptOutputs,
+  keepOutputFiles,
+  outputKey,
+  outputMatches,
+} from "./outputs.js";
 import { type LambdaResponse, lambdaResponse } from "./response.js";
 import type { Command, ExecResult, Executor, Workspace } from "./types.js";
 
@@ -46,6 +52,13 @@ export interface InvocationRequest {
   /** Receives each supervisor log line and each chunk of script output as they happen. */
   onLog?: (line: string) => void;
   onOutput?: (chunk: Buffer) => void;
+  /**
+   * Keep the files the script leaves in its output folder, for a synchronous answer made of them
+   * (OSCAR's /run): up to `maxBytes` in all, read before the workspace is removed. As faas-supervisor,
+   * only for events that are not storage events; and only when the script succeeded (a failed run is
+   * answered with its output, which says why).
+   */
+  keepOutputs?: { maxBytes: number };
   /** Called at each stage, for the job record's timings. */
   onStage?: (stage: "stage_in" | "container_start" | "script_end" | "stage_out") => void;
   signal?: AbortSignal;
@@ -61,6 +74,8 @@ export interface InvocationResult {
   outputs: { storage_provider: string; bucket: string; key: string }[];
   /** Supervisor log lines (the script's output is in `output`). */
   log: string[];
+  /** The output folder's files, when `keepOutputs` asked for them and the run qualified. */
+  kept?: KeptOutputs;
   response: LambdaResponse;
   detail?: string;
 }
@@ -73,6 +88,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
   const ws = req.executor.workspace(root, requestId);
   const outputs: InvocationResult["outputs"] = [];
   let exec: ExecResult | undefined;
+  let kept: KeptOutputs | undefined;
   const finish = (reason: InvocationReason, detail?: string): InvocationResult => {
     const output = exec?.output ?? Buffer.alloc(0);
     if (detail) log.error(detail);
@@ -84,6 +100,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
       output,
       outputs,
       log: log.lines,
+      ...(kept ? { kept } : {}),
       response: lambdaResponse({
         fn: fn.name,
         requestId,
@@ -168,6 +185,13 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
         throw err;
       }
     } else log.info("The script failed: its outputs are not uploaded");
+    if (req.keepOutputs && reason === "ok" && parsed.event.kind === "other") {
+      kept = await keepOutputFiles(ws.hostOutput, req.keepOutputs.maxBytes);
+      if (kept.kind === "too-large")
+        log.warning(
+          `The output folder holds ${kept.count} file${kept.count === 1 ? "" : "s"} of ${kept.bytes} bytes, more than the ${kept.maxBytes} bytes a synchronous answer may carry`,
+        );
+    }
     return finish(reason, reason === "ok" ? undefined : exec.detail);
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -173,12 +173,26 @@ export class OscarTarget implements Target {
     }
   }
 
-  async run(name: string, event: unknown): Promise<RunResult> {
+  /**
+   * A sync invocation. OSCAR answers with the base64 of the file the script left in its output
+   * folder (a zip when several, its output when none); `answer: "logs"` asks scar's engine for the
+   * script's output whatever the files (OSCAR ignores the header).
+   */
+  async run(name: string, event: unknown, opts: { answer?: "logs" } = {}): Promise<RunResult> {
     const res = await this.client.send("POST", `/run/${encodeURIComponent(name)}`, {
       body: JSON.stringify(event ?? {}),
       contentType: "application/json",
+      ...(opts.answer === "logs" ? { headers: { "x-scar-response": "logs" } } : {}),
       accept: (s) => s < 300 || s === 500 || s === 502,
     });
+    // scar's engine says what went wrong as JSON (e.g. output files too large to answer with).
+    if (res.status >= 500 && /^application\/json/.test(header(res.headers, "content-type") ?? "")) {
+      let message = "";
+      try {
+        message = (JSON.parse(res.body.toString("utf8")) as { error?: string }).error ?? "";
+      } catch {}
+      if (message) throw new ApiError(res.status, message);
+    }
     const id = header(res.headers, "x-scar-request-id") ?? "";
     const status = header(res.headers, "x-scar-job-status");
     return {

@@ -1,6 +1,8 @@
 /** The OSCAR-compatible HTTP API over a real engine, spoken to with plain HTTP as oscar-cli would. */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -19,7 +21,10 @@ before(async () => {
   fixture = makeFixture();
   engine = await Engine.start({ dataDir: join(root, "data"), s3Port: 0, concurrency: 2 });
   await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
-  api = await startApi(engine, { port: 0, limits: { maxBodyBytes: 1024 * 1024 } });
+  api = await startApi(engine, {
+    port: 0,
+    limits: { maxBodyBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024 },
+  });
   const a = engine.credentials.admin;
   adminAuth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
 });
@@ -117,6 +122,7 @@ test("POST /run: the body (base64, as oscar-cli sends files) is the input; the a
   });
   assert.equal(r.status, 200);
   assert.match(r.headers.get("x-scar-request-id") ?? "", /^[0-9a-f-]{36}$/);
+  assert.equal(r.headers.get("x-scar-output"), "logs");
   assert.equal(Buffer.from(await r.text(), "base64").toString(), "got a file\nparam=\n");
   const noAuth = await call("POST", "/run/greyify", { body: "x", auth: null });
   assert.equal(noAuth.status, 401);
@@ -124,6 +130,124 @@ test("POST /run: the body (base64, as oscar-cli sends files) is the input; the a
   assert.equal(wrong.status, 401);
   const missing = await call("POST", "/run/nothere", { body: "x" });
   assert.equal(missing.status, 404);
+});
+
+// The first 4 bytes of the input choose what the script leaves in its output folder; the rest is data.
+const filesService = {
+  name: "outfiles",
+  image: IMAGE,
+  script: `mode=$(head -c 4 "$INPUT_FILE_PATH")
+out="$TMP_OUTPUT_DIR"
+case "$mode" in
+  one:) tail -c +5 "$INPUT_FILE_PATH" > "$out/result.bin" ;;
+  zip:) mkdir -p "$out/a/b" "$out/c"
+        printf 'top file' > "$out/top.txt"
+        tail -c +5 "$INPUT_FILE_PATH" > "$out/a/b/deep.bin"
+        printf '' > "$out/c/empty" ;;
+  big:) dd if=/dev/urandom of="$out/big.bin" bs=1024 count=1100 2>/dev/null ;;
+  fail) echo partial > "$out/partial.txt"; echo "failing"; exit 3 ;;
+esac
+echo "mode $mode done"
+`,
+  output: [{ storage_provider: "minio.default", path: "files/out" }],
+};
+
+async function runFiles(mode: string, data: Buffer = Buffer.alloc(0), headers: Record<string, string> = {}) {
+  const token = (await (await call("GET", "/system/services/outfiles")).json()).token;
+  return fetch(`${api.url}/run/outfiles`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, ...headers },
+    body: Buffer.concat([Buffer.from(mode), data]).toString("base64"),
+  });
+}
+
+const stored = (key: string) => engine.store.backend.bucket("files").objects.has(key);
+
+test("POST /run answers with the one output file, base64 of its exact bytes; it is staged out too", async () => {
+  const c = await call("POST", "/system/services", { body: filesService });
+  assert.equal(c.status, 201, await c.text());
+  const data = randomBytes(70_000); // binary, every byte value likely
+  const r = await runFiles("one:", data);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("x-scar-output"), "file:result.bin");
+  assert.equal(r.headers.get("x-scar-job-status"), "succeeded");
+  assert.match(r.headers.get("content-type") ?? "", /^text\/plain/);
+  assert.ok(Buffer.from(await r.text(), "base64").equals(data));
+  assert.ok(stored("out/result.bin"));
+  // scar's addition: the script's output instead, whatever the files.
+  const logs = await runFiles("one:", data, { "x-scar-response": "logs" });
+  assert.equal(logs.headers.get("x-scar-output"), "logs");
+  assert.equal(Buffer.from(await logs.text(), "base64").toString(), "mode one: done\n");
+});
+
+test("POST /run answers with a zip of several output files, entries named by their relative paths", async () => {
+  const data = randomBytes(5000);
+  const r = await runFiles("zip:", data);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("x-scar-output"), "zip:3");
+  const zipFile = join(root, "answer.zip");
+  writeFileSync(zipFile, Buffer.from(await r.text(), "base64"));
+  const names = execFileSync("unzip", ["-Z1", zipFile], { encoding: "utf8" }).trim().split("\n").sort();
+  assert.deepEqual(names, ["a/b/deep.bin", "c/empty", "top.txt"]);
+  const entry = (name: string) => execFileSync("unzip", ["-p", zipFile, name]);
+  assert.ok(entry("a/b/deep.bin").equals(data));
+  assert.equal(entry("top.txt").toString(), "top file");
+  assert.equal(entry("c/empty").length, 0);
+  execFileSync("unzip", ["-tq", zipFile]); // CRCs check out
+  for (const k of ["out/a/b/deep.bin", "out/c/empty", "out/top.txt"]) assert.ok(stored(k), k);
+});
+
+test("POST /run without output files answers with the script's output; so does a failed script", async () => {
+  const r = await runFiles("none");
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("x-scar-output"), "logs");
+  assert.equal(Buffer.from(await r.text(), "base64").toString(), "mode none done\n");
+  const f = await runFiles("fail");
+  assert.equal(f.status, 200);
+  assert.equal(f.headers.get("x-scar-job-status"), "failed");
+  assert.equal(f.headers.get("x-scar-output"), "logs");
+  assert.equal(Buffer.from(await f.text(), "base64").toString(), "failing\n");
+  assert.ok(!stored("out/partial.txt"));
+});
+
+test("POST /run with output files over the answer's limit: a JSON error naming the sizes; the engine goes on", async () => {
+  const r = await runFiles("big:");
+  assert.equal(r.status, 500);
+  assert.match(r.headers.get("content-type") ?? "", /^application\/json/);
+  const id = r.headers.get("x-scar-request-id");
+  assert.match(id ?? "", /^[0-9a-f-]{36}$/);
+  assert.equal(r.headers.get("x-scar-job-status"), "succeeded");
+  const { error } = (await r.json()) as { error: string };
+  assert.match(error, /left 1 file \(1\.1 MiB\) in its output folder, more than the 1 MiB/);
+  assert.match(error, /uploaded to its outputs \(1 object, e\.g\. 'files\/out\/big\.bin'\)/);
+  assert.match(error, /x-scar-response: logs/);
+  assert.ok(stored("out/big.bin"));
+  // The same function answers again, and its workspaces are gone.
+  const again = await runFiles("one:", Buffer.from("small"));
+  assert.equal(again.status, 200);
+  assert.equal(Buffer.from(await again.text(), "base64").toString(), "small");
+  assert.deepEqual(
+    readdirSync(join(engine.dataDir, "work")).filter((d) => d !== "api"),
+    [],
+  );
+});
+
+test("POST /run with a storage event answers with the script's output, as faas-supervisor does", async () => {
+  // An object whose first bytes make the script write a file, then an event naming it.
+  assert.equal((await runFiles("one:", Buffer.from("one:from the bucket"))).status, 200);
+  const event = {
+    Records: [
+      {
+        eventSource: "minio:s3",
+        s3: { bucket: { name: "files" }, object: { key: "out/result.bin" } },
+      },
+    ],
+  };
+  const token = (await (await call("GET", "/system/services/outfiles")).json()).token;
+  const r = await call("POST", "/run/outfiles", { body: event, auth: `Bearer ${token}` });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("x-scar-output"), "logs");
+  assert.equal(Buffer.from(await r.text(), "base64").toString(), "mode one: done\n");
 });
 
 test("POST /job: 201 with the job id; the job shows in /system/logs with its log", async () => {

@@ -203,6 +203,29 @@ test("a direct invocation's body is the input file: JSON as text, other bodies b
   assert.equal(b.output.toString().split("\n")[0], "binary\u0001data");
 });
 
+test("keepOutputs: the output folder's files come back for a direct invocation that succeeded, not otherwise", async () => {
+  await put("media", "in/keep.txt", "k");
+  const f = fn(IO, 'mkdir -p "$TMP_OUTPUT_DIR/d"\nprintf x > "$TMP_OUTPUT_DIR/d/x.txt"\necho "$1"\n');
+  const direct = await run(f, { hello: 1 }, { keepOutputs: { maxBytes: 10 } });
+  assert.equal(direct.reason, "ok", direct.log.join("\n"));
+  assert.deepEqual(direct.kept, { kind: "files", files: [{ rel: "d/x.txt", data: Buffer.from("x") }] });
+  assert.deepEqual(direct.outputs, [{ storage_provider: "s3.default", bucket: "media", key: "out/d/x.txt" }]);
+  // faas-supervisor answers a storage event with the output, whatever the files; and nothing is kept unasked.
+  assert.equal(
+    (await run(f, s3Event("media", "in/keep.txt"), { keepOutputs: { maxBytes: 10 } })).kept,
+    undefined,
+  );
+  assert.equal((await run(f, { hello: 1 })).kept, undefined);
+  const failing = fn(IO, 'printf x > "$TMP_OUTPUT_DIR/x.txt"\nexit 1\n');
+  assert.equal((await run(failing, {}, { keepOutputs: { maxBytes: 10 } })).kept, undefined);
+  const big = await run(f, {}, { keepOutputs: { maxBytes: 0 } });
+  assert.deepEqual(big.kept, { kind: "too-large", count: 1, bytes: 1, maxBytes: 0 });
+  assert.ok(
+    big.log.some((l) => /WARNING - The output folder holds 1 file of 1 bytes, more than the 0 bytes/.test(l)),
+  );
+  assert.deepEqual(readdirSync(work), [], "the workspace is removed");
+});
+
 test("query parameters of an HTTP call reach the script as CONT_VAR_<name>", async () => {
   const f = fn("", 'echo "$CONT_VAR_size/$CONT_VAR_mode"\n');
   const r = await run(f, { httpMethod: "GET", queryStringParameters: { size: "10", mode: "fast" } });

@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CappedOutput } from "../../src/supervisor/capped-output.js";
-import { collectOutputFiles, HostExecutor, outputKey, outputMatches } from "../../src/supervisor/index.js";
+import {
+  collectOutputFiles,
+  HostExecutor,
+  keepOutputFiles,
+  outputKey,
+  outputMatches,
+} from "../../src/supervisor/index.js";
 
 const any = { prefix: [] as string[], suffix: [] as string[] };
 
@@ -45,6 +51,31 @@ test("collected files: regular files in name order, sub-folders kept, links skip
       ],
     );
     assert.deepEqual(skipped, ["leak"]);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test("kept output files: their bytes up to the cap, links skipped; over it, none read, count and size said", async () => {
+  const d = mkdtempSync(join(tmpdir(), "scar-keep-"));
+  try {
+    mkdirSync(join(d, "sub"));
+    writeFileSync(join(d, "a.bin"), Buffer.from([0, 255, 10, 13]));
+    writeFileSync(join(d, "sub", "b.txt"), "bb");
+    symlinkSync("/etc/passwd", join(d, "leak"));
+    const k = await keepOutputFiles(d, 6);
+    assert.equal(k.kind, "files");
+    assert.deepEqual(k.kind === "files" ? k.files.map((f) => [f.rel, [...f.data]]) : [], [
+      ["a.bin", [0, 255, 10, 13]],
+      ["sub/b.txt", [98, 98]],
+    ]);
+    assert.deepEqual(await keepOutputFiles(d, 5), { kind: "too-large", count: 2, bytes: 6, maxBytes: 5 });
+    assert.deepEqual(await keepOutputFiles(join(d, "sub", "..", "sub"), 0), {
+      kind: "too-large",
+      count: 1,
+      bytes: 2,
+      maxBytes: 0,
+    });
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

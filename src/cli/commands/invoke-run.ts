@@ -84,7 +84,9 @@ export async function runRun(args: string[], flags: RunFlags): Promise<void> {
       else say(`Request Id: ${id}\nFunction '${fnName}' launched correctly`);
       return;
     }
-    const r = await target.run(fnName, event);
+    // Without -o, SCAR shows what the script printed; with -o, OSCAR's answer (the file the script
+    // left in its output folder, or a zip of them) is what gets saved.
+    const r = await target.run(fnName, event, flags.outputFile ? {} : { answer: "logs" });
     printResult(fnName, r, flags);
   });
 }

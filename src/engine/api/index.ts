@@ -27,6 +27,7 @@ export interface RunningApi {
 export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<RunningApi> {
   const router = buildRouter(engine, {
     maxBodyBytes: opts.limits?.maxBodyBytes ?? 64 * 1024 * 1024,
+    maxResponseBytes: opts.limits?.maxResponseBytes ?? 64 * 1024 * 1024,
     maxDefinitionBytes: opts.limits?.maxDefinitionBytes ?? 1024 * 1024,
     maxImageBytes: opts.limits?.maxImageBytes ?? 32 * 1024 ** 3,
   });

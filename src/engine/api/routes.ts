@@ -6,8 +6,16 @@
  *   GET /health, GET /system/info, GET /system/config
  *   GET|POST|PUT /system/services, GET|DELETE /system/services/<name>   (service JSON: services.ts,
  *     with scar's `scar` object)
- *   POST /run/<name>   sync; base64 of the output; headers x-scar-request-id, x-scar-job-status,
- *                      x-scar-log-group, x-scar-log-stream
+ *   POST /run/<name>   sync; the body is base64, as OSCAR's supervisor answers (sync-answer.ts): the
+ *                      one file the script left in its output folder, a zip of them (paths relative
+ *                      to the folder) when several, its output (stdout+stderr) when none, for a
+ *                      storage event, or when the script failed. Headers x-scar-output (`file:<path>`,
+ *                      `zip:<n>`, `logs`), x-scar-request-id, x-scar-job-status, x-scar-log-group,
+ *                      x-scar-log-stream. scar's addition: request header `x-scar-response: logs`
+ *                      asks for the output whatever the files (the scar CLI's `run` without -o).
+ *                      Files of more than maxResponseBytes in all: 500 {error}; they are still
+ *                      uploaded to the function's outputs. 500 too (body: the output) when the
+ *                      event, stage-in/out or the container start failed.
  *   POST /job/<name>   async; 201 {jobID}
  *   GET|DELETE /system/logs/<name>, GET|DELETE /system/logs/<name>/<job>
  * scar's additions (admin):
@@ -38,10 +46,13 @@ import { importImage, listImages, pullImage } from "./images.js";
 import { invokeEndpoint } from "./invoke.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { serviceJson, specFromServiceJson } from "./services.js";
+import { sendBase64, syncAnswer } from "./sync-answer.js";
 
 export interface ApiLimits {
   /** Largest request body of /run, /job and /invoke (default 64 MiB). */
   maxBodyBytes: number;
+  /** Largest answer of /run made of the output folder's files, before base64 (default 64 MiB). */
+  maxResponseBytes: number;
   /** Largest service definition (default 1 MiB). */
   maxDefinitionBytes: number;
   /** Largest image archive sent to POST /system/images (default 32 GiB; it is streamed to disk). */
@@ -194,9 +205,11 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
       const fn = fnOr404(p.name!);
       requireInvoker(req, admin, fn.token);
       const body = await readBody(req, limits.maxBodyBytes);
+      const wantLogs = String(req.headers["x-scar-response"] ?? "").toLowerCase() === "logs";
       const { job, result } = await engine.invoke(fn.spec.name, body, {
         sync: true,
         trigger: { type: "http", path: `/run/${fn.spec.name}` },
+        ...(wantLogs ? {} : { keepOutputs: { maxBytes: limits.maxResponseBytes } }),
       });
       res.setHeader("x-scar-request-id", job.id);
       res.setHeader("x-scar-job-status", job.status);
@@ -207,10 +220,22 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
           500,
           `the invocation ended without a result (${job.reason ?? job.status}: ${job.error ?? ""})`,
         );
-      // As OSCAR's supervisor answers: the base64 of what the script printed.
+      const kept = result.kept;
+      if (kept?.kind === "too-large") {
+        const where =
+          result.outputs.length > 0
+            ? `they were uploaded to its outputs (${result.outputs.length === 1 ? "1 object" : `${result.outputs.length} objects`}, e.g. '${result.outputs[0]!.bucket}/${result.outputs[0]!.key}')`
+            : "the function has no output to upload them to";
+        throw new HttpError(
+          500,
+          `the function left ${kept.count === 1 ? "1 file" : `${kept.count} files`} (${mib(kept.bytes)}) in its output folder, more than the ${mib(kept.maxBytes)} a synchronous answer may carry; ${where}. Request ${job.id}; ask for the script's output instead with the header 'x-scar-response: logs'`,
+        );
+      }
       const failed =
         result.reason === "stage-error" || result.reason === "event-error" || result.reason === "start-error";
-      sendText(res, failed ? 500 : 200, result.output.toString("base64"));
+      const answer = await syncAnswer(result);
+      res.setHeader("x-scar-output", answer.output);
+      await sendBase64(res, failed ? 500 : 200, answer.data);
     })
     .on("POST", "/job/:name", async (req, res, p) => {
       const fn = fnOr404(p.name!);
@@ -351,6 +376,12 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
       invokeEndpoint(engine, p.name!, req, res, url, limits.maxBodyBytes),
     )
     .on("GET", "/metrics", (_req, res) => sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE));
+}
+
+/** 1.1 MiB, 64 MiB, 12.5 KiB. */
+function mib(bytes: number): string {
+  const [n, unit] = bytes < 1024 * 1024 ? [bytes / 1024, "KiB"] : [bytes / (1024 * 1024), "MiB"];
+  return `${Number(n.toFixed(1))} ${unit}`;
 }
 
 function jobById(engine: Engine, id: string): JobRecord {
