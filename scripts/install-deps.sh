@@ -16,8 +16,8 @@ PACKAGES=(
   apache2-utils
   # S3 clients the object-store tests drive
   awscli s3cmd python3-boto3
-  # misc tools used by tests, the benchmark and the demo
-  jq curl
+  # misc tools used by tests, the benchmark and the demo (unzip: the zip answers of POST /run)
+  jq curl unzip
   # the demo builds its ImageMagick image from Debian's packages when Docker Hub is out of reach
   debootstrap debian-archive-keyring
 )

@@ -390,6 +390,21 @@ test("scar log --follow prints each new invocation's log as it ends, until Ctrl-
   assert.equal(await exited, 0);
 });
 
+test("scar run -o FILE saves OSCAR's answer (the one output file, or a zip of several); without -o the logs show", async () => {
+  writeFileSync(join(dir, "one.sh"), 'echo "making one"\nprintf "\\001\\002bytes" > "$TMP_OUTPUT_DIR/result.bin"\n');
+  writeFileSync(join(dir, "two.sh"), 'echo "making two"\necho a > "$TMP_OUTPUT_DIR/a.txt"\nmkdir -p "$TMP_OUTPUT_DIR/sub"\necho b > "$TMP_OUTPUT_DIR/sub/b.txt"\n');
+  await ok(["init", "-n", "one-out", "-s", "one.sh", "test/busybox"]);
+  await ok(["init", "-n", "two-out", "-s", "two.sh", "test/busybox"]);
+  assert.match(await ok(["run", "one-out"]), /^making one$/m);
+  assert.equal(await ok(["run", "-o", "one.out", "one-out"]), "Output saved in file 'one.out'\n");
+  assert.deepEqual(readFileSync(join(dir, "one.out")), Buffer.from("\u0001\u0002bytes"));
+  await ok(["run", "-o", "two.zip", "two-out"]);
+  const listing = execFileSync("unzip", ["-Z1", join(dir, "two.zip")], { encoding: "utf8" });
+  assert.deepEqual(listing.trim().split("\n").sort(), ["a.txt", "sub/b.txt"]);
+  await ok(["rm", "-n", "one-out"]);
+  await ok(["rm", "-n", "two-out"]);
+});
+
 test("scar rm -a deletes every function and keeps their buckets", async () => {
   const out = await ok(["rm", "-a"]);
   assert.match(out, /^Function 'flags-fn' successfully deleted\.$/m);
