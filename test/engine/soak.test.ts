@@ -69,6 +69,12 @@ test(`${JOBS} jobs leave no container, mount, cgroup or work folder, and the hea
 
     assert.deepEqual(childCgroups(engine.runner.cgroupParent), [], "container cgroups left");
     assert.deepEqual(mountsUnder(dataDir), [], "mounts left");
+    // the overlays live in the runner's private mount namespace and are unmounted after each run
+    await engine.runner.drain();
+    const ns = engine.runner.runtime.host.namespace;
+    if (ns) assert.deepEqual(mountsUnder(dataDir, `/proc/${ns.pid}/mountinfo`), [], "overlays left");
+    assert.deepEqual(readdirSync(engine.runner.runsDir), [], "run folders left");
+    assert.deepEqual(readdirSync(engine.runner.trashDir), [], "run folders left in the trash");
     const work = join(dataDir, "work");
     const leftovers = readdirSync(work).filter((n) => n !== "api" && n !== "image-uploads");
     assert.deepEqual(leftovers, [], "per-invocation folders left");

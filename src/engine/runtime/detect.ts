@@ -3,7 +3,7 @@
  * runc, sets up the hybrid-cgroup workaround once when crun needs it, and says exactly what to
  * install when nothing works.
  */
-import { accessSync, constants, readFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ContainerRuntime, CrunRuntime, Host, RuncRuntime, type RuntimeName } from "./adapters.js";
 import { type CgroupMode, cgroupMode } from "./cgroups.js";
@@ -71,6 +71,13 @@ export interface OpenRuntimeOptions {
   stateDir: string;
   /** "auto" (default): crun, else runc */
   prefer?: RuntimeName | "auto";
+  /**
+   * start the private mount namespace helper even when the runtime needs nothing hidden (it also
+   * mounts the runs' overlays); default false: only for crun on a hybrid-cgroup host
+   */
+  namespace?: boolean;
+  /** a static busybox for the helper's sh, mount and umount */
+  busybox?: string;
 }
 
 export interface OpenedRuntime {
@@ -105,26 +112,35 @@ export async function openRuntime(opts: OpenRuntimeOptions): Promise<OpenedRunti
       continue;
     }
     const stateDir = join(opts.stateDir, name);
-    if (name === "crun" && mode === "hybrid") {
-      let ns: PrivateMountNamespace;
+    const hide = name === "crun" && mode === "hybrid" ? ["/sys/fs/cgroup/unified"] : [];
+    let ns: PrivateMountNamespace | undefined;
+    if (hide.length > 0 || opts.namespace) {
       try {
-        ns = await PrivateMountNamespace.create();
+        mkdirSync(opts.stateDir, { recursive: true });
+        ns = await PrivateMountNamespace.create({
+          hide,
+          errorFile: join(opts.stateDir, "mount-helper.err"),
+          ...(opts.busybox ? { busybox: opts.busybox } : {}),
+        });
       } catch (e) {
-        skipped.push(`crun: hybrid cgroups and ${(e as Error).message}`);
-        continue;
+        if (hide.length > 0) {
+          skipped.push(`crun: hybrid cgroups and ${(e as Error).message}`);
+          continue;
+        }
+        throw e;
       }
-      return {
-        runtime: new CrunRuntime(binary, version, stateDir, new Host(ns)),
-        cgroupMode: mode,
-        workaround: "private-mount-namespace",
-        skipped,
-      };
     }
+    const host = new Host(ns);
     const rt =
       name === "crun"
-        ? new CrunRuntime(binary, version, stateDir, new Host())
-        : new RuncRuntime(binary, version, stateDir, new Host());
-    return { runtime: rt, cgroupMode: mode, workaround: "none", skipped };
+        ? new CrunRuntime(binary, version, stateDir, host)
+        : new RuncRuntime(binary, version, stateDir, host);
+    return {
+      runtime: rt,
+      cgroupMode: mode,
+      workaround: hide.length > 0 ? "private-mount-namespace" : "none",
+      skipped,
+    };
   }
   const which = prefer === "auto" ? "crun (preferred) or runc" : prefer;
   throw new RuntimeUnavailableError(

@@ -7,7 +7,6 @@ import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { Host } from "./adapters.js";
 import { exec, firstLine } from "./exec.js";
-import { shellQuote } from "./mountns.js";
 
 export interface OverlaySupport {
   overlay: boolean;
@@ -73,45 +72,6 @@ export async function mountOverlay(
   const { options, wd } = overlayMount(layers, dirs, volatile);
   const r = await host.exec("mount", ["-t", "overlay", "overlay", "-o", options, dirs.merged], { wd });
   if (r.code !== 0) throw new OverlayError(`mount overlay: ${firstLine(r.stderr) || `exit ${r.code}`}`);
-}
-
-/**
- * Exit code of the per-run wrapper (see runner.ts) when the overlay mount failed; mount's message
- * is then in the error file.
- */
-export const MOUNT_FAILED = 125;
-
-/**
- * argv that mounts the overlay in a new private mount namespace of its own and then execs `argv`
- * (the OCI runtime) in it. When the runtime exits, the namespace dies and the kernel drops the
- * mount: no umount per run, and no mount can outlive a crashed engine.
- */
-export function inOwnOverlayNamespace(
-  mount: { options: string; wd: string },
-  merged: string,
-  errFile: string,
-  argv: readonly string[],
-  /** a static busybox to use for `sh` and `mount` (faster to start), else the system's sh and mount */
-  busybox?: string,
-): string[] {
-  const mountCmd = busybox ? `${shellQuote(busybox)} mount -n` : "mount";
-  const script = `cd "$4" && ${mountCmd} -t overlay overlay -o "$1" "$2" 2>"$3" || exit ${MOUNT_FAILED}; shift 4; exec "$@"`;
-  const sh = busybox ? [busybox, "sh"] : ["sh"];
-  return [
-    "unshare",
-    "-m",
-    "--propagation",
-    "private",
-    ...sh,
-    "-c",
-    script,
-    "scar-run",
-    mount.options,
-    merged,
-    errFile,
-    mount.wd,
-    ...argv,
-  ];
 }
 
 /** Unmounts a run's root file system; lazily if it is still busy. Missing or unmounted is fine. */

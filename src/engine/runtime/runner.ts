@@ -1,13 +1,13 @@
 /**
  * The run lifecycle: one isolated container per RunRequest.
  *
- *   prepare (run folder, config.json, upper/work folders)
- *   -> one process: new mount namespace, overlay mount of the layers, exec `crun|runc run` in the
- *      foreground; stdout/stderr streamed and captured with a cap
+ *   prepare (run folder, config.json, upper/work folders, the overlay mounted by the helper of the
+ *   engine's private mount namespace, see mountns.ts)
+ *   -> `crun|runc run` in the foreground, in that namespace; stdout/stderr streamed and captured with a cap
  *   -> timeout: SIGTERM to every process, grace, SIGKILL of the whole container
  *   -> exit code + reason (ok | error | timeout | oom | start-error)
- *   -> cleanup: runtime state and cgroup (if the runtime left them), run folder; the overlay mount
- *      needs no umount: it dies with the run's mount namespace
+ *   -> cleanup: the overlay's umount (by the helper), runtime state and cgroup (if the runtime left
+ *      them), run folder
  *
  * A Runner owns a state folder (runs/, the runtime's --root, a lock) and sweeps what a crashed
  * engine left there when it starts.
@@ -37,16 +37,9 @@ import {
   swapAccounting,
 } from "./cgroups.js";
 import { nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
+import { MountError } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
-import {
-  copyLayers,
-  inOwnOverlayNamespace,
-  MOUNT_FAILED,
-  OverlayError,
-  type OverlaySupport,
-  overlayMount,
-  probeOverlay,
-} from "./rootfs.js";
+import { copyLayers, OverlayError, type OverlaySupport, overlayMount, probeOverlay } from "./rootfs.js";
 import { buildSpec, type HostFacts, SpecError } from "./spec.js";
 import { type SweepReport, sweep } from "./sweep.js";
 import type { BindMount, RunReason, RunRequest, RunResult } from "./types.js";
@@ -61,7 +54,7 @@ export interface RunnerOptions {
   rootfs?: "auto" | "copy";
   /** sweep leftovers of an earlier (crashed) runner with the same stateDir when opening; default true */
   sweep?: boolean;
-  /** use a static busybox for the per-run `sh` + `mount` when the host has one; default true */
+  /** use a static busybox for the mount helper's `sh`, `mount` and `umount` when the host has one; default true */
   busybox?: boolean;
 }
 
@@ -75,7 +68,7 @@ export interface RuntimeInfo {
   overlay: OverlaySupport;
   /** runtimes tried before and why they were skipped */
   skipped: string[];
-  /** the static busybox used for the per-run `sh` + `mount` (faster), if any */
+  /** the static busybox used by the mount helper's `sh`, `mount` and `umount` (faster), if any */
   busybox?: string;
 }
 
@@ -84,6 +77,8 @@ const DEFAULT_GRACE_MS = 2000;
 
 export class Runner {
   private readonly active = new Map<string, () => void>();
+  /** runs whose overlay is being unmounted in the background, before their folder goes */
+  private readonly finishing = new Map<string, Promise<void>>();
   private closed = false;
   private trashing: Promise<void> | undefined;
   private trashAgain = false;
@@ -104,8 +99,15 @@ export class Runner {
     mkdirSync(join(stateDir, "trash"), { recursive: true });
     takeLock(stateDir);
     let opened: Awaited<ReturnType<typeof openRuntime>>;
+    const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
     try {
-      opened = await openRuntime({ stateDir, prefer: opts.runtime ?? "auto" });
+      opened = await openRuntime({
+        stateDir,
+        prefer: opts.runtime ?? "auto",
+        // the namespace's helper mounts the runs' overlays
+        namespace: opts.rootfs !== "copy",
+        ...(bb ? { busybox: bb } : {}),
+      });
     } catch (e) {
       releaseLock(stateDir);
       throw e;
@@ -120,7 +122,6 @@ export class Runner {
               runtime.host,
               join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
             );
-      const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
       const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
       const info: RuntimeInfo = {
         runtime: runtime.name,
@@ -162,7 +163,7 @@ export class Runner {
       runsDir: this.runsDir,
       trashDir: this.trashDir,
       cgroupParent: this.cgroupParent,
-      active: new Set(this.active.keys()),
+      active: new Set([...this.active.keys(), ...this.finishing.keys()]),
     });
   }
 
@@ -203,6 +204,8 @@ export class Runner {
 
     await this.runtime.host.namespace?.ensure();
     const ctl: RunControl = {};
+    /** the overlay mount point, once a mount was asked for */
+    let mounted: string | undefined;
     this.active.set(id, () => {
       if (ctl.kill) ctl.kill("close");
       else ctl.pending = "close";
@@ -239,11 +242,9 @@ export class Runner {
         throw e;
       }
       mkdirSync(rootfs, { recursive: true });
-      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
-      const runArgv = this.runtime.runArgv({ bundle: dir, id, pidFile, logFile });
-      const mountErr = join(dir, "mount.err");
-      let argv = runArgv;
-      if (rootfsKind === "overlay") {
+      const ns = this.runtime.host.namespace;
+      let mounting: Promise<unknown> | undefined;
+      if (rootfsKind === "overlay" && ns) {
         const upper = join(dir, "upper");
         const work = join(dir, "work");
         mkdirSync(upper);
@@ -254,12 +255,25 @@ export class Runner {
             { upper, work, merged: rootfs },
             this.info.overlay.volatile,
           );
-          // the overlay is mounted in a mount namespace of the run's own, by the same process that execs the runtime
-          argv = inOwnOverlayNamespace(m, rootfs, mountErr, runArgv, this.info.busybox);
+          // Mounted by the helper, in the engine's private namespace only (where the runtime runs),
+          // while this process writes the bundle; unmounted in cleanup.
+          mounted = rootfs;
+          mounting = ns.mountOverlay(m.options, rootfs, m.wd).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
         } catch (e) {
           if (!(e instanceof OverlayError)) throw e;
           rootfsKind = "copy";
         }
+      } else rootfsKind = "copy";
+      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+      const argv = this.runtime.runArgv({ bundle: dir, id, pidFile, logFile });
+      const mountError = await mounting;
+      if (mountError !== undefined) {
+        if (!(mountError instanceof MountError)) throw mountError;
+        // overlayfs refused these layers (on a file system it cannot use?): run on a copy
+        rootfsKind = "copy";
       }
       if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
       timings.prepareMs = performance.now() - t0;
@@ -267,18 +281,7 @@ export class Runner {
       // ---- run
       const t1 = performance.now();
       const oomBefore = oomKillCount();
-      let run = await this.execute(id, pidFile, argv, req, out, ctl);
-      if (
-        rootfsKind === "overlay" &&
-        run.code === MOUNT_FAILED &&
-        !existsSync(pidFile) &&
-        fileText(mountErr) !== ""
-      ) {
-        // overlayfs refused these layers (on a file system it cannot use?): run again on a copy
-        rootfsKind = "copy";
-        await copyLayers(req.image.layers, rootfs);
-        run = await this.execute(id, pidFile, runArgv, req, out, ctl);
-      }
+      const run = await this.execute(id, pidFile, argv, req, out, ctl);
       timings.runMs = performance.now() - t1;
 
       // ---- reason
@@ -306,7 +309,7 @@ export class Runner {
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
     } finally {
       const t2 = performance.now();
-      await this.cleanup(id, dir);
+      await this.cleanup(id, dir, mounted);
       timings.cleanupMs = performance.now() - t2;
       this.active.delete(id);
     }
@@ -370,13 +373,35 @@ export class Runner {
     }
   }
 
-  private async cleanup(id: string, dir: string): Promise<void> {
+  private async cleanup(id: string, dir: string, mounted: string | undefined): Promise<void> {
     // `run` deletes the container when it exits; state is left only when the runtime failed or was killed
     if (existsSync(join(this.runtime.stateDir, id))) await this.runtime.delete(id, true);
     if (hierarchyDirs(`${this.cgroupParent}/${id}`).length > 0) await removeCgroup(this.cgroupParent, id);
-    // The overlay went away with the run's mount namespace; only files are left. Deleting folders
-    // can take tens of ms on a busy disk (ext4 with online discard), so the run folder is renamed
-    // into the trash (instant) and deleted in the background; close() and drain() wait for that.
+    const ns = this.runtime.host.namespace;
+    if (mounted && ns?.alive) {
+      // The overlay's umount (a few ms: the kernel tears the overlay down) is off the run's path,
+      // like the folder's deletion; drain() and close() wait for it, sweep() leaves it alone.
+      const done = ns
+        .unmount(mounted)
+        .then(
+          () => this.discard(id, dir),
+          () => {
+            // still mounted (it should not be: the runtime and its container are gone): the folder
+            // stays in runs/ for the next sweep, which unmounts it
+          },
+        )
+        .finally(() => this.finishing.delete(id));
+      this.finishing.set(id, done);
+      return;
+    }
+    await this.discard(id, dir);
+  }
+
+  /** Moves a run folder with no mount in it into the trash, which is emptied in the background. */
+  private async discard(id: string, dir: string): Promise<void> {
+    // Deleting folders can take tens of ms on a busy disk (ext4 with online discard), so the run
+    // folder is renamed into the trash (instant) and deleted in the background; close() and
+    // drain() wait for that.
     try {
       renameSync(dir, join(this.trashDir, id));
     } catch {
@@ -408,8 +433,9 @@ export class Runner {
     });
   }
 
-  /** Resolves when the folders of finished runs are deleted (they are deleted in the background). */
+  /** Resolves when finished runs' overlays are unmounted and their folders deleted (both happen in the background). */
   async drain(): Promise<void> {
+    while (this.finishing.size > 0) await Promise.all(this.finishing.values());
     while (this.trashing) await this.trashing;
   }
 }

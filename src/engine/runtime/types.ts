@@ -91,7 +91,7 @@ export interface RunTimings {
   prepareMs: number;
   /** runtime start until the container (and the runtime process) exited */
   runMs: number;
-  /** unmount + removal of everything the run created */
+  /** removal of what the runtime left (normally nothing); the overlay's umount and the run folder's deletion follow in the background (Runner.drain) */
   cleanupMs: number;
 }
 

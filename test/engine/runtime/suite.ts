@@ -348,6 +348,38 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.deepEqual(await leftovers(runner), nothingLeft);
     });
 
+    test("a run's overlay exists only in the engine's private mount namespace, and only while the run lasts", async () => {
+      const ns = runner.runtime.host.namespace;
+      assert.ok(ns, "the runner has a private mount namespace for the overlays");
+      let during: { host: string[]; ns: string[] } | undefined;
+      const r = await runner.run({
+        image,
+        ...sh("echo up; sleep 0.3"),
+        onStdout: () => {
+          during ??= { host: mountsMentioning(runner.runsDir), ns: mountsMentioning(runner.runsDir, ns.pid) };
+        },
+      });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      assert.equal(r.rootfs, "overlay");
+      assert.deepEqual(during?.host, [], "nothing is mounted in the host's namespace");
+      assert.equal(during?.ns.length, 1, `one overlay in the private namespace: ${during?.ns}`);
+      assert.match(during!.ns[0]!, new RegExp(` ${join(runner.runsDir, r.id, "rootfs")} .* overlay `));
+      assert.deepEqual(await leftovers(runner), nothingLeft);
+    });
+
+    test("a killed mount helper is replaced by the next run", async () => {
+      const ns = runner.runtime.host.namespace!;
+      const old = ns.pid;
+      process.kill(old, "SIGKILL");
+      while (ns.alive) await new Promise((res) => setTimeout(res, 5));
+      const r = await runner.run({ image, ...sh("cat /etc/motd") });
+      assert.equal(r.reason, "ok", r.message);
+      assert.equal(r.rootfs, "overlay");
+      assert.equal(r.stdout.toString(), "from top\n");
+      assert.notEqual(ns.pid, old);
+      assert.deepEqual(await leftovers(runner), nothingLeft);
+    });
+
     test("without a static busybox the system's sh and mount set up the overlay", async () => {
       assert.ok(runner.info.busybox, "busybox-static is installed (scripts/install-deps.sh)");
       const plain = await Runner.open({ stateDir: join(f.root, "state-plain"), runtime, busybox: false });
