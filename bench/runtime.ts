@@ -9,11 +9,14 @@
  *   podman    `podman run --rm` of the same rootfs, when podman is installed
  *
  * scar and bare are measured in turns (scar, bare, scar, bare, ...) so that the load of a busy machine hits
- * both alike. Usage: node dist/bench/runtime.js [runs=100]. Prints p50/p95/mean per variant and the ratios.
+ * both alike. Usage: node dist/bench/runtime.js [runs=100]. Prints p50/p95/mean wall time per variant, the
+ * CPU time per run (this process + its children + the runner's mount helper, from /proc; the overlay's
+ * umount and the folder's deletion, which follow a scar run in the background, are waited for outside the
+ * wall time and counted in the CPU time), the load average, and the ratios.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Runner } from "../src/engine/runtime/index.js";
 import { buildSpec } from "../src/engine/runtime/spec.js";
@@ -36,6 +39,27 @@ function spawnWait(file: string, args: string[]): Promise<number | null> {
   });
 }
 
+/** CPU ms of a process (user + system), with its waited-for children's when `children`. */
+function cpuMs(pid: number | "self", children: boolean): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+    return ticks * 10; // USER_HZ = 100
+  } catch {
+    return 0;
+  }
+}
+
+/** This process's CPU (precise) + its children's (10 ms ticks, fine over many runs) + `extra` pids'. */
+function cpuNow(extra: () => number[]): number {
+  const own = process.cpuUsage();
+  const self = (own.user + own.system) / 1000;
+  const kids = cpuMs("self", true) - cpuMs("self", false);
+  return self + kids + extra().reduce((a, p) => a + cpuMs(p, true), 0);
+}
+
+type Row = { name: string; p50: number; p95: number; mean: number; cpu?: number };
+
 async function measure(
   name: string,
   fn: () => Promise<void>,
@@ -50,20 +74,29 @@ async function measure(
   return { name, ...stats(ms) };
 }
 
-/** Measures several variants in turns (a, b, a, b, ...) so that load changes hit them alike. */
+/**
+ * Measures several variants in turns (a, b, a, b, ...) so that load changes hit them alike. `after` runs
+ * outside the wall time but inside the CPU time (background work the variant left); `pids` are extra
+ * processes whose CPU counts for the variant.
+ */
 async function measureInTurns(
-  variants: { name: string; fn: () => Promise<void> }[],
-): Promise<{ name: string; p50: number; p95: number; mean: number }[]> {
+  variants: { name: string; fn: () => Promise<void>; after?: () => Promise<void>; pids?: () => number[] }[],
+): Promise<Row[]> {
   for (const v of variants) for (let i = 0; i < WARMUP; i++) await v.fn();
   const ms = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => 0);
   for (let i = 0; i < RUNS; i++) {
     for (const [k, v] of variants.entries()) {
+      const pids = v.pids ?? (() => []);
+      const c0 = cpuNow(pids);
       const t = performance.now();
       await v.fn();
       ms[k]!.push(performance.now() - t);
+      await v.after?.();
+      cpu[k]! += cpuNow(pids) - c0;
     }
   }
-  return variants.map((v, k) => ({ name: v.name, ...stats(ms[k]!) }));
+  return variants.map((v, k) => ({ name: v.name, ...stats(ms[k]!), cpu: cpu[k]! / RUNS }));
 }
 
 function busyboxLayer(dir: string): string {
@@ -78,7 +111,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "scar-bench-rt-"));
   const layer = busyboxLayer(dir);
   const limits = { memoryBytes: 64 << 20, pids: 64 };
-  const rows: { name: string; p50: number; p95: number; mean: number }[] = [];
+  const rows: Row[] = [];
+  const loadBefore = loadavg();
   const pairs: [string, string][] = [];
   try {
     for (const rt of ["crun", "runc"] as const) {
@@ -119,8 +153,12 @@ async function main(): Promise<void> {
           const code = await spawnWait(c.file, c.args);
           if (code !== 0) throw new Error(`bare ${rt} run exited ${code}`);
         };
+        const helper = () => {
+          const ns = runner.runtime.host.namespace;
+          return ns?.alive ? [ns.pid] : [];
+        };
         const [scarRow, bareRow] = await measureInTurns([
-          { name: `scar ${rt}`, fn: scarRun },
+          { name: `scar ${rt}`, fn: scarRun, after: () => runner.drain(), pids: helper },
           { name: `bare ${rt} run`, fn: bareRun },
         ]);
         rows.push(scarRow!);
@@ -173,13 +211,24 @@ async function main(): Promise<void> {
   }
 
   const f = (x: number) => x.toFixed(2).padStart(8);
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(`runtime: one run of /bin/true, ${RUNS} runs after ${WARMUP} warm-up, ms`);
-  console.log(`${"variant".padEnd(28)}${"p50".padStart(8)}${"p95".padStart(8)}${"mean".padStart(8)}`);
-  for (const r of rows) console.log(`${r.name.padEnd(28)}${f(r.p50)}${f(r.p95)}${f(r.mean)}`);
+  console.log(
+    `load average before ${load(loadBefore)}, after ${load(loadavg())} (${availableParallelism()} cores)`,
+  );
+  console.log(
+    `${"variant".padEnd(28)}${"p50".padStart(8)}${"p95".padStart(8)}${"mean".padStart(8)}${"cpu/run".padStart(9)}`,
+  );
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(28)}${f(r.p50)}${f(r.p95)}${f(r.mean)}${r.cpu !== undefined ? ` ${f(r.cpu)}` : ""}`,
+    );
   for (const [a, b] of pairs) {
     const x = rows.find((r) => r.name === a)!;
     const y = rows.find((r) => r.name === b)!;
-    console.log(`${a} vs ${b}: p50 +${(x.p50 - y.p50).toFixed(2)} ms, ratio ${(x.p50 / y.p50).toFixed(2)}x`);
+    console.log(
+      `${a} vs ${b}: p50 +${(x.p50 - y.p50).toFixed(2)} ms, ratio ${(x.p50 / y.p50).toFixed(2)}x; cpu +${(x.cpu! - y.cpu!).toFixed(2)} ms, ratio ${(x.cpu! / y.cpu!).toFixed(2)}x`,
+    );
   }
 }
 
