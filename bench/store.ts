@@ -4,13 +4,19 @@
  * changes the size). Both servers get the same minimal SigV4 client (UNSIGNED-PAYLOAD, keep-alive,
  * 16 requests in flight), so client cost is equal. The raw baseline writes each file to a temp name,
  * fdatasyncs and renames it (what a durable store must do at least), then reads it back.
+ *
+ * The machine may be busy, so the targets take turns case by case (scar, s3rver, raw fs for the
+ * 4 KiB mix, then the same for 1 MiB, ...), SCAR_BENCH_REPEAT times (default 1), and the ratios are
+ * the medians of each round's ratios. CPU time is this process's user+system time during the case
+ * (client and server together; the client is the same for both S3 servers); the load average is
+ * printed before and after.
  */
 import { createHash, createHmac } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { mkdir, open, rename } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -35,6 +41,8 @@ function s3Target(
   close: () => Promise<void>,
 ): Target {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  let keyDate = "";
+  let key = Buffer.alloc(0);
   const sign = (method: string, path: string, extra: Record<string, string>) => {
     const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, "");
     const date = amzDate.slice(0, 8);
@@ -54,7 +62,11 @@ function s3Target(
       names.join(";"),
       "UNSIGNED-PAYLOAD",
     ].join("\n");
-    const key = hmac(hmac(hmac(hmac(`AWS4${sk}`, date), "us-east-1"), "s3"), "aws4_request");
+    // Real clients (the AWS SDKs) derive the signing key once per day, not once per request.
+    if (date !== keyDate) {
+      keyDate = date;
+      key = hmac(hmac(hmac(hmac(`AWS4${sk}`, date), "us-east-1"), "s3"), "aws4_request");
+    }
     const sig = hmac(key, `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hex(canonical)}`).toString("hex");
     return {
       ...headers,
@@ -177,17 +189,27 @@ interface Result {
   mibPerS: number;
   opsPerS: number;
   peakRssMiB: number;
+  cpuSeconds: number;
+  round: number;
 }
 
-async function runMix(t: Target, mix: string, count: number, size: number, width: number): Promise<Result> {
+async function runMix(
+  t: Target,
+  mix: string,
+  count: number,
+  size: number,
+  width: number,
+  round: number,
+): Promise<Result> {
   const body = size <= 8 << 20 ? Buffer.alloc(size, 0x61) : null;
   const keys = Array.from({ length: count }, (_, i) => `${mix}/obj-${i}`);
   // Peak resident memory of this process (servers and client together): constant memory means it
   // does not grow with the object size.
-  let peak = process.memoryUsage().rss;
+  let peak = process.memoryUsage.rss();
   const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
   }, 50);
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   try {
     await pool(keys, width, (k) => t.put(k, body ?? zeros(size), size));
@@ -199,7 +221,10 @@ async function runMix(t: Target, mix: string, count: number, size: number, width
     clearInterval(sampler);
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   return {
+    round,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     mix,
     target: t.name,
     seconds,
@@ -237,37 +262,83 @@ async function main() {
     },
     async () => rawTarget(join(root, "raw")),
   ];
-  const mixes: [string, number, number, number][] = [
-    ["4KiB", 1000, 4096, 16],
-    ["1MiB", 100, 1 << 20, 16],
-    [`${bigMiB}MiB`, 1, bigMiB * 1024 * 1024, 1],
-  ];
+  // SCAR_BENCH_BASELINE=<another build's dist/src/engine/store/index.js> adds that build as one more
+  // target, "scar before", so a change is measured against the code before it in the same run.
+  const baseline = process.env.SCAR_BENCH_BASELINE;
+  if (baseline) {
+    targets.push(async () => {
+      const { startStore: startBefore } = (await import(baseline)) as { startStore: typeof startStore };
+      const s = await startBefore({
+        dataDir: join(root, "scar-before"),
+        port: 0,
+        credentials: { accessKeyId: "bench", secretAccessKey: "benchsecret" },
+      });
+      await s.backend.createBucket("bench");
+      return s3Target("scar before", s.port, "bench", "benchsecret", "bench", () => s.close());
+    });
+  }
+  // SCAR_BENCH_MIXES=4KiB,1MiB runs only those mixes.
+  const wanted = process.env.SCAR_BENCH_MIXES?.split(",");
+  const mixes = (
+    [
+      ["4KiB", 1000, 4096, 16],
+      ["1MiB", 100, 1 << 20, 16],
+      [`${bigMiB}MiB`, 1, bigMiB * 1024 * 1024, 1],
+    ] as [string, number, number, number][]
+  ).filter(([m]) => !wanted || wanted.includes(m));
   const results: Result[] = [];
+  const rounds = Math.max(1, Number(process.env.SCAR_BENCH_REPEAT ?? 1));
+  const load = () =>
+    loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
+  console.log(`load average before: ${load()}`);
+  const open: Target[] = [];
   try {
-    for (const make of targets) {
-      const t = await make();
-      try {
-        for (const [mix, count, size, width] of mixes) {
-          const r = await runMix(t, mix, count, size, width);
+    // SCAR_BENCH_ONLY=scar runs just scar's store (for profiling); ratios then need the peers.
+    const only = process.env.SCAR_BENCH_ONLY;
+    for (const make of only === "before" ? targets.slice(-1) : only ? targets.slice(0, 1) : targets)
+      open.push(await make());
+    for (let round = 1; round <= rounds; round++) {
+      for (const [mix, count, size, width] of mixes) {
+        for (const t of open) {
+          const r = await runMix(t, mix, count, size, width, round);
           results.push(r);
           console.log(
-            `${r.target.padEnd(11)} ${mix.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s ${r.mibPerS.toFixed(1).padStart(8)} MiB/s ${r.opsPerS.toFixed(0).padStart(7)} ops/s  peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
+            `#${round} ${r.target.padEnd(11)} ${mix.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s ${r.mibPerS.toFixed(1).padStart(8)} MiB/s ${r.opsPerS.toFixed(0).padStart(7)} ops/s  cpu ${r.cpuSeconds.toFixed(2).padStart(6)} s  peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
           );
         }
-      } finally {
-        await t.close();
       }
     }
   } finally {
+    for (const t of open) await t.close();
     rmSync(root, { recursive: true, force: true });
   }
-  console.log("\nratios (scar store throughput / peer throughput; > 1 means scar is faster)");
-  for (const [mix] of mixes) {
-    const by = (n: string) => results.find((r) => r.mix === mix && r.target === n)!;
-    const ours = by("scar store").mibPerS;
+  console.log(`load average after: ${load()}`);
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  console.log(
+    `\nratios, median of ${rounds} round(s) (scar store throughput / peer throughput; > 1 means scar is faster); cpu = median CPU seconds`,
+  );
+  for (const [mix] of process.env.SCAR_BENCH_ONLY ? [] : mixes) {
+    const by = (n: string, round: number) =>
+      results.find((r) => r.mix === mix && r.target === n && r.round === round)!;
+    const ratios = (n: string) =>
+      median(
+        Array.from({ length: rounds }, (_, i) => by("scar store", i + 1).mibPerS / by(n, i + 1).mibPerS),
+      );
+    const cpu = (n: string) => median(Array.from({ length: rounds }, (_, i) => by(n, i + 1).cpuSeconds));
     console.log(
-      `${mix.padEnd(8)} vs s3rver ${(ours / by("s3rver").mibPerS).toFixed(2)}x   vs raw fs ${(ours / by("raw fs").mibPerS).toFixed(2)}x`,
+      `${mix.padEnd(8)} vs s3rver ${ratios("s3rver").toFixed(2)}x   vs raw fs ${ratios("raw fs").toFixed(2)}x   cpu scar ${cpu("scar store").toFixed(2)} s, s3rver ${cpu("s3rver").toFixed(2)} s, raw fs ${cpu("raw fs").toFixed(2)} s`,
     );
+    if (baseline) {
+      console.log(
+        `${"".padEnd(8)} before: vs s3rver ${(ratios("s3rver") / ratios("scar before")).toFixed(2)}x   vs raw fs ${(ratios("raw fs") / ratios("scar before")).toFixed(2)}x   cpu ${cpu("scar before").toFixed(2)} s; now vs before ${ratios("scar before").toFixed(2)}x`,
+      );
+    }
   }
 }
 
