@@ -477,8 +477,14 @@ export class Backend {
 
   private moveIntoPlace(tmp: string, rel: string): void {
     const to = this.abs(rel);
-    mkdirSync(dirname(to), { recursive: true });
-    renameSync(this.abs(tmp), to);
+    try {
+      renameSync(this.abs(tmp), to);
+    } catch (e) {
+      // The folder is usually there already: creating it only when the rename says so saves a call.
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      mkdirSync(dirname(to), { recursive: true });
+      renameSync(this.abs(tmp), to);
+    }
   }
 
   /** Removes a file and the folders it leaves empty (up to its bucket or key-hash folder). */

@@ -136,6 +136,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
   const tmp = ctx.backend.newTempPath();
   const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp));
+  let committed = false;
   try {
     if (!ctx.backend.buckets.has(b.name))
       throw new S3Error("NoSuchBucket", undefined, { BucketName: b.name });
@@ -146,11 +147,13 @@ export async function putObject(ctx: Ctx): Promise<void> {
       "s3:ObjectCreated:Put",
       ctx,
     );
+    committed = true;
     const h: Record<string, string> = { ETag: `"${o.etag}"` };
     if (body.checksum) h[`x-amz-checksum-${body.checksum.alg}`] = body.checksum.value;
     sendEmpty(ctx, 200, h);
   } finally {
-    rmSync(ctx.backend.abs(tmp), { force: true });
+    // A committed temp file has been renamed into place; only a failed PUT leaves one behind.
+    if (!committed) rmSync(ctx.backend.abs(tmp), { force: true });
   }
 }
 

@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { type ChecksumAlgorithm, type Digest, isChecksumAlgorithm, newDigest } from "./checksums.js";
 import { AwsChunkedDecoder } from "./chunked.js";
 import { S3Error } from "./errors.js";
+import { RemoteHash } from "./hashworker.js";
 import { type SigningContext, UNSIGNED_PAYLOAD } from "./sigv4.js";
 
 export interface ReceivedBody {
@@ -32,21 +33,53 @@ const STREAMING = new Set([
 
 class Hasher extends Transform {
   size = 0;
-  constructor(private readonly digests: Digest[]) {
+  constructor(
+    private readonly digests: Digest[],
+    private readonly remote: RemoteHash | null,
+  ) {
     super();
   }
   update(chunk: Buffer): void {
     this.size += chunk.length;
-    for (const d of this.digests) d.update(chunk);
+    if (this.remote) this.remote.update(chunk);
+    else for (const d of this.digests) d.update(chunk);
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
     this.update(chunk);
-    cb(null, chunk);
+    const wait = this.remote?.ready();
+    if (wait) wait.then(() => cb(null, chunk));
+    else cb(null, chunk);
+  }
+  /** Waits for the worker's digests (a no-op when hashing here). */
+  async done(): Promise<void> {
+    if (!this.remote) return;
+    const values = await this.remote.finish();
+    this.digests.forEach((d, i) => {
+      (d as RemoteDigest).value = values[i]!;
+    });
+  }
+  forget(): void {
+    this.remote?.drop();
+  }
+}
+
+/** A digest computed by the hash worker: its value arrives with Hasher.done(). */
+class RemoteDigest implements Digest {
+  value: Buffer | null = null;
+  update(): void {}
+  digest(): Buffer {
+    if (!this.value) throw new Error("digest read before the hash worker finished");
+    return this.value;
   }
 }
 
 /** Bodies up to this size (with a Content-Length, not aws-chunked) are received in one piece. */
 const SMALL_BODY = 256 * 1024;
+/**
+ * Bodies larger than this (or of unknown size) are hashed on the worker thread (hashworker.ts);
+ * for smaller ones the hand-over costs more than it saves.
+ */
+const WORKER_MIN = 4 * 1024 * 1024;
 
 /** The checksum algorithm the client announced (header, trailer declaration or SDK hint). */
 function announcedChecksum(req: IncomingMessage): ChecksumAlgorithm | undefined {
@@ -78,6 +111,7 @@ function badDigest(alg: string): S3Error {
 export function decodeBody(
   req: IncomingMessage,
   ctx: SigningContext | null,
+  onWorker = false,
 ): { stream: Readable; hasher: Hasher; verify: () => ReceivedBody } {
   const mode = ctx?.payloadHash ?? UNSIGNED_PAYLOAD;
   let source: Readable = req;
@@ -101,18 +135,19 @@ export function decodeBody(
       },
     );
   }
-  const md5 = newDigest("md5");
-  const digests: Digest[] = [md5];
-  const sha = /^[0-9a-f]{64}$/.test(mode) ? newDigest("sha256") : null;
-  if (sha) digests.push(sha);
+  const algs: (ChecksumAlgorithm | "md5")[] = ["md5"];
+  if (/^[0-9a-f]{64}$/.test(mode)) algs.push("sha256");
   const alg = announcedChecksum(req);
-  const ck = alg ? newDigest(alg) : null;
-  if (ck) digests.push(ck);
+  if (alg) algs.push(alg);
+  const digests = algs.map((a) => (onWorker ? new RemoteDigest() : newDigest(a)));
+  const md5 = digests[0]!;
+  const sha = algs[1] === "sha256" ? digests[1]! : null;
+  const ck = alg ? digests[algs.length - 1]! : null;
   const rawMd5 = req.headers["content-md5"];
   const contentMd5 = Array.isArray(rawMd5) ? rawMd5.join(",") : rawMd5;
   if (contentMd5 !== undefined && Buffer.from(contentMd5, "base64").length !== 16)
     throw new S3Error("InvalidDigest");
-  const hasher = new Hasher(digests);
+  const hasher = new Hasher(digests, onWorker ? new RemoteHash(algs) : null);
   const verify = (): ReceivedBody => {
     const md5hex = md5.digest().toString("hex");
     if (sha) {
@@ -164,9 +199,14 @@ export async function receiveToFile(
 ): Promise<ReceivedBody> {
   const fd = openSync(tmpAbs, "wx", 0o644);
   let ok = false;
+  let hasher: Hasher | null = null;
   try {
-    const { stream, hasher, verify } = decodeBody(req, ctx);
     const declared = Number(req.headers["content-length"] ?? Number.NaN);
+    // Large or unsized bodies are hashed on the worker thread, overlapping with the writes.
+    const size = Number(req.headers["x-amz-decoded-content-length"] ?? declared);
+    const decoded = decodeBody(req, ctx, !(size <= WORKER_MIN));
+    const { stream, verify } = decoded;
+    hasher = decoded.hasher;
     if (stream === req && declared <= SMALL_BODY) {
       // Small plain bodies: gather (bounded by Content-Length) and write once; far cheaper than a
       // stream pipeline for the many-small-files case.
@@ -181,6 +221,7 @@ export async function receiveToFile(
     } else {
       await pipeline(stream, hasher, createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 }));
     }
+    await hasher.done();
     const r = verify();
     // Through the thread pool, so concurrent uploads wait for the disk in parallel, not in turn.
     // An empty file has no data to flush; its name is made durable by the temp folder's fsync
@@ -190,7 +231,10 @@ export async function receiveToFile(
     return r;
   } finally {
     closeSync(fd);
-    if (!ok) rmSync(tmpAbs, { force: true });
+    if (!ok) {
+      hasher?.forget();
+      rmSync(tmpAbs, { force: true });
+    }
   }
 }
 

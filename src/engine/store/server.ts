@@ -190,9 +190,17 @@ function addressing(req: IncomingMessage, path: string): { bucket: string; key: 
   return i < 0 ? { bucket: p, key: "" } : { bucket: p.slice(0, i), key: p.slice(i + 1) };
 }
 
+// Request ids only need to be unique: a random prefix per process and a counter (no syscall per request).
+const idPrefix = randomBytes(4).toString("hex").toUpperCase();
+let idCounter = 0;
+function nextRequestId(): string {
+  idCounter = (idCounter + 1) >>> 0;
+  return idPrefix + idCounter.toString(16).toUpperCase().padStart(8, "0");
+}
+
 export function createHandler(backend: Backend, credentials: Credentials, region: string) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    const requestId = nextRequestId();
     res.setHeader("x-amz-request-id", requestId);
     res.setHeader("x-amz-id-2", requestId);
     res.setHeader("Server", "scar-store");
