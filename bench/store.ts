@@ -6,8 +6,9 @@
  * fdatasyncs and renames it (what a durable store must do at least), then reads it back.
  *
  * The machine may be busy, so the targets take turns case by case (scar, s3rver, raw fs for the
- * 4 KiB mix, then the same for 1 MiB, ...), SCAR_BENCH_REPEAT times (default 1), and the ratios are
- * the medians of each round's ratios. CPU time is this process's user+system time during the case
+ * 4 KiB mix, then the same for 1 MiB, ...), SCAR_BENCH_REPEAT times (default 1) after one uncounted
+ * warm-up round, each round starting with the next target, and the ratios are the medians of each
+ * round's ratios. CPU time is this process's user+system time during the case
  * (client and server together; the client is the same for both S3 servers); the load average is
  * printed before and after.
  */
@@ -299,11 +300,14 @@ async function main() {
     const only = process.env.SCAR_BENCH_ONLY;
     for (const make of only === "before" ? targets.slice(-1) : only ? targets.slice(0, 1) : targets)
       open.push(await make());
-    for (let round = 1; round <= rounds; round++) {
+    // Round 0 warms up (JIT, file system) and is not counted; each round starts with another target,
+    // so no target always pays for going first.
+    for (let round = 0; round <= rounds; round++) {
       for (const [mix, count, size, width] of mixes) {
-        for (const t of open) {
+        for (let j = 0; j < open.length; j++) {
+          const t = open[(round + j) % open.length]!;
           const r = await runMix(t, mix, count, size, width, round);
-          results.push(r);
+          if (round > 0) results.push(r);
           console.log(
             `#${round} ${r.target.padEnd(11)} ${mix.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s ${r.mibPerS.toFixed(1).padStart(8)} MiB/s ${r.opsPerS.toFixed(0).padStart(7)} ops/s  cpu ${r.cpuSeconds.toFixed(2).padStart(6)} s  peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
           );
