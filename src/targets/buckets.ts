@@ -26,6 +26,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { BucketError } from "./bucket-error.js";
+import { pool } from "./pool.js";
 
 export { BucketError };
 
@@ -215,22 +216,17 @@ export class BucketStore {
     }
     const fh = await open(file, "r");
     try {
-      let next = 0;
-      const worker = async () => {
-        while (next < todo.length) {
-          const n = todo[next++]!;
-          const start = (n - 1) * PART_SIZE;
-          const length = Math.min(PART_SIZE, size - start);
-          const buf = Buffer.alloc(length);
-          await fh.read(buf, 0, length, start);
-          const res = await this.client.send(
-            new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf }),
-          );
-          done.set(n, res.ETag!);
-          onBytes?.(length);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(4, todo.length) }, worker));
+      await pool(todo, 4, async (n) => {
+        const start = (n - 1) * PART_SIZE;
+        const length = Math.min(PART_SIZE, size - start);
+        const buf = Buffer.alloc(length);
+        await fh.read(buf, 0, length, start);
+        const res = await this.client.send(
+          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf }),
+        );
+        done.set(n, res.ETag!);
+        onBytes?.(length);
+      });
     } finally {
       await fh.close();
     }

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { FdlError, type FdlResult, loadFdl } from "../../fdl/index.js";
 import type { OscarTarget, RunResult } from "../../targets/index.js";
 import { ApiError } from "../../targets/index.js";
+import { pool } from "../../targets/pool.js";
 import { chooseFunction, confirm, fdlFailure, loadConfig, printJson, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
 import { assignments } from "../function-flags.js";
@@ -265,15 +266,6 @@ async function waitForJobs(
     P95Seconds: pct(0.95),
     Failures: failures,
   };
-}
-
-/** Runs `work` over `items`, at most `n` at a time. */
-async function pool<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
 }
 
 export async function runInvoke(positional: string | undefined, flags: InvokeFlags): Promise<void> {

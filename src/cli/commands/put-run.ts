@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, join, relative, resolve, sep } from "node:path";
 import { configFolder } from "../../config/scar-cfg.js";
+import { pool } from "../../targets/pool.js";
 import { printJson, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
 import { countLine, showProgress } from "../progress.js";
@@ -20,14 +21,6 @@ function filesUnder(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
-}
-
-async function pool<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
 }
 
 export async function runPut(flags: TransferFlags): Promise<void> {
