@@ -335,7 +335,10 @@ test("a failing script: the output is shown, the exit code is 1, and the hint na
   assert.match(r.stderr, new RegExp(`hint: see its log: scar log -n lambda-docker-cowsay -ri ${id}`));
   // The engine's own log (scar engine logs) names failed jobs.
   const engineLog = await ok(["engine", "logs", "--lines", "200"]);
-  assert.match(engineLog, new RegExp(`job ${id} of 'lambda-docker-cowsay' failed: script-error \\(exit code 3\\)`));
+  assert.match(
+    engineLog,
+    new RegExp(`job ${id} of 'lambda-docker-cowsay' failed: script-error \\(exit code 3\\)`),
+  );
   assert.match(engineLog, /deployed 'lambda-docker-cowsay' \(image grycap\/cowsay, sha256:/);
 });
 

@@ -391,8 +391,14 @@ test("scar log --follow prints each new invocation's log as it ends, until Ctrl-
 });
 
 test("scar run -o FILE saves OSCAR's answer (the one output file, or a zip of several); without -o the logs show", async () => {
-  writeFileSync(join(dir, "one.sh"), 'echo "making one"\nprintf "\\001\\002bytes" > "$TMP_OUTPUT_DIR/result.bin"\n');
-  writeFileSync(join(dir, "two.sh"), 'echo "making two"\necho a > "$TMP_OUTPUT_DIR/a.txt"\nmkdir -p "$TMP_OUTPUT_DIR/sub"\necho b > "$TMP_OUTPUT_DIR/sub/b.txt"\n');
+  writeFileSync(
+    join(dir, "one.sh"),
+    'echo "making one"\nprintf "\\001\\002bytes" > "$TMP_OUTPUT_DIR/result.bin"\n',
+  );
+  writeFileSync(
+    join(dir, "two.sh"),
+    'echo "making two"\necho a > "$TMP_OUTPUT_DIR/a.txt"\nmkdir -p "$TMP_OUTPUT_DIR/sub"\necho b > "$TMP_OUTPUT_DIR/sub/b.txt"\n',
+  );
   await ok(["init", "-n", "one-out", "-s", "one.sh", "test/busybox"]);
   await ok(["init", "-n", "two-out", "-s", "two.sh", "test/busybox"]);
   assert.match(await ok(["run", "one-out"]), /^making one$/m);
