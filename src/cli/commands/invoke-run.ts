@@ -1,25 +1,21 @@
 /** What `scar run` and `scar invoke` do. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { FdlError, type FdlResult, loadFdl } from "../../fdl/index.js";
+import { FINAL_STATUSES } from "../../engine/jobs/types.js";
+import type { FdlResult } from "../../fdl/index.js";
 import type { OscarTarget, RunResult } from "../../targets/index.js";
 import { ApiError } from "../../targets/index.js";
 import { pool } from "../../targets/pool.js";
-import { chooseFunction, confirm, fdlFailure, loadConfig, printJson, say, withTarget } from "../context.js";
+import { chooseFunction, confirm, printJson, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
+import { readFdlFile } from "../fdl-file.js";
 import { assignments } from "../function-flags.js";
 import { countLine, showProgress } from "../progress.js";
 import { splitBucketPath } from "./manage-run.js";
 import type { InvokeFlags, RunFlags } from "./run.js";
 
 function readFdl(file: string | undefined): FdlResult | undefined {
-  if (!file) return undefined;
-  try {
-    return loadFdl(file, { config: loadConfig() });
-  } catch (err) {
-    if (err instanceof FdlError) throw fdlFailure(err, file);
-    throw err;
-  }
+  return file ? readFdlFile(file) : undefined;
 }
 
 function readLocal(path: string, what: string): Buffer {
@@ -209,7 +205,7 @@ async function launchOverBucket(target: OscarTarget, fn: string, path: string, f
 
 const fmt = (s: number | null) => (s === null ? "-" : `${s.toFixed(s < 10 ? 2 : 1)} s`);
 
-const FINAL = new Set(["succeeded", "failed", "dead"]);
+const FINAL = new Set<string>(FINAL_STATUSES);
 
 async function waitForJobs(
   target: OscarTarget,

@@ -1,23 +1,16 @@
 /** What `scar log` does. */
-import { FdlError, loadFdl } from "../../fdl/index.js";
+import { FINAL_STATUSES } from "../../engine/jobs/types.js";
 import type { JobInfo, OscarTarget } from "../../targets/index.js";
-import { chooseFunction, fdlFailure, loadConfig, withTarget } from "../context.js";
+import { chooseFunction, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
+import { readFdlFile } from "../fdl-file.js";
 import type { LogFlags } from "./log.js";
 
-const FINAL = new Set(["succeeded", "failed", "dead"]);
+const FINAL = new Set<string>(FINAL_STATUSES);
 
 export async function runLog(positional: string | undefined, flags: LogFlags): Promise<void> {
-  let fdl: { file: string; functions: { name: string }[] } | undefined;
-  if (flags.confFile) {
-    try {
-      fdl = loadFdl(flags.confFile, { config: loadConfig() });
-    } catch (err) {
-      if (err instanceof FdlError) throw fdlFailure(err, flags.confFile);
-      throw err;
-    }
-  }
-  const fn = await chooseFunction(flags.name ?? positional, fdl as Parameters<typeof chooseFunction>[1]);
+  const fdl = flags.confFile ? readFdlFile(flags.confFile) : undefined;
+  const fn = await chooseFunction(flags.name ?? positional, fdl);
   await withTarget(flags, async (target) => {
     if (!(await target.get(fn))) throw new CliError(`Unable to find the function '${fn}'`);
     if (flags.requestId) {

@@ -1,8 +1,8 @@
 /** What `scar ls` and `scar rm` do. */
-import { FdlError, loadFdl } from "../../fdl/index.js";
 import type { FunctionInfo } from "../../targets/index.js";
-import { fdlFailure, loadConfig, printJson, say, withTarget } from "../context.js";
+import { loadConfig, printJson, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
+import { readFdlFile } from "../fdl-file.js";
 import { formatTable } from "../table.js";
 import type { LsFlags, RmFlags } from "./ls.js";
 
@@ -88,14 +88,7 @@ export async function runRm(flags: RmFlags): Promise<void> {
   const cfg = loadConfig();
   let names: string[] | undefined;
   if (flags.name) names = [flags.name];
-  if (flags.confFile) {
-    try {
-      names = loadFdl(flags.confFile, { config: cfg }).functions.map((f) => f.name);
-    } catch (err) {
-      if (err instanceof FdlError) throw fdlFailure(err, flags.confFile);
-      throw err;
-    }
-  }
+  if (flags.confFile) names = readFdlFile(flags.confFile, cfg).functions.map((f) => f.name);
   await withTarget(
     flags,
     async (target) => {
