@@ -5,15 +5,8 @@
  * fire the same notifications: a workflow's next step is triggered exactly as by an upload.
  */
 import { createHash } from "node:crypto";
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  fsyncSync,
-  openSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StorageError, type StorageProvider } from "../storage/types.js";
@@ -76,11 +69,13 @@ export class EmbeddedStoreProvider implements StorageProvider {
     try {
       validateKey(key);
       const { size, etag } = await write(abs);
-      const fd = openSync(abs, "r");
+      // The object's bytes are durable before its metadata is committed; asynchronously, so that the
+      // engine's main thread does not wait for the disk.
+      const handle = await open(abs, "r");
       try {
-        fsyncSync(fd); // the object's bytes are durable before its metadata is committed
+        await handle.sync();
       } finally {
-        closeSync(fd);
+        await handle.close();
       }
       await this.backend.commitObject(
         bucket,

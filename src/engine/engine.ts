@@ -406,6 +406,7 @@ export class Engine {
         executor,
         storage: (id) => this.provider(fn, id),
         workRoot: join(this.dataDir, "work"),
+        removeWorkspace: (root) => this.runner.discardFolder(root),
         queue: job.queue,
         logStream: logStreamName(job),
         ...(fn.spec.network === "host" ? { platformEnv: this.storeEnv() } : {}),

@@ -59,6 +59,12 @@ export interface InvocationRequest {
    * answered with its output, which says why).
    */
   keepOutputs?: { maxBytes: number };
+  /**
+   * Removes the request's workspace folder when the invocation ends; default a recursive delete
+   * before the result is returned. The engine hands it to its runtime, which deletes it in the
+   * background (the result does not wait for a disk).
+   */
+  removeWorkspace?: (root: string) => Promise<void>;
   /** Called at each stage, for the job record's timings. */
   onStage?: (stage: "stage_in" | "container_start" | "script_end" | "stage_out") => void;
   signal?: AbortSignal;
@@ -194,7 +200,8 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     }
     return finish(reason, reason === "ok" ? undefined : exec.detail);
   } finally {
-    await rm(root, { recursive: true, force: true });
+    if (req.removeWorkspace) await req.removeWorkspace(root);
+    else await rm(root, { recursive: true, force: true });
   }
 }
 

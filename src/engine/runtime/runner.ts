@@ -16,7 +16,9 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import type { Socket } from "node:net";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import type { Readable } from "node:stream";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
 import {
   type CgroupMode,
@@ -29,7 +31,7 @@ import {
   swapAccounting,
 } from "./cgroups.js";
 import { nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
-import { MountError } from "./mountns.js";
+import { MountError, type Started } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
 import { copyLayers, OverlayError, type OverlaySupport, overlayMount, probeOverlay } from "./rootfs.js";
 import { buildSpec, type HostFacts, SpecError } from "./spec.js";
@@ -238,7 +240,7 @@ export class Runner {
       // (measured in the engine bench: ~4 ms of blocked main thread per run with mkdirSync).
       await mkdir(dir);
       const ns = this.runtime.host.namespace;
-      let mounting: Promise<unknown> | undefined;
+      let preparing: Promise<unknown> | undefined;
       if (rootfsKind === "overlay" && ns) {
         const upper = join(dir, "upper");
         const work = join(dir, "work");
@@ -249,10 +251,10 @@ export class Runner {
             { upper, work, merged: rootfs },
             this.info.overlay.volatile,
           );
-          // Mounted by the helper, in the engine's private namespace only (where the runtime runs),
-          // while this process writes the bundle; unmounted in cleanup.
+          // Mounted by the helper (with the FIFOs for the output), in the engine's private namespace
+          // only, where the runtime runs, while this process writes the bundle; unmounted in cleanup.
           mounted = rootfs;
-          mounting = ns.mountOverlay(m.options, rootfs, m.wd).then(
+          preparing = ns.prepareRun(m.options, dir, m.wd).then(
             () => undefined,
             (e: unknown) => e,
           );
@@ -266,11 +268,15 @@ export class Runner {
       }
       await writeFile(join(dir, "config.json"), JSON.stringify(spec));
       const argv = this.runtime.runArgv({ bundle: dir, id, pidFile, logFile });
-      const mountError = await mounting;
-      if (mountError !== undefined) {
-        if (!(mountError instanceof MountError)) throw mountError;
-        // overlayfs refused these layers (on a file system it cannot use?): run on a copy
+      const prepareError = await preparing;
+      let fifos = preparing !== undefined && prepareError === undefined;
+      if (prepareError !== undefined) {
+        if (!(prepareError instanceof MountError)) throw prepareError;
+        // overlayfs refused these layers (on a file system it cannot use?): run on a copy; a failed
+        // prepare leaves nothing mounted
         rootfsKind = "copy";
+        mounted = undefined;
+        fifos = false;
       }
       if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
       timings.prepareMs = performance.now() - t0;
@@ -278,7 +284,7 @@ export class Runner {
       // ---- run
       const t1 = performance.now();
       const oomBefore = oomKillCount();
-      const run = await this.execute(id, pidFile, argv, req, out, ctl);
+      const run = await this.execute(id, pidFile, argv, req, out, ctl, fifos);
       timings.runMs = performance.now() - t1;
 
       // ---- reason
@@ -320,14 +326,14 @@ export class Runner {
     req: RunRequest,
     out: { stdout: CappedBuffer; stderr: CappedBuffer },
     ctl: RunControl,
+    fifos: boolean,
   ): Promise<{ code: number | null; signal: NodeJS.Signals | null; killedFor?: KillReason }> {
-    const cmd = this.runtime.host.command(argv[0]!, argv.slice(1));
-    const child = spawn(cmd.file, cmd.args, { stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout.on("data", (c: Buffer) => {
+    const launched = await this.launch(id, argv, dirname(pidFile), fifos);
+    launched.stdout.on("data", (c: Buffer) => {
       out.stdout.push(c);
       req.onStdout?.(c);
     });
-    child.stderr.on("data", (c: Buffer) => {
+    launched.stderr.on("data", (c: Buffer) => {
       out.stderr.push(c);
       req.onStderr?.(c);
     });
@@ -359,10 +365,7 @@ export class Runner {
     req.signal?.addEventListener("abort", onAbort, { once: true });
     if (req.signal?.aborted) onAbort();
     try {
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => {
-        child.once("error", () => res([null, null]));
-        child.once("close", (c, s) => res([c, s]));
-      });
+      const { code, signal } = await launched.ended;
       return { code, signal, ...(killedFor ? { killedFor } : {}) };
     } finally {
       for (const t of timers) clearTimeout(t);
@@ -370,23 +373,68 @@ export class Runner {
     }
   }
 
+  /**
+   * Starts the runtime's `run`: through the private mount namespace's helper when there is one (no
+   * fork of this process, no nsenter; the output comes through FIFOs in the run folder), else as a
+   * child of this process.
+   */
+  private async launch(id: string, argv: readonly string[], dir: string, fifos: boolean): Promise<Launched> {
+    const ns = this.runtime.host.namespace;
+    let s: Started | undefined;
+    if (ns?.alive) {
+      try {
+        if (!fifos) await ns.makeFifos(dir);
+        s = await ns.start(id, argv, dir);
+      } catch (e) {
+        // the helper is gone (killed?): a child of this process, through nsenter, does the same
+        if (!(e instanceof MountError)) throw e;
+      }
+    }
+    if (s) {
+      const closed = (sock: Socket) =>
+        new Promise<void>((res) => {
+          if (sock.closed) res();
+          else sock.once("close", () => res());
+        });
+      return {
+        stdout: s.stdout,
+        stderr: s.stderr,
+        // all output read (the FIFOs' writers, the runtime and the container, are gone) and the status known
+        // (a shell's status: 128 + n when the runtime was killed by signal n, the number a signal
+        // gives below too)
+        ended: Promise.all([s.exited, closed(s.stdout), closed(s.stderr)]).then(([status]) => ({
+          code: status ?? null,
+          signal: null,
+        })),
+      };
+    }
+    const cmd = this.runtime.host.command(argv[0]!, argv.slice(1));
+    const child = spawn(cmd.file, cmd.args, { stdio: ["ignore", "pipe", "pipe"] });
+    return {
+      stdout: child.stdout,
+      stderr: child.stderr,
+      ended: new Promise((res) => {
+        child.once("error", () => res({ code: null, signal: null }));
+        child.once("close", (code, signal) => res({ code, signal }));
+      }),
+    };
+  }
+
   private async cleanup(id: string, dir: string, mounted: string | undefined): Promise<void> {
     // `run` deletes the container when it exits; state is left only when the runtime failed or was killed
     if (existsSync(join(this.runtime.stateDir, id))) await this.runtime.delete(id, true);
     if (hierarchyDirs(`${this.cgroupParent}/${id}`).length > 0) await removeCgroup(this.cgroupParent, id);
     const ns = this.runtime.host.namespace;
-    if (mounted && ns?.alive) {
-      // The overlay's umount (a few ms: the kernel tears the overlay down) is off the run's path,
-      // like the folder's deletion; drain() and close() wait for it, sweep() leaves it alone.
+    if (ns?.alive) {
+      // The overlay's umount (a few ms: the kernel tears the overlay down) and the folder's deletion
+      // are off the run's path, done by the helper in the background; drain() and close() wait for
+      // them, sweep() leaves them alone.
       const done = ns
-        .unmount(mounted)
-        .then(
-          () => this.discard(id, dir),
-          () => {
-            // still mounted (it should not be: the runtime and its container are gone): the folder
-            // stays in runs/ for the next sweep, which unmounts it
-          },
-        )
+        .finishRun(id, dir, mounted !== undefined)
+        .catch(() => {
+          // still mounted (it should not be: the runtime and its container are gone): the folder
+          // stays in runs/ for the next sweep, which unmounts it
+        })
         .finally(() => this.finishing.delete(id));
       this.finishing.set(id, done);
       return;
@@ -394,15 +442,36 @@ export class Runner {
     await this.discard(id, dir);
   }
 
+  /**
+   * Deletes a folder of the caller's (a finished job's workspace, with no mount in it) in the
+   * background: it is renamed into the trash at once and deleted by the helper (or this process).
+   * drain() and close() wait for it. The folder must be on the same file system as the state folder
+   * to be renamed; else it is deleted before this resolves.
+   */
+  async discardFolder(path: string): Promise<void> {
+    await this.discard(`w${Date.now().toString(36)}${randomBytes(5).toString("hex")}`, path);
+  }
+
   /** Moves a run folder with no mount in it into the trash, which is emptied in the background. */
   private async discard(id: string, dir: string): Promise<void> {
     // Deleting folders can take tens of ms on a busy disk (ext4 with online discard), so the run
     // folder is renamed into the trash (instant) and deleted in the background; close() and
     // drain() wait for that.
+    const trashed = join(this.trashDir, id);
     try {
-      await rename(dir, join(this.trashDir, id));
+      await rename(dir, trashed);
     } catch {
       await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    const ns = this.runtime.host.namespace;
+    if (ns?.alive) {
+      // the helper's `rm -rf` costs this process nothing (Node's recursive rm runs on its main thread)
+      const done = ns
+        .remove(id, trashed)
+        .catch(() => this.emptyTrash())
+        .finally(() => this.finishing.delete(id));
+      this.finishing.set(id, done);
       return;
     }
     this.emptyTrash();
@@ -438,6 +507,14 @@ export class Runner {
 }
 
 type KillReason = "timeout" | "abort" | "close";
+
+/** The runtime's process, however it was started. */
+interface Launched {
+  stdout: Readable;
+  stderr: Readable;
+  /** resolves when it has exited and all its output has been read */
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
 
 interface RunControl {
   kill?: (why: KillReason) => void;

@@ -97,3 +97,98 @@ test("requests to a helper that is gone fail, and ensure() starts a new one", as
     ns.close();
   }
 });
+
+for (const bb of [undefined, ...(busybox && isStatic(busybox) ? [busybox] : [])]) {
+  test(`the helper prepares a run's folder, starts a command with its output in FIFOs, and ends the folder in the background (${bb ? "static busybox" : "system sh"})`, async () => {
+    const ns = await PrivateMountNamespace.create({
+      hide: [],
+      errorFile: join(dir, `err-run-${bb ? "bb" : "sys"}`),
+      ...(bb ? { busybox: bb } : {}),
+    });
+    try {
+      const d = runDirs(bb ? "run-bb" : "run-sys");
+      const runDir = join(d.merged, "..", "run");
+      mkdirSync(join(runDir, "rootfs"), { recursive: true });
+      await ns.prepareRun(`lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`, runDir, "/");
+      assert.equal(mountsMentioning(join(runDir, "rootfs"), ns.pid).length, 1);
+
+      // stdout and stderr apart, the exit status as the shell gives it, arguments passed verbatim
+      const started = await ns.start(
+        "r1",
+        ["sh", "-c", `cat "$1/hello"; echo "it's $2" >&2; exit 3`, "sh", join(runDir, "rootfs"), "a b"],
+        runDir,
+      );
+      const read = (s: NodeJS.ReadableStream) =>
+        new Promise<string>((res) => {
+          let t = "";
+          s.setEncoding("utf8");
+          s.on("data", (c: string) => {
+            t += c;
+          });
+          s.on("end", () => res(t));
+        });
+      const [out, err, status] = await Promise.all([
+        read(started.stdout),
+        read(started.stderr),
+        started.exited,
+      ]);
+      assert.equal(out, "from the lower\n");
+      assert.equal(err, "it's a b\n");
+      assert.equal(status, 3);
+      // a run id is a tag on a line: nothing else is accepted
+      await assert.rejects(ns.start("a b", ["true"], runDir), MountError);
+
+      // the folder goes, after its overlay is unmounted
+      await ns.finishRun("r1", runDir, true);
+      assert.deepEqual(mountsMentioning(join(runDir, "rootfs"), ns.pid), []);
+      assert.throws(() => readFileSync(join(runDir, "stdout")), /ENOENT/);
+
+      // a prepare that cannot mount leaves nothing mounted and no FIFO
+      mkdirSync(join(runDir, "rootfs"), { recursive: true });
+      await assert.rejects(ns.prepareRun(`lowerdir=${join(dir, "missing")}`, runDir, "/"), MountError);
+      assert.deepEqual(mountsMentioning(join(runDir, "rootfs"), ns.pid), []);
+      assert.throws(() => readFileSync(join(runDir, "stdout")), /ENOENT/);
+      // without an overlay: FIFOs alone, and the folder is removed without an unmount
+      await ns.makeFifos(runDir);
+      const s2 = await ns.start("r2", ["sh", "-c", "echo two"], runDir);
+      assert.equal(await read(s2.stdout), "two\n");
+      assert.equal(await s2.exited, 0);
+      s2.stderr.destroy();
+      await ns.finishRun("r2", runDir, false);
+      assert.throws(() => readFileSync(join(runDir, "config.json")), /ENOENT/);
+
+      // remove: any folder, in the background
+      const other = join(dir, `other-${bb ? "bb" : "sys"}`);
+      mkdirSync(join(other, "a", "b"), { recursive: true });
+      writeFileSync(join(other, "a", "b", "f"), "x");
+      await ns.remove("w1", other);
+      assert.throws(() => readFileSync(join(other, "a", "b", "f")), /ENOENT/);
+    } finally {
+      ns.close();
+    }
+  });
+}
+
+test("a command started by the helper that is killed ends with 128 + the signal, and a helper that dies ends what it started", async () => {
+  const ns = await PrivateMountNamespace.create({ hide: [], errorFile: join(dir, "err-kill") });
+  try {
+    const runDir = join(dir, "kill-run");
+    mkdirSync(runDir, { recursive: true });
+    await ns.makeFifos(runDir);
+    const s = await ns.start("k1", ["sh", "-c", "kill -9 $$"], runDir);
+    s.stdout.resume();
+    s.stderr.resume();
+    assert.equal(await s.exited, 137);
+
+    rmSync(runDir, { recursive: true, force: true });
+    mkdirSync(runDir, { recursive: true });
+    await ns.makeFifos(runDir);
+    const long = await ns.start("k2", ["sleep", "30"], runDir);
+    long.stdout.resume();
+    long.stderr.resume();
+    process.kill(ns.pid, "SIGKILL");
+    assert.equal(await long.exited, undefined, "the waiter is answered when the helper is gone");
+  } finally {
+    ns.close();
+  }
+});
