@@ -5,20 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type RunningApi, startApi } from "../../src/engine/api/index.js";
-import { Engine } from "../../src/engine/engine.js";
+import { startApi } from "../../src/engine/api/index.js";
+import { useApiEngine } from "./api-harness.js";
 import { craftTar } from "./images/helpers.js";
 import { busyboxLayer, type Registry, startRegistry, uploadImage } from "./images/registry-harness.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-api-images-"));
-let engine: Engine;
-let api: RunningApi;
 let reg: Registry;
-let adminAuth: string;
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 before(async () => {
@@ -30,34 +25,12 @@ before(async () => {
     [await busyboxLayer(), craftTar([{ name: "etc/pulled", data: "from the registry" }])],
     { config: { Env: ["PATH=/bin"] } },
   );
-  engine = await Engine.start({ dataDir: join(root, "data"), s3Port: 0, concurrency: 2 });
-  api = await startApi(engine, { port: 0 });
-  const a = engine.credentials.admin;
-  adminAuth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
 });
+const t = useApiEngine({ prefix: "scar-api-images-" });
 after(async () => {
-  await api?.close();
-  await engine?.close();
   await reg?.stop();
-  rmSync(root, { recursive: true, force: true });
 });
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-type JsonResponse = Omit<Response, "json"> & { json(): Promise<Json> };
-
-function call(
-  method: string,
-  path: string,
-  body?: string | Buffer,
-  auth: string | null = adminAuth,
-): Promise<JsonResponse> {
-  return fetch(`${api.url}${path}`, {
-    method,
-    headers: auth ? { authorization: auth } : {},
-    ...(body !== undefined ? { body } : {}),
-  });
-}
+const call = t.call;
 
 /** A `docker save` archive of a busybox image, without a name of its own. */
 async function dockerArchive(): Promise<Buffer> {
@@ -84,14 +57,14 @@ async function dockerArchive(): Promise<Buffer> {
 }
 
 test("POST /system/images imports the archive in the body; the image runs a function", async () => {
-  const r = await call("POST", "/system/images?tag=scar-test/uploaded:1", await dockerArchive());
+  const r = await call("POST", "/system/images?tag=scar-test/uploaded:1", { body: await dockerArchive() });
   assert.equal(r.status, 201, await r.clone().text());
   const body = await r.json();
   assert.equal(body.ref, "scar-test/uploaded:1");
   assert.match(body.digest, /^sha256:[0-9a-f]{64}$/);
   assert.deepEqual(body.images[0].names, ["docker.io/scar-test/uploaded:1"]);
-  assert.equal(engine.images.resolve("scar-test/uploaded:1").digest, body.digest);
-  const uploads = join(engine.dataDir, "work", "image-uploads");
+  assert.equal(t.engine.images.resolve("scar-test/uploaded:1").digest, body.digest);
+  const uploads = join(t.engine.dataDir, "work", "image-uploads");
   assert.ok(!existsSync(uploads) || readdirSync(uploads).length === 0, "the temporary file is removed");
 
   const svc = {
@@ -100,38 +73,36 @@ test("POST /system/images imports the archive in the body; the image runs a func
     memory: "128Mi",
     script: "echo from upload\n",
   };
-  const d = await call("POST", "/system/services", JSON.stringify(svc));
+  const d = await call("POST", "/system/services", { body: svc });
   assert.equal(d.status, 201, await d.text());
-  const run = await call("POST", "/run/uploaded", "");
+  const run = await call("POST", "/run/uploaded", { body: "" });
   assert.equal(Buffer.from(await run.text(), "base64").toString(), "from upload\n");
 });
 
 test("bad uploads are 400s with a reason, 401 without auth; no temporary file stays", async () => {
-  const junk = await call(
-    "POST",
-    "/system/images?tag=scar-test/junk:1",
-    Buffer.from("not an archive at all"),
-  );
+  const junk = await call("POST", "/system/images?tag=scar-test/junk:1", {
+    body: Buffer.from("not an archive at all"),
+  });
   assert.equal(junk.status, 400);
   assert.match((await junk.json()).error, /^cannot import the image: /);
-  const empty = await call("POST", "/system/images", Buffer.alloc(0));
+  const empty = await call("POST", "/system/images", { body: Buffer.alloc(0) });
   assert.equal(empty.status, 400);
-  const badTag = await call("POST", "/system/images?tag=UPPER/Case::x", Buffer.from("x"));
+  const badTag = await call("POST", "/system/images?tag=UPPER/Case::x", { body: Buffer.from("x") });
   assert.equal(badTag.status, 400);
   assert.match((await badTag.json()).error, /invalid image reference/);
-  assert.equal((await call("POST", "/system/images", Buffer.from("x"), null)).status, 401);
-  const small = await startApi(engine, { port: 0, limits: { maxImageBytes: 1000 } });
+  assert.equal((await call("POST", "/system/images", { body: Buffer.from("x"), auth: null })).status, 401);
+  const small = await startApi(t.engine, { port: 0, limits: { maxImageBytes: 1000 } });
   try {
     const big = await fetch(`${small.url}/system/images?tag=scar-test/big:1`, {
       method: "POST",
-      headers: { authorization: adminAuth },
+      headers: { authorization: t.adminAuth },
       body: await dockerArchive(),
     });
     assert.equal(big.status, 413);
   } finally {
     await small.close();
   }
-  assert.deepEqual(readdirSync(join(engine.dataDir, "work", "image-uploads")), []);
+  assert.deepEqual(readdirSync(join(t.engine.dataDir, "work", "image-uploads")), []);
 });
 
 async function ndjson(r: Response): Promise<Record<string, unknown>[]> {
@@ -145,7 +116,7 @@ async function ndjson(r: Response): Promise<Record<string, unknown>[]> {
 
 test("POST /system/images/pull streams the progress as NDJSON and ends with done", async () => {
   const ref = `${reg.host}/lab/bb:1`;
-  const r = await call("POST", "/system/images/pull", JSON.stringify({ image: ref }));
+  const r = await call("POST", "/system/images/pull", { body: { image: ref } });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("content-type"), "application/x-ndjson");
   const lines = await ndjson(r);
@@ -157,22 +128,18 @@ test("POST /system/images/pull streams the progress as NDJSON and ends with done
   );
   const last = lines[lines.length - 1] as { done: { ref: string; digest: string } };
   assert.equal(last.done.ref, ref);
-  assert.equal(last.done.digest, engine.images.resolve(ref).digest);
+  assert.equal(last.done.digest, t.engine.images.resolve(ref).digest);
 
-  const again = await ndjson(await call("POST", "/system/images/pull", JSON.stringify({ image: ref })));
+  const again = await ndjson(await call("POST", "/system/images/pull", { body: { image: ref } }));
   assert.deepEqual(again, [last], "an image already present: just the done line");
 
-  const missing = await call(
-    "POST",
-    "/system/images/pull",
-    JSON.stringify({ image: `${reg.host}/lab/none:1` }),
-  );
+  const missing = await call("POST", "/system/images/pull", { body: { image: `${reg.host}/lab/none:1` } });
   assert.equal(missing.status, 200);
   const m = await ndjson(missing);
   assert.match(String(m[m.length - 1]!.error), /.+/);
 
   for (const bad of ["{}", '{"image": ""}', '{"image": "Bad::Ref"}', "not json"]) {
-    const b = await call("POST", "/system/images/pull", bad);
+    const b = await call("POST", "/system/images/pull", { body: bad });
     assert.equal(b.status, 400, bad);
     assert.ok((await b.json()).error);
   }
@@ -189,5 +156,5 @@ test("GET /system/images lists the images with their digests and sizes", async (
     assert.match(i.digest, /^sha256:/);
     assert.ok(i.size > 0);
   }
-  assert.equal((await call("GET", "/system/images", undefined, null)).status, 401);
+  assert.equal((await call("GET", "/system/images", { auth: null })).status, 401);
 });

@@ -4,60 +4,18 @@
  * API-Gateway-like /invoke endpoint, /metrics, and the lambda-batch delegation.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { type RunningApi, startApi } from "../../src/engine/api/index.js";
-import { Engine } from "../../src/engine/engine.js";
-import { type Fixture, makeFixture } from "./runtime/fixtures.js";
+import { test } from "node:test";
+import { type Json, useApiEngine, waitFor } from "./api-harness.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-api-scar-"));
 const IMAGE = "localhost/scar-test/busybox:api-scar";
-let fixture: Fixture;
-let engine: Engine;
-let api: RunningApi;
-let adminAuth: string;
-
-before(async () => {
-  fixture = makeFixture();
-  engine = await Engine.start({
-    dataDir: join(root, "data"),
-    s3Port: 0,
-    concurrency: 2,
-    backoff: { baseMs: 20, factor: 1, maxMs: 20 },
-  });
-  await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
-  api = await startApi(engine, { port: 0 });
-  const a = engine.credentials.admin;
-  adminAuth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
+const t = useApiEngine({
+  prefix: "scar-api-scar-",
+  image: IMAGE,
+  engine: { backoff: { baseMs: 20, factor: 1, maxMs: 20 } },
 });
-after(async () => {
-  await api.close();
-  await engine.close();
-  fixture.cleanup();
-  rmSync(root, { recursive: true, force: true });
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-type JsonResponse = Omit<Response, "json"> & { json(): Promise<Json> };
-
-function call(
-  method: string,
-  path: string,
-  opts: { body?: string | Buffer | object; auth?: string | null; headers?: Record<string, string> } = {},
-): Promise<JsonResponse> {
-  const body =
-    opts.body === undefined
-      ? undefined
-      : typeof opts.body === "string" || Buffer.isBuffer(opts.body)
-        ? opts.body
-        : JSON.stringify(opts.body);
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.auth !== null) headers.authorization = opts.auth ?? adminAuth;
-  return fetch(`${api.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-}
+const call = t.call;
 
 async function json(method: string, path: string, body?: object): Promise<Json> {
   const r = await call(method, path, body === undefined ? {} : { body });
@@ -72,20 +30,6 @@ function service(name: string, script: string, scar?: object, extra: object = {}
 async function deploy(name: string, script: string, scar?: object, extra: object = {}): Promise<void> {
   const r = await call("POST", "/system/services", { body: service(name, script, scar, extra) });
   assert.equal(r.status, 201, await r.text());
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms = 30000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function jobIn(id: string, statuses: string[]): Promise<Json> {
@@ -124,10 +68,10 @@ test("the scar object is applied to the function and shown again: a round trip k
   assert.equal(got.provider, "aws");
   assert.equal(got.timeout, 30);
   assert.equal(got.cpu, "0.07", "an aws function without cpu gets Lambda's share of its memory");
-  const fn = engine.registry.get("everything")!;
+  const fn = t.engine.registry.get("everything")!;
   assert.equal(fn.spec.cpu, undefined, "no OSCAR default of 0.2 cores");
   assert.equal(fn.spec.cluster, undefined);
-  assert.equal(fn.spec.run_script, join(engine.dataDir, "functions", "everything", "run_script.sh"));
+  assert.equal(fn.spec.run_script, join(t.engine.dataDir, "functions", "everything", "run_script.sh"));
   assert.ok(existsSync(fn.spec.run_script!), "the registry keeps the run script");
   assert.deepEqual(fn.spec.raw.scar, { concurrency: 3, retries: 4, log_retention_days: 7 });
 
@@ -136,7 +80,7 @@ test("the scar object is applied to the function and shown again: a round trip k
   assert.equal(put.status, 204, await put.text());
   const again = await json("GET", "/system/services/everything");
   assert.deepEqual(again, got);
-  assert.equal(engine.registry.get("everything")!.spec.cpu, undefined, "still no CPU limit");
+  assert.equal(t.engine.registry.get("everything")!.spec.cpu, undefined, "still no CPU limit");
 
   // lambda-batch without batch limits gets SCAR's defaults; an OSCAR service keeps OSCAR's cpu.
   await deploy("oscar-style", "true\n", { execution_mode: "lambda-batch", timeout: 60 }, { cpu: "0.5" });
@@ -170,7 +114,7 @@ test("a bad scar value is a 400 naming the field; nothing is deployed and no scr
   });
   assert.equal(notObject.status, 400);
   assert.equal((await call("GET", "/system/services/bad-scar")).status, 404);
-  assert.deepEqual(readdirSync(join(engine.dataDir, "work", "api")), []);
+  assert.deepEqual(readdirSync(join(t.engine.dataDir, "work", "api")), []);
 });
 
 test("per-function concurrency: never more jobs of the function at once than its limit", async () => {
@@ -350,9 +294,9 @@ test("/invoke: SCAR's HTTP endpoint, sync and async, query parameters and a base
   assert.match(r.headers.get("amz-log-stream-name") ?? "", STREAM);
   const job = await json("GET", `/system/jobs/${id}`);
   assert.deepEqual(job.outputKeys, ["endpoint/out/copy.bin"]);
-  const obj = engine.store.backend.head("endpoint", "out/copy.bin");
+  const obj = t.engine.store.backend.head("endpoint", "out/copy.bin");
   assert.deepEqual(
-    readFileSync(engine.store.backend.abs(obj.path)),
+    readFileSync(t.engine.store.backend.abs(obj.path)),
     file,
     "the base64 body is decoded into the input file",
   );
@@ -391,7 +335,7 @@ test("GET /metrics: Prometheus text without auth", async () => {
   assert.match(text, /^scar_jobs_total\{function="everything",status="queued"\} 0$/m);
   assert.match(text, /^scar_jobs_running \d+$/m);
   assert.match(text, /^scar_jobs_queued \d+$/m);
-  assert.match(text, new RegExp(`^scar_functions_deployed ${engine.functions().length}$`, "m"));
+  assert.match(text, new RegExp(`^scar_functions_deployed ${t.engine.functions().length}$`, "m"));
   assert.match(text, /^scar_job_duration_seconds\{function="one-at-a-time",quantile="0.5"\} 0\.\d+$/m);
   assert.match(text, /^scar_job_duration_seconds_count\{function="one-at-a-time"\} 4$/m);
   assert.match(text, /^scar_store_objects_total \d+$/m);

@@ -2,58 +2,18 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { type RunningApi, startApi } from "../../src/engine/api/index.js";
-import { Engine } from "../../src/engine/engine.js";
-import { type Fixture, makeFixture } from "./runtime/fixtures.js";
+import { test } from "node:test";
+import { useApiEngine } from "./api-harness.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-api-"));
 const IMAGE = "localhost/scar-test/busybox:api";
-let fixture: Fixture;
-let engine: Engine;
-let api: RunningApi;
-let adminAuth: string;
-
-before(async () => {
-  fixture = makeFixture();
-  engine = await Engine.start({ dataDir: join(root, "data"), s3Port: 0, concurrency: 2 });
-  await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
-  api = await startApi(engine, {
-    port: 0,
-    limits: { maxBodyBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024 },
-  });
-  const a = engine.credentials.admin;
-  adminAuth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
+const t = useApiEngine({
+  prefix: "scar-api-",
+  image: IMAGE,
+  api: { limits: { maxBodyBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024 } },
 });
-after(async () => {
-  await api.close();
-  await engine.close();
-  fixture.cleanup();
-  rmSync(root, { recursive: true, force: true });
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-type JsonResponse = Omit<Response, "json"> & { json(): Promise<Json> };
-
-function call(
-  method: string,
-  path: string,
-  opts: { body?: string | Buffer | object; auth?: string | null } = {},
-): Promise<JsonResponse> {
-  const body =
-    opts.body === undefined
-      ? undefined
-      : typeof opts.body === "string" || Buffer.isBuffer(opts.body)
-        ? opts.body
-        : JSON.stringify(opts.body);
-  const headers: Record<string, string> = {};
-  if (opts.auth !== null) headers.authorization = opts.auth ?? adminAuth;
-  return fetch(`${api.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-}
+const call = t.call;
 
 const service = {
   name: "greyify",
@@ -154,14 +114,14 @@ echo "mode $mode done"
 
 async function runFiles(mode: string, data: Buffer = Buffer.alloc(0), headers: Record<string, string> = {}) {
   const token = (await (await call("GET", "/system/services/outfiles")).json()).token;
-  return fetch(`${api.url}/run/outfiles`, {
+  return fetch(`${t.api.url}/run/outfiles`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, ...headers },
     body: Buffer.concat([Buffer.from(mode), data]).toString("base64"),
   });
 }
 
-const stored = (key: string) => engine.store.backend.bucket("files").objects.has(key);
+const stored = (key: string) => t.engine.store.backend.bucket("files").objects.has(key);
 
 test("POST /run answers with the one output file, base64 of its exact bytes; it is staged out too", async () => {
   const c = await call("POST", "/system/services", { body: filesService });
@@ -185,7 +145,7 @@ test("POST /run answers with a zip of several output files, entries named by the
   const r = await runFiles("zip:", data);
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("x-scar-output"), "zip:3");
-  const zipFile = join(root, "answer.zip");
+  const zipFile = join(t.root, "answer.zip");
   writeFileSync(zipFile, Buffer.from(await r.text(), "base64"));
   const names = execFileSync("unzip", ["-Z1", zipFile], { encoding: "utf8" }).trim().split("\n").sort();
   assert.deepEqual(names, ["a/b/deep.bin", "c/empty", "top.txt"]);
@@ -227,7 +187,7 @@ test("POST /run with output files over the answer's limit: a JSON error naming t
   assert.equal(again.status, 200);
   assert.equal(Buffer.from(await again.text(), "base64").toString(), "small");
   assert.deepEqual(
-    readdirSync(join(engine.dataDir, "work")).filter((d) => d !== "api"),
+    readdirSync(join(t.engine.dataDir, "work")).filter((d) => d !== "api"),
     [],
   );
 });
@@ -279,7 +239,7 @@ test("oversized bodies get 413; unknown paths 404; wrong methods 405", async () 
 });
 
 test("service definitions leave no scratch files behind", () => {
-  assert.deepEqual(readdirSync(join(engine.dataDir, "work", "api")), []);
+  assert.deepEqual(readdirSync(join(t.engine.dataDir, "work", "api")), []);
 });
 
 test("update with PUT, delete with DELETE (buckets and objects are kept)", async () => {
@@ -289,5 +249,5 @@ test("update with PUT, delete with DELETE (buckets and objects are kept)", async
   const d = await call("DELETE", "/system/services/greyify");
   assert.equal(d.status, 204);
   assert.equal((await call("GET", "/system/services/greyify")).status, 404);
-  assert.ok(engine.store.backend.listBuckets().some((b) => b.name === "grey"));
+  assert.ok(t.engine.store.backend.listBuckets().some((b) => b.name === "grey"));
 });

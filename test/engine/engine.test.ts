@@ -12,6 +12,7 @@ import { DeployError, Engine } from "../../src/engine/engine.js";
 import { STAGES } from "../../src/engine/jobs/index.js";
 import { parseFdl } from "../../src/fdl/index.js";
 import type { FunctionSpec } from "../../src/fdl/spec.js";
+import { waitFor } from "./api-harness.js";
 import { type Fixture, makeFixture } from "./runtime/fixtures.js";
 
 const root = mkdtempSync(join(tmpdir(), "scar-engine-"));
@@ -50,16 +51,6 @@ function spec(name: string, lambda: string, script: string): FunctionSpec {
   const file = join(dir, "fn.yaml");
   writeFileSync(file, yaml);
   return parseFdl(file, yaml).functions[0]!;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function objectText(bucket: string, key: string): Promise<string | undefined> {
