@@ -1,33 +1,17 @@
 /** How the CLI starts the local engine: once for two commands at a time, on free ports when the configured ones are taken. */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { runScar, writeScarCfg } from "./harness.js";
 
-const bin = new URL("../../../bin/scar", import.meta.url).pathname;
-
-function scar(cfgDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      bin,
-      args,
-      { env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir }, timeout: 90_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+const scar = (cfgDir: string, args: string[]) => runScar(args, { cfgDir, timeout: 90_000 });
 
 function setup(local: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), "scar-start-"));
-  mkdirSync(join(dir, "cfg"));
-  writeFileSync(
-    join(dir, "cfg", "scar.cfg"),
-    JSON.stringify({ scar: { config_version: "2.0.0" }, local: { data_dir: join(dir, "data"), ...local } }),
-  );
+  writeScarCfg(join(dir, "cfg"), { data_dir: join(dir, "data"), ...local });
   return { dir, cfg: join(dir, "cfg"), data: join(dir, "data") };
 }
 

@@ -5,55 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
+import { waitFor as pollFor } from "../engine/api-harness.js";
+import { busyboxRootfs } from "../engine/images/helpers.js";
+import { useCliWorkspace } from "./harness.js";
 
-const bin = new URL("../../../bin/scar", import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), "scar-docs-"));
-const cfgDir = join(dir, "cfg");
-const dataDir = join(dir, "data");
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function scar(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      bin,
-      args,
-      {
-        cwd: dir,
-        env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir, ...env },
-        maxBuffer: 16 * 1024 * 1024,
-        timeout: 120_000,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function ok(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const r = await scar(args, env);
-  assert.equal(r.code, 0, `scar ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const { dir, cfgDir, dataDir, scar, ok, importImage } = useCliWorkspace("scar-docs-", { target: "local" });
 
 function write(path: string, text: string, mode = 0o644) {
   mkdirSync(join(path, ".."), { recursive: true });
@@ -63,35 +22,17 @@ function write(path: string, text: string, mode = 0o644) {
 
 /** A busybox root file system with a fake cowsay, fortune and perl where the cowsay image has them. */
 function rootfs(path: string, extra: (root: string) => void = () => {}) {
-  for (const d of ["bin", "tmp", "proc", "dev", "sys", "etc", "usr/games", "usr/bin"])
-    mkdirSync(join(path, d), { recursive: true });
-  writeFileSync(join(path, "bin/busybox"), readFileSync("/bin/busybox"));
-  chmodSync(join(path, "bin/busybox"), 0o755);
-  for (const a of ["sh", "echo", "cat", "env", "sort", "wc", "basename", "ls", "sleep", "tr", "grep"])
-    symlinkSync("busybox", join(path, "bin", a));
+  busyboxRootfs(path, ["sh", "echo", "cat", "env", "sort", "wc", "basename", "ls", "sleep", "tr", "grep"]);
+  for (const d of ["usr/games", "usr/bin"]) mkdirSync(join(path, d), { recursive: true });
   extra(path);
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Every poll is a `scar` command: every 200 ms, for 30 s at the most. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>) => pollFor(what, fn, 30_000, 200);
 
 const keysUnder = async (path: string) => (await ok(["ls", "-b", path])).split("\n").filter(Boolean);
 
 before(async () => {
-  write(
-    join(cfgDir, "scar.cfg"),
-    JSON.stringify({
-      scar: { config_version: "2.0.0", target: "local" },
-      local: { data_dir: dataDir, port: 0, s3_port: 0 },
-    }),
-  );
   const cow = join(dir, "img-cowsay");
   rootfs(cow, (r) => {
     write(
@@ -103,60 +44,21 @@ before(async () => {
     // `/usr/bin/perl /usr/games/cowsay Hello World`: a shell stands in for perl.
     write(join(r, "usr/bin/perl"), '#!/bin/sh\nexec /bin/sh "$@"\n', 0o755);
   });
-  await ok([
-    "image",
-    "import",
-    cow,
-    "--tag",
-    "grycap/cowsay",
-    "--data-dir",
-    dataDir,
-    "--change",
+  await importImage(cow, "grycap/cowsay", [
     "ENV PATH=/usr/games:/usr/bin:/bin",
-    "--change",
     'CMD ["/bin/sh", "-c", "/usr/games/fortune | /usr/games/cowsay"]',
   ]);
   const ubuntu = join(dir, "img-ubuntu");
   rootfs(ubuntu, (r) =>
     write(join(r, "etc/os-release"), 'NAME="Ubuntu"\nVERSION="16.04 LTS (Xenial Xerus)"\n'),
   );
-  await ok([
-    "image",
-    "import",
-    ubuntu,
-    "--tag",
-    "ubuntu:16.04",
-    "--data-dir",
-    dataDir,
-    "--change",
-    "ENV PATH=/bin",
-  ]);
-  await ok([
-    "image",
-    "import",
-    ubuntu,
-    "--tag",
-    "repo/image:latest",
-    "--data-dir",
-    dataDir,
-    "--change",
-    "ENV PATH=/bin",
-  ]);
+  await importImage(ubuntu, "ubuntu:16.04", ["ENV PATH=/bin"]);
+  await importImage(ubuntu, "repo/image:latest", ["ENV PATH=/bin"]);
   const darknet = join(dir, "img-darknet");
   rootfs(darknet, (r) =>
     write(join(r, "usr/bin/darknet"), '#!/bin/sh\necho "$(basename "$3"): dog: 99%, bicycle: 98%"\n', 0o755),
   );
-  await ok([
-    "image",
-    "import",
-    darknet,
-    "--tag",
-    "grycap/darknet",
-    "--data-dir",
-    dataDir,
-    "--change",
-    "ENV PATH=/usr/bin:/bin",
-  ]);
+  await importImage(darknet, "grycap/darknet", ["ENV PATH=/usr/bin:/bin"]);
 
   write(join(dir, "test/test-cowsay.sh"), '/usr/games/cowsay "Executing a run script"\n');
   write(
@@ -193,11 +95,6 @@ before(async () => {
     ].join("\n"),
   );
   write(join(dir, "seq1.avi"), "RIFF....AVI fake video\n");
-});
-
-after(async () => {
-  await scar(["engine", "stop"]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 let firstRequest = { id: "", stream: "" };

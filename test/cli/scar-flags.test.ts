@@ -3,44 +3,19 @@
  * (flag spelling, the command-line FDL layer, generated names) as plain functions.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { Command } from "commander";
 import { addFunctionDefOptions, awsOverrides, nameFromImage } from "../../src/cli/function-flags.js";
 import { addTargetOption } from "../../src/cli/options.js";
 import { rewriteScarFlags } from "../../src/cli/scar-flags.js";
+import { busyboxRootfs } from "../engine/images/helpers.js";
+import { bin, useCliWorkspace } from "./harness.js";
 
-const bin = new URL("../../../bin/scar", import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), "scar-flags-"));
-const cfgDir = join(dir, "cfg");
-const dataDir = join(dir, "data");
-
-function scar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      bin,
-      args,
-      {
-        cwd: dir,
-        env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir },
-        maxBuffer: 64 << 20,
-        timeout: 120_000,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await scar(args);
-  assert.equal(r.code, 0, `scar ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const { dir, cfgDir, scar, ok, importImage } = useCliWorkspace("scar-flags-");
 
 /** The deployed service definition of a function, as `scar ls -v` prints it. */
 // biome-ignore lint/suspicious/noExplicitAny: the service JSON is checked field by field below
@@ -49,14 +24,6 @@ async function service(name: string): Promise<Record<string, any>> {
   const s = doc.Functions.find((f: { name: string }) => f.name === name);
   assert.ok(s, `${name} is not listed`);
   return s;
-}
-
-function busybox(root: string) {
-  for (const d of ["bin", "tmp", "proc", "dev", "sys", "etc"]) mkdirSync(join(root, d), { recursive: true });
-  writeFileSync(join(root, "bin/busybox"), readFileSync("/bin/busybox"));
-  chmodSync(join(root, "bin/busybox"), 0o755);
-  for (const a of ["sh", "echo", "cat", "wc", "basename", "sleep", "md5sum", "cp"])
-    symlinkSync("busybox", join(root, "bin", a));
 }
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -87,38 +54,23 @@ function dockerSave(rootfs: string, out: string) {
 }
 
 before(async () => {
-  mkdirSync(cfgDir, { recursive: true });
-  writeFileSync(
-    join(cfgDir, "scar.cfg"),
-    JSON.stringify({
-      scar: { config_version: "2.0.0" },
-      local: { data_dir: dataDir, port: 0, s3_port: 0 },
-    }),
-  );
-  const root = join(dir, "rootfs");
-  busybox(root);
-  await ok([
-    "image",
-    "import",
-    root,
-    "--tag",
-    "test/busybox",
-    "--data-dir",
-    dataDir,
-    "--change",
-    "ENV PATH=/bin",
+  const root = busyboxRootfs(join(dir, "rootfs"), [
+    "sh",
+    "echo",
+    "cat",
+    "wc",
+    "basename",
+    "sleep",
+    "md5sum",
+    "cp",
   ]);
+  await importImage(root, "test/busybox", ["ENV PATH=/bin"]);
   dockerSave(root, join(dir, "image.tar"));
   writeFileSync(join(dir, "echo.sh"), 'echo "A=$A"; echo "level=$LOG_LEVEL"\n');
   writeFileSync(
     join(dir, "copy.sh"),
     'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"; md5sum "$INPUT_FILE_PATH"\n',
   );
-});
-
-after(async () => {
-  await scar(["engine", "stop"]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 // --- the pieces -------------------------------------------------------------------------------

@@ -39,15 +39,15 @@ export function tempDir(prefix = "scar-img-"): string {
 
 export const isRoot = process.getuid?.() === 0;
 
-/** A minimal busybox-static root file system (the binary plus a few applet links). */
-export function busyboxRootfs(dest: string): string {
+/** A minimal busybox-static root file system (the binary plus links for these applets). */
+export function busyboxRootfs(dest: string, applets = ["sh", "ls", "cat", "echo", "true"]): string {
   const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
   if (!busybox) throw new Error("busybox-static is not installed (scripts/install-deps.sh)");
   for (const d of ["bin", "etc", "tmp", "proc", "sys", "dev"])
     fs.mkdirSync(join(dest, d), { recursive: true });
   fs.copyFileSync(busybox, join(dest, "bin/busybox"));
   fs.chmodSync(join(dest, "bin/busybox"), 0o755);
-  for (const a of ["sh", "ls", "cat", "echo", "true"]) fs.symlinkSync("busybox", join(dest, "bin", a));
+  for (const a of applets) fs.symlinkSync("busybox", join(dest, "bin", a));
   fs.writeFileSync(join(dest, "etc/hostname"), "scar\n");
   return dest;
 }
