@@ -8,12 +8,13 @@
 import * as fs from "node:fs";
 import { basename, join, posix } from "node:path";
 import { decompressStream, detectCompression } from "./compression.js";
-import { chainIds, Digester } from "./digest.js";
+import { Digester } from "./digest.js";
 import { formatReference, parseReference } from "./reference.js";
-import type { ContentStore, ImageRecord, LayerRecord } from "./store.js";
+import { type ContentStore, type ImageRecord, layerRecords } from "./store.js";
 import { readTar } from "./tar.js";
 import { tarDirectory } from "./tarwriter.js";
 import {
+  configPlatform,
   type Descriptor,
   hostPlatform,
   type ImageConfig,
@@ -197,15 +198,13 @@ async function finish(
     throw new Error(
       `the image config lists ${diffIds.length} layers but there are ${manifest.layers.length}`,
     );
-  const chains = chainIds(diffIds);
-  const layers: LayerRecord[] = manifest.layers.map((l, i) => ({
-    digest: l.digest,
-    mediaType: l.mediaType,
-    size: l.size,
-    diffId: diffIds[i]!,
-    chainId: chains[i]!,
-  }));
-  const release = store.lease([digest, manifest.config.digest, ...layers.map((l) => l.digest), ...chains]);
+  const layers = layerRecords(manifest, diffIds);
+  const release = store.lease([
+    digest,
+    manifest.config.digest,
+    ...layers.map((l) => l.digest),
+    ...layers.map((l) => l.chainId),
+  ]);
   try {
     for (let i = 0; i < layers.length; i++) await store.ensureLayer(layers, i);
     const rec: Omit<ImageRecord, "names"> = {
@@ -213,11 +212,7 @@ async function finish(
       mediaType,
       configDigest: manifest.config.digest,
       layers,
-      platform: {
-        os: config.os,
-        architecture: config.architecture,
-        ...(config.variant ? { variant: config.variant } : {}),
-      },
+      platform: configPlatform(config),
       added: new Date().toISOString(),
     };
     if (config.created) rec.created = config.created;

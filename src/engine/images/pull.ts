@@ -7,11 +7,12 @@
  * of one blob.
  */
 import * as fsp from "node:fs/promises";
-import { chainIds, Digester, DigestMismatchError } from "./digest.js";
+import { Digester, DigestMismatchError } from "./digest.js";
 import { formatReference, type ImageReference, parseReference, repositoryName } from "./reference.js";
 import { type RegistryClient, RegistryError, Repository } from "./registry.js";
-import type { ContentStore, ImageRecord, LayerRecord } from "./store.js";
+import { type ContentStore, type ImageRecord, layerRecords } from "./store.js";
 import {
+  configPlatform,
   type Descriptor,
   formatPlatform,
   hostPlatform,
@@ -214,26 +215,15 @@ export class Puller {
         throw new RegistryError(
           `${name}: the config lists ${diffIds.length} layers but the manifest ${manifest.layers.length}`,
         );
-      const chains = chainIds(diffIds);
-      const layers: LayerRecord[] = manifest.layers.map((l, i) => ({
-        digest: l.digest,
-        mediaType: l.mediaType,
-        size: l.size,
-        diffId: diffIds[i]!,
-        chainId: chains[i]!,
-      }));
-      const releaseChains = this.store.lease(chains);
+      const layers = layerRecords(manifest, diffIds);
+      const releaseChains = this.store.lease(layers.map((l) => l.chainId));
       try {
         emit({
           type: "resolved",
           ref: name,
           digest: top.digest,
           layers: layers.length,
-          platform: formatPlatform({
-            os: config.os,
-            architecture: config.architecture,
-            variant: config.variant,
-          }),
+          platform: formatPlatform(configPlatform(config)),
         });
         // which layers need their blob: those not unpacked (nor any layer above them: unpack goes bottom-up)
         let firstMissing = layers.findIndex((l) => !this.store.getLayer(l.chainId));
@@ -269,11 +259,7 @@ export class Puller {
           mediaType: top.mediaType,
           configDigest: manifest.config.digest,
           layers,
-          platform: {
-            os: config.os,
-            architecture: config.architecture,
-            ...(config.variant ? { variant: config.variant } : {}),
-          },
+          platform: configPlatform(config),
           source: repositoryName(ref),
           added: new Date().toISOString(),
         };

@@ -16,9 +16,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { checkDigest, Digester, DigestMismatchError, digestHex } from "./digest.js";
+import { chainIds, checkDigest, Digester, DigestMismatchError, digestHex } from "./digest.js";
 import { formatReference, parseReference } from "./reference.js";
-import type { ImageConfigFile, Platform } from "./types.js";
+import type { ImageConfigFile, Manifest, Platform } from "./types.js";
 import { type LowerLayer, materialize, type UnpackResult, unpackLayer } from "./unpack.js";
 
 export interface LayerRecord {
@@ -28,6 +28,18 @@ export interface LayerRecord {
   size: number;
   diffId: string;
   chainId: string;
+}
+
+/** A manifest's layers with their DiffIDs (from the config, one a layer: the caller checks) and chain IDs. */
+export function layerRecords(manifest: Manifest, diffIds: string[]): LayerRecord[] {
+  const chains = chainIds(diffIds);
+  return manifest.layers.map((l, i) => ({
+    digest: l.digest,
+    mediaType: l.mediaType,
+    size: l.size,
+    diffId: diffIds[i]!,
+    chainId: chains[i]!,
+  }));
 }
 
 export interface ImageRecord {

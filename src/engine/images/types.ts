@@ -103,6 +103,15 @@ export function parsePlatform(s: string): Platform {
   return p;
 }
 
+/** The platform an image config names. */
+export function configPlatform(config: ImageConfigFile): Platform {
+  return {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  };
+}
+
 export function formatPlatform(p: Platform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
 }
