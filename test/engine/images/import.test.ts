@@ -37,6 +37,17 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
+/** `skopeo copy` of the registry's lab/two:1 to `dest` (`oci:DIR:TAG`, `docker-archive:FILE:NAME`). */
+function copyTwo(dest: string) {
+  execFileSync("skopeo", [
+    "copy",
+    "--quiet",
+    "--src-tls-verify=false",
+    `docker://${reg.host}/lab/two:1`,
+    dest,
+  ]);
+}
+
 function checkTwo(images: ImageStore, ref: string) {
   const img = images.resolve(ref);
   assert.equal(img.layerDirs.length, 2);
@@ -89,13 +100,7 @@ test("import a root file system tar (gzip) and name it after the file", async ()
 
 test("import a docker-archive written by skopeo (docker save format)", async () => {
   const file = join(work, "two.tar");
-  execFileSync("skopeo", [
-    "copy",
-    "--quiet",
-    "--src-tls-verify=false",
-    `docker://${reg.host}/lab/two:1`,
-    `docker-archive:${file}:grycap/two:v1`,
-  ]);
+  copyTwo(`docker-archive:${file}:grycap/two:v1`);
   const images = newStore();
   const r = await images.import(file);
   assert.equal(r.format, "docker-archive");
@@ -158,13 +163,7 @@ test("import a hand-made classic docker save archive with several images", async
 
 test("import an OCI layout, as a directory and as a tar", async () => {
   const dir = join(work, "oci");
-  execFileSync("skopeo", [
-    "copy",
-    "--quiet",
-    "--src-tls-verify=false",
-    `docker://${reg.host}/lab/two:1`,
-    `oci:${dir}:v1`,
-  ]);
+  copyTwo(`oci:${dir}:v1`);
   const images = newStore();
   const r = await images.import(dir, { tag: "lab/two-oci:1" });
   assert.equal(r.format, "oci");
@@ -183,13 +182,7 @@ test("import an OCI layout, as a directory and as a tar", async () => {
 
 test("an OCI layout whose blob does not match its name is refused", async () => {
   const dir = join(work, "oci-bad");
-  execFileSync("skopeo", [
-    "copy",
-    "--quiet",
-    "--src-tls-verify=false",
-    `docker://${reg.host}/lab/two:1`,
-    `oci:${dir}:v1`,
-  ]);
+  copyTwo(`oci:${dir}:v1`);
   const idx = JSON.parse(fs.readFileSync(join(dir, "index.json"), "utf8"));
   const m = JSON.parse(
     fs.readFileSync(join(dir, "blobs", idx.manifests[0].digest.replace(":", "/")), "utf8"),
