@@ -107,24 +107,20 @@ async function main() {
         t.cli.push(performance.now() - t0);
 
         if (peer) {
+          const skopeoCopy = () =>
+            run("skopeo", [
+              "copy",
+              "--quiet",
+              "--src-tls-verify=false",
+              `docker://${img.ref}`,
+              `oci:${join(d, "oci")}:1`,
+            ]);
           t0 = performance.now();
-          run("skopeo", [
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            `docker://${img.ref}`,
-            `oci:${join(d, "oci")}:1`,
-          ]);
+          skopeoCopy();
           run("umoci", ["unpack", "--image", `${join(d, "oci")}:1`, join(d, "bundle")]);
           t.peer.push(performance.now() - t0);
           t0 = performance.now();
-          run("skopeo", [
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            `docker://${img.ref}`,
-            `oci:${join(d, "oci")}:1`,
-          ]);
+          skopeoCopy();
           t.peerWarm.push(performance.now() - t0);
         }
         fs.rmSync(d, { recursive: true, force: true });
