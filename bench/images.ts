@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ImageStore } from "../src/engine/images/index.js";
 import { tarDirectory } from "../src/engine/images/tarwriter.js";
-import { tempDir } from "../test/engine/images/helpers.js";
+import { hasCommand, tempDir } from "../test/engine/images/helpers.js";
 import { busyboxLayer, startRegistry, uploadImage } from "../test/engine/images/registry-harness.js";
 
 const ROUNDS = Number(process.argv[2] ?? 5);
@@ -30,10 +30,6 @@ function median(xs: number[]): number {
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-}
-
-function has(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 }
 
 async function tarOf(dir: string): Promise<Buffer> {
@@ -74,7 +70,7 @@ async function main() {
         `python image: ${(total / 1e6).toFixed(0)} MB of tar, ${(gz / 1e6).toFixed(0)} MB gzipped\n`,
       );
     }
-    const peer = has("skopeo") && has("umoci");
+    const peer = hasCommand("skopeo") && hasCommand("umoci");
     if (!peer) process.stdout.write("skopeo or umoci missing (scripts/install-deps.sh): peer not measured\n");
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;

@@ -3,7 +3,7 @@
  * busybox-static image built in a temp folder, nothing timed.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -455,13 +455,4 @@ await runner.run({ image, cmd: ["/bin/sh", "-c", "sleep ${marker}1 & echo up; sl
 /** Makes a file executable (helper for scripts run without /bin/sh). */
 export function executable(p: string): void {
   chmodSync(p, 0o755);
-}
-
-export function hasBinary(name: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
 }
