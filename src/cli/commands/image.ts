@@ -19,7 +19,10 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 function addStoreOptions(cmd: Command): Command {
   return cmd
-    .option("--data-dir <dir>", "the engine's data folder (default: $SCAR_DATA_DIR or ~/.scar/data)")
+    .option(
+      "--data-dir <dir>",
+      "the engine's data folder (default: scar.cfg local.data_dir, $SCAR_DATA_DIR or ~/.scar/data)",
+    )
     .option("--json", "print the result as JSON, without progress");
 }
 
@@ -34,7 +37,7 @@ function addRegistryOptions(cmd: Command): Command {
 async function open(opts: StoreOpts): Promise<{ m: Images; images: InstanceType<Images["ImageStore"]> }> {
   const m = await import("../../engine/images/index.js");
   const images = new m.ImageStore({
-    dataDir: opts.dataDir ?? m.defaultDataDir(),
+    dataDir: opts.dataDir ?? (await (await import("../data-dir.js")).configuredDataDir()),
     insecureRegistries: opts.insecureRegistry ?? [],
   });
   return { m, images };

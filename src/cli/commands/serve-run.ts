@@ -1,9 +1,9 @@
 import { join, resolve } from "node:path";
 import { startApi } from "../../engine/api/index.js";
-import { defaultDataDir } from "../../engine/data-dir.js";
 import { Engine } from "../../engine/engine.js";
 import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
+import { configuredDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
 
 function port(v: string, what: string): number {
@@ -14,7 +14,7 @@ function port(v: string, what: string): number {
 }
 
 export async function runServe(opts: import("./serve.js").ServeOptions): Promise<void> {
-  const dataDir = resolve(opts.dataDir ?? defaultDataDir());
+  const dataDir = resolve(opts.dataDir ?? (await configuredDataDir()));
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {

@@ -16,7 +16,10 @@ export function registerServe(program: Command): void {
     .description(
       "Run the local engine in the foreground: object store, job queue, containers and the OSCAR-compatible API",
     )
-    .option("--data-dir <dir>", "the engine's data folder (default: $SCAR_DATA_DIR or ~/.scar/data)")
+    .option(
+      "--data-dir <dir>",
+      "the engine's data folder (default: scar.cfg local.data_dir, $SCAR_DATA_DIR or ~/.scar/data)",
+    )
     .option("--host <host>", "address to listen on (loopback unless you say otherwise)", "127.0.0.1")
     .option("--port <port>", "port of the HTTP API (0 picks a free one)", "8080")
     .option("--s3-port <port>", "port of the S3-compatible object store (0 picks a free one)", "9000")

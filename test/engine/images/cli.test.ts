@@ -20,9 +20,16 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
+let extraEnv: NodeJS.ProcessEnv = {};
+
 function scar(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, SCAR_DATA_DIR: dataDir };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SCAR_DATA_DIR: dataDir,
+      SCAR_CONFIG_FOLDER: join(work, "cfg"),
+      ...extraEnv,
+    };
     delete env.NODE_EXTRA_CA_CERTS;
     const p = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -89,4 +96,29 @@ test("scar image errors: bad references, unreachable registries, bad options", a
   const nofile = await scar("image", "import", join(work, "nope.tar"));
   assert.equal(nofile.status, 1);
   assert.match(nofile.stderr, /no such file or directory/);
+});
+
+test("scar image finds the data folder in scar.cfg (local.data_dir, as scar serve and the engine commands do) before $SCAR_DATA_DIR", async () => {
+  const cfgDir = join(work, "cfg-data-dir");
+  const configured = join(work, "configured-data");
+  fs.mkdirSync(cfgDir, { recursive: true });
+  fs.writeFileSync(
+    join(cfgDir, "scar.cfg"),
+    JSON.stringify({ scar: { config_version: "2.0.0" }, local: { data_dir: configured } }),
+  );
+  extraEnv = { SCAR_CONFIG_FOLDER: cfgDir };
+  try {
+    const rootfs = busyboxRootfs(join(work, "rootfs-cfg"));
+    const imp = await scar("image", "import", rootfs, "--tag", "cfgdir:1", "--json");
+    assert.equal(imp.status, 0, imp.stderr);
+    assert.ok(fs.existsSync(join(configured, "images")), "the image store is in scar.cfg's data_dir");
+    const ls = JSON.parse((await scar("image", "ls", "--json")).stdout) as { names: string[] }[];
+    assert.ok(ls.some((i) => i.names.some((n) => n.endsWith("cfgdir:1"))));
+    // $SCAR_DATA_DIR (the other tests' folder) does not have it
+    extraEnv = {};
+    const other = JSON.parse((await scar("image", "ls", "--json")).stdout) as { names: string[] }[];
+    assert.ok(!other.some((i) => i.names.some((n) => n.endsWith("cfgdir:1"))));
+  } finally {
+    extraEnv = {};
+  }
 });

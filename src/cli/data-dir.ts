@@ -1,0 +1,25 @@
+/**
+ * The local engine's data folder for the commands that open it directly (`scar serve`, `scar image`),
+ * found as the target commands find it: scar.cfg `local.data_dir`, else $SCAR_DATA_DIR, else
+ * ~/.scar/data. A missing scar.cfg is not created here (these commands keep their output clean), and
+ * this is kept apart from context.ts, which loads the targets (and the AWS SDK) these commands do not
+ * need.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { configFolder, loadScarConfig } from "../config/scar-cfg.js";
+import { FdlError } from "../fdl/issues.js";
+import { engineDataDir } from "../targets/local-engine.js";
+
+export async function configuredDataDir(): Promise<string> {
+  if (!existsSync(join(configFolder(), "scar.cfg"))) return engineDataDir(undefined);
+  try {
+    const cfg = loadScarConfig();
+    for (const n of cfg.notices) process.stderr.write(`${n}\n`);
+    return engineDataDir(cfg.config.local);
+  } catch (err) {
+    if (!(err instanceof FdlError)) throw err;
+    const { fdlFailure } = await import("./context.js");
+    throw fdlFailure(err, "scar.cfg");
+  }
+}
