@@ -313,8 +313,10 @@ export class Backend {
       }
       case "del": {
         const b = this.buckets.get(r.b);
+        const cur = b?.objects.get(r.k);
         if (b) this.unindex(b, r.k);
         deleted.push(r.path);
+        if (cur && cur.path !== r.path) deleted.push(cur.path);
         this.addPending(r.ev);
         break;
       }
@@ -610,9 +612,13 @@ export class Backend {
     if (!o) return;
     const ev = this.makeEvents(b, "s3:ObjectRemoved:Delete", key, ctx);
     await this.commitRecords([{ op: "del", b: bucket, k: key, path: o.path, ev }]);
-    if (b.objects.get(key) === o) {
+    // Whatever the key holds now was committed before this record (the index changes in journal
+    // order), so it goes, as replay does; keeping an overwrite that committed meanwhile made the live
+    // state differ from the one after a restart.
+    const cur = b.objects.get(key);
+    if (cur) {
       this.unindex(b, key);
-      this.removeFile(o.path);
+      this.removeFile(cur.path);
     }
     await this.deliver(ev);
   }
