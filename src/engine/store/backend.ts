@@ -3,7 +3,9 @@
  * uploads and pending events, kept in memory and made durable through the journal. Every change goes
  *   1. data written to a temp file under .scar-store/tmp and fsynced,
  *   2. one journal record (object metadata + its events + "move temp to final path") committed,
- *   3. the temp file renamed into place in the same tick as the in-memory update.
+ *   3. the in-memory update, in the tick the commit returns (so in journal order), and the temp file
+ *      renamed into place on the thread pool, renames to one path one after another in journal order;
+ *      until its rename is done an object is read from its temp file (see openObject).
  * Replaying the journal after a crash redoes step 3 for records whose temp file is still there, so
  * a committed object is never lost and an uncommitted one never appears.
  */
@@ -12,17 +14,19 @@ import { createHash, randomUUID } from "node:crypto";
 import {
   existsSync,
   lstatSync,
+  mkdir,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  rename,
   renameSync,
   rmdirSync,
   rmSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { ChecksumAlgorithm } from "./checksums.js";
@@ -174,24 +178,33 @@ export class Backend {
   private closed = false;
   private compacting: Promise<void> | null = null;
   private snapshotBytes = 0;
+  /** The temp folder, open for the fsync before every journal batch. */
+  private tmpDir: FileHandle | null = null;
+  /**
+   * Committed changes whose file-system step (rename into place, removal) is still to come, by final
+   * path: the tail of each path's chain. Steps on one path run one after another in journal order.
+   */
+  private readonly fileSteps = new Map<string, Promise<void>>();
+  /**
+   * Final path -> temp file of the latest committed object there whose rename has not completed (its
+   * callback has not run). Readers open that temp file; once it is gone the rename has landed.
+   */
+  private readonly moving = new Map<string, string>();
 
   private constructor(
     readonly dataDir: string,
     readonly opts: BackendOptions,
   ) {
     this.journal = new Journal(join(dataDir, META_DIR, "journal"), async () => {
-      const dir = await open(join(dataDir, META_DIR, "tmp"), "r");
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await this.tmpDir?.sync();
     });
   }
 
   static async open(dataDir: string, opts: BackendOptions): Promise<Backend> {
     const b = new Backend(dataDir, opts);
     b.init();
+    // Opened once (after init() recreated the folder): open + fsync + close per batch cost 3 calls.
+    b.tmpDir = await open(b.meta("tmp"), "r");
     await b.journal.open();
     return b;
   }
@@ -244,7 +257,9 @@ export class Backend {
     await this.journal.exclusive(async () => {
       // Let every record already written be applied in memory (those continuations are synchronous).
       await new Promise((r) => setImmediate(r));
-      // The compacted journal forgets pending moves, so every rename done so far must be on disk.
+      // The compacted journal forgets pending moves: every committed rename must have been done...
+      await this.fileStepsDone();
+      // ... and be on disk.
       await execFileP("sync", ["-f", this.dataDir]);
       this.snapshotBytes = await this.journal.replace(this.snapshot());
     });
@@ -462,7 +477,10 @@ export class Backend {
       if (st && !st.isDirectory()) return hashed();
     }
     const rel = join(dir, segments[segments.length - 1]!);
-    if (this.reservedDirs.has(rel) || lstatOrNull(join(this.dataDir, rel))) return hashed();
+    if (this.reservedDirs.has(rel)) return hashed();
+    // A plain path names one key, so a path reserved or still being moved into belongs to this key.
+    if (this.reservedFiles.has(rel) || this.fileSteps.has(rel)) return rel;
+    if (lstatOrNull(join(this.dataDir, rel))) return hashed();
     if (!this.abs(rel).startsWith(this.dataDir + sep)) return hashed();
     return rel;
   }
@@ -475,6 +493,51 @@ export class Backend {
     };
     bump(this.reservedFiles, rel);
     for (let d = dirname(rel); d !== "." && d !== ""; d = dirname(d)) bump(this.reservedDirs, d);
+  }
+
+  /**
+   * Runs a committed change's file-system step after every earlier one on the same path (journal
+   * order, as replay does). Call it in the tick the commit returns.
+   */
+  private fileStep<T>(path: string, step: () => T | Promise<T>): Promise<T> {
+    const run = (this.fileSteps.get(path) ?? Promise.resolve()).then(step);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.fileSteps.set(path, tail);
+    void tail.then(() => {
+      if (this.fileSteps.get(path) === tail) this.fileSteps.delete(path);
+    });
+    return run;
+  }
+
+  /** Resolves once every file-system step queued so far has run. */
+  private async fileStepsDone(): Promise<void> {
+    while (this.fileSteps.size > 0) await Promise.all(this.fileSteps.values());
+  }
+
+  /** Renames a committed temp file into place on the thread pool (see `moving`). */
+  private moveInBackground(tmp: string, rel: string): Promise<void> {
+    this.moving.set(rel, tmp);
+    return this.fileStep(
+      rel,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const from = this.abs(tmp);
+          const to = this.abs(rel);
+          const done = (e: NodeJS.ErrnoException | null) => {
+            if (this.moving.get(rel) === tmp) this.moving.delete(rel);
+            if (e) reject(e);
+            else resolve();
+          };
+          rename(from, to, (e) => {
+            // The folder is usually there already: creating it only when the rename says so saves a call.
+            if (e?.code !== "ENOENT") return done(e);
+            mkdir(dirname(to), { recursive: true }, (e2) => (e2 ? done(e2) : rename(from, to, done)));
+          });
+        }),
+    );
   }
 
   private moveIntoPlace(tmp: string, rel: string): void {
@@ -508,10 +571,22 @@ export class Backend {
   }
 
   // ---------------------------------------------------------------- objects
-  /** Opens an object for reading in the same tick as the lookup, so bytes and metadata always match. */
+  /**
+   * Opens an object for reading in the same tick as the lookup, so bytes and metadata always match:
+   * an object whose rename has not completed is opened at its temp file; if that is gone the rename
+   * has landed, and no later rename to the path can start before its callback has run.
+   */
   openObject(bucket: string, key: string): { meta: ObjectMeta; fd: number } {
     const o = this.bucket(bucket).objects.get(key);
     if (!o) throw errors.noSuchKey(key);
+    const tmp = this.moving.get(o.path);
+    if (tmp !== undefined) {
+      try {
+        return { meta: o, fd: openSync(this.abs(tmp), "r") };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      }
+    }
     return { meta: o, fd: openSync(this.abs(o.path), "r") };
   }
 
@@ -573,19 +648,29 @@ export class Backend {
     const meta: ObjectMeta = { ...o, path, mtime: Date.now() };
     const ev = this.makeEvents(b, eventName, o.key, ctx, meta);
     this.reserve(path, 1);
+    let moved: Promise<void>;
     try {
       const rec: JournalRecord = { op: "put", b: bucket, o: meta, mv: [tmp, path], ev };
       if (completesUpload) rec.mpx = completesUpload;
       await this.commitRecords([rec]);
-      // Same tick as the rename: readers never see metadata without its bytes.
-      this.moveIntoPlace(tmp, path);
+      // Same tick as the commit: the index changes in journal order, and readers find the bytes in
+      // the temp file until the rename (on the thread pool, off the event loop) has landed.
       const live = this.buckets.get(bucket);
       if (live) this.index(live, meta);
       if (completesUpload) this.uploads.delete(completesUpload);
+      moved = this.moveInBackground(tmp, path);
+    } catch (e) {
+      this.reserve(path, -1);
+      throw e;
+    }
+    // The hook runs while the file moves; the caller may remove `tmp` once this resolves.
+    const delivered = this.deliver(ev);
+    try {
+      await moved;
     } finally {
       this.reserve(path, -1);
+      await delivered;
     }
-    await this.deliver(ev);
     return meta;
   }
 
@@ -618,7 +703,8 @@ export class Backend {
     const cur = b.objects.get(key);
     if (cur) {
       this.unindex(b, key);
-      this.removeFile(cur.path);
+      // After any rename into the path that is still under way.
+      await this.fileStep(cur.path, () => this.removeFile(cur.path));
     }
     await this.deliver(ev);
   }
@@ -730,6 +816,9 @@ export class Backend {
     await this.compacting;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.journal.close();
+    await this.fileStepsDone();
+    await this.tmpDir?.close();
+    this.tmpDir = null;
     rmSync(this.meta("lock"), { force: true });
   }
 }

@@ -4,7 +4,14 @@
  * in constant memory while the ETag (MD5), Content-MD5, x-amz-content-sha256 and x-amz-checksum-*
  * are computed. Nothing is committed unless every check passes.
  */
-import { closeSync, createWriteStream, fdatasync as fdatasyncCb, openSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  createWriteStream,
+  fdatasync as fdatasyncCb,
+  open as openCb,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -24,6 +31,7 @@ export interface ReceivedBody {
 }
 
 export const fdatasync = promisify(fdatasyncCb);
+const openFile = promisify(openCb) as (path: string, flags: string, mode: number) => Promise<number>;
 
 const STREAMING = new Set([
   "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
@@ -197,17 +205,25 @@ export async function receiveToFile(
   ctx: SigningContext | null,
   tmpAbs: string,
 ): Promise<ReceivedBody> {
-  const fd = openSync(tmpAbs, "wx", 0o644);
-  let ok = false;
+  const declared = Number(req.headers["content-length"] ?? Number.NaN);
+  // Small plain bodies (with a Content-Length, not aws-chunked) are gathered and written at once.
+  const small = declared <= SMALL_BODY && !(ctx?.payloadHash ?? UNSIGNED_PAYLOAD).startsWith("STREAMING-");
+  // Creating a file waits for the file system's journal while fsyncs are under way: on the thread
+  // pool (for small bodies while the body arrives), not blocking the event loop.
+  const opening = openFile(tmpAbs, "wx", 0o644);
+  opening.catch(() => {});
+  let fd: number | null = null;
   let hasher: Hasher | null = null;
+  let ok = false;
   try {
-    const declared = Number(req.headers["content-length"] ?? Number.NaN);
+    // Streams are set up only once the file is open: a decoder's error needs its pipeline attached.
+    if (!small) fd = await opening;
     // Large or unsized bodies are hashed on the worker thread, overlapping with the writes.
     const size = Number(req.headers["x-amz-decoded-content-length"] ?? declared);
     const decoded = decodeBody(req, ctx, !(size <= WORKER_MIN));
     const { stream, verify } = decoded;
     hasher = decoded.hasher;
-    if (stream === req && declared <= SMALL_BODY) {
+    if (small && stream === req) {
       // Small plain bodies: gather (bounded by Content-Length) and write once; far cheaper than a
       // stream pipeline for the many-small-files case.
       const parts: Buffer[] = [];
@@ -216,9 +232,11 @@ export async function receiveToFile(
         parts.push(chunk);
       }
       const buf = Buffer.concat(parts);
+      fd = await opening;
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     } else {
+      fd ??= await opening;
       await pipeline(stream, hasher, createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 }));
     }
     await hasher.done();
@@ -230,7 +248,8 @@ export async function receiveToFile(
     ok = true;
     return r;
   } finally {
-    closeSync(fd);
+    fd ??= await opening.catch(() => null);
+    if (fd !== null) closeSync(fd);
     if (!ok) {
       hasher?.forget();
       rmSync(tmpAbs, { force: true });
