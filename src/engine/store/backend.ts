@@ -685,8 +685,21 @@ export class Backend {
     if (!o) throw errors.noSuchKey(key);
     const next = change({ ...o });
     await this.commitRecords([{ op: "put", b: bucket, o: next }]);
-    // A concurrent overwrite that committed meanwhile wins.
-    if (b.objects.get(key) === o) this.index(b, next);
+    if (b.objects.get(key) === o) {
+      this.index(b, next);
+      return next;
+    }
+    // A concurrent overwrite or delete committed meanwhile and wins. If it was journaled before this
+    // record, replay would end with `next`: the old metadata over the new bytes (or a deleted key back).
+    // So what the key holds now is restated, until nothing changed it while that was committed.
+    for (let cur = b.objects.get(key); ; ) {
+      await this.commitRecords([
+        cur ? { op: "put", b: bucket, o: cur } : { op: "del", b: bucket, k: key, path: o.path },
+      ]);
+      const now = b.objects.get(key);
+      if (now === cur) break;
+      cur = now;
+    }
     return next;
   }
 
