@@ -8,7 +8,7 @@
  * runtime command is started through `nsenter --mount=/proc/<helper>/ns/mnt`, which costs one exec, not
  * an extra umount per run.
  *
- * The same helper mounts and unmounts the runs' overlay root file systems on request (one line per
+ * The same helper mounts and unmounts the runs' overlay root file systems (one line per
  * argument on its stdin, one answer line on its stdout): a run's overlay exists only in this
  * namespace, never in the host's mount table, and costs one fork of the helper's (static busybox)
  * `mount` instead of a new namespace + `sh` + `mount` exec chain per run. The runtime, started in this
@@ -119,27 +119,9 @@ export class PrivateMountNamespace {
   }
 
   /**
-   * Mounts an overlay (`options` as for `mount -o`, paths in it relative to `wd` or absolute) at
-   * `target` in this namespace. Throws MountError with mount's message.
-   */
-  async mountOverlay(options: string, target: string, wd: string): Promise<void> {
-    const answer = await this.request(["mount", options, target, wd]);
-    if (answer !== "ok") throw new MountError(`mount overlay: ${failure(answer)}`);
-  }
-
-  /** Unmounts `target` in this namespace (lazily if busy); a target that is not mounted is fine. */
-  async unmount(target: string): Promise<void> {
-    const answer = await this.request(["umount", "", target, "/"]);
-    if (answer === "ok") return;
-    const msg = failure(answer);
-    if (!/not mounted|no mount point|not found|invalid argument/i.test(msg))
-      throw new MountError(`umount ${target}: ${msg}`);
-  }
-
-  /**
-   * Prepares a run's folder `dir` in one request: the overlay (`options` as for mountOverlay,
-   * relative to `wd`) at `dir/rootfs`, and the FIFOs `start` writes to. Throws MountError, and then
-   * nothing is mounted.
+   * Prepares a run's folder `dir` in one request: the overlay (`options` as for `mount -o`, paths in
+   * it relative to `wd` or absolute) at `dir/rootfs`, and the FIFOs `start` writes to. Throws
+   * MountError with mount's message, and then nothing is mounted.
    */
   async prepareRun(options: string, dir: string, wd: string): Promise<void> {
     const answer = await this.request(["prepare", options, dir, wd]);
@@ -287,8 +269,6 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
     "echo ready",
     "while IFS= read -r op && IFS= read -r o && IFS= read -r t && IFS= read -r wd; do",
     '  case "$op" in',
-    `  mount) if cd "$wd" 2>${e} && ${bb}mount -n -t overlay overlay -o "$o" "$t" 2>${e}; then echo ok; else ${fail}; fi; cd / ;;`,
-    `  umount) if ${umount} "$t" 2>${e} || ${umount} -l "$t" 2>${e}; then echo ok; else ${fail}; fi ;;`,
     `  fifos) if ${fifos}; then echo ok; else ${fail}; fi ;;`,
     // if the FIFOs cannot be made, the overlay is unmounted again: a failed prepare leaves no mount
     `  prepare) if cd "$wd" 2>${e} && ${bb}mount -n -t overlay overlay -o "$o" "$t/rootfs" 2>${e}; then cd /; if ${fifos}; then echo ok; else ${fail}; ${umount} "$t/rootfs"; fi; else cd /; ${fail}; fi ;;`,

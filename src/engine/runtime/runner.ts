@@ -269,14 +269,14 @@ export class Runner {
       await writeFile(join(dir, "config.json"), JSON.stringify(spec));
       const argv = this.runtime.runArgv({ bundle: dir, id, pidFile, logFile });
       const prepareError = await preparing;
-      let fifos = preparing !== undefined && prepareError === undefined;
+      /** the helper made the FIFOs with the overlay */
+      const fifos = preparing !== undefined && prepareError === undefined;
       if (prepareError !== undefined) {
         if (!(prepareError instanceof MountError)) throw prepareError;
         // overlayfs refused these layers (on a file system it cannot use?): run on a copy; a failed
         // prepare leaves nothing mounted
         rootfsKind = "copy";
         mounted = undefined;
-        fifos = false;
       }
       if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
       timings.prepareMs = performance.now() - t0;

@@ -34,46 +34,51 @@ function runDirs(name: string) {
 }
 
 const busybox = findBinary("busybox");
+/** A run folder (with its empty rootfs mount point) under `dir`. */
+function runFolder(name: string): string {
+  const r = join(dir, name);
+  mkdirSync(join(r, "rootfs"), { recursive: true });
+  return r;
+}
+
 for (const bb of [undefined, ...(busybox && isStatic(busybox) ? [busybox] : [])]) {
-  test(`the helper mounts and unmounts an overlay in its namespace only (${bb ? "static busybox" : "system sh and mount"})`, async () => {
+  test(`the helper mounts and unmounts a run's overlay in its namespace only (${bb ? "static busybox" : "system sh and mount"})`, async () => {
     const ns = await PrivateMountNamespace.create({
       hide: [],
       errorFile: join(dir, `err-${bb ? "bb" : "sys"}`),
       ...(bb ? { busybox: bb } : {}),
     });
     try {
-      const d = runDirs(bb ? "bb" : "sys");
-      await ns.mountOverlay(`lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`, d.merged, "/");
-      assert.equal(mountsMentioning(d.merged, ns.pid).length, 1);
-      assert.deepEqual(mountsMentioning(d.merged), [], "not in the host's namespace");
-      assert.equal(readFileSync(`/proc/${ns.pid}/root${d.merged}/hello`, "utf8"), "from the lower\n");
-      await ns.unmount(d.merged);
-      assert.deepEqual(mountsMentioning(d.merged, ns.pid), []);
-      // unmounting what is not mounted is fine
-      await ns.unmount(d.merged);
+      const tag = bb ? "bb" : "sys";
+      const d = runDirs(tag);
+      const r = runFolder(`${tag}-r0`);
+      await ns.prepareRun(`lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`, r, "/");
+      const rootfs = join(r, "rootfs");
+      assert.equal(mountsMentioning(rootfs, ns.pid).length, 1);
+      assert.deepEqual(mountsMentioning(rootfs), [], "not in the host's namespace");
+      assert.equal(readFileSync(`/proc/${ns.pid}/root${rootfs}/hello`, "utf8"), "from the lower\n");
+      await ns.finishRun("r0", r, true);
+      assert.deepEqual(mountsMentioning(rootfs, ns.pid), []);
       // mount's own message comes back
+      const bad = runFolder(`${tag}-bad`);
       await assert.rejects(
-        ns.mountOverlay(
-          `lowerdir=${join(dir, "missing")},upperdir=${d.upper},workdir=${d.work}`,
-          d.merged,
-          "/",
-        ),
+        ns.prepareRun(`lowerdir=${join(dir, "missing")},upperdir=${d.upper},workdir=${d.work}`, bad, "/"),
         (e: unknown) =>
           e instanceof MountError && /mount overlay: .*\S/.test(e.message) && !/failed$/.test(e.message),
       );
       // a request line cannot be split by a path with a newline
-      await assert.rejects(ns.mountOverlay("lowerdir=/x", `${d.merged}\nmount`, "/"), MountError);
+      await assert.rejects(ns.prepareRun("lowerdir=/x", `${bad}\nmount`, "/"), MountError);
       // requests in a row are answered in order
+      const folders = [1, 2, 3].map((i) => runFolder(`${tag}-r${i}`));
       const many = await Promise.allSettled(
-        [1, 2, 3].map((i) => ns.mountOverlay(i === 2 ? "bad" : d.ro, d.merged, "/")),
+        folders.map((f, i) => ns.prepareRun(i === 1 ? "bad" : d.ro, f, "/")),
       );
       assert.deepEqual(
         many.map((m) => m.status),
         ["fulfilled", "rejected", "fulfilled"],
       );
-      await ns.unmount(d.merged);
-      await ns.unmount(d.merged);
-      assert.deepEqual(mountsMentioning(d.merged, ns.pid), []);
+      await Promise.all([ns.finishRun("r1", folders[0]!, true), ns.finishRun("r3", folders[2]!, true)]);
+      for (const f of folders) assert.deepEqual(mountsMentioning(join(f, "rootfs"), ns.pid), []);
     } finally {
       ns.close();
     }
@@ -86,13 +91,14 @@ test("requests to a helper that is gone fail, and ensure() starts a new one", as
     const old = ns.pid;
     process.kill(old, "SIGKILL");
     while (ns.alive) await new Promise((r) => setTimeout(r, 5));
-    await assert.rejects(ns.unmount(join(dir, "nothing")), MountError);
+    await assert.rejects(ns.makeFifos(runFolder("gone")), MountError);
     await ns.ensure();
     assert.notEqual(ns.pid, old);
     const d = runDirs("restart");
-    await ns.mountOverlay(d.ro, d.merged, "/");
-    assert.equal(mountsMentioning(d.merged, ns.pid).length, 1);
-    await ns.unmount(d.merged);
+    const r = runFolder("restart-run");
+    await ns.prepareRun(d.ro, r, "/");
+    assert.equal(mountsMentioning(join(r, "rootfs"), ns.pid).length, 1);
+    await ns.finishRun("restart", r, true);
   } finally {
     ns.close();
   }
