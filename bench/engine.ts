@@ -2,7 +2,12 @@
  * The engine end to end, next to its peers in the same run (no assertions; ratios printed):
  *
  *   latency     upload -> output object for one small file on an idle engine (p50/p95), through the
- *               S3 API, the commit hook, the job queue, the supervisor and a crun/runc container
+ *               S3 API, the commit hook, the job queue, the supervisor and a crun/runc container; in
+ *               turns with it, one bare `crun|runc run` of the same script over one file (the floor's
+ *               bundle, below, started from node)
+ *   overhead    per invocation: the job's time in the engine (queued -> done in its record: queue,
+ *               image, stage-in, container, stage-out, cleanup) minus that bare run, at p50; the
+ *               upload before it (S3 PUT, the object's and the job's commits) is in the latency only
  *   throughput  N tiny files uploaded at once (by a worker thread, as another process would) through
  *               the same trivial script, with the engine's concurrency = cores; peers:
  *               - the same script over the same files on the host with `xargs -P <cores>` (no
@@ -11,10 +16,11 @@
  *                 per file (the same image folder read-only, the same namespaces and limits, input and
  *                 output bind-mounted; bundles written before the clock starts, nothing cleaned up)
  *
- * Budgets (DESIGN.md): latency p50 <= 60 ms; throughput >= 100 files/s and >= 0.6x xargs -P.
+ * Budgets (DESIGN.md): overhead per invocation <= 15 ms and latency <= 60 ms at p50; throughput
+ * >= 100 files/s and >= 0.6x xargs -P.
  * Usage: node dist/bench/engine.js [files=1000] [latency samples=30]
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,12 +43,8 @@ function pct(xs: number[], p: number): number {
 }
 
 function visible(engine: Engine, bucket: string, key: string): boolean {
-  try {
-    engine.store.backend.head(bucket, key);
-    return true;
-  } catch {
-    return false;
-  }
+  // The index, not head(): a miss there builds an S3Error (and its stack) on every poll.
+  return engine.store.backend.bucket(bucket).objects.has(key);
 }
 
 const root = mkdtempSync(join(tmpdir(), "scar-bench-engine-"));
@@ -55,6 +57,12 @@ try {
   for (const a of execFileSync("/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n")) {
     if (a && a !== "busybox") execFileSync("ln", ["-sf", "busybox", join(rootfs, "bin", a)]);
   }
+  // The host peers' files: the same script's input files, made before anything is timed.
+  const hostDir = join(root, "host");
+  mkdirSync(join(hostDir, "in"), { recursive: true });
+  mkdirSync(join(hostDir, "out"));
+  for (let i = 0; i < FILES; i++) writeFileSync(join(hostDir, "in", `t${i}.txt`), `file ${i}`);
+
   const engine = await Engine.start({
     dataDir: join(root, "data"),
     s3Port: 0,
@@ -85,15 +93,38 @@ try {
     credentials: c,
   });
 
-  // Latency: one file at a time on an idle engine.
+  // Latency: one file at a time on an idle engine, in turns with one bare run of the same script
+  // (alternating which goes first, so a busy stretch of the machine hits both alike).
+  const bare = bareBundles(engine.runner, rootfs, hostDir, "lat-out", SAMPLES + 3);
   const lat: number[] = [];
-  for (let i = 0; i < SAMPLES + 3; i++) {
-    const key = `in/l${i}.txt`;
+  const bareLat: number[] = [];
+  const engineSample = async (i: number) => {
     const t0 = performance.now();
-    await s3.send(new PutObjectCommand({ Bucket: "lat", Key: key, Body: "x" }));
+    await s3.send(new PutObjectCommand({ Bucket: "lat", Key: `in/l${i}.txt`, Body: "x" }));
     // Watch for the output in process (a HEAD through the SDK every few ms would add its own cost).
     while (!visible(engine, "lat", `out/l${i}.txt.n`)) await new Promise((r) => setTimeout(r, 1));
-    if (i >= 3) lat.push(performance.now() - t0); // the first runs warm up caches
+    return performance.now() - t0;
+  };
+  const bareSample = async (i: number) => {
+    const c = engine.runner.runtime.host.command(engine.runner.runtime.binary, bare.argv[i]!);
+    const t0 = performance.now();
+    const code = await new Promise<number | null>((resolve) => {
+      const p = spawn(c.file, c.args, { stdio: "ignore" });
+      p.on("close", resolve);
+    });
+    if (code !== 0) throw new Error(`bare ${engine.runner.info.runtime} run exited with ${code}`);
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < SAMPLES + 3; i++) {
+    const [e, b] =
+      i % 2 === 0
+        ? [await engineSample(i), await bareSample(i)]
+        : [await bareSample(i), await engineSample(i)].reverse();
+    if (i >= 3) {
+      // the first runs warm up caches
+      lat.push(e!);
+      bareLat.push(b!);
+    }
   }
 
   // Throughput: FILES tiny files at once, uploaded by another thread.
@@ -118,16 +149,17 @@ try {
   }
   const uploadSecs = await uploaded;
   const engineSecs = (performance.now() - t0) / 1000;
+  // Each latency sample's job, queued -> done (its stage times are whole milliseconds).
+  const jobMs = engine.jobs
+    .list("lat", { limit: SAMPLES + 3 })
+    .jobs.filter((j) => j.trigger.type === "object" && Number(/l(\d+)/.exec(j.trigger.key)?.[1]) >= 3)
+    .map((j) => j.stages.done! - j.stages.queued!);
   const failed =
     (engine.jobs.counts("tput").tput?.failed ?? 0) + (engine.jobs.counts("tput").tput?.dead ?? 0);
   s3.destroy();
   await engine.close();
 
   // Peer: the same script over the same number of files, on the host, xargs -P cores.
-  const hostDir = join(root, "host");
-  mkdirSync(join(hostDir, "in"), { recursive: true });
-  mkdirSync(join(hostDir, "out"));
-  for (let i = 0; i < FILES; i++) writeFileSync(join(hostDir, "in", `t${i}.txt`), `file ${i}`);
   writeFileSync(
     join(hostDir, "count.sh"),
     `INPUT_FILE_PATH="$1" TMP_OUTPUT_DIR="${join(hostDir, "out")}"\n${SCRIPT}`,
@@ -145,6 +177,13 @@ try {
   console.log(`engine: ${CORES} cores, busybox image, script: ${SCRIPT.trim()}`);
   console.log(
     `  upload -> output latency, idle engine (${SAMPLES} samples): p50 ${pct(lat, 0.5).toFixed(1)} ms, p95 ${pct(lat, 0.95).toFixed(1)} ms   (budget p50 <= 60 ms)`,
+  );
+  const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)} ms`;
+  console.log(
+    `  one bare ${engine.runner.info.runtime} run of the same script, in turns with those: p50 ${pct(bareLat, 0.5).toFixed(1)} ms, p95 ${pct(bareLat, 0.95).toFixed(1)} ms`,
+  );
+  console.log(
+    `  those jobs in the engine, queued -> done: p50 ${pct(jobMs, 0.5).toFixed(1)} ms; engine overhead per invocation at p50: ${signed(pct(jobMs, 0.5) - pct(bareLat, 0.5))}   (budget <= 15 ms); upload -> output over the bare run: ${signed(pct(lat, 0.5) - pct(bareLat, 0.5))}`,
   );
   console.log(
     `  ${FILES} tiny files, engine:          ${engineSecs.toFixed(2)} s = ${engineRate.toFixed(1)} files/s${failed ? ` (${failed} failed)` : ""}   (budget >= 100 files/s)`,
@@ -164,48 +203,58 @@ try {
 }
 
 /**
- * `xargs -P cores` over FILES bundles, each a bare `run` of the runtime with the same namespaces and
- * memory limit as the engine's containers, the image folder as read-only root, `in` and `out` of
- * `hostDir` bind-mounted (inputs from the host peer's run; outputs to a fresh folder).
+ * `count` bundles for bare runs of the runtime (argv[i] without the binary), each running the script
+ * over host file `in/t<i>.txt`: the same namespaces and memory limit as the engine's containers, the
+ * image folder as read-only root, `hostDir/in` and `hostDir/<outName>` bind-mounted, bundles written
+ * now (before any clock starts), nothing cleaned up after a run.
  */
+function bareBundles(runner: Runner, rootfs: string, hostDir: string, outName: string, count: number) {
+  const out = join(hostDir, outName);
+  mkdirSync(out);
+  const bundles = join(root, `bundles-${outName}`);
+  const argv: string[][] = [];
+  for (let i = 0; i < count; i++) {
+    const bundle = join(bundles, String(i));
+    mkdirSync(bundle, { recursive: true });
+    const spec = buildSpec({
+      rootfs,
+      config: { Env: ["PATH=/bin"] },
+      request: {
+        cmd: ["/bin/sh", "-c", `wc -c < /in/t${i}.txt > /out/t${i}.txt.n`],
+        mounts: [
+          { source: join(hostDir, "in"), destination: "/in", readonly: true },
+          { source: out, destination: "/out" },
+        ],
+        limits: { memoryBytes: 128 * 1024 * 1024 },
+      },
+      user: { uid: 0, gid: 0, additionalGids: [], home: "/root" },
+      host: {
+        nofileHard: 1024,
+        swapAccounting: false,
+        cgroupsPath: `${runner.cgroupParent}/${outName}-${i}`,
+      },
+    });
+    (spec.root as { readonly: boolean }).readonly = true;
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+    const id = `${outName}-${i}`;
+    argv.push(
+      runner.runtime
+        .runArgv({ bundle, id, pidFile: join(bundle, "pid"), logFile: join(bundle, "log") })
+        .slice(1),
+    );
+  }
+  return { out, bundles, argv };
+}
+
+/** The floor: `xargs -P cores` over FILES bare runs (bareBundles) in a runner's namespace. */
 async function bareRuntimeFloor(
   rootfs: string,
   hostDir: string,
 ): Promise<{ runtime: string; secs: number; failed: number }> {
   const runner = await Runner.open({ stateDir: join(root, "floor-state") });
   try {
-    const out = join(hostDir, "floor-out");
-    mkdirSync(out);
-    const bundles = join(root, "floor");
-    const lines: string[] = [];
-    for (let i = 0; i < FILES; i++) {
-      const bundle = join(bundles, String(i));
-      mkdirSync(bundle, { recursive: true });
-      const spec = buildSpec({
-        rootfs,
-        config: { Env: ["PATH=/bin"] },
-        request: {
-          cmd: ["/bin/sh", "-c", `wc -c < /in/t${i}.txt > /out/t${i}.txt.n`],
-          mounts: [
-            { source: join(hostDir, "in"), destination: "/in", readonly: true },
-            { source: out, destination: "/out" },
-          ],
-          limits: { memoryBytes: 128 * 1024 * 1024 },
-        },
-        user: { uid: 0, gid: 0, additionalGids: [], home: "/root" },
-        host: { nofileHard: 1024, swapAccounting: false, cgroupsPath: `${runner.cgroupParent}/f${i}` },
-      });
-      (spec.root as { readonly: boolean }).readonly = true;
-      writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
-      const argv = runner.runtime.runArgv({
-        bundle,
-        id: `floor-${i}`,
-        pidFile: join(bundle, "pid"),
-        logFile: join(bundle, "log"),
-      });
-      lines.push(argv.slice(1).join(" "));
-    }
-    writeFileSync(join(bundles, "args"), `${lines.join("\n")}\n`);
+    const { out, bundles, argv } = bareBundles(runner, rootfs, hostDir, "floor-out", FILES);
+    writeFileSync(join(bundles, "args"), `${argv.map((a) => a.join(" ")).join("\n")}\n`);
     const cmd = runner.runtime.host.command("sh", [
       "-c",
       `xargs -P ${CORES} -L 1 ${runner.runtime.binary} < ${join(bundles, "args")} > /dev/null`,
