@@ -10,7 +10,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
-import { readJournal } from "../../../src/engine/store/journal.js";
+import { Journal, readJournal } from "../../../src/engine/store/journal.js";
 import { withStore } from "./helpers.js";
 
 test("a torn last line is ignored; earlier records are kept", () => {
@@ -25,6 +25,35 @@ test("a torn last line is ignored; earlier records are kept", () => {
     const crc = (readJournalCrc(json) >>> 0).toString(16).padStart(8, "0");
     appendFileSync(p, `${crc} ${json}\n${crc} {"op":"mk`);
     assert.deepEqual(readJournal(p), [{ op: "mkb", b: "x", t: 1 }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("records safe to lose (acks) skip the commit's fsyncs; they stay in order with committed ones", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "scar-journal-"));
+  try {
+    const p = join(dir, "journal");
+    let syncs = 0;
+    const j = new Journal(p, async () => {
+      syncs++;
+    });
+    await j.open();
+    j.append([{ op: "ack", ids: [1] }]);
+    await j.exclusive(async () => {}); // waits until that batch is written
+    assert.equal(syncs, 0, "an ack-only batch ran the temp folder's fsync");
+    assert.deepEqual(readJournal(p), [{ op: "ack", ids: [1] }]);
+    // An ack queued with a record that must be durable goes through the durable path with it.
+    const committed = j.commit([{ op: "put", n: 1 }]);
+    j.append([{ op: "ack", ids: [2] }]);
+    await committed;
+    await j.close();
+    assert.ok(syncs >= 1);
+    assert.deepEqual(readJournal(p), [
+      { op: "ack", ids: [1] },
+      { op: "put", n: 1 },
+      { op: "ack", ids: [2] },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
