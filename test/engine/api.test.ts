@@ -186,6 +186,7 @@ test("POST /run with output files over the answer's limit: a JSON error naming t
   const again = await runFiles("one:", Buffer.from("small"));
   assert.equal(again.status, 200);
   assert.equal(Buffer.from(await again.text(), "base64").toString(), "small");
+  await t.engine.runner.drain(); // workspaces are deleted in the background
   assert.deepEqual(
     readdirSync(join(t.engine.dataDir, "work")).filter((d) => d !== "api"),
     [],
