@@ -73,6 +73,8 @@ export class ImageStore {
   readonly store: ContentStore;
   readonly client: RegistryClient;
   private readonly puller: Puller;
+  /** resolve()'s answers, each valid while the index is the one it was made from (see resolve). */
+  private readonly resolved = new Map<string, { version: string; image: ResolvedImage }>();
 
   constructor(opts: ImageStoreOptions = {}) {
     this.store = new ContentStore(opts.dataDir ?? defaultDataDir());
@@ -80,8 +82,22 @@ export class ImageStore {
     this.puller = new Puller(this.store, this.client, { concurrency: opts.concurrency });
   }
 
-  /** The image as the runtime needs it; throws ImageNotFoundError when it is not in the store. */
+  /**
+   * The image as the runtime needs it; throws ImageNotFoundError when it is not in the store. Every
+   * job calls this, so an answer is kept while the index file stays the same: layers are removed
+   * only by a garbage collection, which rewrites the index. Callers must not modify what it returns.
+   */
   resolve(ref: string): ResolvedImage {
+    const version = this.store.indexVersion();
+    const hit = this.resolved.get(ref);
+    if (hit && hit.version === version) return hit.image;
+    const image = this.resolveNow(ref);
+    if (this.resolved.size >= 256) this.resolved.clear();
+    this.resolved.set(ref, { version, image });
+    return image;
+  }
+
+  private resolveNow(ref: string): ResolvedImage {
     const rec = this.store.find(ref);
     if (!rec) throw new ImageNotFoundError(ref);
     const cfg = this.store.config(rec);

@@ -99,10 +99,22 @@ const pidAlive = (pid: number) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a released lease stays in this process's lease file (see ContentStore.lease). */
+const LEASE_LINGER_MS = 5000;
+
 export class ContentStore {
   readonly root: string;
   private readonly inflightLayers = new Map<string, Promise<LayerMeta>>();
-  private readonly leases = new Map<string, Set<string>>();
+  /** This store's leases: how many holders each ChainID or digest has now. */
+  private readonly held = new Map<string, number>();
+  /** What this store's lease file lists for other processes: always every held name. */
+  private listed = new Set<string>();
+  private relist: NodeJS.Timeout | undefined;
+  /** See indexForLookup() and config(). */
+  private indexSeen: { stamp: string; idx: IndexFile } | undefined;
+  private readonly configs = new Map<string, ImageConfigFile>();
+  private indexWrites = 0;
+  private readonly leaseFile = `${process.pid}-${randomBytes(6).toString("hex")}.json`;
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "images");
@@ -296,10 +308,38 @@ export class ContentStore {
     }
   }
 
+  /**
+   * The index for lookups: parsed again only when the file changed (it is replaced whole, so its
+   * inode changes with every write, by this process or another). Every job resolves its image, and
+   * parsing the index, the image's config and its layers' metadata each time cost ~0.5 ms of the
+   * engine's thread per job. Never handed to withLock, which changes the index it reads.
+   */
+  /** Changes whenever the index file does (see indexForLookup). */
+  indexVersion(): string {
+    this.indexForLookup();
+    return `${this.indexWrites}:${this.indexSeen?.stamp ?? "none"}`;
+  }
+
+  private indexForLookup(): IndexFile {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(this.indexPath());
+    } catch {
+      this.indexSeen = undefined;
+      return this.readIndex();
+    }
+    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (this.indexSeen?.stamp !== stamp) this.indexSeen = { stamp, idx: this.readIndex() };
+    return this.indexSeen.idx;
+  }
+
   private writeIndex(idx: IndexFile): void {
     const tmp = this.tempPath("index");
     fs.writeFileSync(tmp, `${JSON.stringify(idx, null, 1)}\n`);
     fs.renameSync(tmp, this.indexPath());
+    // (another process's writes are seen by the file's identity; this one's need not be guessed)
+    this.indexSeen = undefined;
+    this.indexWrites++;
   }
 
   /** Runs fn while holding the store's lock file (held by one process at a time). */
@@ -360,7 +400,7 @@ export class ContentStore {
    * digest), by manifest digest, or by image ID (config digest, or a prefix of at least 4 hex digits).
    */
   find(ref: string): ImageRecord | undefined {
-    return this.findIn(this.readIndex(), ref);
+    return this.findIn(this.indexForLookup(), ref);
   }
 
   private findIn(idx: IndexFile, ref: string): ImageRecord | undefined {
@@ -393,8 +433,14 @@ export class ContentStore {
   }
 
   /** Reads and parses the config blob of an image. */
+  /** The image's config (parsed once per digest: a blob never changes). Do not modify it. */
   config(rec: ImageRecord): ImageConfigFile {
-    return JSON.parse(this.readBlob(rec.configDigest).toString("utf8")) as ImageConfigFile;
+    let cfg = this.configs.get(rec.configDigest);
+    if (!cfg) {
+      cfg = JSON.parse(this.readBlob(rec.configDigest).toString("utf8")) as ImageConfigFile;
+      this.configs.set(rec.configDigest, cfg);
+    }
+    return cfg;
   }
 
   // ---- leases, removal, garbage collection ----------------------------------------------------------
@@ -402,21 +448,57 @@ export class ContentStore {
   /**
    * Marks unpacked layers (by ChainID) and blobs (by digest) as in use until release(): prune and rm
    * keep them, across processes too. The runtime leases an image's layers while a container runs.
+   *
+   * Other processes learn of this store's leases from one file, leases/<pid>-<id>.json, which lists
+   * a superset of what is held: it is rewritten when a lease adds a name, and trimmed to what is
+   * still held LEASE_LINGER_MS after a release. A file per lease cost a create and an unlink on the
+   * engine's thread per job, each waiting behind the disk's journal commits while jobs fsync.
+   * This process's own prune and rm go by what is held now.
    */
   lease(chainIds: string[]): () => void {
-    const id = `${process.pid}-${randomBytes(6).toString("hex")}`;
-    const file = join(this.root, "leases", `${id}.json`);
-    fs.writeFileSync(file, JSON.stringify(chainIds));
-    this.leases.set(id, new Set(chainIds));
+    for (const c of chainIds) this.held.set(c, (this.held.get(c) ?? 0) + 1);
+    if (chainIds.some((c) => !this.listed.has(c))) {
+      this.listed = new Set([...this.listed, ...chainIds]);
+      this.writeLeaseFile();
+    }
+    let released = false;
     return () => {
-      this.leases.delete(id);
-      fs.rmSync(file, { force: true });
+      if (released) return;
+      released = true;
+      for (const c of chainIds) {
+        const n = (this.held.get(c) ?? 1) - 1;
+        if (n > 0) this.held.set(c, n);
+        else this.held.delete(c);
+      }
+      this.relist ??= setTimeout(() => {
+        this.relist = undefined;
+        if (this.listed.size === this.held.size) return; // listed is a superset: nothing to trim
+        this.listed = new Set(this.held.keys());
+        try {
+          this.writeLeaseFile();
+        } catch {
+          // the store's folder is gone or unwritable: the stale names only keep layers longer
+        }
+      }, LEASE_LINGER_MS).unref();
     };
   }
 
+  /** Replaces this store's lease file at once (temp file + rename: a reader never sees half of it). */
+  private writeLeaseFile(): void {
+    const file = join(this.root, "leases", this.leaseFile);
+    if (this.listed.size === 0) {
+      fs.rmSync(file, { force: true });
+      return;
+    }
+    const tmp = this.tempPath("lease");
+    fs.writeFileSync(tmp, JSON.stringify([...this.listed]));
+    fs.renameSync(tmp, file);
+  }
+
   private leased(): Set<string> {
-    const out = new Set<string>();
+    const out = new Set<string>(this.held.keys());
     for (const name of fs.readdirSync(join(this.root, "leases"))) {
+      if (name === this.leaseFile) continue;
       const pid = Number(name.split("-")[0]);
       const file = join(this.root, "leases", name);
       if (!pidAlive(pid)) {
