@@ -259,12 +259,18 @@ function failure(answer: string): string {
  * entries, which busybox's shell would otherwise keep.
  */
 export function helperScript(hide: readonly string[], errorFile: string, busybox?: string): string {
-  const bb = busybox ? `${shellQuote(busybox)} ` : "";
+  // With busybox's own sh, the applets go through $B: empty when that sh runs an applet named
+  // without a path in a fork of itself, with no exec (its standalone mode, as Debian's static build
+  // has), which saves ~0.3 ms of CPU per command and five commands per run; else busybox's path.
+  const bb = busybox ? '${B:+"$B"} ' : "";
   const umount = `${bb}umount -n`;
   const e = shellQuote(errorFile);
   const fail = `{ m=; IFS= read -r m <${e}; echo "fail $m"; }`;
   const fifos = `${bb}mkfifo -m 600 "$t/stdout" "$t/stderr" 2>${e}`;
   return [
+    ...(busybox
+      ? [`if [ "$(command -v mkfifo)" = mkfifo ]; then B=; else B=${shellQuote(busybox)}; fi`]
+      : []),
     ...hide.map((p) => `${umount} ${shellQuote(p)} || exit 1`),
     "echo ready",
     "while IFS= read -r op && IFS= read -r o && IFS= read -r t && IFS= read -r wd; do",
