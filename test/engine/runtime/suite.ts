@@ -83,6 +83,16 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.equal(bad.stderr.toString(), "err\n");
     });
 
+    test("discardFolder answers at once; the folder is deleted before drain() returns", async () => {
+      const ws = join(f.root, `workspace-${runtime}`); // on the state folder's file system
+      mkdirSync(join(ws, "input/sub"), { recursive: true });
+      writeFileSync(join(ws, "input/sub/file"), "x");
+      await runner.discardFolder(ws);
+      await runner.drain();
+      assert.equal(existsSync(ws), false);
+      assert.deepEqual(readdirSync(runner.trashDir), []);
+    });
+
     test("start errors: missing executable, unknown user, missing layer", async () => {
       const a = await runner.run({ image, cmd: ["/no/such/program"] });
       assert.equal(a.reason, "start-error");
