@@ -23,6 +23,7 @@ import { SupervisorLog } from "../supervisor/log.js";
 import { ContainerExecutor } from "./container-executor.js";
 import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
 import { EmbeddedStoreProvider } from "./embedded-provider.js";
+import { EnqueueBatcher } from "./enqueue-batcher.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
@@ -149,7 +150,8 @@ export class Engine {
     // Jobs are created inside the store's commit: the hook runs before the upload is acknowledged, and
     // an event whose hook did not finish is delivered again at the next start. dedupeKey makes a
     // second delivery a no-op, so every acknowledged upload has exactly one job.
-    const onCommit = (events: StoreEvent[]) => {
+    const enqueues = new EnqueueBatcher(jobs);
+    const onCommit = (events: StoreEvent[]): Promise<void> | undefined => {
       const inputs: EnqueueInput[] = [];
       for (const e of events) {
         const name = functionOfArn(e.destination.arn);
@@ -164,7 +166,7 @@ export class Engine {
           dedupeKey: `store-event:${e.id}`,
         });
       }
-      if (inputs.length > 0) jobs.enqueueMany(inputs);
+      return inputs.length > 0 ? enqueues.add(inputs) : undefined;
     };
     const store = await startStore({
       dataDir: join(dir, "store"),
