@@ -4,13 +4,13 @@
  *   scar      Runner.run() of /bin/true: overlay rootfs over the layers, spec, crun, cleanup
  *   bare      `crun run` of a prepared bundle with the same rootfs (as one folder) and the same
  *             namespaces and limits, started from node (through the private mount namespace when the
- *             host has hybrid cgroups); and the same runs from a bash loop inside that namespace
- *             (no Node fork, no nsenter: the strictest peer; measured after the turns, not in them)
+ *             host has hybrid cgroups); and the same run timed by bash inside that namespace
+ *             ($EPOCHREALTIME around `crun run`: no Node fork, no nsenter in the time; the strictest peer)
  *   runc      the same two with runc, when installed
  *   podman    `podman run --rm` of the same rootfs, when podman is installed
  *
- * scar and bare are measured in turns (scar, bare, scar, bare, ...) so that the load of a busy machine hits
- * both alike. Usage: node dist/bench/runtime.js [runs=100]. Prints p50/p95/mean wall time per variant, the
+ * The variants are measured in turns (scar, bare, bash, scar, bare, bash, ...) so that the load of a busy
+ * machine hits them alike. Usage: node dist/bench/runtime.js [runs=100]. Prints p50/p95/mean wall time per variant, the
  * CPU time per run (this process + its children + the runner's mount helper, from /proc; the overlay's
  * umount and the folder's deletion, which follow a scar run in the background, are waited for outside the
  * wall time and counted in the CPU time), the load average, and the ratios.
@@ -78,10 +78,16 @@ async function measure(
 /**
  * Measures several variants in turns (a, b, a, b, ...) so that load changes hit them alike. `after` runs
  * outside the wall time but inside the CPU time (background work the variant left); `pids` are extra
- * processes whose CPU counts for the variant.
+ * processes whose CPU counts for the variant. A variant whose fn returns a number times itself: that
+ * number is its time, and its CPU is not reported (it would count the timer's own process).
  */
 async function measureInTurns(
-  variants: { name: string; fn: () => Promise<void>; after?: () => Promise<void>; pids?: () => number[] }[],
+  variants: {
+    name: string;
+    fn: () => Promise<void | number>;
+    after?: () => Promise<void>;
+    pids?: () => number[];
+  }[],
 ): Promise<Row[]> {
   for (const v of variants) for (let i = 0; i < WARMUP; i++) await v.fn();
   const ms = variants.map(() => [] as number[]);
@@ -91,13 +97,18 @@ async function measureInTurns(
       const pids = v.pids ?? (() => []);
       const c0 = cpuNow(pids);
       const t = performance.now();
-      await v.fn();
-      ms[k]!.push(performance.now() - t);
+      const own = await v.fn();
+      ms[k]!.push(typeof own === "number" ? own : performance.now() - t);
       await v.after?.();
       cpu[k]! += cpuNow(pids) - c0;
+      if (typeof own === "number") cpu[k] = Number.NaN;
     }
   }
-  return variants.map((v, k) => ({ name: v.name, ...stats(ms[k]!), cpu: cpu[k]! / RUNS }));
+  return variants.map((v, k) => ({
+    name: v.name,
+    ...stats(ms[k]!),
+    ...(Number.isNaN(cpu[k]!) ? {} : { cpu: cpu[k]! / RUNS }),
+  }));
 }
 
 function busyboxLayer(dir: string): string {
@@ -158,33 +169,27 @@ async function main(): Promise<void> {
           const ns = runner.runtime.host.namespace;
           return ns?.alive ? [ns.pid] : [];
         };
-        const [scarRow, bareRow] = await measureInTurns([
+        // The strictest peer: the same bare run timed by bash's own clock ($EPOCHREALTIME, no fork to
+        // read it) inside the namespace, so neither Node's fork nor nsenter is in its time.
+        const bashRun = async () => {
+          const c = runner.runtime.host.command("bash", [
+            "-c",
+            `s=$EPOCHREALTIME; ${runner.runtime.binary} ${rt === "crun" ? `--root=${runner.runtime.stateDir}` : `--root ${runner.runtime.stateDir}`} run --bundle ${bundle} bash${n++} >/dev/null 2>&1 || exit 1; e=$EPOCHREALTIME; echo "$s $e"`,
+          ]);
+          const r = spawnSync(c.file, c.args, { encoding: "utf8" });
+          if (r.status !== 0) throw new Error(`bare ${rt} run from bash exited ${r.status}`);
+          const [a, b] = r.stdout.trim().split(" ").map(Number);
+          return (b! - a!) * 1000;
+        };
+        const [scarRow, bareRow, bashRow] = await measureInTurns([
           { name: `scar ${rt}`, fn: scarRun, after: () => runner.drain(), pids: helper },
           { name: `bare ${rt} run`, fn: bareRun },
+          { name: `bare ${rt} run (bash)`, fn: bashRun },
         ]);
         rows.push(scarRow!);
         for (const [k, v] of Object.entries(phases)) rows.push({ name: `  scar ${rt} ${k}`, ...stats(v) });
-        rows.push(bareRow!);
-        // The strictest peer: the same bare runs from a bash loop in the same namespace (no Node
-        // fork, no nsenter per run), timed by bash's own clock ($EPOCHREALTIME, no fork to read it).
-        const loop = runner.runtime.host.command("bash", [
-          "-c",
-          `for i in $(seq ${RUNS + WARMUP}); do s=$EPOCHREALTIME; ${runner.runtime.binary} ${rt === "crun" ? `--root=${runner.runtime.stateDir}` : `--root ${runner.runtime.stateDir}`} run --bundle ${bundle} loop$i >/dev/null 2>&1 || exit 1; e=$EPOCHREALTIME; echo "$s $e"; done`,
-        ]);
-        const looped = spawnSync(loop.file, loop.args, { encoding: "utf8" });
-        if (looped.status === 0) {
-          const ms = looped.stdout
-            .trim()
-            .split("\n")
-            .slice(WARMUP)
-            .map((l) => {
-              const [a, b] = l.split(" ").map(Number);
-              return (b! - a!) * 1000;
-            });
-          rows.push({ name: `bare ${rt} run (bash loop)`, ...stats(ms) });
-          pairs.push([`scar ${rt}`, `bare ${rt} run (bash loop)`]);
-        }
-        pairs.push([`scar ${rt}`, `bare ${rt} run`]);
+        rows.push(bareRow!, bashRow!);
+        pairs.push([`scar ${rt}`, `bare ${rt} run (bash)`], [`scar ${rt}`, `bare ${rt} run`]);
       } finally {
         await runner.close();
       }
