@@ -308,18 +308,18 @@ export class ContentStore {
     }
   }
 
-  /**
-   * The index for lookups: parsed again only when the file changed (it is replaced whole, so its
-   * inode changes with every write, by this process or another). Every job resolves its image, and
-   * parsing the index, the image's config and its layers' metadata each time cost ~0.5 ms of the
-   * engine's thread per job. Never handed to withLock, which changes the index it reads.
-   */
   /** Changes whenever the index file does (see indexForLookup). */
   indexVersion(): string {
     this.indexForLookup();
     return `${this.indexWrites}:${this.indexSeen?.stamp ?? "none"}`;
   }
 
+  /**
+   * The index for lookups: parsed again only when the file changed (it is replaced whole, so its
+   * inode changes with every write, by this process or another). Every job resolves its image, and
+   * parsing the index, the image's config and its layers' metadata each time cost ~0.5 ms of the
+   * engine's thread per job. Never handed to withLock, which changes the index it reads.
+   */
   private indexForLookup(): IndexFile {
     let st: fs.Stats;
     try {
@@ -432,7 +432,6 @@ export class ContentStore {
     return r && this.withNames(idx, r);
   }
 
-  /** Reads and parses the config blob of an image. */
   /** The image's config (parsed once per digest: a blob never changes). Do not modify it. */
   config(rec: ImageRecord): ImageConfigFile {
     let cfg = this.configs.get(rec.configDigest);

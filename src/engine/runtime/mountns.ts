@@ -169,20 +169,21 @@ export class PrivateMountNamespace {
    * then deletes `dir`. Resolves when both are done; rejects with MountError when the unmount
    * failed, and then the folder stays (for the next sweep).
    */
-  async finishRun(id: string, dir: string, mounted: boolean): Promise<void> {
-    checkId(id);
-    const { finished } = await this.background("done", id, ["finish", mounted ? "1" : "", dir, id]);
-    const rest = await finished;
-    if (rest !== "ok")
-      throw new MountError(`umount ${dir}/rootfs: ${failure(rest ?? "fail the helper ended")}`);
+  finishRun(id: string, dir: string, mounted: boolean): Promise<void> {
+    return this.untilDone(id, ["finish", mounted ? "1" : "", dir, id], `umount ${dir}/rootfs`);
   }
 
   /** Deletes `path` (a folder with no mount in it) in the background; resolves when it is gone. */
-  async remove(id: string, path: string): Promise<void> {
+  remove(id: string, path: string): Promise<void> {
+    return this.untilDone(id, ["remove", "", path, id], `rm -rf ${path}`);
+  }
+
+  /** Runs a request answered by "done <id> ok|fail <message>"; MountError(`what: message`) if it failed. */
+  private async untilDone(id: string, lines: string[], what: string): Promise<void> {
     checkId(id);
-    const { finished } = await this.background("done", id, ["remove", "", path, id]);
+    const { finished } = await this.background("done", id, lines);
     const rest = await finished;
-    if (rest !== "ok") throw new MountError(`rm -rf ${path}: ${failure(rest ?? "fail the helper ended")}`);
+    if (rest !== "ok") throw new MountError(`${what}: ${failure(rest ?? "fail the helper ended")}`);
   }
 
   /**
@@ -254,14 +255,16 @@ function failure(answer: string): string {
  * The helper: hides `hide`, says "ready", then serves requests of four lines each (op, mount
  * options or command, target folder, working directory or run id) with one answer line ("ok", or
  * "fail " and the first line of the command's error output), until its stdin closes. Its only forks
- * are the commands themselves (mount, umount, mkfifo) and, for `start`, one subshell that runs the
- * command and then prints "exit <id> <status>". `jobs` (a builtin) frees finished background jobs'
- * entries, which busybox's shell would otherwise keep.
+ * are the commands themselves (mount, umount, mkfifo, rm) and, for `start`, `finish` and `remove`, one
+ * background subshell each, which does the work and then prints "exit <id> <status>" or
+ * "done <id> ok|fail <message>". `jobs` (a builtin) frees finished background jobs' entries, which
+ * busybox's shell would otherwise keep.
  */
 export function helperScript(hide: readonly string[], errorFile: string, busybox?: string): string {
   // With busybox's own sh, the applets go through $B: empty when that sh runs an applet named
   // without a path in a fork of itself, with no exec (its standalone mode, as Debian's static build
-  // has), which saves ~0.3 ms of CPU per command and five commands per run; else busybox's path.
+  // has: mkfifo, umount and rm then cost no exec, ~0.3 ms of CPU each; mount re-executes busybox
+  // anyway); else busybox's path.
   const bb = busybox ? '${B:+"$B"} ' : "";
   const umount = `${bb}umount -n`;
   const e = shellQuote(errorFile);
