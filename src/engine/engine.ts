@@ -31,6 +31,7 @@ import {
   type EnqueueInput,
   type FunctionPolicy,
   type JobContext,
+  type JobHealthState,
   type JobOutcome,
   type JobRecord,
   JobStore,
@@ -191,6 +192,11 @@ export class Engine {
     engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, log);
     scheduler.start();
     return engine;
+  }
+
+  /** The job system's health (its database damaged or not writable): what `/health` answers. */
+  health(): JobHealthState {
+    return this.scheduler.health();
   }
 
   /** Deployed functions. */

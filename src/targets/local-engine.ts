@@ -80,21 +80,33 @@ function alive(pid: number): boolean {
   }
 }
 
-async function healthy(api: string): Promise<boolean> {
+/**
+ * Asks the engine's /health: undefined when it does not answer; "" when it is healthy; the reason
+ * when it answers 503 (its job database damaged or not writable): it runs, but does not run jobs.
+ */
+async function health(api: string): Promise<string | undefined> {
   try {
     const res = await fetch(`${api}/health`, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.ok;
+    const body = await res.text();
+    if (res.ok) return "";
+    return res.status === 503 ? body.trim() || "unhealthy" : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** The engine serving this data folder, if one is running and answers. */
-export async function runningEngine(dataDir: string): Promise<EngineInfo | undefined> {
+/**
+ * The engine serving this data folder, if one is running and answers (`unhealthy`: the reason it
+ * gave, when it answers but its job system is not working).
+ */
+export async function runningEngine(
+  dataDir: string,
+): Promise<(EngineInfo & { unhealthy?: string }) | undefined> {
   const info = readEngineInfo(dataDir);
   if (!info || !alive(info.pid)) return undefined;
-  return (await healthy(info.api)) ? info : undefined;
+  const h = await health(info.api);
+  if (h === undefined) return undefined;
+  return h ? { ...info, unhealthy: h } : info;
 }
 
 export interface StartOptions {

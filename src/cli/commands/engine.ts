@@ -53,6 +53,7 @@ export function registerEngine(program: Command): void {
         say(
           [
             `running (pid ${info.pid}, up ${up} s, scar ${info.version})`,
+            ...(info.unhealthy ? [`  UNHEALTHY:    ${info.unhealthy}`] : []),
             `  API:          ${info.api}`,
             `  object store: ${info.s3}`,
             `  data folder:  ${info.dataDir}`,
@@ -61,6 +62,7 @@ export function registerEngine(program: Command): void {
         );
       } else say(`not running (data folder ${dir}); commands start it when they need it`);
       if (!info) process.exitCode = 3;
+      else if (info.unhealthy) process.exitCode = 4;
     });
 
   engine

@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { startApi } from "../../engine/api/index.js";
 import { Engine } from "../../engine/engine.js";
+import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
 import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
 import { configuredDataDir } from "../data-dir.js";
@@ -45,6 +46,13 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
         `the object store's port is in use: ${e.message}`,
         1,
         "pick another with --s3-port, or 0 for a free one",
+      );
+    if (err instanceof DamagedJobDatabaseError) throw new CliError(err.message, 1, err.hint);
+    if (dbFault(err) === "disk")
+      throw new CliError(
+        `the job database in ${join(dataDir, "jobs")} cannot be written: ${e.message}`,
+        1,
+        `make room on the disk of ${dataDir} (df -h ${dataDir}), then start the engine again`,
       );
     throw err;
   }

@@ -19,6 +19,12 @@
  */
 export type { Durability } from "./db.js";
 export {
+  DamagedJobDatabaseError,
+  type DbFault,
+  dbFault,
+  type JobHealthState,
+} from "./faults.js";
+export {
   durationMs,
   endLine,
   lambdaLog,

@@ -12,9 +12,19 @@
  *
  * The queue is the database: the scheduler keeps only the ring and its running counts in memory, so
  * the number of queued jobs costs disk, not memory.
+ *
+ * Faults of the database itself (faults.ts) are logged once, when they start, not at every poll:
+ * - damaged: dispatch stops for good (jobs already running finish; what cannot be recorded is
+ *   recovered at the next start, on a repaired or new file);
+ * - cannot be written (full disk): dispatch pauses and a probe write is tried every poll. A job
+ *   whose stage, log or outcome could not be written is stopped (its signal aborted) and ends as
+ *   failed with reason `disk`, retried like any failure (dead past its retries); an outcome that
+ *   cannot be written waits in memory and is written as soon as the probe succeeds. If the engine
+ *   stops first, the job is still `running` on disk and the next start's recovery requeues it.
  */
 import { EventEmitter } from "node:events";
 import { availableParallelism } from "node:os";
+import { dbFault, type JobHealthState } from "./faults.js";
 import { takeOwnership } from "./owner.js";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry.js";
 import type { Claimed, JobStore } from "./store.js";
@@ -56,7 +66,9 @@ interface Running {
   claimed: Claimed;
   controller: AbortController;
   /** Why the scheduler aborted it, if it did. */
-  abortedFor?: "cancel" | "shutdown";
+  abortedFor?: "cancel" | "shutdown" | "disk";
+  /** A write of its records failed because the database could not be written: what failed. */
+  unwritten?: string;
   done: Promise<void>;
 }
 
@@ -96,7 +108,14 @@ export class Scheduler extends EventEmitter {
   private started = false;
   private stopping = false;
   private unsubscribe: (() => void) | null = null;
+  private unwatchHealth: (() => void) | null = null;
   private release: (() => void) | null = null;
+  /** The job database is damaged: nothing more is dispatched. */
+  private halted = false;
+  /** Outcomes (failed, reason `disk`) waiting for the database to be writable again, by job seq. */
+  private readonly pendingOutcomes = new Map<number, { job: Claimed["job"]; outcome: JobOutcome }>();
+  /** The last dispatch error logged, so one that every poll meets again is logged once. */
+  private lastPumpError: string | null = null;
 
   constructor(opts: SchedulerOptions) {
     super();
@@ -128,6 +147,7 @@ export class Scheduler extends EventEmitter {
     if (this.started) throw new Error("scheduler already started");
     this.release = takeOwnership(this.store.db, this.store.now());
     this.started = true;
+    this.unwatchHealth = this.store.health.onChange((h) => this.healthChanged(h));
     const recovered = this.store.recover((fn, inv) => this.maxAttempts(fn, inv));
     this.sweep();
     this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
@@ -148,6 +168,7 @@ export class Scheduler extends EventEmitter {
   async stop(opts: { abort?: boolean } = {}): Promise<void> {
     this.stopping = true;
     this.unsubscribe?.();
+    this.unwatchHealth?.();
     for (const t of [this.wakeTimer, this.sweepTimer]) if (t) clearTimeout(t);
     if (opts.abort) {
       for (const r of this.running.values()) {
@@ -157,8 +178,19 @@ export class Scheduler extends EventEmitter {
     }
     await Promise.all([...this.running.values()].map((r) => r.done));
     this.flushLogs();
-    this.release?.();
+    // Outcomes still unwritten stay `running` on disk: the next start's recovery requeues those jobs.
+    if (!this.halted) this.writePendingOutcomes();
+    try {
+      this.release?.();
+    } catch (e) {
+      this.onError(e);
+    }
     this.release = null;
+  }
+
+  /** The job database's health: ok, or damaged / cannot be written, with a message. */
+  health(): JobHealthState {
+    return this.store.health.get();
   }
 
   /** Cancels a queued or running job. False when it is neither. */
@@ -208,8 +240,12 @@ export class Scheduler extends EventEmitter {
       this.pumpQueued = false;
       try {
         this.pump();
+        this.lastPumpError = null;
       } catch (e) {
-        this.onError(e);
+        // A fault of the database is logged by healthChanged, once; other errors once in a row.
+        const message = (e as Error)?.message ?? String(e);
+        if (!dbFault(e) && message !== this.lastPumpError) this.onError(e);
+        this.lastPumpError = message;
         this.wakeIn(this.pollMs);
       }
     });
@@ -217,7 +253,15 @@ export class Scheduler extends EventEmitter {
 
   /** Starts every job the limits allow, one per ring entry per pass, round-robin. */
   private pump(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.halted) return;
+    if (this.health().fault === "disk") {
+      // Throws while the disk is still full (the catch above waits a poll); a success clears the fault.
+      this.store.probeWrite();
+    }
+    if (!this.writePendingOutcomes()) {
+      this.wakeIn(this.pollMs, true);
+      return;
+    }
     let nextDue = Number.POSITIVE_INFINITY;
     let progress = true;
     while (progress && this.running.size < this.global && this.ring.length > 0) {
@@ -258,7 +302,7 @@ export class Scheduler extends EventEmitter {
 
   /** `keepAlive`: a retry is coming due, so the process should wait for it (plain polling should not). */
   private wakeIn(ms: number, keepAlive = false): void {
-    if (this.stopping) return;
+    if (this.stopping || this.halted) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
@@ -292,7 +336,11 @@ export class Scheduler extends EventEmitter {
       stage: (stage: HandlerStage, at?: number) => {
         // Log text written before the stage should be on disk before the stage is.
         this.flushLogs();
-        this.store.recordStage(seq, stage, at ?? this.store.now());
+        try {
+          this.store.recordStage(seq, stage, at ?? this.store.now());
+        } catch (e) {
+          if (!this.unwritable(entry, `its stage ${stage}`, e)) throw e;
+        }
       },
       log: (text: string) => this.bufferLog(seq, text),
     };
@@ -323,15 +371,22 @@ export class Scheduler extends EventEmitter {
         if (entry.abortedFor === "cancel") {
           outcome = { ...outcome, status: "failed", reason: "cancelled", retry: false };
           delete outcome.delegate;
+        } else if (entry.unwritten) {
+          outcome = diskOutcome(entry.unwritten);
         }
-        after = this.store.finish(seq, outcome, {
-          retries: this.policy(job.function).retries ?? DEFAULT_RETRIES,
-          backoff: this.backoff,
-        })?.record;
+        try {
+          after = this.store.finish(seq, outcome, this.retryPolicy(job.function))?.record;
+        } catch (e) {
+          if (dbFault(e) !== "disk") throw e;
+          // Its record is incomplete whatever the handler said: it is retried once it can be written.
+          const why = entry.unwritten ?? `its outcome (${(e as Error).message})`;
+          this.logJob(job, `could not write ${why}; it ends as failed (reason disk) once there is room`);
+          this.pendingOutcomes.set(seq, { job, outcome: diskOutcome(why) });
+        }
       }
     } catch (e) {
       // The job stays `running` in the database; the next start's recovery requeues it.
-      this.onError(e);
+      if (!dbFault(e)) this.onError(e);
     } finally {
       this.running.delete(job.id);
       this.perQueue[job.queue]--;
@@ -339,18 +394,84 @@ export class Scheduler extends EventEmitter {
       if (n === 0) this.perFn.delete(job.function);
       else this.perFn.set(job.function, n);
     }
-    after ??= this.store.get(job.id);
-    if (after) {
+    if (!this.pendingOutcomes.has(seq)) {
       try {
-        this.emit("finish", after);
-      } catch (e) {
-        this.onError(e); // a listener's bug must not leave the job's waiters hanging
+        after ??= this.store.get(job.id);
+      } catch {
+        // A damaged database: already in health, and there is nothing to tell the waiters.
       }
-      this.resolveWaiters(after);
-      // A retry goes back in the ring (its key may have left it while the job ran).
-      if (after.status === "queued") this.addKey(after.function, after.queue);
+      if (after) this.finished(after);
     }
     this.schedulePump();
+  }
+
+  private finished(after: JobRecord): void {
+    try {
+      this.emit("finish", after);
+    } catch (e) {
+      this.onError(e); // a listener's bug must not leave the job's waiters hanging
+    }
+    this.resolveWaiters(after);
+    // A retry goes back in the ring (its key may have left it while the job ran).
+    if (after.status === "queued") this.addKey(after.function, after.queue);
+  }
+
+  private retryPolicy(fn: string): { retries: number; backoff: Backoff } {
+    return { retries: this.policy(fn).retries ?? DEFAULT_RETRIES, backoff: this.backoff };
+  }
+
+  // ------------------------------------------------------------------ faults of the database
+
+  /**
+   * A write of a running job's records failed. When the database cannot be written (full disk), the
+   * job is stopped: its record would be incomplete, so it ends as failed (reason `disk`) and is
+   * retried. Returns false for other errors (the caller handles them as before).
+   */
+  private unwritable(entry: Running, what: string, e: unknown): boolean {
+    if (dbFault(e) !== "disk") return false;
+    if (!entry.unwritten) {
+      entry.unwritten = `${what} (${(e as Error).message})`;
+      this.logJob(entry.claimed.job, `could not write ${entry.unwritten}; the job is stopped`);
+      entry.abortedFor ??= "disk";
+      entry.controller.abort(new Error(`the job database cannot be written: ${(e as Error).message}`));
+    }
+    return true;
+  }
+
+  private logJob(job: Claimed["job"], text: string): void {
+    this.onError(new Error(`job ${job.id} of '${job.function}': ${text}`));
+  }
+
+  /** Writes the outcomes that waited for room; false while the database still cannot be written. */
+  private writePendingOutcomes(): boolean {
+    for (const [seq, p] of this.pendingOutcomes) {
+      let after: JobRecord | undefined;
+      try {
+        after = this.store.finish(seq, p.outcome, this.retryPolicy(p.job.function))?.record;
+      } catch (e) {
+        if (dbFault(e) === "disk") return false;
+        // Left `running` on disk: the next start's recovery requeues it.
+        if (!dbFault(e)) this.onError(e);
+      }
+      this.pendingOutcomes.delete(seq);
+      if (after) this.finished(after);
+    }
+    return true;
+  }
+
+  /** Logs a fault of the database once, when it starts (and a full disk's end); damage stops dispatch. */
+  private healthChanged(h: JobHealthState): void {
+    if (h.ok) {
+      this.onError(new Error("the job database can be written again: jobs are dispatched"));
+      this.schedulePump();
+      return;
+    }
+    this.onError(new Error(`${h.fault === "damaged" ? "ERROR" : "WARNING"}: ${h.message}`));
+    if (h.fault === "damaged") {
+      this.halted = true;
+      if (this.wakeTimer) clearTimeout(this.wakeTimer);
+      this.wakeTimer = null;
+    }
   }
 
   private resolveWaiters(job: JobRecord): void {
@@ -389,7 +510,11 @@ export class Scheduler extends EventEmitter {
     try {
       this.store.appendLogs(entries);
     } catch (e) {
-      this.onError(e);
+      const lost = new Map(entries);
+      const jobs = [...this.running.values()].filter((r) => lost.has(r.claimed.seq));
+      const what = (r: Running) => `${lost.get(r.claimed.seq)!.length} characters of its log`;
+      const stopped = jobs.map((r) => this.unwritable(r, what(r), e));
+      if (!stopped.includes(true) && !dbFault(e)) this.onError(e);
     }
   }
 
@@ -397,9 +522,18 @@ export class Scheduler extends EventEmitter {
     try {
       this.store.sweep((fn) => this.policy(fn).retentionDays ?? DEFAULT_RETENTION_DAYS);
     } catch (e) {
-      this.onError(e);
+      if (!dbFault(e)) this.onError(e);
     }
   }
+}
+
+/** How a job whose records could not be written ends: failed, retried like any failure. */
+function diskOutcome(what: string): JobOutcome {
+  return {
+    status: "failed",
+    reason: "disk",
+    error: `the job database could not be written (disk full?): ${what} was lost; the job was stopped`,
+  };
 }
 
 function positive(n: number, what: string): number {

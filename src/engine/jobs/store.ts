@@ -4,10 +4,15 @@
  *
  * One JobStore (one process) owns a database file at a time: the scheduler keeps its running counts
  * in memory, so two schedulers on one file would each run the other's jobs.
+ *
+ * Every method that reads or writes goes through `guard`, so a damaged file or a full disk met by
+ * any statement is recorded in `health` (faults.ts) before the error reaches the caller.
  */
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { type Durability, durableTransaction, openDatabase } from "./db.js";
+import { JobHealth } from "./faults.js";
 import { DEFAULT_LOG_LIMIT, LogWriter, splitLimit } from "./logs.js";
 import { type Backoff, decide } from "./retry.js";
 import {
@@ -85,6 +90,8 @@ const DAY_MS = 86_400_000;
 export class JobStore {
   readonly db: Database.Database;
   readonly now: () => number;
+  /** The database's faults (damaged, cannot be written) as the statements meet them. */
+  readonly health: JobHealth;
   private readonly durability: Durability;
   private readonly logs: LogWriter;
   private readonly listeners = new Set<(fn: string, queue: Queue) => void>();
@@ -97,6 +104,7 @@ export class JobStore {
   private constructor(db: Database.Database, opts: JobStoreOptions) {
     this.db = db;
     this.now = opts.now ?? Date.now;
+    this.health = new JobHealth(join(opts.dataDir, opts.fileName ?? "jobs.db"), () => Date.now());
     this.durability = opts.durability ?? "power";
     this.logs = new LogWriter(db, splitLimit(opts.logLimit ?? DEFAULT_LOG_LIMIT));
     this.st = prepare(db);
@@ -123,7 +131,31 @@ export class JobStore {
    * the outermost commit is fsynced, so enqueues made inside survive even a power loss once it returns.
    */
   transaction<T>(fn: () => T): T {
-    return durableTransaction(this.db, this.durability, fn);
+    return this.guard(() => durableTransaction(this.db, this.durability, fn), true);
+  }
+
+  /**
+   * Runs a statement or transaction; a fault of the database it raises is noted in `health` before
+   * it is thrown. `write`: success shows the database can be written again.
+   */
+  private guard<T>(fn: () => T, write = false): T {
+    let r: T;
+    try {
+      r = fn();
+    } catch (e) {
+      this.health.note(e);
+      throw e;
+    }
+    if (write) this.health.written();
+    return r;
+  }
+
+  /**
+   * A write that changes nothing the job system reads (the owner row's `since`), to learn whether the
+   * database can be written again after a full disk. Throws as any write would.
+   */
+  probeWrite(): void {
+    this.guard(() => this.st.probe.run(), true);
   }
 
   // ------------------------------------------------------------------ enqueue
@@ -186,7 +218,7 @@ export class JobStore {
 
   /** (function, queue) pairs with queued jobs, due or not: the scheduler's round-robin ring at start. */
   queuedKeys(): { fn: string; queue: Queue }[] {
-    return this.st.queuedKeys.all();
+    return this.guard(() => this.st.queuedKeys.all());
   }
 
   hasQueued(fn: string, queue: Queue): boolean {
@@ -195,12 +227,12 @@ export class JobStore {
 
   /** The earliest not-before of a key's queued jobs (null when none is queued). */
   nextDue(fn: string, queue: Queue): number | null {
-    return this.st.nextDue.get(fn, queue)?.t ?? null;
+    return this.guard(() => this.st.nextDue.get(fn, queue)?.t ?? null);
   }
 
   /** Marks the oldest due job of (fn, queue) running and opens its attempt; undefined when none is due. */
   claimNext(fn: string, queue: Queue): Claimed | undefined {
-    return this.claimTx.immediate(fn, queue);
+    return this.guard(() => this.claimTx.immediate(fn, queue));
   }
 
   private claimBody(fn: string, queue: Queue): Claimed | undefined {
@@ -219,12 +251,12 @@ export class JobStore {
   recordStage(seq: number, stage: HandlerStage, at: number): void {
     // The column name comes from the closed list of stages, never from input.
     if (!STAGES.includes(stage)) throw new Error(`unknown stage ${stage}`);
-    this.st.stage[stage].run(at, seq);
+    this.guard(() => this.st.stage[stage].run(at, seq), true);
   }
 
   /** Appends buffered log text of several jobs in one transaction. */
   appendLogs(entries: Iterable<[seq: number, text: string]>): void {
-    this.appendTx(entries);
+    this.guard(() => this.appendTx(entries), true);
   }
 
   /**
@@ -237,7 +269,7 @@ export class JobStore {
     outcome: JobOutcome,
     policy: { retries: number; backoff: Backoff },
   ): { status: JobStatus; record: JobRecord; delegatedTo?: string } | undefined {
-    return this.finishTx.immediate(seq, outcome, policy);
+    return this.guard(() => this.finishTx.immediate(seq, outcome, policy), true);
   }
 
   private finishBody(
@@ -302,25 +334,27 @@ export class JobStore {
    * when its cycle has attempts left (`maxAttempts`), dead otherwise.
    */
   requeueInterrupted(seq: number, maxAttempts: number): JobStatus | undefined {
-    return this.db
-      .transaction(() => {
-        const row = this.st.bySeq.get(seq);
-        if (row?.status !== "running") return undefined;
-        const now = this.now();
-        const status: JobStatus = row.cycle_attempts < maxAttempts ? "queued" : "dead";
-        this.st.interrupt.run(status, now, status === "dead" ? now : null, seq);
-        this.closeAttempt(
-          seq,
-          row.attempts,
-          now,
-          "failed",
-          "interrupted",
-          null,
-          "the engine stopped during the job",
-        );
-        return status;
-      })
-      .immediate();
+    return this.guard(() =>
+      this.db
+        .transaction(() => {
+          const row = this.st.bySeq.get(seq);
+          if (row?.status !== "running") return undefined;
+          const now = this.now();
+          const status: JobStatus = row.cycle_attempts < maxAttempts ? "queued" : "dead";
+          this.st.interrupt.run(status, now, status === "dead" ? now : null, seq);
+          this.closeAttempt(
+            seq,
+            row.attempts,
+            now,
+            "failed",
+            "interrupted",
+            null,
+            "the engine stopped during the job",
+          );
+          return status;
+        })
+        .immediate(),
+    );
   }
 
   /**
@@ -329,7 +363,7 @@ export class JobStore {
    */
   recover(maxAttempts: (fn: string, invocation: Invocation) => number): { requeued: number; dead: number } {
     const res = { requeued: 0, dead: 0 };
-    for (const r of this.st.running.all()) {
+    for (const r of this.guard(() => this.st.running.all())) {
       const s = this.requeueInterrupted(r.seq, maxAttempts(r.fn, r.invocation));
       if (s === "queued") res.requeued++;
       else if (s === "dead") res.dead++;
@@ -370,31 +404,33 @@ export class JobStore {
   // ------------------------------------------------------------------ queries
 
   get(id: string): JobRecord | undefined {
-    const r = this.st.byId.get(id);
+    const r = this.guard(() => this.st.byId.get(id));
     return r ? toRecord(r) : undefined;
   }
 
   getWithPayload(id: string): JobWithPayload | undefined {
-    const r = this.st.byId.get(id);
+    const r = this.guard(() => this.st.byId.get(id));
     if (!r) return undefined;
-    return { ...toRecord(r), payload: decodePayload(...this.payloadOf(r.seq)) };
+    return { ...toRecord(r), payload: decodePayload(...this.guard(() => this.payloadOf(r.seq))) };
   }
 
   /** The job's log text (with a truncation marker where the cap dropped text); undefined: no such job. */
   log(id: string): string | undefined {
-    const r = this.st.byId.get(id);
-    return r ? this.logs.read(r.seq, r.log_dropped) : undefined;
+    return this.guard(() => {
+      const r = this.st.byId.get(id);
+      return r ? this.logs.read(r.seq, r.log_dropped) : undefined;
+    });
   }
 
   /** Every attempt of the job, oldest first, across redrives. */
   attempts(id: string): AttemptRecord[] {
-    const r = this.st.byId.get(id);
-    return r ? this.st.attempts.all(r.seq).map(toAttempt) : [];
+    const r = this.guard(() => this.st.byId.get(id));
+    return r ? this.guard(() => this.st.attempts.all(r.seq)).map(toAttempt) : [];
   }
 
   /** Jobs delegated from this one. */
   children(id: string): JobRecord[] {
-    return this.st.children.all(id).map(toRecord);
+    return this.guard(() => this.st.children.all(id)).map(toRecord);
   }
 
   /** A function's jobs (every function's with `fn` undefined), newest first, a page at a time. */
@@ -406,11 +442,13 @@ export class JobStore {
       opts.status === undefined ? [] : Array.isArray(opts.status) ? opts.status : [opts.status];
     const filter = statuses.length ? `AND status IN (${statuses.map(() => "?").join(",")})` : "";
     const byFn = fn === undefined ? "" : "fn = ? AND";
-    const rows = this.db
-      .prepare<unknown[], JobRow>(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${byFn} seq < ? ${filter} ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(...(fn === undefined ? [] : [fn]), before, ...statuses, limit + 1);
+    const rows = this.guard(() =>
+      this.db
+        .prepare<unknown[], JobRow>(
+          `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${byFn} seq < ? ${filter} ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(...(fn === undefined ? [] : [fn]), before, ...statuses, limit + 1),
+    );
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return {
@@ -424,7 +462,7 @@ export class JobStore {
     if (fn !== undefined) return this.list(fn, { ...opts, status: "dead" });
     const limit = Math.max(1, Math.min(MAX_PAGE, opts.limit ?? 50));
     const before = opts.cursor ? Number.parseInt(opts.cursor, 10) : Number.MAX_SAFE_INTEGER;
-    const rows = this.st.deadAll.all(before, limit + 1);
+    const rows = this.guard(() => this.st.deadAll.all(before, limit + 1));
     const page = rows.slice(0, limit);
     return {
       jobs: page.map(toRecord),
@@ -435,7 +473,7 @@ export class JobStore {
   /** Counts by status, per function (every status present, zero when none). */
   counts(fn?: string): Record<string, StatusCounts> {
     const out: Record<string, StatusCounts> = {};
-    const rows = fn === undefined ? this.st.countsAll.all() : this.st.countsFn.all(fn);
+    const rows = this.guard(() => (fn === undefined ? this.st.countsAll.all() : this.st.countsFn.all(fn)));
     for (const r of rows) {
       out[r.fn] ??= { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 };
       out[r.fn]![r.status] = r.n;
@@ -448,7 +486,7 @@ export class JobStore {
    * end), most recent first. Served by the jobs_done index.
    */
   recentDurations(fn: string, limit = 1000): number[] {
-    return this.st.recentDurations.all(fn, limit).map((r) => r.d);
+    return this.guard(() => this.st.recentDurations.all(fn, limit)).map((r) => r.d);
   }
 
   /**
@@ -459,7 +497,7 @@ export class JobStore {
     const stmt = which === "succeeded" ? this.st.deleteSucceeded : this.st.deleteNotRunning;
     let total = 0;
     for (;;) {
-      const n = this.db.transaction(() => stmt.run(fn, DELETE_BATCH).changes)();
+      const n = this.guard(() => this.db.transaction(() => stmt.run(fn, DELETE_BATCH).changes)());
       total += n;
       if (n < DELETE_BATCH) return total;
     }
@@ -467,12 +505,12 @@ export class JobStore {
 
   /** Deletes one job that is not running; false if missing or running. */
   deleteJob(id: string): boolean {
-    return this.st.deleteOne.run(id).changes > 0;
+    return this.guard(() => this.st.deleteOne.run(id).changes > 0);
   }
 
   /** Cancels a queued job (a running one is cancelled through the scheduler). */
   cancelQueued(id: string): boolean {
-    return this.st.cancelQueued.run(this.now(), id).changes > 0;
+    return this.guard(() => this.st.cancelQueued.run(this.now(), id).changes > 0);
   }
 
   /**
@@ -480,7 +518,7 @@ export class JobStore {
    * in its history. False if the job is not dead.
    */
   redrive(id: string): boolean {
-    const r = this.st.redrive.get(this.now(), id);
+    const r = this.guard(() => this.st.redrive.get(this.now(), id));
     if (!r) return false;
     this.notify(r.fn, r.queue);
     return true;
@@ -488,7 +526,9 @@ export class JobStore {
 
   /** Redrives every dead job of a function, oldest first, in one transaction; returns how many. */
   redriveAll(fn: string): number {
-    const rows = this.db.transaction(() => this.st.redriveFn.all(this.now(), fn)).immediate();
+    const rows = this.guard(() =>
+      this.db.transaction(() => this.st.redriveFn.all(this.now(), fn)).immediate(),
+    );
     for (const q of new Set(rows.map((r) => r.queue))) this.notify(fn, q);
     return rows.length;
   }
@@ -499,10 +539,12 @@ export class JobStore {
    */
   sweep(retentionDays: (fn: string) => number): number {
     let total = 0;
-    for (const { fn } of this.st.functions.all()) {
+    for (const { fn } of this.guard(() => this.st.functions.all())) {
       const cutoff = this.now() - retentionDays(fn) * DAY_MS;
       for (;;) {
-        const n = this.db.transaction(() => this.st.sweep.run(fn, cutoff, DELETE_BATCH).changes)();
+        const n = this.guard(() =>
+          this.db.transaction(() => this.st.sweep.run(fn, cutoff, DELETE_BATCH).changes)(),
+        );
         total += n;
         if (n < DELETE_BATCH) break;
       }
@@ -623,6 +665,7 @@ function prepare(db: Database.Database) {
        WHERE fn = ? AND status = 'dead' RETURNING queue`,
     ),
     functions: db.prepare<[], { fn: string }>("SELECT DISTINCT fn FROM jobs"),
+    probe: db.prepare("UPDATE owner SET since = since"),
     sweep: db.prepare<[string, number, number]>(
       `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fn = ? AND t_done < ? AND ${finished} LIMIT ?)`,
     ),
