@@ -22,6 +22,9 @@ import Database from "better-sqlite3";
 import { startApi } from "../../src/engine/api/index.js";
 import { Engine } from "../../src/engine/engine.js";
 import { DamagedJobDatabaseError, JobStore } from "../../src/engine/jobs/index.js";
+import { writeEngineInfo } from "../../src/targets/local-engine.js";
+import { VERSION } from "../../src/version.js";
+import { runScar, writeScarCfg } from "../cli/harness.js";
 import { waitFor } from "../engine/api-harness.js";
 
 const bin = new URL("../../../bin/scar", import.meta.url).pathname;
@@ -143,6 +146,22 @@ test("damage that appears while the engine runs: /health answers 503 with the re
     assert.equal(about.length, 1, about.join("\n"));
     assert.match(about[0]!, /ERROR: job database .* is damaged/);
     assert.equal((await fetch(`${api.url}/health`)).status, 503);
+
+    // The CLI still sees the engine (it does not start a second one) and `engine status` says why.
+    writeEngineInfo({
+      pid: process.pid,
+      api: api.url,
+      s3: engine.store.url,
+      dataDir,
+      version: VERSION,
+      startedAt: Date.now(),
+    });
+    const cfgDir = join(root, "cfg");
+    writeScarCfg(cfgDir, { data_dir: dataDir });
+    const status = await runScar(["engine", "status"], { cfgDir });
+    assert.equal(status.code, 4, status.stderr);
+    assert.match(status.stdout, /^running \(pid/);
+    assert.match(status.stdout, /UNHEALTHY: +job system unhealthy: job database \S+ is damaged/);
   } finally {
     await api.close();
     await engine.close();

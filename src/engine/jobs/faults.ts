@@ -9,6 +9,7 @@
  * repaired or fresh file. A full disk is expected to pass: jobs whose records could not be written end
  * as failed with reason `disk` once writes work again, and health comes back by itself.
  */
+import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
 
 export type DbFault = "damaged" | "disk";
@@ -49,6 +50,9 @@ export class DamagedJobDatabaseError extends Error {
   }
 }
 
+/** Free space that counts as room again after a full disk: a few hundred pages of WAL. */
+const ROOM_BYTES = 1024 * 1024;
+
 export interface JobHealthState {
   ok: boolean;
   /** Absent when ok. */
@@ -66,6 +70,8 @@ export interface JobHealthState {
  */
 export class JobHealth {
   private state: JobHealthState = { ok: true };
+  /** The disk fault was a full disk (not another write error), so free space is the cure. */
+  private full = false;
   private readonly listeners = new Set<(s: JobHealthState) => void>();
 
   constructor(
@@ -89,6 +95,8 @@ export class JobHealth {
     // Damage outranks a full disk and stays until restart; a second sign of the same fault is news to no one.
     if (this.state.fault === "damaged" || this.state.fault === fault) return fault;
     const detail = (e as Error).message;
+    const code = (e as { code?: string }).code;
+    this.full = code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
     const message =
       fault === "damaged"
         ? `job database ${this.file} is damaged (${detail}): no job is started until the engine is restarted on a repaired or new database`
@@ -100,6 +108,17 @@ export class JobHealth {
   /** A write succeeded: a full disk has room again (damage stays). */
   written(): void {
     if (this.state.fault === "disk") this.set({ ok: true });
+  }
+
+  /**
+   * After a full disk, with nothing waiting to be written: clears the fault once the file system has
+   * room again. A small write is no test: it can succeed in the room a failed larger one left in the
+   * WAL. Other write errors (EIO) clear only when a write succeeds.
+   */
+  checkRoom(): void {
+    if (this.state.fault !== "disk" || !this.full) return;
+    const fs = statfsSync(dirname(this.file));
+    if (fs.bavail * fs.bsize >= ROOM_BYTES) this.written();
   }
 
   private set(s: JobHealthState): void {

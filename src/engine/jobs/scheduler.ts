@@ -16,10 +16,11 @@
  * Faults of the database itself (faults.ts) are logged once, when they start, not at every poll:
  * - damaged: dispatch stops for good (jobs already running finish; what cannot be recorded is
  *   recovered at the next start, on a repaired or new file);
- * - cannot be written (full disk): dispatch pauses and a probe write is tried every poll. A job
+ * - cannot be written (full disk): dispatch pauses; every poll writes the outcomes that wait for
+ *   room, or, when none waits, looks at the free space of the database's folder. A job
  *   whose stage, log or outcome could not be written is stopped (its signal aborted) and ends as
  *   failed with reason `disk`, retried like any failure (dead past its retries); an outcome that
- *   cannot be written waits in memory and is written as soon as the probe succeeds. If the engine
+ *   cannot be written waits in memory and is written as soon as there is room. If the engine
  *   stops first, the job is still `running` on disk and the next start's recovery requeues it.
  */
 import { EventEmitter } from "node:events";
@@ -254,13 +255,18 @@ export class Scheduler extends EventEmitter {
   /** Starts every job the limits allow, one per ring entry per pass, round-robin. */
   private pump(): void {
     if (this.stopping || this.halted) return;
-    if (this.health().fault === "disk") {
-      // Throws while the disk is still full (the catch above waits a poll); a success clears the fault.
-      this.store.probeWrite();
-    }
+    // The outcomes that waited for room come first: writing them clears a full disk's fault.
     if (!this.writePendingOutcomes()) {
       this.wakeIn(this.pollMs, true);
       return;
+    }
+    if (this.health().fault === "disk") {
+      // Nothing waits to be written: free space says whether dispatch may go on.
+      this.store.health.checkRoom();
+      if (this.health().fault === "disk") {
+        this.wakeIn(this.pollMs);
+        return;
+      }
     }
     let nextDue = Number.POSITIVE_INFINITY;
     let progress = true;

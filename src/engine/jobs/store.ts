@@ -150,14 +150,6 @@ export class JobStore {
     return r;
   }
 
-  /**
-   * A write that changes nothing the job system reads (the owner row's `since`), to learn whether the
-   * database can be written again after a full disk. Throws as any write would.
-   */
-  probeWrite(): void {
-    this.guard(() => this.st.probe.run(), true);
-  }
-
   // ------------------------------------------------------------------ enqueue
 
   /**
@@ -665,7 +657,6 @@ function prepare(db: Database.Database) {
        WHERE fn = ? AND status = 'dead' RETURNING queue`,
     ),
     functions: db.prepare<[], { fn: string }>("SELECT DISTINCT fn FROM jobs"),
-    probe: db.prepare("UPDATE owner SET since = since"),
     sweep: db.prepare<[string, number, number]>(
       `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fn = ? AND t_done < ? AND ${finished} LIMIT ?)`,
     ),

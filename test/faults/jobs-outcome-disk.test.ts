@@ -1,0 +1,133 @@
+/**
+ * The job store and scheduler on a small tmpfs that fills up: a stage write and the final outcome
+ * write that fail for a full disk do not leave the job `running`. Once there is room the job ends
+ * failed with reason `disk`: retried while it has retries, dead past them.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { JobStore, Scheduler } from "../../src/engine/jobs/index.js";
+import { deferred } from "../engine/jobs/helpers.js";
+
+const root = mkdtempSync(join(tmpdir(), "scar-jobs-outcome-"));
+const mounts: string[] = [];
+after(() => {
+  for (const m of mounts) execFileSync("umount", ["-l", m]);
+  rmSync(root, { recursive: true, force: true });
+});
+
+function tmpfs(name: string): string {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+/** Fills the file system of `dir` with a file; returns the function that removes it. */
+function fill(dir: string): () => void {
+  const file = join(dir, "filler");
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+  } finally {
+    closeSync(fd);
+  }
+  return () => rmSync(file);
+}
+
+async function until<T>(what: string, fn: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 1000; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function setUp(
+  name: string,
+  retries: number,
+  handler: ConstructorParameters<typeof Scheduler>[0]["handler"],
+) {
+  const dir = tmpfs(name);
+  const store = JobStore.open({ dataDir: dir, durability: "process" });
+  const errors: string[] = [];
+  const scheduler = new Scheduler({
+    store,
+    handler,
+    pollMs: 10,
+    backoff: { baseMs: 3_600_000, factor: 1, maxMs: 3_600_000 }, // the retry stays queued
+    policy: () => ({ retries }),
+    onError: (e) => errors.push((e as Error).message),
+  });
+  scheduler.start();
+  return { dir, store, scheduler, errors };
+}
+
+test("the outcome cannot be written: the job waits, then ends dead (reason disk) past its retries", async () => {
+  const release = deferred();
+  const started = deferred();
+  const t = setUp("outcome", 0, async () => {
+    started.resolve();
+    await release.promise;
+    return { status: "succeeded" };
+  });
+  try {
+    const { id } = t.store.enqueue({ function: "f", trigger: { type: "run" } });
+    await started.promise;
+    const room = fill(t.dir);
+    release.resolve();
+    await until("the failed write to be logged", () =>
+      t.errors.find((e) => e.includes(`job ${id} of 'f': could not write its outcome`)),
+    );
+    assert.equal(t.store.get(id)!.status, "running", "nothing could be written yet");
+    assert.equal(t.scheduler.health().fault, "disk");
+    room();
+    const job = await t.scheduler.wait(id);
+    assert.equal(job.status, "dead");
+    assert.equal(job.reason, "disk");
+    assert.match(job.error!, /its outcome \(database or disk is full\) was lost/);
+    assert.equal(t.scheduler.health().ok, true);
+    // One warning when the disk filled, one line when it had room again; not one per poll.
+    assert.equal(t.errors.filter((e) => /WARNING: job database .* cannot be written/.test(e)).length, 1);
+  } finally {
+    await t.scheduler.stop();
+    t.store.close();
+  }
+});
+
+test("a stage cannot be written: the job is stopped, then failed (reason disk) and queued for its retry", async () => {
+  let full: (() => void) | undefined;
+  let aborted = false;
+  const t = setUp("stage", 2, async (_job, ctx) => {
+    full = fill(t.dir);
+    ctx.stage("image_ready"); // does not throw: the scheduler stops the job instead
+    aborted = ctx.signal.aborted;
+    return { status: "failed", reason: "cancelled" };
+  });
+  try {
+    const { id } = t.store.enqueue({ function: "f", trigger: { type: "run" } });
+    await until("the failed write to be logged", () =>
+      t.errors.find((e) => e.includes(`job ${id} of 'f': could not write its stage image_ready`)),
+    );
+    assert.ok(aborted, "the job's signal was aborted");
+    assert.equal(t.store.get(id)!.status, "running");
+    full!();
+    const job = await until("the job to be requeued", () => {
+      const j = t.store.get(id)!;
+      return j.status === "queued" ? j : undefined;
+    });
+    assert.equal(job.reason, "disk");
+    assert.equal(t.store.attempts(id)[0]!.reason, "disk");
+  } finally {
+    await t.scheduler.stop();
+    t.store.close();
+  }
+});
