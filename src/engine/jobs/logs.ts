@@ -2,11 +2,15 @@
  * A job's log: text appended in chunks, capped in size. The cap keeps the start of the log (how the
  * run began) and its end (where the error usually is), and drops the middle, saying how much was
  * dropped at the point where it was. Sizes are in characters (JS string length).
+ *
+ * The cuts fall on line ends where they can, so the marker sits between whole lines: the start
+ * stops after its last complete line, and the end begins with a complete line (a line longer than
+ * what is left of a part is cut inside, rather than dropped whole).
  */
 import type Database from "better-sqlite3";
 
 export interface LogLimits {
-  /** Characters kept from the start of the log. */
+  /** Characters kept from the start of the log (at most). */
   head: number;
   /** Characters kept from the end of the log. */
   tail: number;
@@ -18,6 +22,16 @@ export const DEFAULT_LOG_LIMIT = 1 << 20;
 export function splitLimit(total: number): LogLimits {
   const head = Math.floor(total / 4);
   return { head, tail: total - head };
+}
+
+/**
+ * How many characters of `kept` to drop too so that it begins a line, given the character just
+ * before it: none when that was a line end, or when `kept` has no complete line to begin with.
+ */
+function lineStart(kept: string, before: string): number {
+  if (before === "\n") return 0;
+  const nl = kept.indexOf("\n");
+  return nl >= 0 && nl + 1 < kept.length ? nl + 1 : 0;
 }
 
 export function truncationMarker(dropped: number): string {
@@ -65,33 +79,52 @@ export class LogWriter {
     let { log_chunks: n, log_head: head, log_tail: tail, log_dropped: dropped } = s;
     const room = this.limits.head - head;
     if (room > 0) {
-      const part = text.slice(0, room);
-      this.insert.run(seq, n++, 0, part);
-      head += part.length;
+      let part = text.slice(0, room);
+      if (text.length > room) {
+        // The start is full: it ends after its last complete line, and takes nothing more (log_head
+        // counts the start's budget as spent).
+        const nl = part.lastIndexOf("\n");
+        if (nl >= 0) part = part.slice(0, nl + 1);
+        else if (head > 0) part = ""; // the start's earlier appends end with their own lines
+        head = this.limits.head;
+      } else head += part.length;
+      if (part.length > 0) this.insert.run(seq, n++, 0, part);
       text = text.slice(part.length);
     }
     if (text.length > 0) {
-      // A single append larger than the tail keeps only its end.
+      // A single append larger than the tail keeps only its end, from a line start.
       if (text.length > this.limits.tail) {
-        dropped += text.length - this.limits.tail;
-        text = text.slice(text.length - this.limits.tail);
+        let cut = text.length - this.limits.tail;
+        cut += lineStart(text.slice(cut), text[cut - 1]!);
+        dropped += cut;
+        text = text.slice(cut);
       }
       this.insert.run(seq, n++, 1, text);
       tail += text.length;
       let excess = tail - this.limits.tail;
+      let lastDropped = "\n";
       while (excess > 0) {
         const oldest = this.oldestTail.get(seq)!;
-        if (oldest.text.length <= excess) {
-          this.deleteChunk.run(seq, oldest.n);
-          excess -= oldest.text.length;
-          dropped += oldest.text.length;
-          tail -= oldest.text.length;
-        } else {
-          this.setChunk.run(oldest.text.slice(excess), seq, oldest.n);
-          dropped += excess;
-          tail -= excess;
-          excess = 0;
-        }
+        const cut = Math.min(excess, oldest.text.length);
+        if (cut === oldest.text.length) this.deleteChunk.run(seq, oldest.n);
+        else this.setChunk.run(oldest.text.slice(cut), seq, oldest.n);
+        excess -= cut;
+        dropped += cut;
+        tail -= cut;
+        lastDropped = oldest.text[cut - 1]!;
+      }
+      // The end begins with a whole line: drop on to the next line start (chunks end anywhere).
+      while (lastDropped !== "\n") {
+        const oldest = this.oldestTail.get(seq)!;
+        const nl = oldest.text.indexOf("\n");
+        const cut = nl >= 0 && nl + 1 < oldest.text.length ? nl + 1 : oldest.text.length;
+        // The newest chunk is never dropped whole: a line longer than the end is cut inside.
+        if (cut === oldest.text.length && oldest.n === n - 1) break;
+        if (cut === oldest.text.length) this.deleteChunk.run(seq, oldest.n);
+        else this.setChunk.run(oldest.text.slice(cut), seq, oldest.n);
+        dropped += cut;
+        tail -= cut;
+        lastDropped = oldest.text[cut - 1]!;
       }
     }
     this.update.run(n, head, tail, dropped, seq);

@@ -185,6 +185,36 @@ test("delete succeeded jobs, then all jobs of a function but the running one", (
   assert.equal(s.deleteJob(running.job.id), false, "a running job is not deleted");
 });
 
+test("a capped log is cut on line ends: whole lines either side of the marker, the last line kept", () => {
+  const s = openStore({ logLimit: 400 }); // 100 from the start, 300 from the end
+  const { id } = s.enqueue({ function: "f", trigger: obj("k") });
+  const c = s.claimNext("f", "lambda")!;
+  let all = "";
+  for (let i = 0; i < 200; i++) all += `output line ${String(i).padStart(4, "0")} of the job\n`;
+  all += "ERROR: convert: no space left on device writing out.png\n";
+  // Appended in flushes that end anywhere in a line, as the scheduler's timer cuts them.
+  for (let at = 0; at < all.length; at += 37) s.appendLogs([[c.seq, all.slice(at, at + 37)]]);
+  // And one append larger than the whole end, also ending in the error line.
+  const log = s.log(id)!;
+  const [start, rest] = log.split(/\n\[scar: log truncated, \d+ characters omitted\]\n/);
+  assert.ok(rest !== undefined, log);
+  const lines = new Set(all.split("\n"));
+  for (const l of `${start}${rest}`.split("\n").slice(0, -1)) assert.ok(lines.has(l), `a whole line: '${l}'`);
+  assert.ok(start!.startsWith("output line 0000 of the job\n"));
+  assert.ok(rest!.endsWith("ERROR: convert: no space left on device writing out.png\n"));
+  const dropped = all.length - start!.length - rest!.length;
+  assert.match(log, new RegExp(`log truncated, ${dropped} characters omitted`));
+  assert.equal(s.get(id)!.logDropped, dropped);
+
+  const big = s.enqueue({ function: "f", trigger: obj("k") });
+  const c2 = s.claimNext("f", "lambda")!;
+  s.appendLogs([[c2.seq, all]]);
+  const whole = s.log(big.id)!;
+  const [start2, rest2] = whole.split(/\n\[scar: log truncated, \d+ characters omitted\]\n/);
+  assert.ok(start2!.endsWith("\n") && rest2!.startsWith("output line "), whole);
+  assert.ok(rest2!.endsWith("writing out.png\n"));
+});
+
 test("the log is appended in chunks and capped: start and end kept, a marker in between", () => {
   const s = openStore({ logLimit: 100 }); // 25 from the start, 75 from the end
   const { id } = s.enqueue({ function: "f", trigger: obj("k") });
@@ -196,16 +226,16 @@ test("the log is appended in chunks and capped: start and end kept, a marker in 
     s.appendLogs([[c.seq, line]]);
   }
   const log = s.log(id)!;
-  const dropped = all.length - 100;
+  // Cut on line ends: the start is lines 0-2 (21 of its 25 characters), the end lines 41-49 (72 of 75).
+  const head = all.slice(0, all.indexOf("line 3\n"));
+  const end = all.slice(all.indexOf("line 41\n"));
+  const dropped = all.length - head.length - end.length;
   assert.equal(s.get(id)!.logDropped, dropped);
-  assert.equal(
-    log,
-    `${all.slice(0, 25)}\n[scar: log truncated, ${dropped} characters omitted]\n${all.slice(-75)}`,
-  );
+  assert.equal(log, `${head}\n[scar: log truncated, ${dropped} characters omitted]\n${end}`);
   // One append bigger than the whole cap keeps only its end.
   s.appendLogs([[c.seq, "x".repeat(1000)]]);
   assert.ok(s.log(id)!.endsWith("x".repeat(75)));
-  assert.ok(s.log(id)!.startsWith(all.slice(0, 25)));
+  assert.ok(s.log(id)!.startsWith(head));
   // A small log is kept whole.
   const small = s.enqueue({ function: "f", trigger: obj("k") });
   const c2 = s.claimNext("f", "lambda")!;
