@@ -131,3 +131,52 @@ test("a stage cannot be written: the job is stopped, then failed (reason disk) a
     t.store.close();
   }
 });
+
+test("the engine stops while an outcome still cannot be written: the next start requeues the job", async () => {
+  const release = deferred();
+  const started = deferred();
+  const t = setUp("restart", 2, async () => {
+    started.resolve();
+    await release.promise;
+    return { status: "succeeded" };
+  });
+  const { id } = t.store.enqueue({ function: "f", trigger: { type: "run" } });
+  await started.promise;
+  const room = fill(t.dir);
+  release.resolve();
+  await until("the failed write to be logged", () =>
+    t.errors.find((e) => e.includes(`job ${id} of 'f': could not write its outcome`)),
+  );
+  await t.scheduler.stop();
+  t.store.close();
+  // Still full at the next start: the queue cannot even be taken, and says why.
+  assert.throws(
+    () => {
+      const again = JobStore.open({ dataDir: t.dir, durability: "process" });
+      try {
+        new Scheduler({ store: again, handler: async () => ({ status: "succeeded" }) }).start();
+      } finally {
+        again.close();
+      }
+    },
+    { code: "SQLITE_FULL" },
+  );
+  room();
+  const store = JobStore.open({ dataDir: t.dir, durability: "process" });
+  const scheduler = new Scheduler({
+    store,
+    handler: async () => ({ status: "succeeded" }),
+    policy: () => ({ retries: 2 }),
+    backoff: { baseMs: 3_600_000, factor: 1, maxMs: 3_600_000 },
+  });
+  try {
+    assert.equal(store.get(id)!.status, "running", "left running on disk by the stopped engine");
+    assert.deepEqual(scheduler.start(), { requeued: 1, dead: 0 });
+    const job = store.get(id)!;
+    assert.equal(job.status, "queued");
+    assert.equal(job.reason, "interrupted");
+  } finally {
+    await scheduler.stop();
+    store.close();
+  }
+});

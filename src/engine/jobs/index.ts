@@ -16,6 +16,23 @@
  *   store.counts(), store.recentDurations(fn),
  *   store.listDead(), store.redrive(id), store.redriveAll(fn), store.deleteJobs(fn, "succeeded" | "all")
  *   await scheduler.stop(); store.close();
+ *
+ * Durability and faults of the database (db.ts, faults.ts):
+ * - a committed enqueue survives kill -9, and a power loss with the default durability; stages,
+ *   logs and outcomes survive kill -9. Jobs a dead process left `running` are requeued at the next
+ *   start (reason `interrupted`, the attempt counted).
+ * - every open runs `PRAGMA quick_check` (0.4-0.8 s for 100,000 jobs here) and refuses a damaged
+ *   file, or one that is not SQLite, with DamagedJobDatabaseError: the file, SQLite's words, and
+ *   what to do (move the jobs folder aside; an empty database knows nothing of earlier jobs).
+ * - damage met while running (SQLITE_CORRUPT, SQLITE_NOTADB from any statement) is logged once and
+ *   stops dispatch until a restart; `store.health` / `scheduler.health()` say so (the engine's
+ *   /health answers 503 with the reason).
+ * - a write that fails for a full disk (SQLITE_FULL, or an I/O error) stops the job it was for: it
+ *   ends as failed with reason `disk` once the outcome can be written, retried like any failure (dead
+ *   past its retries). Dispatch pauses meanwhile; health comes back when the outcomes that waited are
+ *   written, or the folder has 1 MiB free. Nothing that could not be written is claimed as done.
+ * - log text is capped per job (start and end kept, cut on line ends, the marker says how many
+ *   characters were dropped); a log flush lost to a full disk is said in the job's error.
  */
 export type { Durability } from "./db.js";
 export {
