@@ -21,7 +21,7 @@ import { after, test } from "node:test";
 import Database from "better-sqlite3";
 import { startApi } from "../../src/engine/api/index.js";
 import { Engine } from "../../src/engine/engine.js";
-import { DamagedJobDatabaseError, JobStore } from "../../src/engine/jobs/index.js";
+import { DamagedJobDatabaseError, JobStore, Scheduler } from "../../src/engine/jobs/index.js";
 import { writeEngineInfo } from "../../src/targets/local-engine.js";
 import { VERSION } from "../../src/version.js";
 import { runScar, writeScarCfg } from "../cli/harness.js";
@@ -165,5 +165,38 @@ test("damage that appears while the engine runs: /health answers 503 with the re
   } finally {
     await api.close();
     await engine.close();
+  }
+});
+
+test("a caller waiting for a queued job is answered with the damage instead of waiting for ever", async () => {
+  const dir = join(root, "waiter");
+  const store = JobStore.open({ dataDir: dir, durability: "process" });
+  const errors: string[] = [];
+  const scheduler = new Scheduler({
+    store,
+    handler: async () => ({ status: "succeeded" }),
+    pollMs: 10,
+    onError: (e) => errors.push((e as Error).message),
+  });
+  scheduler.start();
+  try {
+    const { id } = store.enqueue({
+      function: "f",
+      trigger: { type: "run" },
+      notBefore: Date.now() + 3_600_000,
+    });
+    const waiting = scheduler.wait(id);
+    const file = join(dir, "jobs.db");
+    const other = new Database(file);
+    other.pragma("wal_checkpoint(TRUNCATE)");
+    overwritePage(file, "jobs_ready");
+    other.prepare("UPDATE owner SET since = since").run();
+    other.close();
+    await assert.rejects(waiting, /job database \S+ is damaged \(database disk image is malformed\)/);
+    assert.equal(scheduler.health().fault, "damaged");
+    await assert.rejects(scheduler.wait(id), /is damaged/);
+  } finally {
+    await scheduler.stop();
+    store.close();
   }
 });

@@ -99,7 +99,10 @@ export class Scheduler extends EventEmitter {
   private readonly running = new Map<string, Running>();
   private readonly perFn = new Map<string, number>();
   private readonly perQueue: Record<Queue, number> = { lambda: 0, batch: 0 };
-  private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
+  private readonly waiters = new Map<
+    string,
+    { resolve: (j: JobRecord) => void; reject: (e: Error) => void }[]
+  >();
   private readonly logBuffer = new Map<number, string[]>();
   private logBufferSize = 0;
   private logTimer: NodeJS.Timeout | null = null;
@@ -208,14 +211,18 @@ export class Scheduler extends EventEmitter {
     return true;
   }
 
-  /** Resolves when the job is succeeded, failed or dead (at once if it already is). */
+  /**
+   * Resolves when the job is succeeded, failed or dead (at once if it already is). Rejects when the
+   * job database is damaged: no job will be dispatched, so a caller must not wait for ever.
+   */
   wait(id: string): Promise<JobRecord> {
     const job = this.store.get(id);
     if (!job) return Promise.reject(new Error(`no job ${id}`));
     if (FINAL_STATUSES.includes(job.status)) return Promise.resolve(job);
-    return new Promise((resolve) => {
+    if (this.halted) return Promise.reject(new Error(this.health().message));
+    return new Promise((resolve, reject) => {
       const list = this.waiters.get(id) ?? [];
-      list.push(resolve);
+      list.push({ resolve, reject });
       this.waiters.set(id, list);
     });
   }
@@ -477,6 +484,14 @@ export class Scheduler extends EventEmitter {
       this.halted = true;
       if (this.wakeTimer) clearTimeout(this.wakeTimer);
       this.wakeTimer = null;
+      // Jobs that are queued will not start: their callers (sync invocations) get the reason now.
+      // Running jobs keep theirs: they may still finish and be recorded.
+      const running = new Set(this.running.keys());
+      for (const [id, list] of this.waiters) {
+        if (running.has(id)) continue;
+        this.waiters.delete(id);
+        for (const w of list) w.reject(new Error(h.message));
+      }
     }
   }
 
@@ -485,7 +500,7 @@ export class Scheduler extends EventEmitter {
     const list = this.waiters.get(job.id);
     if (!list) return;
     this.waiters.delete(job.id);
-    for (const w of list) w(job);
+    for (const w of list) w.resolve(job);
   }
 
   // ------------------------------------------------------------------ logs and retention
