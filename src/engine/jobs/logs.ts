@@ -34,8 +34,10 @@ function lineStart(kept: string, before: string): number {
   return nl >= 0 && nl + 1 < kept.length ? nl + 1 : 0;
 }
 
-export function truncationMarker(dropped: number): string {
-  return `\n[scar: log truncated, ${dropped} characters omitted]\n`;
+/** The marker line, on a line of its own after `before` (the text kept so far). */
+export function truncationMarker(dropped: number, before = ""): string {
+  const nl = before === "" || before.endsWith("\n") ? "" : "\n";
+  return `${nl}[scar: log truncated, ${dropped} characters omitted]\n`;
 }
 
 interface LogState {
@@ -135,12 +137,12 @@ export class LogWriter {
     let marked = false;
     for (const c of this.chunks.iterate(seq)) {
       if (c.tail === 1 && !marked && dropped > 0) {
-        out += truncationMarker(dropped);
+        out += truncationMarker(dropped, out);
         marked = true;
       }
       out += c.text;
     }
-    if (!marked && dropped > 0) out += truncationMarker(dropped);
+    if (!marked && dropped > 0) out += truncationMarker(dropped, out);
     return out;
   }
 }

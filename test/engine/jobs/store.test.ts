@@ -196,7 +196,7 @@ test("a capped log is cut on line ends: whole lines either side of the marker, t
   for (let at = 0; at < all.length; at += 37) s.appendLogs([[c.seq, all.slice(at, at + 37)]]);
   // And one append larger than the whole end, also ending in the error line.
   const log = s.log(id)!;
-  const [start, rest] = log.split(/\n\[scar: log truncated, \d+ characters omitted\]\n/);
+  const [start, rest] = log.split(/\[scar: log truncated, \d+ characters omitted\]\n/);
   assert.ok(rest !== undefined, log);
   const lines = new Set(all.split("\n"));
   for (const l of `${start}${rest}`.split("\n").slice(0, -1)) assert.ok(lines.has(l), `a whole line: '${l}'`);
@@ -210,7 +210,7 @@ test("a capped log is cut on line ends: whole lines either side of the marker, t
   const c2 = s.claimNext("f", "lambda")!;
   s.appendLogs([[c2.seq, all]]);
   const whole = s.log(big.id)!;
-  const [start2, rest2] = whole.split(/\n\[scar: log truncated, \d+ characters omitted\]\n/);
+  const [start2, rest2] = whole.split(/\[scar: log truncated, \d+ characters omitted\]\n/);
   assert.ok(start2!.endsWith("\n") && rest2!.startsWith("output line "), whole);
   assert.ok(rest2!.endsWith("writing out.png\n"));
 });
@@ -231,7 +231,7 @@ test("the log is appended in chunks and capped: start and end kept, a marker in 
   const end = all.slice(all.indexOf("line 41\n"));
   const dropped = all.length - head.length - end.length;
   assert.equal(s.get(id)!.logDropped, dropped);
-  assert.equal(log, `${head}\n[scar: log truncated, ${dropped} characters omitted]\n${end}`);
+  assert.equal(log, `${head}[scar: log truncated, ${dropped} characters omitted]\n${end}`);
   // One append bigger than the whole cap keeps only its end.
   s.appendLogs([[c.seq, "x".repeat(1000)]]);
   assert.ok(s.log(id)!.endsWith("x".repeat(75)));
