@@ -111,14 +111,17 @@ export class JobHealth {
   }
 
   /**
-   * After a full disk, with nothing waiting to be written: clears the fault once the file system has
-   * room again. A small write is no test: it can succeed in the room a failed larger one left in the
-   * WAL. Other write errors (EIO) clear only when a write succeeds.
+   * Whether dispatch should wait for room: true while a full disk is still full. Clears the fault
+   * once the file system has room again (a small write is no test: it can succeed in the room a
+   * failed larger one left in the WAL). Other write errors (EIO) do not wait: the next real write
+   * (a claim) tries, and clears the fault when it succeeds.
    */
-  checkRoom(): void {
-    if (this.state.fault !== "disk" || !this.full) return;
+  waitForRoom(): boolean {
+    if (this.state.fault !== "disk" || !this.full) return false;
     const fs = statfsSync(dirname(this.file));
-    if (fs.bavail * fs.bsize >= ROOM_BYTES) this.written();
+    if (fs.bavail * fs.bsize < ROOM_BYTES) return true;
+    this.written();
+    return false;
   }
 
   private set(s: JobHealthState): void {

@@ -17,7 +17,8 @@
  * - damaged: dispatch stops for good (jobs already running finish; what cannot be recorded is
  *   recovered at the next start, on a repaired or new file);
  * - cannot be written (full disk): dispatch pauses; every poll writes the outcomes that wait for
- *   room, or, when none waits, looks at the free space of the database's folder. A job
+ *   room, or, when none waits, looks at the free space of the database's folder (after another
+ *   write error, dispatch goes on and its first successful write clears the fault). A job
  *   whose stage, log or outcome could not be written is stopped (its signal aborted) and ends as
  *   failed with reason `disk`, retried like any failure (dead past its retries); an outcome that
  *   cannot be written waits in memory and is written as soon as there is room. If the engine
@@ -267,13 +268,10 @@ export class Scheduler extends EventEmitter {
       this.wakeIn(this.pollMs, true);
       return;
     }
-    if (this.health().fault === "disk") {
-      // Nothing waits to be written: free space says whether dispatch may go on.
-      this.store.health.checkRoom();
-      if (this.health().fault === "disk") {
-        this.wakeIn(this.pollMs);
-        return;
-      }
+    // Nothing waits to be written: after a full disk, free space says whether dispatch may go on.
+    if (this.store.health.waitForRoom()) {
+      this.wakeIn(this.pollMs);
+      return;
     }
     let nextDue = Number.POSITIVE_INFINITY;
     let progress = true;
