@@ -10,6 +10,23 @@ import { join } from "node:path";
 import { configFolder, loadScarConfig } from "../config/scar-cfg.js";
 import { FdlError } from "../fdl/issues.js";
 import { engineDataDir } from "../targets/local-engine.js";
+import { CliError } from "./errors.js";
+
+/**
+ * For the commands that write in a data folder themselves (`scar serve`, `scar store serve`,
+ * `scar image`): from here on this process creates private files (umask 077), and the folder is
+ * made 0700, or refused with what to do when another user owns it (src/engine/data-dir.ts).
+ */
+export async function openPrivateDataDir(dir: string): Promise<void> {
+  const { DataDirError, openDataDir, usePrivateUmask } = await import("../engine/data-dir.js");
+  usePrivateUmask();
+  try {
+    openDataDir(dir, (line) => process.stderr.write(`scar: ${line}\n`));
+  } catch (e) {
+    if (e instanceof DataDirError) throw new CliError(`cannot use the data folder: ${e.message}`, 1, e.fix);
+    throw e;
+  }
+}
 
 export async function configuredDataDir(): Promise<string> {
   if (!existsSync(join(configFolder(), "scar.cfg"))) return engineDataDir(undefined);

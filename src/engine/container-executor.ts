@@ -3,10 +3,17 @@
  * crun/runc container over the function's image, seeing only its input and output folders (at
  * `/tmp/<request id>/input|output`, as in SCAR), with the function's memory and CPU limits.
  */
+import { lchown, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CappedOutput } from "../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../supervisor/types.js";
-import type { ImageInput, RunLimits, Runner, RunRequest } from "./runtime/index.js";
+import {
+  type ImageInput,
+  type RunLimits,
+  type Runner,
+  type RunRequest,
+  resolveUser,
+} from "./runtime/index.js";
 
 export interface ContainerFunction {
   image: ImageInput;
@@ -47,6 +54,7 @@ export class ContainerExecutor implements Executor {
 
   async run(req: ExecRequest): Promise<ExecResult> {
     const ws = req.workspace;
+    await this.handOver(ws);
     const out = new CappedOutput(this.maxOutput, req.onOutput);
     const limits: RunLimits = {
       memoryBytes: this.fn.memoryMiB * 1024 * 1024,
@@ -83,5 +91,30 @@ export class ContainerExecutor implements Executor {
       endedAt: Date.now(),
       ...(r.message ? { detail: r.message } : {}),
     };
+  }
+
+  /**
+   * Gives the input and output folders (private to the engine: 0700, files 0600) to the user the
+   * image runs as, so that a function whose image sets a non-root `User` reads its input and writes
+   * its output. Containers share the host's user ids (no user namespace), but the workspace sits in
+   * the engine's data folder, which no other host user can enter. Nothing to do for root.
+   */
+  private async handOver(ws: Workspace): Promise<void> {
+    let user: { uid: number; gid: number };
+    try {
+      user = resolveUser(this.fn.image.config.User, this.fn.image.layers);
+    } catch {
+      return; // an unknown user: the runner refuses to start the container and says why
+    }
+    if (user.uid === 0 && user.gid === 0) return;
+    const give = async (path: string): Promise<void> => {
+      await lchown(path, user.uid, user.gid);
+      for (const e of await readdir(path, { withFileTypes: true })) {
+        if (e.isDirectory()) await give(join(path, e.name));
+        else await lchown(join(path, e.name), user.uid, user.gid);
+      }
+    };
+    await give(ws.hostInput);
+    await give(ws.hostOutput);
   }
 }

@@ -9,7 +9,6 @@
  * `functions/` (deployed functions), `work/` (per-invocation folders), `credentials`.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -22,6 +21,7 @@ import { type InvocationResult, invoke } from "../supervisor/index.js";
 import { SupervisorLog } from "../supervisor/log.js";
 import { ContainerExecutor } from "./container-executor.js";
 import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
+import { openDataDir } from "./data-dir.js";
 import { EmbeddedStoreProvider } from "./embedded-provider.js";
 import { EnqueueBatcher } from "./enqueue-batcher.js";
 import { ImageStore } from "./images/index.js";
@@ -137,8 +137,8 @@ export class Engine {
 
   static async start(opts: EngineOptions): Promise<Engine> {
     const dir = opts.dataDir;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const log = opts.log ?? (() => {});
+    openDataDir(dir, log); // 0700, ours: it holds setuid programs of the images and every secret
     const { credentials } = loadOrCreateCredentials(dir);
     const jobs = JobStore.open({ dataDir: join(dir, "jobs") });
     const registry = new FunctionRegistry(dir);

@@ -26,7 +26,7 @@ export class FunctionRegistry {
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "functions");
-    mkdirSync(this.root, { recursive: true });
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(this.root)) {
       const file = join(this.root, name, "function.json");
       if (existsSync(file)) this.cache.set(name, JSON.parse(readFileSync(file, "utf8")) as DeployedFunction);
@@ -44,7 +44,7 @@ export class FunctionRegistry {
   /** Saves a new or updated function; keeps its token and first deployment time across updates. */
   save(spec: FunctionSpec, image: DeployedFunction["image"]): DeployedFunction {
     const dir = join(this.root, spec.name);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const own = { ...spec };
     if (spec.script) own.script = this.keep(spec.script, join(dir, "script.sh"));
     if (spec.run_script) own.run_script = this.keep(spec.run_script, join(dir, "run_script.sh"));

@@ -129,7 +129,7 @@ export async function ensureEngine(opts: StartOptions): Promise<{ info: EngineIn
   const lock = join(opts.dataDir, "engine.starting");
   let mine = false;
   try {
-    closeSync(openSync(lock, "wx"));
+    closeSync(openSync(lock, "wx", 0o600));
     mine = true;
   } catch {
     // Someone else is starting it; a lock older than a minute is left over from a crash.
@@ -172,7 +172,7 @@ function spawnEngine(
   cfg: LocalEngineConfig | undefined,
   freePorts: boolean,
 ): { pid: number; logFrom: number } {
-  const logFd = openSync(join(dataDir, ENGINE_LOG), "a");
+  const logFd = openSync(join(dataDir, ENGINE_LOG), "a", 0o600); // job failures and paths: the engine's user's alone
   const logFrom = statSync(join(dataDir, ENGINE_LOG)).size;
   const args = [
     cliMain(),

@@ -4,6 +4,7 @@
  * machine-readable. The image modules are imported only when a subcommand runs.
  */
 import type { Command } from "commander";
+import { openPrivateDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
 import { human, progressLine } from "../progress.js";
 
@@ -36,10 +37,9 @@ function addRegistryOptions(cmd: Command): Command {
 
 async function open(opts: StoreOpts): Promise<{ m: Images; images: InstanceType<Images["ImageStore"]> }> {
   const m = await import("../../engine/images/index.js");
-  const images = new m.ImageStore({
-    dataDir: opts.dataDir ?? (await (await import("../data-dir.js")).configuredDataDir()),
-    insecureRegistries: opts.insecureRegistry ?? [],
-  });
+  const dataDir = opts.dataDir ?? (await (await import("../data-dir.js")).configuredDataDir());
+  await openPrivateDataDir(dataDir);
+  const images = new m.ImageStore({ dataDir, insecureRegistries: opts.insecureRegistry ?? [] });
   return { m, images };
 }
 

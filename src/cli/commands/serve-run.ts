@@ -4,7 +4,7 @@ import { Engine } from "../../engine/engine.js";
 import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
 import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
-import { configuredDataDir } from "../data-dir.js";
+import { configuredDataDir, openPrivateDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
 
 function port(v: string, what: string): number {
@@ -29,6 +29,7 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
       "use it as it is, or stop it first with 'scar engine stop'",
     );
   }
+  await openPrivateDataDir(dataDir);
   let engine: Engine;
   try {
     engine = await Engine.start({

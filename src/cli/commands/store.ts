@@ -40,6 +40,8 @@ export function registerStore(program: Command): void {
           "give both, or neither to use the defaults",
         );
       }
+      const { openPrivateDataDir } = await import("../data-dir.js");
+      await openPrivateDataDir(opts.dataDir);
       const { startStore, DEFAULT_CREDENTIALS } = await import("../../engine/store/index.js");
       const credentials =
         opts.accessKey !== undefined

@@ -300,7 +300,7 @@ export class Puller {
       );
     emit({ type: "layer", digest: desc.digest, status: "downloading", size: desc.size });
     const tmp = this.store.tempPath("dl");
-    const fh = await fsp.open(tmp, "w");
+    const fh = await fsp.open(tmp, "w", 0o600);
     let digester = new Digester(desc.digest.slice(0, desc.digest.indexOf(":")));
     let offset = 0;
     let fetched = 0;

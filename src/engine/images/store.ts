@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
+import { ensurePrivateDir } from "../data-dir.js";
 import { chainIds, checkDigest, Digester, DigestMismatchError, digestHex } from "./digest.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { ImageConfigFile, Manifest, Platform } from "./types.js";
@@ -118,8 +119,12 @@ export class ContentStore {
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "images");
-    for (const d of ["blobs/sha256", "layers", "tmp", "leases"])
-      fs.mkdirSync(join(this.root, d), { recursive: true });
+    // Unpacked layers keep their setuid programs (images need them inside); only the engine's user
+    // may enter the folders that hold them: the data folder, and layers/ and tmp/ themselves.
+    for (const d of [dataDir, this.root, join(this.root, "layers"), join(this.root, "tmp")])
+      ensurePrivateDir(d);
+    for (const d of ["blobs/sha256", "leases"])
+      fs.mkdirSync(join(this.root, d), { recursive: true, mode: 0o700 });
   }
 
   // ---- temp space -------------------------------------------------------------------------------
@@ -160,9 +165,9 @@ export class ContentStore {
     if (expected && expected !== digest) throw new DigestMismatchError(expected, digest);
     const dest = this.blobPath(digest);
     if (!fs.existsSync(dest)) {
-      fs.mkdirSync(join(dest, ".."), { recursive: true });
+      fs.mkdirSync(join(dest, ".."), { recursive: true, mode: 0o700 });
       const tmp = this.tempPath("blob");
-      fs.writeFileSync(tmp, data);
+      fs.writeFileSync(tmp, data, { mode: 0o600 });
       fs.renameSync(tmp, dest);
     }
     return digest;
@@ -174,7 +179,7 @@ export class ContentStore {
    */
   commitBlobFile(tmp: string, digest: string): string {
     const dest = this.blobPath(digest);
-    fs.mkdirSync(join(dest, ".."), { recursive: true });
+    fs.mkdirSync(join(dest, ".."), { recursive: true, mode: 0o700 });
     fs.renameSync(tmp, dest);
     return dest;
   }
@@ -183,7 +188,7 @@ export class ContentStore {
   async ingest(source: AsyncIterable<Buffer | Uint8Array>, expected?: string): Promise<string> {
     const tmp = this.tempPath("blob");
     const d = new Digester(expected ? expected.slice(0, expected.indexOf(":")) : "sha256");
-    const fh = await fsp.open(tmp, "w");
+    const fh = await fsp.open(tmp, "w", 0o600);
     try {
       for await (const c of source) {
         const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
@@ -258,7 +263,11 @@ export class ContentStore {
       lowers.push(this.lowerOf(m));
     }
     const tmp = this.tempPath("layer");
-    fs.mkdirSync(join(tmp, "fs"), { recursive: true });
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    fs.mkdirSync(join(tmp, "fs"));
+    // the root of the image's file system (a "./" entry of the layer may set it): 0755 whatever the
+    // umask, or a container whose user is not root could not enter its own / (copy fallback)
+    fs.chmodSync(join(tmp, "fs"), 0o755);
     let r: UnpackResult;
     try {
       const src = fs.createReadStream(this.blobPath(l.digest), { highWaterMark: 1 << 20 });

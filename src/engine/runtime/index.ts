@@ -24,3 +24,4 @@ export type {
   RunResult,
   RunTimings,
 } from "./types.js";
+export { type ResolvedUser, resolveUser, UserError } from "./user.js";

@@ -271,6 +271,9 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
   const fail = `{ m=; IFS= read -r m <${e}; echo "fail $m"; }`;
   const fifos = `${bb}mkfifo -m 600 "$t/stdout" "$t/stderr" 2>${e}`;
   return [
+    // what the runtime makes for the container (mount points, /dev) must not inherit the engine's
+    // private umask (077): a container whose user is not root could not reach its input
+    "umask 022",
     ...(busybox
       ? [`if [ "$(command -v mkfifo)" = mkfifo ]; then B=; else B=${shellQuote(busybox)}; fi`]
       : []),

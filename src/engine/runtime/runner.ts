@@ -15,7 +15,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
@@ -245,6 +245,9 @@ export class Runner {
         const upper = join(dir, "upper");
         const work = join(dir, "work");
         await Promise.all([mkdir(rootfs), mkdir(upper), mkdir(work)]);
+        // the upper's root is the container's /: 0755 whatever the engine's umask (077), or a
+        // container whose user is not root could not even exec its command
+        await chmod(upper, 0o755);
         try {
           const m = overlayMount(
             req.image.layers,
