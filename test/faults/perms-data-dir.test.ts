@@ -182,3 +182,36 @@ test("scar serve creates its data folder 0700 and every file in it private: cred
     if (fs.lstatSync(p).isFile()) nobodyDenied(`read ${p}`, "cat", p);
   }
 });
+
+test("scar doctor reports a data folder open to others (warn, with the chmod) and one owned by another user (fail)", () => {
+  const doctor = (dir: string) => {
+    const r = spawnSync(bin, ["doctor", "--json", "--no-container"], {
+      encoding: "utf8",
+      env: { ...env(), SCAR_DATA_DIR: dir },
+    });
+    const report = JSON.parse(r.stdout);
+    return {
+      status: r.status,
+      report,
+      check: report.checks.find((c: { name: string }) => c.name === "data folder"),
+    };
+  };
+  const dir = join(work, "doctor-data");
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.chmodSync(dir, 0o750);
+  const open = doctor(dir);
+  assert.equal(open.check.status, "warn");
+  assert.match(open.check.value, /doctor-data is open to other users \(mode 0750\)/);
+  assert.equal(open.check.fix, `chmod 700 ${dir}`);
+  assert.equal(mode(dir), 0o750, "doctor only looks");
+
+  fs.chmodSync(dir, 0o700);
+  assert.equal(doctor(dir).check.status, "ok");
+
+  fs.chownSync(dir, 65534, 65534);
+  const foreign = doctor(dir);
+  assert.equal(foreign.check.status, "fail");
+  assert.match(foreign.check.value, /belongs to uid 65534/);
+  assert.equal(foreign.report.ok, false);
+  assert.equal(foreign.status, 1);
+});

@@ -11,12 +11,16 @@ export function registerDoctor(program: Command): void {
       "after",
       `
 Reports the OCI runtime scar would use (crun, else runc), the cgroup mode, overlayfs support, user
-namespaces and helper tools, runs a tiny test container, and prints the command that installs whatever
-is missing. Exits 1 when the local engine cannot run containers here.`,
+namespaces and helper tools, runs a tiny test container, checks that the engine's data folder is
+closed to other users, and prints the command that installs or fixes whatever is missing. Exits 1
+when the local engine cannot run containers here.`,
     )
     .action(async (opts: { json?: boolean; container: boolean }) => {
       const { diagnose } = await import("../../engine/runtime/doctor.js");
       const report = await diagnose({ container: opts.container });
+      const data = await dataFolderCheck();
+      report.checks.push({ name: "data folder", ...data });
+      if (data.status === "fail") report.ok = false;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       } else {
@@ -41,4 +45,17 @@ is missing. Exits 1 when the local engine cannot run containers here.`,
       }
       process.exitCode = report.ok ? 0 : 1;
     });
+}
+
+/** The engine's data folder (scar.cfg local.data_dir, $SCAR_DATA_DIR or ~/.scar/data): is it private? */
+async function dataFolderCheck(): Promise<import("../../engine/data-dir.js").DataDirCheck> {
+  const { checkDataDir } = await import("../../engine/data-dir.js");
+  const { configuredDataDir } = await import("../data-dir.js");
+  let dir: string;
+  try {
+    dir = await configuredDataDir();
+  } catch (e) {
+    return { status: "warn", value: `unknown: ${(e as Error).message}` };
+  }
+  return checkDataDir(dir);
 }
