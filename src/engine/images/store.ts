@@ -11,6 +11,9 @@
  *
  * Several processes (the engine and the CLI) may share a store: writes of content are atomic renames
  * of complete, verified files, and images.json is changed under a lock file.
+ *
+ * Unpacked layers keep their modes, setuid bits included (images rely on them inside a container):
+ * the data folder, images/, layers/ and tmp/ are 0700, so no other host user can reach them.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
