@@ -12,7 +12,7 @@
  */
 import { chmodSync, mkdirSync, type Stats, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /** The engine's data folder when none is given: $SCAR_DATA_DIR, else ~/.scar/data. */
 export function defaultDataDir(): string {
@@ -130,7 +130,37 @@ export function checkDataDir(dir: string): DataDirCheck {
         value: `${dir} is open to other users (mode ${octal(st.mode)}): they could run the images' setuid programs as root (the engine makes it 0700 when it starts)`,
         fix: `chmod 700 ${dir}`,
       };
-    default:
+    default: {
+      const parent = replaceableBy(dir);
+      if (parent)
+        return {
+          status: "warn",
+          value: `${dir} is private, but ${parent.path} ${parent.why}: they could put another folder in its place`,
+          fix: `move the data folder (scar.cfg local.data_dir) under folders only root may change`,
+        };
       return { status: "ok", value: `${dir} (${octal(st.mode)}, private)` };
+    }
   }
+}
+
+/**
+ * The first folder above `dir` in which another user could rename `dir` (or one of its parents)
+ * away and put their own in its place: one they own, or one others may write in without the
+ * sticky bit (which, as in /tmp, lets only an entry's owner rename it).
+ */
+function replaceableBy(dir: string): { path: string; why: string } | undefined {
+  let p = resolve(dir);
+  while (p !== dirname(p)) {
+    p = dirname(p);
+    let st: Stats;
+    try {
+      st = statSync(p);
+    } catch {
+      return undefined;
+    }
+    if (st.uid !== 0 && st.uid !== ownUid()) return { path: p, why: `belongs to uid ${st.uid}` };
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)
+      return { path: p, why: `may be changed by other users (mode ${octal(st.mode)})` };
+  }
+  return undefined;
 }

@@ -208,6 +208,16 @@ test("scar doctor reports a data folder open to others (warn, with the chmod) an
   fs.chmodSync(dir, 0o700);
   assert.equal(doctor(dir).check.status, "ok");
 
+  // private, but in a folder others may write in (no sticky bit): they could swap it for theirs
+  const shared = join(work, "shared");
+  fs.mkdirSync(join(shared, "data"), { recursive: true, mode: 0o700 });
+  fs.chmodSync(shared, 0o777);
+  const swappable = doctor(join(shared, "data"));
+  assert.equal(swappable.check.status, "warn");
+  assert.match(swappable.check.value, /shared may be changed by other users \(mode 0777\)/);
+  fs.chmodSync(shared, 0o1777); // as /tmp: only an entry's owner may rename it
+  assert.equal(doctor(join(shared, "data")).check.status, "ok");
+
   fs.chownSync(dir, 65534, 65534);
   const foreign = doctor(dir);
   assert.equal(foreign.check.status, "fail");
