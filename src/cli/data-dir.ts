@@ -24,6 +24,13 @@ export async function openPrivateDataDir(dir: string): Promise<void> {
     openDataDir(dir, (line) => process.stderr.write(`scar: ${line}\n`));
   } catch (e) {
     if (e instanceof DataDirError) throw new CliError(`cannot use the data folder: ${e.message}`, 1, e.fix);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "EACCES" || err.code === "EPERM")
+      throw new CliError(
+        `cannot use the data folder ${dir}: permission denied${err.path && err.path !== dir ? ` (${err.path})` : ""}`,
+        1,
+        "the engine's data belongs to the user who runs it (root): run scar as that user, or give another --data-dir",
+      );
     throw e;
   }
 }

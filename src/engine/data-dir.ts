@@ -73,6 +73,11 @@ export function ensurePrivateDir(dir: string): PrivateDirResult {
     case "not-folder":
       throw new DataDirError(`${dir} is not a folder`, "give a folder with --data-dir");
     case "foreign":
+      if (st.uid === 0)
+        throw new DataDirError(
+          `${dir} belongs to root, and this is uid ${ownUid()}`,
+          "run scar as root (sudo), as the engine that owns it does, or use another folder with --data-dir",
+        );
       throw new DataDirError(
         `${dir} belongs to uid ${st.uid}, not to this user (uid ${ownUid()}): its owner could read the engine's data and run the images' setuid programs as root`,
         `make it yours (chown -R ${ownUid()} ${dir}; chmod 700 ${dir}) or use another folder with --data-dir`,
@@ -119,6 +124,12 @@ export function checkDataDir(dir: string): DataDirCheck {
     case "not-folder":
       return { status: "fail", value: `${dir} is not a folder`, fix: "point local.data_dir at a folder" };
     case "foreign":
+      if (st.uid === 0)
+        return {
+          status: "warn",
+          value: `${dir} belongs to root: only root may use it`,
+          fix: "sudo scar ...",
+        };
       return {
         status: "fail",
         value: `${dir} belongs to uid ${st.uid}, who could run the images' setuid programs as root`,

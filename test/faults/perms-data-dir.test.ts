@@ -122,6 +122,17 @@ test("a data folder open to others is tightened to 0700, with a notice; one owne
     assert.match(refused.stderr, /chown -R 0 .*foreign-data; chmod 700 .*foreign-data/);
   }
   assert.deepEqual(fs.readdirSync(foreign), [], "nothing was written into it");
+
+  // and another user pointing scar at the engine's folder is told why it cannot
+  if (asNobody("test", "-r", bin).status === 0) {
+    const r = asNobody("env", "HOME=/nonexistent", bin, "image", "ls", "--data-dir", open);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot use the data folder: .*open-data belongs to root, and this is uid 65534/);
+    assert.match(r.stderr, /run scar as root \(sudo\)/);
+    const inside = asNobody("env", "HOME=/nonexistent", bin, "image", "ls", "--data-dir", join(open, "x"));
+    assert.match(inside.stderr, /cannot use the data folder .*open-data\/x: permission denied/);
+    assert.match(inside.stderr, /run scar as that user/);
+  }
 });
 
 test("scar serve creates its data folder 0700 and every file in it private: credentials, job database, objects", async () => {
