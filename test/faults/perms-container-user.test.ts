@@ -22,8 +22,8 @@ import { type Fixture, makeFixture } from "../engine/runtime/fixtures.js";
 let previousUmask: number;
 const root = mkdtempSync(join(tmpdir(), "scar-perms-user-"));
 let fixture: Fixture;
-let runner: Runner;
-let copying: Runner;
+/** by "<runtime> <root file system>" */
+const runners = new Map<string, Runner>();
 let store: RunningStore;
 let s3: S3Client;
 let provider: S3Provider;
@@ -31,8 +31,16 @@ let provider: S3Provider;
 before(async () => {
   fixture = makeFixture(); // the image's layers, as unpacked: modes from the layer, not the umask
   previousUmask = process.umask(0o077);
-  runner = await Runner.open({ stateDir: join(root, "runtime") });
-  copying = await Runner.open({ stateDir: join(root, "runtime-copy"), rootfs: "copy" });
+  for (const runtime of ["crun", "runc"] as const)
+    for (const rootfs of ["overlay", "copy"] as const)
+      runners.set(
+        `${runtime} ${rootfs}`,
+        await Runner.open({
+          stateDir: join(root, `runtime-${runtime}-${rootfs}`),
+          runtime,
+          rootfs: rootfs === "copy" ? "copy" : "auto",
+        }),
+      );
   store = await startStore({ dataDir: join(root, "store"), host: "127.0.0.1", port: 0 });
   const credentials = { accessKeyId: "scar", secretAccessKey: "scar-secret-key" };
   s3 = new S3Client({ endpoint: store.url, region: "us-east-1", forcePathStyle: true, credentials });
@@ -43,8 +51,7 @@ after(async () => {
   provider.destroy();
   s3.destroy();
   await store.close();
-  await runner.close();
-  await copying.close();
+  for (const r of runners.values()) await r.close();
   fixture.cleanup();
   rmSync(root, { recursive: true, force: true });
   process.umask(previousUmask);
@@ -69,13 +76,15 @@ const s3Event = (key: string) => ({
   ],
 });
 
-for (const [user, rootfs] of [
-  ["app", "overlay"],
-  ["1000:2000", "overlay"],
-  ["app", "copy"],
+for (const [user, runtime, rootfs] of [
+  ["app", "crun", "overlay"],
+  ["1000:2000", "crun", "overlay"],
+  ["app", "crun", "copy"],
+  ["app", "runc", "overlay"],
+  ["app", "runc", "copy"],
 ] as const) {
-  test(`an image with User '${user}' reads its input and writes its output under the engine's umask 077 (${rootfs} root file system)`, async () => {
-    const key = `in/${user.replace(":", "-")}-${rootfs}.txt`;
+  test(`an image with User '${user}' reads its input and writes its output under the engine's umask 077 (${runtime}, ${rootfs} root file system)`, async () => {
+    const key = `in/${user.replace(":", "-")}-${runtime}-${rootfs}.txt`;
     await s3.send(new PutObjectCommand({ Bucket: "media", Key: key, Body: "private data" }));
     const f = fn(
       [
@@ -84,7 +93,7 @@ for (const [user, rootfs] of [
         'mkdir "$TMP_OUTPUT_DIR/sub" && echo nested > "$TMP_OUTPUT_DIR/sub/n.txt"',
       ].join("\n"),
     );
-    const executor = new ContainerExecutor(rootfs === "copy" ? copying : runner, {
+    const executor = new ContainerExecutor(runners.get(`${runtime} ${rootfs}`)!, {
       image: { ...fixture.image, config: { ...fixture.image.config, User: user } },
       memoryMiB: 128,
     });

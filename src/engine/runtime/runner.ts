@@ -412,7 +412,13 @@ export class Runner {
       };
     }
     const cmd = this.runtime.host.command(argv[0]!, argv.slice(1));
-    const child = spawn(cmd.file, cmd.args, { stdio: ["ignore", "pipe", "pipe"] });
+    // with umask 022, as the helper's commands: what the runtime makes for the container (runc's
+    // mount points) must not inherit the engine's private umask (077), or a container whose user is
+    // not root could not reach its input (one exec of sh more, only without a helper: runc on the
+    // copy fallback, or a helper that died)
+    const child = spawn("/bin/sh", ["-c", 'umask 022 && exec "$@"', "sh", cmd.file, ...cmd.args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     return {
       stdout: child.stdout,
       stderr: child.stderr,
