@@ -184,3 +184,31 @@ test("digest references do not keep an image whose last tag is removed", async (
   assert.deepEqual((await other.prune()).images, [], "not dangling: it has a digest reference");
   assert.deepEqual((await other.remove([`base@${b2.digest}`])).deleted, [b2.digest]);
 });
+
+for (const umask of [0o022, 0o077])
+  test(`the store is private whatever the umask (${umask.toString(8)}): data folder and layers 0700 (tightened if open), blobs 0600, layer roots 0755`, async () => {
+    const dataDir = join(work, `open-${umask.toString(8)}`);
+    fs.mkdirSync(join(dataDir, "images", "layers"), { recursive: true });
+    fs.chmodSync(dataDir, 0o755);
+    fs.chmodSync(join(dataDir, "images", "layers"), 0o755);
+    const before = process.umask(umask);
+    try {
+      const images = new ImageStore({ dataDir });
+      const mode = (p: string) => fs.statSync(p).mode & 0o7777;
+      assert.equal(mode(dataDir), 0o700);
+      for (const d of ["images", "images/layers", "images/tmp"])
+        assert.equal(mode(join(dataDir, d)), 0o700, d);
+      const layer = craftTar([{ name: "bin/su", data: "#!x", mode: 0o4755 }]);
+      const rootfs = join(work, `suid-${umask.toString(8)}.tar`);
+      fs.writeFileSync(rootfs, layer);
+      await images.import(rootfs, { format: "rootfs", tag: "suid:1" });
+      const [dir] = images.resolve("suid:1").layerDirs;
+      assert.equal(mode(join(dir!, "bin/su")), 0o4755, "the setuid bit is kept for containers");
+      assert.equal(mode(dir!), 0o755, "the image's / can be entered by its user");
+      assert.equal(mode(join(dir!, "..")), 0o700, "the layer's own folder cannot be by anyone else");
+      const blobs = join(dataDir, "images", "blobs", "sha256");
+      for (const b of fs.readdirSync(blobs)) assert.equal(mode(join(blobs, b)), 0o600, b);
+    } finally {
+      process.umask(before);
+    }
+  });
