@@ -306,10 +306,17 @@ test("scar get -b bucket-name/output -p DIR: keys become paths; existing files a
 test("scar init -f darknet.yaml; scar run -f darknet.yaml; scar put -b scar-video/input -p seq1.avi", async () => {
   const init = await ok(["init", "-f", "darknet.yaml"]);
   assert.match(init, /^Function 'scar-darknet-cpu' successfully created\.$/m);
-  const run = await scar(["run", "-f", "darknet.yaml"]);
+  // Not a terminal: nobody can answer SCAR's question, so scar neither guesses nor runs anything.
+  const refused = await scar(["run", "-f", "darknet.yaml"]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /'scar-darknet-cpu' has an input bucket \('scar-video\/input'\)/);
+  assert.match(refused.stderr, /--yes \(or -ib scar-video\/input\)/);
+  assert.match(refused.stderr, /--once/);
+  assert.equal(refused.stdout, "");
+  assert.deepEqual(await keysUnder("scar-video/output"), ["output/"]);
+  // --once: the run the user asked for, with an empty event (SCAR's answer 'n').
+  const run = await scar(["run", "--once", "-f", "darknet.yaml"]);
   assert.equal(run.code, 0, run.stderr);
-  // Not a terminal: SCAR's question is not asked; the function runs once with an empty event.
-  assert.match(run.stderr, /This function has an associated 'S3' input bucket\./);
   assert.match(run.stdout, /^detected objects in event-file-/m);
   const put = await ok(["put", "-b", "scar-video/input", "-p", "seq1.avi"]);
   assert.equal(
@@ -322,6 +329,10 @@ test("scar init -f darknet.yaml; scar run -f darknet.yaml; scar put -b scar-vide
   const out = join(dir, "video");
   await ok(["get", "-b", "scar-video/output/seq1.avi.out", "-p", out]);
   assert.equal(readFileSync(join(out, "output/seq1.avi.out"), "utf8"), "seq1.avi: dog: 99%, bicycle: 98%\n");
+  // --yes: SCAR's answer 'Y', one event per file of the input bucket.
+  const launched = JSON.parse(await ok(["run", "--yes", "--wait", "--json", "-f", "darknet.yaml"]));
+  assert.equal(launched.Jobs, 1);
+  assert.equal(launched.Succeeded, 1);
 });
 
 test("scar ls: SCAR's columns plus status and jobs; --json; -b", async () => {

@@ -11,6 +11,7 @@ import { CliError } from "../errors.js";
 import { readFdlFile } from "../fdl-file.js";
 import { assignments } from "../function-flags.js";
 import { countLine, showProgress } from "../progress.js";
+import { interactive } from "../prompt.js";
 import { splitBucketPath } from "./manage-run.js";
 import type { InvokeFlags, RunFlags } from "./run.js";
 
@@ -47,11 +48,10 @@ export async function runRun(args: string[], flags: RunFlags): Promise<void> {
       );
     let launchPath = flags.inputBucket ?? (flags.eventSource ? `${flags.eventSource}/input` : undefined);
     const s3Input = deployed.input.find((i) => /^(s3|minio)(\.|$)/.test(i.storage_provider));
+    if (flags.yes && flags.once) throw new CliError("give either --yes or --once, not both", 2);
     if (!launchPath && s3Input && rest.length === 0 && !flags.runScript && !flags.asynchronous) {
-      // SCAR asks this; without a terminal the answer is no (it would need -ib).
-      process.stderr.write(`This function has an associated 'S3' input bucket.\n`);
-      if (await confirm(`Do you want to launch the function using the files in '${s3Input.path}'?`, false))
-        launchPath = s3Input.path;
+      if (flags.yes) launchPath = s3Input.path;
+      else if (!flags.once) launchPath = await askToLaunch(fnName, s3Input.path);
     }
     if (launchPath) {
       if (rest.length > 0)
@@ -86,6 +86,23 @@ export async function runRun(args: string[], flags: RunFlags): Promise<void> {
     const r = await target.run(fnName, event, flags.outputFile ? {} : { answer: "logs" });
     printResult(fnName, r, flags);
   });
+}
+
+/**
+ * SCAR's question before running a function that has an input bucket: one event per file there, or
+ * one run with an empty event. Without a terminal there is nobody to answer, and either guess could
+ * start work (and write results) nobody asked for, so the user must say which.
+ */
+async function askToLaunch(fn: string, path: string): Promise<string | undefined> {
+  if (!interactive())
+    throw new CliError(
+      `'${fn}' has an input bucket ('${path}'): on a terminal scar asks whether to invoke it once per file there; without one it does not guess`,
+      2,
+      `invoke it once per file with --yes (or -ib ${path}), or once with an empty event with --once`,
+    );
+  process.stderr.write(`This function has an associated 'S3' input bucket.\n`);
+  const yes = await confirm(`Do you want to launch the function using the files in '${path}'?`, false);
+  return yes ? path : undefined;
 }
 
 function printResult(

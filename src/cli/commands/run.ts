@@ -15,6 +15,8 @@ export type RunFlags = OutputFlags &
     environment: string[];
     asynchronous?: boolean;
     wait?: boolean;
+    yes?: boolean;
+    once?: boolean;
   };
 
 export type InvokeFlags = TargetFlags & {
@@ -46,6 +48,8 @@ export function registerRun(program: Command): void {
     .option("-a, --asynchronous", "do not wait for the result")
     .option("-o, --output-file <file>", "save the output to a file")
     .option("--wait", "with -ib: wait for every job and print a summary")
+    .option("-y, --yes", "a function with an input bucket: invoke it once per file there without asking")
+    .option("--once", "a function with an input bucket: invoke it once with an empty event without asking")
     .passThroughOptions();
   addTargetOption(addOutputOptions(run)).action(async (args: string[], flags: RunFlags) => {
     const { runRun } = await import("./invoke-run.js");
