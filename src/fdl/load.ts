@@ -12,6 +12,7 @@ import type { FunctionContext } from "./common.js";
 import { FdlError, type FdlIssue, type KeyPath } from "./issues.js";
 import { convertLegacy, isLegacyFunctions } from "./legacy.js";
 import { type Layer, Locator } from "./locator.js";
+import { nearMiss } from "./near-miss.js";
 import { normalizeOscarService } from "./oscar.js";
 import { parseProviders } from "./providers.js";
 import {
@@ -68,9 +69,7 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
   // In the SCAR 2.x/3.x shape the keys under `functions` are function names, not unknown keys.
   const legacy = isLegacyFunctions(doc.functions);
   const topLevel = legacy ? { ...doc, functions: {} } : doc;
-  for (const u of unknownKeys(topLevelSchema, topLevel)) {
-    issues.push(source.issue("warning", u.path, unknownKeyMessage(u), "key"));
-  }
+  for (const u of unknownKeys(topLevelSchema, topLevel)) issues.push(unknownKeyIssue(source, [], u));
 
   const cfg = opts.config?.config ?? defaultConfig();
   const cfgSource = opts.config?.source;
@@ -95,11 +94,7 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
     for (const [name, fn] of Object.entries(functions)) {
       const conv = convertLegacy(name, fn as Record<string, unknown>);
       const base = ["functions", name];
-      for (const key of conv.unknown) {
-        issues.push(
-          source.issue("warning", [...base, key], unknownKeyMessage({ path: [key], known: [] }), "key"),
-        );
-      }
+      for (const key of conv.unknown) issues.push(unknownKeyIssue(source, base, { path: [key], known: [] }));
       const loc = new Locator(
         { source, map: (rel) => [...base, ...conv.map(rel)] },
         cfgSource && { source: cfgSource, map: (rel) => ["aws", ...rel] },
@@ -147,9 +142,7 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
         );
         return;
       }
-      for (const u of unknownKeys(awsFunctionSchema, item)) {
-        issues.push(source.issue("warning", [...base, ...u.path], unknownKeyMessage(u), "key"));
-      }
+      for (const u of unknownKeys(awsFunctionSchema, item)) issues.push(unknownKeyIssue(source, base, u));
       const layer: Layer = { source, map: (rel) => [...base, ...rel] };
       const loc = new Locator(
         layer,
@@ -189,16 +182,8 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
       }
       const cluster = keys[0]!;
       const service = item[cluster] as Record<string, unknown>;
-      for (const u of unknownKeys(oscarServiceSchema, service)) {
-        issues.push(
-          source.issue(
-            "warning",
-            [...base, cluster, ...u.path],
-            unknownKeyMessage(u, "kept and passed to OSCAR"),
-            "key",
-          ),
-        );
-      }
+      for (const u of unknownKeys(oscarServiceSchema, service))
+        issues.push(unknownKeyIssue(source, [...base, cluster], u, "kept and passed to OSCAR"));
       const clusterCfg = isPlainObject(cfg.oscar?.[cluster]) ? cfg.oscar[cluster] : undefined;
       if (!clusterCfg && !(cluster in clusters)) {
         issues.push(
@@ -277,24 +262,20 @@ function withAliases(layer: Record<string, unknown> | undefined): Record<string,
   };
 }
 
-function unknownKeyMessage(u: UnknownKey, what = "kept, not used by scar"): string {
+/**
+ * An unknown key: an error when it is a near miss of a key scar knows at that place (its value would
+ * otherwise be dropped without a sound, e.g. `init_scrpt`), else a warning (OSCAR and newer SCAR
+ * versions add keys, which are kept).
+ */
+function unknownKeyIssue(source: SourceFile, base: KeyPath, u: UnknownKey, what = "kept, not used by scar") {
   const key = String(u.path[u.path.length - 1]);
-  const near = u.known
-    .filter((k) => editDistance(k, key) <= 2)
-    .sort((a, b) => editDistance(a, key) - editDistance(b, key));
-  const hint = near.length > 0 ? `; did you mean '${near[0]}'?` : "";
-  return `unknown key '${key}' (${what})${hint}`;
-}
-
-/** Levenshtein distance, for "did you mean" hints on misspelt keys. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
+  const meant = nearMiss(key, u.known);
+  if (meant !== undefined)
+    return source.issue(
+      "error",
+      [...base, ...u.path],
+      `unknown key '${key}': did you mean '${meant}'? Rename it; as written, scar would ignore its value`,
+      "key",
+    );
+  return source.issue("warning", [...base, ...u.path], `unknown key '${key}' (${what})`, "key");
 }

@@ -302,21 +302,53 @@ test("the 900 s timeout limit holds in batch mode too (the Lambda function that 
   );
 });
 
-test("unknown keys are kept and reported as warnings, with a suggestion when misspelt", () => {
+test("unknown keys that resemble no known key are kept and reported as warnings", () => {
   const r = load(
-    `${fn("      memroy: 1024\n      container:\n        image: busybox\n        gpu: true\n").replace("      container:\n        image: busybox\n      memroy", "      memroy")}extra_top: 1\n`,
+    "functions:\n  aws:\n  - lambda:\n      name: f1\n      colour: blue\n      container:\n        image: busybox\n        gpu: true\nextra_top: 1\n",
   );
   assert.deepEqual(
     r.warnings.map((w) => `${w.line}:${w.column} ${w.path}: ${w.message}`),
     [
-      "5:7 functions.aws[0].lambda.memroy: unknown key 'memroy' (kept, not used by scar); did you mean 'memory'?",
+      "5:7 functions.aws[0].lambda.colour: unknown key 'colour' (kept, not used by scar)",
       "8:9 functions.aws[0].lambda.container.gpu: unknown key 'gpu' (kept, not used by scar)",
       "9:1 extra_top: unknown key 'extra_top' (kept, not used by scar)",
     ],
   );
   const lambda = r.functions[0]!.raw.lambda as Record<string, unknown>;
-  assert.equal(lambda.memroy, 1024, "the unknown key is kept");
+  assert.equal(lambda.colour, "blue", "the unknown key is kept");
   assert.equal((lambda.container as Record<string, unknown>).gpu, true);
+});
+
+test("a near miss of a known key is an error naming the key it misspells, at the misspelt key", () => {
+  const errors = (yaml: string) =>
+    issuesOf(yaml)
+      .filter((i) => i.severity === "error")
+      .map((e) => `${e.line}:${e.column} ${e.path}: ${e.message}`);
+  assert.deepEqual(errors(fn("      memmory: 1024\n      init_scrpt: script.sh\n")), [
+    "7:7 functions.aws[0].lambda.memmory: unknown key 'memmory': did you mean 'memory'? Rename it; as written, scar would ignore its value",
+    "8:7 functions.aws[0].lambda.init_scrpt: unknown key 'init_scrpt': did you mean 'init_script'? Rename it; as written, scar would ignore its value",
+  ]);
+  // Only keys valid at that place count: `memroy` under container is not a near miss of lambda.memory.
+  assert.deepEqual(
+    errors(
+      "functions:\n  aws:\n  - lambda:\n      name: f1\n      container:\n        imgae: busybox\n",
+    ).filter((e) => e.includes("imgae")),
+    [
+      "6:9 functions.aws[0].lambda.container.imgae: unknown key 'imgae': did you mean 'image'? Rename it; as written, scar would ignore its value",
+    ],
+  );
+  assert.deepEqual(
+    errors(
+      "functions:\n  oscar:\n  - my_oscar:\n      name: svc\n      image: busybox\n      scirpt: script.sh\n",
+    ),
+    [
+      "6:7 functions.oscar[0].my_oscar.scirpt: unknown key 'scirpt': did you mean 'script'? Rename it; as written, scar would ignore its value",
+    ],
+  );
+  assert.match(
+    errors("function:\n  aws:\n  - lambda:\n      name: f1\n")[0]!,
+    /^1:1 function: unknown key 'function': did you mean 'functions'\?/,
+  );
 });
 
 test("an unknown OSCAR key is passed through with a warning", () => {
