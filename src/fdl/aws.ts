@@ -10,13 +10,12 @@ import {
   outputPaths,
   storagePaths,
 } from "./common.js";
+import { nameProblem } from "./names.js";
 import { memoryToMiB } from "./quantities.js";
 import { awsFunctionSchema } from "./schema.js";
 import type { ExecutionMode, FunctionSpec } from "./spec.js";
 import { zodIssueMessage } from "./zod-messages.js";
 
-/** AWS's rule for function names (the name part of CreateFunction's FunctionName). */
-const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const LAMBDA_MEMORY = { min: 128, max: 10240 };
 const LAMBDA_TIMEOUT = { min: 1, max: 900 };
 const ARCHITECTURES = ["x86_64", "arm64"];
@@ -35,13 +34,8 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
   const l = entry.lambda;
   const before = ctx.issues.filter((i) => i.severity === "error").length;
 
-  if (!FUNCTION_NAME.test(l.name)) {
-    error(
-      ctx,
-      ["lambda", "name"],
-      `'${l.name}' is not a valid function name: use 1 to 64 letters, digits, '-' or '_' (AWS Lambda's rule)`,
-    );
-  }
+  const badName = nameProblem(l.name, ctx.nameRule ?? "lambda", true);
+  if (badName) error(ctx, ["lambda", "name"], badName);
 
   const mode = (l.execution_mode ?? "lambda") as ExecutionMode;
   const lambdaRuns = mode !== "batch";

@@ -3,6 +3,7 @@ import { statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import type { FdlIssue, KeyPath } from "./issues.js";
 import type { Locator } from "./locator.js";
+import type { NameRule } from "./names.js";
 import { type ProviderTable, resolveProviderRef } from "./providers.js";
 import { LOG_LEVELS, type OutputPath, type StoragePath } from "./spec.js";
 import { parseStoragePath } from "./storage-path.js";
@@ -13,6 +14,8 @@ export interface FunctionContext {
   providers: ProviderTable;
   issues: FdlIssue[];
   loc: Locator;
+  /** The name rule of where the functions go; each provider's own when absent (see names.ts). */
+  nameRule?: NameRule;
 }
 
 export function error(

@@ -12,6 +12,7 @@ import type { FunctionContext } from "./common.js";
 import { FdlError, type FdlIssue, type KeyPath } from "./issues.js";
 import { convertLegacy, isLegacyFunctions } from "./legacy.js";
 import { type Layer, Locator } from "./locator.js";
+import type { NameRule } from "./names.js";
 import { nearMiss } from "./near-miss.js";
 import { normalizeOscarService } from "./oscar.js";
 import { parseProviders } from "./providers.js";
@@ -31,6 +32,11 @@ export interface LoadOptions {
   config?: { config: ScarConfigFile; source?: SourceFile };
   /** The command-line layer, merged over every function of its provider (as SCAR does). */
   overrides?: { aws?: Record<string, unknown>; oscar?: Record<string, unknown> };
+  /**
+   * The name rule of the platform every function goes to (an OSCAR cluster: "service"); absent,
+   * each provider's own (aws: Lambda's, oscar: OSCAR's), which is what scar's engine applies.
+   */
+  nameRule?: NameRule;
 }
 
 export function loadFdl(file: string, opts: LoadOptions = {}): FdlResult {
@@ -76,7 +82,13 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
   const providers = parseProviders(doc.storage_providers, source, issues);
   const placed: PlacedFunction[] = [];
   const dir = dirname(resolve(file));
-  const ctxFor = (loc: Locator): FunctionContext => ({ dir, providers, issues, loc });
+  const ctxFor = (loc: Locator): FunctionContext => ({
+    dir,
+    providers,
+    issues,
+    loc,
+    ...(opts.nameRule ? { nameRule: opts.nameRule } : {}),
+  });
   const place = (spec: FunctionSpec | undefined, loc: Locator, ioBase: KeyPath) => {
     if (spec) placed.push({ spec, loc, ioBase });
   };

@@ -9,13 +9,11 @@ import {
   outputPaths,
   storagePaths,
 } from "./common.js";
+import { nameProblem } from "./names.js";
 import { cpuToCores, memoryToMiB } from "./quantities.js";
 import { oscarServiceSchema } from "./schema.js";
 import type { FunctionSpec } from "./spec.js";
 import { zodIssueMessage } from "./zod-messages.js";
-
-/** OSCAR services become Kubernetes objects, so names follow DNS-1123 labels. */
-const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export function normalizeOscarService(
   merged: unknown,
@@ -31,13 +29,8 @@ export function normalizeOscarService(
   const s = parsed.data;
   const before = ctx.issues.filter((i) => i.severity === "error").length;
 
-  if (!SERVICE_NAME.test(s.name) || s.name.length > 63) {
-    error(
-      ctx,
-      ["name"],
-      `'${s.name}' is not a valid service name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit`,
-    );
-  }
+  const badName = nameProblem(s.name, ctx.nameRule ?? "service", false);
+  if (badName) error(ctx, ["name"], badName);
   if (!s.image) error(ctx, ["image"], "no container image: set image (e.g. grycap/cowsay)");
   else if (/\s/.test(s.image)) error(ctx, ["image"], `image '${s.image}' contains spaces`);
 

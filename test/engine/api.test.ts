@@ -69,6 +69,12 @@ test("an invalid definition is a 400 naming the problem; a bad body too", async 
   const e = await r.json();
   assert.match(e.error, /not a valid service name/);
   assert.equal(e.details[0].path, "functions.oscar[0].local.name");
+  // An aws function (scar.provider) is a Lambda function: Lambda's name rule, capitals and '_' too.
+  const lambda = await call("POST", "/system/services", {
+    body: { ...service, name: "Lambda_Name", input: [], output: [], scar: { provider: "aws" } },
+  });
+  assert.equal(lambda.status, 201, await lambda.text());
+  assert.equal((await call("DELETE", "/system/services/Lambda_Name")).status, 204);
   const j = await call("POST", "/system/services", { body: "{not json" });
   assert.equal(j.status, 400);
   assert.match((await j.json()).error, /not valid JSON/);

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { serviceNameFor } from "../../src/fdl/names.js";
 import { issuesOf, load, onlyError } from "./helpers.js";
 
 /** A one-function FDL; `extra` lines (6-space indented) go under `lambda:` from line 7 on. */
@@ -48,7 +49,7 @@ const cases: [title: string, yaml: string, expected: string][] = [
   [
     "function name (AWS rule)",
     fn("", "my function"),
-    "4:13 functions.aws[0].lambda.name: 'my function' is not a valid function name: use 1 to 64 letters, digits, '-' or '_' (AWS Lambda's rule)",
+    "4:13 functions.aws[0].lambda.name: 'my function' is not a valid function name: use 1 to 64 letters, digits, '-' or '_' (AWS Lambda's rule); e.g. 'my-function'",
   ],
   [
     "memory below 128",
@@ -219,7 +220,7 @@ const cases: [title: string, yaml: string, expected: string][] = [
   [
     "OSCAR service name (Kubernetes rule)",
     "functions:\n  oscar:\n  - my_oscar:\n      name: My_Service\n      image: busybox\n",
-    "4:13 functions.oscar[0].my_oscar.name: 'My_Service' is not a valid service name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+    "4:13 functions.oscar[0].my_oscar.name: 'My_Service' is not a valid service name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit; e.g. 'my-service'",
   ],
   [
     "OSCAR memory without a unit",
@@ -390,4 +391,27 @@ test("scar's engine settings: network none|host, concurrency, retries, in SCAR a
   assert.match(onlyError(fn("        network: bridge\n")), /^7:18 .*network 'bridge' is not none or host/);
   assert.match(onlyError(fn("      concurrency: 0\n")), /concurrency 0 must be a whole number, at least 1/);
   assert.match(onlyError(fn("      retries: 11\n")), /retries 11 must be a whole number from 0 to 10/);
+});
+
+test("function names: one rule per platform, the error at the name the user wrote, with a name to use", () => {
+  const yaml = fn("", "My_Func");
+  // Lambda's rule (scar's engine for functions.aws): capitals and '_' are fine.
+  assert.equal(load(yaml).functions[0]!.name, "My_Func");
+  // An OSCAR cluster's rule (scar validate/init --target oscar:<cluster>): why not, and what instead.
+  assert.equal(
+    onlyError(yaml, { nameRule: "service" }),
+    "4:13 functions.aws[0].lambda.name: 'My_Func' is a valid AWS Lambda name, but OSCAR clusters make Kubernetes objects of their services, whose names are at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit; e.g. 'my-func'",
+  );
+  // A name from the command line is reported against the command line.
+  const cli = issuesOf(fn("", "f1"), {
+    nameRule: "service",
+    overrides: { aws: { lambda: { name: "A_B" } } },
+  });
+  assert.deepEqual(
+    cli.filter((i) => i.severity === "error").map((i) => `${i.file} ${i.path}`),
+    ["(command line) lambda.name"],
+  );
+  assert.equal(serviceNameFor("__My__Big_Function__"), "my-big-function");
+  assert.equal(serviceNameFor("___"), undefined);
+  assert.equal(serviceNameFor(`A${"b".repeat(70)}`), `a${"b".repeat(62)}`);
 });

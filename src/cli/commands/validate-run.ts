@@ -1,13 +1,24 @@
 import { loadScarConfig } from "../../config/scar-cfg.js";
 import { FdlError, type FdlIssue, type FunctionSpec, formatIssue, loadFdl } from "../../fdl/index.js";
+import { type TargetName, targetName } from "../../targets/index.js";
+import { cliErrorOf } from "../context.js";
 import { formatTable } from "../table.js";
 
-/** Returns the exit code: 0 valid (warnings allowed), 1 invalid. */
-export function runValidate(file: string, json: boolean): number {
+/**
+ * Returns the exit code: 0 valid (warnings allowed), 1 invalid. `target` (--target) is resolved as
+ * scar init resolves it, so the file is checked with the rules of where init would deploy it.
+ */
+export function runValidate(file: string, json: boolean, target?: string): number {
   try {
     const cfg = loadScarConfig();
     for (const n of cfg.notices) process.stderr.write(`${n}\n`);
-    const result = loadFdl(file, { config: cfg });
+    let to: TargetName;
+    try {
+      to = targetName(target, process.env, cfg.config).name;
+    } catch (err) {
+      throw cliErrorOf(err);
+    }
+    const result = loadFdl(file, { config: cfg, ...(to.kind === "oscar" ? { nameRule: "service" } : {}) });
     if (json) {
       process.stdout.write(
         `${JSON.stringify({ functions: result.functions.map(toJson), warnings: result.warnings.map(issueJson) }, null, 2)}\n`,

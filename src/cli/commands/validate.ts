@@ -7,6 +7,10 @@ export function registerValidate(program: Command): void {
     .description("Check a function definition file (FDL) and print the functions it defines")
     .requiredOption("-f, --conf-file <file>", "the FDL file (YAML) to check")
     .option("-j, --json", "print one JSON document: the normalized functions and warnings, or the errors")
+    .option(
+      "--target <target>",
+      "check with the rules of this target, as scar init would (default: $SCAR_TARGET, else scar.cfg scar.target, else local)",
+    )
     .addHelpText(
       "after",
       `
@@ -28,8 +32,8 @@ Example FDL:
         - storage_provider: s3
           path: scar-imagemagick/output`,
     )
-    .action(async (opts: { confFile: string; json?: boolean }) => {
+    .action(async (opts: { confFile: string; json?: boolean; target?: string }) => {
       const { runValidate } = await import("./validate-run.js");
-      process.exitCode = runValidate(opts.confFile, Boolean(opts.json));
+      process.exitCode = runValidate(opts.confFile, Boolean(opts.json), opts.target);
     });
 }

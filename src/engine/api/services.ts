@@ -230,6 +230,8 @@ export function specFromServiceJson(
   try {
     const result = parseFdl(join(dir, "service.json"), JSON.stringify(doc, null, 2), {
       config: { config: cfg },
+      // The engine emulates Lambda for aws functions: their names follow Lambda's rule (fdl/names.ts).
+      ...(ext.provider === "aws" ? { nameRule: "lambda" as const } : {}),
     });
     result.functions = result.functions.map((f) => applyScarExtension(f, ext, rest.cpu, runScript));
     return { result, cleanup };
