@@ -116,9 +116,13 @@ export class OscarTarget implements Target {
     };
   }
 
-  async deploy(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {
+  /**
+   * Gets a function's image where the target keeps images (scar's engine pulls it, or imports its
+   * image file) and returns the spec naming it, which deploy() then takes without another pull. A
+   * deployment of several functions prepares them all before it creates any.
+   */
+  async prepare(spec: FunctionSpec, opts: Pick<DeployOptions, "onPull"> = {}): Promise<FunctionSpec> {
     const engine = await this.isScarEngine();
-    let image = spec.image;
     if (spec.image_file) {
       if (!engine) {
         throw new ApiError(
@@ -126,17 +130,20 @@ export class OscarTarget implements Target {
           `'${spec.name}' names an image file (${spec.image_file}); an OSCAR cluster pulls images from a registry: push the image and name it with container.image`,
         );
       }
-      image = await this.importImage(spec.image_file, spec.image ?? `scar-local/${spec.name}:latest`);
-    } else if (engine && image) {
-      await this.pull(image, opts.onPull);
+      const image = await this.importImage(spec.image_file, spec.image ?? `scar-local/${spec.name}:latest`);
+      const { image_file: _file, ...rest } = spec;
+      return { ...rest, image };
     }
-    const body = serviceJson(
-      { ...spec, ...(image ? { image } : {}) },
-      {
-        storageProviders: opts.storageProviders,
-        s3AsMinio: !engine,
-      },
-    );
+    if (engine && spec.image) await this.pull(spec.image, opts.onPull);
+    return spec;
+  }
+
+  async deploy(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {
+    const ready = opts.prepared ? spec : await this.prepare(spec, opts);
+    const body = serviceJson(ready, {
+      storageProviders: opts.storageProviders,
+      s3AsMinio: !(await this.isScarEngine()),
+    });
     await this.client.json(opts.update ? "PUT" : "POST", "/system/services", { json: body });
     const info = await this.get(spec.name);
     if (!info) throw new ApiError(500, `'${spec.name}' was deployed but the server does not list it`);

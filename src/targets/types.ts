@@ -71,6 +71,8 @@ export interface DeployOptions {
   update: boolean;
   /** Image pull progress, when the target reports it (the engine's pull events). */
   onPull?: (e: PullEvent) => void;
+  /** The spec came from prepare(): its image is where the target keeps images already. */
+  prepared?: boolean;
 }
 
 export interface Target {

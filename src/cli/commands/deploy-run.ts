@@ -5,7 +5,7 @@ import type { LoadedConfig } from "../../config/scar-cfg.js";
 import { FdlError, type FdlResult, type FunctionSpec, loadFdl, parseFdl } from "../../fdl/index.js";
 import type { FunctionInfo, OscarTarget, TargetName } from "../../targets/index.js";
 import { targetName } from "../../targets/index.js";
-import { fdlFailure, loadConfig, printJson, printWarnings, say, withTarget } from "../context.js";
+import { cliErrorOf, fdlFailure, loadConfig, printJson, printWarnings, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
 import { assignments, awsOverrides, nameFromImage } from "../function-flags.js";
 import { progressLine, showProgress } from "../progress.js";
@@ -14,11 +14,24 @@ import type { InitFlags } from "./init.js";
 /** An FDL made of command-line flags only; problems are reported against the command line. */
 const COMMAND_LINE_FDL = "functions:\n  aws:\n    - lambda: {}\n";
 
-export function readDefinition(flags: InitFlags, cfg: LoadedConfig): FdlResult {
-  const overrides = { aws: awsOverrides(flags) };
+function targetOf(flags: InitFlags, cfg: LoadedConfig): TargetName {
   try {
-    if (flags.confFile) return loadFdl(flags.confFile, { config: cfg, overrides });
-    return parseFdl(join(process.cwd(), "(command line)"), COMMAND_LINE_FDL, { config: cfg, overrides });
+    return targetName(flags.target, process.env, cfg.config).name;
+  } catch (err) {
+    throw cliErrorOf(err);
+  }
+}
+
+/** The FDL (or the command line) for target `to`, whose name rule applies (fdl/names.ts). */
+export function readDefinition(flags: InitFlags, cfg: LoadedConfig, to: TargetName): FdlResult {
+  const opts = {
+    config: cfg,
+    overrides: { aws: awsOverrides(flags) },
+    ...(to.kind === "oscar" ? { nameRule: "service" as const } : {}),
+  };
+  try {
+    if (flags.confFile) return loadFdl(flags.confFile, opts);
+    return parseFdl(join(process.cwd(), "(command line)"), COMMAND_LINE_FDL, opts);
   } catch (err) {
     if (err instanceof FdlError) throw fdlFailure(err, flags.confFile ?? "the command line");
     throw err;
@@ -62,6 +75,43 @@ function pullProgress(flags: InitFlags, fn: string) {
   };
 }
 
+/**
+ * The functions of the definition to act on. SCAR's -n overrides the name of the functions of an
+ * FDL, which makes sense for a one-function file only; with several, `-f FILE -n NAME` picks the
+ * function of that name (to finish or redo one function of a file).
+ */
+function selectFunctions(
+  flags: InitFlags,
+  cfg: LoadedConfig,
+  to: TargetName,
+): { def: FdlResult; fns: FunctionSpec[]; several: boolean } {
+  if (flags.confFile && flags.name) {
+    const { name, ...rest } = flags;
+    const def = readDefinition(rest, cfg, to);
+    const all = forTarget(def.functions, to);
+    if (all.length > 1) {
+      const fns = all.filter((f) => f.name === name);
+      if (fns.length === 0)
+        throw new CliError(
+          `${flags.confFile} has no function '${name}'`,
+          2,
+          `its functions: ${all.map((f) => f.name).join(", ")}`,
+        );
+      return { def, fns, several: true };
+    }
+  }
+  const def = readDefinition(flags, cfg, to);
+  const fns = forTarget(def.functions, to);
+  return { def, fns, several: fns.length > 1 };
+}
+
+/** An error that says nothing was changed (a deployment of several functions is all or nothing). */
+function nothingChanged(err: unknown, target: OscarTarget, fn: string, what = "deployed"): unknown {
+  const e = cliErrorOf(err, target);
+  if (!(e instanceof CliError)) return e;
+  return new CliError(`function '${fn}': ${e.message}; nothing was ${what}`, e.exitCode, e.hint);
+}
+
 export async function runInit(positional: string | undefined, flags: InitFlags): Promise<void> {
   if (positional && flags.image) throw new CliError("give the image once: as IMAGE or with -i, not both", 2);
   const image = positional ?? flags.image;
@@ -75,33 +125,82 @@ export async function runInit(positional: string | undefined, flags: InitFlags):
   const cfg = loadConfig();
   const generated = !flags.name && !flags.confFile;
   const base = flags.name ?? (image ? nameFromImage(image) : flags.imageFile ? "scar-image" : undefined);
-  const def = readDefinition({ ...flags, ...(image ? { image } : {}), ...(base ? { name: base } : {}) }, cfg);
+  const tname = targetOf(flags, cfg);
+  const { def, fns } = selectFunctions(
+    { ...flags, ...(image ? { image } : {}), ...(base ? { name: base } : {}) },
+    cfg,
+    tname,
+  );
   printWarnings(def);
-  const { name: tname } = targetName(flags.target, process.env, cfg.config);
-  const fns = forTarget(def.functions, tname);
   if (fns.length === 0) throw new CliError(`${def.file} has no function for target ${flags.target}`);
 
   await withTarget(
     flags,
     async (target) => {
+      // 1. Check every function and get every image before changing anything.
+      const planned: FunctionSpec[] = [];
+      const taken: string[] = [];
       for (let spec of fns) {
         if (await target.get(spec.name)) {
-          if (!generated)
-            throw new CliError(
-              `Function '${spec.name}' already exists`,
-              1,
-              `change it with 'scar update -n ${spec.name}', or remove it first with 'scar rm -n ${spec.name}'`,
-            );
+          if (!generated) {
+            taken.push(spec.name);
+            continue;
+          }
           // SCAR 1.x: a generated name that is taken gets -1, -2, ...
           let i = 1;
           while (await target.get(`${spec.name}-${i}`)) i++;
           spec = { ...spec, name: `${spec.name}-${i}` };
         }
-        const fn = await target.deploy(spec, {
-          storageProviders: def.storage_providers,
-          update: false,
-          ...pullProgress(flags, spec.name),
-        });
+        planned.push(spec);
+      }
+      if (taken.length > 0) throw alreadyExists(taken, planned, flags);
+      const ready: FunctionSpec[] = [];
+      for (const spec of planned) {
+        try {
+          ready.push(await target.prepare(spec, pullProgress(flags, spec.name)));
+        } catch (err) {
+          throw planned.length > 1 ? nothingChanged(err, target, spec.name) : err;
+        }
+      }
+      // 2. Create them; if one fails, remove the ones this command created.
+      const created: FunctionInfo[] = [];
+      let failing = "";
+      try {
+        for (const spec of ready) {
+          failing = spec.name;
+          created.push(
+            await target.deploy(spec, {
+              storageProviders: def.storage_providers,
+              update: false,
+              prepared: true,
+            }),
+          );
+        }
+      } catch (err) {
+        if (created.length === 0) throw planned.length > 1 ? nothingChanged(err, target, failing) : err;
+        const left: string[] = [];
+        for (const fn of [...created].reverse()) {
+          try {
+            await target.remove(fn.name);
+          } catch {
+            left.push(fn.name);
+          }
+        }
+        const e = cliErrorOf(err, target);
+        if (!(e instanceof CliError)) throw e;
+        const removed = created.map((f) => `'${f.name}'`).join(", ");
+        throw new CliError(
+          left.length === 0
+            ? `function '${failing}': ${e.message}; nothing was deployed (${removed} removed again)`
+            : `function '${failing}': ${e.message}; could not remove again ${left.map((n) => `'${n}'`).join(", ")}`,
+          e.exitCode,
+          left.length === 0
+            ? e.hint
+            : `remove ${left.length === 1 ? "it" : "them"} with 'scar rm -n NAME' before running this again`,
+        );
+      }
+      // 3. Say what was created, then preheat.
+      for (const fn of created) {
         if (flags.json || flags.verbose) printJson(describe(fn, target, Boolean(flags.verbose)));
         else {
           say(`Function '${fn.name}' successfully created.`);
@@ -109,15 +208,40 @@ export async function runInit(positional: string | undefined, flags: InitFlags):
           for (const o of fn.output) say(`Its results go to '${o.path}'.`);
           if (fn.apiUrl) say(`API endpoint: ${fn.apiUrl}`);
         }
-        if ((spec.raw.lambda as { preheat?: boolean } | undefined)?.preheat) {
-          if (!flags.json) say("Preheating function");
-          const r = await target.run(fn.name, {});
-          if (!r.ok) throw new CliError(`preheating '${fn.name}' failed (request ${r.requestId})`);
-          if (!flags.json) say("Preheating successful");
-        }
+      }
+      for (const [i, spec] of ready.entries()) {
+        if (!(spec.raw.lambda as { preheat?: boolean } | undefined)?.preheat) continue;
+        const fn = created[i]!;
+        if (!flags.json) say("Preheating function");
+        const r = await target.run(fn.name, {});
+        if (!r.ok) throw new CliError(`preheating '${fn.name}' failed (request ${r.requestId})`);
+        if (!flags.json) say("Preheating successful");
       }
     },
     cfg,
+  );
+}
+
+/** Some functions of the definition exist: nothing is created, and the hint says how to go on. */
+function alreadyExists(taken: string[], missing: FunctionSpec[], flags: InitFlags): CliError {
+  const list = (names: string[]) => names.map((n) => `'${n}'`).join(", ");
+  if (!flags.confFile)
+    return new CliError(
+      `Function '${taken[0]}' already exists`,
+      1,
+      `change it with 'scar update -n ${taken[0]}', or remove it first with 'scar rm -n ${taken[0]}'`,
+    );
+  const file = flags.confFile;
+  if (missing.length === 0)
+    return new CliError(
+      taken.length === 1 ? `Function '${taken[0]}' already exists` : `Functions ${list(taken)} already exist`,
+      1,
+      `change ${taken.length === 1 ? "it" : "them"} with 'scar update -f ${file}', or remove ${taken.length === 1 ? "it" : "them"} first with 'scar rm -f ${file}'`,
+    );
+  return new CliError(
+    `${list(taken)} of ${file} already ${taken.length === 1 ? "exists" : "exist"}, ${list(missing.map((f) => f.name))} ${missing.length === 1 ? "does" : "do"} not; nothing was deployed`,
+    1,
+    `create only what is missing with ${missing.map((f) => `'scar init -f ${file} -n ${f.name}'`).join(", ")}; or start again with 'scar rm -f ${file}' and 'scar init -f ${file}'`,
   );
 }
 
@@ -128,25 +252,72 @@ export async function runUpdate(flags: InitFlags): Promise<void> {
     flags,
     async (target) => {
       if (flags.confFile) {
-        const def = readDefinition(flags, cfg);
+        const tname = targetOf(flags, cfg);
+        const { def, fns, several } = selectFunctions(flags, cfg, tname);
         printWarnings(def);
-        const { name: tname } = targetName(flags.target, process.env, cfg.config);
-        const fns = forTarget(def.functions, tname).filter((f) => !flags.name || f.name === flags.name);
-        if (fns.length === 0) throw new CliError(`no function '${flags.name}' in ${def.file}`);
+        if (fns.length === 0) throw new CliError(`${def.file} has no function for target ${flags.target}`);
+        // Check every function and get every image before changing anything.
+        const before: FunctionInfo[] = [];
+        const missing = [];
         for (const spec of fns) {
-          if (!(await target.get(spec.name)))
-            throw new CliError(
-              `Unable to find the function '${spec.name}'`,
-              1,
-              `create it with 'scar init -f ${flags.confFile}'`,
-            );
-          const fn = await target.deploy(spec, {
-            storageProviders: def.storage_providers,
-            update: true,
-            ...pullProgress(flags, spec.name),
-          });
-          report(fn);
+          const current = await target.get(spec.name);
+          if (current) before.push(current);
+          else missing.push(spec.name);
         }
+        if (missing.length > 0)
+          throw new CliError(
+            `Unable to find the function${missing.length === 1 ? "" : "s"} ${missing.map((n) => `'${n}'`).join(", ")}`,
+            1,
+            several
+              ? `create ${missing.length === 1 ? "it" : "them"} with ${missing.map((n) => `'scar init -f ${flags.confFile} -n ${n}'`).join(", ")}${before.length > 0 ? "; nothing was updated" : ""}`
+              : `create it with 'scar init -f ${flags.confFile}'`,
+          );
+        const ready: FunctionSpec[] = [];
+        for (const spec of fns) {
+          try {
+            ready.push(await target.prepare(spec, pullProgress(flags, spec.name)));
+          } catch (err) {
+            throw several ? nothingChanged(err, target, spec.name, "updated") : err;
+          }
+        }
+        // Update them; if one fails, put back the definitions of those already updated.
+        const updated: FunctionInfo[] = [];
+        let failing = "";
+        try {
+          for (const spec of ready) {
+            failing = spec.name;
+            updated.push(
+              await target.deploy(spec, {
+                storageProviders: def.storage_providers,
+                update: true,
+                prepared: true,
+              }),
+            );
+          }
+        } catch (err) {
+          if (updated.length === 0) throw several ? nothingChanged(err, target, failing, "updated") : err;
+          const e = cliErrorOf(err, target);
+          if (!(e instanceof CliError)) throw e;
+          const failed: string[] = [];
+          for (const fn of updated) {
+            const old = { ...before.find((b) => b.name === fn.name)!.raw };
+            delete old.token;
+            try {
+              await target.client.json("PUT", "/system/services", { json: old });
+            } catch {
+              failed.push(fn.name);
+            }
+          }
+          const names = updated.map((f) => `'${f.name}'`).join(", ");
+          throw new CliError(
+            failed.length === 0
+              ? `function '${failing}': ${e.message}; nothing was updated (${names} put back as ${updated.length === 1 ? "it was" : "they were"})`
+              : `function '${failing}': ${e.message}; could not put back ${failed.map((n) => `'${n}'`).join(", ")} as before`,
+            e.exitCode,
+            e.hint,
+          );
+        }
+        for (const fn of updated) report(fn);
         return;
       }
       const current = await target.get(flags.name!);
