@@ -284,12 +284,18 @@ export class Engine {
   async invoke(
     name: string,
     event: unknown,
-    opts: { sync: boolean; trigger?: EnqueueInput["trigger"]; keepOutputs?: { maxBytes: number } },
+    opts: {
+      sync: boolean;
+      trigger?: EnqueueInput["trigger"];
+      keepOutputs?: { maxBytes: number };
+      /** The job's id, chosen by the caller (a CLI that can name the job if the user detaches). */
+      id?: string;
+    },
   ): Promise<{ job: JobRecord; result?: InvocationResult }> {
     const fn = this.registry.get(name);
     if (!fn) throw new DeployError(`function '${name}' is not deployed`);
     // Known before the job exists, so the handler finds it however soon the job starts.
-    const jobId = randomUUID();
+    const jobId = opts.id ?? randomUUID();
     if (opts.sync && opts.keepOutputs) this.keepOutputs.set(jobId, opts.keepOutputs);
     let id: string;
     try {

@@ -183,13 +183,21 @@ export class OscarTarget implements Target {
   /**
    * A sync invocation. OSCAR answers with the base64 of the file the script left in its output
    * folder (a zip when several, its output when none); `answer: "logs"` asks scar's engine for the
-   * script's output whatever the files (OSCAR ignores the header).
+   * script's output whatever the files (OSCAR ignores the header). `requestId`: the job's id, chosen
+   * here so it can be named before the answer comes (scar's engine only; OSCAR ignores it).
    */
-  async run(name: string, event: unknown, opts: { answer?: "logs" } = {}): Promise<RunResult> {
+  async run(
+    name: string,
+    event: unknown,
+    opts: { answer?: "logs"; requestId?: string } = {},
+  ): Promise<RunResult> {
+    const headers: Record<string, string> = {};
+    if (opts.answer === "logs") headers["x-scar-response"] = "logs";
+    if (opts.requestId) headers["x-scar-request-id"] = opts.requestId;
     const res = await this.client.send("POST", `/run/${encodeURIComponent(name)}`, {
       body: JSON.stringify(event ?? {}),
       contentType: "application/json",
-      ...(opts.answer === "logs" ? { headers: { "x-scar-response": "logs" } } : {}),
+      headers,
       accept: (s) => s < 300 || s === 500 || s === 502,
     });
     // scar's engine says what went wrong as JSON (e.g. output files too large to answer with).

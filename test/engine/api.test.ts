@@ -96,6 +96,19 @@ test("POST /run: the body (base64, as oscar-cli sends files) is the input; the a
   assert.equal(wrong.status, 401);
   const missing = await call("POST", "/run/nothere", { body: "x" });
   assert.equal(missing.status, 404);
+  // A caller may name the job (scar run does, to name it on Ctrl-C): a UUID not taken yet.
+  const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  const named = await call("POST", "/run/greyify", {
+    body: "x",
+    auth: `Bearer ${token}`,
+    headers: { "x-scar-request-id": id },
+  });
+  assert.equal(named.status, 200);
+  assert.equal(named.headers.get("x-scar-request-id"), id);
+  const taken = await call("POST", "/run/greyify", { body: "x", headers: { "x-scar-request-id": id } });
+  assert.equal(taken.status, 409);
+  const bad = await call("POST", "/run/greyify", { body: "x", headers: { "x-scar-request-id": "../x" } });
+  assert.equal(bad.status, 400);
 });
 
 // The first 4 bytes of the input choose what the script leaves in its output folder; the rest is data.

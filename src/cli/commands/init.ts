@@ -18,8 +18,14 @@ export function registerInit(program: Command): void {
     .argument("[image]", "container image (SCAR 1.x syntax; same as -i)")
     .option("-i, --image <image>", "container image, e.g. grycap/cowsay")
     .option("--if, --image-file <file>", "image from a `docker save` tarball")
-    .option("-f, --conf-file <fdl>", "function definition file (YAML): creates every function in it")
-    .option("-n, --name <name>", "function name (default from the image: scar-<image parts>)")
+    .option(
+      "-f, --conf-file <fdl>",
+      "function definition file (YAML): creates every function in it, all or nothing",
+    )
+    .option(
+      "-n, --name <name>",
+      "function name (default from the image: scar-<image parts>); with -f of several functions, create only that one",
+    )
     .option("-s, --init-script <script>", "script run at every invocation")
     .option("--ph, --preheat", "invoke the function once after creating it")
     .option("--ep, --extra-payload <folder>", "folder of files shipped with the function (aws target)")
@@ -35,8 +41,11 @@ export function registerInit(program: Command): void {
   const update = program
     .command("update")
     .description("Change deployed functions: redeploy from an FDL (-f), or change some settings of one (-n)")
-    .option("-n, --name <name>", "the function to change")
-    .option("-f, --conf-file <fdl>", "redeploy the functions of this FDL (jobs and logs are kept)")
+    .option("-n, --name <name>", "the function to change (with -f of several functions: only that one)")
+    .option(
+      "-f, --conf-file <fdl>",
+      "redeploy the functions of this FDL, all or nothing (jobs and logs are kept)",
+    )
     .option("-i, --image <image>", "new container image")
     .option("-s, --init-script <script>", "new script run at every invocation");
   addTargetOption(addOutputOptions(addFunctionDefOptions(update))).action(async (flags: InitFlags) => {

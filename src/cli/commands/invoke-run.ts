@@ -1,4 +1,5 @@
 /** What `scar run` and `scar invoke` do. */
+import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { FINAL_STATUSES } from "../../engine/jobs/types.js";
@@ -83,9 +84,36 @@ export async function runRun(args: string[], flags: RunFlags): Promise<void> {
     }
     // Without -o, SCAR shows what the script printed; with -o, OSCAR's answer (the file the script
     // left in its output folder, or a zip of them) is what gets saved.
-    const r = await target.run(fnName, event, flags.outputFile ? {} : { answer: "logs" });
-    printResult(fnName, r, flags);
+    // Named here, so Ctrl-C before the answer can still say which job goes on (scar's engine only).
+    const requestId = (await target.isScarEngine()) ? randomUUID() : undefined;
+    const detach = onCtrlC(fnName, requestId);
+    try {
+      const r = await target.run(fnName, event, {
+        ...(flags.outputFile ? {} : { answer: "logs" as const }),
+        ...(requestId ? { requestId } : {}),
+      });
+      printResult(fnName, r, flags);
+    } finally {
+      detach();
+    }
   });
+}
+
+/**
+ * Ctrl-C while waiting for a sync run stops the waiting, not the job (as with Lambda, the invocation
+ * runs on): say which request it is and how to follow it, then exit 130 as a shell expects.
+ */
+function onCtrlC(fn: string, requestId: string | undefined): () => void {
+  const handler = () => {
+    process.stderr.write(
+      requestId
+        ? `\nStopped waiting; the function goes on running.\nRequest Id: ${requestId}\nFollow it with: scar log -n ${fn} -ri ${requestId}   (its status: scar jobs show ${requestId})\n`
+        : `\nStopped waiting; the function may go on running.\nSee its logs with: scar log -n ${fn}\n`,
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", handler);
+  return () => process.off("SIGINT", handler);
 }
 
 /**

@@ -13,7 +13,9 @@
  *                      storage event, or when the script failed. Headers x-scar-output (`file:<path>`,
  *                      `zip:<n>`, `logs`), x-scar-request-id, x-scar-job-status, x-scar-log-group,
  *                      x-scar-log-stream. scar's addition: request header `x-scar-response: logs`
- *                      asks for the output whatever the files (the scar CLI's `run` without -o).
+ *                      asks for the output whatever the files (the scar CLI's `run` without -o);
+ *                      request header `x-scar-request-id: <uuid>` names the job (400 if not a
+ *                      UUID, 409 if taken), so a caller that stops waiting can still name it.
  *                      Files of more than maxResponseBytes in all: 500 {error}; they are still
  *                      uploaded to the function's outputs. 500 too (body: the output) when the
  *                      event, stage-in/out or the container start failed.
@@ -126,6 +128,19 @@ function service(url: URL): string | undefined {
   return v === undefined || v === "" ? undefined : v;
 }
 
+/**
+ * The request id a caller chose for a sync run (`x-scar-request-id`): scar run names it if the user
+ * detaches with Ctrl-C before the answer, when the header with the id has not come yet.
+ */
+function requestedId(value: string | string[] | undefined, engine: Engine): string | undefined {
+  if (value === undefined) return undefined;
+  const id = Array.isArray(value) ? value[0]! : value;
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id))
+    throw new HttpError(400, `x-scar-request-id must be a lower-case UUID, not '${id}'`);
+  if (engine.jobs.get(id)) throw new HttpError(409, `request id '${id}' is taken`);
+  return id;
+}
+
 export function buildRouter(engine: Engine, limits: ApiLimits): Router {
   const admin = engine.credentials.admin;
   const scratch = join(engine.dataDir, "work", "api");
@@ -153,239 +168,236 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
     }
   };
 
-  return (
-    new Router()
+  return new Router()
+    .on("GET", "/health", (_req, res) => {
       // "Ok" is what OSCAR clients look for; 503 names what is wrong with the job system.
-      .on("GET", "/health", (_req, res) => {
-        const h = engine.health();
-        sendText(res, h.ok ? 200 : 503, h.ok ? "Ok" : `job system unhealthy: ${h.message}`);
-      })
-      .on("GET", "/system/info", (req, res) => {
-        requireAdmin(req, admin);
-        sendJson(res, 200, {
-          version: VERSION,
-          git_commit: "",
-          architecture: arch(),
-          kubernetes_version: "",
-          serverless_backend: { name: "scar-local", version: VERSION },
-        });
-      })
-      .on("GET", "/system/config", (req, res) => {
-        requireAdmin(req, admin);
-        sendJson(res, 200, {
-          name: "scar",
-          minio_provider: {
-            endpoint: engine.store.url,
-            verify: false,
-            access_key: engine.credentials.s3.accessKeyId,
-            secret_key: engine.credentials.s3.secretAccessKey,
-            region: engine.store.region,
-          },
-        });
-      })
-      .on("GET", "/system/services", (req, res) => {
-        requireAdmin(req, admin);
-        sendJson(res, 200, engine.functions().map(serviceJson));
-      })
-      .on("GET", "/system/services/:name", (req, res, p) => {
-        requireAdmin(req, admin);
-        sendJson(res, 200, serviceJson(fnOr404(p.name!)));
-      })
-      .on("POST", "/system/services", async (req, res) => {
-        requireAdmin(req, admin);
-        await deploy(await readJson(req, limits.maxDefinitionBytes), false);
-        res.writeHead(201).end();
-      })
-      .on("PUT", "/system/services", async (req, res) => {
-        requireAdmin(req, admin);
-        await deploy(await readJson(req, limits.maxDefinitionBytes), true);
-        res.writeHead(204).end();
-      })
-      .on("DELETE", "/system/services/:name", async (req, res, p) => {
-        requireAdmin(req, admin);
-        fnOr404(p.name!);
-        await engine.remove(p.name!);
-        res.writeHead(204).end();
-      })
-      .on("POST", "/run/:name", async (req, res, p) => {
-        const fn = fnOr404(p.name!);
-        requireInvoker(req, admin, fn.token);
-        const body = await readBody(req, limits.maxBodyBytes);
-        const wantLogs = String(req.headers["x-scar-response"] ?? "").toLowerCase() === "logs";
-        const { job, result } = await engine.invoke(fn.spec.name, body, {
-          sync: true,
-          trigger: { type: "http", path: `/run/${fn.spec.name}` },
-          ...(wantLogs ? {} : { keepOutputs: { maxBytes: limits.maxResponseBytes } }),
-        });
-        res.setHeader("x-scar-request-id", job.id);
-        res.setHeader("x-scar-job-status", job.status);
-        res.setHeader("x-scar-log-group", logGroupName(job.function));
-        res.setHeader("x-scar-log-stream", logStreamName(job));
-        if (!result)
-          throw new HttpError(
-            500,
-            `the invocation ended without a result (${job.reason ?? job.status}: ${job.error ?? ""})`,
-          );
-        const kept = result.kept;
-        if (kept?.kind === "too-large") {
-          const where =
-            result.outputs.length > 0
-              ? `they were uploaded to its outputs (${result.outputs.length === 1 ? "1 object" : `${result.outputs.length} objects`}, e.g. '${result.outputs[0]!.bucket}/${result.outputs[0]!.key}')`
-              : "the function has no output to upload them to";
-          throw new HttpError(
-            500,
-            `the function left ${kept.count === 1 ? "1 file" : `${kept.count} files`} (${mib(kept.bytes)}) in its output folder, more than the ${mib(kept.maxBytes)} a synchronous answer may carry; ${where}. Request ${job.id}; ask for the script's output instead with the header 'x-scar-response: logs'`,
-          );
-        }
-        const failed =
-          result.reason === "stage-error" ||
-          result.reason === "event-error" ||
-          result.reason === "start-error";
-        const answer = await syncAnswer(result);
-        res.setHeader("x-scar-output", answer.output);
-        await sendBase64(res, failed ? 500 : 200, answer.data);
-      })
-      .on("POST", "/job/:name", async (req, res, p) => {
-        const fn = fnOr404(p.name!);
-        requireInvoker(req, admin, fn.token);
-        const body = await readBody(req, limits.maxBodyBytes);
-        const { job } = await engine.invoke(fn.spec.name, body, {
-          sync: false,
-          trigger: { type: "http", path: `/job/${fn.spec.name}` },
-        });
-        sendJson(res, 201, { jobID: job.id });
-      })
-      .on("GET", "/system/logs/:name", (req, res, p, url) => {
-        requireAdmin(req, admin);
-        fnOr404(p.name!);
-        const page = engine.jobs.list(p.name!, {
-          ...(url.searchParams.get("page") ? { cursor: url.searchParams.get("page")! } : {}),
-        });
-        const jobs: Record<string, unknown> = {};
-        for (const j of page.jobs) {
-          jobs[j.id] = {
-            status: OSCAR_STATUS[j.status],
-            creation_time: iso(j.stages.queued),
-            start_time: iso(j.startedAt),
-            finish_time: iso(j.stages.done),
-          };
-        }
-        sendJson(res, 200, { jobs, ...(page.next ? { next_page: page.next } : {}) });
-      })
-      .on("DELETE", "/system/logs/:name", (req, res, p, url) => {
-        requireAdmin(req, admin);
-        fnOr404(p.name!);
-        engine.jobs.deleteJobs(p.name!, url.searchParams.get("all") === "true" ? "all" : "succeeded");
-        res.writeHead(204).end();
-      })
-      .on("GET", "/system/logs/:name/:job", (req, res, p) => {
-        requireAdmin(req, admin);
-        sendText(res, 200, jobLog(engine, jobOf(engine, p.name!, p.job!)));
-      })
-      .on("DELETE", "/system/logs/:name/:job", (req, res, p) => {
-        requireAdmin(req, admin);
-        const job = jobOf(engine, p.name!, p.job!);
-        engine.jobs.deleteJob(job.id);
-        res.writeHead(204).end();
-      })
-      .on("GET", "/system/jobs", (req, res, _p, url) => {
-        requireAdmin(req, admin);
-        const st = statuses(url);
-        const page = engine.jobs.list(service(url), { ...paging(url), ...(st ? { status: st } : {}) });
-        sendJson(res, 200, {
-          jobs: page.jobs.map((j) => jobJson(engine, j)),
-          ...(page.next ? { next_page: page.next } : {}),
-        });
-      })
-      .on("GET", "/system/jobs/counts", (req, res, _p, url) => {
-        requireAdmin(req, admin);
-        const fn = service(url);
-        const counts = engine.jobs.counts(fn);
-        const zero = { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 };
-        // Deployed functions without jobs are shown with zeros; so is a named function.
-        const names = fn === undefined ? engine.functions().map((f) => f.spec.name) : [fn];
-        for (const n of names) counts[n] ??= { ...zero };
-        sendJson(res, 200, counts);
-      })
-      .on("GET", "/system/jobs/:job", (req, res, p) => {
-        requireAdmin(req, admin);
-        sendJson(res, 200, jobJson(engine, jobById(engine, p.job!)));
-      })
-      .on("GET", "/system/jobs/:job/log", (req, res, p) => {
-        requireAdmin(req, admin);
-        sendText(res, 200, jobLog(engine, jobById(engine, p.job!)));
-      })
-      .on("POST", "/system/jobs/:job/retry", (req, res, p) => {
-        requireAdmin(req, admin);
+      const h = engine.health();
+      sendText(res, h.ok ? 200 : 503, h.ok ? "Ok" : `job system unhealthy: ${h.message}`);
+    })
+    .on("GET", "/system/info", (req, res) => {
+      requireAdmin(req, admin);
+      sendJson(res, 200, {
+        version: VERSION,
+        git_commit: "",
+        architecture: arch(),
+        kubernetes_version: "",
+        serverless_backend: { name: "scar-local", version: VERSION },
+      });
+    })
+    .on("GET", "/system/config", (req, res) => {
+      requireAdmin(req, admin);
+      sendJson(res, 200, {
+        name: "scar",
+        minio_provider: {
+          endpoint: engine.store.url,
+          verify: false,
+          access_key: engine.credentials.s3.accessKeyId,
+          secret_key: engine.credentials.s3.secretAccessKey,
+          region: engine.store.region,
+        },
+      });
+    })
+    .on("GET", "/system/services", (req, res) => {
+      requireAdmin(req, admin);
+      sendJson(res, 200, engine.functions().map(serviceJson));
+    })
+    .on("GET", "/system/services/:name", (req, res, p) => {
+      requireAdmin(req, admin);
+      sendJson(res, 200, serviceJson(fnOr404(p.name!)));
+    })
+    .on("POST", "/system/services", async (req, res) => {
+      requireAdmin(req, admin);
+      await deploy(await readJson(req, limits.maxDefinitionBytes), false);
+      res.writeHead(201).end();
+    })
+    .on("PUT", "/system/services", async (req, res) => {
+      requireAdmin(req, admin);
+      await deploy(await readJson(req, limits.maxDefinitionBytes), true);
+      res.writeHead(204).end();
+    })
+    .on("DELETE", "/system/services/:name", async (req, res, p) => {
+      requireAdmin(req, admin);
+      fnOr404(p.name!);
+      await engine.remove(p.name!);
+      res.writeHead(204).end();
+    })
+    .on("POST", "/run/:name", async (req, res, p) => {
+      const fn = fnOr404(p.name!);
+      requireInvoker(req, admin, fn.token);
+      const body = await readBody(req, limits.maxBodyBytes);
+      const wantLogs = String(req.headers["x-scar-response"] ?? "").toLowerCase() === "logs";
+      const id = requestedId(req.headers["x-scar-request-id"], engine);
+      const { job, result } = await engine.invoke(fn.spec.name, body, {
+        ...(id ? { id } : {}),
+        sync: true,
+        trigger: { type: "http", path: `/run/${fn.spec.name}` },
+        ...(wantLogs ? {} : { keepOutputs: { maxBytes: limits.maxResponseBytes } }),
+      });
+      res.setHeader("x-scar-request-id", job.id);
+      res.setHeader("x-scar-job-status", job.status);
+      res.setHeader("x-scar-log-group", logGroupName(job.function));
+      res.setHeader("x-scar-log-stream", logStreamName(job));
+      if (!result)
+        throw new HttpError(
+          500,
+          `the invocation ended without a result (${job.reason ?? job.status}: ${job.error ?? ""})`,
+        );
+      const kept = result.kept;
+      if (kept?.kind === "too-large") {
+        const where =
+          result.outputs.length > 0
+            ? `they were uploaded to its outputs (${result.outputs.length === 1 ? "1 object" : `${result.outputs.length} objects`}, e.g. '${result.outputs[0]!.bucket}/${result.outputs[0]!.key}')`
+            : "the function has no output to upload them to";
+        throw new HttpError(
+          500,
+          `the function left ${kept.count === 1 ? "1 file" : `${kept.count} files`} (${mib(kept.bytes)}) in its output folder, more than the ${mib(kept.maxBytes)} a synchronous answer may carry; ${where}. Request ${job.id}; ask for the script's output instead with the header 'x-scar-response: logs'`,
+        );
+      }
+      const failed =
+        result.reason === "stage-error" || result.reason === "event-error" || result.reason === "start-error";
+      const answer = await syncAnswer(result);
+      res.setHeader("x-scar-output", answer.output);
+      await sendBase64(res, failed ? 500 : 200, answer.data);
+    })
+    .on("POST", "/job/:name", async (req, res, p) => {
+      const fn = fnOr404(p.name!);
+      requireInvoker(req, admin, fn.token);
+      const body = await readBody(req, limits.maxBodyBytes);
+      const { job } = await engine.invoke(fn.spec.name, body, {
+        sync: false,
+        trigger: { type: "http", path: `/job/${fn.spec.name}` },
+      });
+      sendJson(res, 201, { jobID: job.id });
+    })
+    .on("GET", "/system/logs/:name", (req, res, p, url) => {
+      requireAdmin(req, admin);
+      fnOr404(p.name!);
+      const page = engine.jobs.list(p.name!, {
+        ...(url.searchParams.get("page") ? { cursor: url.searchParams.get("page")! } : {}),
+      });
+      const jobs: Record<string, unknown> = {};
+      for (const j of page.jobs) {
+        jobs[j.id] = {
+          status: OSCAR_STATUS[j.status],
+          creation_time: iso(j.stages.queued),
+          start_time: iso(j.startedAt),
+          finish_time: iso(j.stages.done),
+        };
+      }
+      sendJson(res, 200, { jobs, ...(page.next ? { next_page: page.next } : {}) });
+    })
+    .on("DELETE", "/system/logs/:name", (req, res, p, url) => {
+      requireAdmin(req, admin);
+      fnOr404(p.name!);
+      engine.jobs.deleteJobs(p.name!, url.searchParams.get("all") === "true" ? "all" : "succeeded");
+      res.writeHead(204).end();
+    })
+    .on("GET", "/system/logs/:name/:job", (req, res, p) => {
+      requireAdmin(req, admin);
+      sendText(res, 200, jobLog(engine, jobOf(engine, p.name!, p.job!)));
+    })
+    .on("DELETE", "/system/logs/:name/:job", (req, res, p) => {
+      requireAdmin(req, admin);
+      const job = jobOf(engine, p.name!, p.job!);
+      engine.jobs.deleteJob(job.id);
+      res.writeHead(204).end();
+    })
+    .on("GET", "/system/jobs", (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const st = statuses(url);
+      const page = engine.jobs.list(service(url), { ...paging(url), ...(st ? { status: st } : {}) });
+      sendJson(res, 200, {
+        jobs: page.jobs.map((j) => jobJson(engine, j)),
+        ...(page.next ? { next_page: page.next } : {}),
+      });
+    })
+    .on("GET", "/system/jobs/counts", (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const fn = service(url);
+      const counts = engine.jobs.counts(fn);
+      const zero = { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 };
+      // Deployed functions without jobs are shown with zeros; so is a named function.
+      const names = fn === undefined ? engine.functions().map((f) => f.spec.name) : [fn];
+      for (const n of names) counts[n] ??= { ...zero };
+      sendJson(res, 200, counts);
+    })
+    .on("GET", "/system/jobs/:job", (req, res, p) => {
+      requireAdmin(req, admin);
+      sendJson(res, 200, jobJson(engine, jobById(engine, p.job!)));
+    })
+    .on("GET", "/system/jobs/:job/log", (req, res, p) => {
+      requireAdmin(req, admin);
+      sendText(res, 200, jobLog(engine, jobById(engine, p.job!)));
+    })
+    .on("POST", "/system/jobs/:job/retry", (req, res, p) => {
+      requireAdmin(req, admin);
+      try {
+        const r = engine.rerun(p.job!);
+        sendJson(res, r.redriven ? 200 : 201, { jobID: r.id, redriven: r.redriven });
+      } catch (err) {
+        if (err instanceof RerunError) throw new HttpError(err.code === "not-found" ? 404 : 409, err.message);
+        throw err;
+      }
+    })
+    .on("GET", "/system/dead-letters", (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const page = engine.jobs.listDead(service(url), paging(url));
+      sendJson(res, 200, {
+        jobs: page.jobs.map((j) => jobJson(engine, j)),
+        ...(page.next ? { next_page: page.next } : {}),
+      });
+    })
+    .on("POST", "/system/dead-letters/redrive", async (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const fn = service(url);
+      const raw = await readBody(req, limits.maxDefinitionBytes);
+      let ids: string[] | undefined;
+      if (raw.length > 0) {
+        let body: unknown;
         try {
-          const r = engine.rerun(p.job!);
-          sendJson(res, r.redriven ? 200 : 201, { jobID: r.id, redriven: r.redriven });
+          body = JSON.parse(raw.toString("utf8"));
         } catch (err) {
-          if (err instanceof RerunError)
-            throw new HttpError(err.code === "not-found" ? 404 : 409, err.message);
-          throw err;
+          throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`);
         }
-      })
-      .on("GET", "/system/dead-letters", (req, res, _p, url) => {
-        requireAdmin(req, admin);
-        const page = engine.jobs.listDead(service(url), paging(url));
-        sendJson(res, 200, {
-          jobs: page.jobs.map((j) => jobJson(engine, j)),
-          ...(page.next ? { next_page: page.next } : {}),
-        });
-      })
-      .on("POST", "/system/dead-letters/redrive", async (req, res, _p, url) => {
-        requireAdmin(req, admin);
-        const fn = service(url);
-        const raw = await readBody(req, limits.maxDefinitionBytes);
-        let ids: string[] | undefined;
-        if (raw.length > 0) {
-          let body: unknown;
-          try {
-            body = JSON.parse(raw.toString("utf8"));
-          } catch (err) {
-            throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`);
-          }
-          const list = (body as { ids?: unknown } | null)?.ids;
-          if (!Array.isArray(list) || !list.every((x) => typeof x === "string"))
-            throw new HttpError(400, 'the body must be {"ids": ["<job id>", ...]}');
-          ids = list;
-        }
-        if (ids === undefined && fn === undefined)
-          throw new HttpError(
-            400,
-            'name the dead letters to redrive: ?service=<function> or a body {"ids": [...]}',
-          );
-        if (ids === undefined) {
-          sendJson(res, 200, { redriven: engine.jobs.redriveAll(fn!) });
-          return;
-        }
-        const skipped: string[] = [];
-        let redriven = 0;
-        for (const id of ids) {
-          const job = engine.jobs.get(id);
-          if (job && (fn === undefined || job.function === fn) && engine.jobs.redrive(id)) redriven++;
-          else skipped.push(id);
-        }
-        sendJson(res, 200, { redriven, ...(skipped.length > 0 ? { skipped } : {}) });
-      })
-      .on("GET", "/system/images", (req, res) => {
-        requireAdmin(req, admin);
-        listImages(engine, res);
-      })
-      .on("POST", "/system/images", async (req, res, _p, url) => {
-        requireAdmin(req, admin);
-        await importImage(engine, req, res, url, limits.maxImageBytes);
-      })
-      .on("POST", "/system/images/pull", async (req, res) => {
-        requireAdmin(req, admin);
-        await pullImage(engine, req, res, limits.maxDefinitionBytes);
-      })
-      .on("*", "/invoke/:name", (req, res, p, url) =>
-        invokeEndpoint(engine, p.name!, req, res, url, limits.maxBodyBytes),
-      )
-      .on("GET", "/metrics", (_req, res) => sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE))
-  );
+        const list = (body as { ids?: unknown } | null)?.ids;
+        if (!Array.isArray(list) || !list.every((x) => typeof x === "string"))
+          throw new HttpError(400, 'the body must be {"ids": ["<job id>", ...]}');
+        ids = list;
+      }
+      if (ids === undefined && fn === undefined)
+        throw new HttpError(
+          400,
+          'name the dead letters to redrive: ?service=<function> or a body {"ids": [...]}',
+        );
+      if (ids === undefined) {
+        sendJson(res, 200, { redriven: engine.jobs.redriveAll(fn!) });
+        return;
+      }
+      const skipped: string[] = [];
+      let redriven = 0;
+      for (const id of ids) {
+        const job = engine.jobs.get(id);
+        if (job && (fn === undefined || job.function === fn) && engine.jobs.redrive(id)) redriven++;
+        else skipped.push(id);
+      }
+      sendJson(res, 200, { redriven, ...(skipped.length > 0 ? { skipped } : {}) });
+    })
+    .on("GET", "/system/images", (req, res) => {
+      requireAdmin(req, admin);
+      listImages(engine, res);
+    })
+    .on("POST", "/system/images", async (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      await importImage(engine, req, res, url, limits.maxImageBytes);
+    })
+    .on("POST", "/system/images/pull", async (req, res) => {
+      requireAdmin(req, admin);
+      await pullImage(engine, req, res, limits.maxDefinitionBytes);
+    })
+    .on("*", "/invoke/:name", (req, res, p, url) =>
+      invokeEndpoint(engine, p.name!, req, res, url, limits.maxBodyBytes),
+    )
+    .on("GET", "/metrics", (_req, res) => sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE));
 }
 
 /** 1.1 MiB, 64 MiB, 12.5 KiB. */
