@@ -24,6 +24,7 @@ import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.j
 import { openDataDir } from "./data-dir.js";
 import { EmbeddedStoreProvider } from "./embedded-provider.js";
 import { EnqueueBatcher } from "./enqueue-batcher.js";
+import { withEventSourceOutput } from "./event-source.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
@@ -414,7 +415,7 @@ export class Engine {
     const decoder = new StringDecoder("utf8");
     try {
       const r = await invoke({
-        fn: fn.spec,
+        fn: withEventSourceOutput(fn.spec, job.payload),
         event: job.payload instanceof Uint8Array ? Buffer.from(job.payload) : (job.payload ?? {}),
         requestId: job.id,
         executor,

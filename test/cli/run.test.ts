@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { waitFor } from "../engine/api-harness.js";
@@ -52,4 +52,25 @@ test("Ctrl-C during a sync scar run: exit 130, the request id and how to follow 
   // The job was not stopped with the CLI: it finishes, and its log is where the message says.
   await waitFor("the job to finish", () => jobOf("slow", "succeeded"), 60_000, 500);
   assert.match(await ok(["log", "-n", "slow", "-ri", running.id]), /finished/);
+});
+
+test("SCAR 1.x's scar run -es BUCKET NAME, for a function created without -es: results go to BUCKET/output", async () => {
+  writeFileSync(
+    join(dir, "measure.sh"),
+    'wc -c < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH").size"\n',
+  );
+  await ok(["init", "-n", "measure", "-s", "measure.sh", "-i", IMAGE]);
+  writeFileSync(join(dir, "five.txt"), "12345");
+  await ok(["put", "-b", "legacy-bucket/input", "-p", join(dir, "five.txt")]);
+  const launched = JSON.parse(await ok(["run", "--wait", "--json", "-es", "legacy-bucket", "measure"]));
+  assert.equal(launched.Succeeded, 1);
+  const keys = (await ok(["ls", "-b", "legacy-bucket/output"])).split("\n").filter(Boolean);
+  assert.deepEqual(keys, ["output/five.txt.size"]);
+  const out = join(dir, "got");
+  await ok(["get", "-b", "legacy-bucket/output", "-p", out]);
+  assert.equal(readFileSync(join(out, "output/five.txt.size"), "utf8").trim(), "5");
+  // The same file sent by -ib (not SCAR 1.x's launcher): a function without outputs keeps none.
+  const plain = JSON.parse(await ok(["run", "--wait", "--json", "-ib", "legacy-bucket/input", "measure"]));
+  assert.equal(plain.Succeeded, 1);
+  assert.deepEqual((await ok(["ls", "-b", "legacy-bucket/output"])).split("\n").filter(Boolean), keys);
 });

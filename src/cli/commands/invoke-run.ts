@@ -165,9 +165,14 @@ function printResult(
   }
 }
 
-/** The S3 event SCAR's event launcher should have sent: with eventTime, awsRegion and the key encoded. */
-export function s3Event(bucket: string, key: string, size: number) {
+/**
+ * The S3 event SCAR's event launcher should have sent: with eventTime, awsRegion and the key encoded.
+ * `eventSource`: sent for SCAR 1.x's `-es BUCKET`, whose results go to `BUCKET/output` when the
+ * function has no outputs (src/engine/event-source.ts).
+ */
+export function s3Event(bucket: string, key: string, size: number, eventSource = false) {
   return {
+    ...(eventSource ? { scar_event_source: true } : {}),
     Records: [
       {
         eventVersion: "2.1",
@@ -204,7 +209,7 @@ async function launchOverBucket(target: OscarTarget, fn: string, path: string, f
   await pool(files, 16, async (f) => {
     if (!quiet) say(`Sending event for file '${f.key}'`);
     try {
-      const id = await target.submit(fn, s3Event(bucket, f.key, f.size));
+      const id = await target.submit(fn, s3Event(bucket, f.key, f.size, Boolean(flags.eventSource)));
       launched.push({ key: f.key, id });
       line?.add({ done: 1 });
     } catch (err) {
