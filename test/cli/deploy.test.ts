@@ -127,3 +127,46 @@ test("function names: validate and init apply one rule, reported at the user's l
   assert.match(i.stderr, expected);
   assert.doesNotMatch(i.stderr, /functions\.oscar/);
 });
+
+test("update -f: all or nothing too; what was updated before a refusal is put back", async () => {
+  const good = fdl(
+    "upd.yaml",
+    fnYaml("u-one", IMAGE, "upd/one-in", "upd/one-out"),
+    fnYaml("u-two", IMAGE, "upd/two-in", "upd/two-out"),
+  );
+  await ok(["init", "-f", good]);
+  await ok(["init", "-f", fdl("other2.yaml", fnYaml("other2", IMAGE, "loop2/b", "loop2/a"))]);
+  const memory = async () =>
+    Object.fromEntries(
+      (JSON.parse(await ok(["ls", "--json"])).Functions as { Name: string; Memory: number }[]).map((f) => [
+        f.Name,
+        f.Memory,
+      ]),
+    );
+  const before = await memory();
+  assert.equal(before["u-one"], 512);
+  const withMemory = (yaml: string) =>
+    yaml.replace("      init_script", "      memory: 1024\n      init_script");
+  // The second function's image is missing: checked before anything changes.
+  fdl(
+    "upd-missing.yaml",
+    withMemory(fnYaml("u-one", IMAGE, "upd/one-in", "upd/one-out")),
+    fnYaml("u-two", MISSING, "upd/two-in", "upd/two-out"),
+  );
+  const missing = await scar(["update", "-f", "upd-missing.yaml"]);
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, /function 'u-two': .*; nothing was updated/);
+  assert.deepEqual(await memory(), before);
+  // The engine refuses the second (a loop with 'other2'), after the first was updated: put back.
+  fdl(
+    "upd-loop.yaml",
+    withMemory(fnYaml("u-one", IMAGE, "upd/one-in", "upd/one-out")),
+    fnYaml("u-two", IMAGE, "loop2/a", "loop2/b"),
+  );
+  const loop = await scar(["update", "-f", "upd-loop.yaml"]);
+  assert.equal(loop.code, 1, loop.stderr);
+  assert.match(loop.stderr, /function 'u-two': .*loop.*; nothing was updated \('u-one' put back as it was\)/);
+  assert.deepEqual(await memory(), before);
+  await ok(["rm", "-f", good]);
+  await ok(["rm", "-n", "other2"]);
+});
