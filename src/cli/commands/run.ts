@@ -43,7 +43,10 @@ export function registerRun(program: Command): void {
     .option("-f, --conf-file <fdl>", "the function of this FDL (asks which one if several)")
     .option("-s, --run-script <script>", "run this script instead of the function's")
     .option("--ib, --input-bucket <bucket[/folder]>", "invoke once per file under this path")
-    .option("--es, --event-source <bucket>", "SCAR 1.x: invoke once per file of BUCKET/input")
+    .option(
+      "--es, --event-source <bucket>",
+      "SCAR 1.x: invoke once per file of BUCKET/input (a function without outputs puts its results in BUCKET/output)",
+    )
     .option("-e, --environment <VAR=value>", "variable for this run (repeatable)", collect, [] as string[])
     .option("-a, --asynchronous", "do not wait for the result")
     .option("-o, --output-file <file>", "save the output to a file")
