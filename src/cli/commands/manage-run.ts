@@ -2,7 +2,7 @@
 import type { FunctionInfo } from "../../targets/index.js";
 import { loadConfig, printJson, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
-import { readFdlFile } from "../fdl-file.js";
+import { fdlFunctionNames } from "../fdl-names.js";
 import { formatTable } from "../table.js";
 import type { LsFlags, RmFlags } from "./ls.js";
 
@@ -88,7 +88,8 @@ export async function runRm(flags: RmFlags): Promise<void> {
   const cfg = loadConfig();
   let names: string[] | undefined;
   if (flags.name) names = [flags.name];
-  if (flags.confFile) names = readFdlFile(flags.confFile, cfg).functions.map((f) => f.name);
+  // names only: a definition whose script or image file is gone must still be removable
+  if (flags.confFile) names = fdlFunctionNames(flags.confFile);
   await withTarget(
     flags,
     async (target) => {
