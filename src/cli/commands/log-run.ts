@@ -12,7 +12,13 @@ export async function runLog(positional: string | undefined, flags: LogFlags): P
   const fdl = flags.confFile ? readFdlFile(flags.confFile) : undefined;
   const fn = await chooseFunction(flags.name ?? positional, fdl);
   await withTarget(flags, async (target) => {
-    if (!(await target.get(fn))) throw new CliError(`Unable to find the function '${fn}'`);
+    if (!(await target.get(fn))) {
+      // scar's engine keeps the jobs and logs of a deleted function (scar rm says so): show them
+      const kept = (await target.isScarEngine()) && (await target.jobs(fn)).length > 0;
+      if (!kept) throw new CliError(`Unable to find the function '${fn}'`);
+      if (flags.follow) throw new CliError(`function '${fn}' was deleted; its logs get no new entries`);
+      process.stderr.write(`(function '${fn}' was deleted; these are the logs kept of its jobs)\n`);
+    }
     if (flags.requestId) {
       process.stdout.write(await requestLog(target, fn, flags.requestId));
       return;

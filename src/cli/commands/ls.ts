@@ -23,7 +23,9 @@ export function registerLs(program: Command): void {
     addOutputOptions(
       program
         .command("rm")
-        .description("Delete functions (their buckets, files, jobs and logs are kept)")
+        .description(
+          "Delete functions (their buckets and files stay; scar's engine also keeps their jobs and logs: see 'scar log -n NAME')",
+        )
         .option("-n, --name <name>", "the function to delete")
         .option("-a, --all", "delete every function")
         .option("-f, --conf-file <fdl>", "delete every function of this FDL"),
