@@ -3,6 +3,8 @@
  * on a terminal; with `--json`, or when stdout is not a terminal, output is quiet and
  * machine-readable. The image modules are imported only when a subcommand runs.
  */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { openPrivateDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
@@ -35,12 +37,14 @@ function addRegistryOptions(cmd: Command): Command {
   );
 }
 
-async function open(opts: StoreOpts): Promise<{ m: Images; images: InstanceType<Images["ImageStore"]> }> {
+async function open(
+  opts: StoreOpts,
+): Promise<{ m: Images; images: InstanceType<Images["ImageStore"]>; dataDir: string }> {
   const m = await import("../../engine/images/index.js");
   const dataDir = opts.dataDir ?? (await (await import("../data-dir.js")).configuredDataDir());
   await openPrivateDataDir(dataDir);
   const images = new m.ImageStore({ dataDir, insecureRegistries: opts.insecureRegistry ?? [] });
-  return { m, images };
+  return { m, images, dataDir };
 }
 
 function interactive(opts: StoreOpts): boolean {
@@ -72,11 +76,13 @@ async function friendly<T>(fn: () => Promise<T>): Promise<T> {
       throw new CliError(err.message, 1, "see 'scar image ls', or get it with 'scar image pull'");
     if (e instanceof m.RegistryError) {
       const hint =
-        e.status === 401
-          ? "log in with 'docker login' (scar reads ~/.docker/config.json)"
-          : /fetch failed|ECONNREFUSED|ENOTFOUND/.test(err.message)
-            ? "is the registry reachable? a registry without TLS needs --insecure-registry"
-            : undefined;
+        e.code === "UNREACHABLE"
+          ? (await import("../context.js")).UNREACHABLE_REGISTRY_HINT
+          : e.status === 401
+            ? "log in with 'docker login' (scar reads ~/.docker/config.json)"
+            : /fetch failed|ECONNREFUSED|ENOTFOUND/.test(err.message)
+              ? "is the registry reachable? a registry without TLS needs --insecure-registry"
+              : undefined;
       throw new CliError(err.message, 1, hint);
     }
     if (e instanceof m.DigestMismatchError) throw new CliError(`${err.message} (nothing was kept)`);
@@ -245,10 +251,14 @@ export function registerImage(program: Command): void {
       .alias("remove")
       .description("remove images (by name, digest or ID); content no other image uses is deleted")
       .argument("<image...>", "images to remove")
-      .option("-f, --force", "remove an image by ID even when it has several names"),
+      .option(
+        "-f, --force",
+        "remove an image by ID even when it has several names, or when deployed functions use it",
+      ),
   ).action(async (refs: string[], opts: StoreOpts & { force?: boolean }) => {
-    const { images } = await open(opts);
+    const { m, images, dataDir } = await open(opts);
     const r = await friendly(async () => {
+      if (!opts.force) refuseImagesInUse(m, images, dataDir, refs);
       try {
         return await images.remove(refs, { force: opts.force === true });
       } catch (e) {
@@ -282,6 +292,56 @@ export function registerImage(program: Command): void {
       `Removed ${r.images.length} images, ${r.blobs} blobs, ${r.layers} unpacked layers; reclaimed ${human(r.bytes)}\n`,
     );
   });
+}
+
+/**
+ * A deployed function runs the image its manifest digest names; removing the image's last name
+ * deletes it, and the function's next job fails with `image-error`. Refuses that, naming the
+ * functions (a name removed while another name of the image stays is harmless).
+ */
+function refuseImagesInUse(
+  m: Images,
+  images: InstanceType<Images["ImageStore"]>,
+  dataDir: string,
+  refs: string[],
+): void {
+  // the engine's registry of deployed functions: <data dir>/functions/<name>/function.json
+  const fnsDir = join(dataDir, "functions");
+  const users = new Map<string, string[]>(); // image digest -> functions
+  for (const name of existsSync(fnsDir) ? readdirSync(fnsDir) : []) {
+    const file = join(fnsDir, name, "function.json");
+    if (!existsSync(file)) continue;
+    const fn = JSON.parse(readFileSync(file, "utf8")) as { image?: { digest?: string } };
+    const d = fn.image?.digest;
+    if (d) users.set(d, [...(users.get(d) ?? []), name]);
+  }
+  if (users.size === 0) return;
+  const removedNames = new Map<string, Set<string>>(); // image digest -> names this command removes
+  for (const ref of refs) {
+    const rec = images.find(ref);
+    if (!rec) continue; // remove() reports it
+    const gone = removedNames.get(rec.digest) ?? new Set<string>();
+    let byName: string | undefined;
+    try {
+      byName = m.formatReference(m.parseReference(ref));
+    } catch {}
+    if (byName && rec.names.includes(byName)) gone.add(byName);
+    else for (const n of rec.names) gone.add(n); // by ID or digest: every name goes
+    removedNames.set(rec.digest, gone);
+  }
+  for (const [digest, gone] of removedNames) {
+    const rec = images.list().find((r) => r.digest === digest);
+    const tagsLeft = (rec?.names ?? []).filter((n) => !n.includes("@") && !gone.has(n));
+    const fns = users.get(digest);
+    if (fns && tagsLeft.length === 0) {
+      const shown = [...gone].find((n) => !n.includes("@")) ?? digest;
+      throw new CliError(
+        `image ${shown} is used by deployed function${fns.length === 1 ? "" : "s"} ${fns.map((f) => `'${f}'`).join(", ")}: removing it would make ${fns.length === 1 ? "its" : "their"} next run fail`,
+        1,
+        `remove the function${fns.length === 1 ? "" : "s"} first ('scar rm -n NAME'), or use --force`,
+      );
+    }
+  }
 }
 
 async function parsePlatformOpt(s: string) {
