@@ -44,6 +44,32 @@ function trigger(j: JobRecord): string {
   return t.type;
 }
 
+interface Attempt {
+  n?: number;
+  reason?: string | null;
+  error?: string | null;
+  exitCode?: number | null;
+}
+
+/**
+ * What went wrong in a job's last attempt: its reason and its message (the handler's error, or the
+ * script's exit code when the script failed). A dead letter's own `error` is often empty: the
+ * reason and message live in its attempts.
+ */
+export function lastError(j: JobRecord): string {
+  const attempts = Array.isArray(j.attempts) ? (j.attempts as Attempt[]) : [];
+  const last = attempts.reduce<Attempt | undefined>((a, b) => ((b.n ?? 0) >= (a?.n ?? 0) ? b : a), undefined);
+  const reason = last?.reason ?? j.reason ?? "";
+  const message = last?.error ?? j.error ?? undefined;
+  const exit = last?.exitCode ?? j.exitCode;
+  const parts = [
+    reason,
+    message ? message : typeof exit === "number" && exit !== 0 ? `exit code ${exit}` : "",
+  ].filter(Boolean);
+  const text = parts.join(": ");
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
 function ms(a: number | null | undefined, b: number | null | undefined): number | null {
   return typeof a === "number" && typeof b === "number" ? b - a : null;
 }
@@ -153,7 +179,7 @@ export function registerJobs(program: Command): void {
       say(
         formatTable(
           ["REQUEST ID", "FUNCTION", "REASON", "TRIGGER", "ERROR"],
-          res.jobs.map((j) => [j.id, j.function, j.reason ?? "", trigger(j), (j.error ?? "").slice(0, 60)]),
+          res.jobs.map((j) => [j.id, j.function, j.reason ?? "", trigger(j), lastError(j)]),
         ),
       );
     }),
