@@ -76,3 +76,29 @@ test("an interrupted multipart upload resumes: only the missing parts are sent a
   assert.deepEqual(readdirSync(buckets.resumeDir!), [], "the resume note is removed once complete");
   s3.destroy();
 });
+
+test("without a resume folder, files of any size go up through lib-storage's Upload, with progress", async () => {
+  const plain = new BucketStore(store.url, { endpoint: store.url, ...creds });
+  try {
+    await plain.ensureFolder("plain", "");
+    const sizes = { "empty.bin": 0, "small.bin": 1000, "large.bin": 33 * 1024 * 1024 + 5 }; // 3 parts
+    for (const [name, size] of Object.entries(sizes)) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i + 4 <= size; i += 4096) data.writeUInt32LE(i, i);
+      const file = join(dir, name);
+      writeFileSync(file, data);
+      let bytes = 0;
+      const r = await plain.upload(file, "plain", name, (n) => {
+        bytes += n;
+      });
+      assert.equal(r.resumedParts, 0);
+      assert.equal(bytes, size, `${name}: progress counts every byte once`);
+      const back = join(dir, `back-${name}`);
+      await plain.download("plain", name, back);
+      assert.equal(sha(readFileSync(back)), sha(data), name);
+    }
+    assert.equal(readdirSync(buckets.resumeDir!).length, 0, "no resume note without a resume folder");
+  } finally {
+    plain.destroy();
+  }
+});
