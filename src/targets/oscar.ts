@@ -163,8 +163,9 @@ export class OscarTarget implements Target {
 
   private async pull(image: string, onPull: DeployOptions["onPull"]): Promise<void> {
     for await (const line of this.client.lines("POST", "/system/images/pull", { image })) {
-      const l = line as { error?: string; done?: unknown };
-      if (l.error) throw new ApiError(400, `cannot get image '${image}': ${l.error}`);
+      const l = line as { error?: string; code?: string; done?: unknown };
+      // the code (UNREACHABLE: the registry cannot be reached) lets the CLI say what to do instead
+      if (l.error) throw new ApiError(400, `cannot get image '${image}': ${l.error}`, { code: l.code });
       if (l.done) return;
       onPull?.(line as PullEvent);
     }

@@ -52,7 +52,7 @@ export async function importImage(
 
 /**
  * `POST /system/images/pull` with `{"image": REF}`: 200 and NDJSON, one PullEvent per line while the
- * image is pulled, then `{"done": {ref, digest}}`, or `{"error": message}` when the pull fails (the
+ * image is pulled, then `{"done": {ref, digest}}`, or `{"error": message, "code"?: RegistryError's code}` when the pull fails (the
  * status is already sent by then). An image already present gives the done line alone.
  */
 export async function pullImage(
@@ -76,7 +76,9 @@ export async function pullImage(
     const digest = have ?? (await engine.images.pull(image, { onProgress: line })).digest;
     line({ done: { ref: image, digest } });
   } catch (err) {
-    line({ error: (err as Error).message });
+    // the code lets a client say what to do (UNREACHABLE: import the image instead)
+    const code = (err as { code?: unknown }).code;
+    line({ error: (err as Error).message, ...(typeof code === "string" ? { code } : {}) });
   }
   res.end();
 }

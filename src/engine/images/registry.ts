@@ -199,6 +199,12 @@ export class RegistryClient {
         // network error: try again
       }
     }
+    if (lastErr instanceof Error && networkFailure(lastErr))
+      throw new RegistryError(
+        `registry ${registry} cannot be reached (${networkFailure(lastErr)})`,
+        undefined,
+        "UNREACHABLE",
+      );
     throw lastErr instanceof Error
       ? new RegistryError(`${method} ${url}: ${lastErr.message}${causeOf(lastErr)}`)
       : new RegistryError(`${method} ${url} failed`);
@@ -450,6 +456,23 @@ async function readLimited(res: HttpResponse, max: number, what: string): Promis
     }
   }
   return Buffer.concat(parts);
+}
+
+/** Network errors that mean the registry cannot be reached from here, said in words. */
+const NETWORK_FAILURES: Record<string, string> = {
+  ENOTFOUND: "its name does not resolve",
+  EAI_AGAIN: "its name does not resolve",
+  ECONNREFUSED: "it refused the connection",
+  ECONNRESET: "it closed the connection",
+  ETIMEDOUT: "it did not answer",
+  EHOSTUNREACH: "no route to it",
+  ENETUNREACH: "no network route to it",
+};
+
+function networkFailure(e: Error): string | undefined {
+  const code =
+    (e as NodeJS.ErrnoException).code ?? (e as { cause?: NodeJS.ErrnoException }).cause?.code ?? "";
+  return NETWORK_FAILURES[code];
 }
 
 function causeOf(e: Error): string {
