@@ -54,6 +54,10 @@ export async function withTarget<T>(
   }
 }
 
+/** What to do when an image's registry cannot be reached (engine pulls and `scar image pull`). */
+export const UNREACHABLE_REGISTRY_HINT =
+  "get the image another way: 'scar image import' takes a 'docker save' archive, an OCI layout or a root file system; or 'scar image pull' it once the registry answers (a registry without TLS needs --insecure-registry)";
+
 /** The terminal's version of an error from the target layer. */
 export function cliErrorOf(err: unknown, target?: OscarTarget): unknown {
   if (err instanceof CliError) return err;
@@ -68,6 +72,8 @@ export function cliErrorOf(err: unknown, target?: OscarTarget): unknown {
         1,
         target?.name === "local" ? "see 'scar engine status' and 'scar engine logs'" : undefined,
       );
+    if ((err.details as { code?: unknown } | undefined)?.code === "UNREACHABLE")
+      return new CliError(`${err.message}${where}`, 1, UNREACHABLE_REGISTRY_HINT);
     if (err.status === 401)
       return new CliError(`${err.message}${where}`, 1, "check auth_user and auth_password in scar.cfg");
     return new CliError(`${err.message}${where}`, 1);

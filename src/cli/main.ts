@@ -33,7 +33,10 @@ export function buildProgram(): Command {
     .addHelpText("after", "\nRun 'scar COMMAND --help' for more information on a command.")
     .showHelpAfterError("(run 'scar --help' for usage)")
     .enablePositionalOptions()
-    .configureHelp({ optionTerm: scarOptionTerm });
+    .configureHelp({ optionTerm: scarOptionTerm })
+    // before the commands are added, which inherit it: a usage error of any command ends in main()
+    // (exit code 2), not in commander's process.exit(1)
+    .exitOverride();
   // SCAR's commands first, in SCAR's order; then scar's own.
   registerInit(program);
   registerRun(program); // run, invoke
@@ -58,19 +61,22 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   });
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(rewriteScarFlags(program, argv), { from: "user" }).finally(closePrompts);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // help and version exit with 0; usage errors were already printed by commander
-      return err.exitCode;
+      // help and version exit with 0; a wrong command line (already printed by commander) with 2,
+      // as SCAR's argparse and most Unix tools do
+      return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof CliError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-      return err.exitCode;
+    // Errors of the target layer (an unknown target, an unreachable API ...) carry their own
+    // message and hint whichever command met them. Loaded only now: `scar --version` stays fast.
+    const known = err instanceof CliError ? err : (await import("./context.js")).cliErrorOf(err);
+    if (known instanceof CliError) {
+      process.stderr.write(`error: ${known.message}\n`);
+      if (known.hint) process.stderr.write(`hint: ${known.hint}\n`);
+      return known.exitCode;
     }
     const e = err as Error;
     process.stderr.write(`error: ${e?.message ?? String(err)}\n`);

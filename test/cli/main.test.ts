@@ -23,14 +23,14 @@ test("scar --help lists usage and exits 0", () => {
   assert.match(r.stdout, /Run 'scar COMMAND --help'/);
 });
 
-test("an unknown command is a usage error with exit 1", () => {
+test("an unknown command is a usage error with exit 2", () => {
   const r = scar("frobnicate");
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown command 'frobnicate'/);
 });
 
-test("scar with no command prints the usage and exits 1", () => {
+test("scar with no command prints the usage and exits 2", () => {
   const r = scar();
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /Usage: scar/);
 });

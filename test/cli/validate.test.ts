@@ -133,6 +133,6 @@ test("YAML syntax errors and missing files: a message, never a stack trace", () 
 
 test("validate without -f is a usage error", () => {
   const r = scar("validate");
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /required option '-f, --conf-file <file>' not specified/);
 });

@@ -349,12 +349,15 @@ export async function runInvoke(positional: string | undefined, flags: InvokeFla
         asynchronous: Boolean(flags.asynchronous),
       });
     } catch (err) {
+      // the engine's 404 says the same in its own words: one message, one hint
       if (err instanceof ApiError && err.status === 404)
-        throw new CliError(
-          `Error retrieving API ID for lambda function '${fnName}'`,
-          1,
-          `the function has no HTTP endpoint: create it with -api NAME (or api_gateway.name in the FDL); ${err.message}`,
-        );
+        throw (await target.get(fnName))
+          ? new CliError(
+              `Error retrieving API ID for lambda function '${fnName}'`,
+              1,
+              "the function has no HTTP endpoint: create it with -api NAME (or api_gateway.name in the FDL)",
+            )
+          : new CliError(`Unable to find the function '${fnName}'`);
       throw err;
     }
     if (flags.asynchronous) {
