@@ -19,6 +19,7 @@ import { registerServe } from "./commands/serve.js";
 import { registerStore } from "./commands/store.js";
 import { registerValidate } from "./commands/validate.js";
 import { CliError } from "./errors.js";
+import { groupAwsOnlyOptions } from "./options.js";
 import { closePrompts } from "./prompt.js";
 import { rewriteScarFlags, scarOptionTerm } from "./scar-flags.js";
 
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerStore(program);
   registerImage(program);
   registerCompletion(program);
+  groupAwsOnlyOptions(program);
   return program;
 }
 
