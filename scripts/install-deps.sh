@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages scar and its tests use (Debian/Ubuntu, as root or with sudo).
-# Safe to run again: packages already present are skipped.
+# Safe to run again: packages already present are skipped. When another process holds apt's lock
+# (unattended upgrades after a boot, another install), it waits for it, saying so.
+#
+#   bash scripts/install-deps.sh [package ...]     (default: the list below)
 set -euo pipefail
 
 PACKAGES=(
@@ -20,7 +23,12 @@ PACKAGES=(
   jq curl unzip
   # the demo builds its ImageMagick image from Debian's packages when Docker Hub is out of reach
   debootstrap debian-archive-keyring
+  # npm install compiles better-sqlite3 when its prebuilt binary cannot be downloaded
+  g++ make python3
+  # the completion test runs the fish script in fish
+  fish
 )
+[ "$#" -eq 0 ] || PACKAGES=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,6 +39,26 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# wait_for_apt: waits, saying so, while another process holds apt's lock
+# shellcheck source=scripts/apt-lock.sh
+source "$(dirname "$0")/apt-lock.sh"
+
+# apt-get, waiting for a lock taken between our check and its start (apt waits for dpkg's lock
+# itself with DPkg::Lock::Timeout; the lists lock of apt-get update it does not wait for).
+apt() {
+  local out
+  for _ in 1 2 3 4 5; do
+    wait_for_apt
+    if out=$(DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 "$@" 2>&1); then
+      return 0
+    fi
+    grep -qE 'Could not get lock|Unable to lock|Unable to acquire' <<<"$out" || { echo "$out" >&2; return 1; }
+  done
+  echo "$out" >&2
+  return 1
+}
+
 echo "installing system packages: ${missing[*]}" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt update -qq
+apt install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
