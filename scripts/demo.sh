@@ -9,6 +9,7 @@
 # Everything (scar.cfg, the engine's data, the images) lives in a temporary folder that is removed
 # at the end (KEEP=1 keeps it); the engine is stopped at the end, also on failure.
 # SCAR_DEMO_CACHE=DIR keeps the built ImageMagick root file system there for the next runs;
+# SCAR_DEMO_ROOTFS=DIR imports DIR as the image instead (the tests' quick run, with a stand-in);
 # WAIT_SECONDS (default 300) bounds the wait for the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,14 @@ cat >"$SCAR_CONFIG_FOLDER/scar.cfg" <<EOF
 EOF
 
 step "The image: grycap/imagemagick"
-bash scripts/imagemagick-image.sh "$WORK/data"
+if [ -n "${SCAR_DEMO_ROOTFS:-}" ]; then
+  # the tests' quick run: a small root file system of their own with a stand-in for convert
+  echo "using the root file system in $SCAR_DEMO_ROOTFS as grycap/imagemagick (SCAR_DEMO_ROOTFS)"
+  scar image import "$SCAR_DEMO_ROOTFS" --tag grycap/imagemagick:latest --change 'ENV PATH=/usr/bin:/bin' \
+    --data-dir "$WORK/data"
+else
+  bash scripts/imagemagick-image.sh "$WORK/data"
+fi
 
 step "The function: scar init -f examples/imagemagick/grayify.yaml"
 cat examples/imagemagick/grayify-image.sh

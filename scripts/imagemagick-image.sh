@@ -5,7 +5,8 @@
 #
 # When Docker Hub answers, it pulls SCAR's grycap/imagemagick (`scar image pull`). Otherwise it builds
 # an equivalent image from Debian's packages: a bookworm minbase root file system with imagemagick
-# (debootstrap, from the Debian mirror in apt's sources), imported with `scar image import`.
+# (debootstrap, from the Debian mirror in apt's sources, or SCAR_DEBIAN_MIRROR=URL), imported with
+# `scar image import`.
 # SCAR_DEMO_CACHE=DIR keeps the built root file system there as a tarball and reuses it next time
 # (by default nothing is kept: every run builds). Needs scar built, and root or sudo to build.
 set -euo pipefail
@@ -16,13 +17,13 @@ DATA_ARGS=()
 [ -z "${1:-}" ] || DATA_ARGS=(--data-dir "$1")
 PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
-if curl -s -o /dev/null --max-time 5 https://registry-1.docker.io/v2/; then
-  echo "Docker Hub answers: pulling $IMAGE"
-  if "$SCAR" image pull "$IMAGE" "${DATA_ARGS[@]}"; then exit 0; fi
-  echo "the pull failed: building the image from Debian's packages instead" >&2
-else
-  echo "Docker Hub (registry-1.docker.io) does not answer: building $IMAGE from Debian's packages"
+# scar knows where Docker Hub is; a registry out of reach fails the pull within seconds
+if PULL_ERR="$("$SCAR" image pull "$IMAGE" "${DATA_ARGS[@]}" 2>&1 >/dev/null)"; then
+  echo "pulled $IMAGE"
+  exit 0
 fi
+echo "scar image pull $IMAGE: $(sed -n 's/^error: //p' <<<"$PULL_ERR" | head -1)"
+echo "building $IMAGE from Debian's packages instead"
 
 CACHED="${SCAR_DEMO_CACHE:+$SCAR_DEMO_CACHE/imagemagick-rootfs.tar.gz}"
 if [ -n "$CACHED" ] && [ -s "$CACHED" ]; then
@@ -31,15 +32,18 @@ if [ -n "$CACHED" ] && [ -s "$CACHED" ]; then
   exit 0
 fi
 
-# The Debian mirror apt uses (deb822 .sources or one-line .list), else deb.debian.org.
-MIRROR="$(
+# The Debian mirror: SCAR_DEBIAN_MIRROR, else the one apt uses (deb822 .sources or one-line .list).
+MIRROR="${SCAR_DEBIAN_MIRROR:-$(
   {
     sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
     awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' \
       /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
   } | grep -E '/debian/?$' | head -1 || true
-)"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+)}"
+if [ -z "$MIRROR" ]; then
+  echo "no Debian mirror in apt's sources: set SCAR_DEBIAN_MIRROR to one (an URL ending in /debian)" >&2
+  exit 1
+fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo" # debootstrap and reading the root file system need root
