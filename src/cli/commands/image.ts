@@ -157,7 +157,7 @@ export function registerImage(program: Command): void {
   ).action(async (path: string, opts: StoreOpts & { tag?: string; format: string; change?: string[] }) => {
     if (!["auto", "docker-archive", "oci", "rootfs"].includes(opts.format))
       throw new CliError(`unknown --format "${opts.format}"`, 2, "use auto, docker-archive, oci or rootfs");
-    const { images } = await open(opts);
+    const { m, images } = await open(opts);
     const r = await friendly(() =>
       images.import(path, {
         format: opts.format as "auto",
@@ -169,7 +169,11 @@ export function registerImage(program: Command): void {
       process.stdout.write(`${JSON.stringify({ format: r.format, images: r.images.map(summary) })}\n`);
       return;
     }
-    for (const rec of r.images) process.stdout.write(`${rec.names[0] ?? "<none>"} ${rec.digest}\n`);
+    // the name as the user writes it (grycap/imagemagick:latest), as 'scar image ls' shows it
+    for (const rec of r.images) {
+      const name = rec.names[0] ? m.familiarName(m.parseReference(rec.names[0])) : "<none>";
+      process.stdout.write(`${name} ${rec.digest}\n`);
+    }
   });
 
   addRegistryOptions(
