@@ -55,7 +55,10 @@ async function script(shellName: string): Promise<string> {
 /** local and the clusters of scar.cfg (with the example cluster its defaults add), no file names. */
 function assertTargets(values: string[]) {
   assert.ok(values.includes("local") && values.includes("oscar:lab"), values.join(" "));
-  assert.ok(values.every((v) => v === "local" || v.startsWith("oscar:")), values.join(" "));
+  assert.ok(
+    values.every((v) => v === "local" || v.startsWith("oscar:")),
+    values.join(" "),
+  );
 }
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean).sort();
