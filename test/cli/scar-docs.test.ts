@@ -456,7 +456,7 @@ test("errors: bad FDL (file:line:column, exit 1), no image (exit 2), missing upl
   assert.equal(env.code, 1);
   assert.match(env.stderr, /no OSCAR cluster 'nowhere' in scar\.cfg/);
   const none = await scar([]);
-  assert.equal(none.code, 1);
+  assert.equal(none.code, 2, "no command is a wrong command line");
 });
 
 test("the oscar:<cluster> target: the same client against a cluster configured in scar.cfg", async () => {
