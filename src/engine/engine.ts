@@ -469,8 +469,8 @@ export class Engine {
         exitCode: r.exitCode,
         outputKeys: r.outputs.map((o) => `${o.bucket}/${o.key}`),
         ...(r.detail ? { error: r.detail } : {}),
-        // A broken event will not mend itself on a retry.
-        ...(r.reason === "event-error" ? { retry: false } : {}),
+        // A broken event (or an input key that cannot be a file) will not mend itself on a retry.
+        ...(r.reason === "event-error" || r.permanent ? { retry: false } : {}),
       };
     } finally {
       release();

@@ -27,10 +27,24 @@ export class SupervisorLog {
   private write(level: Level, msg: string): void {
     const min = ORDER[this.level as Level] ?? (this.level === "CRITICAL" ? 50 : ORDER.INFO);
     if (ORDER[level] < min) return;
-    const line = `${timestamp(new Date())} - supervisor - ${level} - ${msg}`;
+    // One record, one line: a message quoting an object key or a body cannot forge the next line.
+    const line = `${timestamp(new Date())} - supervisor - ${level} - ${oneLine(msg)}`;
     this.lines.push(line);
     this.sink?.(line);
   }
+}
+
+/**
+ * Control characters and Unicode line breaks written as escapes (`\n`, `\r`, `\x1b`, `\u2028`), so
+ * that text from outside (object keys, event bodies, file names) stays inside its log line. Tabs stay.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
 }
 
 /** `2026-11-22 02:40:00,123`, Python logging's asctime. */

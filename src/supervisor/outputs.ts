@@ -6,6 +6,8 @@
  * (faas-supervisor's BinarySupervisor.create_response), so the supervisor can keep them in memory
  * before the workspace is removed, up to a cap (`keepOutputFiles`).
  */
+
+import { isUtf8 } from "node:buffer";
 import { constants } from "node:fs";
 import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,26 +20,62 @@ export interface OutputFile {
   size: number;
 }
 
+export interface CollectedOutputs {
+  files: OutputFile[];
+  /** Relative paths of links, devices, sockets...: not uploaded. */
+  skipped: string[];
+  /**
+   * Relative paths of files and folders whose name is not UTF-8 (an object key is UTF-8), the bad
+   * bytes written as `\xNN`: not uploaded, nor anything under them.
+   */
+  badNames: string[];
+}
+
 /**
  * Regular files only, in name order. Symbolic links are skipped, never followed: the engine reads
- * this folder on the host, and a link written by a script must not carry a host file out.
+ * this folder on the host, and a link written by a script must not carry a host file out. Names are
+ * read as bytes: as a string, a name that is not UTF-8 would read with U+FFFD in place of its bad
+ * bytes, and then name no file.
  */
-export async function collectOutputFiles(dir: string): Promise<{ files: OutputFile[]; skipped: string[] }> {
+export async function collectOutputFiles(dir: string): Promise<CollectedOutputs> {
   const files: OutputFile[] = [];
   const skipped: string[] = [];
+  const badNames: string[] = [];
   const walk = async (abs: string, rel: string) => {
-    const entries = await readdir(abs, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = await readdir(abs, { withFileTypes: true, encoding: "buffer" });
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const e of entries) {
-      const childAbs = join(abs, e.name);
-      const childRel = rel ? `${rel}/${e.name}` : e.name;
+      const raw = e.name as Buffer;
+      if (!isUtf8(raw)) {
+        badNames.push(rel ? `${rel}/${showBytes(raw)}` : showBytes(raw));
+        continue;
+      }
+      const name = raw.toString("utf8");
+      const childAbs = join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
       if (e.isDirectory()) await walk(childAbs, childRel);
       else if (e.isFile()) files.push({ rel: childRel, abs: childAbs, size: (await lstat(childAbs)).size });
       else skipped.push(childRel);
     }
   };
   await walk(dir, "");
-  return { files, skipped };
+  return { files, skipped, badNames };
+}
+
+/** A name that is not UTF-8, readable: its valid parts as they are, each other byte as `\xNN`. */
+function showBytes(name: Buffer): string {
+  let out = "";
+  let i = 0;
+  while (i < name.length) {
+    // the longest valid UTF-8 sequence starting here (1 to 4 bytes), else one bad byte
+    let n = 0;
+    for (let len = Math.min(4, name.length - i); len >= 1 && n === 0; len--)
+      if (isUtf8(name.subarray(i, i + len)) && (len === 1 || name[i]! >= 0xc0)) n = len;
+    if (n > 0) out += name.subarray(i, i + n).toString("utf8");
+    else out += `\\x${name[i]!.toString(16).padStart(2, "0")}`;
+    i += n > 0 ? n : 1;
+  }
+  return out;
 }
 
 /** faas-supervisor's rule: every listed prefix/suffix is an alternative; an empty list matches all. */

@@ -4,13 +4,14 @@
  * Executor (crun container, Lambda process) and the storage providers they pass.
  */
 import { randomUUID } from "node:crypto";
+import { constants } from "node:fs";
 import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { FunctionSpec } from "../fdl/spec.js";
 import { StorageError, type StorageResolver } from "../storage/types.js";
 import { buildEnv } from "./env.js";
 import { type ParsedEvent, parseEvent, type StorageEvent } from "./events.js";
-import { SupervisorLog } from "./log.js";
+import { oneLine, SupervisorLog } from "./log.js";
 import {
   collectOutputFiles,
   type KeptOutputs,
@@ -84,6 +85,8 @@ export interface InvocationResult {
   kept?: KeptOutputs;
   response: LambdaResponse;
   detail?: string;
+  /** The failure comes from the event itself (an input key that cannot be a file): a retry cannot mend it. */
+  permanent?: boolean;
 }
 
 export async function invoke(req: InvocationRequest): Promise<InvocationResult> {
@@ -95,6 +98,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
   const outputs: InvocationResult["outputs"] = [];
   let exec: ExecResult | undefined;
   let kept: KeptOutputs | undefined;
+  let permanent = false;
   const finish = (reason: InvocationReason, detail?: string): InvocationResult => {
     const output = exec?.output ?? Buffer.alloc(0);
     if (detail) log.error(detail);
@@ -116,6 +120,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
         error: detail,
       }),
       ...(detail ? { detail } : {}),
+      ...(permanent ? { permanent } : {}),
     };
   };
 
@@ -135,11 +140,15 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     try {
       inputFile = await stageIn(req, parsed, ws, log);
     } catch (err) {
-      if (err instanceof StorageError) return finish("stage-error", err.message);
+      if (err instanceof InputKeyError) {
+        permanent = true;
+        return finish("stage-error", err.message);
+      }
+      if (err instanceof StorageError) return finish("stage-error", scriptView(err.message, ws));
       throw err;
     }
 
-    const command = await chooseCommand(req, parsed, ws, log);
+    const command = await chooseCommand(req, parsed, ws, log, basename(inputFile));
     const { env, warnings } = buildEnv({
       fn,
       requestId,
@@ -187,8 +196,9 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
       try {
         await stageOut(req, ws, log, outputs);
       } catch (err) {
-        if (err instanceof StorageError) return finish("stage-error", err.message);
-        throw err;
+        // Also a file system error on the output folder: a failed stage-out, told in the script's
+        // terms (the host folders are the engine's business, not the log reader's).
+        return finish("stage-error", scriptView((err as Error).message ?? String(err), ws));
       }
     } else log.info("The script failed: its outputs are not uploaded");
     if (req.keepOutputs && reason === "ok" && parsed.event.kind === "other") {
@@ -216,6 +226,35 @@ function scriptReason(r: ExecResult): InvocationReason {
   }
 }
 
+/** An object key that cannot be staged as a file: no retry can change that. */
+class InputKeyError extends Error {}
+
+/**
+ * The name an input object gets in the input folder: its key's last part. A key whose last part is
+ * not a file name (`.`, `..`, empty, a NUL, more than 255 bytes) cannot be staged: it would name the
+ * input folder itself or its parent, or make the file system call fail.
+ */
+function inputFileName(ev: StorageEvent): string {
+  const name = ev.fileName;
+  const why = ev.key.includes("\0")
+    ? "it contains a NUL character"
+    : name === "" || name === "." || name === ".."
+      ? `its last part ${name === "" ? "is empty" : `is '${name}'`}, which names a folder`
+      : Buffer.byteLength(name) > 255
+        ? `its last part is ${Buffer.byteLength(name)} bytes long, more than a file name may be (255)`
+        : undefined;
+  if (why)
+    throw new InputKeyError(
+      `the input key '${oneLine(ev.key)}' of bucket '${oneLine(ev.bucket)}' cannot be staged as a file: ${why}`,
+    );
+  return name;
+}
+
+/** A message with the request's host folders written as the script sees them (`/tmp/<id>/input|output`). */
+function scriptView(message: string, ws: Workspace): string {
+  return oneLine(message.split(ws.hostInput).join(ws.input).split(ws.hostOutput).join(ws.output));
+}
+
 async function stageIn(
   req: InvocationRequest,
   parsed: ParsedEvent,
@@ -225,17 +264,18 @@ async function stageIn(
   const ev = parsed.event;
   if (ev.kind === "storage") {
     log.info("Storage event found.");
+    const fileName = inputFileName(ev);
     const provider = providerFor(req, ev);
     if (
       (req.fn.raw as { lambda?: { file_stage_in?: boolean } }).lambda?.file_stage_in === true ||
       req.fn.raw.file_stage_in === true
     ) {
       log.info("file_stage_in is set: the input file is not downloaded");
-      return join(ws.input, ev.fileName);
+      return join(ws.input, fileName);
     }
     log.info(`Downloading item from bucket '${ev.bucket}' with key '${ev.key}'`);
-    await req.storage(provider).download(ev.bucket, ev.key, join(ws.hostInput, ev.fileName));
-    const path = join(ws.input, ev.fileName);
+    await req.storage(provider).download(ev.bucket, ev.key, join(ws.hostInput, fileName));
+    const path = join(ws.input, fileName);
     log.info(`INPUT_FILE_PATH variable set to '${path}'`);
     return path;
   }
@@ -262,6 +302,7 @@ async function chooseCommand(
   parsed: ParsedEvent,
   ws: Workspace,
   log: SupervisorLog,
+  inputName: string,
 ): Promise<Command> {
   const ev = parsed.event;
   if (ev.kind === "other" && ev.script) {
@@ -274,8 +315,11 @@ async function chooseCommand(
     return { kind: "args", args: ev.cmdArgs };
   }
   if (req.fn.script) {
-    const name = `init_script-${basename(req.fn.script)}`;
-    await copyFile(req.fn.script, join(ws.hostInput, name));
+    // The input folder is also where the input object lands: an object named like the script keeps
+    // its name (the script reads it), and the script is staged under another one.
+    let name = `init_script-${basename(req.fn.script)}`;
+    if (name === inputName) name = `init_script-${randomUUID()}-${basename(req.fn.script)}`;
+    await copyFile(req.fn.script, join(ws.hostInput, name), constants.COPYFILE_EXCL);
     return { kind: "script", hostPath: join(ws.hostInput, name), path: join(ws.input, name) };
   }
   if (req.fn.c_args && req.fn.c_args.length > 0) return { kind: "args", args: req.fn.c_args };
@@ -294,8 +338,12 @@ async function stageOut(
     return;
   }
   log.info(`Searching for files to upload in folder '${ws.output}'`);
-  const { files, skipped } = await collectOutputFiles(ws.hostOutput);
+  const { files, skipped, badNames } = await collectOutputFiles(ws.hostOutput);
   for (const s of skipped) log.warning(`'${s}' is not a regular file (a link or a device): not uploaded`);
+  for (const b of badNames)
+    log.warning(
+      `'${ws.output}/${b}' is not uploaded (nor anything in it, if it is a folder): its name is not valid UTF-8, as object keys must be`,
+    );
   for (const out of req.fn.output) {
     log.info(`Checking files for uploading to '${out.storage_provider}' on path: '${out.path}'`);
     const provider = req.storage(out.storage_provider);
