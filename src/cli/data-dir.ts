@@ -7,6 +7,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { ScarConfigFile } from "../config/defaults.js";
 import { configFolder, loadScarConfig } from "../config/scar-cfg.js";
 import { FdlError } from "../fdl/issues.js";
 import { engineDataDir } from "../targets/local-engine.js";
@@ -36,11 +37,16 @@ export async function openPrivateDataDir(dir: string): Promise<void> {
 }
 
 export async function configuredDataDir(): Promise<string> {
-  if (!existsSync(join(configFolder(), "scar.cfg"))) return engineDataDir(undefined);
+  return (await configuredEngine()).dataDir;
+}
+
+/** The data folder, and scar.cfg itself when there is one (the engine reads a few more of its values). */
+export async function configuredEngine(): Promise<{ dataDir: string; config?: ScarConfigFile }> {
+  if (!existsSync(join(configFolder(), "scar.cfg"))) return { dataDir: engineDataDir(undefined) };
   try {
     const cfg = loadScarConfig();
     for (const n of cfg.notices) process.stderr.write(`${n}\n`);
-    return engineDataDir(cfg.config.local);
+    return { dataDir: engineDataDir(cfg.config.local), config: cfg.config };
   } catch (err) {
     if (!(err instanceof FdlError)) throw err;
     const { fdlFailure } = await import("./context.js");

@@ -141,6 +141,8 @@ export interface LocalEngineConfig {
   s3_port?: number;
   /** Registries the engine reaches over plain HTTP or without verifying their certificate. */
   insecure_registries?: string[];
+  /** A bearer token that may read the engine's /metrics besides the admin (for a Prometheus server). */
+  metrics_token?: string;
   [k: string]: unknown;
 }
 

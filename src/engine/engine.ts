@@ -40,6 +40,7 @@ import {
   logStreamName,
   Scheduler,
 } from "./jobs/index.js";
+import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
 import { Runner } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
@@ -112,6 +113,8 @@ export class DeployError extends Error {
   constructor(
     message: string,
     readonly issues: FdlIssue[] = [],
+    /** The FunctionSpec fields this machine cannot honour (limits.ts), for a caller to name them its way. */
+    readonly limits: LimitProblem[] = [],
   ) {
     super(message);
     this.name = "DeployError";
@@ -217,6 +220,13 @@ export class Engine {
       onProgress?: (e: PullEvent) => void;
     } = {},
   ): Promise<DeployedFunction> {
+    const limits = machineLimitProblems(spec);
+    if (limits.length > 0)
+      throw new DeployError(
+        `cannot deploy '${spec.name}': ${limits.map((p) => `${p.field}: ${p.message}`).join("; ")}`,
+        [],
+        limits,
+      );
     const others = this.registry.list().filter((f) => f.spec.name !== spec.name);
     const placed: PlacedFunction[] = [...others.map((f) => f.spec), spec].map((s) => ({
       spec: s,

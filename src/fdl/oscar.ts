@@ -42,6 +42,9 @@ export function normalizeOscarService(
       ["memory"],
       `memory ${JSON.stringify(memRaw)} is not an amount of memory: write it with a unit, e.g. 256Mi or 1Gi`,
     );
+  } else if (!Number.isSafeInteger(memory)) {
+    // Whether a machine has that much is the platform's question; this many digits is no amount at all.
+    error(ctx, ["memory"], `memory ${JSON.stringify(memRaw)} is too large to be an amount of memory`);
   }
   const cpuRaw = s.cpu ?? "0.2";
   const cpu = cpuToCores(cpuRaw);
@@ -51,6 +54,8 @@ export function normalizeOscarService(
       ["cpu"],
       `cpu ${JSON.stringify(cpuRaw)} is not an amount of CPU: write cores such as '0.5' or '1', or millicores such as '500m'`,
     );
+  } else if (!Number.isFinite(cpu)) {
+    error(ctx, ["cpu"], `cpu ${JSON.stringify(cpuRaw)} is too large to be an amount of CPU`);
   }
   const sync = s.synchronous;
   if (sync) {

@@ -325,8 +325,9 @@ test("/invoke: SCAR's HTTP endpoint, sync and async, query parameters and a base
   assert.equal((await call("GET", "/invoke/%E0%A4%A", { auth: null })).status, 400);
 });
 
-test("GET /metrics: Prometheus text without auth", async () => {
-  const r = await call("GET", "/metrics", { auth: null });
+test("GET /metrics: Prometheus text for the admin", async () => {
+  assert.equal((await call("GET", "/metrics", { auth: null })).status, 401);
+  const r = await call("GET", "/metrics");
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   const text = await r.text();

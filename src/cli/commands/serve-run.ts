@@ -4,7 +4,7 @@ import { Engine } from "../../engine/engine.js";
 import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
 import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
-import { configuredDataDir, openPrivateDataDir } from "../data-dir.js";
+import { configuredEngine, openPrivateDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
 
 function port(v: string, what: string): number {
@@ -15,7 +15,8 @@ function port(v: string, what: string): number {
 }
 
 export async function runServe(opts: import("./serve.js").ServeOptions): Promise<void> {
-  const dataDir = resolve(opts.dataDir ?? (await configuredDataDir()));
+  const configured = await configuredEngine();
+  const dataDir = resolve(opts.dataDir ?? configured.dataDir);
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
@@ -59,7 +60,12 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
   }
   let api: Awaited<ReturnType<typeof startApi>>;
   try {
-    api = await startApi(engine, { host: opts.host, port: port(opts.port, "--port"), log });
+    api = await startApi(engine, {
+      host: opts.host,
+      port: port(opts.port, "--port"),
+      log,
+      ...(configured.config ? { scarConfig: configured.config } : {}),
+    });
   } catch (err) {
     await engine.close();
     const e = err as NodeJS.ErrnoException;

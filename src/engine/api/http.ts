@@ -12,6 +12,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly details?: unknown,
+    /** closeConnection: the request's body was not read to its end, so the connection cannot be reused. */
+    readonly opts: { closeConnection?: boolean } = {},
   ) {
     super(message);
   }
@@ -64,23 +66,36 @@ export class Router {
   }
 }
 
-/** Reads the whole body, refusing more than `limit` bytes with 413 (without buffering the rest). */
+/**
+ * Reads the whole body, refusing more than `limit` bytes with 413 (without buffering the rest). A
+ * body without Content-Length (chunked) is cut when it passes the limit: reading stops, and the 413
+ * closes the connection once it is sent (destroying the request at once would reset the connection
+ * before the client gets any answer).
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > limit) return Promise.reject(new HttpError(413, `the body is larger than ${limit} bytes`));
+  if (declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        req.destroy();
-        reject(new HttpError(413, `the body is larger than ${limit} bytes`));
+        req.off("data", onData);
+        req.pause();
+        chunks.length = 0;
+        reject(tooLarge(limit));
       } else chunks.push(c);
-    });
+    };
+    req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/** 413; the answer closes the connection (the rest of the body is not read). */
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, `the body is larger than ${limit} bytes`, undefined, { closeConnection: true });
 }
 
 function decodePart(seg: string): string {
@@ -97,12 +112,12 @@ function decodePart(seg: string): string {
  */
 export async function bodyToFile(req: IncomingMessage, path: string, limit: number): Promise<number> {
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+  if (declared > limit) throw tooLarge(limit);
   let size = 0;
   const count = new Transform({
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
-      if (size > limit) done(new HttpError(413, `the body is larger than ${limit} bytes`));
+      if (size > limit) done(tooLarge(limit));
       else done(null, chunk);
     },
   });

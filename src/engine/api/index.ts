@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { defaultConfig, type ScarConfigFile } from "../../config/defaults.js";
 import type { Engine } from "../engine.js";
 import { HttpError, sendJson } from "./http.js";
 import { type ApiLimits, buildRouter } from "./routes.js";
@@ -15,6 +16,12 @@ export interface ApiOptions {
   port?: number;
   limits?: Partial<ApiLimits>;
   log?: (message: string) => void;
+  /**
+   * The scar.cfg the engine was started with (default: the built-in one): the default timeout of
+   * services deployed without one (`aws.lambda.timeout`) and the token of `/metrics`
+   * (`local.metrics_token`).
+   */
+  scarConfig?: ScarConfigFile;
 }
 
 export interface RunningApi {
@@ -25,12 +32,22 @@ export interface RunningApi {
 }
 
 export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<RunningApi> {
-  const router = buildRouter(engine, {
-    maxBodyBytes: opts.limits?.maxBodyBytes ?? 64 * 1024 * 1024,
-    maxResponseBytes: opts.limits?.maxResponseBytes ?? 64 * 1024 * 1024,
-    maxDefinitionBytes: opts.limits?.maxDefinitionBytes ?? 1024 * 1024,
-    maxImageBytes: opts.limits?.maxImageBytes ?? 32 * 1024 ** 3,
-  });
+  const cfg = opts.scarConfig ?? defaultConfig();
+  const router = buildRouter(
+    engine,
+    {
+      maxBodyBytes: opts.limits?.maxBodyBytes ?? 64 * 1024 * 1024,
+      maxResponseBytes: opts.limits?.maxResponseBytes ?? 64 * 1024 * 1024,
+      maxDefinitionBytes: opts.limits?.maxDefinitionBytes ?? 1024 * 1024,
+      maxImageBytes: opts.limits?.maxImageBytes ?? 32 * 1024 ** 3,
+    },
+    {
+      serviceDefaults: { timeout: defaultTimeout(cfg) },
+      ...(typeof cfg.local.metrics_token === "string" && cfg.local.metrics_token !== ""
+        ? { metricsToken: cfg.local.metrics_token }
+        : {}),
+    },
+  );
   const log = opts.log ?? (() => {});
   const server = createServer(async (req, res) => {
     try {
@@ -44,6 +61,10 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
       }
       if (err instanceof HttpError) {
         if (err.status === 401) res.setHeader("www-authenticate", 'Basic realm="scar"');
+        if (err.opts.closeConnection) {
+          res.setHeader("connection", "close");
+          res.once("finish", () => req.socket.destroySoon());
+        }
         sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
       } else {
         log(`API error on ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
@@ -67,4 +88,10 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
         server.close(() => resolve());
       }),
   };
+}
+
+/** scar.cfg's `aws.lambda.timeout` when it is a whole number of seconds, else none. */
+function defaultTimeout(cfg: ScarConfigFile): number | null {
+  const t = cfg.aws.lambda.timeout;
+  return typeof t === "number" && Number.isInteger(t) && t > 0 ? t : null;
 }

@@ -2,7 +2,8 @@
  * The engine's HTTP API: OSCAR's paths and JSON, plus scar's own additions. OSCAR clients ignore the
  * additions; the scar CLI uses both.
  *
- * OSCAR (admin basic auth on /system; /run and /job also take the function's bearer token):
+ * OSCAR (admin basic auth on /system; /run and /job also take the function's bearer token, and
+ * answer a missing function with 404 to the admin only, to anyone else as a wrong token: 401):
  *   GET /health ("Ok"; 503 with the reason when the job database is damaged or cannot be written),
  *   GET /system/info, GET /system/config
  *   GET|POST|PUT /system/services, GET|DELETE /system/services/<name>   (service JSON: services.ts,
@@ -35,20 +36,22 @@
  *   GET  /system/images, POST /system/images?tag=, POST /system/images/pull   (images.ts)
  * scar's additions without auth:
  *   ANY  /invoke/<name>   the HTTP endpoint of functions with api_gateway (invoke.ts)
+ * scar's addition for the admin or scar.cfg's `local.metrics_token` (Authorization: Bearer <token>):
  *   GET  /metrics         Prometheus text (metrics.ts)
  */
+import type { IncomingMessage } from "node:http";
 import { arch } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../../version.js";
 import { DeployError, type Engine, RerunError } from "../engine.js";
 import { lambdaLog, logGroupName, logStreamName } from "../jobs/index.js";
 import type { JobRecord, JobStatus } from "../jobs/types.js";
-import { requireAdmin, requireInvoker } from "./auth.js";
+import { requireAdmin, requireAdminOrToken, requireInvoker } from "./auth.js";
 import { HttpError, query, Router, readBody, readJson, sendJson, sendText } from "./http.js";
 import { importImage, listImages, pullImage } from "./images.js";
 import { invokeEndpoint } from "./invoke.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
-import { serviceJson, specFromServiceJson } from "./services.js";
+import { type ServiceDefaults, serviceJson, specFromServiceJson } from "./services.js";
 import { sendBase64, syncAnswer } from "./sync-answer.js";
 
 export interface ApiLimits {
@@ -141,7 +144,21 @@ function requestedId(value: string | string[] | undefined, engine: Engine): stri
   return id;
 }
 
-export function buildRouter(engine: Engine, limits: ApiLimits): Router {
+/** Where a FunctionSpec field is written in a service definition (OSCAR's keys, else the `scar` object). */
+function serviceField(field: string): string {
+  return field === "memory" || field === "cpu" ? field : `scar.${field}`;
+}
+
+/** What the router takes from scar.cfg. */
+export interface RouterOptions {
+  /** What a service definition that leaves them out gets. */
+  serviceDefaults?: ServiceDefaults;
+  /** A bearer token that may read /metrics besides the admin (scar.cfg `local.metrics_token`). */
+  metricsToken?: string;
+}
+
+export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptions = {}): Router {
+  const serviceDefaults = opts.serviceDefaults ?? { timeout: null };
   const admin = engine.credentials.admin;
   const scratch = join(engine.dataDir, "work", "api");
   const fnOr404 = (name: string) => {
@@ -149,8 +166,14 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
     if (!fn) throw new HttpError(404, `service '${name}' not found`);
     return fn;
   };
+  /** A function the caller may invoke; a missing one is a 404 for the admin only (else 401, as a wrong token). */
+  const invokable = (req: IncomingMessage, name: string) => {
+    const fn = engine.registry.get(name);
+    requireInvoker(req, admin, fn?.token);
+    return fnOr404(name);
+  };
   const deploy = async (body: unknown, mustExist: boolean) => {
-    const { result, cleanup } = specFromServiceJson(body, scratch);
+    const { result, cleanup } = specFromServiceJson(body, scratch, serviceDefaults);
     try {
       const spec = result.functions[0]!;
       if (mustExist) fnOr404(spec.name);
@@ -161,6 +184,14 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
         );
       await engine.deploy(spec, { storageProviders: result.storage_providers });
     } catch (err) {
+      if (err instanceof DeployError && err.limits.length > 0) {
+        const details = err.limits.map((l) => ({ path: serviceField(l.field), message: l.message }));
+        throw new HttpError(
+          400,
+          `invalid service: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`,
+          details,
+        );
+      }
       if (err instanceof DeployError) throw new HttpError(400, err.message);
       throw err;
     } finally {
@@ -222,8 +253,7 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
       res.writeHead(204).end();
     })
     .on("POST", "/run/:name", async (req, res, p) => {
-      const fn = fnOr404(p.name!);
-      requireInvoker(req, admin, fn.token);
+      const fn = invokable(req, p.name!);
       const body = await readBody(req, limits.maxBodyBytes);
       const wantLogs = String(req.headers["x-scar-response"] ?? "").toLowerCase() === "logs";
       const id = requestedId(req.headers["x-scar-request-id"], engine);
@@ -260,8 +290,7 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
       await sendBase64(res, failed ? 500 : 200, answer.data);
     })
     .on("POST", "/job/:name", async (req, res, p) => {
-      const fn = fnOr404(p.name!);
-      requireInvoker(req, admin, fn.token);
+      const fn = invokable(req, p.name!);
       const body = await readBody(req, limits.maxBodyBytes);
       const { job } = await engine.invoke(fn.spec.name, body, {
         sync: false,
@@ -397,7 +426,10 @@ export function buildRouter(engine: Engine, limits: ApiLimits): Router {
     .on("*", "/invoke/:name", (req, res, p, url) =>
       invokeEndpoint(engine, p.name!, req, res, url, limits.maxBodyBytes),
     )
-    .on("GET", "/metrics", (_req, res) => sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE));
+    .on("GET", "/metrics", (req, res) => {
+      requireAdminOrToken(req, admin, opts.metricsToken);
+      sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE);
+    });
 }
 
 /** 1.1 MiB, 64 MiB, 12.5 KiB. */

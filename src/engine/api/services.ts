@@ -180,6 +180,27 @@ export function serviceJson(fn: DeployedFunction): Record<string, unknown> {
   };
 }
 
+/** What a definition that leaves them out gets. */
+export interface ServiceDefaults {
+  /** Seconds (scar.cfg's `aws.lambda.timeout`); null: none. */
+  timeout: number | null;
+}
+
+/**
+ * The path of the first `__proto__` key in a parsed JSON value, if any. JSON.parse makes it an own
+ * key; copied by assignment (the FDL merge), it would set an object's prototype instead.
+ */
+function protoKey(value: unknown, at: string): string | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const path = Array.isArray(value) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+    if (k === "__proto__" && !Array.isArray(value)) return path;
+    const inner = protoKey(v, path);
+    if (inner !== undefined) return inner;
+  }
+  return undefined;
+}
+
 /** A service definition from the API to a FunctionSpec; 400 with the FDL issues when it is not valid. */
 /**
  * The caller deploys the result, then calls `cleanup()`: the script was written to a scratch folder
@@ -188,12 +209,18 @@ export function serviceJson(fn: DeployedFunction): Record<string, unknown> {
 export function specFromServiceJson(
   body: unknown,
   scratch: string,
+  defaults: ServiceDefaults = { timeout: null },
 ): { result: FdlResult; cleanup: () => void } {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new HttpError(
       400,
       "the body must be a JSON object describing the service (name, image, script, ...)",
     );
+  }
+  const proto = protoKey(body, "");
+  if (proto !== undefined) {
+    const message = "'__proto__' is not a key a service definition may have";
+    throw new HttpError(400, `invalid service: ${proto}: ${message}`, [{ path: proto, message }]);
   }
   const service: Record<string, unknown> = { ...(body as Record<string, unknown>) };
   const {
@@ -214,7 +241,8 @@ export function specFromServiceJson(
   if (typeof rest.script === "string" && rest.script !== "") {
     writeFileSync(join(dir, "script.sh"), rest.script);
     rest.script = "script.sh";
-  } else delete rest.script;
+  } else if (rest.script === "" || rest.script === null) delete rest.script;
+  // anything else (a number, a list) is left for the FDL checks, which name it
   let runScript: string | undefined;
   if (ext.run_script !== undefined && ext.run_script !== "") {
     runScript = join(dir, "run_script.sh");
@@ -233,7 +261,12 @@ export function specFromServiceJson(
       // The engine emulates Lambda for aws functions: their names follow Lambda's rule (fdl/names.ts).
       ...(ext.provider === "aws" ? { nameRule: "lambda" as const } : {}),
     });
-    result.functions = result.functions.map((f) => applyScarExtension(f, ext, rest.cpu, runScript));
+    result.functions = result.functions.map((f) => {
+      const spec = applyScarExtension(f, ext, rest.cpu, runScript);
+      // OSCAR sets no limit of its own; a service that names none gets scar.cfg's, as `scar init` does.
+      if (ext.timeout === undefined && defaults.timeout !== null) spec.timeout = defaults.timeout;
+      return spec;
+    });
     return { result, cleanup };
   } catch (err) {
     cleanup();

@@ -1,0 +1,165 @@
+/**
+ * Bad input at the engine's HTTP API, over a real engine and plain HTTP: definitions the engine
+ * cannot honour are a 400 naming the field, an oversize chunked body is a 413, and callers without
+ * credentials learn nothing (/metrics needs them; /run and /job answer a missing function as a
+ * wrong token).
+ */
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { totalmem } from "node:os";
+import { test } from "node:test";
+import { defaultConfig } from "../../src/config/defaults.js";
+import { type Json, useApiEngine, waitFor } from "../engine/api-harness.js";
+
+const IMAGE = "localhost/scar-test/busybox:faults-api";
+const METRICS_TOKEN = "metrics-token-for-the-test";
+const scarConfig = defaultConfig();
+scarConfig.aws.lambda.timeout = 2; // the default timeout of services deployed without one
+scarConfig.local.metrics_token = METRICS_TOKEN;
+const MAX_BODY = 64 * 1024;
+const t = useApiEngine({
+  prefix: "scar-faults-input-api-",
+  image: IMAGE,
+  api: { limits: { maxBodyBytes: MAX_BODY }, scarConfig },
+});
+const call = t.call;
+
+function service(name: string, extra: object = {}): Record<string, unknown> {
+  return { name, image: IMAGE, memory: "64Mi", cpu: "0.5", script: "echo hi\n", ...extra };
+}
+
+async function refused(body: unknown): Promise<Json> {
+  const r = await call("POST", "/system/services", {
+    body: typeof body === "string" ? body : (body as object),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 400, text);
+  return JSON.parse(text);
+}
+
+test("deploy: values the engine cannot honour are a 400 naming the field; nothing is deployed", async () => {
+  const cases: [object, string, RegExp][] = [
+    [service("x", { scar: { timeout: 2147484 } }), "scar.timeout", /2147483/],
+    [service("x", { memory: "1000Gi" }), "memory", /machine/],
+    [service("x", { cpu: "1000000000" }), "cpu", /machine/],
+    [
+      service("x", { scar: { execution_mode: "batch", batch: { memory: 100_000_000 } } }),
+      "scar.batch.memory",
+      /machine/,
+    ],
+    [
+      service("x", { scar: { execution_mode: "batch", batch: { vcpus: 100_000 } } }),
+      "scar.batch.vcpus",
+      /machine/,
+    ],
+    [service("x", { script: 5 }), "functions.oscar[0].local.script", /must be a text/],
+  ];
+  for (const [body, path, message] of cases) {
+    const e = await refused(body);
+    assert.equal(e.details?.[0]?.path, path, JSON.stringify(e));
+    assert.match(e.error, message, JSON.stringify(e));
+    assert.ok(e.error.includes(path), `the message names ${path}: ${e.error}`);
+  }
+  assert.deepEqual(await (await call("GET", "/system/services")).json(), []);
+  // The largest timeout the engine can honour (2^31-1 ms to a timer) and this machine's memory are fine.
+  const mib = Math.floor(totalmem() / 2 ** 20);
+  const ok = await call("POST", "/system/services", {
+    body: service("largest", { memory: `${mib}Mi`, scar: { timeout: 2147483 } }),
+  });
+  assert.equal(ok.status, 201, await ok.text());
+  assert.equal((await call("DELETE", "/system/services/largest")).status, 204);
+});
+
+test("deploy: a body with __proto__ is a 400 naming where, not a 500", async () => {
+  const top = await refused('{"name":"p","image":"x","__proto__":{"memory":"1Gi"}}');
+  assert.equal(top.details[0].path, "__proto__");
+  const deep = await refused('{"name":"p","image":"x","environment":{"variables":{"__proto__":{"A":"1"}}}}');
+  assert.equal(deep.details[0].path, "environment.variables.__proto__");
+  assert.equal(({} as { memory?: string }).memory, undefined, "no prototype was touched");
+});
+
+test("a service deployed without a timeout gets scar.cfg's default and is stopped at it", async () => {
+  const r = await call("POST", "/system/services", { body: service("sleeper", { script: "sleep 30\n" }) });
+  assert.equal(r.status, 201, await r.text());
+  const s = await (await call("GET", "/system/services/sleeper")).json();
+  assert.equal(s.timeout, 2);
+  const job = await call("POST", "/job/sleeper", { body: "{}" });
+  const id = (await job.json()).jobID;
+  const done = await waitFor("the sleeper to stop", async () => {
+    const j = await (await call("GET", `/system/jobs/${id}`)).json();
+    return j.attemptCount >= 1 && j.attempts[0].status ? j : undefined;
+  });
+  assert.equal(done.attempts[0].reason, "timeout");
+  // An explicit null keeps OSCAR's "no limit".
+  const none = await call("POST", "/system/services", {
+    body: service("no-limit", { scar: { timeout: null } }),
+  });
+  assert.equal(none.status, 201, await none.text());
+  assert.equal((await (await call("GET", "/system/services/no-limit")).json()).timeout, null);
+});
+
+/** Sends an endless chunked body (no Content-Length) and returns the status of the answer. */
+function chunkedFlood(path: string, auth: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, t.api.url);
+    const req = request(url, { method: "POST", headers: { authorization: auth } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on("error", reject);
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    let sent = 0;
+    const pump = () => {
+      // Four times the limit is plenty; the server answers long before.
+      while (sent < MAX_BODY * 4) {
+        sent += chunk.length;
+        if (!req.write(chunk)) {
+          req.once("drain", pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+test("an oversize chunked body to /run and /job is a 413, as with Content-Length", async () => {
+  const r = await call("POST", "/system/services", { body: service("flooded") });
+  assert.equal(r.status, 201, await r.text());
+  assert.equal(await chunkedFlood("/run/flooded", t.adminAuth), 413);
+  assert.equal(await chunkedFlood("/job/flooded", t.adminAuth), 413);
+  // The engine still answers.
+  assert.equal((await call("GET", "/health", { auth: null })).status, 200);
+});
+
+test("/metrics needs the admin or the metrics token of scar.cfg", async () => {
+  assert.equal((await call("GET", "/metrics", { auth: null })).status, 401);
+  assert.equal((await call("GET", "/metrics", { auth: "Bearer wrong" })).status, 401);
+  const admin = await call("GET", "/metrics");
+  assert.equal(admin.status, 200);
+  assert.match(await admin.text(), /scar_functions_deployed \d+/);
+  const token = await call("GET", "/metrics", { auth: `Bearer ${METRICS_TOKEN}` });
+  assert.equal(token.status, 200);
+});
+
+test("/run and /job: a missing function answers as a wrong token; the admin learns it is missing", async () => {
+  const r = await call("POST", "/system/services", { body: service("exists") });
+  assert.equal(r.status, 201, await r.text());
+  for (const route of ["run", "job"]) {
+    const answers: string[] = [];
+    for (const [name, auth] of [
+      ["exists", "Bearer wrong"],
+      ["missing", "Bearer wrong"],
+      ["exists", null],
+      ["missing", null],
+    ] as const) {
+      const a = await call("POST", `/${route}/${name}`, { body: "{}", auth });
+      answers.push(`${a.status} ${a.headers.get("www-authenticate")} ${await a.text()}`);
+    }
+    assert.match(answers[0]!, /^401 /);
+    assert.equal(answers[1], answers[0], `${route}: missing and existing look the same`);
+    assert.equal(answers[3], answers[2], `${route}: also without credentials`);
+    assert.equal((await call("POST", `/${route}/missing`, { body: "{}" })).status, 404);
+  }
+});
