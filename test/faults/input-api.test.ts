@@ -70,12 +70,16 @@ test("deploy: values the engine cannot honour are a 400 naming the field; nothin
   assert.equal((await call("DELETE", "/system/services/largest")).status, 204);
 });
 
-test("deploy: a body with __proto__ is a 400 naming where, not a 500", async () => {
+test("deploy: a body with __proto__ or nested 100,000 deep is a 400 naming where, not a 500", async () => {
   const top = await refused('{"name":"p","image":"x","__proto__":{"memory":"1Gi"}}');
   assert.equal(top.details[0].path, "__proto__");
   const deep = await refused('{"name":"p","image":"x","environment":{"variables":{"__proto__":{"A":"1"}}}}');
   assert.equal(deep.details[0].path, "environment.variables.__proto__");
   assert.equal(({} as { memory?: string }).memory, undefined, "no prototype was touched");
+  const nested = await refused(
+    `{"name":"p","image":"x","c_args":${"[".repeat(100000)}${"]".repeat(100000)}}`,
+  );
+  assert.match(nested.error, /c_args(\[0\])+: nested more than 32 levels deep/);
 });
 
 test("a service deployed without a timeout gets scar.cfg's default and is stopped at it", async () => {

@@ -186,17 +186,33 @@ export interface ServiceDefaults {
   timeout: number | null;
 }
 
+/** Deeper than any service definition needs (its deepest values are ~5 levels down). */
+const MAX_DEPTH = 32;
+
 /**
- * The path of the first `__proto__` key in a parsed JSON value, if any. JSON.parse makes it an own
- * key; copied by assignment (the FDL merge), it would set an object's prototype instead.
+ * The first thing in a parsed definition that must not go further, as a path and a message: a
+ * `__proto__` key (JSON.parse makes it an own key; copied by assignment, as the FDL merge does, it
+ * would set an object's prototype instead), or nesting deeper than MAX_DEPTH (which would overflow
+ * the stack of JSON.stringify and the FDL checks).
  */
-function protoKey(value: unknown, at: string): string | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    const path = Array.isArray(value) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
-    if (k === "__proto__" && !Array.isArray(value)) return path;
-    const inner = protoKey(v, path);
-    if (inner !== undefined) return inner;
+function shapeProblem(body: unknown): { path: string; message: string } | undefined {
+  // A loop, not recursion: the nesting is what is being checked.
+  const todo: [unknown, string, number][] = [[body, "", 0]];
+  for (let item = todo.pop(); item !== undefined; item = todo.pop()) {
+    const [value, at, depth] = item;
+    if (typeof value !== "object" || value === null) continue;
+    if (depth >= MAX_DEPTH)
+      return {
+        path: at,
+        message: `nested more than ${MAX_DEPTH} levels deep; a service definition needs a few`,
+      };
+    const list = Array.isArray(value);
+    for (const [k, v] of Object.entries(value)) {
+      const path = list ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+      if (k === "__proto__" && !list)
+        return { path, message: "'__proto__' is not a key a service definition may have" };
+      todo.push([v, path, depth + 1]);
+    }
   }
   return undefined;
 }
@@ -217,11 +233,8 @@ export function specFromServiceJson(
       "the body must be a JSON object describing the service (name, image, script, ...)",
     );
   }
-  const proto = protoKey(body, "");
-  if (proto !== undefined) {
-    const message = "'__proto__' is not a key a service definition may have";
-    throw new HttpError(400, `invalid service: ${proto}: ${message}`, [{ path: proto, message }]);
-  }
+  const bad = shapeProblem(body);
+  if (bad !== undefined) throw new HttpError(400, `invalid service: ${bad.path}: ${bad.message}`, [bad]);
   const service: Record<string, unknown> = { ...(body as Record<string, unknown>) };
   const {
     storage_providers: providers,
