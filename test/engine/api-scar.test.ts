@@ -320,7 +320,7 @@ test("/invoke: SCAR's HTTP endpoint, sync and async, query parameters and a base
 
   const none = await call("POST", "/invoke/hello", { auth: null, body: "x" });
   assert.equal(none.status, 404);
-  assert.match((await none.json()).error, /has no HTTP endpoint/);
+  assert.match((await none.json()).error, /no HTTP endpoint .\/invoke\/hello.: a function gets one/);
   assert.equal((await call("GET", "/invoke/missing", { auth: null })).status, 404);
   assert.equal((await call("GET", "/invoke/%E0%A4%A", { auth: null })).status, 400);
 });

@@ -166,4 +166,11 @@ test("/run and /job: a missing function answers as a wrong token; the admin lear
     assert.equal(answers[3], answers[2], `${route}: also without credentials`);
     assert.equal((await call("POST", `/${route}/missing`, { body: "{}" })).status, 404);
   }
+  // /invoke takes no credentials: a function without an endpoint looks like a missing one.
+  const endpoint = async (name: string) => {
+    const a = await call("POST", `/invoke/${name}`, { body: "{}", auth: null });
+    return `${a.status} ${(await a.text()).replace(name, "NAME")}`;
+  };
+  assert.match(await endpoint("exists"), /^404 /);
+  assert.equal(await endpoint("exists"), await endpoint("missing"));
 });

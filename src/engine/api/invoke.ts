@@ -67,11 +67,12 @@ export async function invokeEndpoint(
   limit: number,
 ): Promise<void> {
   const fn = engine.registry.get(name);
-  if (!fn) throw new HttpError(404, `function '${name}' not found`);
-  if (!fn.spec.api_gateway)
+  // One answer for a missing function and one without an endpoint: callers here are not
+  // authenticated, and must not learn which functions exist.
+  if (!fn?.spec.api_gateway)
     throw new HttpError(
       404,
-      `function '${name}' has no HTTP endpoint: deploy it with an api_gateway name (scar.api_gateway in the service JSON)`,
+      `no HTTP endpoint '/invoke/${name}': a function gets one when it is deployed with an api_gateway name (scar.api_gateway in the service JSON)`,
     );
   const body = await readBody(req, limit);
   const event = apiGatewayEvent(req, url, body);
