@@ -8,7 +8,7 @@ import { constants } from "node:fs";
 import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { FunctionSpec } from "../fdl/spec.js";
-import { StorageError, type StorageResolver } from "../storage/types.js";
+import type { StorageResolver } from "../storage/types.js";
 import { buildEnv } from "./env.js";
 import { type ParsedEvent, parseEvent, type StorageEvent } from "./events.js";
 import { oneLine, SupervisorLog } from "./log.js";
@@ -144,8 +144,9 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
         permanent = true;
         return finish("stage-error", err.message);
       }
-      if (err instanceof StorageError) return finish("stage-error", scriptView(err.message, ws));
-      throw err;
+      // Also a file system error writing the input folder (the disk is full, ...): told in the
+      // script's paths.
+      return finish("stage-error", scriptView((err as Error).message ?? String(err), ws));
     }
 
     const command = await chooseCommand(req, parsed, ws, log, basename(inputFile));

@@ -4,7 +4,8 @@
  * embedded store (S3 API over loopback), scripts run as host processes by the HostExecutor.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -15,6 +16,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { EmbeddedStoreProvider } from "../../src/engine/embedded-provider.js";
 import { type RunningStore, startStore } from "../../src/engine/store/index.js";
 import { parseFdl } from "../../src/fdl/index.js";
 import type { FunctionSpec } from "../../src/fdl/spec.js";
@@ -147,4 +149,27 @@ test("an output file whose name is not UTF-8 is skipped with a warning; the othe
     warnings.some((l) => l.includes("dir\\xff")),
     warnings.join("\n"),
   );
+});
+
+test("an input folder that cannot take the input (a full disk) is a stage-error, not a crash", async () => {
+  await s3.send(new PutObjectCommand({ Bucket: "media", Key: "in/big.bin", Body: Buffer.alloc(512 * 1024) }));
+  const small = join(root, "small");
+  mkdirSync(small);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", small]);
+  try {
+    const r = await invoke({
+      fn: fn("echo never ran\n"),
+      event: s3Event("in/big.bin"),
+      executor: new HostExecutor(),
+      // the store's own provider, in process, as the engine stages files
+      storage: () => new EmbeddedStoreProvider("s3.default", store.backend),
+      workRoot: small,
+    });
+    assert.equal(r.reason, "stage-error", r.log.join("\n"));
+    assert.match(r.detail!, /ENOSPC/);
+    assert.equal(r.permanent, undefined, "a full disk may have room on a retry");
+    assert.equal(r.output.length, 0);
+  } finally {
+    execFileSync("umount", [small]);
+  }
 });
