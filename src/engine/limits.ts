@@ -28,14 +28,14 @@ export function machineLimitProblems(
     if (mib > machine.memoryMiB)
       problems.push({
         field,
-        message: `${mib} MiB is more memory than this machine has (${machine.memoryMiB} MiB): every run would fail`,
+        message: `${mib} MiB is more memory than this machine has (${machine.memoryMiB} MiB)`,
       });
   };
   const cores = (field: string, n: number) => {
     if (n > machine.cores)
       problems.push({
         field,
-        message: `${n} cores are more than this machine has (${machine.cores}): every run would fail`,
+        message: `${n} cores are more than this machine has (${machine.cores})`,
       });
   };
   memory("memory", spec.memory);
