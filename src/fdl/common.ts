@@ -114,6 +114,9 @@ export function environment(ctx: FunctionContext, path: KeyPath, vars: unknown):
         "key",
       );
       out[k] = "";
+    } else if (String(v).includes("\0")) {
+      // a process cannot be given it: every run would fail to start
+      error(ctx, [...path, k], `the value of '${k}' contains a NUL character, which no variable can hold`);
     } else out[k] = String(v);
   }
   return out;

@@ -124,6 +124,14 @@ export function decodeKey(key: string): string {
 function parseEnv(v: unknown): Record<string, string> {
   if (!isObject(v) || !Object.values(v).every((x) => typeof x === "string"))
     throw new EventError('scar_env must be a map of variable names to strings, e.g. {"TEST1": "45"}');
+  // A process cannot be given a variable whose name has '=' or a NUL, or a value with a NUL.
+  for (const [k, x] of Object.entries(v as Record<string, string>)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      throw new EventError(
+        `scar_env: ${JSON.stringify(k)} is not a variable name (letters, digits and '_', not starting with a digit)`,
+      );
+    if (x.includes("\0")) throw new EventError(`scar_env: the value of ${k} contains a NUL character`);
+  }
   return v as Record<string, string>;
 }
 

@@ -30,3 +30,17 @@ test("memory and cpu amounts too large to be numbers are errors naming the field
   // What no machine here has is still a valid FDL: the engine refuses it when it deploys.
   assert.equal(parseFdl("/tmp/fn.yaml", service('memory: "1000Gi"')).functions[0]!.memory, 1024000);
 });
+
+test("a variable whose value holds a NUL is an error naming it (no process could be given it)", () => {
+  const yaml = service('environment:\n        variables:\n          GOOD: "1"\n          BAD: "a\\0b"');
+  assert.throws(
+    () => parseFdl("/tmp/fn.yaml", yaml),
+    (err: unknown) => {
+      assert.ok(err instanceof FdlError, String(err));
+      const e = err.issues.find((i) => i.severity === "error");
+      assert.equal(e?.path, "functions.oscar[0].c.environment.variables.BAD", JSON.stringify(err.issues));
+      assert.match(e!.message, /NUL/);
+      return true;
+    },
+  );
+});

@@ -173,3 +173,14 @@ test("an input folder that cannot take the input (a full disk) is a stage-error,
     execFileSync("umount", [small]);
   }
 });
+
+test("scar_env with a NUL or a name that is not a variable's is an event-error, not a crash", async () => {
+  const f = fn('echo "A=$A"\n');
+  for (const scar_env of [{ A: "x\u0000y" }, { "A=B": "x" }, { "": "x" }, { "A\u0000": "x" }]) {
+    const r = await run(f, { scar_env });
+    assert.equal(r.reason, "event-error", JSON.stringify(scar_env));
+    assert.match(r.detail!, /scar_env/);
+    assert.equal(r.output.length, 0, "the script never ran");
+  }
+  assert.equal((await run(f, { scar_env: { A: "fine" } })).output.toString(), "A=fine\n");
+});
