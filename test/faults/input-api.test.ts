@@ -5,8 +5,10 @@
  * wrong token).
  */
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { request } from "node:http";
 import { totalmem } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { defaultConfig } from "../../src/config/defaults.js";
 import { type Json, useApiEngine, waitFor } from "../engine/api-harness.js";
@@ -20,7 +22,7 @@ const MAX_BODY = 64 * 1024;
 const t = useApiEngine({
   prefix: "scar-faults-input-api-",
   image: IMAGE,
-  api: { limits: { maxBodyBytes: MAX_BODY }, scarConfig },
+  api: { limits: { maxBodyBytes: MAX_BODY, maxImageBytes: MAX_BODY }, scarConfig },
 });
 const call = t.call;
 
@@ -133,6 +135,22 @@ test("an oversize chunked body to /run and /job is a 413, as with Content-Length
   assert.equal(r.status, 201, await r.text());
   assert.equal(await chunkedFlood("/run/flooded", t.adminAuth), 413);
   assert.equal(await chunkedFlood("/job/flooded", t.adminAuth), 413);
+  // Image archives are streamed to a file, with the same limit rule.
+  assert.equal(await chunkedFlood("/system/images?tag=scar-test/flood:1", t.adminAuth), 413);
+  const uploads = join(t.engine.dataDir, "work", "image-uploads");
+  assert.deepEqual(readdirSync(uploads), [], "the partial archive is removed");
+  // A client gone in the middle of an archive leaves nothing behind either (and nothing waits for it).
+  const gone = request(new URL("/system/images?tag=scar-test/gone:1", t.api.url), {
+    method: "POST",
+    headers: { authorization: t.adminAuth },
+  });
+  gone.on("error", () => {});
+  gone.write(Buffer.alloc(1024));
+  await waitFor("the upload to reach its file", () => (readdirSync(uploads).length === 1 ? true : undefined));
+  gone.destroy();
+  await waitFor("the aborted upload's file to be removed", () =>
+    readdirSync(uploads).length === 0 ? true : undefined,
+  );
   // The engine still answers.
   assert.equal((await call("GET", "/health", { auth: null })).status, 200);
 });

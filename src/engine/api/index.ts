@@ -61,10 +61,8 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
       }
       if (err instanceof HttpError) {
         if (err.status === 401) res.setHeader("www-authenticate", 'Basic realm="scar"');
-        if (err.opts.closeConnection) {
-          res.setHeader("connection", "close");
-          res.once("finish", () => req.socket.destroySoon());
-        }
+        // node closes the socket once this answer is sent (the rest of the body is never read)
+        if (err.opts.closeConnection) res.setHeader("connection", "close");
         sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
       } else {
         log(`API error on ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
