@@ -232,7 +232,7 @@ test("scar init with every function-definition flag: each lands in the deployed 
   assert.deepEqual(s.scar.batch, { vcpus: 2, memory: 512, enable_gpu: false });
   assert.equal(s.scar.api_gateway, "flags-api");
   assert.equal(s.scar.description, "all the flags");
-  const run = await ok(["run", "flags-fn"]);
+  const run = await ok(["run", "--once", "flags-fn"]);
   assert.match(run, /^A=1=2$/m);
   assert.deepEqual(
     (await ok(["ls", "-b", "flags-in"])).trim().split("\n"),
