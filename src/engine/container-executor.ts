@@ -75,7 +75,9 @@ export class ContainerExecutor implements Executor {
       limits,
       network: this.fn.network ?? "none",
       hostname: "scar",
-      ...(req.timeoutMs !== null ? { timeoutMs: req.timeoutMs } : {}),
+      // At the time limit the whole container is killed at once, as SCAR's supervisor kills its
+      // process: a stop signal first would let the script run on (and write outputs) during a grace.
+      ...(req.timeoutMs !== null ? { timeoutMs: req.timeoutMs, graceMs: 0 } : {}),
       outputLimitBytes: this.maxOutput,
       onStdout: out.push,
       onStderr: out.push,

@@ -196,6 +196,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     if (reason === "ok" || reason === "timeout") {
       try {
         await stageOut(req, ws, log, outputs);
+        if (reason === "timeout" && fn.output.length > 0) log.warning(timeoutUploads(outputs));
       } catch (err) {
         // Also a file system error on the output folder: a failed stage-out, told in the script's
         // terms (the host folders are the engine's business, not the log reader's).
@@ -214,6 +215,14 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     if (req.removeWorkspace) await req.removeWorkspace(root);
     else await rm(root, { recursive: true, force: true });
   }
+}
+
+/** The timeout_threshold rule's uploads, named in one line: what a timed-out run wrote before the kill. */
+function timeoutUploads(outputs: InvocationResult["outputs"]): string {
+  if (outputs.length === 0)
+    return "Uploaded after the timeout: nothing (no file was written before the kill)";
+  const names = outputs.map((o) => `'${o.bucket}/${o.key}'`).join(", ");
+  return `Uploaded after the timeout (written before the kill): ${outputs.length} file${outputs.length === 1 ? "" : "s"}: ${names}`;
 }
 
 function scriptReason(r: ExecResult): InvocationReason {

@@ -351,16 +351,24 @@ export class Runner {
       }
     };
     const hardKill = () => {
-      void this.runtime.kill(id, "KILL", true);
       killInit();
+      void this.runtime.kill(id, "KILL", true);
       // keep at it until the runtime process is gone (the container may still have been starting)
       timers.push(setTimeout(hardKill, 500));
     };
     ctl.kill = (why) => {
       if (killedFor) return;
       killedFor = why;
+      const grace = why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS);
+      if (grace === 0) {
+        // No stop signal first: a SIGTERM lets a shell script go on (its init ignores it, a foreground
+        // child dies and the script runs its next line, "end", writes more output) until the SIGKILL.
+        // The init's SIGKILL ends the whole pid namespace at once; `kill --all` reaches the rest.
+        hardKill();
+        return;
+      }
       void this.runtime.kill(id, stopSignal(req.image.config.StopSignal), true);
-      timers.push(setTimeout(hardKill, why === "close" ? 0 : (req.graceMs ?? DEFAULT_GRACE_MS)));
+      timers.push(setTimeout(hardKill, grace));
     };
     if (ctl.pending) ctl.kill(ctl.pending);
     const onAbort = () => ctl.kill?.("abort");

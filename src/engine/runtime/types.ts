@@ -73,9 +73,12 @@ export interface RunRequest {
   /** "none" (default): own network namespace with loopback only; "host": the host's network */
   network?: "none" | "host";
   hostname?: string;
-  /** wall-clock limit for the container; on expiry SIGTERM (or the image's StopSignal) to every process, then SIGKILL after `graceMs` */
+  /**
+   * wall-clock limit for the container; on expiry SIGTERM (or the image's StopSignal) to every
+   * process, then SIGKILL after `graceMs`; with `graceMs: 0`, SIGKILL to every process at once
+   */
   timeoutMs?: number;
-  /** default 2000 */
+  /** default 2000; 0: no stop signal, the container is killed at the limit (the engine's functions) */
   graceMs?: number;
   /** bytes of stdout and of stderr kept in the result (each); default 1 MiB. The rest is dropped and counted */
   outputLimitBytes?: number;
