@@ -25,6 +25,10 @@ export interface ContainerFunction {
   pids?: number;
   /** "none": loopback only (default); "host": the host's network, for scripts that call the S3 API or the internet. */
   network?: "none" | "host";
+  /** "unconfined": no seccomp filter (FDL `lambda.container.seccomp`); default scar's profile. */
+  seccomp?: "default" | "unconfined";
+  /** MiB the invocation may write to its root file system and output folder; default 512 (Lambda's /tmp). */
+  diskMiB?: number;
 }
 
 export interface ContainerExecutorOptions {
@@ -74,6 +78,7 @@ export class ContainerExecutor implements Executor {
       ],
       limits,
       network: this.fn.network ?? "none",
+      seccomp: this.fn.seccomp ?? "default",
       hostname: "scar",
       // At the time limit the whole container is killed at once, as SCAR's supervisor kills its
       // process: a stop signal first would let the script run on (and write outputs) during a grace.

@@ -421,6 +421,8 @@ export class Engine {
       memoryMiB: batch ? fn.spec.batch!.memory : fn.spec.memory,
       ...(batch ? { cpus: fn.spec.batch!.vcpus } : fn.spec.cpu ? { cpus: fn.spec.cpu } : {}),
       network: fn.spec.network ?? "none",
+      ...(fn.spec.seccomp ? { seccomp: fn.spec.seccomp } : {}),
+      ...(fn.spec.ephemeral_storage !== undefined ? { diskMiB: fn.spec.ephemeral_storage } : {}),
     });
     const decoder = new StringDecoder("utf8");
     try {

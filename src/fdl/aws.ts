@@ -157,14 +157,39 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
       ctx,
       {
         network: ["lambda", "container", "network"],
+        seccomp: ["lambda", "container", "seccomp"],
         concurrency: ["lambda", "concurrency"],
         retries: ["lambda", "retries"],
       },
-      { network: l.container?.network, concurrency: l.concurrency, retries: l.retries },
+      {
+        network: l.container?.network,
+        seccomp: l.container?.seccomp,
+        concurrency: l.concurrency,
+        retries: l.retries,
+      },
     ),
+    ...ephemeralStorage(ctx, l.ephemeral_storage),
     raw: entry as Record<string, unknown>,
     source: ctx.loc.origin(),
   };
   const after = ctx.issues.filter((i) => i.severity === "error").length;
   return after === before ? spec : undefined;
+}
+
+/**
+ * Lambda's `EphemeralStorage.Size` (MB, 512 to 10240): on scar's engine the most one invocation may
+ * write to its root file system and output folder together (default 512, as Lambda's /tmp).
+ */
+function ephemeralStorage(
+  ctx: Parameters<typeof engineSettings>[0],
+  mb: number | undefined,
+): { ephemeral_storage?: number } {
+  if (mb === undefined) return {};
+  if (Number.isInteger(mb) && mb >= 512 && mb <= 10240) return { ephemeral_storage: mb };
+  error(
+    ctx,
+    ["lambda", "ephemeral_storage"],
+    `ephemeral_storage ${mb} must be a whole number of MB from 512 to 10240`,
+  );
+  return {};
 }

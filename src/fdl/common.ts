@@ -37,15 +37,34 @@ export function warn(
 }
 
 /**
- * The settings only scar's engine reads (network, concurrency, retries), checked where they were
- * written; `paths` says where each one is in this kind of function.
+ * The settings only scar's engine reads (network, seccomp, concurrency, retries), checked where they
+ * were written; `paths` says where each one is in this kind of function.
  */
 export function engineSettings(
   ctx: FunctionContext,
-  paths: { network: KeyPath; concurrency: KeyPath; retries: KeyPath },
-  v: { network?: string | undefined; concurrency?: number | undefined; retries?: number | undefined },
-): { network?: "none" | "host"; concurrency?: number; retries?: number } {
-  const out: { network?: "none" | "host"; concurrency?: number; retries?: number } = {};
+  paths: { network: KeyPath; seccomp: KeyPath; concurrency: KeyPath; retries: KeyPath },
+  v: {
+    network?: string | undefined;
+    seccomp?: string | undefined;
+    concurrency?: number | undefined;
+    retries?: number | undefined;
+  },
+): { network?: "none" | "host"; seccomp?: "default" | "unconfined"; concurrency?: number; retries?: number } {
+  const out: {
+    network?: "none" | "host";
+    seccomp?: "default" | "unconfined";
+    concurrency?: number;
+    retries?: number;
+  } = {};
+  if (v.seccomp !== undefined) {
+    if (v.seccomp === "default" || v.seccomp === "unconfined") out.seccomp = v.seccomp;
+    else
+      error(
+        ctx,
+        paths.seccomp,
+        `seccomp '${v.seccomp}' is not default or unconfined (unconfined runs the container without scar's syscall filter)`,
+      );
+  }
   if (v.network !== undefined) {
     if (v.network === "none" || v.network === "host") out.network = v.network;
     else

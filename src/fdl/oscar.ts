@@ -95,8 +95,8 @@ export function normalizeOscarService(
     asynchronous: false,
     ...engineSettings(
       ctx,
-      { network: ["network"], concurrency: ["concurrency"], retries: ["retries"] },
-      { network: s.network, concurrency: s.concurrency, retries: s.retries },
+      { network: ["network"], seccomp: ["seccomp"], concurrency: ["concurrency"], retries: ["retries"] },
+      { network: s.network, seccomp: s.seccomp, concurrency: s.concurrency, retries: s.retries },
     ),
     raw: s as Record<string, unknown>,
     source: ctx.loc.origin(),

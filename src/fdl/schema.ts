@@ -29,6 +29,8 @@ export const lambdaSchema = z.looseObject({
   region: z.string().optional(),
   memory: quantity.optional(),
   timeout: z.number().optional(),
+  /** Lambda's ephemeral storage (MB); on scar's engine the disk limit of one invocation. */
+  ephemeral_storage: z.number().optional(),
   /** Alias of container.timeout_threshold (where SCAR's -tt flag put it). */
   timeout_threshold: z.number().optional(),
   description: z.string().optional(),
@@ -52,6 +54,8 @@ export const lambdaSchema = z.looseObject({
       timeout_threshold: z.number().optional(),
       /** scar's engine: none (default) or host. */
       network: z.string().optional(),
+      /** scar's engine: default (scar's seccomp profile) or unconfined (no syscall filter). */
+      seccomp: z.string().optional(),
       alpine: z.boolean().optional(),
       create_image: z.boolean().optional(),
       init_script: z.string().optional(),
@@ -188,8 +192,10 @@ export const oscarServiceSchema = z.looseObject({
     .optional(),
   alpine: z.boolean().optional(),
   enable_gpu: z.boolean().optional(),
-  // scar's engine only (OSCAR ignores them): network none|host, concurrency, retries.
+  // scar's engine only (OSCAR ignores them): network none|host, seccomp default|unconfined,
+  // concurrency, retries.
   network: z.string().optional(),
+  seccomp: z.string().optional(),
   concurrency: z.number().optional(),
   retries: z.number().optional(),
   // OSCAR fields scar passes through unchanged.

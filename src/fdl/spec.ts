@@ -68,6 +68,13 @@ export interface FunctionSpec {
    * endpoint and keys (AWS_ENDPOINT_URL, ...); "none" (default): loopback only.
    */
   network?: "none" | "host";
+  /** scar's engine only: "unconfined" runs the container without scar's seccomp profile. */
+  seccomp?: "default" | "unconfined";
+  /**
+   * MiB one invocation may write to its root file system and output folder together (Lambda's
+   * `ephemeral_storage`); absent: the engine's default (512).
+   */
+  ephemeral_storage?: number;
   /** scar's engine only: the most jobs of this function running at once. */
   concurrency?: number;
   /** scar's engine only: retries of a failed asynchronous invocation before it is dead-lettered. */

@@ -42,6 +42,8 @@ export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Recor
     ...(spec.batch ? { batch: spec.batch } : {}),
     ...(spec.api_gateway ? { api_gateway: spec.api_gateway } : {}),
     ...(spec.network ? { network: spec.network } : {}),
+    ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
+    ...(spec.ephemeral_storage !== undefined ? { ephemeral_storage: spec.ephemeral_storage } : {}),
     ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
     ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
   };

@@ -22,8 +22,11 @@ export interface Harness {
   fixture: Fixture;
   runners: Record<(typeof RUNTIMES)[number], Runner>;
   s3: S3Client;
-  /** an FDL function named `name` with `lambda` lines (6-space indent) and an init script */
-  fn(name: string, lambda: string, script: string): FunctionSpec;
+  /**
+   * an FDL function named `name` with `lambda` lines (6-space indent), an init script, and extra
+   * `container` lines (8-space indent)
+   */
+  fn(name: string, lambda: string, script: string, container?: string): FunctionSpec;
   run(
     runtime: (typeof RUNTIMES)[number],
     f: FunctionSpec,
@@ -54,10 +57,10 @@ export async function openHarness(): Promise<Harness> {
     fixture,
     runners,
     s3,
-    fn(name, lambda, script) {
+    fn(name, lambda, script, container = "") {
       const dir = mkdtempSync(join(root, "fdl-"));
       writeFileSync(join(dir, "script.sh"), script);
-      const yaml = `functions:\n  aws:\n  - lambda:\n      name: ${name}\n      memory: 128\n      container:\n        image: busybox\n      init_script: script.sh\n${lambda}`;
+      const yaml = `functions:\n  aws:\n  - lambda:\n      name: ${name}\n      memory: 128\n      container:\n        image: busybox\n${container}      init_script: script.sh\n${lambda}`;
       const file = join(dir, "fn.yaml");
       writeFileSync(file, yaml);
       return parseFdl(file, yaml).functions[0]!;

@@ -415,3 +415,19 @@ test("function names: one rule per platform, the error at the name the user wrot
   assert.equal(serviceNameFor("___"), undefined);
   assert.equal(serviceNameFor(`A${"b".repeat(70)}`), `a${"b".repeat(62)}`);
 });
+
+test("scar's engine settings: seccomp default|unconfined, ephemeral_storage in Lambda's MB range", () => {
+  assert.equal(load(fn("        seccomp: unconfined\n")).functions[0]!.seccomp, "unconfined");
+  const oscar = load(
+    "functions:\n  oscar:\n  - my_oscar:\n      name: s1\n      image: busybox\n      seccomp: default\n",
+  ).functions[0]!;
+  assert.equal(oscar.seccomp, "default");
+  assert.equal(load(fn("")).functions[0]!.seccomp, undefined);
+  assert.match(onlyError(fn("        seccomp: off\n")), /^7:18 .*seccomp 'off' is not default or unconfined/);
+  assert.equal(load(fn("      ephemeral_storage: 1024\n")).functions[0]!.ephemeral_storage, 1024);
+  assert.equal(load(fn("")).functions[0]!.ephemeral_storage, undefined);
+  assert.match(
+    onlyError(fn("      ephemeral_storage: 100\n")),
+    /ephemeral_storage 100 must be a whole number of MB from 512 to 10240/,
+  );
+});

@@ -52,6 +52,10 @@ export const scarExtensionSchema = z
     retries: z.number().int().min(0).max(10).optional(),
     /** "host": the container shares the host's network and gets the object store's endpoint and keys. */
     network: z.enum(["none", "host"]).optional(),
+    /** "unconfined": the container runs without scar's seccomp profile. */
+    seccomp: z.enum(["default", "unconfined"]).optional(),
+    /** MiB one invocation may write to its root file system and output folder (Lambda's ephemeral storage). */
+    ephemeral_storage: z.number().int().min(1).max(10240).optional(),
   })
   .strict()
   .superRefine((x, ctx) => {
@@ -100,6 +104,8 @@ export function scarExtensionJson(fn: DeployedFunction): ScarExtension {
     ...(s.api_gateway ? { api_gateway: s.api_gateway } : {}),
     asynchronous: s.asynchronous,
     ...(s.network ? { network: s.network } : {}),
+    ...(s.seccomp ? { seccomp: s.seccomp } : {}),
+    ...(s.ephemeral_storage !== undefined ? { ephemeral_storage: s.ephemeral_storage } : {}),
     ...(own.log_retention_days !== undefined ? { log_retention_days: own.log_retention_days } : {}),
     ...(own.concurrency !== undefined ? { concurrency: own.concurrency } : {}),
     ...(own.retries !== undefined ? { retries: own.retries } : {}),
@@ -141,6 +147,8 @@ function applyScarExtension(
   if (x.api_gateway !== undefined) out.api_gateway = x.api_gateway;
   if (x.asynchronous !== undefined) out.asynchronous = x.asynchronous;
   if (x.network !== undefined) out.network = x.network;
+  if (x.seccomp !== undefined) out.seccomp = x.seccomp;
+  if (x.ephemeral_storage !== undefined) out.ephemeral_storage = x.ephemeral_storage;
   const settings: EngineSettings = {
     ...(x.concurrency !== undefined ? { concurrency: x.concurrency } : {}),
     ...(x.retries !== undefined ? { retries: x.retries } : {}),

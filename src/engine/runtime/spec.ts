@@ -4,9 +4,10 @@
  *
  * What every container gets: own pid, mount, ipc, uts and cgroup namespaces, an own network namespace
  * with loopback only (unless network "host"), a small capability set (podman's default, a subset of
- * Docker's), no-new-privileges, masked and read-only /proc and /sys paths, rlimits within the host's
- * hard limits, and memory/swap/pids/CPU limits when asked for.
+ * Docker's), no-new-privileges, scar's seccomp profile (unless "unconfined"), masked and read-only /proc
+ * and /sys paths, rlimits within the host's hard limits, and memory/swap/pids/CPU limits when asked for.
  */
+import { defaultSeccompProfile } from "./seccomp.js";
 import type { OciImageConfig, RunRequest } from "./types.js";
 import type { ResolvedUser } from "./user.js";
 
@@ -200,6 +201,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       cgroupsPath: host.cgroupsPath,
       resources,
       namespaces,
+      ...((req.seccomp ?? "default") === "default" ? { seccomp: defaultSeccompProfile() } : {}),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
     },

@@ -70,6 +70,11 @@ export interface RunRequest {
   user?: string;
   mounts?: BindMount[];
   limits?: RunLimits;
+  /**
+   * "default": scar's seccomp profile (seccomp.ts: an allow-list, the rest fails with EPERM);
+   * "unconfined": no seccomp filter. Default "default"
+   */
+  seccomp?: "default" | "unconfined";
   /** "none" (default): own network namespace with loopback only; "host": the host's network */
   network?: "none" | "host";
   hostname?: string;

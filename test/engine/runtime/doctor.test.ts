@@ -24,10 +24,13 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
     "runtime",
     "overlay",
     "container",
+    "seccomp",
   ]) {
     assert.ok(names.includes(n), `missing check ${n}`);
   }
   assert.equal(report.checks.find((c: { name: string }) => c.name === "container").status, "ok");
+  assert.equal(report.checks.find((c: { name: string }) => c.name === "seccomp").status, "ok");
+  assert.match(report.userNamespaces, /^available .*not used by containers yet/);
 });
 
 const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];

@@ -7,6 +7,11 @@ import { runtimeErrors, stopSignal } from "../../../src/engine/runtime/adapters.
 import { oomKillLogged } from "../../../src/engine/runtime/cgroups.js";
 import { CappedBuffer, truncationMarker } from "../../../src/engine/runtime/output.js";
 import {
+  ALLOWED_SYSCALLS,
+  BLOCKED_SYSCALLS,
+  seccompArchitectures,
+} from "../../../src/engine/runtime/seccomp.js";
+import {
   buildSpec,
   DEFAULT_PATH,
   processArgs,
@@ -195,4 +200,27 @@ test("stop signals are normalized for crun/runc kill", () => {
 
 test("the kernel log has no OOM kill for a cgroup that never existed", () => {
   assert.notEqual(oomKillLogged("/scar-none/never"), true);
+});
+
+test("seccomp: scar's profile by default (EPERM for the rest, no new namespaces), none when unconfined", () => {
+  const base = { rootfs: "/r", config: { Cmd: ["/bin/sh"] }, user: root, host };
+  const spec: Any = buildSpec({ ...base, request: {} });
+  const sc = spec.linux.seccomp;
+  assert.equal(sc.defaultAction, "SCMP_ACT_ERRNO");
+  assert.equal(sc.defaultErrnoRet, 1);
+  assert.ok(sc.architectures.length > 0);
+  const allowed = new Set(sc.syscalls[0].names);
+  for (const s of ["read", "write", "openat", "execve", "pipe2", "wait4", "futex", "socket"])
+    assert.ok(allowed.has(s), s);
+  for (const s of BLOCKED_SYSCALLS) assert.ok(!allowed.has(s), `${s} is blocked`);
+  for (const s of ["unshare", "setns", "mount", "kexec_load", "init_module", "bpf", "keyctl", "userfaultfd"])
+    assert.ok(BLOCKED_SYSCALLS.includes(s), s);
+  assert.equal(new Set(ALLOWED_SYSCALLS).size, ALLOWED_SYSCALLS.length, "no name twice");
+  const clone = sc.syscalls.find((r: Any) => r.names.includes("clone"));
+  assert.deepEqual(clone.args, [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }]);
+  assert.equal(sc.syscalls.find((r: Any) => r.names.includes("clone3")).errnoRet, 38);
+  assert.deepEqual(seccompArchitectures("x64"), ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+  assert.deepEqual(seccompArchitectures("arm64"), ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
+  const open: Any = buildSpec({ ...base, request: { seccomp: "unconfined" } });
+  assert.equal(open.linux.seccomp, undefined);
 });
