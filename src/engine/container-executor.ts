@@ -1,7 +1,8 @@
 /**
  * The supervisor's Executor on the engine's container runtime: each invocation runs in its own
  * crun/runc container over the function's image, seeing only its input and output folders (at
- * `/tmp/<request id>/input|output`, as in SCAR), with the function's memory and CPU limits.
+ * `/tmp/<request id>/input|output`, as in SCAR), with the function's memory and CPU limits, and a disk
+ * limit on what it writes to its root file system and output folder (Lambda's ephemeral storage).
  */
 import { lchown, readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -31,6 +32,9 @@ export interface ContainerFunction {
   diskMiB?: number;
 }
 
+/** Lambda's default ephemeral storage (/tmp), MB. */
+export const DEFAULT_DISK_MIB = 512;
+
 export interface ContainerExecutorOptions {
   /** Output kept per invocation (stdout and stderr together); default 6 MiB, Lambda's response limit. */
   maxOutputBytes?: number;
@@ -38,6 +42,7 @@ export interface ContainerExecutorOptions {
 
 export class ContainerExecutor implements Executor {
   private readonly maxOutput: number;
+  private readonly diskMiB: number;
 
   constructor(
     private readonly runner: Runner,
@@ -45,6 +50,7 @@ export class ContainerExecutor implements Executor {
     opts: ContainerExecutorOptions = {},
   ) {
     this.maxOutput = opts.maxOutputBytes ?? 6 * 1024 * 1024;
+    this.diskMiB = fn.diskMiB ?? DEFAULT_DISK_MIB;
   }
 
   workspace(root: string, requestId: string): Workspace {
@@ -74,9 +80,11 @@ export class ContainerExecutor implements Executor {
       env: req.env,
       mounts: [
         { source: ws.hostInput, destination: ws.input },
-        { source: ws.hostOutput, destination: ws.output },
+        { source: ws.hostOutput, destination: ws.output, onDisk: true },
       ],
       limits,
+      // What the invocation writes to its root file system and output folder is limited together.
+      diskBytes: this.diskMiB * 1024 * 1024,
       network: this.fn.network ?? "none",
       seccomp: this.fn.seccomp ?? "default",
       hostname: "scar",
@@ -90,6 +98,8 @@ export class ContainerExecutor implements Executor {
     };
     const startedAt = Date.now();
     const r = await this.runner.run(request);
+    if (r.reason === "disk")
+      r.message = `The function wrote more than its disk limit of ${this.diskMiB} MiB (root file system and output folder together) and failed. Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`;
     return {
       reason: r.reason,
       exitCode: r.exitCode,

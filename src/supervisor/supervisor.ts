@@ -28,6 +28,7 @@ export type InvocationReason =
   | "script-error"
   | "timeout"
   | "oom"
+  | "disk"
   | "start-error"
   | "stage-error"
   | "event-error";
@@ -186,6 +187,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
       log.warning("Container execution timed out; uploading the outputs written so far");
     if (reason === "script-error") log.warning(`User script exited with code ${exec.exitCode}!`);
     if (reason === "oom") log.warning("The container ran out of memory and was killed");
+    if (reason === "disk") log.warning("The function filled its disk: its outputs are not uploaded");
     if (reason === "start-error")
       return finish("start-error", exec.detail ?? "The container could not be started");
 

@@ -30,7 +30,7 @@ export interface ExecRequest {
   signal?: AbortSignal;
 }
 
-export type ExecReason = "ok" | "error" | "timeout" | "oom" | "start-error";
+export type ExecReason = "ok" | "error" | "timeout" | "oom" | "disk" | "start-error";
 
 export interface ExecResult {
   reason: ExecReason;
@@ -40,7 +40,7 @@ export interface ExecResult {
   /** When the process started and ended (ms since the epoch). */
   startedAt?: number;
   endedAt?: number;
-  /** A short explanation for start-error/oom/timeout, for the log. */
+  /** A short explanation for start-error/oom/timeout/disk, for the log. */
   detail?: string;
 }
 

@@ -165,6 +165,21 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
                 value: `not available (${i.overlay.error}); each run copies the image (slow)`,
               },
         );
+        checks.push(
+          i.disk === "loop ext4"
+            ? {
+                name: "disk limit",
+                status: "ok",
+                value:
+                  "each run writes to its own ext4 disk of its limit (FDL lambda.ephemeral_storage, default 512 MB)",
+              }
+            : {
+                name: "disk limit",
+                status: "warn",
+                value: `${i.disk}: what a run writes is not limited`,
+                ...(i.disk.includes("mkfs.ext4") ? { fix: installCommand("e2fsprogs") } : {}),
+              },
+        );
         if (opts.container ?? true) checks.push(...(await testContainer(runner, state)));
       } finally {
         await runner.close();

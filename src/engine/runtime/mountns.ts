@@ -178,6 +178,26 @@ export class PrivateMountNamespace {
     return this.untilDone(id, ["remove", "", path, id], `rm -rf ${path}`);
   }
 
+  /**
+   * Runs the shell command line `command` (quote its arguments with shellQuote) in this namespace, in
+   * the background; resolves when it succeeded, rejects with MountError(`what: <first line of its
+   * error output>`) when it failed. `errorFile` takes that output (a path of the caller's). In the
+   * command, `${this.applet}` before a busybox applet's name runs it the cheap way.
+   */
+  shell(id: string, command: string, errorFile: string, what: string): Promise<void> {
+    return this.untilDone(id, ["shell", command, errorFile, id], what);
+  }
+
+  /** what goes before an applet's name (mkdir, rm, cp, mount ...) in a `shell` command */
+  get applet(): string {
+    return this.opts.busybox ? APPLET : "";
+  }
+
+  /** `path` of this namespace as this process sees it (the namespace's mounts included) */
+  view(path: string): string {
+    return `/proc/${this.pid}/root${path}`;
+  }
+
   /** Runs a request answered by "done <id> ok|fail <message>"; MountError(`what: message`) if it failed. */
   private async untilDone(id: string, lines: string[], what: string): Promise<void> {
     checkId(id);
@@ -244,6 +264,9 @@ export class PrivateMountNamespace {
 }
 
 const DEFAULT_HIDE = ["/sys/fs/cgroup/unified"];
+/** In the helper's shell: busybox's path before an applet, or nothing when its sh runs applets itself */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
+const APPLET = '${B:+"$B"} ';
 let helpers = 0;
 
 /** "fail <first line of the command's error output>" -> that line */
@@ -255,8 +278,8 @@ function failure(answer: string): string {
  * The helper: hides `hide`, says "ready", then serves requests of four lines each (op, mount
  * options or command, target folder, working directory or run id) with one answer line ("ok", or
  * "fail " and the first line of the command's error output), until its stdin closes. Its only forks
- * are the commands themselves (mount, umount, mkfifo, rm) and, for `start`, `finish` and `remove`, one
- * background subshell each, which does the work and then prints "exit <id> <status>" or
+ * are the commands themselves (mount, umount, mkfifo, rm) and, for `start`, `finish`, `remove` and
+ * `shell` (a command line of the engine's), one background subshell each, which does the work and then prints "exit <id> <status>" or
  * "done <id> ok|fail <message>". `jobs` (a builtin) frees finished background jobs' entries, which
  * busybox's shell would otherwise keep.
  */
@@ -265,7 +288,7 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
   // without a path in a fork of itself, with no exec (its standalone mode, as Debian's static build
   // has: mkfifo, umount and rm then cost no exec, ~0.3 ms of CPU each; mount re-executes busybox
   // anyway); else busybox's path.
-  const bb = busybox ? '${B:+"$B"} ' : "";
+  const bb = busybox ? APPLET : "";
   const umount = `${bb}umount -n`;
   const e = shellQuote(errorFile);
   const fail = `{ m=; IFS= read -r m <${e}; echo "fail $m"; }`;
@@ -287,6 +310,8 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
     `  start) jobs >/dev/null; ( eval "$o" </dev/null >"$t/stdout" 2>"$t/stderr"; echo "exit $wd $?" ) & echo ok ;;`,
     `  finish) jobs >/dev/null; ( if [ -z "$o" ] || ${umount} "$t/rootfs" 2>"$t/umount.err" || ${umount} -l "$t/rootfs" 2>"$t/umount.err"; then ${bb}rm -rf "$t"; echo "done $wd ok"; else m=; IFS= read -r m <"$t/umount.err"; echo "done $wd fail $m"; fi ) & echo ok ;;`,
     `  remove) jobs >/dev/null; ( ${bb}rm -rf "$t"; echo "done $wd ok" ) & echo ok ;;`,
+    // a command line of the engine's (the run's disk: make, copy out, wipe), error output into $t
+    `  shell) jobs >/dev/null; ( if eval "$o" 2>"$t"; then echo "done $wd ok"; else m=; IFS= read -r m <"$t"; echo "done $wd fail $m"; fi ) & echo ok ;;`,
     '  *) echo "fail unknown request $op" ;;',
     "  esac",
     "done",

@@ -15,7 +15,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { chmod, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
@@ -30,7 +30,8 @@ import {
   removeParent,
   swapAccounting,
 } from "./cgroups.js";
-import { nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
+import { findBinary, nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
+import { type Disk, DiskPool } from "./disk.js";
 import { MountError, type Started } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
 import { copyLayers, OverlayError, type OverlaySupport, overlayMount, probeOverlay } from "./rootfs.js";
@@ -64,6 +65,8 @@ export interface RuntimeInfo {
   skipped: string[];
   /** the static busybox used by the mount helper's `sh`, `mount` and `umount` (faster), if any */
   busybox?: string;
+  /** how RunRequest.diskBytes is enforced: "loop ext4", or why it is not ("unavailable: ...") */
+  disk: string;
 }
 
 const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
@@ -84,6 +87,8 @@ export class Runner {
     /** cgroup (absolute path in every hierarchy) under which this runner's containers live */
     readonly cgroupParent: string,
     private readonly facts: Omit<HostFacts, "cgroupsPath">,
+    /** the runs' disks (disk limits), when this host can make them */
+    private readonly disks?: DiskPool,
   ) {}
 
   /** Detects the runtime, applies the hybrid-cgroup workaround once, probes overlayfs, sweeps leftovers. */
@@ -117,6 +122,16 @@ export class Runner {
               join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
             );
       const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
+      // Disk limits need the namespace's helper (it mounts the disks) and mkfs.ext4.
+      const mkfs = findBinary("mkfs.ext4");
+      const ns = runtime.host.namespace;
+      const disks =
+        ns && mkfs && overlay.overlay ? new DiskPool(ns, join(stateDir, "disks"), mkfs) : undefined;
+      if (disks) {
+        mkdirSync(disks.dir, { recursive: true });
+        // a crashed engine's disks went with its namespace; their image files stay until now
+        if (opts.sweep ?? true) await disks.clear();
+      }
       const info: RuntimeInfo = {
         runtime: runtime.name,
         binary: runtime.binary,
@@ -127,11 +142,18 @@ export class Runner {
         overlay,
         skipped: opened.skipped,
         ...(bb ? { busybox: bb } : {}),
+        disk: disks
+          ? "loop ext4"
+          : `unavailable: ${!mkfs ? "no mkfs.ext4 (e2fsprogs)" : !ns ? "no private mount namespace" : "no overlayfs (runs use a copy)"}`,
       };
-      const runner = new Runner(runtime, info, stateDir, cgroupParent(opened.cgroupMode, tag), {
-        nofileHard: nofileHardLimit(),
-        swapAccounting: swapAccounting(opened.cgroupMode),
-      });
+      const runner = new Runner(
+        runtime,
+        info,
+        stateDir,
+        cgroupParent(opened.cgroupMode, tag),
+        { nofileHard: nofileHardLimit(), swapAccounting: swapAccounting(opened.cgroupMode) },
+        disks,
+      );
       if (opts.sweep ?? true) await runner.sweep();
       return runner;
     } catch (e) {
@@ -171,6 +193,7 @@ export class Runner {
     await this.drain();
     removeParent(this.cgroupParent);
     this.runtime.host.namespace?.close();
+    await this.disks?.clear();
     releaseLock(this.stateDir);
   }
 
@@ -200,6 +223,8 @@ export class Runner {
     const ctl: RunControl = {};
     /** the overlay mount point, once a mount was asked for */
     let mounted: string | undefined;
+    /** the run's disk (RunRequest.diskBytes) */
+    let disk: Disk | undefined;
     this.active.set(id, () => {
       if (ctl.kill) ctl.kill("close");
       else ctl.pending = "close";
@@ -219,8 +244,19 @@ export class Runner {
         }
         const user = resolveUser(req.user ?? req.image.config.User, req.image.layers);
         const { image: _image, ...rest } = req;
+        // The run's disk holds the overlay's upper and work folders and the onDisk mounts' folders:
+        // what the run writes there counts against its limit (disk.ts).
+        if (req.diskBytes !== undefined && this.disks && rootfsKind === "overlay") {
+          try {
+            disk = await this.disks.acquire(req.diskBytes);
+            rest.mounts = await this.diskMounts(disk, req.mounts ?? []);
+          } catch (e) {
+            if (!(e instanceof MountError)) throw e;
+            throw new SpecError(`cannot make the run's ${req.diskBytes >> 20} MiB disk: ${e.message}`);
+          }
+        }
         if (req.network === "host")
-          rest.mounts = [...hostNetworkFiles(req.mounts ?? []), ...(req.mounts ?? [])];
+          rest.mounts = [...hostNetworkFiles(req.mounts ?? []), ...(rest.mounts ?? [])];
         spec = buildSpec({
           rootfs,
           config: req.image.config,
@@ -242,12 +278,13 @@ export class Runner {
       const ns = this.runtime.host.namespace;
       let preparing: Promise<unknown> | undefined;
       if (rootfsKind === "overlay" && ns) {
-        const upper = join(dir, "upper");
-        const work = join(dir, "work");
-        await Promise.all([mkdir(rootfs), mkdir(upper), mkdir(work)]);
+        const upper = disk ? join(disk.path, "upper") : join(dir, "upper");
+        const work = disk ? join(disk.path, "work") : join(dir, "work");
+        await Promise.all(disk ? [mkdir(rootfs)] : [mkdir(rootfs), mkdir(upper), mkdir(work)]);
         // the upper's root is the container's /: 0755 whatever the engine's umask (077), or a
-        // container whose user is not root could not even exec its command
-        await chmod(upper, 0o755);
+        // container whose user is not root could not even exec its command (on a run disk, the
+        // helper creates it with umask 022)
+        if (!disk) await chmod(upper, 0o755);
         try {
           const m = overlayMount(
             req.image.layers,
@@ -295,6 +332,18 @@ export class Runner {
       const started = existsSync(pidFile);
       const errors = runtimeErrors(fileText(logFile));
       const exitCode = code ?? (signal ? 128 + signalNumber(signal) : null);
+      if (disk && started && !(killedFor === "abort" || killedFor === "close")) {
+        // A full disk is why the run failed (or why its files are cut short, if the script went on):
+        // its onDisk folders are not copied out.
+        if (await this.disks!.full(disk).catch(() => false))
+          return result(
+            "disk",
+            exitCode,
+            `wrote more than its disk limit of ${disk.limitBytes >> 20} MiB (root file system and output folder together)`,
+          );
+        const copyError = await this.copyOut(id, disk, req.mounts ?? []);
+        if (copyError) return result("error", exitCode, copyError);
+      }
       if (killedFor === "timeout")
         return result("timeout", exitCode, `killed after the ${req.timeoutMs} ms timeout`);
       if (killedFor) return result("error", exitCode, killedFor === "abort" ? "aborted" : "runner closed");
@@ -315,7 +364,7 @@ export class Runner {
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
     } finally {
       const t2 = performance.now();
-      await this.cleanup(id, dir, mounted);
+      await this.cleanup(id, dir, mounted, disk);
       timings.cleanupMs = performance.now() - t2;
       this.active.delete(id);
     }
@@ -437,7 +486,39 @@ export class Runner {
     };
   }
 
-  private async cleanup(id: string, dir: string, mounted: string | undefined): Promise<void> {
+  /**
+   * The request's mounts with each onDisk one's source replaced by a folder of the run's disk, made
+   * with the owner and mode of the source (the container sees the same folder, within the limit).
+   */
+  private async diskMounts(disk: Disk, mounts: readonly BindMount[]): Promise<BindMount[]> {
+    const onDisk = mounts.filter((m) => m.onDisk);
+    const dirs = await this.disks!.mountFolders(disk, onDisk.length);
+    await Promise.all(
+      onDisk.map(async (m, i) => {
+        const st = await stat(m.source);
+        const view = this.disks!.view(disk, "mounts", String(i));
+        await chown(view, st.uid, st.gid);
+        await chmod(view, st.mode & 0o7777);
+      }),
+    );
+    let i = 0;
+    return mounts.map((m) => (m.onDisk ? { ...m, source: dirs[i++]! } : m));
+  }
+
+  /** Copies the onDisk mounts' files from the run's disk into their sources; the error, if one failed. */
+  private async copyOut(id: string, disk: Disk, mounts: readonly BindMount[]): Promise<string | undefined> {
+    const onDisk = mounts.filter((m) => m.onDisk);
+    try {
+      for (const [i, m] of onDisk.entries())
+        await this.disks!.copyOut(`${id}-out${i}`, join(disk.path, "mounts", String(i)), m.source);
+    } catch (e) {
+      if (!(e instanceof MountError)) throw e;
+      return `the run's files could not be copied out of its disk: ${e.message}`;
+    }
+    return undefined;
+  }
+
+  private async cleanup(id: string, dir: string, mounted: string | undefined, disk?: Disk): Promise<void> {
     // `run` deletes the container when it exits; state is left only when the runtime failed or was killed
     if (existsSync(join(this.runtime.stateDir, id))) await this.runtime.delete(id, true);
     if (hierarchyDirs(`${this.cgroupParent}/${id}`).length > 0) await removeCgroup(this.cgroupParent, id);
@@ -448,6 +529,8 @@ export class Runner {
       // them, sweep() leaves them alone.
       const done = ns
         .finishRun(id, dir, mounted !== undefined)
+        // the overlay is gone: the disk can be emptied and used again (not if the umount failed)
+        .then(() => (disk ? this.disks?.release(`${id}-wipe`, disk) : undefined))
         .catch(() => {
           // still mounted (it should not be: the runtime and its container are gone): the folder
           // stays in runs/ for the next sweep, which unmounts it

@@ -39,6 +39,11 @@ export interface BindMount {
   /** absolute path inside the container; created in the run's own upper layer if missing */
   destination: string;
   readonly?: boolean;
+  /**
+   * with RunRequest.diskBytes: the container writes into a folder of the run's disk instead (within
+   * the limit), whose files are copied into `source` when the run ends, unless the disk filled up
+   */
+  onDisk?: boolean;
 }
 
 export interface RunLimits {
@@ -54,7 +59,7 @@ export interface RunLimits {
   nofile?: number;
 }
 
-export type RunReason = "ok" | "error" | "timeout" | "oom" | "start-error";
+export type RunReason = "ok" | "error" | "timeout" | "oom" | "disk" | "start-error";
 
 export interface RunRequest {
   image: ImageInput;
@@ -70,6 +75,12 @@ export interface RunRequest {
   user?: string;
   mounts?: BindMount[];
   limits?: RunLimits;
+  /**
+   * the most the run may write to its root file system and its `onDisk` mounts together (a loop ext4
+   * file system of that size, see disk.ts); past it writes fail with ENOSPC and the reason is "disk".
+   * Not enforced when the runner has no disks (RuntimeInfo.disk) or runs on a copy of the layers
+   */
+  diskBytes?: number;
   /**
    * "default": scar's seccomp profile (seccomp.ts: an allow-list, the rest fails with EPERM);
    * "unconfined": no seccomp filter. Default "default"

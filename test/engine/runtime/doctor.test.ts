@@ -25,6 +25,7 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
     "overlay",
     "container",
     "seccomp",
+    "disk limit",
   ]) {
     assert.ok(names.includes(n), `missing check ${n}`);
   }

@@ -1,0 +1,85 @@
+/**
+ * Issue 12.8: a 128 MiB function wrote 1.5 GB of outputs and 500 MB into its root file system, all
+ * on the data disk. Now what one invocation writes to its root file system and output folder is
+ * limited together (the run's own ext4 disk, src/engine/runtime/disk.ts; Lambda's ephemeral_storage,
+ * 512 MB by default): past the limit the job fails with reason `disk`, its partial outputs are not
+ * uploaded, and the log says the limit and the key that raises it. Small limits keep the tests fast.
+ */
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type Harness, openHarness, RUNTIMES } from "./runtime-harness.js";
+
+let h: Harness;
+before(async () => {
+  h = await openHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+const io = (name: string) => `      output:\n      - path: media/${name}\n`;
+
+for (const runtime of RUNTIMES) {
+  test(`${runtime}: writing past the limit into the output folder fails with reason disk, nothing uploaded`, async () => {
+    const name = `disk-out-${runtime}`;
+    const f = h.fn(
+      name,
+      io(name),
+      [
+        'echo small > "$TMP_OUTPUT_DIR/first.txt"',
+        'dd if=/dev/zero of="$TMP_OUTPUT_DIR/big.bin" bs=1M count=64',
+        "echo dd=$?",
+        "",
+      ].join("\n"),
+    );
+    const r = await h.run(runtime, f, {}, {}, { diskMiB: 16 });
+    assert.equal(r.reason, "disk", `${r.log.join("\n")}\n${r.output}`);
+    assert.match(r.output.toString(), /No space left on device/);
+    assert.deepEqual(await h.keys(`${name}/`), [], "partial outputs are not uploaded");
+    const log = r.log.join("\n");
+    assert.match(log, /disk limit of 16 MiB/);
+    assert.match(log, /lambda\.ephemeral_storage/);
+  });
+
+  test(`${runtime}: writing past the limit into the root file system fails with reason disk`, async () => {
+    const name = `disk-root-${runtime}`;
+    const f = h.fn(
+      name,
+      io(name),
+      'dd if=/dev/zero of=/var-big.bin bs=1M count=64\necho ok > "$TMP_OUTPUT_DIR/a.txt"\n',
+    );
+    const r = await h.run(runtime, f, {}, {}, { diskMiB: 16 });
+    assert.equal(r.reason, "disk", `${r.log.join("\n")}\n${r.output}`);
+    assert.deepEqual(await h.keys(`${name}/`), []);
+  });
+
+  test(`${runtime}: within the limit, outputs (sub-folders too) are uploaded and one disk serves run after run`, async () => {
+    const name = `disk-ok-${runtime}`;
+    const f = h.fn(
+      name,
+      io(name),
+      [
+        "dd if=/dev/zero of=/tmp/scratch bs=1M count=6 2>/dev/null",
+        'mkdir "$TMP_OUTPUT_DIR/sub"',
+        'dd if=/dev/zero of="$TMP_OUTPUT_DIR/sub/six.bin" bs=1M count=6 2>/dev/null',
+        'echo done > "$TMP_OUTPUT_DIR/done.txt"',
+        "",
+      ].join("\n"),
+    );
+    for (let i = 0; i < 3; i++) {
+      // 3 x 12 MiB through one 16 MiB disk: each run starts on an empty one (a finished run's disk is
+      // emptied in the background; drain() waits for that, else the next run would get a new disk)
+      await h.runners[runtime].drain();
+      const r = await h.run(runtime, f, {}, {}, { diskMiB: 16 });
+      assert.equal(r.reason, "ok", `${r.log.join("\n")}\n${r.output}`);
+    }
+    assert.deepEqual(await h.keys(`${name}/`), [`${name}/done.txt`, `${name}/sub/six.bin`]);
+    assert.equal(await h.get(`${name}/done.txt`), "done\n");
+    // every run of this file used a 16 MiB disk, one after the other (the first two before a drain:
+    // at most two); the last three reused one
+    const images = readdirSync(join(h.root, `rt-${runtime}`, "disks")).filter((n) => n.endsWith(".img"));
+    assert.ok(images.length <= 2, images.join(" "));
+  });
+}
