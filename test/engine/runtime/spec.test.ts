@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { runtimeErrors, stopSignal } from "../../../src/engine/runtime/adapters.js";
 import { oomKillLogged } from "../../../src/engine/runtime/cgroups.js";
+import { imageBytes, isFull } from "../../../src/engine/runtime/disk.js";
 import { CappedBuffer, truncationMarker } from "../../../src/engine/runtime/output.js";
 import {
   ALLOWED_SYSCALLS,
@@ -223,4 +224,18 @@ test("seccomp: scar's profile by default (EPERM for the rest, no new namespaces)
   assert.deepEqual(seccompArchitectures("arm64"), ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
   const open: Any = buildSpec({ ...base, request: { seccomp: "unconfined" } });
   assert.equal(open.linux.seccomp, undefined);
+});
+
+test("disk: the image leaves room for ext4's metadata; full means < 2 MiB (or 1%) or no inode left", () => {
+  const mib = 1 << 20;
+  assert.ok(imageBytes(16 * mib) > 16 * mib + 4 * mib);
+  assert.equal(imageBytes(512 * mib) % 4096, 0);
+  const disk = { bsize: 4096, blocks: (512 * mib) / 4096 };
+  assert.equal(
+    isFull({ ...disk, bavail: (700 << 10) / 4096, ffree: 100 }),
+    true,
+    "700 KiB left after ENOSPC",
+  );
+  assert.equal(isFull({ ...disk, bavail: (100 * mib) / 4096, ffree: 100 }), false);
+  assert.equal(isFull({ ...disk, bavail: (100 * mib) / 4096, ffree: 0 }), true, "no inode left");
 });
