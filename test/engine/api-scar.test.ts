@@ -61,6 +61,8 @@ test("the scar object is applied to the function and shown again: a round trip k
     log_retention_days: 7,
     concurrency: 3,
     retries: 4,
+    seccomp: "unconfined",
+    ephemeral_storage: 1024,
   };
   await deploy("everything", "echo init\n", scar);
   const got = await json("GET", "/system/services/everything");
@@ -74,6 +76,7 @@ test("the scar object is applied to the function and shown again: a round trip k
   assert.equal(fn.spec.run_script, join(t.engine.dataDir, "functions", "everything", "run_script.sh"));
   assert.ok(existsSync(fn.spec.run_script!), "the registry keeps the run script");
   assert.deepEqual(fn.spec.raw.scar, { concurrency: 3, retries: 4, log_retention_days: 7 });
+  assert.deepEqual([fn.spec.seccomp, fn.spec.ephemeral_storage], ["unconfined", 1024]);
 
   // What GET answers can be sent back as it is.
   const put = await call("PUT", "/system/services", { body: got });
@@ -96,6 +99,8 @@ test("a bad scar value is a 400 naming the field; nothing is deployed and no scr
     [{ retries: 11 }, "scar.retries", /10/],
     [{ timeout: "soon" }, "scar.timeout", /number/],
     [{ concurrency: 0 }, "scar.concurrency", /1/],
+    [{ seccomp: "off" }, "scar.seccomp", /default|unconfined/],
+    [{ ephemeral_storage: 0.5 }, "scar.ephemeral_storage", /int/i],
     [{ provider: "gcp" }, "scar.provider", /aws|oscar/],
     [{ batch: { vcpus: 1.5 } }, "scar.batch.vcpus", /int/i],
     [{ timeout: 2, timeout_threshold: 2 }, "scar.timeout_threshold", /smaller than timeout/],
