@@ -19,7 +19,7 @@ import { S3Provider } from "../storage/s3.js";
 import { StorageError, type StorageProvider } from "../storage/types.js";
 import { type InvocationResult, invoke } from "../supervisor/index.js";
 import { SupervisorLog } from "../supervisor/log.js";
-import { ContainerExecutor } from "./container-executor.js";
+import { ContainerExecutor, DEFAULT_DISK_MIB } from "./container-executor.js";
 import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
 import { openDataDir } from "./data-dir.js";
 import { EmbeddedStoreProvider } from "./embedded-provider.js";
@@ -150,7 +150,12 @@ export class Engine {
       dataDir: dir,
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
     });
-    const runner = await Runner.open({ stateDir: join(dir, "runtime"), runtime: opts.runtime ?? "auto" });
+    const runner = await Runner.open({
+      stateDir: join(dir, "runtime"),
+      runtime: opts.runtime ?? "auto",
+      // the first job does not wait for its disk to be made (functions without ephemeral_storage)
+      prewarmDiskBytes: DEFAULT_DISK_MIB << 20,
+    });
     let engine: Engine | undefined;
     // Jobs are created inside the store's commit: the hook runs before the upload is acknowledged, and
     // an event whose hook did not finish is delivered again at the next start. dedupeKey makes a

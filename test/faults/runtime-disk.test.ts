@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { Runner } from "../../src/engine/runtime/index.js";
 import { type Harness, openHarness, RUNTIMES } from "./runtime-harness.js";
 
 let h: Harness;
@@ -83,3 +84,19 @@ for (const runtime of RUNTIMES) {
     assert.ok(images.length <= 2, images.join(" "));
   });
 }
+
+test("a disk made ahead of need (prewarmDiskBytes) serves the first run", async () => {
+  const runner = await Runner.open({ stateDir: join(h.root, "rt-prewarm"), prewarmDiskBytes: 16 << 20 });
+  try {
+    await runner.drain();
+    const disks = join(h.root, "rt-prewarm", "disks");
+    assert.equal(readdirSync(disks).filter((n) => n.endsWith(".img")).length, 1, "made at start");
+    const r = await runner.run({ image: h.fixture.image, diskBytes: 16 << 20, cmd: ["/bin/true"] });
+    assert.equal(r.reason, "ok");
+    await runner.drain();
+    assert.equal(readdirSync(disks).filter((n) => n.endsWith(".img")).length, 1, "and used by the run");
+  } finally {
+    await runner.close();
+  }
+  assert.deepEqual(readdirSync(join(h.root, "rt-prewarm", "disks")), [], "close() deletes the images");
+});

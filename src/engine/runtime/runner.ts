@@ -51,6 +51,8 @@ export interface RunnerOptions {
   sweep?: boolean;
   /** use a static busybox for the mount helper's `sh`, `mount` and `umount` when the host has one; default true */
   busybox?: boolean;
+  /** make a disk of this many bytes in the background at start (the usual RunRequest.diskBytes), see disk.ts */
+  prewarmDiskBytes?: number;
 }
 
 export interface RuntimeInfo {
@@ -131,6 +133,7 @@ export class Runner {
         mkdirSync(disks.dir, { recursive: true });
         // a crashed engine's disks went with its namespace; their image files stay until now
         if (opts.sweep ?? true) await disks.clear();
+        if (opts.prewarmDiskBytes) disks.prewarm(opts.prewarmDiskBytes);
       }
       const info: RuntimeInfo = {
         runtime: runtime.name,
@@ -600,8 +603,12 @@ export class Runner {
     });
   }
 
-  /** Resolves when finished runs' overlays are unmounted and their folders deleted (both happen in the background). */
+  /**
+   * Resolves when finished runs' overlays are unmounted, their folders deleted and their disks emptied,
+   * and disks being made ahead of need are made (all of it happens in the background).
+   */
   async drain(): Promise<void> {
+    await this.disks?.settled();
     while (this.finishing.size > 0) await Promise.all(this.finishing.values());
     while (this.trashing) await this.trashing;
   }
