@@ -20,6 +20,8 @@ after(async () => {
   await h?.close();
 });
 
+/** the root file system's size in KiB, as the container sees it */
+const df = { cmd: ["/bin/sh", "-c", "df -k / | tail -1 | awk '{print $2}'"] };
 const io = (name: string) => `      output:\n      - path: media/${name}\n`;
 
 for (const runtime of RUNTIMES) {
@@ -84,6 +86,19 @@ for (const runtime of RUNTIMES) {
     assert.ok(images.length <= 2, images.join(" "));
   });
 }
+
+test("12 runs at once each get their own disk (more than the 8 loop devices a host starts with)", async () => {
+  const rs = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      h.runners.crun.run({ image: h.fixture.image, diskBytes: 16 << 20, ...df }),
+    ),
+  );
+  for (const r of rs) {
+    assert.equal(r.reason, "ok", r.message);
+    // the root file system's free space is the disk's, not the host's
+    assert.ok(Number(r.stdout.toString().trim()) < 32 << 10, r.stdout.toString());
+  }
+});
 
 test("a disk made ahead of need (prewarmDiskBytes) serves the first run", async () => {
   const runner = await Runner.open({ stateDir: join(h.root, "rt-prewarm"), prewarmDiskBytes: 16 << 20 });

@@ -50,6 +50,12 @@ export class DiskPool {
     /** folder of the image files and mount points (on the runner's state disk) */
     readonly dir: string,
     private readonly mkfs: string,
+    /**
+     * util-linux's mount, for `-o loop`: it takes a free loop device (creating one when all are
+     * taken) and tries again when another mount took it first; busybox's mount fails both ways when
+     * disks are made in parallel (seen with 12 at once: 5 "can't setup loop device")
+     */
+    private readonly mount: string,
   ) {}
 
   /**
@@ -88,7 +94,7 @@ export class DiskPool {
       `${a}truncate -s ${imageBytes(limitBytes)} ${q(img)}`,
       // no journal (the data is thrown away), lazy inode tables, no reserved blocks: a fast mkfs
       `${q(this.mkfs)} -q -F -O ^has_journal,^resize_inode -E nodiscard,lazy_itable_init=1 -m 0 ${q(img)} >/dev/null`,
-      `${a}mount -n -o loop,discard,nosuid,nodev ${q(img)} ${q(path)}`,
+      `${q(this.mount)} -n -o loop,discard,nosuid,nodev ${q(img)} ${q(path)}`,
       `${a}mkdir ${q(`${path}/upper`)} ${q(`${path}/work`)} ${q(`${path}/mounts`)}`,
     ].join(" && ");
     const helper = this.ns.pid;

@@ -126,9 +126,12 @@ export class Runner {
       const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
       // Disk limits need the namespace's helper (it mounts the disks) and mkfs.ext4.
       const mkfs = findBinary("mkfs.ext4");
+      const mount = findBinary("mount");
       const ns = runtime.host.namespace;
       const disks =
-        ns && mkfs && overlay.overlay ? new DiskPool(ns, join(stateDir, "disks"), mkfs) : undefined;
+        ns && mkfs && mount && overlay.overlay
+          ? new DiskPool(ns, join(stateDir, "disks"), mkfs, mount)
+          : undefined;
       if (disks) {
         mkdirSync(disks.dir, { recursive: true });
         // a crashed engine's disks went with its namespace; their image files stay until now
@@ -147,7 +150,7 @@ export class Runner {
         ...(bb ? { busybox: bb } : {}),
         disk: disks
           ? "loop ext4"
-          : `unavailable: ${!mkfs ? "no mkfs.ext4 (e2fsprogs)" : !ns ? "no private mount namespace" : "no overlayfs (runs use a copy)"}`,
+          : `unavailable: ${!mkfs ? "no mkfs.ext4 (e2fsprogs)" : !mount ? "no mount (util-linux)" : !ns ? "no private mount namespace" : "no overlayfs (runs use a copy)"}`,
       };
       const runner = new Runner(
         runtime,
