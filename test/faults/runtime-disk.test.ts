@@ -6,7 +6,7 @@
  * uploaded, and the log says the limit and the key that raises it. Small limits keep the tests fast.
  */
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Runner } from "../../src/engine/runtime/index.js";
@@ -98,6 +98,24 @@ test("12 runs at once each get their own disk (more than the 8 loop devices a ho
     // the root file system's free space is the disk's, not the host's
     assert.ok(Number(r.stdout.toString().trim()) < 32 << 10, r.stdout.toString());
   }
+});
+
+test("an onDisk folder takes its source's owner and mode: a non-root user writes there, the owner is kept", async () => {
+  const out = join(h.root, "owned-out");
+  mkdirSync(out);
+  chownSync(out, 1000, 1000);
+  chmodSync(out, 0o700);
+  const r = await h.runners.runc.run({
+    image: h.fixture.image,
+    user: "app",
+    diskBytes: 16 << 20,
+    mounts: [{ source: out, destination: "/out", onDisk: true }],
+    cmd: ["/bin/sh", "-c", "stat -c '%u %a' /out; echo mine > /out/f"],
+  });
+  assert.equal(r.reason, "ok", r.stderr.toString());
+  assert.equal(r.stdout.toString(), "1000 700\n");
+  assert.equal(readFileSync(join(out, "f"), "utf8"), "mine\n");
+  assert.equal(statSync(join(out, "f")).uid, 1000);
 });
 
 test("a disk made ahead of need (prewarmDiskBytes) serves the first run", async () => {

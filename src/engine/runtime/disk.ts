@@ -72,7 +72,10 @@ export class DiskPool {
     this.warming.add(p);
   }
 
-  /** A disk of `limitBytes` with empty `upper`, `work` and `mounts` folders: a free one, or a new one. */
+  /**
+   * A disk of `limitBytes` with empty `upper`, `work` and `mounts/0` folders: a free one, or a new one.
+   * (`<path>.err`, next to it, takes the error output of the helper's work on it.)
+   */
   async acquire(limitBytes: number): Promise<Disk> {
     const list = this.free.get(limitBytes) ?? [];
     for (let d = list.pop(); d; d = list.pop()) {
@@ -95,16 +98,14 @@ export class DiskPool {
       // no journal (the data is thrown away), lazy inode tables, no reserved blocks: a fast mkfs
       `${q(this.mkfs)} -q -F -O ^has_journal,^resize_inode -E nodiscard,lazy_itable_init=1 -m 0 ${q(img)} >/dev/null`,
       `${q(this.mount)} -n -o loop,discard,nosuid,nodev ${q(img)} ${q(path)}`,
-      `${a}mkdir ${q(`${path}/upper`)} ${q(`${path}/work`)} ${q(`${path}/mounts`)}`,
+      `${a}mkdir -p -m 755 ${q(`${path}/upper`)} ${q(`${path}/work`)} ${q(`${path}/mounts/0`)}`,
     ].join(" && ");
     const helper = this.ns.pid;
     try {
       await this.ns.shell(name, command, `${path}.err`, `make a ${limitBytes >> 20} MiB disk`);
     } catch (e) {
-      await rm(img, { force: true });
+      await Promise.all([rm(img, { force: true }), rm(`${path}.err`, { force: true })]);
       throw e;
-    } finally {
-      await rm(`${path}.err`, { force: true });
     }
     return { path, limitBytes, helper };
   }
@@ -118,43 +119,39 @@ export class DiskPool {
     return isFull(await statfs(this.view(d)));
   }
 
-  /** Makes the folders of a run's disk-backed mounts (mounts/0, mounts/1 ...). */
+  /** The folders of a run's disk-backed mounts (mounts/0, which every disk has, mounts/1 ...). */
   async mountFolders(d: Disk, n: number): Promise<string[]> {
     const dirs = Array.from({ length: n }, (_, i) => join(d.path, "mounts", String(i)));
-    await Promise.all(dirs.map((p) => mkdir(this.ns.view(p))));
+    await Promise.all(dirs.slice(1).map((p) => mkdir(this.ns.view(p))));
     return dirs;
   }
 
   /** Copies the files of a disk folder into `dest` (a host folder), owners and modes kept, links not followed. */
-  async copyOut(id: string, from: string, dest: string): Promise<void> {
+  async copyOut(id: string, d: Disk, from: string, dest: string): Promise<void> {
     if ((await readdir(this.ns.view(from))).length === 0) return;
     const a = this.ns.applet;
-    await this.ns
-      .shell(
-        id,
-        `${a}cp -a ${shellQuote(`${from}/.`)} ${shellQuote(`${dest}/`)}`,
-        join(this.dir, `${id}.err`),
-        `copy the outputs to ${dest}`,
-      )
-      .finally(() => rm(join(this.dir, `${id}.err`), { force: true }));
+    await this.ns.shell(
+      id,
+      `${a}cp -a ${shellQuote(`${from}/.`)} ${shellQuote(`${dest}/`)}`,
+      `${d.path}.err`,
+      `copy the outputs to ${dest}`,
+    );
   }
 
   /** Empties a disk (its overlay unmounted) and puts it back in the pool; a disk that cannot be emptied is dropped. */
   async release(id: string, d: Disk): Promise<void> {
     if (d.helper !== this.ns.pid || !this.ns.alive) return;
     const a = this.ns.applet;
-    const dirs = ["upper", "work", "mounts"].map((n) => shellQuote(join(d.path, n)));
+    const q = (n: string) => shellQuote(join(d.path, n));
     try {
       await this.ns.shell(
         id,
-        `${a}rm -rf ${dirs.join(" ")} && ${a}mkdir ${dirs.join(" ")}`,
-        join(this.dir, `${id}.err`),
+        `${a}rm -rf ${q("upper")} ${q("work")} ${q("mounts")} && ${a}mkdir -p -m 755 ${q("upper")} ${q("work")} ${q("mounts/0")}`,
+        `${d.path}.err`,
         `empty the disk ${d.path}`,
       );
     } catch {
       return;
-    } finally {
-      await rm(join(this.dir, `${id}.err`), { force: true });
     }
     this.putBack(d);
   }
@@ -165,12 +162,12 @@ export class DiskPool {
     this.free.set(d.limitBytes, list);
   }
 
-  /** Forgets every disk (their helper is gone or going) and deletes the image files. */
   /** Resolves when the disks being made ahead of need are made. */
   async settled(): Promise<void> {
     await Promise.all(this.warming);
   }
 
+  /** Forgets every disk (their helper is gone or going) and deletes the image files. */
   async clear(): Promise<void> {
     await this.settled();
     this.free.clear();

@@ -502,6 +502,8 @@ export class Runner {
     await Promise.all(
       onDisk.map(async (m, i) => {
         const st = await stat(m.source);
+        // the disk's folders are made root's, 0755 (the usual workspace folder): else made alike
+        if (st.uid === 0 && st.gid === 0 && (st.mode & 0o7777) === 0o755) return;
         const view = this.disks!.view(disk, "mounts", String(i));
         await chown(view, st.uid, st.gid);
         await chmod(view, st.mode & 0o7777);
@@ -516,7 +518,7 @@ export class Runner {
     const onDisk = mounts.filter((m) => m.onDisk);
     try {
       for (const [i, m] of onDisk.entries())
-        await this.disks!.copyOut(`${id}-out${i}`, join(disk.path, "mounts", String(i)), m.source);
+        await this.disks!.copyOut(`${id}-out${i}`, disk, join(disk.path, "mounts", String(i)), m.source);
     } catch (e) {
       if (!(e instanceof MountError)) throw e;
       return `the run's files could not be copied out of its disk: ${e.message}`;
