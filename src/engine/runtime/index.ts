@@ -3,7 +3,7 @@
  *
  *   const runner = await Runner.open({ stateDir: "/var/lib/scar/runtime" });
  *   const r = await runner.run({ image: { config, layers }, cmd: ["/bin/sh", "/script.sh"], mounts, limits, timeoutMs });
- *   // r.reason: ok | error | timeout | oom | start-error; r.exitCode, r.stdout, r.stderr, r.timings
+ *   // r.reason: ok | error | timeout | oom | disk | start-error; r.exitCode, r.stdout, r.stderr, r.timings
  *   await runner.close();
  */
 export type { ContainerRuntime, RuntimeName } from "./adapters.js";
