@@ -1,6 +1,7 @@
 /**
- * `scar store serve`: the embedded S3-compatible object store in the foreground. The store module
- * is imported only when the command runs, so other commands start fast.
+ * `scar store serve`: the embedded S3-compatible object store in the foreground; `scar store fsck`
+ * and `scar store repair`: check and repair a data dir no store is running on. The store module is
+ * imported only when a command runs, so other commands start fast.
  */
 import type { Command } from "commander";
 import { CliError } from "../errors.js";
@@ -13,6 +14,7 @@ interface ServeOptions {
   secretKey?: string;
   region: string;
   eventLog?: string;
+  reserve?: string;
 }
 
 export function registerStore(program: Command): void {
@@ -30,8 +32,21 @@ export function registerStore(program: Command): void {
       "--event-log <file>",
       "append each bucket notification as a JSON line, on disk before the upload is acknowledged",
     )
+    .option(
+      "--reserve <size>",
+      "free space uploads must leave on the disk: bytes (64MiB, 500M, 0) or a share (1%) (default: 64MiB, or 1% of a smaller disk)",
+    )
     .action(async (opts: ServeOptions) => {
       const port = Number(opts.port);
+      let reserve: import("../../engine/store/space.js").SpaceReserve | undefined;
+      if (opts.reserve !== undefined) {
+        const { parseReserve } = await import("../../engine/store/space.js");
+        try {
+          reserve = parseReserve(opts.reserve);
+        } catch (e) {
+          throw new CliError(`--reserve: ${(e as Error).message}`, 2);
+        }
+      }
       if (!/^\d+$/.test(opts.port) || port > 65535) throw new CliError(`invalid --port "${opts.port}"`, 2);
       if ((opts.accessKey === undefined) !== (opts.secretKey === undefined)) {
         throw new CliError(
@@ -67,6 +82,7 @@ export function registerStore(program: Command): void {
           credentials,
           region: opts.region,
           onCommit,
+          ...(reserve ? { reserve } : {}),
           log: (m) => process.stderr.write(`scar store: ${m}\n`),
         });
       } catch (e) {
@@ -89,5 +105,37 @@ export function registerStore(program: Command): void {
       });
       await running.close();
       await log?.close();
+    });
+  store
+    .command("fsck")
+    .description("check a data dir: journal damage, objects whose file is gone, files no object points to")
+    .requiredOption("--data-dir <dir>", "the store's data folder (no store may be running on it)")
+    .option("-j, --json", "print the report as one JSON document")
+    .addHelpText(
+      "after",
+      "\nReads only. Exits 0 when the data dir is clean, 1 when it needs `scar store repair`.",
+    )
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      const { runFsck } = await import("./store-check.js");
+      process.exitCode = await runFsck(opts.dataDir, Boolean(opts.json));
+    });
+  store
+    .command("repair")
+    .description(
+      "repair a data dir: keep its journal aside, drop damaged lines, rebuild the index from the files",
+    )
+    .requiredOption("--data-dir <dir>", "the store's data folder (no store may be running on it)")
+    .option("-j, --json", "print the report as one JSON document")
+    .addHelpText(
+      "after",
+      `
+Copies the journal to .scar-store/journal.before-repair-<time> first, then writes a journal of every
+intact record plus what the disk says: files under <bucket>/ that no object points to become objects
+again (key = their path), bucket folders become buckets, objects whose file is gone are forgotten,
+and files whose key cannot be known are moved to .scar-store/lost+found/.`,
+    )
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      const { runRepair } = await import("./store-check.js");
+      process.exitCode = await runRepair(opts.dataDir, Boolean(opts.json));
     });
 }

@@ -10,7 +10,7 @@
  * a committed object is never lost and an uncommitted one never appears.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import {
   existsSync,
   lstatSync,
@@ -31,9 +31,10 @@ import { dirname, join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { ChecksumAlgorithm } from "./checksums.js";
 import { errors, S3Error } from "./errors.js";
-import { Journal, readJournal, rewriteJournal } from "./journal.js";
+import { Journal, type JournalDamage, readJournal, rewriteJournal, truncateJournal } from "./journal.js";
 import { compareKeys, lowerBound } from "./keys.js";
 import { buildRecord, matchingRules, type NotificationConfig, type S3EventRecord } from "./notifications.js";
+import { ensureRoom, isDiskFull, type SpaceReserve } from "./space.js";
 
 export const META_DIR = ".scar-store";
 const execFileP = promisify(execFile);
@@ -105,8 +106,12 @@ export interface BucketState {
 
 /** One notification: an S3 record for one matching configuration of one committed change. */
 export interface StoreEvent {
-  /** Unique and increasing; use it to make handling idempotent (at-least-once delivery). */
-  id: number;
+  /**
+   * Never reused, also when the journal's counter was lost: "<epoch>-<n>", a random epoch drawn at
+   * every start and a counter (events of earlier versions keep their plain numbers). Use it to make
+   * handling idempotent (at-least-once delivery). Ordering is the S3 record's sequencer.
+   */
+  id: string;
   bucket: string;
   key: string;
   configurationId: string;
@@ -135,7 +140,7 @@ type JournalRecord =
   | { op: "acl"; b: string; acl: "private" | "public-read" }
   | { op: "put"; b: string; o: ObjectMeta; mv?: [string, string]; ev?: StoreEvent[]; mpx?: string }
   | { op: "del"; b: string; k: string; path: string; ev?: StoreEvent[] }
-  | { op: "ack"; ids: number[] }
+  | { op: "ack"; ids: (string | number)[] }
   | { op: "evt"; ev: StoreEvent[] }
   | { op: "mpu"; u: Omit<UploadMeta, "parts"> }
   | { op: "part"; id: string; p: PartMeta; mv?: [string, string] }
@@ -149,6 +154,48 @@ export interface BackendOptions {
   onCommit?: CommitHook;
   /** Called for errors that cannot be reported to a client (e.g. a failing commit hook). */
   log?: (message: string) => void;
+  /** Free space new uploads must leave (default: 64 MiB, or 1% of a smaller file system). */
+  reserve?: SpaceReserve;
+}
+
+/**
+ * The journal has damaged records: the store does not start (nothing was changed), so no record
+ * after the damage is lost and nothing is served from a state that may be wrong.
+ */
+export class StoreDamagedError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly journalPath: string,
+    readonly damaged: JournalDamage[],
+  ) {
+    const first = damaged[0]!;
+    const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged line(s))` : "";
+    super(
+      `the store's journal ${journalPath} is damaged: line ${first.line} (byte offset ${first.offset}, ${first.length} bytes) ${first.reason}${more}. ` +
+        `The store did not start and changed nothing. See the damage with "scar store fsck --data-dir ${dataDir}"; ` +
+        `"scar store repair --data-dir ${dataDir}" keeps the journal aside, drops the damaged lines and rebuilds the index from the files on disk`,
+    );
+    this.name = "StoreDamagedError";
+  }
+}
+
+/** The live process holding a data dir's lock, or null. */
+export function lockHolder(dataDir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, META_DIR, "lock"), "utf8"));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+  if (!pid || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    // EPERM: the process exists but belongs to another user.
+    return (e as NodeJS.ErrnoException).code === "EPERM" ? pid : null;
+  }
+  return pid;
 }
 
 function isSafeSegment(s: string): boolean {
@@ -168,9 +215,12 @@ export class Backend {
   readonly buckets = new Map<string, BucketState>();
   readonly uploads = new Map<string, UploadMeta>();
   private readonly journal: Journal;
-  private readonly pending = new Map<number, StoreEvent>();
+  private readonly pending = new Map<string, StoreEvent>();
   private readonly listeners = new Set<EventListener>();
+  /** The S3 sequencer of the next event: kept increasing through the journal's "seq" record. */
   private nextSeq = 1;
+  /** Makes event ids of this run distinct from every earlier run's, whatever the journal kept. */
+  private readonly epoch = randomBytes(6).toString("hex");
   /** Final paths chosen by commits that have not renamed yet, and their parent dirs (reference counts). */
   private readonly reservedFiles = new Map<string, number>();
   private readonly reservedDirs = new Map<string, number>();
@@ -191,6 +241,12 @@ export class Backend {
    */
   private readonly moving = new Map<string, string>();
 
+  /**
+   * Set in a dry replay (fsck): the disk is not touched, and moves still to be redone are noted
+   * here (final path -> temp file that holds the bytes).
+   */
+  private dry: Map<string, string> | null = null;
+
   private constructor(
     readonly dataDir: string,
     readonly opts: BackendOptions,
@@ -198,6 +254,22 @@ export class Backend {
     this.journal = new Journal(join(dataDir, META_DIR, "journal"), async () => {
       await this.tmpDir?.sync();
     });
+  }
+
+  /**
+   * The state `records` describe, replayed without touching the disk (for fsck and repair): buckets,
+   * uploads, and the final paths whose bytes still sit in a temp file.
+   */
+  static replayDry(
+    dataDir: string,
+    records: unknown[],
+  ): { buckets: Map<string, BucketState>; uploads: Map<string, UploadMeta>; unmoved: Map<string, string> } {
+    const b = new Backend(dataDir, { region: "us-east-1" });
+    const unmoved = new Map<string, string>();
+    b.dry = unmoved;
+    const deleted: string[] = [];
+    for (const r of records as JournalRecord[]) b.replay(r, deleted);
+    return { buckets: b.buckets, uploads: b.uploads, unmoved };
   }
 
   static async open(dataDir: string, opts: BackendOptions): Promise<Backend> {
@@ -217,8 +289,24 @@ export class Backend {
   private init(): void {
     mkdirSync(this.meta("tmp"), { recursive: true });
     mkdirSync(this.meta("multipart"), { recursive: true });
-    this.lock();
-    const records = readJournal(this.meta("journal")) as JournalRecord[];
+    const holder = lockHolder(this.dataDir);
+    if (holder !== null) throw new Error(`the data dir ${this.dataDir} is in use by process ${holder}`);
+    const journal = readJournal(this.meta("journal"));
+    if (journal.damaged.length > 0) {
+      throw new StoreDamagedError(this.dataDir, this.meta("journal"), journal.damaged);
+    }
+    const records = journal.records as JournalRecord[];
+    // Uploads that never committed are removed before anything is written, so a store stopped by a
+    // full disk can start again: its lock file and journal need the room those temp files hold.
+    this.cleanTemp(records);
+    writeFileSync(this.meta("lock"), String(process.pid));
+    if (journal.torn) {
+      // A write cut short: never acknowledged, so it goes (without a rewrite, which needs room).
+      truncateJournal(this.meta("journal"), journal.completeBytes);
+      this.opts.log?.(
+        `dropped an unfinished last journal line (${journal.torn.length} bytes at offset ${journal.torn.offset}): an interrupted write`,
+      );
+    }
     const deleted: string[] = [];
     for (const r of records) this.replay(r, deleted);
     const live = new Set<string>();
@@ -235,7 +323,29 @@ export class Backend {
     // The compacted journal forgets pending renames, so everything replay (or the last run) did to
     // the file system must be on disk first: syncfs of the data dir's file system.
     execFileSync("sync", ["-f", this.dataDir]);
-    this.snapshotBytes = rewriteJournal(this.meta("journal"), this.snapshot());
+    try {
+      this.snapshotBytes = rewriteJournal(this.meta("journal"), this.snapshot());
+    } catch (e) {
+      // On a full disk the journal as it is (every record intact) serves: reads work, and uploads
+      // are refused with InsufficientStorage until there is room.
+      if (!isDiskFull(e)) throw e;
+      this.opts.log?.(`the journal was not compacted at start-up: ${(e as Error).message}`);
+    }
+  }
+
+  /** Empties tmp/ except temp files that committed records still move into place. */
+  private cleanTemp(records: JournalRecord[]): void {
+    const keep = new Set<string>();
+    for (const r of records) if ((r.op === "put" || r.op === "part") && r.mv) keep.add(r.mv[0]);
+    for (const name of readdirSync(this.meta("tmp"))) {
+      const rel = join(META_DIR, "tmp", name);
+      if (!keep.has(rel)) rmSync(this.abs(rel), { recursive: true, force: true });
+    }
+  }
+
+  /** Throws InsufficientStorage when `bytes` more would eat into the free-space reserve. */
+  ensureRoom(bytes: number): Promise<void> {
+    return ensureRoom(this.dataDir, this.opts.reserve, bytes);
   }
 
   /** Every durable change goes through here; a journal grown past its threshold gets compacted. */
@@ -243,9 +353,14 @@ export class Backend {
     await this.journal.commit(records);
     const limit = Math.max(this.opts.compactBytes ?? 64 * 1024 * 1024, this.snapshotBytes);
     if (this.journal.appended > limit && !this.compacting && !this.closed) {
-      this.compacting = this.compact().finally(() => {
-        this.compacting = null;
-      });
+      this.compacting = this.compact()
+        .catch((e) => {
+          // The old journal stays in use; compaction is tried again after the next commit.
+          this.opts.log?.(`journal compaction failed: ${(e as Error).message}`);
+        })
+        .finally(() => {
+          this.compacting = null;
+        });
     }
   }
 
@@ -265,29 +380,17 @@ export class Backend {
     });
   }
 
-  private lock(): void {
-    const lockPath = this.meta("lock");
-    try {
-      const pid = Number(readFileSync(lockPath, "utf8"));
-      if (pid && pid !== process.pid) {
-        let alive = true;
-        try {
-          process.kill(pid, 0);
-        } catch {
-          alive = false;
-        }
-        if (alive) throw new Error(`the data dir ${this.dataDir} is in use by process ${pid}`);
-      }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    }
-    writeFileSync(lockPath, String(process.pid));
-  }
-
   private redoMove(mv: [string, string] | undefined): void {
     if (!mv) return;
     const from = join(this.dataDir, mv[0]);
-    if (!existsSync(from)) return;
+    if (!existsSync(from)) {
+      this.dry?.delete(mv[1]);
+      return;
+    }
+    if (this.dry) {
+      this.dry.set(mv[1], mv[0]);
+      return;
+    }
     const to = join(this.dataDir, mv[1]);
     mkdirSync(dirname(to), { recursive: true });
     renameSync(from, to);
@@ -303,7 +406,7 @@ export class Backend {
           sorted: [],
           notification: null,
         });
-        mkdirSync(join(this.dataDir, r.b), { recursive: true });
+        if (!this.dry) mkdirSync(join(this.dataDir, r.b), { recursive: true });
         break;
       case "rmb":
         this.buckets.delete(r.b);
@@ -339,7 +442,7 @@ export class Backend {
         this.addPending(r.ev);
         break;
       case "ack":
-        for (const id of r.ids) this.pending.delete(id);
+        for (const id of r.ids) this.pending.delete(String(id));
         break;
       case "mpu":
         this.uploads.set(r.u.id, { ...r.u, parts: new Map() });
@@ -360,8 +463,11 @@ export class Backend {
 
   private addPending(ev: StoreEvent[] | undefined): void {
     for (const e of ev ?? []) {
-      this.pending.set(e.id, e);
-      if (e.id >= this.nextSeq) this.nextSeq = e.id + 1;
+      // Events of earlier versions have numeric ids: as strings their dedupe keys stay the same.
+      const id = String(e.id);
+      this.pending.set(id, { ...e, id });
+      const seq = Number.parseInt(e.record.s3.object.sequencer, 16);
+      if (seq >= this.nextSeq) this.nextSeq = seq + 1;
     }
   }
 
@@ -381,7 +487,8 @@ export class Backend {
     }
     const pending = [...this.pending.values()];
     if (pending.length) out.push({ op: "evt", ev: pending });
-    // Event ids (sequencers) must keep increasing across restarts even when no event is pending.
+    // Sequencers must keep increasing across restarts even when no event is pending (event ids do
+    // not depend on this: they carry the epoch of the run that made them).
     out.push({ op: "seq", n: this.nextSeq });
     return out;
   }
@@ -606,9 +713,9 @@ export class Backend {
     const rules = matchingRules(b.notification, eventName, key);
     const time = new Date();
     return rules.map((r) => {
-      const id = this.nextSeq++;
+      const seq = this.nextSeq++;
       return {
-        id,
+        id: `${this.epoch}-${seq}`,
         bucket: b.name,
         key,
         configurationId: r.id,
@@ -625,7 +732,7 @@ export class Backend {
           key,
           size: o?.size,
           etag: o?.etag,
-          sequencer: id.toString(16).toUpperCase().padStart(16, "0"),
+          sequencer: seq.toString(16).toUpperCase().padStart(16, "0"),
         }),
       };
     });
@@ -805,7 +912,8 @@ export class Backend {
 
   /** Delivers events that were committed but not acknowledged (after a crash or a failed hook). */
   async redeliver(): Promise<void> {
-    const events = [...this.pending.values()].sort((a, b) => a.id - b.id);
+    // In the order they were committed (the map keeps insertion order, replay inserts in journal order).
+    const events = [...this.pending.values()];
     if (events.length === 0) return;
     for (const e of events) this.pending.delete(e.id);
     await this.deliver(events);

@@ -22,6 +22,8 @@ const STATUS_AND_MESSAGE: Record<string, [number, string]> = {
     400,
     "You did not provide the number of bytes specified by the Content-Length HTTP header.",
   ],
+  // Not an AWS code (S3 never runs out of room): HTTP 507, the status defined for a full disk.
+  InsufficientStorage: [507, "The store does not have enough free space."],
   InternalError: [500, "We encountered an internal error. Please try again."],
   InvalidAccessKeyId: [403, "The AWS Access Key Id you provided does not exist in our records."],
   InvalidArgument: [400, "Invalid Argument"],

@@ -68,7 +68,9 @@ export async function uploadPart(ctx: Ctx): Promise<void> {
   const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
   const tmp = ctx.backend.newTempPath();
   try {
-    const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp));
+    const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp), (b) =>
+      ctx.backend.ensureRoom(b),
+    );
     const p: PartMeta = { n, size: body.size, etag: body.md5, mtime: Date.now(), checksum: body.checksum };
     await ctx.backend.commitPart(u, p, tmp);
     const h: Record<string, string> = { ETag: `"${p.etag}"` };
@@ -107,6 +109,7 @@ export async function uploadPartCopy(ctx: Ctx): Promise<void> {
       start = Number(m[1]);
       end = Number(m[2]);
     }
+    await ctx.backend.ensureRoom(so.size === 0 ? 0 : end - start + 1);
     const copied = await copyToTemp(fd, ctx.backend.abs(tmp), start, so.size === 0 ? undefined : end);
     closeSync(fd);
     fdOpen = false;
@@ -169,6 +172,7 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
     for (const p of parts) d.update(Buffer.from(p.checksum!.value, "base64"));
     checksum = { alg, value: `${d.digest().toString("base64")}-${parts.length}` };
   }
+  await ctx.backend.ensureRoom(parts.reduce((n, p) => n + p.size, 0));
   const tmp = ctx.backend.newTempPath();
   const out = openSync(ctx.backend.abs(tmp), "wx", 0o644);
   let size = 0;

@@ -135,7 +135,9 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const { headers, meta } = storedHeaders(ctx);
   const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
   const tmp = ctx.backend.newTempPath();
-  const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp));
+  const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp), (n) =>
+    ctx.backend.ensureRoom(n),
+  );
   let committed = false;
   try {
     if (!ctx.backend.buckets.has(b.name))
@@ -383,6 +385,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
   try {
     try {
       checkCopyConditions(ctx, so);
+      await ctx.backend.ensureRoom(so.size);
     } catch (e) {
       closeSync(fd);
       throw e;

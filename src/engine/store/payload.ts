@@ -21,6 +21,7 @@ import { AwsChunkedDecoder } from "./chunked.js";
 import { S3Error } from "./errors.js";
 import { RemoteHash } from "./hashworker.js";
 import { type SigningContext, UNSIGNED_PAYLOAD } from "./sigv4.js";
+import { insufficientStorage, isDiskFull } from "./space.js";
 
 export interface ReceivedBody {
   size: number;
@@ -198,10 +199,47 @@ export function decodeBody(
 }
 
 /**
+ * Reads what is left of a request body and throws it away, so the S3 error sent next reaches a
+ * client that is still sending (one that is answered mid-body often sees only a reset connection).
+ */
+async function discardRest(req: IncomingMessage): Promise<void> {
+  if (req.complete || req.socket.destroyed) return;
+  req.unpipe();
+  await new Promise<void>((resolve) => {
+    req.once("end", resolve);
+    req.once("close", resolve);
+    req.once("error", () => resolve());
+    req.resume();
+  });
+}
+
+/**
  * Streams a request body into `tmpAbs` and fsyncs it. On any failure (bad signature, bad digest,
- * client gone) the temp file is removed and the S3 error thrown.
+ * client gone, a full disk) the temp file is removed and the S3 error thrown. `room` is asked
+ * first whether the body fits (the store's free-space reserve); a full disk, there or half-way,
+ * is an InsufficientStorage error sent after the rest of the body was read.
  */
 export async function receiveToFile(
+  req: IncomingMessage,
+  ctx: SigningContext | null,
+  tmpAbs: string,
+  room?: (bytes: number) => Promise<void>,
+): Promise<ReceivedBody> {
+  try {
+    if (room) {
+      const expected = Number(req.headers["x-amz-decoded-content-length"] ?? req.headers["content-length"]);
+      await room(Number.isFinite(expected) ? expected : 0);
+    }
+    return await receiveBody(req, ctx, tmpAbs);
+  } catch (e) {
+    const full = isDiskFull(e);
+    if (!full && !(e instanceof S3Error && e.code === "InsufficientStorage")) throw e;
+    await discardRest(req);
+    throw full ? insufficientStorage((e as Error).message) : e;
+  }
+}
+
+async function receiveBody(
   req: IncomingMessage,
   ctx: SigningContext | null,
   tmpAbs: string,
@@ -238,7 +276,18 @@ export async function receiveToFile(
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     } else {
       fd ??= await opening;
-      await pipeline(stream, hasher, createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 }));
+      const sink = createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 });
+      if (stream === req) {
+        // Outside the pipeline, so a failing write (a full disk) does not destroy the request: its
+        // socket has to carry the S3 error back.
+        const h = hasher;
+        req.once("error", (e) => h.destroy(e));
+        req.once("close", () => {
+          if (!req.complete) h.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
+        });
+        req.pipe(h);
+        await pipeline(h, sink);
+      } else await pipeline(stream, hasher, sink);
     }
     await hasher.done();
     const r = verify();

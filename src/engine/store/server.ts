@@ -13,6 +13,7 @@ import { type Ctx, sendError } from "./http.js";
 import * as mp from "./multipart.js";
 import * as objects from "./objects.js";
 import { type Credentials, parseQuery, percentDecode, type QueryParam, verifyRequest } from "./sigv4.js";
+import { insufficientStorage, isDiskFull, type SpaceReserve } from "./space.js";
 
 export interface StoreCredentials {
   accessKeyId: string;
@@ -34,6 +35,8 @@ export interface StoreOptions {
   /** Runs before a change that fires events is acknowledged (see CommitHook). */
   onCommit?: CommitHook;
   log?: (message: string) => void;
+  /** Free space uploads must leave on the data dir's disk (default: 64 MiB, or 1% of a smaller disk). */
+  reserve?: SpaceReserve;
 }
 
 export interface RunningStore {
@@ -240,10 +243,18 @@ export function createHandler(backend: Backend, credentials: Credentials, region
       await route(ctx);
     } catch (e) {
       if (e instanceof S3Error) sendError(meta, e, resource);
-      else {
+      else if (isDiskFull(e)) {
+        backend.opts.log?.(`${req.method} ${url}: the disk is full: ${(e as Error).message}`);
+        sendError(meta, insufficientStorage((e as Error).message), resource);
+      } else {
         const err = e as NodeJS.ErrnoException;
-        // A client that hung up mid-body is not a server error worth reporting.
-        if (err?.code === "ECONNRESET" || err?.code === "ERR_STREAM_PREMATURE_CLOSE" || req.destroyed) {
+        // A client that hung up mid-body is not a server error worth reporting. (A request read to
+        // its end is destroyed too, so that alone says nothing: its socket says whether anyone listens.)
+        if (
+          err?.code === "ECONNRESET" ||
+          err?.code === "ERR_STREAM_PREMATURE_CLOSE" ||
+          req.socket.destroyed
+        ) {
           res.destroy();
           return;
         }
@@ -264,6 +275,7 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
     onCommit: opts.onCommit,
     log: opts.log,
     compactBytes: opts.compactBytes,
+    ...(opts.reserve ? { reserve: opts.reserve } : {}),
   });
   // Events that were committed before a crash but never acknowledged go out before we take requests.
   await backend.redeliver();

@@ -1,4 +1,5 @@
-// The metadata journal: torn tails are dropped, and compaction while serving keeps every object.
+// The metadata journal: torn tails are dropped, damaged lines reported, and compaction while serving
+// keeps every object.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,18 +14,45 @@ import {
 import { Journal, readJournal } from "../../../src/engine/store/journal.js";
 import { withStore } from "./helpers.js";
 
-test("a torn last line is ignored; earlier records are kept", () => {
+test("a torn last line is dropped; a damaged complete line is reported and the records after it are kept", () => {
   const dir = mkdtempSync(join(tmpdir(), "scar-journal-"));
   try {
     const p = join(dir, "journal");
-    appendFileSync(p, `${"0".repeat(8)} {"op":"x"}\n`);
-    assert.deepEqual(readJournal(p), []);
+    const line = (json: string) => `${(readJournalCrc(json) >>> 0).toString(16).padStart(8, "0")} ${json}\n`;
+    const a = '{"op":"mkb","b":"x","t":1}';
+    const b = '{"op":"mkb","b":"y","t":2}';
+    // A well-formed record followed by a half-written one: the tail is torn, not damage.
+    appendFileSync(p, `${line(a)}${line(b).slice(0, 15)}`);
+    let r = readJournal(p);
+    assert.deepEqual(r.records, [{ op: "mkb", b: "x", t: 1 }]);
+    assert.deepEqual(r.damaged, []);
+    assert.deepEqual(r.torn, { line: 2, offset: line(a).length, length: 15, reason: "unfinished last line" });
+    assert.equal(r.completeBytes, line(a).length);
     rmSync(p);
-    // A well-formed record followed by a half-written one.
-    const json = '{"op":"mkb","b":"x","t":1}';
-    const crc = (readJournalCrc(json) >>> 0).toString(16).padStart(8, "0");
-    appendFileSync(p, `${crc} ${json}\n${crc} {"op":"mk`);
-    assert.deepEqual(readJournal(p), [{ op: "mkb", b: "x", t: 1 }]);
+    // A complete line whose checksum fails, between two good ones: reported with its position.
+    appendFileSync(p, `${line(a)}${"0".repeat(8)} {"op":"x"}\n${line(b)}`);
+    r = readJournal(p);
+    assert.deepEqual(r.records, [
+      { op: "mkb", b: "x", t: 1 },
+      { op: "mkb", b: "y", t: 2 },
+    ]);
+    assert.deepEqual(r.damaged, [
+      { line: 2, offset: line(a).length, length: 19, reason: "checksum mismatch" },
+    ]);
+    assert.equal(r.torn, null);
+    rmSync(p);
+    // Lines without a checksum (an earlier format, or written by hand) still load; broken JSON is damage.
+    appendFileSync(p, `${a}\n{"op":"mkb","b":\n${line(b)}`);
+    r = readJournal(p);
+    assert.deepEqual(r.records, [
+      { op: "mkb", b: "x", t: 1 },
+      { op: "mkb", b: "y", t: 2 },
+    ]);
+    assert.equal(r.unchecked, 1);
+    assert.deepEqual(
+      r.damaged.map((d) => [d.line, d.reason]),
+      [[2, "not valid JSON"]],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -42,14 +70,14 @@ test("records safe to lose (acks) skip the commit's fsyncs; they stay in order w
     j.append([{ op: "ack", ids: [1] }]);
     await j.exclusive(async () => {}); // waits until that batch is written
     assert.equal(syncs, 0, "an ack-only batch ran the temp folder's fsync");
-    assert.deepEqual(readJournal(p), [{ op: "ack", ids: [1] }]);
+    assert.deepEqual(readJournal(p).records, [{ op: "ack", ids: [1] }]);
     // An ack queued with a record that must be durable goes through the durable path with it.
     const committed = j.commit([{ op: "put", n: 1 }]);
     j.append([{ op: "ack", ids: [2] }]);
     await committed;
     await j.close();
     assert.ok(syncs >= 1);
-    assert.deepEqual(readJournal(p), [
+    assert.deepEqual(readJournal(p).records, [
       { op: "ack", ids: [1] },
       { op: "put", n: 1 },
       { op: "ack", ids: [2] },
