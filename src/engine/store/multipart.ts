@@ -14,7 +14,7 @@ import {
   parseTaggingHeader,
   storedHeaders,
 } from "./objects.js";
-import { fdatasync, receiveSmall, receiveToFile } from "./payload.js";
+import { fdatasync, fdSink, receiveSmall, receiveToFile } from "./payload.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -177,7 +177,7 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
   const out = openSync(ctx.backend.abs(tmp), "wx", 0o644);
   let size = 0;
   try {
-    const ws = createWriteStream("", { fd: out, autoClose: false, highWaterMark: 1 << 20 });
+    const ws = fdSink(out);
     for (const p of parts) {
       await pipeline(
         createReadStream(ctx.backend.abs(ctx.backend.partPath(id, p.n)), { highWaterMark: 1 << 20 }),

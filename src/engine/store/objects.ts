@@ -8,7 +8,7 @@ import { S3Error } from "./errors.js";
 import { type Ctx, header, httpDate, sendEmpty, sendXml } from "./http.js";
 import { validateKey } from "./keys.js";
 import { checkEncodingType, decodeToken, listPage, listV1Xml, listV2Xml, parseMaxKeys } from "./listing.js";
-import { fdatasync, receiveSmall, receiveToFile } from "./payload.js";
+import { fdatasync, fdSink, receiveSmall, receiveToFile } from "./payload.js";
 import { percentDecode } from "./sigv4.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
 
@@ -354,7 +354,7 @@ export async function copyToTemp(
           cb(null, chunk);
         },
       }),
-      createWriteStream("", { fd: out, autoClose: false, highWaterMark: 1 << 20 }),
+      fdSink(out),
     );
     await fdatasync(out);
   } finally {

@@ -4,14 +4,7 @@
  * in constant memory while the ETag (MD5), Content-MD5, x-amz-content-sha256 and x-amz-checksum-*
  * are computed. Nothing is committed unless every check passes.
  */
-import {
-  closeSync,
-  createWriteStream,
-  fdatasync as fdatasyncCb,
-  open as openCb,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fdatasync as fdatasyncCb, open as openCb, rmSync, write, writeSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -32,6 +25,31 @@ export interface ReceivedBody {
 }
 
 export const fdatasync = promisify(fdatasyncCb);
+
+function writeAll(fd: number, buf: Buffer, cb: (e?: Error | null) => void): void {
+  write(fd, buf, 0, buf.length, null, (e, n) => {
+    if (e) cb(e);
+    else if (n < buf.length) writeAll(fd, buf.subarray(n), cb);
+    else cb();
+  });
+}
+
+/**
+ * A stream writing to an fd it does not own. fs.WriteStream closes its fd when a failed pipeline
+ * destroys it, even with autoClose off; the caller's close then failed with EBADF (hiding the real
+ * error, a full disk, and skipping the temp file's removal) or could close a reused descriptor.
+ */
+export function fdSink(fd: number): Writable {
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb) {
+      writeAll(fd, chunk, cb);
+    },
+    writev(chunks, cb) {
+      writeAll(fd, Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb);
+    },
+  });
+}
 const openFile = promisify(openCb) as (path: string, flags: string, mode: number) => Promise<number>;
 
 const STREAMING = new Set([
@@ -235,7 +253,7 @@ export async function receiveToFile(
     const full = isDiskFull(e);
     if (!full && !(e instanceof S3Error && e.code === "InsufficientStorage")) throw e;
     await discardRest(req);
-    throw full ? insufficientStorage((e as Error).message) : e;
+    throw full ? insufficientStorage(`the disk is full (${(e as Error).message})`) : e;
   }
 }
 
@@ -276,7 +294,7 @@ async function receiveBody(
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     } else {
       fd ??= await opening;
-      const sink = createWriteStream("", { fd, autoClose: false, highWaterMark: 1 << 20 });
+      const sink = fdSink(fd);
       if (stream === req) {
         // Outside the pipeline, so a failing write (a full disk) does not destroy the request: its
         // socket has to carry the S3 error back.
@@ -299,10 +317,15 @@ async function receiveBody(
     return r;
   } finally {
     fd ??= await opening.catch(() => null);
-    if (fd !== null) closeSync(fd);
-    if (!ok) {
-      hasher?.forget();
-      rmSync(tmpAbs, { force: true });
+    try {
+      if (fd !== null) closeSync(fd);
+    } finally {
+      // Even if closing failed: a temp file or a busy hash worker left behind fills the disk or
+      // keeps the process from exiting.
+      if (!ok) {
+        hasher?.forget();
+        rmSync(tmpAbs, { force: true });
+      }
     }
   }
 }

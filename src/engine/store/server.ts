@@ -242,10 +242,12 @@ export function createHandler(backend: Backend, credentials: Credentials, region
       };
       await route(ctx);
     } catch (e) {
-      if (e instanceof S3Error) sendError(meta, e, resource);
-      else if (isDiskFull(e)) {
-        backend.opts.log?.(`${req.method} ${url}: the disk is full: ${(e as Error).message}`);
-        sendError(meta, insufficientStorage((e as Error).message), resource);
+      if (e instanceof S3Error || isDiskFull(e)) {
+        const err =
+          e instanceof S3Error ? e : insufficientStorage(`the disk is full (${(e as Error).message})`);
+        // The person running the store needs to know the disk is full, not only the client.
+        if (err.code === "InsufficientStorage") backend.opts.log?.(`${req.method} ${url}: ${err.message}`);
+        sendError(meta, err, resource);
       } else {
         const err = e as NodeJS.ErrnoException;
         // A client that hung up mid-body is not a server error worth reporting. (A request read to
