@@ -143,6 +143,8 @@ export interface LocalEngineConfig {
   insecure_registries?: string[];
   /** A bearer token that may read the engine's /metrics besides the admin (for a Prometheus server). */
   metrics_token?: string;
+  /** Free space the object store's uploads must leave ("64MiB", "1%"); absent: 64 MiB or 1% of a smaller disk. */
+  store_reserve?: string | number;
   [k: string]: unknown;
 }
 

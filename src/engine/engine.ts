@@ -44,6 +44,7 @@ import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
 import { Runner } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
+import type { SpaceReserve } from "./store/space.js";
 import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
 
 export interface EngineOptions {
@@ -51,6 +52,8 @@ export interface EngineOptions {
   /** Address of the object store (default 127.0.0.1, port 9000; 0 picks a free port). */
   s3Host?: string;
   s3Port?: number;
+  /** Free space the object store's uploads must leave (default: 64 MiB, or 1% of a smaller disk). */
+  storeReserve?: SpaceReserve;
   /** Jobs running at once (default: the number of cores). */
   concurrency?: number;
   runtime?: "auto" | "crun" | "runc";
@@ -188,6 +191,7 @@ export class Engine {
       },
       onCommit,
       log,
+      ...(opts.storeReserve ? { reserve: opts.storeReserve } : {}),
     });
     const scheduler = new Scheduler({
       store: jobs,

@@ -188,6 +188,7 @@ function spawnEngine(
     ...(Array.isArray(cfg?.insecure_registries)
       ? cfg.insecure_registries.flatMap((r) => ["--insecure-registry", String(r)])
       : []),
+    ...(cfg?.store_reserve !== undefined ? ["--store-reserve", String(cfg.store_reserve)] : []),
   ];
   writeFileSync(logFd, `\n${new Date().toISOString()} scar ${args.slice(1).join(" ")}\n`);
   const child = spawn(process.execPath, args, {

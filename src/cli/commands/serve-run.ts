@@ -31,6 +31,7 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
     );
   }
   await openPrivateDataDir(dataDir);
+  const reserve = opts.storeReserve !== undefined ? await storeReserve(opts.storeReserve) : undefined;
   let engine: Engine;
   try {
     engine = await Engine.start({
@@ -39,6 +40,7 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
       s3Port: port(opts.s3Port, "--s3-port"),
       ...(concurrency ? { concurrency } : {}),
       ...(opts.insecureRegistry.length > 0 ? { insecureRegistries: opts.insecureRegistry } : {}),
+      ...(reserve ? { storeReserve: reserve } : {}),
       log,
     });
   } catch (err) {
@@ -106,4 +108,13 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
     process.once("SIGINT", () => void stop("SIGINT"));
     process.once("SIGTERM", () => void stop("SIGTERM"));
   });
+}
+
+async function storeReserve(text: string) {
+  const { parseReserve } = await import("../../engine/store/space.js");
+  try {
+    return parseReserve(text);
+  } catch (e) {
+    throw new CliError(`--store-reserve: ${(e as Error).message}`, 2);
+  }
 }

@@ -8,6 +8,7 @@ export interface ServeOptions {
   s3Port: string;
   concurrency?: string;
   insecureRegistry: string[];
+  storeReserve?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -24,6 +25,10 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "port of the HTTP API (0 picks a free one)", "8080")
     .option("--s3-port <port>", "port of the S3-compatible object store (0 picks a free one)", "9000")
     .option("--concurrency <n>", "jobs running at once (default: the number of cores)")
+    .option(
+      "--store-reserve <size>",
+      "free space the object store's uploads must leave: 64MiB, 500M, 1% (default: 64MiB, or 1% of a smaller disk)",
+    )
     .option(
       "--insecure-registry <host:port>",
       "a registry reached over plain HTTP or with an unverified certificate (repeatable)",

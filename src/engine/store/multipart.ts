@@ -1,5 +1,5 @@
 /** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
-import { closeSync, createReadStream, createWriteStream, openSync, rmSync } from "node:fs";
+import { closeSync, createReadStream, openSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { ObjectChecksum, PartMeta } from "./backend.js";
 import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";

@@ -1,5 +1,5 @@
 /** Object operations: Put, Get (ranges, conditions), Head, Delete, DeleteObjects, Copy, listings. */
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readSync, rmSync } from "node:fs";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
