@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { type RunningStore, type StoreOptions, startStore } from "../../src/engine/store/index.js";
+import { Journal, readJournal } from "../../src/engine/store/journal.js";
 
 const CREDS = { accessKeyId: "diskkey", secretAccessKey: "disksecret" };
 const bin = new URL("../../../bin/scar", import.meta.url).pathname;
@@ -240,6 +241,35 @@ test("scar store serve on a full disk: the S3 error, a log line, and SIGTERM end
     } finally {
       child.kill("SIGKILL");
       await exited;
+    }
+  });
+});
+
+test("a journal batch that fails on a full disk is cut off again: the next one is not glued to half a line", {
+  timeout: 60_000,
+}, async (t) => {
+  await onSmallDisk(t, async (dir) => {
+    const path = join(dir, "journal");
+    const j = new Journal(path);
+    await j.open();
+    try {
+      await j.commit([{ op: "mkb", b: "first", t: 1 }]);
+      fill(join(dir, "filler"));
+      // The file's last page has room for part of this record: the write stops half-way.
+      await assert.rejects(j.commit([{ op: "mkb", b: "x".repeat(20_000), t: 2 }]), /ENOSPC/);
+      let r = readJournal(path);
+      assert.deepEqual(r.damaged, []);
+      assert.equal(r.torn, null, "half a record was left in the journal");
+      rmSync(join(dir, "filler"));
+      await j.commit([{ op: "mkb", b: "third", t: 3 }]);
+      r = readJournal(path);
+      assert.deepEqual(r.damaged, []);
+      assert.deepEqual(
+        r.records.map((x) => (x as { b: string }).b),
+        ["first", "third"],
+      );
+    } finally {
+      await j.close();
     }
   });
 });
