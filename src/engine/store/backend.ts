@@ -34,7 +34,7 @@ import { errors, S3Error } from "./errors.js";
 import { Journal, type JournalDamage, readJournal, rewriteJournal, truncateJournal } from "./journal.js";
 import { compareKeys, lowerBound } from "./keys.js";
 import { buildRecord, matchingRules, type NotificationConfig, type S3EventRecord } from "./notifications.js";
-import { ensureRoom, isDiskFull, type SpaceReserve } from "./space.js";
+import { insufficientStorage, isDiskFull, type SpaceReserve, spaceInfo } from "./space.js";
 
 export const META_DIR = ".scar-store";
 const execFileP = promisify(execFile);
@@ -219,6 +219,8 @@ export class Backend {
   private readonly listeners = new Set<EventListener>();
   /** The S3 sequencer of the next event: kept increasing through the journal's "seq" record. */
   private nextSeq = 1;
+  /** Bytes uploads may still take without a new statfs (see ensureRoom). */
+  private roomBudget = 0;
   /** Makes event ids of this run distinct from every earlier run's, whatever the journal kept. */
   private readonly epoch = randomBytes(6).toString("hex");
   /** Final paths chosen by commits that have not renamed yet, and their parent dirs (reference counts). */
@@ -343,9 +345,25 @@ export class Backend {
     }
   }
 
-  /** Throws InsufficientStorage when `bytes` more would eat into the free-space reserve. */
-  ensureRoom(bytes: number): Promise<void> {
-    return ensureRoom(this.dataDir, this.opts.reserve, bytes);
+  /**
+   * Throws InsufficientStorage when `bytes` more would eat into the free-space reserve. A statfs
+   * is a thread-pool round trip per upload, so while the last one showed plenty of room, uploads
+   * are admitted against half of that room without asking again. (Whatever else fills the disk
+   * meanwhile is still caught: a write that runs out of space is an InsufficientStorage too.)
+   */
+  async ensureRoom(bytes: number): Promise<void> {
+    if (bytes < this.roomBudget) {
+      this.roomBudget -= bytes;
+      return;
+    }
+    const s = await spaceInfo(this.dataDir, this.opts.reserve);
+    this.roomBudget = Math.max(0, (s.free - s.reserve) / 2);
+    if (s.free - bytes < s.reserve) {
+      throw insufficientStorage(
+        `${bytes} bytes asked, ${s.free} free, ${s.reserve} kept in reserve (scar store serve --reserve)`,
+      );
+    }
+    this.roomBudget = Math.max(0, this.roomBudget - bytes);
   }
 
   /** Every durable change goes through here; a journal grown past its threshold gets compacted. */

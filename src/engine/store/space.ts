@@ -74,20 +74,6 @@ export function insufficientStorage(detail: string): S3Error {
   return new S3Error("InsufficientStorage", `The store does not have enough free space: ${detail}`);
 }
 
-/** Throws InsufficientStorage when writing `bytes` more would eat into the reserve. */
-export async function ensureRoom(
-  dir: string,
-  reserve: SpaceReserve | undefined,
-  bytes: number,
-): Promise<void> {
-  const s = await spaceInfo(dir, reserve);
-  if (s.free - bytes < s.reserve) {
-    throw insufficientStorage(
-      `${bytes} bytes asked, ${s.free} free, ${s.reserve} kept in reserve (scar store serve --reserve)`,
-    );
-  }
-}
-
 export function isDiskFull(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   return code === "ENOSPC" || code === "EDQUOT";
