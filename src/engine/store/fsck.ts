@@ -116,8 +116,16 @@ function inspect(dataDir: string) {
   const lostBuckets: string[] = [];
   const files: string[] = [];
   for (const name of readdirSync(dataDir)) {
-    if (name === META_DIR || !lstatSync(join(dataDir, name)).isDirectory()) continue;
-    if (!state.buckets.has(name) && validBucketName(name)) lostBuckets.push(name);
+    // Only folders that can be buckets: a file system's own lost+found is none of the store's business.
+    const known = state.buckets.has(name);
+    if (
+      name === META_DIR ||
+      !(known || validBucketName(name)) ||
+      !lstatSync(join(dataDir, name)).isDirectory()
+    ) {
+      continue;
+    }
+    if (!known) lostBuckets.push(name);
     walk(dataDir, join(dataDir, name), files);
   }
   walk(dataDir, join(dataDir, META_DIR, "keys"), files);
@@ -130,7 +138,8 @@ function inspect(dataDir: string) {
       const key = rest.join("/");
       const known = state.buckets.get(bucket!)?.objects.get(key);
       // A key the index has at another path (a hashed one) keeps that object; this file is a leftover.
-      if (validBucketName(bucket!) && Buffer.byteLength(key) <= MAX_KEY_BYTES && !known) {
+      const bucketOk = state.buckets.has(bucket!) || validBucketName(bucket!);
+      if (bucketOk && Buffer.byteLength(key) <= MAX_KEY_BYTES && !known) {
         o.bucket = bucket!;
         o.key = key;
       }
