@@ -205,3 +205,44 @@ test("fsck and repair refuse a data dir a running store holds", async () => {
     await t.stop();
   }
 });
+
+test("repair forgets objects whose file is gone and sets aside files whose key cannot be known", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "scar-fault-journal-"));
+  try {
+    const a = await withStore({ dataDir: dir });
+    await a.store.backend.createBucket("gamma");
+    // "x//y" has an empty segment, so its bytes live under .scar-store/keys with a hashed name.
+    for (const k of ["x//y", "plain", "gone"]) {
+      await a.s3.send(new PutObjectCommand({ Bucket: "gamma", Key: k, Body: `${k} body` }));
+    }
+    const hashed = a.store.backend.head("gamma", "x//y").path;
+    await a.stop();
+    await (await withStore({ dataDir: dir })).stop();
+    rmSync(join(dir, "gamma", "gone"));
+    // The hashed key's record is lost: its file cannot be adopted (its name is a hash of the key).
+    const journal = join(dir, ".scar-store", "journal");
+    const lines = readFileSync(journal, "utf8").split("\n");
+    const line = lines.findIndex((l) => l.includes('"key":"x//y"')) + 1;
+    corrupt(journal, line);
+
+    const fsck = JSON.parse((await scar(["store", "fsck", "--data-dir", dir, "--json"])).stdout);
+    assert.deepEqual(
+      fsck.missing.map((m: { key: string }) => m.key),
+      ["gone"],
+    );
+    assert.deepEqual(
+      fsck.orphans.map((o: { path: string; key?: string }) => [o.path, o.key]),
+      [[hashed, undefined]],
+    );
+    const repaired = await scar(["store", "repair", "--data-dir", dir]);
+    assert.equal(repaired.code, 0, repaired.stderr);
+    assert.match(repaired.stdout, /forgotten \(file gone\): gamma\/gone/);
+    assert.match(repaired.stdout, /set aside: .*-> \.scar-store\/lost\+found\//);
+    const r = /set aside: \S+ -> (\S+)/.exec(repaired.stdout)!;
+    assert.equal(readFileSync(join(dir, r[1]!), "utf8"), "x//y body");
+    assert.deepEqual(await contents(dir), new Map([["gamma/plain", "plain body"]]));
+    assert.equal((await scar(["store", "fsck", "--data-dir", dir])).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
