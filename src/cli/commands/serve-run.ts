@@ -31,7 +31,9 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
     );
   }
   await openPrivateDataDir(dataDir);
-  const reserve = opts.storeReserve !== undefined ? await storeReserve(opts.storeReserve) : undefined;
+  // --store-reserve, else scar.cfg's local.store_reserve (also when the user starts `scar serve`)
+  const reserveText = opts.storeReserve ?? configured.config?.local?.store_reserve;
+  const reserve = reserveText !== undefined ? await storeReserve(String(reserveText)) : undefined;
   let engine: Engine;
   try {
     engine = await Engine.start({
