@@ -27,33 +27,72 @@ export type CgroupMode = "v1" | "v2" | "hybrid" | "none";
 const CGROUP2_MAGIC = 0x63677270;
 const ROOT = "/sys/fs/cgroup";
 
-export function cgroupMode(): CgroupMode {
-  try {
-    if (statfsSync(ROOT).type === CGROUP2_MAGIC) return "v2";
-  } catch {
-    return "none";
-  }
-  const unified = join(ROOT, "unified");
-  try {
-    if (statfsSync(unified).type === CGROUP2_MAGIC) {
-      const controllers = readFileSync(join(unified, "cgroup.controllers"), "utf8").trim();
-      return controllers === "" ? "v1" : "hybrid";
-    }
-  } catch {
-    // no unified mount
-  }
-  return existsSync(join(ROOT, "memory")) || existsSync(join(ROOT, "pids")) ? "v1" : "none";
+/** What decides the cgroup mode: the file system at /sys/fs/cgroup, the unified mount's controllers, our cgroups. */
+export interface CgroupLayout {
+  /** /sys/fs/cgroup is a cgroup2 mount, another file system (v1's tmpfs), or missing */
+  root: "cgroup2" | "other" | "missing";
+  /** text of /sys/fs/cgroup/unified/cgroup.controllers when that is a cgroup2 mount */
+  unifiedControllers?: string;
+  /** text of /proc/self/cgroup */
+  procSelfCgroup: string;
 }
 
-/** Our own cgroup, per v1 controller name ("memory", "pids", ...) and "" for v2. */
-export function ownCgroups(): Map<string, string> {
+export function classifyCgroups(l: CgroupLayout): CgroupMode {
+  if (l.root === "missing") return "none";
+  if (l.root === "cgroup2") return "v2";
+  if (l.unifiedControllers !== undefined) return l.unifiedControllers.trim() === "" ? "v1" : "hybrid";
+  const own = parseProcCgroup(l.procSelfCgroup);
+  return own.has("memory") || own.has("pids") ? "v1" : "none";
+}
+
+function fsType(p: string): CgroupLayout["root"] {
+  try {
+    return statfsSync(p).type === CGROUP2_MAGIC ? "cgroup2" : "other";
+  } catch {
+    return "missing";
+  }
+}
+
+export function readCgroupLayout(): CgroupLayout {
+  const root = fsType(ROOT);
+  let procSelfCgroup = "";
+  try {
+    procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8");
+  } catch {
+    // no /proc: nothing to classify by
+  }
+  const unified = join(ROOT, "unified");
+  if (root !== "other" || fsType(unified) !== "cgroup2") return { root, procSelfCgroup };
+  let unifiedControllers = "";
+  try {
+    unifiedControllers = readFileSync(join(unified, "cgroup.controllers"), "utf8").trim();
+  } catch {
+    // an unreadable list counts as empty, as before
+  }
+  return { root, unifiedControllers, procSelfCgroup };
+}
+
+export function cgroupMode(): CgroupMode {
+  return classifyCgroups(readCgroupLayout());
+}
+
+/**
+ * A /proc/<pid>/cgroup text as our cgroup per v1 controller name ("memory", "pids", "systemd" for
+ * name=systemd, ...) and "" for the v2 line (`0::<path>`).
+ */
+export function parseProcCgroup(text: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
+  for (const line of text.split("\n")) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
     if (!m) continue;
     for (const c of m[1]!.split(",")) out.set(c.replace(/^name=/, ""), m[2]!);
   }
   return out;
+}
+
+/** Our own cgroup, per v1 controller name ("memory", "pids", ...) and "" for v2. */
+export function ownCgroups(): Map<string, string> {
+  return parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8"));
 }
 
 /**

@@ -1,26 +1,38 @@
 /**
- * What `scar doctor` checks for the local engine: privileges, cgroups, OCI runtimes, overlayfs, user
- * namespaces, helper tools, and a real test container. Each check says what is missing and the command
- * that installs it.
+ * What `scar doctor` checks for the local engine: privileges, cgroups (mode, delegation, systemd), OCI
+ * runtimes, overlayfs, user namespaces and subordinate ids, which limits hold as root and rootless,
+ * helper tools, and a real test container. The host's facts are judged in host-checks.ts; each check
+ * says what is missing, what that costs and the command that installs or fixes it.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cgroupMode, oomKillLogged } from "./cgroups.js";
+import { type CgroupMode, oomKillLogged } from "./cgroups.js";
 import { findBinary, installCommand, isStatic, runtimeVersion } from "./detect.js";
+import {
+  type Blocker,
+  type Check,
+  cgroupDelegationCheck,
+  cgroupModeOf,
+  cgroupsCheck,
+  type LimitWhere,
+  limitChecks,
+  limitsWhere,
+  type OverlayFlavour,
+  overlayFlavour,
+  overlayFlavourCheck,
+  subordinateIdsCheck,
+  systemdCheck,
+  systemdIsPid1,
+  userNamespacesCheck,
+  usernsBlocker,
+} from "./host-checks.js";
+import { type Cgroup2Dir, readHostInfo } from "./host-info.js";
+import { engineRefusal } from "./privileges.js";
 import { ALLOWED_SYSCALLS } from "./seccomp.js";
 
-export type CheckStatus = "ok" | "warn" | "fail" | "skip";
-
-export interface Check {
-  name: string;
-  status: CheckStatus;
-  /** what was found */
-  value: string;
-  /** what to run to fix it */
-  fix?: string;
-}
+export type { Check, CheckStatus } from "./host-checks.js";
 
 export interface DoctorReport {
   /** the local engine can run containers here */
@@ -29,56 +41,35 @@ export interface DoctorReport {
   cgroupMode: string;
   overlay?: string;
   userNamespaces: string;
+  /** the host's mode, as the checks judge it (see host-checks.ts) */
+  host: {
+    root: boolean;
+    cgroupMode: CgroupMode;
+    /** on cgroup v2: the engine's own cgroup and the root's */
+    cgroupV2?: { own?: Cgroup2Dir; root?: Cgroup2Dir };
+    systemdPid1: boolean;
+    pid1: string;
+    userNamespaces: { available: boolean; blocker?: Blocker };
+    overlayFlavour: OverlayFlavour;
+    /** which limits hold for a root engine, and which would rootless (issue 20) */
+    limits: LimitWhere[];
+  };
   checks: Check[];
 }
 
-function readNumber(p: string): number | undefined {
-  try {
-    return Number(readFileSync(p, "utf8").trim());
-  } catch {
-    return undefined;
-  }
-}
-
-export function userNamespaces(): { status: CheckStatus; value: string } {
-  const max = readNumber("/proc/sys/user/max_user_namespaces");
-  if (max === undefined) return { status: "warn", value: "unknown (no /proc/sys/user/max_user_namespaces)" };
-  if (max === 0) return { status: "warn", value: "disabled (user.max_user_namespaces = 0)" };
-  const clone = readNumber("/proc/sys/kernel/unprivileged_userns_clone");
-  if (clone === 0)
-    return { status: "warn", value: `root only (kernel.unprivileged_userns_clone = 0), max ${max}` };
-  // Available to the engine, but its containers do not run in one yet (rootless containers: issue 20).
-  return {
-    status: "ok",
-    value: `available (max ${max}); not used by containers yet: root in a container is root on the host, held by dropped capabilities, no-new-privileges and the seccomp profile`,
-  };
-}
-
 export async function diagnose(opts: { container?: boolean } = {}): Promise<DoctorReport> {
+  const info = readHostInfo();
   const checks: Check[] = [];
-  const root = process.getuid?.() === 0;
+  const root = info.uid === 0;
+  const refusal = engineRefusal(info);
   checks.push(
-    root
-      ? { name: "privileges", status: "ok", value: "root" }
-      : {
-          name: "privileges",
-          status: "fail",
-          value: `uid ${process.getuid?.()}: the local engine needs root`,
-          fix: "sudo scar ...",
-        },
+    refusal
+      ? { name: "privileges", status: "fail", value: refusal.message, fix: refusal.hint }
+      : { name: "privileges", status: "ok", value: "root" },
   );
 
-  const mode = cgroupMode();
-  checks.push({
-    name: "cgroups",
-    status: mode === "none" ? "fail" : "ok",
-    value:
-      mode === "hybrid"
-        ? "hybrid (v1 controllers + cgroup2 with controllers): crun runs in a private mount namespace that hides the cgroup2 mount"
-        : mode === "none"
-          ? "not mounted: no memory or pids limits possible"
-          : mode,
-  });
+  const mode = cgroupModeOf(info);
+  checks.push(cgroupsCheck(info), cgroupDelegationCheck(info), systemdCheck(info));
 
   const tools: [string, string][] = [
     ["unshare", "util-linux"],
@@ -135,8 +126,9 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
       : { name: "oom detection", status: "ok", value: "exact (kernel log names the container's cgroup)" },
   );
 
-  const un = userNamespaces();
-  checks.push({ name: "user namespaces", status: un.status, value: un.value });
+  const un = userNamespacesCheck(info);
+  checks.push(un, subordinateIdsCheck(info), overlayFlavourCheck(info));
+  const limits = limitsWhere(info);
 
   let runtime: string | undefined;
   let overlay: string | undefined;
@@ -165,21 +157,19 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
                 value: `not available (${i.overlay.error}); each run copies the image (slow)`,
               },
         );
-        checks.push(
+        // What the runner found beats what the host's files predict.
+        const disk = limits.find((l) => l.limit === "disk")!;
+        disk.root =
           i.disk === "loop ext4"
             ? {
-                name: "disk limit",
-                status: "ok",
-                value:
-                  "each run writes to its own ext4 disk of its limit (FDL lambda.ephemeral_storage, default 512 MB)",
+                holds: true,
+                how: "each run writes to its own ext4 disk of its limit (FDL lambda.ephemeral_storage, default 512 MB)",
               }
             : {
-                name: "disk limit",
-                status: "warn",
-                value: `${i.disk}: what a run writes is not limited`,
+                holds: false,
+                how: `${i.disk}: what a run writes is not limited`,
                 ...(i.disk.includes("mkfs.ext4") ? { fix: installCommand("e2fsprogs") } : {}),
-              },
-        );
+              };
         if (opts.container ?? true) checks.push(...(await testContainer(runner, state)));
       } finally {
         await runner.close();
@@ -208,12 +198,31 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
       fix: installCommand("crun"),
     });
   }
+  checks.push(...limitChecks(limits, root));
+  const blocker = usernsBlocker(info);
   return {
     ok: !checks.some((c) => c.status === "fail"),
     runtime,
     cgroupMode: mode,
     overlay,
     userNamespaces: un.value,
+    host: {
+      root,
+      cgroupMode: mode,
+      ...(mode === "v2"
+        ? {
+            cgroupV2: {
+              ...(info.v2Own ? { own: info.v2Own } : {}),
+              ...(info.v2Root ? { root: info.v2Root } : {}),
+            },
+          }
+        : {}),
+      systemdPid1: systemdIsPid1(info),
+      pid1: info.pid1,
+      userNamespaces: { available: blocker === undefined, ...(blocker ? { blocker } : {}) },
+      overlayFlavour: overlayFlavour(info),
+      limits,
+    },
     checks,
   };
 }
