@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import type { ScarConfigFile } from "../config/defaults.js";
-import { engineDataDir, ensureEngine, readCredentials } from "./local-engine.js";
+import { doctorHint, engineDataDir, ensureEngine, readCredentials } from "./local-engine.js";
 import { OscarTarget } from "./oscar.js";
 import { OscarClient } from "./oscar-client.js";
 
@@ -65,7 +65,7 @@ export async function openTarget(
     try {
       info = await ensureEngine({ dataDir, config: cfg.local, ...(opts.say ? { say: opts.say } : {}) });
     } catch (err) {
-      throw new TargetError((err as Error).message, "run 'scar doctor' to see what this machine can run");
+      throw new TargetError((err as Error).message, doctorHint(err));
     }
     if (info.started) {
       opts.say?.(

@@ -21,6 +21,25 @@ import { fileURLToPath } from "node:url";
 import type { LocalEngineConfig } from "../config/defaults.js";
 import { writeFileAtomic } from "../config/scar-cfg.js";
 import { defaultDataDir } from "../engine/data-dir.js";
+import { checkEngineUser } from "../engine/runtime/privileges.js";
+
+/** The engine cannot start for this user (not root): said before anything is created or spawned. */
+export class EngineRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = "EngineRefusedError";
+  }
+}
+
+/** The hint of an engine that did not start: its own fix when it has one, and scar doctor. */
+export function doctorHint(err: unknown): string {
+  const own = (err as { hint?: unknown }).hint;
+  const doctor = "run 'scar doctor' to see what this machine can run";
+  return typeof own === "string" ? `${own}; ${doctor}` : doctor;
+}
 
 export interface EngineInfo {
   pid: number;
@@ -125,6 +144,8 @@ export interface StartOptions {
 export async function ensureEngine(opts: StartOptions): Promise<{ info: EngineInfo; started: boolean }> {
   const running = await runningEngine(opts.dataDir);
   if (running) return { info: running, started: false };
+  const refusal = checkEngineUser();
+  if (refusal) throw new EngineRefusedError(refusal.message, refusal.hint);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const lock = join(opts.dataDir, "engine.starting");
   let mine = false;

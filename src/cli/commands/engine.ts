@@ -24,13 +24,13 @@ export function registerEngine(program: Command): void {
     .description("start the local engine in the background (commands of the local target do it when needed)")
     .option("-j, --json", "print where it listens as JSON")
     .action(async (flags: { json?: boolean }) => {
-      const { dir, cfg, ensureEngine, printJson, say } = await open();
+      const { dir, cfg, ensureEngine, doctorHint, printJson, say } = await open();
       const { info, started } = await ensureEngine({
         dataDir: dir,
         config: cfg.config.local,
         say: (l) => process.stderr.write(`${l}\n`),
       }).catch((err: Error) => {
-        throw new CliError(err.message, 1, "run 'scar doctor' to see what this machine can run");
+        throw new CliError(err.message, 1, doctorHint(err));
       });
       if (flags.json) printJson({ ...info, started });
       else

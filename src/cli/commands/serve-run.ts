@@ -2,6 +2,8 @@ import { join, resolve } from "node:path";
 import { startApi } from "../../engine/api/index.js";
 import { Engine } from "../../engine/engine.js";
 import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
+import { RuntimeUnavailableError } from "../../engine/runtime/index.js";
+import { checkEngineUser } from "../../engine/runtime/privileges.js";
 import { removeEngineInfo, runningEngine, writeEngineInfo } from "../../targets/local-engine.js";
 import { VERSION } from "../../version.js";
 import { configuredEngine, openPrivateDataDir } from "../data-dir.js";
@@ -15,6 +17,9 @@ function port(v: string, what: string): number {
 }
 
 export async function runServe(opts: import("./serve.js").ServeOptions): Promise<void> {
+  // Before scar.cfg, the data folder or a port is touched: nothing to clean up after a refusal.
+  const refusal = checkEngineUser();
+  if (refusal) throw new CliError(refusal.message, 1, refusal.hint);
   const configured = await configuredEngine();
   const dataDir = resolve(opts.dataDir ?? configured.dataDir);
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
@@ -54,6 +59,8 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
         "pick another with --s3-port, or 0 for a free one",
       );
     if (err instanceof DamagedJobDatabaseError) throw new CliError(err.message, 1, err.hint);
+    if (err instanceof RuntimeUnavailableError)
+      throw new CliError(err.message, 1, err.install ?? "run 'scar doctor' to see what this machine can run");
     if (dbFault(err) === "disk")
       throw new CliError(
         `the job database in ${join(dataDir, "jobs")} cannot be written: ${e.message}`,

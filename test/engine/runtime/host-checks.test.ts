@@ -1,0 +1,309 @@
+/**
+ * The doctor's judgement of hosts unlike this one (hybrid cgroups, root, no systemd): fixture text of
+ * /proc/self/cgroup, cgroup.controllers, /proc/filesystems, /etc/subuid and the userns sysctls of a
+ * cgroup v2 + systemd desktop, a v1 server, a locked-down user.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  type CgroupLayout,
+  cgroupMode,
+  classifyCgroups,
+  parseProcCgroup,
+} from "../../../src/engine/runtime/cgroups.js";
+import {
+  cgroupDelegationCheck,
+  hasFilesystem,
+  kernelAtLeast,
+  limitChecks,
+  limitsWhere,
+  overlayFlavour,
+  overlayFlavourCheck,
+  subidRanges,
+  subordinateIdsCheck,
+  userNamespacesCheck,
+  usernsBlocker,
+} from "../../../src/engine/runtime/host-checks.js";
+import { type HostInfo, readHostInfo } from "../../../src/engine/runtime/host-info.js";
+import { engineRefusal } from "../../../src/engine/runtime/privileges.js";
+
+const V2_CGROUP = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/scar.scope\n";
+const HYBRID_CGROUP = `9:name=systemd:/
+8:pids:/
+4:memory:/process_api/bacec134
+1:cpu:/
+0::/
+`;
+const V1_CGROUP = `12:pids:/system.slice/ssh.service
+11:memory:/system.slice/ssh.service
+3:cpu,cpuacct:/system.slice/ssh.service
+1:name=systemd:/system.slice/ssh.service
+`;
+const FILESYSTEMS = "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\n\text4\nnodev\toverlay\nnodev\tfuse\n";
+const NO_OVERLAY = "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\n\text4\n";
+
+/** A cgroup v2 + systemd desktop, user 1000 in a delegated scope, all the kernel's pieces there. */
+function desktop(over: Partial<HostInfo> = {}): HostInfo {
+  return {
+    uid: 1000,
+    user: "ana",
+    kernelRelease: "6.8.0-45-generic",
+    cgroups: { root: "cgroup2", procSelfCgroup: V2_CGROUP },
+    v2Root: {
+      path: "/",
+      controllers: "cpuset cpu io memory hugetlb pids rdma misc",
+      subtreeControl: "cpuset cpu io memory pids",
+      writable: false,
+      ownerUid: 0,
+    },
+    v2Own: {
+      path: "/user.slice/user-1000.slice/user@1000.service/app.slice/scar.scope",
+      controllers: "cpu memory pids",
+      subtreeControl: "",
+      writable: true,
+      ownerUid: 1000,
+    },
+    pid1: "systemd",
+    sysctl: { maxUserNamespaces: 63_000 },
+    userNamespacesBuilt: true,
+    unshareProbe: { ok: true },
+    newuidmap: "/usr/bin/newuidmap",
+    newgidmap: "/usr/bin/newgidmap",
+    subuid: "ana:100000:65536\n",
+    subgid: "ana:100000:65536\n",
+    procFilesystems: FILESYSTEMS,
+    overlayModule: false,
+    fuseOverlayfs: "/usr/bin/fuse-overlayfs",
+    devFuse: true,
+    mkfsExt4: "/usr/sbin/mkfs.ext4",
+    loopControl: true,
+    ...over,
+  };
+}
+
+test("the cgroup mode of each layout, from /proc/self/cgroup and the mounts", () => {
+  const cases: [CgroupLayout, string][] = [
+    [{ root: "cgroup2", procSelfCgroup: V2_CGROUP }, "v2"],
+    [{ root: "other", unifiedControllers: "hugetlb", procSelfCgroup: HYBRID_CGROUP }, "hybrid"],
+    // systemd's hybrid: cgroup2 mounted for process tracking only, every controller on v1
+    [{ root: "other", unifiedControllers: "", procSelfCgroup: HYBRID_CGROUP }, "v1"],
+    [{ root: "other", procSelfCgroup: V1_CGROUP }, "v1"],
+    [{ root: "other", procSelfCgroup: "1:name=systemd:/\n" }, "none"],
+    [{ root: "missing", procSelfCgroup: "" }, "none"],
+  ];
+  for (const [layout, mode] of cases) assert.equal(classifyCgroups(layout), mode, JSON.stringify(layout));
+  assert.equal(
+    parseProcCgroup(V2_CGROUP).get(""),
+    "/user.slice/user-1000.slice/user@1000.service/app.slice/scar.scope",
+  );
+  const v1 = parseProcCgroup(V1_CGROUP);
+  assert.equal(v1.get("cpuacct"), "/system.slice/ssh.service", "a line of joined controllers names each");
+  assert.equal(v1.get("systemd"), "/system.slice/ssh.service");
+  assert.equal(v1.has(""), false, "no v2 line on a v1-only host");
+});
+
+test("this host's facts classify as the runtime's cgroupMode() does", () => {
+  assert.equal(classifyCgroups(readHostInfo().cgroups), cgroupMode());
+});
+
+test("cgroup v2: a delegated scope is ok, an undelegated session says how to get one", () => {
+  assert.equal(cgroupDelegationCheck(desktop()).status, "ok");
+  const ssh = desktop({
+    v2Own: {
+      path: "/user.slice/user-1000.slice/session-3.scope",
+      controllers: "cpu memory pids",
+      subtreeControl: "",
+      writable: false,
+      ownerUid: 0,
+    },
+  });
+  const c = cgroupDelegationCheck(ssh);
+  assert.equal(c.status, "warn");
+  assert.match(
+    c.value,
+    /not delegated: own cgroup \/user.slice\/user-1000.slice\/session-3.scope \(not writable/,
+  );
+  assert.match(c.fix!, /systemd-run --user --scope -p Delegate=yes/);
+  assert.doesNotMatch(cgroupDelegationCheck({ ...ssh, pid1: "init" }).fix!, /systemd-run/);
+  const root = cgroupDelegationCheck(desktop({ uid: 0 }));
+  assert.equal(root.status, "ok");
+  assert.match(root.value, /root cgroup \(controllers: cpuset cpu io memory/);
+  assert.equal(
+    cgroupDelegationCheck({ ...desktop(), cgroups: { root: "other", procSelfCgroup: V1_CGROUP } }).status,
+    "skip",
+  );
+});
+
+test("a delegated cgroup.subtree_control without memory: the memory limit would not hold rootless, cpu would", () => {
+  const host = desktop({
+    v2Own: {
+      path: "/user.slice/x.scope",
+      controllers: "cpu pids",
+      subtreeControl: "",
+      writable: true,
+      ownerUid: 1000,
+    },
+  });
+  const limits = limitsWhere(host);
+  const memory = limits.find((l) => l.limit === "memory")!;
+  assert.equal(memory.rootless.holds, false);
+  assert.match(memory.rootless.how, /memory is not delegated/);
+  assert.match(memory.rootless.fix!, /Delegate=cpu cpuset io memory pids/);
+  assert.equal(memory.root.holds, true, "a root engine uses the root cgroup's controllers");
+  assert.equal(limits.find((l) => l.limit === "cpu")!.rootless.holds, true);
+  const checks = limitChecks(limits, false);
+  assert.deepEqual(
+    checks.map((c) => [c.name, c.status]),
+    [
+      ["memory limit", "warn"],
+      ["pids limit", "ok"],
+      ["cpu limit", "ok"],
+      ["disk limit", "warn"],
+    ],
+  );
+  assert.match(checks[0]!.fix!, /delegate\.conf/);
+});
+
+test("cgroup v2 root without the memory controller: no memory limit even as root, and the boot option that adds it", () => {
+  const host = desktop({
+    uid: 0,
+    v2Root: { path: "/", controllers: "cpuset cpu io pids", subtreeControl: "", writable: true, ownerUid: 0 },
+  });
+  const memory = limitChecks(limitsWhere(host), true)[0]!;
+  assert.equal(memory.status, "warn");
+  assert.match(memory.value, /as root: no memory controller: a function may use all of the machine's memory/);
+  assert.match(memory.fix!, /cgroup_enable=memory/);
+});
+
+test("cgroup v1: limits hold as root, none rootless, and the fix is cgroup v2", () => {
+  const host = desktop({ uid: 0, cgroups: { root: "other", procSelfCgroup: V1_CGROUP }, pid1: "systemd" });
+  for (const l of limitsWhere(host)) {
+    assert.equal(l.rootless.holds, false, l.limit);
+    if (l.limit !== "disk") {
+      assert.equal(l.root.holds, true, l.limit);
+      assert.match(l.rootless.fix!, /systemd\.unified_cgroup_hierarchy=1/);
+    }
+  }
+  const noPids = desktop({
+    uid: 0,
+    cgroups: { root: "other", procSelfCgroup: "11:memory:/\n1:name=systemd:/\n" },
+  });
+  assert.equal(limitsWhere(noPids).find((l) => l.limit === "pids")!.root.holds, false);
+});
+
+test("/proc/filesystems without overlay: the copy fallback as root; rootless fuse-overlayfs when installed", () => {
+  assert.equal(hasFilesystem(FILESYSTEMS, "overlay"), true);
+  assert.equal(hasFilesystem(NO_OVERLAY, "overlay"), false);
+  assert.deepEqual(overlayFlavour(desktop({ procFilesystems: NO_OVERLAY })), {
+    root: "copy fallback",
+    rootless: "fuse-overlayfs",
+  });
+  const bare = desktop({ uid: 0, procFilesystems: NO_OVERLAY, devFuse: false });
+  assert.deepEqual(overlayFlavour(bare), { root: "copy fallback", rootless: "copy fallback" });
+  const c = overlayFlavourCheck(bare);
+  assert.equal(c.status, "warn");
+  assert.match(c.fix!, /CONFIG_OVERLAY_FS/);
+  assert.equal(
+    limitsWhere(bare).find((l) => l.limit === "disk")!.root.holds,
+    false,
+    "disks need the overlay",
+  );
+  // A module not loaded yet still counts: the first mount loads it.
+  assert.equal(
+    overlayFlavour(desktop({ procFilesystems: NO_OVERLAY, overlayModule: true })).root,
+    "kernel overlay",
+  );
+});
+
+test("overlay in a user namespace needs kernel 5.11; before it, fuse-overlayfs or the copy fallback", () => {
+  assert.equal(kernelAtLeast("5.11.0", 5, 11), true);
+  assert.equal(kernelAtLeast("5.10.209-1", 5, 11), false);
+  assert.equal(kernelAtLeast("6.1.0-18-amd64", 5, 11), true);
+  assert.equal(kernelAtLeast("4.19.0", 5, 11), false);
+  assert.equal(kernelAtLeast("garbage", 5, 11), false);
+  assert.equal(overlayFlavour(desktop()).rootless, "overlay in a user namespace");
+  const old = desktop({ kernelRelease: "5.10.0-28-amd64" });
+  assert.equal(overlayFlavour(old).rootless, "fuse-overlayfs");
+  const oldBare = desktop({ kernelRelease: "5.10.0-28-amd64" });
+  delete oldBare.fuseOverlayfs;
+  oldBare.devFuse = false;
+  const c = overlayFlavourCheck(oldBare);
+  assert.equal(overlayFlavour(oldBare).rootless, "copy fallback");
+  assert.equal(c.status, "warn");
+  assert.match(c.fix!, /fuse-overlayfs/);
+});
+
+test("user namespaces: each blocker names its sysctl, kernel option or package", () => {
+  const off = (over: Partial<HostInfo>) => usernsBlocker(desktop(over));
+  assert.equal(off({}), undefined);
+  assert.match(off({ sysctl: { maxUserNamespaces: 0 } })!.fix, /sysctl -w user\.max_user_namespaces=15000/);
+  const debian = off({
+    sysctl: { maxUserNamespaces: 63_000, unprivilegedUsernsClone: 0 },
+    unshareProbe: { ok: false, error: "unshare: unshare failed: Operation not permitted" },
+  })!;
+  assert.match(debian.reason, /kernel\.unprivileged_userns_clone = 0/);
+  assert.match(debian.fix, /sysctl -w kernel\.unprivileged_userns_clone=1/);
+  // That sysctl binds only users: root may make them anyway.
+  assert.equal(off({ uid: 0, sysctl: { maxUserNamespaces: 63_000, unprivilegedUsernsClone: 0 } }), undefined);
+  const ubuntu = off({
+    sysctl: { maxUserNamespaces: 63_000, apparmorRestrictUnprivilegedUserns: 1 },
+    unshareProbe: { ok: false, error: "unshare: write failed /proc/self/uid_map: Operation not permitted" },
+  })!;
+  assert.match(ubuntu.fix, /kernel\.apparmor_restrict_unprivileged_userns=0/);
+  assert.match(off({ userNamespacesBuilt: false })!.fix, /CONFIG_USER_NS=y/);
+  assert.match(off({ unshareProbe: { ok: false, error: "unshare is not installed" } })!.fix, /util-linux/);
+  assert.match(
+    off({ unshareProbe: { ok: false, error: "unshare: boom" } })!.reason,
+    /'unshare -Ur true' fails: unshare: boom/,
+  );
+  const c = userNamespacesCheck(desktop({ sysctl: { maxUserNamespaces: 0 } }));
+  assert.equal(c.status, "warn");
+  assert.match(c.value, /not available to ana: user\.max_user_namespaces = 0/);
+});
+
+test("/etc/subuid ranges by name or uid; a user without any is told the usermod line", () => {
+  const text = "# comment\nana:100000:65536\n1001:165536:65536\nbob:231072:0\nbroken\nana:300000:10\n";
+  assert.deepEqual(subidRanges(text, "ana", 1000), [
+    { start: 100000, count: 65536 },
+    { start: 300000, count: 10 },
+  ]);
+  assert.deepEqual(subidRanges(text, "eve", 1001), [{ start: 165536, count: 65536 }]);
+  assert.deepEqual(subidRanges(text, "bob", 1002), [], "an empty range is none");
+  assert.equal(subordinateIdsCheck(desktop()).status, "ok");
+  const none = desktop({ subuid: "", subgid: "" });
+  delete none.newuidmap;
+  const c = subordinateIdsCheck(none);
+  assert.equal(c.status, "warn");
+  assert.match(
+    c.value,
+    /newuidmap\/newgidmap not installed; no \/etc\/subuid range for ana; no \/etc\/subgid range for ana/,
+  );
+  assert.match(c.fix!, /usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ana/);
+  assert.equal(subordinateIdsCheck(desktop({ uid: 0, user: "root" })).status, "skip");
+});
+
+test("the engine refuses a user who is not root, naming issue 20, and the sysctl when user namespaces are off too", () => {
+  assert.equal(engineRefusal(desktop({ uid: 0 })), undefined);
+  const user = engineRefusal(desktop())!;
+  assert.match(
+    user.message,
+    /needs root \(you are uid 1000\): rootless containers are not supported yet \(issue 20\)$/,
+  );
+  assert.equal(user.hint, "run scar as root (for example with sudo)");
+  const locked = engineRefusal(
+    desktop({
+      sysctl: { maxUserNamespaces: 63_000, unprivilegedUsernsClone: 0 },
+      unshareProbe: { ok: false, error: "unshare: unshare failed: Operation not permitted" },
+    }),
+  )!;
+  assert.match(locked.message, /no user namespaces for them either: kernel\.unprivileged_userns_clone = 0/);
+  assert.match(
+    locked.hint,
+    /^run scar as root .*; for user namespaces: sysctl -w kernel\.unprivileged_userns_clone=1/,
+  );
+  const noUnshare = engineRefusal(
+    desktop({ unshareProbe: { ok: false, error: "unshare is not installed" } }),
+  )!;
+  assert.match(noUnshare.message, /unshare is not installed/);
+  assert.match(noUnshare.hint, /util-linux/);
+});
