@@ -4,16 +4,21 @@ import type { Command } from "commander";
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("Check that this machine can run functions locally (container runtime, cgroups, overlayfs)")
+    .description(
+      "Check that this machine can run functions locally (container runtime, cgroups, user namespaces, overlayfs, limits)",
+    )
     .option("-j, --json", "print one JSON document")
     .option("--no-container", "skip the test container")
     .addHelpText(
       "after",
       `
-Reports the OCI runtime scar would use (crun, else runc), the cgroup mode, overlayfs support, user
-namespaces and helper tools, runs a tiny test container, checks that the engine's data folder is
-closed to other users, and prints the command that installs or fixes whatever is missing. Exits 1
-when the local engine cannot run containers here.`,
+Reports the OCI runtime scar would use (crun, else runc); the cgroup mode (v1, hybrid or unified v2,
+on v2 whether the engine's cgroup is delegated and its controllers) and whether systemd is PID 1;
+root or not; user namespaces (sysctls, 'unshare -Ur true'), newuidmap and /etc/subuid ranges; the
+overlay flavour; which memory, pids, cpu and disk limits hold as root and which would rootless
+(issue 20: not supported yet). It runs a tiny test container, checks that the engine's data folder
+is closed to other users, and prints what each missing piece costs and the package or sysctl that
+fixes it. Exits 1 when the local engine cannot run containers here.`,
     )
     .action(async (opts: { json?: boolean; container: boolean }) => {
       const { diagnose } = await import("../../engine/runtime/doctor.js");

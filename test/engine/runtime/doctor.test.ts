@@ -25,6 +25,13 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
     "overlay",
     "container",
     "seccomp",
+    "cgroup delegation",
+    "systemd",
+    "subordinate ids",
+    "overlay flavour",
+    "memory limit",
+    "pids limit",
+    "cpu limit",
     "disk limit",
   ]) {
     assert.ok(names.includes(n), `missing check ${n}`);
@@ -32,6 +39,16 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
   assert.equal(report.checks.find((c: { name: string }) => c.name === "container").status, "ok");
   assert.equal(report.checks.find((c: { name: string }) => c.name === "seccomp").status, "ok");
   assert.match(report.userNamespaces, /^available .*not used by containers yet/);
+  // The host's mode as data: root here, and what holds where.
+  assert.equal(report.host.root, true);
+  assert.equal(report.host.cgroupMode, report.cgroupMode);
+  assert.equal(typeof report.host.systemdPid1, "boolean");
+  assert.equal(report.host.userNamespaces.available, true);
+  assert.ok(["kernel overlay", "copy fallback"].includes(report.host.overlayFlavour.root));
+  const disk = report.host.limits.find((l: { limit: string }) => l.limit === "disk");
+  assert.equal(disk.root.holds, true, "the runner made a disk: the root side says so");
+  assert.equal(disk.rootless.holds, false);
+  for (const l of report.host.limits) assert.equal(typeof l.root.how, "string");
 });
 
 const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
