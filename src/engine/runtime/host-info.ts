@@ -80,8 +80,9 @@ function sysctl(p: string): number | undefined {
   }
 }
 
-function cgroup2Dir(path: string): Cgroup2Dir | undefined {
-  const dir = join(CGROUP_ROOT, path);
+/** The cgroup `path` of the cgroup2 file system mounted at `mount`; undefined when it is not there. */
+export function readCgroup2Dir(mount: string, path: string): Cgroup2Dir | undefined {
+  const dir = join(mount, path);
   let ownerUid: number;
   try {
     ownerUid = statSync(dir).uid;
@@ -158,9 +159,9 @@ export function readHostInfo(): HostInfo {
     loopControl: existsSync("/dev/loop-control"),
   };
   if (cgroups.root === "cgroup2") {
-    const root = cgroup2Dir("/");
+    const root = readCgroup2Dir(CGROUP_ROOT, "/");
     if (root) info.v2Root = root;
-    const own = ownV2 !== undefined ? cgroup2Dir(ownV2) : undefined;
+    const own = ownV2 !== undefined ? readCgroup2Dir(CGROUP_ROOT, ownV2) : undefined;
     if (own) info.v2Own = own;
   }
   for (const [key, bin] of [

@@ -4,6 +4,8 @@
  * cgroup v2 + systemd desktop, a v1 server, a locked-down user.
  */
 import assert from "node:assert/strict";
+import { readFileSync, statfsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import {
   type CgroupLayout,
@@ -24,7 +26,7 @@ import {
   userNamespacesCheck,
   usernsBlocker,
 } from "../../../src/engine/runtime/host-checks.js";
-import { type HostInfo, readHostInfo } from "../../../src/engine/runtime/host-info.js";
+import { type HostInfo, readCgroup2Dir, readHostInfo } from "../../../src/engine/runtime/host-info.js";
 import { engineRefusal } from "../../../src/engine/runtime/privileges.js";
 
 const V2_CGROUP = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/scar.scope\n";
@@ -104,6 +106,30 @@ test("the cgroup mode of each layout, from /proc/self/cgroup and the mounts", ()
 
 test("this host's facts classify as the runtime's cgroupMode() does", () => {
   assert.equal(classifyCgroups(readHostInfo().cgroups), cgroupMode());
+});
+
+const V2_MOUNT = cgroupMode() === "v2" ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+const v2Here = statfsType(V2_MOUNT) === 0x63677270;
+
+function statfsType(p: string): number {
+  try {
+    return statfsSync(p).type;
+  } catch {
+    return 0;
+  }
+}
+
+test("a real cgroup2 folder reads as its controllers, subtree_control, owner and writability", {
+  skip: !v2Here && "no cgroup2 mount on this host",
+}, () => {
+  const own = parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8")).get("")!;
+  const d = readCgroup2Dir(V2_MOUNT, own)!;
+  assert.equal(d.path, own);
+  assert.equal(d.controllers, readFileSync(join(V2_MOUNT, own, "cgroup.controllers"), "utf8").trim());
+  assert.equal(d.subtreeControl, readFileSync(join(V2_MOUNT, own, "cgroup.subtree_control"), "utf8").trim());
+  assert.equal(d.ownerUid, statSync(join(V2_MOUNT, own)).uid);
+  assert.equal(d.writable, process.getuid?.() === 0, "root may write any cgroup");
+  assert.equal(readCgroup2Dir(V2_MOUNT, "/scar-no-such-cgroup"), undefined);
 });
 
 test("cgroup v2: a delegated scope is ok, an undelegated session says how to get one", () => {
