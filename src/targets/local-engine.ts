@@ -21,7 +21,6 @@ import { fileURLToPath } from "node:url";
 import type { LocalEngineConfig } from "../config/defaults.js";
 import { writeFileAtomic } from "../config/scar-cfg.js";
 import { defaultDataDir } from "../engine/data-dir.js";
-import { checkEngineUser } from "../engine/runtime/privileges.js";
 
 /** The engine cannot start for this user (not root): said before anything is created or spawned. */
 export class EngineRefusedError extends Error {
@@ -144,8 +143,12 @@ export interface StartOptions {
 export async function ensureEngine(opts: StartOptions): Promise<{ info: EngineInfo; started: boolean }> {
   const running = await runningEngine(opts.dataDir);
   if (running) return { info: running, started: false };
-  const refusal = checkEngineUser();
-  if (refusal) throw new EngineRefusedError(refusal.message, refusal.hint);
+  if (process.getuid?.() !== 0) {
+    // loaded only here: the runtime's modules are not needed to reach a running engine
+    const { checkEngineUser } = await import("../engine/runtime/privileges.js");
+    const refusal = checkEngineUser();
+    if (refusal) throw new EngineRefusedError(refusal.message, refusal.hint);
+  }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const lock = join(opts.dataDir, "engine.starting");
   let mine = false;
