@@ -64,6 +64,11 @@ export function cgroupModeOf(info: Pick<HostInfo, "cgroups">): CgroupMode {
   return classifyCgroups(info.cgroups);
 }
 
+/** "cgroup v1" or "hybrid cgroups", for sentences about either. */
+function v1Words(mode: CgroupMode): string {
+  return mode === "hybrid" ? "hybrid cgroups" : `cgroup ${mode}`;
+}
+
 const MODE_TEXT: Record<CgroupMode, string> = {
   v1: "v1 (legacy controllers only)",
   hybrid:
@@ -115,7 +120,7 @@ export function cgroupDelegationCheck(
       value:
         mode === "none"
           ? "no cgroups"
-          : `cgroup ${mode}: cgroups cannot be delegated to a user safely, so containers run ${ROOTLESS} would have no memory, pids or cpu limits here`,
+          : `${v1Words(mode)}: v1 controllers cannot be delegated to a user safely, so containers run ${ROOTLESS} would have no memory, pids or cpu limits here`,
     };
   const own = `own cgroup ${describeV2(info.v2Own)}`;
   if (info.uid === 0)
@@ -353,7 +358,7 @@ function rootlessCgroupLimit(
   if (mode !== "v2")
     return {
       holds: false,
-      how: `cgroup ${mode} cannot be delegated to a user: ${UNLIMITED[limit]}`,
+      how: `${v1Words(mode)}: v1 controllers cannot be delegated to a user: ${UNLIMITED[limit]}`,
       fix: "boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1 on the kernel command line)",
     };
   if (!info.v2Own?.writable)
