@@ -57,6 +57,7 @@ function assertRefused(home: string, r: SpawnSyncReturns<string>, what: string):
 test("scar serve as nobody is refused before it makes a data folder", { skip }, () => {
   const home = nobodyHome("serve");
   assertRefused(home, asNobody(home, "serve", "--port", "0", "--s3-port", "0"), "scar serve");
+  assert.equal(fs.existsSync(join(home, ".scar")), false, "serve wrote scar.cfg before refusing");
 });
 
 test("scar init and scar engine start as nobody are refused before an engine is started", { skip }, () => {
