@@ -11,18 +11,20 @@
  *   `memory:` with no value does not erase the default. A `null` for a key no lower layer has is
  *   kept, so the validation can say that the value is missing.
  *
- * Neither input is modified; the result shares no objects with them.
+ * Neither input is modified; the result shares no objects with them. Keys are the inputs' own
+ * keys only, whatever they are called: an FDL key `constructor`, `toString` or `__proto__` is data
+ * like any other, never Object.prototype's.
  */
 export function deepMerge<T>(base: T, override: unknown): T {
   if (override === undefined || override === null) return copy(base);
   if (!isPlainObject(base) || !isPlainObject(override)) return copy(override) as T;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(base)) {
-    const o = override[k];
-    out[k] = o === undefined || o === null ? copy(v) : deepMerge(v, o);
+    const o = ownValue(override, k);
+    setOwn(out, k, o === undefined || o === null ? copy(v) : deepMerge(v, o));
   }
   for (const [k, v] of Object.entries(override)) {
-    if (!(k in base) && v !== undefined) out[k] = copy(v);
+    if (!Object.hasOwn(base, k) && v !== undefined) setOwn(out, k, copy(v));
   }
   return out as T;
 }
@@ -40,12 +42,27 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
+/** The value of `obj`'s own key `key`; undefined when it has none (never an inherited member). */
+export function ownValue(obj: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+/**
+ * Sets `obj`'s own key `key`. A plain assignment of `__proto__` would replace the object's prototype
+ * (and lose the key); defining the property keeps it as data.
+ */
+export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__")
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
 /** A deep copy of plain JSON-like data (much cheaper than structuredClone for small objects). */
 function copy<T>(v: T): T {
   if (Array.isArray(v)) return v.map(copy) as T;
   if (isPlainObject(v)) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = copy(x);
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, copy(x));
     return out as T;
   }
   return v;

@@ -3,7 +3,7 @@
  * (`image`, `memory`, `time`, `s3: {input_bucket, ...}`). Converted to a SCAR 4 `functions.aws[]`
  * entry, remembering where each value was written so problems point at the old file's lines.
  */
-import { isPlainObject } from "../config/merge.js";
+import { isPlainObject, ownValue, setOwn } from "../config/merge.js";
 import type { KeyPath } from "./issues.js";
 
 const KEYS: [legacy: string, v4: KeyPath][] = [
@@ -77,12 +77,14 @@ export function convertLegacy(name: string, fn: Record<string, unknown>): Legacy
     const target = KEYS.find(([k]) => k === key)?.[1];
     if (!target) {
       unknown.push(key);
-      lambda[key] = value;
+      setOwn(lambda, key, value);
       reverse.push([["lambda", key], [key]]);
       continue;
     }
     const v =
-      key === "environment" && isPlainObject(value) && !("Variables" in value) ? { Variables: value } : value;
+      key === "environment" && isPlainObject(value) && !Object.hasOwn(value, "Variables")
+        ? { Variables: value }
+        : value;
     setIn(entry, target, v);
     reverse.push([target, [key]]);
   }
@@ -107,8 +109,8 @@ function setIn(obj: Record<string, unknown>, path: KeyPath, value: unknown): voi
   let cur = obj;
   for (const seg of path.slice(0, -1)) {
     const k = String(seg);
-    if (!isPlainObject(cur[k])) cur[k] = {};
+    if (!isPlainObject(ownValue(cur, k))) setOwn(cur, k, {});
     cur = cur[k] as Record<string, unknown>;
   }
-  cur[String(path[path.length - 1])] = value;
+  setOwn(cur, String(path[path.length - 1]), value);
 }

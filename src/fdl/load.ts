@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { defaultConfig, type ScarConfigFile } from "../config/defaults.js";
-import { isPlainObject, mergeLayers } from "../config/merge.js";
+import { isPlainObject, mergeLayers, ownValue } from "../config/merge.js";
 import { normalizeAwsFunction } from "./aws.js";
 import type { FunctionContext } from "./common.js";
 import { FdlError, type FdlIssue, type KeyPath } from "./issues.js";
@@ -72,6 +72,15 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
     throw new FdlError([source.issue("error", [], message)]);
   }
   const doc: Record<string, unknown> = value;
+  for (const path of reservedKeyPaths(doc))
+    issues.push(
+      source.issue(
+        "error",
+        path,
+        "a key cannot be named '__proto__' (JavaScript gives that name a meaning of its own, so scar would lose its value); rename or remove it",
+        "key",
+      ),
+    );
   // In the SCAR 2.x/3.x shape the keys under `functions` are function names, not unknown keys.
   const legacy = isLegacyFunctions(doc.functions);
   const topLevel = legacy ? { ...doc, functions: {} } : doc;
@@ -196,8 +205,9 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
       const service = item[cluster] as Record<string, unknown>;
       for (const u of unknownKeys(oscarServiceSchema, service))
         issues.push(unknownKeyIssue(source, [...base, cluster], u, "kept and passed to OSCAR"));
-      const clusterCfg = isPlainObject(cfg.oscar?.[cluster]) ? cfg.oscar[cluster] : undefined;
-      if (!clusterCfg && !(cluster in clusters)) {
+      const ownCfg = cfg.oscar ? ownValue(cfg.oscar, cluster) : undefined;
+      const clusterCfg = isPlainObject(ownCfg) ? (ownCfg as (typeof cfg.oscar)[string]) : undefined;
+      if (!clusterCfg && !Object.hasOwn(clusters, cluster)) {
         issues.push(
           source.issue(
             "warning",
@@ -218,7 +228,9 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
         cfgSource && {
           source: cfgSource,
           map: (rel) =>
-            rel.length === 1 && String(rel[0]) in defaults ? ["oscar", cluster, ...rel] : undefined,
+            rel.length === 1 && Object.hasOwn(defaults, String(rel[0]))
+              ? ["oscar", cluster, ...rel]
+              : undefined,
         },
         opts.overrides?.oscar,
       );
@@ -257,6 +269,30 @@ function sortIssues(issues: FdlIssue[]): FdlIssue[] {
   return [...issues].sort((a, b) =>
     a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1,
   );
+}
+
+/**
+ * Where the file has a key named `__proto__`. The parser keeps it as an own key, but every copy by
+ * assignment, and zod, drop it (or would set a prototype with it), so its value cannot reach the
+ * spec: an error rather than a warning that says it is kept. Other names of Object.prototype's
+ * members (`constructor`, `toString`) are ordinary keys: every lookup here is of own keys.
+ * A loop, not recursion: YAML can nest deeper than the stack.
+ */
+function reservedKeyPaths(doc: Record<string, unknown>): KeyPath[] {
+  const found: KeyPath[] = [];
+  const todo: [unknown, KeyPath][] = [[doc, []]];
+  for (let item = todo.pop(); item !== undefined; item = todo.pop()) {
+    const [value, path] = item;
+    if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) todo.push([v, [...path, i]]);
+    } else if (isPlainObject(value)) {
+      for (const [k, v] of Object.entries(value)) {
+        if (k === "__proto__") found.push([...path, k]);
+        else todo.push([v, [...path, k]]);
+      }
+    }
+  }
+  return found;
 }
 
 /**

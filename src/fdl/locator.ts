@@ -3,7 +3,7 @@
  * three layers (command line > FDL > scar.cfg); the problem is reported where the bad value was
  * written, and at the function's place in the FDL when nobody wrote it.
  */
-import { isPlainObject } from "../config/merge.js";
+import { isPlainObject, ownValue } from "../config/merge.js";
 import { type FdlIssue, formatPath, type KeyPath } from "./issues.js";
 import type { SourceFile } from "./source.js";
 
@@ -50,7 +50,7 @@ function hasPath(obj: Record<string, unknown>, path: KeyPath): boolean {
   let cur: unknown = obj;
   for (const seg of path) {
     if (Array.isArray(cur) && typeof seg === "number") cur = cur[seg];
-    else if (isPlainObject(cur)) cur = cur[String(seg)];
+    else if (isPlainObject(cur)) cur = ownValue(cur, String(seg));
     else return false;
     if (cur === undefined) return false;
   }

@@ -264,7 +264,9 @@ export function unknownKeys(schema: z.ZodType, value: unknown, base: KeyPath = [
       const shape = def.shape as Record<string, z.ZodType>;
       const out: UnknownKey[] = [];
       for (const [k, v] of Object.entries(value)) {
-        if (k in shape) out.push(...unknownKeys(shape[k]!, v, [...base, k]));
+        if (k === "__proto__") continue; // an error of its own (load.ts: reservedKeyPaths)
+        // Own keys only: `constructor` or `toString` written in an FDL are not Object.prototype's.
+        if (Object.hasOwn(shape, k)) out.push(...unknownKeys(shape[k]!, v, [...base, k]));
         else out.push({ path: [...base, k], known: Object.keys(shape) });
       }
       return out;

@@ -117,6 +117,31 @@ test("invalid FDL: compiler-style errors on stderr, exit 1", () => {
   });
 });
 
+test("keys named like Object.prototype's members: warnings (kept), and '__proto__' an error", () => {
+  const d = mkdtempSync(join(home, "proto-"));
+  const file = join(d, "fn.yaml");
+  const fn = (extra: string) =>
+    `functions:\n  aws:\n  - lambda:\n      name: f1\n      container:\n        image: busybox\n${extra}`;
+  writeFileSync(file, fn("      constructor: 1\n      toString: x\n    hasOwnProperty: 2\n"));
+  const r = scar("validate", "-f", file, "--json");
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(
+    JSON.parse(r.stdout).warnings.map((w: { path: string }) => w.path),
+    [
+      "functions.aws[0].lambda.constructor",
+      "functions.aws[0].lambda.toString",
+      "functions.aws[0].hasOwnProperty",
+    ],
+  );
+  writeFileSync(file, fn("      __proto__: {memory: 1024}\n"));
+  const p = scar("validate", "-f", file);
+  assert.equal(p.status, 1, p.stdout);
+  assert.match(
+    p.stderr,
+    /fn\.yaml:7:7: error: functions\.aws\[0\]\.lambda\.__proto__: a key cannot be named '__proto__'/,
+  );
+});
+
 test("YAML syntax errors and missing files: a message, never a stack trace", () => {
   const d = mkdtempSync(join(home, "syntax-"));
   const file = join(d, "fn.yaml");

@@ -84,6 +84,30 @@ test("deploy: a body with __proto__ or nested 100,000 deep is a 400 naming where
   assert.match(nested.error, /c_args(\[0\])+: nested more than 32 levels deep/);
 });
 
+test("deploy: keys named like Object.prototype's members are data, never a 500", async () => {
+  // A top-level unknown key is kept; variables with these names reach the script.
+  const r = await call("POST", "/system/services", {
+    body: service("protonames", {
+      constructor: { a: 1 },
+      toString: "x",
+      script: 'echo "$constructor/$toString/$hasOwnProperty"\n',
+      environment: { variables: { constructor: "c", toString: "t", hasOwnProperty: "h" } },
+    }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  const s = await (await call("GET", "/system/services/protonames")).json();
+  assert.deepEqual(s.environment.variables, { constructor: "c", toString: "t", hasOwnProperty: "h" });
+  const run = await call("POST", "/run/protonames", { body: "", auth: `Bearer ${s.token}` });
+  assert.equal(run.status, 200);
+  assert.equal(Buffer.from(await run.text(), "base64").toString(), "c/t/h\n");
+  assert.equal((await call("DELETE", "/system/services/protonames")).status, 204);
+  // The `scar` object takes only its own keys: these are unknown there, a 400 naming them.
+  for (const key of ["constructor", "toString"]) {
+    const e = await refused(service("protonames", { scar: { [key]: 1 } }));
+    assert.match(e.error, new RegExp(`scar: .*${key}`), JSON.stringify(e));
+  }
+});
+
 test("a service deployed without a timeout gets scar.cfg's default and is stopped at it", async () => {
   const r = await call("POST", "/system/services", { body: service("sleeper", { script: "sleep 30\n" }) });
   assert.equal(r.status, 201, await r.text());
