@@ -31,8 +31,9 @@
  * engine's disk are; a file system mounted on the host later is not visible to the containers).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { constants, open, rmSync } from "node:fs";
+import { constants, mkdtempSync, open, rmSync } from "node:fs";
 import { Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export interface NamespaceOptions {
@@ -43,7 +44,9 @@ export interface NamespaceOptions {
   busybox?: string;
   /**
    * a file the helper reuses for mount's and umount's error output (truncated, not created, per
-   * request: a new file per run would cost an inode allocation); default a file in /dev/shm
+   * request: a new file per run would cost an inode allocation), in a folder only root can write to
+   * (the shell's `2>` follows a symlink another user could plant in /tmp or /dev/shm); default a
+   * file in a private folder of its own (mkdtemp, 0700), removed when the helper ends
    */
   errorFile?: string;
 }
@@ -267,7 +270,6 @@ const DEFAULT_HIDE = ["/sys/fs/cgroup/unified"];
 /** In the helper's shell: busybox's path before an applet, or nothing when its sh runs applets itself */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
 const APPLET = '${B:+"$B"} ';
-let helpers = 0;
 
 /** "fail <first line of the command's error output>" -> that line */
 function failure(answer: string): string {
@@ -321,12 +323,18 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
 async function startHelper(opts: NamespaceOptions): Promise<Helper> {
   const hide = opts.hide ?? DEFAULT_HIDE;
   const sh = opts.busybox ? [opts.busybox, "sh"] : ["sh"];
-  const errorFile = opts.errorFile ?? `/dev/shm/scar-mount-helper-${process.pid}-${++helpers}.err`;
+  // Without a file of the caller's, one in a folder nobody else can plant a symlink in.
+  const ownFolder = opts.errorFile ? undefined : mkdtempSync(join(tmpdir(), "scar-mount-helper-"));
+  const errorFile = opts.errorFile ?? join(ownFolder!, "mount.err");
   const child = spawn(
     opts.unshare ?? "unshare",
     ["-m", "--propagation", "private", ...sh, "-c", helperScript(hide, errorFile, opts.busybox)],
     { stdio: ["pipe", "pipe", "pipe"], cwd: "/" },
   );
+  // when it ends, also when it could not start ('error' without 'exit' when the spawn fails)
+  const removeErrorFile = () => rmSync(ownFolder ?? errorFile, { recursive: true, force: true });
+  child.once("exit", removeErrorFile);
+  child.once("error", removeErrorFile);
   const helper: Helper = { child, pending: [], tagged: new Map() };
   let err = "";
   const onErr = (d: string) => {
@@ -374,7 +382,6 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
     for (const p of helper.pending.splice(0)) p(undefined);
     for (const done of helper.tagged.values()) done(undefined);
     helper.tagged.clear();
-    rmSync(errorFile, { force: true });
   });
   // The helper must not keep the engine's event loop alive (requests ref its stdout while they wait).
   child.unref();

@@ -3,7 +3,17 @@
  * only in its namespace, with mount's own message when one fails. Needs root (like the runtime tests).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -197,4 +207,47 @@ test("a command started by the helper that is killed ends with 128 + the signal,
   } finally {
     ns.close();
   }
+});
+
+test("without an error file of the caller's, the helper writes through no symlink planted in /dev/shm or /tmp", async () => {
+  // Where a helper used to put its error output: /dev/shm/scar-mount-helper-<pid>-<n>.err, a path
+  // any local user could plant a symlink at (the shell's `2>` follows it, as root).
+  const planted: string[] = [];
+  const targets: string[] = [];
+  for (let n = 1; n <= 20; n++) {
+    const link = `/dev/shm/scar-mount-helper-${process.pid}-${n}.err`;
+    const target = join(dir, `planted-${n}`);
+    rmSync(link, { force: true });
+    symlinkSync(target, link);
+    planted.push(link);
+    targets.push(target);
+  }
+  const ours = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith("scar-mount-helper-")));
+  const before = ours();
+  const ns = await PrivateMountNamespace.create({ hide: [] });
+  try {
+    // a failing mount writes its message to the error file, which comes back in the error
+    const bad = runFolder("planted-bad");
+    await assert.rejects(ns.prepareRun(`lowerdir=${join(dir, "missing")}`, bad, "/"), (e: unknown) => {
+      assert.ok(e instanceof MountError && /mount overlay: .*\S/.test(e.message), String(e));
+      assert.doesNotMatch(e.message, /failed$/);
+      return true;
+    });
+    for (const t of targets)
+      assert.equal(existsSync(t), false, `nothing was written through the link to ${t}`);
+    const made = [...ours()].filter((n) => !before.has(n));
+    assert.equal(made.length, 1, "one private folder for the helper's error file");
+    const st = statSync(join(tmpdir(), made[0]!));
+    assert.equal(st.mode & 0o777, 0o700);
+    assert.equal(st.uid, process.getuid!());
+  } finally {
+    ns.close();
+    for (const l of planted) rmSync(l, { force: true });
+  }
+  while (ns.alive) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(
+    [...ours()].filter((n) => !before.has(n)),
+    [],
+    "the folder is removed with the helper",
+  );
 });
