@@ -9,7 +9,7 @@ import { CappedOutput } from "./capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "./types.js";
 
 export interface HostExecutorOptions {
-  /** Largest output kept; the rest is dropped with a marker (Lambda's response limit is 6 MB). */
+  /** Largest output kept: its start and its end, the middle dropped with a marker (Lambda's response limit is 6 MB). */
   maxOutputBytes?: number;
   /** Grace between SIGTERM and SIGKILL on timeout. */
   killGraceMs?: number;

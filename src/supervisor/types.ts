@@ -35,7 +35,7 @@ export type ExecReason = "ok" | "error" | "timeout" | "oom" | "disk" | "start-er
 export interface ExecResult {
   reason: ExecReason;
   exitCode: number | null;
-  /** stdout and stderr interleaved as produced (capped by the executor). */
+  /** stdout and stderr interleaved as produced (capped by the executor: its start and its end, capped-output.ts). */
   output: Buffer;
   /** When the process started and ended (ms since the epoch). */
   startedAt?: number;

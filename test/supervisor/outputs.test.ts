@@ -81,24 +81,36 @@ test("kept output files: their bytes up to the cap, links skipped; over it, none
   }
 });
 
-test("output beyond the cap is dropped with a marker saying how much; live output still sees all of it", () => {
+test("output beyond the cap keeps its start and its end, with a marker saying how much was dropped", () => {
   const live: Buffer[] = [];
   const out = new CappedOutput(10, (b) => live.push(b));
   out.push(Buffer.from("12345678"));
   out.push(Buffer.from("abcdef"));
   out.push(Buffer.from("xyz"));
-  assert.equal(out.result().toString(), "12345678ab\n[scar: output truncated, 7 more bytes not kept]\n");
+  // a quarter of the cap for the start, the rest for the end (no line ends here: cut inside)
+  assert.equal(out.result().toString(), "12\n[scar: output truncated, 7 bytes omitted]\nbcdefxyz");
   assert.equal(Buffer.concat(live).toString(), "12345678abcdefxyz");
   const small = new CappedOutput(10);
   small.push(Buffer.from("fits"));
   assert.equal(small.result().toString(), "fits");
+  // with lines, the cuts fall on line ends: the marker sits between whole lines
+  const lines = new CappedOutput(40);
+  for (const l of ["start\n", "one more line\n", "x".repeat(30), "\n", "2nd\n", "ERROR: the end\n"])
+    lines.push(Buffer.from(l));
+  assert.equal(
+    lines.result().toString(),
+    "start\n[scar: output truncated, 45 bytes omitted]\n2nd\nERROR: the end\n",
+  );
 });
 
-test("the host executor keeps at most its cap of a script's output", async () => {
+test("the host executor keeps the start and the end of a script's output past its cap", async () => {
   const d = mkdtempSync(join(tmpdir(), "scar-cap-"));
   try {
     const ws = { hostInput: d, hostOutput: d, input: d, output: d };
-    writeFileSync(join(d, "s.sh"), "head -c 5000 /dev/zero | tr -c a a\n");
+    writeFileSync(
+      join(d, "s.sh"),
+      'echo "starting"\ni=0; while [ $i -lt 500 ]; do echo "line $i"; i=$((i+1)); done\necho "ERROR: it failed at the end" >&2\nexit 3\n',
+    );
     const r = await new HostExecutor({ maxOutputBytes: 1000 }).run({
       requestId: "r",
       command: { kind: "script", hostPath: join(d, "s.sh"), path: join(d, "s.sh") },
@@ -106,11 +118,16 @@ test("the host executor keeps at most its cap of a script's output", async () =>
       workspace: ws,
       timeoutMs: null,
     });
-    assert.equal(r.reason, "ok");
-    assert.equal(
-      r.output.toString(),
-      `${"a".repeat(1000)}\n[scar: output truncated, 4000 more bytes not kept]\n`,
-    );
+    assert.equal(r.exitCode, 3);
+    const text = r.output.toString();
+    const m =
+      /^(starting\n(?:line \d+\n)*)\[scar: output truncated, (\d+) bytes omitted\]\n((?:line \d+\n)+)ERROR: it failed at the end\n$/.exec(
+        text,
+      );
+    assert.ok(m, text);
+    const full = 9 + Array.from({ length: 500 }, (_, i) => `line ${i}\n`).join("").length + 28;
+    assert.equal(m[1]!.length + Number(m[2]) + m[3]!.length + 28, full, "kept + omitted = all of it");
+    assert.ok(m[1]!.length + m[3]!.length + 28 <= 1000, "within the cap");
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
