@@ -29,6 +29,8 @@ import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
   type Backoff,
+  type DbFault,
+  dbFault,
   type EnqueueInput,
   type FunctionPolicy,
   type JobContext,
@@ -112,6 +114,20 @@ export class RerunError extends Error {
   }
 }
 
+/**
+ * A job could not be queued because the job database cannot take it (damaged, or its disk full or
+ * failing): not the caller's fault nor a bug, so the API answers 503 with what /health says.
+ */
+export class JobsUnavailableError extends Error {
+  constructor(
+    readonly fault: DbFault,
+    message: string,
+  ) {
+    super(message);
+    this.name = "JobsUnavailableError";
+  }
+}
+
 export class DeployError extends Error {
   constructor(
     message: string,
@@ -162,7 +178,9 @@ export class Engine {
     let engine: Engine | undefined;
     // Jobs are created inside the store's commit: the hook runs before the upload is acknowledged, and
     // an event whose hook did not finish is delivered again at the next start. dedupeKey makes a
-    // second delivery a no-op, so every acknowledged upload has exactly one job.
+    // second delivery a no-op, so every acknowledged upload has exactly one job. A hook that fails
+    // (the job database full or damaged) leaves the upload acknowledged and its event pending: the
+    // store delivers it again every second, and at the next start, until its job is queued.
     const enqueues = new EnqueueBatcher(jobs);
     const onCommit = (events: StoreEvent[]): Promise<void> | undefined => {
       const inputs: EnqueueInput[] = [];
@@ -319,7 +337,7 @@ export class Engine {
     if (opts.sync && opts.keepOutputs) this.keepOutputs.set(jobId, opts.keepOutputs);
     let id: string;
     try {
-      ({ id } = this.jobs.enqueue({
+      ({ id } = this.enqueue({
         id: jobId,
         function: name,
         trigger: opts.trigger ?? { type: "run" },
@@ -363,7 +381,7 @@ export class Engine {
       if (!this.jobs.redrive(id)) throw new RerunError("conflict", `job '${id}' is no longer dead`);
       return { redriven: true, id };
     }
-    const { id: newId } = this.jobs.enqueue({
+    const { id: newId } = this.enqueue({
       function: job.function,
       trigger: { ...job.trigger, retry_of: id },
       payload: job.payload,
@@ -371,6 +389,19 @@ export class Engine {
       invocation: "async",
     });
     return { redriven: false, id: newId };
+  }
+
+  /** Queues a job; JobsUnavailableError, saying what /health says, when the database cannot take it. */
+  private enqueue(input: EnqueueInput): { id: string } {
+    try {
+      return this.jobs.enqueue(input);
+    } catch (err) {
+      const fault = dbFault(err);
+      if (!fault) throw err;
+      // The store noted the fault in the job system's health before the error reached here.
+      const why = this.health().message ?? `job database: ${(err as Error).message}`;
+      throw new JobsUnavailableError(fault, `the job was not queued: ${why}`);
+    }
   }
 
   async close(): Promise<void> {

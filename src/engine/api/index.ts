@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { defaultConfig, type ScarConfigFile } from "../../config/defaults.js";
-import type { Engine } from "../engine.js";
+import { type Engine, JobsUnavailableError } from "../engine.js";
 import { HttpError, sendJson } from "./http.js";
 import { type ApiLimits, buildRouter } from "./routes.js";
 
@@ -64,6 +64,10 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
         // node closes the socket once this answer is sent (the rest of the body is never read)
         if (err.opts.closeConnection) res.setHeader("connection", "close");
         sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
+      } else if (err instanceof JobsUnavailableError) {
+        // The job database, not the request: a full disk passes (try again), damage needs a restart.
+        if (err.fault === "disk") res.setHeader("retry-after", "5");
+        sendJson(res, 503, { error: err.message });
       } else {
         log(`API error on ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
         sendJson(res, 500, { error: `internal error: ${(err as Error).message}` });

@@ -21,6 +21,8 @@
  *                      uploaded to the function's outputs. 500 too (body: the output) when the
  *                      event, stage-in/out or the container start failed.
  *   POST /job/<name>   async; 201 {jobID}
+ *   (/run, /job, /invoke and a retry answer 503 {error} when the job database cannot take the job:
+ *   damaged, or its disk full, then with Retry-After; the error says what /health says)
  *   GET|DELETE /system/logs/<name>, GET|DELETE /system/logs/<name>/<job>
  * scar's additions (admin):
  *   GET  /system/jobs?service=&status=&page=&limit=    {jobs: [job JSON], next_page?}

@@ -1,0 +1,129 @@
+/**
+ * Jobs asked for while the job database's disk is full (the jobs folder is a small tmpfs, filled by a
+ * file): /job and /run answer 503 with what /health says, not a 500 with SQLite's text; an upload to
+ * a function's input is still acknowledged, its event is kept by the store and delivered again until
+ * the job can be queued, so once the file is removed the upload gets its job. A real container runs it.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { startApi } from "../../src/engine/api/index.js";
+import { Engine } from "../../src/engine/engine.js";
+import { FINAL_STATUSES } from "../../src/engine/jobs/index.js";
+import { waitFor } from "../engine/api-harness.js";
+import { makeFixture } from "../engine/runtime/fixtures.js";
+
+const root = mkdtempSync(join(tmpdir(), "scar-jobs-enqueue-full-"));
+const dataDir = join(root, "data");
+const jobsDir = join(dataDir, "jobs");
+const fixture = makeFixture();
+let mounted = false;
+after(() => {
+  if (mounted) execFileSync("umount", ["-l", jobsDir]);
+  fixture.cleanup();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Writes zeros to `file` until the file system says it is full. */
+function fill(file: string): void {
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("with the job database's disk full, /job and /run are a 503 and an upload's job comes once there is room", async () => {
+  mkdirSync(jobsDir, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", jobsDir]);
+  mounted = true;
+  const lines: string[] = [];
+  const engine = await Engine.start({
+    dataDir,
+    s3Port: 0,
+    concurrency: 1,
+    pollMs: 20,
+    log: (m) => lines.push(m),
+  });
+  const api = await startApi(engine, { port: 0 });
+  const c = engine.credentials.s3;
+  const s3 = new S3Client({
+    endpoint: engine.store.url,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey },
+    maxAttempts: 1,
+  });
+  try {
+    await engine.images.import(fixture.base, {
+      format: "rootfs",
+      tag: "localhost/full/busybox:1",
+      changes: ["ENV PATH=/bin"],
+    });
+    const a = engine.credentials.admin;
+    const auth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
+    const created = await fetch(`${api.url}/system/services`, {
+      method: "POST",
+      headers: { authorization: auth },
+      body: JSON.stringify({
+        name: "reader",
+        image: "localhost/full/busybox:1",
+        memory: "64Mi",
+        script: 'cat "$INPUT_FILE_PATH"\n',
+        input: [{ storage_provider: "minio", path: "full/in" }],
+      }),
+    });
+    assert.equal(created.status, 201, await created.text());
+
+    fill(join(jobsDir, "filler"));
+    const body = "x".repeat(256 * 1024);
+    for (const path of ["/job/reader", "/run/reader"]) {
+      const r = await fetch(`${api.url}${path}`, { method: "POST", headers: { authorization: auth }, body });
+      const text = await r.text();
+      assert.equal(r.status, 503, `${path}: ${text}`);
+      assert.match(
+        JSON.parse(text).error,
+        /^the job was not queued: job database \S+jobs\.db cannot be written \(database or disk is full\)/,
+      );
+      assert.equal(r.headers.get("retry-after"), "5");
+    }
+    assert.equal((await fetch(`${api.url}/health`)).status, 503);
+
+    // The upload is stored and acknowledged; its event waits in the store, not in a job yet.
+    await s3.send(new PutObjectCommand({ Bucket: "full", Key: "in/x.txt", Body: "hello from the upload\n" }));
+    assert.deepEqual(engine.jobs.list("reader").jobs, []);
+    assert.equal(engine.store.pendingEvents().length, 1, "the event is kept to be delivered again");
+
+    rmSync(join(jobsDir, "filler"));
+    const job = await waitFor(
+      "the upload's job to end",
+      () => {
+        const j = engine.jobs.list("reader").jobs[0];
+        return j && FINAL_STATUSES.includes(j.status) ? j : undefined;
+      },
+      60_000,
+    );
+    assert.equal(job.status, "succeeded", engine.jobs.log(job.id) ?? "");
+    assert.deepEqual(job.trigger, { type: "object", bucket: "full", key: "in/x.txt" });
+    assert.match(engine.jobs.log(job.id) ?? "", /hello from the upload/);
+    assert.deepEqual(engine.store.pendingEvents(), []);
+    const again = await fetch(`${api.url}/job/reader`, {
+      method: "POST",
+      headers: { authorization: auth },
+      body: "{}",
+    });
+    assert.equal(again.status, 201, await again.text());
+  } finally {
+    s3.destroy();
+    await api.close();
+    await engine.close();
+  }
+});
