@@ -1,8 +1,9 @@
 /**
- * Jobs asked for while the job database's disk is full (the jobs folder is a small tmpfs, filled by a
+ * Jobs asked for while the job database cannot take them. Its disk is full (the jobs folder is a small tmpfs, filled by a
  * file): /job and /run answer 503 with what /health says, not a 500 with SQLite's text; an upload to
  * a function's input is still acknowledged, its event is kept by the store and delivered again until
  * the job can be queued, so once the file is removed the upload gets its job. A real container runs it.
+ * The database is damaged (a page overwritten while the engine runs): /job is a 503 that says so.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -11,13 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import Database from "better-sqlite3";
 import { startApi } from "../../src/engine/api/index.js";
 import { Engine } from "../../src/engine/engine.js";
 import { FINAL_STATUSES } from "../../src/engine/jobs/index.js";
 import { waitFor } from "../engine/api-harness.js";
 import { makeFixture } from "../engine/runtime/fixtures.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-jobs-enqueue-full-"));
+const root = mkdtempSync(join(tmpdir(), "scar-jobs-enqueue-"));
 const dataDir = join(root, "data");
 const jobsDir = join(dataDir, "jobs");
 const fixture = makeFixture();
@@ -123,6 +125,62 @@ test("with the job database's disk full, /job and /run are a 503 and an upload's
     assert.equal(again.status, 201, await again.text());
   } finally {
     s3.destroy();
+    await api.close();
+    await engine.close();
+  }
+});
+
+test("with the job database damaged, /job is a 503 saying so", async () => {
+  const dir = join(root, "damaged");
+  const engine = await Engine.start({ dataDir: dir, s3Port: 0, concurrency: 1, pollMs: 20, log: () => {} });
+  const api = await startApi(engine, { port: 0 });
+  try {
+    await engine.images.import(fixture.base, {
+      format: "rootfs",
+      tag: "localhost/damaged/busybox:1",
+      changes: ["ENV PATH=/bin"],
+    });
+    const a = engine.credentials.admin;
+    const auth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
+    const created = await fetch(`${api.url}/system/services`, {
+      method: "POST",
+      headers: { authorization: auth },
+      body: JSON.stringify({
+        name: "echo",
+        image: "localhost/damaged/busybox:1",
+        memory: "64Mi",
+        script: "echo hi\n",
+      }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    // Overwrite the header of the root page of the index every new job goes into, then write from
+    // another connection so that the engine's drops its page cache and reads the file again.
+    const file = join(dir, "jobs", "jobs.db");
+    const other = new Database(file);
+    other.pragma("wal_checkpoint(TRUNCATE)");
+    const { rootpage, size } = other
+      .prepare(
+        "SELECT rootpage, (SELECT page_size FROM pragma_page_size) AS size FROM sqlite_master WHERE name = 'jobs_ready'",
+      )
+      .get() as { rootpage: number; size: number };
+    const fd = openSync(file, "r+");
+    writeSync(fd, Buffer.alloc(64, 0xa5), 0, 64, (rootpage - 1) * size);
+    closeSync(fd);
+    other.prepare("UPDATE owner SET since = since").run();
+    other.close();
+    const r = await fetch(`${api.url}/job/echo`, {
+      method: "POST",
+      headers: { authorization: auth },
+      body: "{}",
+    });
+    const text = await r.text();
+    assert.equal(r.status, 503, text);
+    assert.match(
+      JSON.parse(text).error,
+      /^the job was not queued: job database \S+jobs\.db is damaged \(database disk image is malformed\): no job is started until the engine is restarted/,
+    );
+    assert.equal(r.headers.get("retry-after"), null, "waiting does not mend damage");
+  } finally {
     await api.close();
     await engine.close();
   }
