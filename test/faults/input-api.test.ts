@@ -108,6 +108,26 @@ test("deploy: keys named like Object.prototype's members are data, never a 500",
   }
 });
 
+test("/run: a script's output past 6 MiB keeps its start and its end, where the error is", async () => {
+  const r = await call("POST", "/system/services", {
+    body: service("loud", {
+      script:
+        'echo "starting"\nhead -c 8000000 /dev/zero | tr "\\000" a | fold -w 99\necho "ERROR: it failed at the end" >&2\nexit 1\n',
+    }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  const token = (await (await call("GET", "/system/services/loud")).json()).token;
+  const run = await call("POST", "/run/loud", { body: "", auth: `Bearer ${token}` });
+  assert.equal(run.status, 200);
+  assert.equal(run.headers.get("x-scar-output"), "logs");
+  const text = Buffer.from(await run.text(), "base64").toString();
+  assert.ok(text.startsWith("starting\n"), text.slice(0, 100));
+  assert.match(text, /\n\[scar: output truncated, \d+ bytes omitted\]\n/);
+  assert.ok(text.endsWith("ERROR: it failed at the end\n"), text.slice(-200));
+  assert.ok(text.length <= 6 * 1024 * 1024 + 100, `${text.length} bytes`);
+  assert.equal((await call("DELETE", "/system/services/loud")).status, 204);
+});
+
 test("a service deployed without a timeout gets scar.cfg's default and is stopped at it", async () => {
   const r = await call("POST", "/system/services", { body: service("sleeper", { script: "sleep 30\n" }) });
   assert.equal(r.status, 201, await r.text());
