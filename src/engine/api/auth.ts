@@ -29,6 +29,12 @@ export function requireAdmin(req: IncomingMessage, admin: { user: string; passwo
 /** Stands in for the token of a function that does not exist, so that checking costs the same. */
 const NO_TOKEN = randomBytes(32).toString("hex");
 
+/** Whether the request's `Authorization: Bearer <token>` is `token` (compared in constant time). */
+function bearerIs(req: IncomingMessage, token: string): boolean {
+  const h = req.headers.authorization ?? "";
+  return h.startsWith("Bearer ") && same(h.slice(7).trim(), token);
+}
+
 /**
  * The admin, or the bearer token of the function called. `token` undefined: the function does not
  * exist, and a caller who is not the admin gets the same 401 as for a wrong token (it learns
@@ -39,9 +45,8 @@ export function requireInvoker(
   admin: { user: string; password: string },
   token: string | undefined,
 ): void {
-  if (isAdmin(req, admin)) return;
-  const h = req.headers.authorization ?? "";
-  if (h.startsWith("Bearer ") && same(h.slice(7).trim(), token ?? NO_TOKEN) && token !== undefined) return;
+  // compared even when the function does not exist, so that both cases take the same time
+  if (isAdmin(req, admin) || (bearerIs(req, token ?? NO_TOKEN) && token !== undefined)) return;
   throw new HttpError(
     401,
     "authentication required: the function's token (Authorization: Bearer <token>) or the admin user",
@@ -54,9 +59,7 @@ export function requireAdminOrToken(
   admin: { user: string; password: string },
   token: string | undefined,
 ): void {
-  if (isAdmin(req, admin)) return;
-  const h = req.headers.authorization ?? "";
-  if (token !== undefined && h.startsWith("Bearer ") && same(h.slice(7).trim(), token)) return;
+  if (isAdmin(req, admin) || (token !== undefined && bearerIs(req, token))) return;
   throw new HttpError(
     401,
     `authentication required: the admin user and password (basic auth)${token !== undefined ? " or the metrics token (Authorization: Bearer <token>)" : ""}`,
