@@ -5,44 +5,22 @@
  * A real container (busybox image, crun or runc) prints the log.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { startApi } from "../../src/engine/api/index.js";
 import { Engine } from "../../src/engine/engine.js";
 import { waitFor } from "../engine/api-harness.js";
 import { makeFixture } from "../engine/runtime/fixtures.js";
+import { createFunction, fill, scratch } from "./jobs-harness.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-jobs-disk-"));
-const dataDir = join(root, "data");
+const disk = scratch("scar-jobs-disk-");
+const dataDir = join(disk.root, "data");
 const jobsDir = join(dataDir, "jobs");
 const fixture = makeFixture();
-let mounted = false;
-after(() => {
-  if (mounted) execFileSync("umount", ["-l", jobsDir]);
-  fixture.cleanup();
-  rmSync(root, { recursive: true, force: true });
-});
-
-/** Writes zeros to `file` until the file system says it is full. */
-function fill(file: string): void {
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
+after(() => fixture.cleanup());
 
 test("a job whose log cannot be written for a full disk ends failed (reason disk) and is retried once there is room", async () => {
-  mkdirSync(jobsDir, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", jobsDir]);
-  mounted = true;
+  disk.mountTmpfs(jobsDir, "4m");
   const lines: string[] = [];
   const engine = await Engine.start({
     dataDir,
@@ -54,31 +32,19 @@ test("a job whose log cannot be written for a full disk ends failed (reason disk
   });
   const api = await startApi(engine, { port: 0 });
   try {
-    await engine.images.import(fixture.base, {
-      format: "rootfs",
-      tag: "localhost/disk/busybox:1",
-      changes: ["ENV PATH=/bin"],
+    await createFunction(engine, api.url, fixture.base, {
+      name: "chatty",
+      image: "localhost/disk/busybox:1",
+      memory: "64Mi",
+      // About three seconds of output, a line every 50 ms.
+      script: 'i=0; while [ $i -lt 60 ]; do echo "line $i"; i=$((i+1)); sleep 0.05; done\n',
     });
-    const a = engine.credentials.admin;
-    const created = await fetch(`${api.url}/system/services`, {
-      method: "POST",
-      headers: { authorization: `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}` },
-      body: JSON.stringify({
-        name: "chatty",
-        image: "localhost/disk/busybox:1",
-        memory: "64Mi",
-        // About three seconds of output, a line every 50 ms.
-        script: 'i=0; while [ $i -lt 60 ]; do echo "line $i"; i=$((i+1)); sleep 0.05; done\n',
-      }),
-    });
-    assert.equal(created.status, 201, await created.text());
     const { job } = await engine.invoke("chatty", {}, { sync: false });
 
     await waitFor("the job's first log lines", () =>
       /line 1\n/.test(engine.jobs.log(job.id) ?? "") ? true : undefined,
     );
-    const filler = join(jobsDir, "filler");
-    fill(filler);
+    const room = fill(jobsDir);
 
     const stopped = await waitFor("the engine to log the failed write", () =>
       lines.find((l) => l.includes(`job ${job.id} of 'chatty': could not write`)),
@@ -91,7 +57,7 @@ test("a job whose log cannot be written for a full disk ends failed (reason disk
     });
     assert.match(health, /job database \S+jobs\.db cannot be written \(database or disk is full\)/);
 
-    rmSync(filler);
+    room();
     const done = await waitFor("the job to end", () => {
       const j = engine.jobs.get(job.id)!;
       return j.status === "succeeded" || j.status === "dead" || j.status === "failed" ? j : undefined;
@@ -110,7 +76,6 @@ test("a job whose log cannot be written for a full disk ends failed (reason disk
   } finally {
     await api.close();
     await engine.close();
-    execFileSync("umount", [jobsDir]);
-    mounted = false;
+    disk.unmount(jobsDir);
   }
 });

@@ -6,9 +6,7 @@
  * The database is damaged (a page overwritten while the engine runs): /job is a 503 that says so.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -18,35 +16,16 @@ import { Engine } from "../../src/engine/engine.js";
 import { FINAL_STATUSES } from "../../src/engine/jobs/index.js";
 import { waitFor } from "../engine/api-harness.js";
 import { makeFixture } from "../engine/runtime/fixtures.js";
+import { createFunction, fill, scratch } from "./jobs-harness.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-jobs-enqueue-"));
-const dataDir = join(root, "data");
+const disk = scratch("scar-jobs-enqueue-");
+const dataDir = join(disk.root, "data");
 const jobsDir = join(dataDir, "jobs");
 const fixture = makeFixture();
-let mounted = false;
-after(() => {
-  if (mounted) execFileSync("umount", ["-l", jobsDir]);
-  fixture.cleanup();
-  rmSync(root, { recursive: true, force: true });
-});
-
-/** Writes zeros to `file` until the file system says it is full. */
-function fill(file: string): void {
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
+after(() => fixture.cleanup());
 
 test("with the job database's disk full, /job and /run are a 503 and an upload's job comes once there is room", async () => {
-  mkdirSync(jobsDir, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", jobsDir]);
-  mounted = true;
+  disk.mountTmpfs(jobsDir, "4m");
   const lines: string[] = [];
   const engine = await Engine.start({
     dataDir,
@@ -65,27 +44,15 @@ test("with the job database's disk full, /job and /run are a 503 and an upload's
     maxAttempts: 1,
   });
   try {
-    await engine.images.import(fixture.base, {
-      format: "rootfs",
-      tag: "localhost/full/busybox:1",
-      changes: ["ENV PATH=/bin"],
+    const auth = await createFunction(engine, api.url, fixture.base, {
+      name: "reader",
+      image: "localhost/full/busybox:1",
+      memory: "64Mi",
+      script: 'cat "$INPUT_FILE_PATH"\n',
+      input: [{ storage_provider: "minio", path: "full/in" }],
     });
-    const a = engine.credentials.admin;
-    const auth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
-    const created = await fetch(`${api.url}/system/services`, {
-      method: "POST",
-      headers: { authorization: auth },
-      body: JSON.stringify({
-        name: "reader",
-        image: "localhost/full/busybox:1",
-        memory: "64Mi",
-        script: 'cat "$INPUT_FILE_PATH"\n',
-        input: [{ storage_provider: "minio", path: "full/in" }],
-      }),
-    });
-    assert.equal(created.status, 201, await created.text());
 
-    fill(join(jobsDir, "filler"));
+    const room = fill(jobsDir);
     const body = "x".repeat(256 * 1024);
     for (const path of ["/job/reader", "/run/reader"]) {
       const r = await fetch(`${api.url}${path}`, { method: "POST", headers: { authorization: auth }, body });
@@ -104,7 +71,7 @@ test("with the job database's disk full, /job and /run are a 503 and an upload's
     assert.deepEqual(engine.jobs.list("reader").jobs, []);
     assert.equal(engine.store.pendingEvents().length, 1, "the event is kept to be delivered again");
 
-    rmSync(join(jobsDir, "filler"));
+    room();
     const job = await waitFor(
       "the upload's job to end",
       () => {
@@ -131,28 +98,16 @@ test("with the job database's disk full, /job and /run are a 503 and an upload's
 });
 
 test("with the job database damaged, /job is a 503 saying so", async () => {
-  const dir = join(root, "damaged");
+  const dir = join(disk.root, "damaged");
   const engine = await Engine.start({ dataDir: dir, s3Port: 0, concurrency: 1, pollMs: 20, log: () => {} });
   const api = await startApi(engine, { port: 0 });
   try {
-    await engine.images.import(fixture.base, {
-      format: "rootfs",
-      tag: "localhost/damaged/busybox:1",
-      changes: ["ENV PATH=/bin"],
+    const auth = await createFunction(engine, api.url, fixture.base, {
+      name: "echo",
+      image: "localhost/damaged/busybox:1",
+      memory: "64Mi",
+      script: "echo hi\n",
     });
-    const a = engine.credentials.admin;
-    const auth = `Basic ${Buffer.from(`${a.user}:${a.password}`).toString("base64")}`;
-    const created = await fetch(`${api.url}/system/services`, {
-      method: "POST",
-      headers: { authorization: auth },
-      body: JSON.stringify({
-        name: "echo",
-        image: "localhost/damaged/busybox:1",
-        memory: "64Mi",
-        script: "echo hi\n",
-      }),
-    });
-    assert.equal(created.status, 201, await created.text());
     // Overwrite the header of the root page of the index every new job goes into, then write from
     // another connection so that the engine's drops its page cache and reads the file again.
     const file = join(dir, "jobs", "jobs.db");

@@ -4,43 +4,13 @@
  * failed with reason `disk`: retried while it has retries, dead past them.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { JobStore, Scheduler } from "../../src/engine/jobs/index.js";
 import { deferred } from "../engine/jobs/helpers.js";
+import { fill, scratch } from "./jobs-harness.js";
 
-const root = mkdtempSync(join(tmpdir(), "scar-jobs-outcome-"));
-const mounts: string[] = [];
-after(() => {
-  for (const m of mounts) execFileSync("umount", ["-l", m]);
-  rmSync(root, { recursive: true, force: true });
-});
-
-function tmpfs(name: string): string {
-  const dir = join(root, name);
-  mkdirSync(dir);
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir]);
-  mounts.push(dir);
-  return dir;
-}
-
-/** Fills the file system of `dir` with a file; returns the function that removes it. */
-function fill(dir: string): () => void {
-  const file = join(dir, "filler");
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
-  } finally {
-    closeSync(fd);
-  }
-  return () => rmSync(file);
-}
+const disk = scratch("scar-jobs-outcome-");
 
 async function until<T>(what: string, fn: () => T | undefined): Promise<T> {
   for (let i = 0; i < 1000; i++) {
@@ -56,7 +26,7 @@ function setUp(
   retries: number,
   handler: ConstructorParameters<typeof Scheduler>[0]["handler"],
 ) {
-  const dir = tmpfs(name);
+  const dir = disk.mountTmpfs(join(disk.root, name), "2m");
   const store = JobStore.open({ dataDir: dir, durability: "process" });
   const errors: string[] = [];
   const scheduler = new Scheduler({
@@ -71,22 +41,38 @@ function setUp(
   return { dir, store, scheduler, errors };
 }
 
-test("the outcome cannot be written: the job waits, then ends dead (reason disk) past its retries", async () => {
-  const release = deferred();
+/** A handler that, once started, holds its job until `release`, so the disk can fill meanwhile. */
+function heldHandler() {
   const started = deferred();
-  const t = setUp("outcome", 0, async () => {
+  const release = deferred();
+  const handler = async () => {
     started.resolve();
     await release.promise;
-    return { status: "succeeded" };
-  });
+    return { status: "succeeded" as const };
+  };
+  return { started, release, handler };
+}
+
+/**
+ * Enqueues a job for a held handler, fills the disk while the job runs and lets it end; resolves
+ * once its outcome could not be written, with the job's id and what gives the disk room again.
+ */
+async function loseOutcome(t: ReturnType<typeof setUp>, held: ReturnType<typeof heldHandler>) {
+  const { id } = t.store.enqueue({ function: "f", trigger: { type: "run" } });
+  await held.started.promise;
+  const room = fill(t.dir);
+  held.release.resolve();
+  await until("the failed write to be logged", () =>
+    t.errors.find((e) => e.includes(`job ${id} of 'f': could not write its outcome`)),
+  );
+  return { id, room };
+}
+
+test("the outcome cannot be written: the job waits, then ends dead (reason disk) past its retries", async () => {
+  const held = heldHandler();
+  const t = setUp("outcome", 0, held.handler);
   try {
-    const { id } = t.store.enqueue({ function: "f", trigger: { type: "run" } });
-    await started.promise;
-    const room = fill(t.dir);
-    release.resolve();
-    await until("the failed write to be logged", () =>
-      t.errors.find((e) => e.includes(`job ${id} of 'f': could not write its outcome`)),
-    );
+    const { id, room } = await loseOutcome(t, held);
     assert.equal(t.store.get(id)!.status, "running", "nothing could be written yet");
     assert.equal(t.scheduler.health().fault, "disk");
     room();
@@ -133,20 +119,9 @@ test("a stage cannot be written: the job is stopped, then failed (reason disk) a
 });
 
 test("the engine stops while an outcome still cannot be written: the next start requeues the job", async () => {
-  const release = deferred();
-  const started = deferred();
-  const t = setUp("restart", 2, async () => {
-    started.resolve();
-    await release.promise;
-    return { status: "succeeded" };
-  });
-  const { id } = t.store.enqueue({ function: "f", trigger: { type: "run" } });
-  await started.promise;
-  const room = fill(t.dir);
-  release.resolve();
-  await until("the failed write to be logged", () =>
-    t.errors.find((e) => e.includes(`job ${id} of 'f': could not write its outcome`)),
-  );
+  const held = heldHandler();
+  const t = setUp("restart", 2, held.handler);
+  const { id, room } = await loseOutcome(t, held);
   await t.scheduler.stop();
   t.store.close();
   // Still full at the next start: the queue cannot even be taken, and says why.
