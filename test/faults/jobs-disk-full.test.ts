@@ -5,32 +5,19 @@
  * A real container (busybox image, crun or runc) prints the log.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, test } from "node:test";
-import { startApi } from "../../src/engine/api/index.js";
-import { Engine } from "../../src/engine/engine.js";
 import { waitFor } from "../engine/api-harness.js";
 import { makeFixture } from "../engine/runtime/fixtures.js";
-import { createFunction, fill, scratch } from "./jobs-harness.js";
+import { createFunction, fill, scratch, startOnSmallDisk } from "./jobs-harness.js";
 
 const disk = scratch("scar-jobs-disk-");
-const dataDir = join(disk.root, "data");
-const jobsDir = join(dataDir, "jobs");
 const fixture = makeFixture();
 after(() => fixture.cleanup());
 
 test("a job whose log cannot be written for a full disk ends failed (reason disk) and is retried once there is room", async () => {
-  disk.mountTmpfs(jobsDir, "4m");
-  const lines: string[] = [];
-  const engine = await Engine.start({
-    dataDir,
-    s3Port: 0,
-    concurrency: 1,
-    pollMs: 20,
+  const { jobsDir, lines, engine, api } = await startOnSmallDisk(disk, {
     backoff: { baseMs: 20, factor: 1, maxMs: 20 },
-    log: (m) => lines.push(m),
   });
-  const api = await startApi(engine, { port: 0 });
   try {
     await createFunction(engine, api.url, fixture.base, {
       name: "chatty",

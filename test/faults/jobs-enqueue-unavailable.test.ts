@@ -16,25 +16,14 @@ import { Engine } from "../../src/engine/engine.js";
 import { FINAL_STATUSES } from "../../src/engine/jobs/index.js";
 import { waitFor } from "../engine/api-harness.js";
 import { makeFixture } from "../engine/runtime/fixtures.js";
-import { createFunction, fill, scratch } from "./jobs-harness.js";
+import { createFunction, fill, scratch, startOnSmallDisk } from "./jobs-harness.js";
 
 const disk = scratch("scar-jobs-enqueue-");
-const dataDir = join(disk.root, "data");
-const jobsDir = join(dataDir, "jobs");
 const fixture = makeFixture();
 after(() => fixture.cleanup());
 
 test("with the job database's disk full, /job and /run are a 503 and an upload's job comes once there is room", async () => {
-  disk.mountTmpfs(jobsDir, "4m");
-  const lines: string[] = [];
-  const engine = await Engine.start({
-    dataDir,
-    s3Port: 0,
-    concurrency: 1,
-    pollMs: 20,
-    log: (m) => lines.push(m),
-  });
-  const api = await startApi(engine, { port: 0 });
+  const { jobsDir, engine, api } = await startOnSmallDisk(disk);
   const c = engine.credentials.s3;
   const s3 = new S3Client({
     endpoint: engine.store.url,

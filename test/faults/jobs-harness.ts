@@ -1,7 +1,7 @@
 /**
  * What the job-database fault tests share: a scratch folder whose small tmpfs mounts are always
- * undone (also when a test fails), a way to fill such a disk, and a busybox function on a running
- * engine.
+ * undone (also when a test fails), a way to fill such a disk, an engine whose job database is on
+ * one, and a busybox function on a running engine.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -9,7 +9,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
-import type { Engine } from "../../src/engine/engine.js";
+import { startApi } from "../../src/engine/api/index.js";
+import { Engine, type EngineOptions } from "../../src/engine/engine.js";
 
 export interface Scratch {
   /** the temp folder, removed after the file's tests */
@@ -78,4 +79,24 @@ export async function createFunction(
   });
   assert.equal(created.status, 201, await created.text());
   return auth;
+}
+
+/**
+ * Starts an engine whose jobs folder (`disk`/data/jobs) is a 4 MB tmpfs, and its API on a free
+ * port; what the engine logs is collected in `lines`. `options` override the test defaults.
+ */
+export async function startOnSmallDisk(disk: Scratch, options: Partial<EngineOptions> = {}) {
+  const dataDir = join(disk.root, "data");
+  const jobsDir = disk.mountTmpfs(join(dataDir, "jobs"), "4m");
+  const lines: string[] = [];
+  const engine = await Engine.start({
+    dataDir,
+    s3Port: 0,
+    concurrency: 1,
+    pollMs: 20,
+    log: (m) => lines.push(m),
+    ...options,
+  });
+  const api = await startApi(engine, { port: 0 });
+  return { jobsDir, lines, engine, api };
 }
