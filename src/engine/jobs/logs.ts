@@ -73,6 +73,12 @@ export class LogWriter {
     this.chunks = db.prepare("SELECT tail, text FROM logs WHERE job_seq = ? ORDER BY n");
   }
 
+  /** Drops the first `cut` characters of the oldest chunk of the end (the whole chunk when that is all of it). */
+  private dropStart(seq: number, oldest: { n: number; text: string }, cut: number): void {
+    if (cut === oldest.text.length) this.deleteChunk.run(seq, oldest.n);
+    else this.setChunk.run(oldest.text.slice(cut), seq, oldest.n);
+  }
+
   /** Appends text; call inside a transaction (the caller batches appends). */
   append(seq: number, text: string): void {
     if (text.length === 0) return;
@@ -108,8 +114,7 @@ export class LogWriter {
       while (excess > 0) {
         const oldest = this.oldestTail.get(seq)!;
         const cut = Math.min(excess, oldest.text.length);
-        if (cut === oldest.text.length) this.deleteChunk.run(seq, oldest.n);
-        else this.setChunk.run(oldest.text.slice(cut), seq, oldest.n);
+        this.dropStart(seq, oldest, cut);
         excess -= cut;
         dropped += cut;
         tail -= cut;
@@ -122,8 +127,7 @@ export class LogWriter {
         const cut = nl >= 0 && nl + 1 < oldest.text.length ? nl + 1 : oldest.text.length;
         // The newest chunk is never dropped whole: a line longer than the end is cut inside.
         if (cut === oldest.text.length && oldest.n === n - 1) break;
-        if (cut === oldest.text.length) this.deleteChunk.run(seq, oldest.n);
-        else this.setChunk.run(oldest.text.slice(cut), seq, oldest.n);
+        this.dropStart(seq, oldest, cut);
         dropped += cut;
         tail -= cut;
         lastDropped = oldest.text[cut - 1]!;
