@@ -42,6 +42,12 @@ export interface ExecResult {
   endedAt?: number;
   /** A short explanation for start-error/oom/timeout/disk, for the log. */
   detail?: string;
+  /**
+   * Where it ran, when the executor keeps warm execution environments (issue 14): "cold" when the
+   * environment was started for this invocation (`startMs` is that start), "warm" when it was reused.
+   * Absent when each invocation gets its own fresh container (`isolation: invocation`).
+   */
+  environment?: { id: string; start: "cold" | "warm"; startMs: number };
 }
 
 /** Runs one command for one invocation: on the host, in a crun/runc container, in Lambda... */

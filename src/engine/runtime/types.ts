@@ -130,3 +130,83 @@ export interface RunResult {
   rootfs: "overlay" | "copy";
   timings: RunTimings;
 }
+
+/**
+ * A warm execution environment (issue 14): one long-lived container of a function's image whose
+ * first process is scar's agent (a static binary mounted at `/.scar/agent`, needing nothing from the
+ * image). It runs one invocation at a time, each as a new process, and stays up between them.
+ * `Runner.startEnvironment` makes one; engine/environments pools them per function.
+ */
+export interface EnvironmentRequest {
+  image: ImageInput;
+  /** replaces the image's WorkingDir / User, as in RunRequest */
+  workdir?: string;
+  user?: string;
+  /** extra mounts fixed for the environment's life (the invocation folders are not among them) */
+  mounts?: BindMount[];
+  /** the memory limit is the whole environment's (all its processes), as on Lambda */
+  limits?: RunLimits;
+  /** the environment's disk: its root file system's writes and its /tmp (inputs, outputs) together */
+  diskBytes?: number;
+  seccomp?: "default" | "unconfined";
+  network?: "none" | "host";
+  hostname?: string;
+}
+
+export interface EnvironmentInvocation {
+  /** the request id: the invocation's folders are /tmp/<requestId>/input and /tmp/<requestId>/output */
+  requestId: string;
+  /** what to exec (argv[0] is looked up in the invocation's PATH when it has no slash) */
+  argv: string[];
+  /** the invocation's environment variables, added to (and overriding) the image's Env */
+  env?: Record<string, string>;
+  /** wall-clock limit; at the limit the invocation's whole process tree is killed */
+  timeoutMs?: number;
+  /** bytes of stdout and of stderr kept in the result (each); default 1 MiB */
+  outputLimitBytes?: number;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** aborting kills the invocation like a timeout does; the reason is then "error" */
+  signal?: AbortSignal;
+}
+
+export interface EnvironmentInvocationResult {
+  reason: RunReason;
+  /** exit code; 128+N when killed by signal N; null when it never started */
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutDropped: number;
+  stderrDropped: number;
+  message?: string;
+  /**
+   * false when the environment must not run another invocation (a timeout, an OOM kill, a full disk,
+   * a lost or confused agent): the pool closes it and the next invocation gets a fresh one
+   */
+  reusable: boolean;
+  /** when the invocation's process started and ended (ms since the epoch) */
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface Environment {
+  readonly id: string;
+  /** ms from the request until the agent answered (container start, overlay, disk, agent hello) */
+  readonly startMs: number;
+  /** the memory limit it was started with (bytes), for the pool's memory accounting; 0 = none */
+  readonly memoryBytes: number;
+  /** false once the container has ended or close() was called */
+  readonly alive: boolean;
+  /**
+   * Makes fresh, empty `/tmp/<requestId>/input` and `output` folders (owned by the image's user) and
+   * returns their paths as this process can reach them (on the environment's disk, or on the data
+   * disk when there is no disk limit), so the caller can stage inputs in and outputs out.
+   */
+  prepareInvocation(requestId: string): Promise<{ hostInput: string; hostOutput: string }>;
+  /** runs one invocation; rejects only on misuse (one at a time); failures are results */
+  invoke(inv: EnvironmentInvocation): Promise<EnvironmentInvocationResult>;
+  /** removes the invocation's folders (after stage-out) */
+  finishInvocation(requestId: string): Promise<void>;
+  /** kills the container, unmounts and deletes what it used; safe to call twice */
+  close(): Promise<void>;
+}
