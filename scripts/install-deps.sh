@@ -25,6 +25,8 @@ PACKAGES=(
   debootstrap debian-archive-keyring
   # npm install compiles better-sqlite3 when its prebuilt binary cannot be downloaded
   g++ make python3
+  # the build compiles scar's in-container agent, a static binary (warm environments need it)
+  gcc libc6-dev
   # the completion test runs the fish script in fish
   fish
 )
