@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { agentBinaryPath } from "./agent-binary.js";
 import { type CgroupMode, oomKillLogged } from "./cgroups.js";
 import { findBinary, installCommand, isStatic, runtimeVersion } from "./detect.js";
 import {
@@ -27,6 +28,7 @@ import {
   systemdIsPid1,
   userNamespacesCheck,
   usernsBlocker,
+  warmEnvironmentsCheck,
 } from "./host-checks.js";
 import { type Cgroup2Dir, readHostInfo } from "./host-info.js";
 import { engineRefusal } from "./privileges.js";
@@ -87,6 +89,13 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
           value: `missing: ${missingTools.map(([b]) => b).join(", ")}`,
           fix: installCommand(...new Set(missingTools.map(([, p]) => p))),
         },
+  );
+
+  checks.push(
+    warmEnvironmentsCheck(
+      agentBinaryPath(),
+      `${installCommand("gcc", "libc6-dev")}, then \`npm run build\` in the scar folder`,
+    ),
   );
 
   const versions: Record<string, string | undefined> = {};

@@ -435,3 +435,19 @@ export function limitChecks(limits: LimitWhere[], root: boolean): Check[] {
     };
   });
 }
+
+/**
+ * Warm execution environments (issue 14) run invocations through scar's agent, a static binary built
+ * with scar (scripts/build-agent.mjs); `agent` is its path, undefined when it was not built.
+ */
+export function warmEnvironmentsCheck(agent: string | undefined, fix: string): Check {
+  return agent
+    ? { name: "warm environments", status: "ok", value: `available (scar's agent: ${agent})` }
+    : {
+        name: "warm environments",
+        status: "warn",
+        value:
+          "off: scar's agent was not built (no gcc or static C library when scar was built); every invocation starts a container of its own (slower)",
+        fix,
+      };
+}

@@ -33,11 +33,17 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
     "pids limit",
     "cpu limit",
     "disk limit",
+    "warm environments",
   ]) {
     assert.ok(names.includes(n), `missing check ${n}`);
   }
   assert.equal(report.checks.find((c: { name: string }) => c.name === "container").status, "ok");
   assert.equal(report.checks.find((c: { name: string }) => c.name === "seccomp").status, "ok");
+  // the build made scar's agent here (gcc and libc6-dev are installed by scripts/install-deps.sh)
+  assert.match(
+    report.checks.find((c: { name: string }) => c.name === "warm environments").value,
+    /^available/,
+  );
   assert.match(report.userNamespaces, /^available .*not used by containers yet/);
   // The host's mode as data: root here, and what holds where.
   assert.equal(report.host.root, true);

@@ -25,6 +25,7 @@ import {
   subordinateIdsCheck,
   userNamespacesCheck,
   usernsBlocker,
+  warmEnvironmentsCheck,
 } from "../../../src/engine/runtime/host-checks.js";
 import { type HostInfo, readCgroup2Dir, readHostInfo } from "../../../src/engine/runtime/host-info.js";
 import { engineRefusal } from "../../../src/engine/runtime/privileges.js";
@@ -332,4 +333,15 @@ test("the engine refuses a user who is not root, naming issue 20, and the sysctl
   )!;
   assert.match(noUnshare.message, /unshare is not installed/);
   assert.match(noUnshare.hint, /util-linux/);
+});
+
+test("warm environments are available with a built agent, and off with what to install without one", () => {
+  const on = warmEnvironmentsCheck("/opt/scar/dist/agent/scar-agent", "apt-get install gcc libc6-dev");
+  assert.equal(on.status, "ok");
+  assert.match(on.value, /^available \(scar's agent: \/opt\/scar\/dist\/agent\/scar-agent\)$/);
+  assert.equal(on.fix, undefined);
+  const off = warmEnvironmentsCheck(undefined, "apt-get install gcc libc6-dev");
+  assert.equal(off.status, "warn");
+  assert.match(off.value, /^off: .*every invocation starts a container of its own/);
+  assert.equal(off.fix, "apt-get install gcc libc6-dev");
 });
