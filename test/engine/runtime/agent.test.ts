@@ -112,9 +112,15 @@ before(() => {
   tmp = mkdtempSync(join(tmpdir(), "scar-agent-test-"));
 });
 after(async () => {
-  for (const s of started)
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
+  // agents a failed test left running: their stdin's end makes them kill their invocations; one
+  // that does not answer is killed (unshare passes its SIGKILL on to the agent: --kill-child)
+  const left = started.filter((s) => s.child.exitCode === null && s.child.signalCode === null);
+  for (const s of left) s.child.stdin.end();
+  const timer = setTimeout(() => {
+    for (const s of left) s.child.kill("SIGKILL");
+  }, 5000);
   await Promise.all(started.map((s) => s.exited));
+  clearTimeout(timer);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -312,7 +318,14 @@ describe("the agent's time limit", () => {
 describe("pid 1: nothing of one invocation survives into the next", () => {
   test("a background process that left the invocation's group and session is dead before the next starts", async () => {
     const a = await connect("pid 1");
-    const one = await collect(a.client, sh("one", "setsid sleep 1000 & echo $!"));
+    // it has its own session (field 6 of its stat) before the invocation ends
+    const one = await collect(
+      a.client,
+      sh(
+        "one",
+        `setsid sleep 1000 & p=$!; until [ "$(cut -d' ' -f6 /proc/$p/stat)" = $p ]; do :; done; echo $p`,
+      ),
+    );
     assert.equal(one.x.code, 0);
     const bg = one.stdout.toString().trim();
     const two = await collect(
@@ -397,6 +410,22 @@ for (const mode of MODES) {
     if (mode === "host") assert.equal(alive(Number(out.trim())), false);
   });
 }
+
+test("SIGTERM (host): the agent kills the running invocation's group, says so and exits 143", async () => {
+  const a = await connect("host");
+  let out = "";
+  const running = a.client.run({
+    ...sh("term", "sleep 1000 & echo $!; wait"),
+    onStdout: (c) => {
+      out += c.toString();
+      a.child.kill("SIGTERM");
+    },
+  });
+  await assert.rejects(running, AgentLostError);
+  assert.equal(await a.exited, 143);
+  assert.equal(a.stderr(), "scar-agent: stopping on signal 15\n");
+  assert.equal(alive(Number(out.trim())), false);
+});
 
 describe("the client", () => {
   test("copes with frames split anywhere: the agent's output fed one byte at a time", async () => {
