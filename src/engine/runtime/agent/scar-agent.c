@@ -59,6 +59,7 @@ struct invocation {
 
 static int is_init;                 /* getpid() == 1: kill(-1) is ours to use */
 static int sigfd = -1;              /* SIGCHLD and the termination signals, read by poll */
+static int stop_signal;             /* a termination signal received, acted on by the main loop */
 static struct invocation *running;  /* NULL when idle */
 static unsigned char inbuf[HEADER + MAX_PAYLOAD]; /* stdin bytes not yet parsed into frames */
 static size_t inlen;
@@ -108,31 +109,37 @@ static void write_all(const unsigned char *buf, size_t len)
 	}
 }
 
-static void send_frame(char type, const void *payload, size_t len)
+/*
+ * Sends the frame in `frame`: its payload of `len` bytes is already at frame + HEADER, the header is
+ * filled here, and all goes out in one write (the engine then wakes once per frame, not twice).
+ */
+static void send_frame(unsigned char *frame, char type, size_t len)
 {
-	unsigned char h[HEADER] = {(unsigned char)type, (unsigned char)(len >> 24), (unsigned char)(len >> 16),
-				   (unsigned char)(len >> 8), (unsigned char)len};
-	write_all(h, HEADER);
-	write_all(payload, len);
+	frame[0] = (unsigned char)type;
+	frame[1] = (unsigned char)(len >> 24);
+	frame[2] = (unsigned char)(len >> 16);
+	frame[3] = (unsigned char)(len >> 8);
+	frame[4] = (unsigned char)len;
+	write_all(frame, HEADER + len);
 }
 
 /* A frame of NUL-terminated string fields; the list ends with NULL. */
 static void send_fields(char type, ...)
 {
-	static char buf[8192];
-	size_t len = 0;
+	static unsigned char buf[HEADER + 8192];
+	size_t len = 0, room = sizeof buf - HEADER;
 	va_list ap;
 	va_start(ap, type);
 	for (const char *f; (f = va_arg(ap, const char *)) != NULL;) {
 		size_t n = strlen(f);
-		if (n > sizeof buf - len - 1) /* only ids and messages, which we bound; never split a field */
-			n = sizeof buf - len - 1;
-		memcpy(buf + len, f, n);
+		if (n > room - len - 1) /* only ids and messages, which we bound; never split a field */
+			n = room - len - 1;
+		memcpy(buf + HEADER + len, f, n);
 		len += n;
-		buf[len++] = '\0';
+		buf[HEADER + len++] = '\0';
 	}
 	va_end(ap);
-	send_frame(type, buf, len);
+	send_frame(buf, type, len);
 }
 
 /* Reaps every child that has ended, noting the invocation's own status. Returns 1 when no child is left. */
@@ -154,7 +161,7 @@ static int reap(void)
 	}
 }
 
-/* Empties the signalfd; reports a termination signal by exiting. Children are reaped by the caller. */
+/* Empties the signalfd, noting a termination signal. Children are reaped by the caller. */
 static void drain_signals(void)
 {
 	struct signalfd_siginfo si;
@@ -164,10 +171,8 @@ static void drain_signals(void)
 			continue;
 		if (n != (ssize_t)sizeof si)
 			return;
-		if (si.ssi_signo != SIGCHLD) {
-			diag("stopping on signal %u", si.ssi_signo);
-			kill_all_and_exit(128 + (int)si.ssi_signo);
-		}
+		if (si.ssi_signo != SIGCHLD && !stop_signal)
+			stop_signal = (int)si.ssi_signo;
 	}
 }
 
@@ -190,11 +195,8 @@ static void kill_tree(void)
 		if (is_init ? none_left : (!group || (running->reaped && kill(-group, 0) < 0 && errno == ESRCH)))
 			return;
 		struct pollfd p = {.fd = sigfd, .events = POLLIN};
-		if (poll(&p, 1, 100) > 0) {
-			struct signalfd_siginfo si;
-			while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-				; /* termination signals wait: we are already killing everything */
-		}
+		if (poll(&p, 1, 100) > 0)
+			drain_signals(); /* a termination signal waits: we are killing everything already */
 	}
 }
 
@@ -216,15 +218,19 @@ static void protocol_error(const char *fmt, ...)
 	kill_all_and_exit(EXIT_PROTOCOL);
 }
 
-/* Forwards what is in one output pipe as O or E frames; closes it at EOF. `once` stops at one read. */
-static void forward(int *fd, char type, int once)
+/*
+ * Forwards what is in one output pipe as O or E frames: reads until `budget` bytes were sent (0: one
+ * read) or the pipe is empty; closes it at EOF.
+ */
+static void forward(int *fd, char type, size_t budget)
 {
 	while (*fd >= 0) {
 		ssize_t n = read(*fd, outbuf + HEADER, CHUNK);
 		if (n > 0) {
-			send_frame(type, outbuf + HEADER, (size_t)n);
-			if (once)
+			send_frame(outbuf, type, (size_t)n);
+			if ((size_t)n >= budget)
 				return;
+			budget -= (size_t)n;
 		} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
 			close(*fd);
 			*fd = -1;
@@ -232,6 +238,16 @@ static void forward(int *fd, char type, int once)
 			return;
 		}
 	}
+}
+
+/*
+ * What a pipe can hold: all that is left in it once its writers are dead. Reading no more than that
+ * bounds the final drain even when a writer that escaped the kill (outside a pid namespace) goes on.
+ */
+static size_t pipe_capacity(int fd)
+{
+	int size = fd >= 0 ? fcntl(fd, F_GETPIPE_SZ) : 0;
+	return size > 0 ? (size_t)size : 1u << 20;
 }
 
 /*
@@ -243,8 +259,8 @@ static void finish(const char *kind, int code, const char *message)
 {
 	char num[16];
 	kill_tree();
-	forward(&running->out, 'O', 0);
-	forward(&running->err, 'E', 0);
+	forward(&running->out, 'O', pipe_capacity(running->out));
+	forward(&running->err, 'E', pipe_capacity(running->err));
 	if (running->out >= 0)
 		close(running->out);
 	if (running->err >= 0)
@@ -303,14 +319,16 @@ static void exec_search(char **argv, char **envp)
 	for (const char *dir = path_of(envp);;) {
 		const char *end = strchrnul(dir, ':');
 		size_t dlen = (size_t)(end - dir);
-		if (dlen == 0) /* an empty PATH element means the current folder */
-			snprintf(file, sizeof file, "%s", name);
+		/* an empty PATH element means the current folder; a name too long is skipped, never cut */
+		int n = dlen == 0 ? snprintf(file, sizeof file, "%s", name)
+				  : snprintf(file, sizeof file, "%.*s/%s", (int)dlen, dir, name);
+		if (n < 0 || (size_t)n >= sizeof file)
+			errno = ENAMETOOLONG;
 		else
-			snprintf(file, sizeof file, "%.*s/%s", (int)dlen, dir, name);
-		execve(file, argv, envp);
+			execve(file, argv, envp);
 		if (errno == EACCES)
 			saw_eacces = 1;
-		else if (errno != ENOENT && errno != ENOTDIR)
+		else if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG)
 			return;
 		if (*end == '\0')
 			break;
@@ -328,9 +346,9 @@ static void start(struct invocation *inv)
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		char msg[100];
-		snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
 		int e = errno;
+		char msg[100];
+		snprintf(msg, sizeof msg, "fork: %s", strerror(e));
 		close(outp[0]), close(outp[1]), close(errp[0]), close(errp[1]), close(execp[0]), close(execp[1]);
 		inv->out = inv->err = -1;
 		inv->reaped = 1;
@@ -540,11 +558,15 @@ int main(void)
 			drain_signals();
 			reap();
 		}
+		if (stop_signal) {
+			diag("stopping on signal %d", stop_signal);
+			kill_all_and_exit(128 + stop_signal);
+		}
 		/* one read per stream per round, so a chatty stdout cannot starve stderr or a K frame */
 		if (running && p[2].revents)
-			forward(&running->out, 'O', 1);
+			forward(&running->out, 'O', 0);
 		if (running && p[3].revents)
-			forward(&running->err, 'E', 1);
+			forward(&running->err, 'E', 0);
 		if (running && running->reaped) {
 			finish(NULL, 0, "");
 			continue; /* stdin is polled again before it is read: a K for this id is now moot */
