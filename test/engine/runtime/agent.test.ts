@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
@@ -410,6 +410,58 @@ for (const mode of MODES) {
     if (mode === "host") assert.equal(alive(Number(out.trim())), false);
   });
 }
+
+test("frames that reach the agent a byte at a time, and a run frame of exactly 4 MiB", async () => {
+  const a = spawnAgent("host");
+  const frames = new FrameDecoder<AgentFrameType>(["H", "S", "O", "E", "X"]);
+  const got: { type: string; fields: string[] }[] = [];
+  const waiters: (() => void)[] = [];
+  a.child.stdout.on("data", (c: Buffer) => {
+    for (const f of frames.push(c))
+      got.push({
+        type: f.type,
+        fields: f.type === "O" ? [f.payload.toString()] : decodeFields(f.type, f.payload),
+      });
+    for (const w of waiters.splice(0)) w();
+  });
+  const until = async (pred: (g: { type: string; fields: string[] }) => boolean) => {
+    for (;;) {
+      const found = got.find(pred);
+      if (found) return found.fields;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  const xOf = (id: string) => until((g) => g.type === "X" && g.fields[0] === id);
+  // each byte its own write, the next one only once the agent has read it (its rchar went up;
+  // nothing else is read meanwhile: no signal, and the invocation is silent while its frames arrive)
+  const rchar = () => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${a.child.pid}/io`, "utf8"))![1]);
+  const bytewise = async (bytes: Buffer) => {
+    for (const b of bytes) {
+      const before = rchar();
+      a.child.stdin.write(Buffer.from([b]));
+      while (rchar() === before) await new Promise((r) => setImmediate(r));
+    }
+  };
+  await bytewise(runFrame({ id: "slow", argv: ["/bin/sh", "-c", "echo pieces; exec sleep 1000"], env: [] }));
+  await until((g) => g.type === "O" && g.fields[0] === "pieces\n");
+  await bytewise(killFrame("slow"));
+  assert.deepEqual(await xOf("slow"), ["slow", "killed", "0", ""]);
+
+  // the largest frame the protocol allows: accepted, and the kernel's E2BIG is an exec error
+  const head = ["big", "0", "", "1", "/bin/true", "64"];
+  const fixed = head.reduce((n, f) => n + Buffer.byteLength(f) + 1, 0);
+  const per = Math.floor((4 * 1024 * 1024 - fixed) / 64);
+  const env = Array.from({ length: 64 }, (_, i) => `V${String(i).padStart(2, "0")}=`);
+  const sizes = env.map((e, i) => (i < 63 ? per : 4 * 1024 * 1024 - fixed - 63 * per) - e.length - 1);
+  const entries = env.map((e, i) => e + "x".repeat(sizes[i]!));
+  const frame = runFrame({ id: "big", argv: ["/bin/true"], env: entries });
+  assert.equal(frame.length, 5 + 4 * 1024 * 1024);
+  a.child.stdin.write(frame);
+  assert.deepEqual(await xOf("big"), ["big", "exec-error", "7", "exec /bin/true: Argument list too long"]);
+  a.child.stdin.end();
+  assert.equal(await a.exited, 0);
+  assert.equal(a.stderr(), "");
+});
 
 test("SIGTERM (host): the agent kills the running invocation's group, says so and exits 143", async () => {
   const a = await connect("host");
