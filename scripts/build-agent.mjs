@@ -58,28 +58,37 @@ if (probe.error || probe.status !== 0)
 // The scratch folder is next to the output, so the binary can be renamed into place.
 mkdirSync(dirname(output), { recursive: true });
 const tmp = mkdtempSync(join(dirname(output), ".build-"));
+let failure;
 try {
+  failure = build(tmp);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+if (failure?.off) off(failure.off, failure.install);
+if (failure) {
+  process.stderr.write(failure.output);
+  console.error("scar: building the agent failed (above)");
+  process.exit(1);
+}
+
+/** builds into `tmp` and renames the binary into place; returns what went wrong, if anything */
+function build(tmp) {
   const trivial = join(tmp, "t.c");
   writeFileSync(trivial, "int main(void) { return 0; }\n");
   const linked = (flags) => cc([...flags, "-o", join(tmp, "t"), trivial]).status === 0;
   if (!linked(["-static"]))
-    off(
-      "gcc cannot link a static program (no static C library)",
-      "libc6-dev (Debian: apt-get install gcc libc6-dev)",
-    );
+    return {
+      off: "gcc cannot link a static program (no static C library)",
+      install: "libc6-dev (Debian: apt-get install gcc libc6-dev)",
+    };
   const pie = linked(["-static-pie", "-fPIE"]) ? ["-static-pie", "-fPIE"] : ["-static"];
 
   const partial = join(tmp, "scar-agent");
   const r = cc([...pie, "-Os", "-s", ...WARNINGS, ...HARDENING, "-o", partial, source]);
-  if (r.status !== 0) {
-    process.stderr.write(r.stderr || String(r.error));
-    console.error("scar: building the agent failed (above)");
-    process.exit(1);
-  }
+  if (r.status !== 0) return { output: r.stderr || String(r.error) };
   // run by the image's user, whoever that is, whatever umask built it
   chmodSync(partial, 0o755);
   // renamed into place in one step: a half-written binary is never found by agentBinaryPath()
   renameSync(partial, output);
-} finally {
-  rmSync(tmp, { recursive: true, force: true });
+  return undefined;
 }
