@@ -608,6 +608,14 @@ describe("the client", () => {
     await a.client.close();
   });
 
+  test("an agent that ends before its hello: connect rejects with AgentLostError", async () => {
+    const gone = spawn("true", [], { stdio: ["pipe", "pipe", "inherit"] });
+    await assert.rejects(
+      AgentClient.connect(gone.stdin, gone.stdout),
+      (e) => e instanceof AgentLostError && /^the agent's output ended$/.test(e.message),
+    );
+  });
+
   test("no hello in time: connect rejects with AgentLostError", async () => {
     const quiet = spawn("sleep", ["1000"], { stdio: ["pipe", "pipe", "inherit"] });
     await assert.rejects(
