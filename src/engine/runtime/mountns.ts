@@ -70,6 +70,11 @@ export interface Started {
   /** the command's stdout and stderr (the FIFOs, opened for reading) */
   stdout: Socket;
   stderr: Socket;
+  /**
+   * with `stdin: true`: the command's stdin (the FIFO, opened for reading and writing, so that
+   * neither side's open waits); ending it is the command's EOF
+   */
+  stdin?: Socket;
   /** the exit status as a shell gives it (128 + n when killed by signal n); undefined if the helper ended first */
   exited: Promise<number | undefined>;
 }
@@ -123,46 +128,55 @@ export class PrivateMountNamespace {
 
   /**
    * Prepares a run's folder `dir` in one request: the overlay (`options` as for `mount -o`, paths in
-   * it relative to `wd` or absolute) at `dir/rootfs`, and the FIFOs `start` writes to. Throws
-   * MountError with mount's message, and then nothing is mounted.
+   * it relative to `wd` or absolute) at `dir/rootfs`, and the FIFOs `start` writes to (and, with
+   * `stdin`, the one it reads from). Throws MountError with mount's message, and then nothing is mounted.
    */
-  async prepareRun(options: string, dir: string, wd: string): Promise<void> {
-    const answer = await this.request(["prepare", options, dir, wd]);
+  async prepareRun(options: string, dir: string, wd: string, stdin = false): Promise<void> {
+    const answer = await this.request([stdin ? "prepare-stdin" : "prepare", options, dir, wd]);
     if (answer !== "ok") throw new MountError(`mount overlay: ${failure(answer)}`);
   }
 
-  /** Makes the two FIFOs (`stdout`, `stderr`) that `start` writes to, in `dir` (runs without an overlay). */
-  async makeFifos(dir: string): Promise<void> {
-    const answer = await this.request(["fifos", "", dir, "/"]);
+  /**
+   * Makes the two FIFOs (`stdout`, `stderr`) that `start` writes to, and with `stdin` the one it
+   * reads from, in `dir` (runs without an overlay).
+   */
+  async makeFifos(dir: string, stdin = false): Promise<void> {
+    const answer = await this.request([stdin ? "fifos-stdin" : "fifos", "", dir, "/"]);
     if (answer !== "ok") throw new MountError(`mkfifo in ${dir}: ${failure(answer)}`);
   }
 
   /**
    * Starts `argv` in this namespace, in the background, with stdin from /dev/null and stdout/stderr
    * into the FIFOs in `dir` (opened for reading here first, so that their writer's open never
-   * waits). `id` ([A-Za-z0-9_-]) tags the exit status.
+   * waits). `id` ([A-Za-z0-9_-]) tags the exit status. With `stdin` (FIFOs made with `stdin`), its
+   * stdin is the FIFO `dir/stdin`, which this process holds open for writing (`Started.stdin`): the
+   * command reads EOF once this process closes it, or dies.
    */
-  async start(id: string, argv: readonly string[], dir: string): Promise<Started> {
+  async start(id: string, argv: readonly string[], dir: string, stdin = false): Promise<Started> {
     checkId(id);
-    const [stdout, stderr] = await Promise.all([
+    const opened = await Promise.allSettled([
       openFifo(join(dir, "stdout")),
       openFifo(join(dir, "stderr")),
+      ...(stdin ? [openFifo(join(dir, "stdin"), "write")] : []),
     ]);
+    const socks = opened.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const failed = opened.find((o) => o.status === "rejected");
     try {
+      if (failed) throw failed.reason;
       const { finished } = await this.background("exit", id, [
-        "start",
+        stdin ? "serve" : "start",
         argv.map(shellQuote).join(" "),
         dir,
         id,
       ]);
       return {
-        stdout,
-        stderr,
+        stdout: socks[0]!,
+        stderr: socks[1]!,
+        ...(stdin ? { stdin: socks[2]! } : {}),
         exited: finished.then((rest) => (rest === undefined ? undefined : Number(rest))),
       };
     } catch (e) {
-      stdout.destroy();
-      stderr.destroy();
+      for (const s of socks) s.destroy();
       throw e;
     }
   }
@@ -294,7 +308,8 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
   const umount = `${bb}umount -n`;
   const e = shellQuote(errorFile);
   const fail = `{ m=; IFS= read -r m <${e}; echo "fail $m"; }`;
-  const fifos = `${bb}mkfifo -m 600 "$t/stdout" "$t/stderr" 2>${e}`;
+  // ("$si": the request asked for a stdin FIFO too, see `serve`)
+  const fifos = `${bb}mkfifo -m 600 "$t/stdout" "$t/stderr" \${si:+"$t/stdin"} 2>${e}`;
   return [
     // what the runtime makes for the container (mount points, /dev) must not inherit the engine's
     // private umask (077): a container whose user is not root could not reach its input
@@ -305,11 +320,16 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
     ...hide.map((p) => `${umount} ${shellQuote(p)} || exit 1`),
     "echo ready",
     "while IFS= read -r op && IFS= read -r o && IFS= read -r t && IFS= read -r wd; do",
+    // "prepare-stdin", "fifos-stdin": as without the suffix, with a third FIFO for `serve`'s stdin
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
+    '  si=; case "$op" in *-stdin) si=1; op=${op%-stdin} ;; esac',
     '  case "$op" in',
     `  fifos) if ${fifos}; then echo ok; else ${fail}; fi ;;`,
     // if the FIFOs cannot be made, the overlay is unmounted again: a failed prepare leaves no mount
     `  prepare) if cd "$wd" 2>${e} && ${bb}mount -n -t overlay overlay -o "$o" "$t/rootfs" 2>${e}; then cd /; if ${fifos}; then echo ok; else ${fail}; ${umount} "$t/rootfs"; fi; else cd /; ${fail}; fi ;;`,
     `  start) jobs >/dev/null; ( eval "$o" </dev/null >"$t/stdout" 2>"$t/stderr"; echo "exit $wd $?" ) & echo ok ;;`,
+    // as start, reading the stdin FIFO (held open for writing by the engine: this open does not wait)
+    `  serve) jobs >/dev/null; ( eval "$o" <"$t/stdin" >"$t/stdout" 2>"$t/stderr"; echo "exit $wd $?" ) & echo ok ;;`,
     `  finish) jobs >/dev/null; ( if [ -z "$o" ] || ${umount} "$t/rootfs" 2>"$t/umount.err" || ${umount} -l "$t/rootfs" 2>"$t/umount.err"; then ${bb}rm -rf "$t"; echo "done $wd ok"; else m=; IFS= read -r m <"$t/umount.err"; echo "done $wd fail $m"; fi ) & echo ok ;;`,
     `  remove) jobs >/dev/null; ( ${bb}rm -rf "$t"; echo "done $wd ok" ) & echo ok ;;`,
     // a command line of the engine's (the run's disk: make, copy out, wipe), error output into $t
@@ -395,13 +415,16 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
 /**
  * Opens a FIFO for reading without waiting for its writer (O_NONBLOCK), as a socket: libuv waits
  * for data (no EOF before a writer has come and gone), and the socket ends when the last writer
- * closes.
+ * closes. For writing: opened O_RDWR (an O_WRONLY open would wait for a reader, or fail with
+ * O_NONBLOCK), used as a write-only socket; its reader sees EOF when this process closes it.
  */
-function openFifo(path: string): Promise<Socket> {
+function openFifo(path: string, mode: "read" | "write" = "read"): Promise<Socket> {
+  const flags = (mode === "read" ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
   return new Promise((resolve, reject) =>
-    open(path, constants.O_RDONLY | constants.O_NONBLOCK, (err, fd) => {
+    open(path, flags, (err, fd) => {
       if (err) reject(new MountError(`open ${path}: ${err.message}`));
-      else resolve(new Socket({ fd, readable: true, writable: false }));
+      else if (mode === "read") resolve(new Socket({ fd, readable: true, writable: false }));
+      else resolve(new Socket({ fd, readable: false, writable: true }));
     }),
   );
 }

@@ -185,6 +185,71 @@ for (const bb of [undefined, ...(busybox && isStatic(busybox) ? [busybox] : [])]
   });
 }
 
+for (const bb of [undefined, ...(busybox && isStatic(busybox) ? [busybox] : [])]) {
+  test(`a command served with a stdin FIFO reads what this process writes, and EOF when it closes it (${bb ? "static busybox" : "system sh"})`, async () => {
+    const ns = await PrivateMountNamespace.create({
+      hide: [],
+      errorFile: join(dir, `err-serve-${bb ? "bb" : "sys"}`),
+      ...(bb ? { busybox: bb } : {}),
+    });
+    try {
+      const d = runDirs(bb ? "serve-bb" : "serve-sys");
+      const runDir = join(d.merged, "..", "run");
+      mkdirSync(join(runDir, "rootfs"), { recursive: true });
+      await ns.prepareRun(`lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`, runDir, "/", true);
+      const s = await ns.start(
+        "s1",
+        ["sh", "-c", 'while read -r l; do echo "got $l"; done; echo eof'],
+        runDir,
+        true,
+      );
+      assert.ok(s.stdin, "a writable stdin");
+      let out = "";
+      s.stdout.setEncoding("utf8");
+      const ended = new Promise<void>((res) => s.stdout.on("end", res));
+      let waiting: (() => void) | undefined;
+      s.stdout.on("data", (c: string) => {
+        out += c;
+        waiting?.();
+      });
+      const seen = (text: string) =>
+        new Promise<void>((res) => {
+          waiting = () => out.includes(text) && res();
+          waiting();
+        });
+      s.stderr.resume();
+      // a conversation: the command answers each line while its stdin stays open
+      s.stdin.write("one\n");
+      await seen("got one\n");
+      s.stdin.write("two\n");
+      await seen("got two\n");
+      s.stdin.end();
+      await ended;
+      assert.equal(out, "got one\ngot two\neof\n");
+      assert.equal(await s.exited, 0);
+      await ns.finishRun("s1", runDir, true);
+      assert.deepEqual(mountsMentioning(join(runDir, "rootfs"), ns.pid), []);
+
+      // without an overlay: the three FIFOs alone; plain `start` still reads /dev/null
+      mkdirSync(runDir, { recursive: true });
+      await ns.makeFifos(runDir, true);
+      assert.ok(statSync(join(runDir, "stdin")).isFIFO());
+      const plain = await ns.start("s2", ["sh", "-c", "cat; echo done"], runDir);
+      assert.equal(plain.stdin, undefined);
+      plain.stderr.resume();
+      let text = "";
+      plain.stdout.setEncoding("utf8").on("data", (c: string) => {
+        text += c;
+      });
+      assert.equal(await plain.exited, 0);
+      assert.equal(text, "done\n");
+      await ns.finishRun("s2", runDir, false);
+    } finally {
+      ns.close();
+    }
+  });
+}
+
 test("a command started by the helper that is killed ends with 128 + the signal, and a helper that dies ends what it started", async () => {
   const ns = await PrivateMountNamespace.create({ hide: [], errorFile: join(dir, "err-kill") });
   try {
