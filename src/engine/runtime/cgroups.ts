@@ -250,3 +250,23 @@ export function swapAccounting(mode: CgroupMode): boolean {
   if (mode === "v2") return true;
   return existsSync(join(ROOT, "memory", "memory.memsw.limit_in_bytes"));
 }
+
+/**
+ * The OOM kills the kernel counted in one container's memory cgroup (`cgroupPath`, absolute): v1
+ * `memory.oom_control`'s `oom_kill` line (kernel >= 4.13), v2 `memory.events`' `oom_kill`; -1 when
+ * it cannot be read (no memory controller, the cgroup is gone). Unlike a run's cgroup, an
+ * environment's stays while its container lives, so its own counter says whether an invocation was
+ * OOM-killed.
+ */
+export function oomKillsOf(mode: CgroupMode, cgroupPath: string): number {
+  const file =
+    mode === "v2"
+      ? join(ROOT, cgroupPath, "memory.events")
+      : join(ROOT, "memory", cgroupPath, "memory.oom_control");
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, "utf8"));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}

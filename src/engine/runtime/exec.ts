@@ -47,3 +47,20 @@ export function exec(file: string, args: readonly string[], opts: ExecOptions = 
 export function firstLine(s: string): string {
   return s.trim().split("\n")[0]?.trim() ?? "";
 }
+
+/** A signal's number, for the 128 + n exit status a shell reports; 0 when not one of these. */
+export function signalNumber(s: NodeJS.Signals): number {
+  const n = (
+    {
+      SIGHUP: 1,
+      SIGINT: 2,
+      SIGQUIT: 3,
+      SIGABRT: 6,
+      SIGKILL: 9,
+      SIGSEGV: 11,
+      SIGPIPE: 13,
+      SIGTERM: 15,
+    } as Record<string, number>
+  )[s];
+  return n ?? 0;
+}

@@ -3,10 +3,11 @@
  * fresh upper (so a run never copies or changes the image), or, where overlayfs cannot be mounted, a
  * per-run copy of the layers with the whiteouts applied (slow, but correct).
  */
-import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { Host } from "./adapters.js";
 import { exec, firstLine } from "./exec.js";
+import type { BindMount } from "./types.js";
 
 export interface OverlaySupport {
   overlay: boolean;
@@ -157,4 +158,11 @@ async function opaqueDirs(layer: string): Promise<string[]> {
     else if (file && line.trim() === 'trusted.overlay.opaque="y"') out.push(relative(layer, file));
   }
   return out;
+}
+
+/** With the host's network, the host's DNS and hosts files too (read-only), as Docker does; the run's own mounts win. */
+export function hostNetworkFiles(mounts: readonly BindMount[]): BindMount[] {
+  return ["/etc/resolv.conf", "/etc/hosts"]
+    .filter((p) => existsSync(p) && !mounts.some((m) => m.destination === p))
+    .map((p) => ({ source: realpathSync(p), destination: p, readonly: true }));
 }

@@ -14,7 +14,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { chmod, chown, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -32,12 +32,28 @@ import {
 } from "./cgroups.js";
 import { findBinary, nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
 import { type Disk, DiskPool } from "./disk.js";
+import { type EnvironmentHost, startEnvironment } from "./environment.js";
+import { signalNumber } from "./exec.js";
 import { MountError, type Started } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
-import { copyLayers, OverlayError, type OverlaySupport, overlayMount, probeOverlay } from "./rootfs.js";
+import {
+  copyLayers,
+  hostNetworkFiles,
+  OverlayError,
+  type OverlaySupport,
+  overlayMount,
+  probeOverlay,
+} from "./rootfs.js";
 import { buildSpec, type HostFacts, SpecError } from "./spec.js";
 import { type SweepReport, sweep } from "./sweep.js";
-import type { BindMount, RunReason, RunRequest, RunResult } from "./types.js";
+import type {
+  BindMount,
+  Environment,
+  EnvironmentRequest,
+  RunReason,
+  RunRequest,
+  RunResult,
+} from "./types.js";
 import { resolveUser, UserError } from "./user.js";
 
 export interface RunnerOptions {
@@ -78,6 +94,8 @@ export class Runner {
   private readonly active = new Map<string, () => void>();
   /** runs whose overlay is being unmounted in the background, before their folder goes */
   private readonly finishing = new Map<string, Promise<void>>();
+  /** warm environments (environment.ts) started and not yet closed */
+  private readonly environments = new Map<string, Environment>();
   private closed = false;
   private trashing: Promise<void> | undefined;
   private trashAgain = false;
@@ -185,7 +203,7 @@ export class Runner {
       runsDir: this.runsDir,
       trashDir: this.trashDir,
       cgroupParent: this.cgroupParent,
-      active: new Set([...this.active.keys(), ...this.finishing.keys()]),
+      active: new Set([...this.active.keys(), ...this.finishing.keys(), ...this.environments.keys()]),
     });
   }
 
@@ -193,6 +211,7 @@ export class Runner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.all([...this.environments.values()].map((e) => e.close()));
     const pending = [...this.active.values()];
     for (const kill of pending) kill();
     while (this.active.size > 0) await new Promise((r) => setTimeout(r, 10));
@@ -201,6 +220,32 @@ export class Runner {
     this.runtime.host.namespace?.close();
     await this.disks?.clear();
     releaseLock(this.stateDir);
+  }
+
+  /**
+   * Starts a warm execution environment: a container of the image with the agent as its process,
+   * which runs invocations one at a time (environment.ts). Rejects with EnvironmentStartError when
+   * it cannot start; close() (or this runner's close()) ends it.
+   */
+  startEnvironment(req: EnvironmentRequest): Promise<Environment> {
+    if (this.closed) return Promise.reject(new Error("runner is closed"));
+    const host: EnvironmentHost = {
+      runtime: this.runtime,
+      runsDir: this.runsDir,
+      cgroupParent: this.cgroupParent,
+      cgroupMode: this.info.cgroupMode,
+      facts: this.facts,
+      rootfs: this.info.rootfs,
+      overlayVolatile: this.info.overlay.volatile,
+      ...(this.disks ? { disks: this.disks } : {}),
+      track: (env) => this.environments.set(env.id, env),
+      forget: (id) => this.environments.delete(id),
+      release: async (id, dir, mounted, disk) => {
+        await this.cleanup(id, dir, mounted, disk);
+        await this.finishing.get(id);
+      },
+    };
+    return startEnvironment(host, req);
   }
 
   async run(req: RunRequest): Promise<RunResult> {
@@ -635,35 +680,12 @@ interface RunControl {
   pending?: KillReason;
 }
 
-/** With the host's network, the host's DNS and hosts files too (read-only), as Docker does; the run's own mounts win. */
-function hostNetworkFiles(mounts: readonly BindMount[]): BindMount[] {
-  return ["/etc/resolv.conf", "/etc/hosts"]
-    .filter((p) => existsSync(p) && !mounts.some((m) => m.destination === p))
-    .map((p) => ({ source: realpathSync(p), destination: p, readonly: true }));
-}
-
 function fileText(p: string): string {
   try {
     return readFileSync(p, "utf8");
   } catch {
     return "";
   }
-}
-
-function signalNumber(s: NodeJS.Signals): number {
-  const n = (
-    {
-      SIGHUP: 1,
-      SIGINT: 2,
-      SIGQUIT: 3,
-      SIGABRT: 6,
-      SIGKILL: 9,
-      SIGSEGV: 11,
-      SIGPIPE: 13,
-      SIGTERM: 15,
-    } as Record<string, number>
-  )[s];
-  return n ?? 0;
 }
 
 function takeLock(stateDir: string): void {

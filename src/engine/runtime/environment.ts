@@ -1,0 +1,571 @@
+/**
+ * A warm execution environment (issue 14): one long-lived container of an image whose first process
+ * is scar's agent, running invocations one at a time.
+ *
+ *   start: the container is prepared as a run's (runner.ts: spec with the same isolation and limits,
+ *   overlay root, the disk when diskBytes is set) with two more mounts, the agent binary read-only at
+ *   /.scar/agent (the entrypoint, no cmd) and the environment's /tmp; the mount helper starts
+ *   `crun|runc run` with stdin/stdout/stderr on three FIFOs of the run folder (mountns.ts `serve`):
+ *   stdin/stdout carry the agent's frames, stderr its diagnostics. Started when the agent says hello.
+ *   invoke: R with the merged environment -> O/E chunks (captured with a cap, streamed) -> X, mapped
+ *   to a RunReason; the environment's own memory cgroup's OOM-kill counter and its disk decide oom
+ *   and disk. An engine-side guard kills the container when no X comes in time.
+ *   close: EOF on the agent's stdin (it kills everything and exits), SIGKILL if it does not end
+ *   promptly, then what a run's cleanup does (runtime state, cgroup, umount, folder, disk).
+ *
+ * The environment lives in the runner's runs/ folder and cgroup parent under an id starting with
+ * "e": a start-up sweep after a crash finds and removes it as it does a run's leftovers.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import { isAbsolute, join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { ContainerRuntime } from "./adapters.js";
+import { runtimeErrors } from "./adapters.js";
+import { AGENT_BUILD_HINT, agentBinaryPath } from "./agent-binary.js";
+import { AgentClient, type AgentExit, AgentLostError, AgentProtocolError } from "./agent-client.js";
+import { type CgroupMode, oomKillCount, oomKillLogged, oomKillsOf } from "./cgroups.js";
+import type { Disk, DiskPool } from "./disk.js";
+import { signalNumber } from "./exec.js";
+import { MountError } from "./mountns.js";
+import { CappedBuffer } from "./output.js";
+import { copyLayers, hostNetworkFiles, OverlayError, overlayMount } from "./rootfs.js";
+import { buildSpec, type HostFacts, processEnv, SpecError } from "./spec.js";
+import type {
+  BindMount,
+  Environment,
+  EnvironmentInvocation,
+  EnvironmentInvocationResult,
+  EnvironmentRequest,
+  RunReason,
+} from "./types.js";
+import { type ResolvedUser, resolveUser, UserError } from "./user.js";
+
+/** Where the agent binary is mounted in every environment (read-only); its entrypoint. */
+export const AGENT_PATH = "/.scar/agent";
+
+/** How long an agent may take from the container's start to its hello before the start fails. */
+const HELLO_TIMEOUT_MS = 30_000;
+/** After an invocation's time limit, how long the agent has to report the kill before the engine kills the container. */
+const GUARD_MS = 5000;
+/** How long close() waits for the agent to exit on EOF before it kills the container. */
+const CLOSE_GRACE_MS = 2000;
+const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
+const OOM_MESSAGE = "killed by the kernel's OOM killer (the environment's memory limit reached)";
+
+/** The environment could not be started; `message` says why (the runtime's or the agent's words). */
+export class EnvironmentStartError extends Error {
+  override name = "EnvironmentStartError";
+}
+
+/** What an environment needs of its Runner (runner.ts). */
+export interface EnvironmentHost {
+  readonly runtime: ContainerRuntime;
+  readonly runsDir: string;
+  readonly cgroupParent: string;
+  readonly cgroupMode: CgroupMode;
+  readonly facts: Omit<HostFacts, "cgroupsPath">;
+  readonly rootfs: "overlay" | "copy";
+  readonly overlayVolatile: boolean;
+  readonly disks?: DiskPool;
+  /**
+   * Removes what the runtime left of container `id`, unmounts its overlay, deletes its folder and
+   * puts its disk back in the pool, as after a run; resolves when all of that is done.
+   */
+  release(id: string, dir: string, mounted: string | undefined, disk: Disk | undefined): Promise<void>;
+  /** an environment is starting: the runner's close() closes it, its sweep leaves it alone */
+  track(env: Environment): void;
+  /** the environment ended (closed, or its start failed): the runner forgets it */
+  forget(id: string): void;
+}
+
+/** The container's process as this process talks to it. */
+interface Launched {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** the runtime's exit status (128 + n when killed by signal n); undefined when unknown */
+  exited: Promise<number | undefined>;
+}
+
+/** Starts one environment (Runner.startEnvironment). */
+export async function startEnvironment(host: EnvironmentHost, req: EnvironmentRequest): Promise<Environment> {
+  const t0 = performance.now();
+  const id = `e${Date.now().toString(36)}${randomBytes(5).toString("hex")}`;
+  const env = new WarmEnvironment(host, req, id);
+  host.track(env);
+  try {
+    await env.start();
+  } catch (e) {
+    await env.close();
+    if (e instanceof SpecError || e instanceof UserError || e instanceof MountError)
+      throw new EnvironmentStartError(e.message);
+    throw e;
+  }
+  env.startMs = performance.now() - t0;
+  return env;
+}
+
+class WarmEnvironment implements Environment {
+  startMs = 0;
+  readonly memoryBytes: number;
+  private readonly dir: string;
+  private user!: ResolvedUser;
+  private disk: Disk | undefined;
+  /** the overlay's mount point, once a mount was asked for */
+  private mounted: string | undefined;
+  private launched: Launched | undefined;
+  private client: AgentClient | undefined;
+  /** the runtime's exit status, once it exited */
+  private ended: number | undefined | null = null;
+  private closing: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
+  private busy = false;
+  /** no more invocations: closed, or an invocation left it unusable */
+  private broken = false;
+  /** the agent's diagnostics (stderr), the last few KiB, for messages */
+  private diagnostics = "";
+  private readonly killTimers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly host: EnvironmentHost,
+    private readonly req: EnvironmentRequest,
+    readonly id: string,
+  ) {
+    this.dir = join(host.runsDir, id);
+    this.memoryBytes = req.limits?.memoryBytes ?? 0;
+  }
+
+  get alive(): boolean {
+    return this.launched !== undefined && this.ended === null && this.closing === undefined;
+  }
+
+  /** the environment's /tmp as the helper's namespace (and the runtime) sees it */
+  private get tmpSource(): string {
+    return this.disk ? join(this.disk.path, "mounts", "0") : join(this.dir, "tmp");
+  }
+
+  /** the environment's /tmp as this process reaches it */
+  private get tmpView(): string {
+    return this.disk ? this.host.disks!.view(this.disk, "mounts", "0") : join(this.dir, "tmp");
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.prepareAndLaunch();
+    return this.starting;
+  }
+
+  private async prepareAndLaunch(): Promise<void> {
+    const { host, req } = this;
+    const agent = agentBinaryPath();
+    if (!agent) throw new SpecError(`scar's agent is not built: ${AGENT_BUILD_HINT}`);
+    const ns = host.runtime.host.namespace;
+    await ns?.ensure();
+    for (const l of req.image.layers)
+      if (!isAbsolute(l) || !existsSync(l)) throw new SpecError(`image layer folder missing: ${l}`);
+    for (const m of req.mounts ?? []) {
+      if (!existsSync(m.source)) throw new SpecError(`mount source missing: ${m.source}`);
+      if (m.onDisk) throw new SpecError(`an environment's mounts cannot be onDisk: ${m.destination}`);
+    }
+    this.user = resolveUser(req.user ?? req.image.config.User, req.image.layers);
+    let rootfsKind = host.rootfs;
+    if (req.diskBytes !== undefined && host.disks && rootfsKind === "overlay") {
+      try {
+        this.disk = await host.disks.acquire(req.diskBytes);
+      } catch (e) {
+        if (!(e instanceof MountError)) throw e;
+        throw new SpecError(`cannot make the environment's ${req.diskBytes >> 20} MiB disk: ${e.message}`);
+      }
+    }
+    const rootfs = join(this.dir, "rootfs");
+    const mounts: BindMount[] = [
+      ...(req.mounts ?? []),
+      { source: agent, destination: AGENT_PATH, readonly: true },
+      { source: this.tmpSource, destination: "/tmp" },
+    ];
+    if (req.network === "host") mounts.unshift(...hostNetworkFiles(mounts));
+    const spec = buildSpec({
+      rootfs,
+      config: req.image.config,
+      request: {
+        entrypoint: [AGENT_PATH],
+        cmd: [],
+        mounts,
+        ...(req.workdir !== undefined ? { workdir: req.workdir } : {}),
+        ...(req.limits ? { limits: req.limits } : {}),
+        ...(req.seccomp ? { seccomp: req.seccomp } : {}),
+        ...(req.network ? { network: req.network } : {}),
+        ...(req.hostname !== undefined ? { hostname: req.hostname } : {}),
+      },
+      user: this.user,
+      host: { ...host.facts, cgroupsPath: `${host.cgroupParent}/${this.id}` },
+    });
+
+    await mkdir(this.dir);
+    if (!this.disk) await mkdir(join(this.dir, "tmp"));
+    // a /tmp as images have it: anyone may write, only the owner may delete (the invocation folders
+    // in it are the image user's, see prepareInvocation)
+    await chmod(this.tmpView, 0o1777);
+    let preparing: Promise<unknown> | undefined;
+    if (rootfsKind === "overlay" && ns) {
+      const upper = this.disk ? join(this.disk.path, "upper") : join(this.dir, "upper");
+      const work = this.disk ? join(this.disk.path, "work") : join(this.dir, "work");
+      await Promise.all(this.disk ? [mkdir(rootfs)] : [mkdir(rootfs), mkdir(upper), mkdir(work)]);
+      if (!this.disk) await chmod(upper, 0o755);
+      try {
+        const m = overlayMount(req.image.layers, { upper, work, merged: rootfs }, host.overlayVolatile);
+        this.mounted = rootfs;
+        preparing = ns.prepareRun(m.options, this.dir, m.wd, true).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      } catch (e) {
+        if (!(e instanceof OverlayError)) throw e;
+        rootfsKind = "copy";
+      }
+    } else {
+      rootfsKind = "copy";
+      await mkdir(rootfs);
+    }
+    await writeFile(join(this.dir, "config.json"), JSON.stringify(spec));
+    const prepareError = await preparing;
+    if (prepareError !== undefined) {
+      if (!(prepareError instanceof MountError)) throw prepareError;
+      rootfsKind = "copy";
+      this.mounted = undefined;
+    }
+    if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
+    const fifos = preparing !== undefined && prepareError === undefined;
+
+    const argv = host.runtime.runArgv({
+      bundle: this.dir,
+      id: this.id,
+      pidFile: join(this.dir, "pid"),
+      logFile: join(this.dir, "runtime.log"),
+    });
+    if (this.closing) throw new SpecError("the environment was closed while it started");
+    const launched = await this.launch(argv, fifos);
+    this.launched = launched;
+    launched.stderr.setEncoding("utf8");
+    launched.stderr.on("data", (d: string) => {
+      this.diagnostics = (this.diagnostics + d).slice(-4096);
+    });
+    void launched.exited.then((status) => {
+      this.ended = status;
+      for (const t of this.killTimers.splice(0)) clearTimeout(t);
+    });
+    if (this.closing) throw new SpecError("the environment was closed while it started");
+    try {
+      this.client = await AgentClient.connect(launched.stdin, launched.stdout, {
+        helloTimeoutMs: HELLO_TIMEOUT_MS,
+      });
+    } catch (e) {
+      if (!(e instanceof AgentLostError || e instanceof AgentProtocolError)) throw e;
+      // the container ended (the runtime's log says why) or its agent did not answer
+      if (this.ended === null) {
+        this.kill();
+        await launched.exited;
+      }
+      throw new SpecError(this.startFailure(this.ended ?? undefined, e.message));
+    }
+  }
+
+  /** Why the container ended before its agent said hello: the runtime's errors, else the agent's. */
+  private startFailure(status: number | undefined, lost: string): string {
+    const errors = runtimeErrors(fileText(join(this.dir, "runtime.log")));
+    if (errors.length > 0) return errors.join("; ");
+    const said = this.diagnostics.trim();
+    return `the environment's agent did not start (${lost}; the container's status ${status ?? "unknown"})${said ? `: ${said}` : ""}`;
+  }
+
+  /**
+   * Starts `argv` (the runtime's run): through the mount namespace's helper with three FIFOs when
+   * there is one, else as a child of this process with pipes.
+   */
+  private async launch(argv: readonly string[], fifos: boolean): Promise<Launched> {
+    const ns = this.host.runtime.host.namespace;
+    if (ns?.alive) {
+      if (!fifos) await ns.makeFifos(this.dir, true);
+      const s = await ns.start(this.id, argv, this.dir, true);
+      const closed = (sock: Socket) =>
+        new Promise<void>((res) => {
+          if (sock.closed) res();
+          else sock.once("close", () => res());
+        });
+      return {
+        stdin: s.stdin!,
+        stdout: s.stdout,
+        stderr: s.stderr,
+        exited: Promise.all([s.exited, closed(s.stdout), closed(s.stderr)]).then(([status]) => {
+          // the runtime is gone: nobody reads the stdin FIFO any more
+          s.stdin?.destroy();
+          return status;
+        }),
+      };
+    }
+    const cmd = this.host.runtime.host.command(argv[0]!, argv.slice(1));
+    const child = spawn("/bin/sh", ["-c", 'umask 022 && exec "$@"', "sh", cmd.file, ...cmd.args], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    child.stdin.on("error", () => {
+      // the container is gone; its exit says so
+    });
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      exited: new Promise((res) => {
+        child.once("error", () => res(undefined));
+        child.once("close", (code, signal) => res(code ?? (signal ? 128 + signalNumber(signal) : undefined)));
+      }),
+    };
+  }
+
+  async prepareInvocation(requestId: string): Promise<{ hostInput: string; hostOutput: string }> {
+    checkRequestId(requestId);
+    if (!this.alive) throw new Error(`environment ${this.id} has ended`);
+    const base = join(this.tmpView, requestId);
+    // whatever an earlier invocation left under that name (its processes are gone: the agent kills
+    // them all at the end of each invocation) goes first
+    await rm(base, { recursive: true, force: true });
+    const hostInput = join(base, "input");
+    const hostOutput = join(base, "output");
+    await mkdir(base);
+    await Promise.all([mkdir(hostInput), mkdir(hostOutput)]);
+    // 0755 whatever the engine's umask (077), owned by the image's user, as the executor hands a
+    // run's workspace over (container-executor.ts)
+    for (const p of [base, hostInput, hostOutput]) {
+      await chmod(p, 0o755);
+      if (this.user.uid !== 0 || this.user.gid !== 0) await chown(p, this.user.uid, this.user.gid);
+    }
+    return { hostInput, hostOutput };
+  }
+
+  async finishInvocation(requestId: string): Promise<void> {
+    checkRequestId(requestId);
+    const ns = this.host.runtime.host.namespace;
+    // the helper's `rm -rf` costs this process nothing (Node's recursive rm runs on its main thread)
+    if (ns?.alive && (this.disk === undefined || this.disk.helper === ns.pid)) {
+      const inNamespace = join(this.tmpSource, requestId);
+      await ns.remove(`${this.id}-${randomBytes(4).toString("hex")}`, inNamespace).catch(() => undefined);
+      if (!existsSync(join(this.tmpView, requestId))) return;
+    }
+    await rm(join(this.tmpView, requestId), { recursive: true, force: true });
+  }
+
+  async invoke(inv: EnvironmentInvocation): Promise<EnvironmentInvocationResult> {
+    if (this.busy) throw new Error(`environment ${this.id} runs one invocation at a time`);
+    const limit = inv.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
+    const out = { stdout: new CappedBuffer(limit), stderr: new CappedBuffer(limit) };
+    let startedAt = Date.now();
+    const result = (
+      reason: RunReason,
+      exitCode: number | null,
+      reusable: boolean,
+      message?: string,
+    ): EnvironmentInvocationResult => {
+      if (!reusable) this.broken = true;
+      return {
+        reason,
+        exitCode,
+        stdout: out.stdout.result(),
+        stderr: out.stderr.result(),
+        stdoutDropped: out.stdout.dropped,
+        stderrDropped: out.stderr.dropped,
+        ...(message ? { message } : {}),
+        reusable,
+        startedAt,
+        endedAt: Date.now(),
+      };
+    };
+    if (!this.alive || this.broken || !this.client)
+      return result("error", null, false, `environment ${this.id} has ended${this.said()}`);
+    let env: string[];
+    try {
+      env = processEnv(this.req.image.config, inv.env, this.user.home);
+      if (inv.argv.length === 0) throw new SpecError("nothing to run: the invocation's argv is empty");
+    } catch (e) {
+      if (e instanceof SpecError) return result("start-error", null, true, e.message);
+      throw e;
+    }
+    this.busy = true;
+    const client = this.client;
+    const oomBefore = this.oomKills();
+    const oomGlobalBefore = oomKillCount();
+    let guard: NodeJS.Timeout | undefined;
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      client.kill(inv.requestId);
+    };
+    try {
+      const exit = client
+        .run({
+          id: inv.requestId,
+          argv: inv.argv,
+          env,
+          ...(inv.timeoutMs ? { timeoutMs: inv.timeoutMs } : {}),
+          onStdout: (c: Buffer) => {
+            out.stdout.push(c);
+            inv.onStdout?.(c);
+          },
+          onStderr: (c: Buffer) => {
+            out.stderr.push(c);
+            inv.onStderr?.(c);
+          },
+        })
+        .catch((e: unknown) => {
+          if (e instanceof AgentLostError || e instanceof AgentProtocolError) return e;
+          throw e;
+        });
+      const guarded = new Promise<"guard">((res) => {
+        if (inv.timeoutMs) guard = setTimeout(() => res("guard"), inv.timeoutMs + GUARD_MS);
+      });
+      inv.signal?.addEventListener("abort", onAbort, { once: true });
+      if (inv.signal?.aborted) onAbort();
+      const x = await Promise.race([exit, guarded]);
+      if (x === "guard") {
+        // the agent did not report the time limit's kill: the container goes, with everything in it
+        this.kill();
+        await this.launched!.exited;
+        return result(
+          "timeout",
+          137,
+          false,
+          `killed after the ${inv.timeoutMs} ms timeout (the environment's agent did not answer)`,
+        );
+      }
+      if (x instanceof Error) {
+        // no X: the agent (or its container) is gone, or it broke the protocol. Whatever it ran goes too.
+        if (this.ended === null) {
+          this.kill();
+          await this.launched!.exited;
+        }
+        if (this.oomKilled(oomBefore, oomGlobalBefore)) return result("oom", 137, false, OOM_MESSAGE);
+        return result("error", null, false, `the environment's agent was lost: ${x.message}${this.said()}`);
+      }
+      startedAt = x.startedAt;
+      if (this.oomKilled(oomBefore, oomGlobalBefore)) return result("oom", exitCodeOf(x), false, OOM_MESSAGE);
+      if (this.disk && (await this.host.disks!.full(this.disk).catch(() => false)))
+        return result(
+          "disk",
+          exitCodeOf(x),
+          false,
+          `wrote more than its disk limit of ${this.disk.limitBytes >> 20} MiB (root file system and /tmp together)`,
+        );
+      switch (x.kind) {
+        case "exited":
+          return x.code === 0 ? result("ok", 0, true) : result("error", x.code, true);
+        case "signaled":
+          return result("error", 128 + x.code, true, `killed by signal ${x.code}`);
+        case "timeout":
+          return result("timeout", 137, false, `killed after the ${inv.timeoutMs} ms timeout`);
+        case "killed":
+          return result("error", 137, true, aborted ? "aborted" : "killed");
+        default:
+          // exec-error: nothing ran, the environment is as it was
+          return result("start-error", null, true, x.message || `cannot start ${inv.argv[0]}`);
+      }
+    } finally {
+      clearTimeout(guard);
+      inv.signal?.removeEventListener("abort", onAbort);
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Whether an OOM kill happened in this container since the counts given: its own memory cgroup's
+   * counter; when that is gone (the container ended: the runtime deleted it), as for a run, the
+   * kernel-wide counter and the kernel log's record of a kill in this container's cgroup.
+   */
+  private oomKilled(before: number, globalBefore: number): boolean {
+    const now = this.oomKills();
+    if (now >= 0 && before >= 0) return now > before;
+    if (globalBefore < 0 || oomKillCount() <= globalBefore) return false;
+    return oomKillLogged(`${this.host.cgroupParent}/${this.id}`) ?? true;
+  }
+
+  /** The container's memory cgroup's OOM-kill count; -1 when it cannot be read. */
+  private oomKills(): number {
+    return oomKillsOf(this.host.cgroupMode, `${this.host.cgroupParent}/${this.id}`);
+  }
+
+  /** ": " and the agent's last diagnostics, if it said something */
+  private said(): string {
+    const d = this.diagnostics.trim();
+    return d ? ` (${d})` : "";
+  }
+
+  /** SIGKILL to the container's init (the agent: the pid namespace ends with it) and to every process of it. */
+  private kill(): void {
+    if (this.ended !== null || !this.launched) return;
+    try {
+      const pid = Number(readFileSync(join(this.dir, "pid"), "utf8").trim());
+      if (pid > 1) process.kill(pid, "SIGKILL");
+    } catch {
+      // not started, or gone
+    }
+    void this.host.runtime.kill(this.id, "KILL", true);
+    // keep at it until the runtime is gone (the container may still have been starting)
+    this.killTimers.push(setTimeout(() => this.kill(), 500));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.broken = true;
+    // a start in progress ends first (EOF makes an agent that is starting up exit at once)
+    if (this.launched && this.ended === null && !this.client) this.launched.stdin.end();
+    await this.starting?.catch(() => undefined);
+    const launched = this.launched;
+    if (launched && this.ended === null) {
+      // EOF: the agent kills every process of the container and exits, and the container ends
+      if (this.client) void this.client.close();
+      else launched.stdin.end();
+      const grace = setTimeout(() => this.kill(), CLOSE_GRACE_MS);
+      await launched.exited;
+      clearTimeout(grace);
+    }
+    for (const t of this.killTimers.splice(0)) clearTimeout(t);
+    try {
+      await this.host.release(this.id, this.dir, this.mounted, this.disk);
+    } finally {
+      this.host.forget(this.id);
+    }
+  }
+}
+
+/** The exit code of an X: its status, 128 + its signal, 137 for the agent's kills. */
+function exitCodeOf(x: AgentExit): number | null {
+  switch (x.kind) {
+    case "exited":
+      return x.code;
+    case "signaled":
+      return 128 + x.code;
+    case "timeout":
+    case "killed":
+      return 137;
+    default:
+      return null;
+  }
+}
+
+/** A request id names a folder of /tmp: one path component. */
+function checkRequestId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) || id.length > 200)
+    throw new Error(`invalid request id ${JSON.stringify(id)}: letters, digits, '.', '_' and '-' only`);
+}
+
+function fileText(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+}
