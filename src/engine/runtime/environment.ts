@@ -395,11 +395,22 @@ class WarmEnvironment implements Environment {
     const client = this.client;
     const oomBefore = this.oomKills();
     const oomGlobalBefore = oomKillCount();
+    // The engine's guard: when the agent does not report the end by the time limit (or an abort) and
+    // a few seconds more, the container goes, with everything in it.
     let guard: NodeJS.Timeout | undefined;
+    let fireGuard: (() => void) | undefined;
+    const guarded = new Promise<"guard">((res) => {
+      fireGuard = () => res("guard");
+    });
+    const armGuard = (ms: number) => {
+      clearTimeout(guard);
+      guard = setTimeout(fireGuard!, ms);
+    };
     let aborted = false;
     const onAbort = () => {
       aborted = true;
       client.kill(inv.requestId);
+      armGuard(GUARD_MS);
     };
     try {
       const exit = client
@@ -421,16 +432,14 @@ class WarmEnvironment implements Environment {
           if (e instanceof AgentLostError || e instanceof AgentProtocolError) return e;
           throw e;
         });
-      const guarded = new Promise<"guard">((res) => {
-        if (inv.timeoutMs) guard = setTimeout(() => res("guard"), inv.timeoutMs + GUARD_MS);
-      });
+      if (inv.timeoutMs) armGuard(inv.timeoutMs + GUARD_MS);
       inv.signal?.addEventListener("abort", onAbort, { once: true });
       if (inv.signal?.aborted) onAbort();
       const x = await Promise.race([exit, guarded]);
       if (x === "guard") {
-        // the agent did not report the time limit's kill: the container goes, with everything in it
         this.kill();
         await this.launched!.exited;
+        if (aborted) return result("error", 137, false, "aborted (the environment's agent did not answer)");
         return result(
           "timeout",
           137,

@@ -3,7 +3,7 @@
  * its process, invocations run in it one at a time. A busybox-static image built in a temp folder.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
@@ -65,6 +65,9 @@ for (const runtime of ["crun", "runc"] as const) {
       open.push(env);
       return env;
     };
+    /** the host pid of an environment's agent (its container's init), from the runtime's pid file */
+    const agentPid = (env: Environment) =>
+      Number(readFileSync(join(runner.runsDir, env.id, "pid"), "utf8").trim());
     /** a marker for host processes, different per runtime */
     const mark = (n: number) => `${runtime === "crun" ? 61 : 62}${n}`;
 
@@ -187,7 +190,37 @@ for (const runtime of ["crun", "runc"] as const) {
       assert.equal(r.reason, "timeout");
       assert.equal(r.reusable, false);
       assert.equal(r.stdout.toString(), "started\n");
-      assert.deepEqual(hostProcesses(`sleep ${mark(0).slice(0, 2)}`), []);
+      for (const n of [1, 2, 3]) assert.deepEqual(hostProcesses(`sleep ${mark(n)}`), []);
+    });
+
+    test("an agent that does not report the time limit's kill: the engine kills the container", async () => {
+      const env = await start();
+      const agent = agentPid(env);
+      const r = await env.invoke({
+        ...sh(`echo up; sleep ${mark(8)}`),
+        timeoutMs: 200,
+        // the agent stops answering (SIGSTOP from the host: it cannot catch it)
+        onStdout: () => process.kill(agent, "SIGSTOP"),
+      });
+      assert.equal(r.reason, "timeout");
+      assert.equal(r.reusable, false);
+      assert.match(r.message ?? "", /did not answer/);
+      assert.equal(env.alive, false);
+      assert.deepEqual(hostProcesses(`sleep ${mark(8)}`), []);
+    });
+
+    test("an agent killed during an invocation: error, not reusable, its processes gone", async () => {
+      const env = await start();
+      const r = await env.invoke({
+        ...sh(`echo up; sleep ${mark(9)}`),
+        onStdout: () => process.kill(agentPid(env), "SIGKILL"),
+      });
+      assert.equal(r.reason, "error");
+      assert.equal(r.reusable, false);
+      assert.match(r.message ?? "", /agent was lost/);
+      assert.equal(env.alive, false);
+      assert.deepEqual(hostProcesses(`sleep ${mark(9)}`), []);
+      await assert.rejects(env.prepareInvocation("next"), /has ended/);
     });
 
     test("aborting kills the invocation; the environment stays usable", async () => {
@@ -304,6 +337,50 @@ for (const runtime of ["crun", "runc"] as const) {
         await fresh.close();
         // what only the dropped runner's own namespace held (its overlay and disk mounts) goes with it
         await dropped.close();
+      }
+    });
+
+    test("after kill -9 of the engine, the start-up sweep removes its environment's container", async () => {
+      const stateDir = join(f.root, "state-crash");
+      const script = join(f.root, `crash-env-${runtime}.mjs`);
+      const index = new URL("../../../src/engine/runtime/index.js", import.meta.url).href;
+      writeFileSync(
+        script,
+        `import { Runner } from ${JSON.stringify(index)};
+const image = JSON.parse(process.argv[2]);
+const runner = await Runner.open({ stateDir: ${JSON.stringify(stateDir)}, runtime: ${JSON.stringify(runtime)} });
+const env = await runner.startEnvironment({ image, diskBytes: 16 << 20, limits: { memoryBytes: 64 << 20 } });
+await env.prepareInvocation("crash");
+await env.invoke({ requestId: "crash", argv: ["/bin/sh", "-c", "sleep ${mark(10)} & echo up; sleep ${mark(11)}"], onStdout: () => process.stdout.write("running " + env.id + "\\n") });
+`,
+      );
+      const child = spawn(process.execPath, [script, JSON.stringify(image)], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const id = await new Promise<string>((res, rej) => {
+        child.stdout.on("data", (d: Buffer) => {
+          const m = /running (\S+)/.exec(d.toString());
+          if (m) res(m[1]!);
+        });
+        child.once("exit", (c) => rej(new Error(`crash helper exited early with ${c}`)));
+      });
+      // the agent is stopped, so that it cannot end its container itself when its stdin closes
+      process.kill(Number(readFileSync(join(stateDir, "runs", id, "pid"), "utf8").trim()), "SIGSTOP");
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      assert.ok(hostProcesses(`sleep ${mark(11)}`).length > 0, "the container outlived its engine");
+      assert.deepEqual(readdirSync(join(stateDir, "runs")), [id]);
+
+      const fresh = await Runner.open({ stateDir, runtime, sweep: false });
+      try {
+        const report = await fresh.sweep();
+        assert.deepEqual(report.containers, [id]);
+        assert.deepEqual(report.dirs, [id]);
+        assert.deepEqual(hostProcesses(`sleep ${mark(10)}`), []);
+        assert.deepEqual(hostProcesses(`sleep ${mark(11)}`), []);
+        assert.deepEqual(await leftovers(fresh), nothingLeft);
+      } finally {
+        await fresh.close();
       }
     });
   });
