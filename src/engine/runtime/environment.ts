@@ -381,8 +381,10 @@ class WarmEnvironment implements Environment {
         endedAt: Date.now(),
       };
     };
-    if (!this.alive || this.broken || !this.client)
+    if (!this.alive || !this.client)
       return result("error", null, false, `environment ${this.id} has ended${this.said()}`);
+    if (this.broken)
+      return result("error", null, false, `environment ${this.id} is not reusable after its last invocation`);
     let env: string[];
     try {
       env = processEnv(this.req.image.config, inv.env, this.user.home);

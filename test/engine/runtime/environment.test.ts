@@ -51,6 +51,13 @@ function hostProcesses(marker: string): number[] {
   return out;
 }
 
+/** The pid in a run folder's pid file, once the runtime wrote it. */
+async function pidIn(dir: string): Promise<number> {
+  const file = join(dir, "pid");
+  while (!existsSync(file)) await new Promise((r) => setTimeout(r, 10));
+  return Number(readFileSync(file, "utf8").trim());
+}
+
 const sh = (script: string, id = "req") => ({ requestId: id, argv: ["/bin/sh", "-c", script] });
 
 for (const runtime of ["crun", "runc"] as const) {
@@ -65,9 +72,11 @@ for (const runtime of ["crun", "runc"] as const) {
       open.push(env);
       return env;
     };
-    /** the host pid of an environment's agent (its container's init), from the runtime's pid file */
-    const agentPid = (env: Environment) =>
-      Number(readFileSync(join(runner.runsDir, env.id, "pid"), "utf8").trim());
+    /**
+     * the host pid of an environment's agent (its container's init), from the runtime's pid file
+     * (which crun may write only after the agent said hello)
+     */
+    const agentPid = (env: Environment) => pidIn(join(runner.runsDir, env.id));
     /** a marker for host processes, different per runtime */
     const mark = (n: number) => `${runtime === "crun" ? 61 : 62}${n}`;
 
@@ -133,7 +142,8 @@ for (const runtime of ["crun", "runc"] as const) {
           Env: ["PATH=/bin", "GREETING=image", "KEEP=1"],
         },
       };
-      const env = await start({ image: img });
+      // on its own disk (its /tmp reached through the helper's namespace)
+      const env = await start({ image: img, diskBytes: 16 << 20 });
       const io = await env.prepareInvocation("r-42");
       writeFileSync(join(io.hostInput, "data.txt"), "payload\n");
       const r = await env.invoke({
@@ -161,9 +171,15 @@ for (const runtime of ["crun", "runc"] as const) {
       const gone = await env.invoke(sh("ls /tmp/r-42 2>&1 || echo gone"));
       assert.match(gone.stdout.toString(), /gone\n$/);
       await assert.rejects(env.prepareInvocation("../etc"), /invalid request id/);
-      // a workdir of the request's
+      // without a disk (its /tmp in its run folder), and a workdir of the request's
       const other = await start({ image: img, workdir: "/tmp" });
-      assert.equal((await other.invoke(sh("pwd"))).stdout.toString(), "/tmp\n");
+      const o = await other.prepareInvocation("r-44");
+      const w = await other.invoke(
+        sh("pwd; id -u > /tmp/r-44/output/who; touch /tmp/mine && echo tmp-writable", "r-44"),
+      );
+      assert.equal(w.stdout.toString(), "/tmp\ntmp-writable\n");
+      assert.equal(readFileSync(join(o.hostOutput, "who"), "utf8"), "1000\n");
+      assert.ok(o.hostOutput.startsWith(runner.runsDir), o.hostOutput);
     });
 
     test("output is streamed in full and captured up to the cap", async () => {
@@ -198,7 +214,7 @@ for (const runtime of ["crun", "runc"] as const) {
 
     test("an agent that does not report the time limit's kill: the engine kills the container", async () => {
       const env = await start();
-      const agent = agentPid(env);
+      const agent = await agentPid(env);
       // the agent stops answering (SIGSTOP from the host: it cannot catch it): no X will come
       process.kill(agent, "SIGSTOP");
       const r = await env.invoke({ ...sh("echo never"), timeoutMs: 100 });
@@ -211,9 +227,10 @@ for (const runtime of ["crun", "runc"] as const) {
 
     test("an agent killed during an invocation: error, not reusable, its processes gone", async () => {
       const env = await start();
+      const agent = await agentPid(env);
       const r = await env.invoke({
         ...sh(`echo up; sleep ${mark(9)}`),
-        onStdout: () => process.kill(agentPid(env), "SIGKILL"),
+        onStdout: () => process.kill(agent, "SIGKILL"),
       });
       assert.equal(r.reason, "error");
       assert.equal(r.reusable, false);
@@ -324,6 +341,27 @@ for (const runtime of ["crun", "runc"] as const) {
       await assert.rejects(other.startEnvironment({ image }), /closed/);
     });
 
+    test("on the copy fallback (without a mount helper when the host needs no workaround: the runtime a child of this process, with pipes)", async () => {
+      const copy = await Runner.open({ stateDir: join(f.root, "state-copy"), runtime, rootfs: "copy" });
+      try {
+        assert.equal(copy.info.rootfs, "copy");
+        // crun on this hybrid host needs the helper's namespace anyway; runc here does not
+        assert.equal(copy.runtime.host.namespace === undefined, copy.info.workaround === "none");
+        const env = await copy.startEnvironment({ image });
+        const io = await env.prepareInvocation("c1");
+        writeFileSync(join(io.hostInput, "in"), "copied\n");
+        const a = await env.invoke(sh("cat /tmp/c1/input/in; echo x > /left", "c1"));
+        assert.equal(a.stdout.toString(), "copied\n");
+        const b = await env.invoke(sh("cat /left; tr '\\0' ' ' </proc/1/cmdline"));
+        assert.equal(b.stdout.toString(), "x\n/.scar/agent ");
+        await env.finishInvocation("c1");
+        await env.close();
+        assert.deepEqual(await leftovers(copy), nothingLeft);
+      } finally {
+        await copy.close();
+      }
+    });
+
     test("a start error: unknown user, missing layer", async () => {
       await assert.rejects(runner.startEnvironment({ image, user: "nosuchuser" }), (e: unknown) => {
         assert.ok(e instanceof EnvironmentStartError);
@@ -382,7 +420,7 @@ await env.invoke({ requestId: "crash", argv: ["/bin/sh", "-c", "sleep ${mark(10)
         child.once("exit", (c) => rej(new Error(`crash helper exited early with ${c}`)));
       });
       // the agent is stopped, so that it cannot end its container itself when its stdin closes
-      process.kill(Number(readFileSync(join(stateDir, "runs", id, "pid"), "utf8").trim()), "SIGSTOP");
+      process.kill(await pidIn(join(stateDir, "runs", id)), "SIGSTOP");
       child.kill("SIGKILL");
       await new Promise((r) => child.once("exit", r));
       assert.ok(hostProcesses(`sleep ${mark(11)}`).length > 0, "the container outlived its engine");
