@@ -1,6 +1,8 @@
 /**
  * Removes what runs of a crashed (or killed) engine left behind in its state folder: containers in
- * the runtime's state, overlay mounts, cgroups and run folders.
+ * the runtime's state, overlay mounts, cgroups and run folders. Warm environments (environment.ts)
+ * live in the same places (ids starting with "e"), so an abandoned one goes the same way; the
+ * runner names its live ones, like its runs in progress, in `active`.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -41,7 +43,7 @@ export interface SweepInput {
   /** folders of finished runs waiting for deletion: all of it goes */
   trashDir: string;
   cgroupParent: string;
-  /** ids of runs in progress in this process; never touched */
+  /** ids of runs in progress and of live environments in this process; never touched */
   active: ReadonlySet<string>;
 }
 
