@@ -117,6 +117,8 @@ class WarmEnvironment implements Environment {
   private disk: Disk | undefined;
   /** the overlay's mount point, once a mount was asked for */
   private mounted: string | undefined;
+  /** the helper (pid) in whose namespace the overlay is mounted */
+  private mountedBy: number | undefined;
   private launched: Launched | undefined;
   private client: AgentClient | undefined;
   /** the runtime's exit status, once it exited */
@@ -140,7 +142,10 @@ class WarmEnvironment implements Environment {
   }
 
   get alive(): boolean {
-    return this.launched !== undefined && this.ended === null && this.closing === undefined;
+    if (this.launched === undefined || this.ended !== null || this.closing !== undefined) return false;
+    // its disk is reached through the helper that mounted it: without it, no invocation folders
+    const ns = this.host.runtime.host.namespace;
+    return !this.disk || (ns?.alive === true && ns.pid === this.disk.helper);
   }
 
   /** the environment's /tmp as the helper's namespace (and the runtime) sees it */
@@ -218,6 +223,7 @@ class WarmEnvironment implements Environment {
       try {
         const m = overlayMount(req.image.layers, { upper, work, merged: rootfs }, host.overlayVolatile);
         this.mounted = rootfs;
+        this.mountedBy = ns.pid;
         preparing = ns.prepareRun(m.options, this.dir, m.wd, true).then(
           () => undefined,
           (e: unknown) => e,
@@ -544,8 +550,12 @@ class WarmEnvironment implements Environment {
       clearTimeout(grace);
     }
     for (const t of this.killTimers.splice(0)) clearTimeout(t);
+    // A helper started since (the one that mounted the overlay was killed) has no such mount: the old
+    // namespace, with the overlay and the disk in it, went when its last process, the runtime, ended.
+    const ns = this.host.runtime.host.namespace;
+    const mounted = ns?.alive && ns.pid === this.mountedBy ? this.mounted : undefined;
     try {
-      await this.host.release(this.id, this.dir, this.mounted, this.disk);
+      await this.host.release(this.id, this.dir, mounted, this.disk);
     } finally {
       this.host.forget(this.id);
     }

@@ -362,6 +362,29 @@ for (const runtime of ["crun", "runc"] as const) {
       }
     });
 
+    test("a killed mount helper: an environment on a disk it mounted is no longer alive, one without goes on", async () => {
+      const onDisk = await start({ diskBytes: 16 << 20 });
+      const plain = await start();
+      const ns = runner.runtime.host.namespace!;
+      const old = ns.pid;
+      process.kill(old, "SIGKILL");
+      while (ns.alive) await new Promise((res) => setTimeout(res, 5));
+      assert.equal(onDisk.alive, false);
+      await assert.rejects(onDisk.prepareInvocation("p1"), /has ended/);
+      assert.equal(plain.alive, true);
+      const io = await plain.prepareInvocation("p2");
+      writeFileSync(join(io.hostInput, "in"), "still\n");
+      const r = await plain.invoke(sh("cat /tmp/p2/input/in", "p2"));
+      assert.equal(r.stdout.toString(), "still\n");
+      await plain.finishInvocation("p2");
+      // a new helper for what comes next; both close cleanly
+      const next = await start();
+      assert.notEqual(ns.pid, old);
+      assert.equal((await next.invoke(sh("echo next"))).stdout.toString(), "next\n");
+      await Promise.all([onDisk.close(), plain.close(), next.close()]);
+      assert.deepEqual(await leftovers(runner), nothingLeft);
+    });
+
     test("a start error: unknown user, missing layer", async () => {
       await assert.rejects(runner.startEnvironment({ image, user: "nosuchuser" }), (e: unknown) => {
         assert.ok(e instanceof EnvironmentStartError);
