@@ -456,6 +456,9 @@ class WarmEnvironment implements Environment {
         );
       }
       if (x instanceof Error) {
+        // closed meanwhile: close() ends the agent (and with it what ran) and the container
+        if (this.closing)
+          return result("error", null, false, "the environment was closed during the invocation");
         // no X: the agent (or its container) is gone, or it broke the protocol. Whatever it ran goes too.
         if (this.ended === null) {
           this.kill();

@@ -316,6 +316,7 @@ for (const runtime of ["crun", "runc"] as const) {
       const r = await running;
       assert.equal(r.reason, "error");
       assert.equal(r.reusable, false);
+      assert.equal(r.message, "the environment was closed during the invocation");
       assert.deepEqual(hostProcesses(`sleep ${mark(6)}`), []);
       assert.deepEqual(await leftovers(runner), nothingLeft);
       // a's disk is back in the pool, emptied: the next environment of that size gets it
