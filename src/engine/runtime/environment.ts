@@ -366,7 +366,9 @@ class WarmEnvironment implements Environment {
     if (this.busy) throw new Error(`environment ${this.id} runs one invocation at a time`);
     const limit = inv.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
     const out = { stdout: new CappedBuffer(limit), stderr: new CappedBuffer(limit) };
+    // the process's start and end as the agent reported them (S, X), once there are
     let startedAt = Date.now();
+    let endedAt: number | undefined;
     const result = (
       reason: RunReason,
       exitCode: number | null,
@@ -384,7 +386,7 @@ class WarmEnvironment implements Environment {
         ...(message ? { message } : {}),
         reusable,
         startedAt,
-        endedAt: Date.now(),
+        endedAt: endedAt ?? Date.now(),
       };
     };
     if (!this.alive || !this.client)
@@ -468,6 +470,7 @@ class WarmEnvironment implements Environment {
         return result("error", null, false, `the environment's agent was lost: ${x.message}${this.said()}`);
       }
       startedAt = x.startedAt;
+      endedAt = x.endedAt;
       if (this.oomKilled(oomBefore, oomGlobalBefore)) return result("oom", exitCodeOf(x), false, OOM_MESSAGE);
       if (this.disk && (await this.host.disks!.full(this.disk).catch(() => false)))
         return result(
