@@ -11,14 +11,23 @@
  * Hostile input is refused: `..` in names, hard links to missing targets or directories, oversized
  * headers, truncated entries, names or link targets that are too long. Device nodes, FIFOs and other
  * special files are skipped (the runtime provides /dev). Whiteouts become overlayfs whiteouts (a 0/0
- * character device for `.wh.NAME`, `trusted.overlay.opaque=y` for `.wh..wh..opq`) when we are root,
- * and are also listed in the result so a copying fallback can apply them (see materialize()).
+ * character device for `.wh.NAME`, `trusted.overlay.opaque=y` for `.wh..wh..opq`) when we are root;
+ * unpacked by an ordinary user (a rootless engine, whose overlay is mounted with `userxattr` in a
+ * user namespace, Linux 5.11 and later) the opaque marker is `user.overlay.opaque=y` (anyone may make
+ * a 0/0 whiteout device since Linux 5.8). They are also listed in the result so a copying fallback
+ * can apply them (see materialize()).
+ *
+ * Owners are kept only as root. An ordinary user's layers are all the user's (with a rootless engine's
+ * single id mapping, root's in the container), and their setuid and setgid bits are dropped: such a
+ * program could only ever run as the engine's user, so the bit gains a container nothing and would
+ * let anyone who reaches the data folder run it as that user.
  *
  * Because the result depends on the lower layers, unpacked layers are keyed by ChainID, not DiffID.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
+import { release } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { decompressStream } from "./compression.js";
@@ -52,8 +61,12 @@ export interface UnpackOptions extends TarLimits {
   lowers?: LowerLayer[];
   /** stop with an error past this many uncompressed bytes (a decompression bomb); default unlimited */
   maxBytes?: number;
-  /** write overlay whiteout devices and opaque xattrs (default: when running as root) */
-  overlayMarkers?: boolean;
+  /**
+   * write overlay whiteout devices and opaque xattrs: `true`/"trusted" (root's overlay), "user" (a
+   * rootless overlay's `userxattr`), false; default "trusted" as root, "user" for an ordinary user on
+   * Linux 5.11 and later, else none
+   */
+  overlayMarkers?: boolean | "trusted" | "user";
   /** keep file owners from the layer (default: when running as root) */
   preserveOwners?: boolean;
 }
@@ -101,6 +114,14 @@ const SMALL_FILE = 1 << 20;
 const PARALLEL_WRITES = 16;
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** The markers a layer unpacked by this process carries by default (see UnpackOptions.overlayMarkers). */
+export function defaultMarkers(): "trusted" | "user" | false {
+  if (isRoot) return "trusted";
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  const [major, minor] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  return major > 5 || (major === 5 && minor >= 11) ? "user" : false;
+}
 
 class LowerView {
   private readonly cache = new Map<string, Node | null>();
@@ -268,7 +289,9 @@ class LayerWriter {
     if (this.owners) fs.lchownSync(join(this.root, path), h.uid, h.gid);
   }
 
-  async apply(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  async apply(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    // without the owners, no setuid or setgid program (see the module doc)
+    const h = !this.owners && header.type === "file" ? { ...header, mode: header.mode & ~0o6000 } : header;
     const comps = cleanPath(h.name);
     if (comps.length === 0) {
       if (h.type === "dir") this.dirAttrs.set("", { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
@@ -454,8 +477,13 @@ async function runBatched(cmd: string, fixed: string[], paths: string[]): Promis
   }
 }
 
-/** Writes overlayfs whiteouts (0/0 char devices) and opaque markers (trusted.overlay.opaque=y). */
-async function writeOverlayMarkers(root: string, whiteouts: string[], opaque: string[]): Promise<void> {
+/** Writes overlayfs whiteouts (0/0 char devices) and opaque markers (<flavour>.overlay.opaque=y). */
+async function writeOverlayMarkers(
+  root: string,
+  whiteouts: string[],
+  opaque: string[],
+  flavour: "trusted" | "user",
+): Promise<void> {
   if (whiteouts.length > 0) {
     await runBatched(
       "sh",
@@ -467,7 +495,7 @@ async function writeOverlayMarkers(root: string, whiteouts: string[], opaque: st
     try {
       await runBatched(
         "setfattr",
-        ["-n", "trusted.overlay.opaque", "-v", "y", "--"],
+        ["-n", `${flavour}.overlay.opaque`, "-v", "y", "--"],
         opaque.map((o) => (o === "" ? root : join(root, o))),
       );
     } catch (e) {
@@ -519,8 +547,10 @@ export async function unpackLayer(
   const hasLowers = (opts.lowers ?? []).length > 0;
   const whiteouts = [...w.whiteouts].sort();
   const opaque = [...w.opaque].sort();
-  const overlay = opts.overlayMarkers ?? isRoot;
-  if (overlay) await writeOverlayMarkers(dest, hasLowers ? whiteouts : [], hasLowers ? opaque : []);
+  const asked = opts.overlayMarkers ?? defaultMarkers();
+  const flavour = asked === true ? "trusted" : asked;
+  const overlay = flavour !== false;
+  if (flavour) await writeOverlayMarkers(dest, hasLowers ? whiteouts : [], hasLowers ? opaque : [], flavour);
   return {
     diffId: diff.digest(),
     compression,

@@ -9,6 +9,7 @@ import { type ContainerRuntime, CrunRuntime, Host, RuncRuntime, type RuntimeName
 import { type CgroupMode, cgroupMode } from "./cgroups.js";
 import { exec, firstLine } from "./exec.js";
 import { PrivateMountNamespace } from "./mountns.js";
+import { type RootlessMode, rootlessFailure } from "./rootless.js";
 
 export class RuntimeUnavailableError extends Error {
   constructor(
@@ -78,6 +79,8 @@ export interface OpenRuntimeOptions {
   namespace?: boolean;
   /** a static busybox for the helper's sh, mount and umount */
   busybox?: string;
+  /** run rootless (rootless.ts): the helper's namespace is a user namespace too, and always made */
+  rootless?: RootlessMode;
 }
 
 export interface OpenedRuntime {
@@ -91,11 +94,7 @@ export interface OpenedRuntime {
 
 export async function openRuntime(opts: OpenRuntimeOptions): Promise<OpenedRuntime> {
   if (process.platform !== "linux") throw new RuntimeUnavailableError("containers need Linux");
-  if (process.getuid?.() !== 0)
-    throw new RuntimeUnavailableError(
-      "the local engine runs containers as root (rootless containers are not supported yet)",
-      "run scar as root (e.g. with sudo)",
-    );
+  const rootless = opts.rootless;
   const mode = cgroupMode();
   const prefer = opts.prefer ?? "auto";
   const order: RuntimeName[] = prefer === "runc" ? ["runc"] : prefer === "crun" ? ["crun"] : ["crun", "runc"];
@@ -114,15 +113,18 @@ export async function openRuntime(opts: OpenRuntimeOptions): Promise<OpenedRunti
     const stateDir = join(opts.stateDir, name);
     const hide = name === "crun" && mode === "hybrid" ? ["/sys/fs/cgroup/unified"] : [];
     let ns: PrivateMountNamespace | undefined;
-    if (hide.length > 0 || opts.namespace) {
+    if (hide.length > 0 || opts.namespace || rootless) {
       try {
         mkdirSync(opts.stateDir, { recursive: true });
         ns = await PrivateMountNamespace.create({
           hide,
           errorFile: join(opts.stateDir, "mount-helper.err"),
           ...(opts.busybox ? { busybox: opts.busybox } : {}),
+          ...(rootless ? { userns: rootless } : {}),
         });
       } catch (e) {
+        // rootless, the runtime can only run in there
+        if (rootless) throw new RuntimeUnavailableError(rootlessFailure((e as Error).message));
         if (hide.length > 0) {
           skipped.push(`crun: hybrid cgroups and ${(e as Error).message}`);
           continue;

@@ -31,10 +31,11 @@
  * engine's disk are; a file system mounted on the host later is not visible to the containers).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { constants, mkdtempSync, open, rmSync } from "node:fs";
+import { constants, mkdtempSync, open, readlinkSync, rmSync } from "node:fs";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type RootlessMode, writeIdMaps } from "./rootless.js";
 
 export interface NamespaceOptions {
   unshare?: string;
@@ -49,6 +50,12 @@ export interface NamespaceOptions {
    * file in a private folder of its own (mkdtemp, 0700), removed when the helper ends
    */
   errorFile?: string;
+  /**
+   * rootless (rootless.ts): the namespace is also a user namespace of this user, whose id maps this
+   * process writes before the helper starts; mounts are then hidden under an empty tmpfs (a mount
+   * inherited from the host is locked in there: it cannot be unmounted)
+   */
+  userns?: RootlessMode;
 }
 
 /** Thrown when the helper cannot mount or unmount; `message` is what mount/umount said. */
@@ -120,7 +127,11 @@ export class PrivateMountNamespace {
 
   /** argv prefix that runs a command inside the namespace */
   prefix(wd?: string): string[] {
-    const p = ["nsenter", `--mount=/proc/${this.pid}/ns/mnt`];
+    const p = ["nsenter"];
+    // into the user namespace first (as its root: the engine's own ids, which it maps to 0; nsenter's
+    // own switch to 0 would call setgroups, which a single mapping denies)
+    if (this.opts.userns) p.push("--preserve-credentials", `--user=/proc/${this.pid}/ns/user`);
+    p.push(`--mount=/proc/${this.pid}/ns/mnt`);
     if (wd) p.push(`--wd=${wd}`);
     p.push("--");
     return p;
@@ -299,7 +310,12 @@ function failure(answer: string): string {
  * "done <id> ok|fail <message>". `jobs` (a builtin) frees finished background jobs' entries, which
  * busybox's shell would otherwise keep.
  */
-export function helperScript(hide: readonly string[], errorFile: string, busybox?: string): string {
+export function helperScript(
+  hide: readonly string[],
+  errorFile: string,
+  busybox?: string,
+  cover = false,
+): string {
   // With busybox's own sh, the applets go through $B: empty when that sh runs an applet named
   // without a path in a fork of itself, with no exec (its standalone mode, as Debian's static build
   // has: mkfifo, umount and rm then cost no exec, ~0.3 ms of CPU each; mount re-executes busybox
@@ -317,7 +333,11 @@ export function helperScript(hide: readonly string[], errorFile: string, busybox
     ...(busybox
       ? [`if [ "$(command -v mkfifo)" = mkfifo ]; then B=; else B=${shellQuote(busybox)}; fi`]
       : []),
-    ...hide.map((p) => `${umount} ${shellQuote(p)} || exit 1`),
+    ...hide.map((p) =>
+      cover
+        ? `${bb}mount -n -t tmpfs -o ro,size=4k,mode=755 scar-hidden ${shellQuote(p)} || exit 1`
+        : `${umount} ${shellQuote(p)} || exit 1`,
+    ),
     "echo ready",
     "while IFS= read -r op && IFS= read -r o && IFS= read -r t && IFS= read -r wd; do",
     // "prepare-stdin", "fifos-stdin": as without the suffix, with a third FIFO for `serve`'s stdin
@@ -346,11 +366,25 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
   // Without a file of the caller's, one in a folder nobody else can plant a symlink in.
   const ownFolder = opts.errorFile ? undefined : mkdtempSync(join(tmpdir(), "scar-mount-helper-"));
   const errorFile = opts.errorFile ?? join(ownFolder!, "mount.err");
-  const child = spawn(
-    opts.unshare ?? "unshare",
-    ["-m", "--propagation", "private", ...sh, "-c", helperScript(hide, errorFile, opts.busybox)],
-    { stdio: ["pipe", "pipe", "pipe"], cwd: "/" },
-  );
+  const script = helperScript(hide, errorFile, opts.busybox, opts.userns !== undefined);
+  // Rootless: the helper waits for its id maps (one line from this process), then executes its shell
+  // again, so that it holds its capabilities as the namespace's root (capabilities are reckoned at exec)
+  const argv = opts.userns
+    ? [
+        "--user",
+        "-m",
+        "--propagation",
+        "private",
+        ...sh,
+        "-c",
+        'IFS= read -r go && [ "$go" = go ] && exec "$@"',
+        "scar-userns",
+        ...sh,
+        "-c",
+        script,
+      ]
+    : ["-m", "--propagation", "private", ...sh, "-c", script];
+  const child = spawn(opts.unshare ?? "unshare", argv, { stdio: ["pipe", "pipe", "pipe"], cwd: "/" });
   // when it ends, also when it could not start ('error' without 'exit' when the spawn fails)
   const removeErrorFile = () => rmSync(ownFolder ?? errorFile, { recursive: true, force: true });
   child.once("exit", removeErrorFile);
@@ -361,7 +395,12 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
     err += d;
   };
   child.stderr!.setEncoding("utf8").on("data", onErr);
+  const mapped = opts.userns ? mapIds(child, opts.userns) : undefined;
   await new Promise<void>((resolve, reject) => {
+    mapped?.catch((e: Error) => {
+      child.kill("SIGKILL");
+      reject(new Error(`cannot create a user namespace: ${e.message}`));
+    });
     let out = "";
     const onExit = (code: number | null) =>
       reject(
@@ -410,6 +449,30 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
     // the helper is gone; its exit answers what is pending
   });
   return helper;
+}
+
+/**
+ * Writes the id maps of the helper's new user namespace, then lets it go on. `unshare` makes the
+ * namespace before it executes the shell that waits for the line: wait until the child's user
+ * namespace is not this process's own.
+ */
+async function mapIds(child: ChildProcess, mode: RootlessMode): Promise<void> {
+  const own = readlinkSync("/proc/self/ns/user");
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
+      throw new Error("unshare ended before its namespace was made");
+    let ns: string | undefined;
+    try {
+      ns = readlinkSync(`/proc/${child.pid}/ns/user`);
+    } catch {
+      // not started yet
+    }
+    if (ns !== undefined && ns !== own) break;
+    if (i > 2000) throw new Error("unshare made no user namespace within 10 s");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await writeIdMaps(child.pid, mode);
+  child.stdin!.write("go\n");
 }
 
 /**

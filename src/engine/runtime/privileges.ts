@@ -1,8 +1,8 @@
 /**
- * Who may start the local engine here: root, for now. A user who is not root is refused before the
- * engine touches its data folder, with what is missing and the fix (run as root; and, when this host
- * has no user namespaces either, the sysctl or package that rootless containers will need). The
- * engine never runs sudo itself: the hint tells the person at the terminal.
+ * Who may start the local engine here: root, or an ordinary user when this host gives them user
+ * namespaces (the engine then runs rootless, see rootless.ts). A user without them is refused before
+ * the engine touches its data folder, with what is missing (the sysctl, the kernel option or the
+ * package) and the fix. The engine never runs sudo itself: the hint tells the person at the terminal.
  */
 import { type Blocker, usernsBlocker } from "./host-checks.js";
 import { type HostInfo, readUsernsInfo } from "./host-info.js";
@@ -10,7 +10,7 @@ import { type HostInfo, readUsernsInfo } from "./host-info.js";
 export interface Refusal {
   message: string;
   hint: string;
-  /** what stops user namespaces too, when something does */
+  /** what stops user namespaces */
   userns?: Blocker;
 }
 
@@ -19,12 +19,10 @@ export function engineRefusal(
 ): Refusal | undefined {
   if (f.uid === 0) return undefined;
   const b = usernsBlocker(f);
-  const base = `the local engine needs root (you are uid ${f.uid}): rootless containers are not supported yet (issue 20)`;
-  const root = "run scar as root (for example with sudo)";
-  if (!b) return { message: base, hint: root };
+  if (!b) return undefined;
   return {
-    message: `${base}, and this host has no user namespaces for them either: ${b.reason}`,
-    hint: `${root}; for user namespaces: ${b.fix}`,
+    message: `the local engine runs rootless containers for an ordinary user (you are uid ${f.uid}), and this host gives you no user namespace: ${b.reason}`,
+    hint: `ask an administrator to allow user namespaces: ${b.fix}; or run scar as root`,
     userns: b,
   };
 }

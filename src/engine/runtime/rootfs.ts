@@ -4,6 +4,7 @@
  * per-run copy of the layers with the whiteouts applied (slow, but correct).
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Host } from "./adapters.js";
 import { exec, firstLine } from "./exec.js";
@@ -13,6 +14,8 @@ export interface OverlaySupport {
   overlay: boolean;
   /** the `volatile` option (no syncs of the throw-away upper) works */
   volatile: boolean;
+  /** mounted with `userxattr` (rootless: in a user namespace, opaque markers are user.overlay.* xattrs) */
+  userxattr?: boolean;
   error?: string;
 }
 
@@ -25,10 +28,21 @@ export interface RunDirs {
 /** Classic mount(2) takes one page of options. */
 const MAX_OPTIONS = 4000;
 
-function overlayOptions(layers: readonly string[], dirs: RunDirs, volatile: boolean, base?: string): string {
+/** What an overlay mount asks for besides its folders. */
+export interface OverlayFlags {
+  volatile: boolean;
+  userxattr?: boolean;
+}
+
+function overlayOptions(
+  layers: readonly string[],
+  dirs: RunDirs,
+  flags: OverlayFlags,
+  base?: string,
+): string {
   const rel = (p: string) => (base ? relative(base, p) || "." : p);
   const lower = [...layers].reverse().map(rel).join(":");
-  return `lowerdir=${lower},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}${volatile ? ",volatile" : ""}`;
+  return `lowerdir=${lower},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}${flags.volatile ? ",volatile" : ""}${flags.userxattr ? ",userxattr" : ""}`;
 }
 
 function commonDir(paths: readonly string[]): string {
@@ -48,16 +62,17 @@ export class OverlayError extends Error {}
 export function overlayMount(
   layers: readonly string[],
   dirs: RunDirs,
-  volatile: boolean,
+  volatile: boolean | OverlayFlags,
 ): { options: string; wd: string } {
+  const flags = typeof volatile === "boolean" ? { volatile } : volatile;
   if (layers.length === 0) throw new OverlayError("the image has no layers");
   for (const p of [...layers, dirs.upper, dirs.work]) {
     if (/[,:\\]/.test(p)) throw new OverlayError(`overlayfs cannot take a path with ',', ':' or '\\': ${p}`);
   }
-  const options = overlayOptions(layers, dirs, volatile);
+  const options = overlayOptions(layers, dirs, flags);
   if (options.length <= MAX_OPTIONS) return { options, wd: "/" };
   const wd = commonDir([...layers, dirs.upper, dirs.work]);
-  const rel = overlayOptions(layers, dirs, volatile, wd);
+  const rel = overlayOptions(layers, dirs, flags, wd);
   if (rel.length > MAX_OPTIONS)
     throw new OverlayError(`too many layers for one overlay mount (${layers.length})`);
   return { options: rel, wd };
@@ -68,7 +83,7 @@ export async function mountOverlay(
   host: Host,
   layers: readonly string[],
   dirs: RunDirs,
-  volatile: boolean,
+  volatile: boolean | OverlayFlags,
 ): Promise<void> {
   const { options, wd } = overlayMount(layers, dirs, volatile);
   const r = await host.exec("mount", ["-t", "overlay", "overlay", "-o", options, dirs.merged], { wd });
@@ -84,8 +99,27 @@ export async function unmount(host: Host, merged: string): Promise<void> {
     throw new Error(`umount ${merged}: ${firstLine(l.stderr)}`);
 }
 
-/** Tries an overlay mount (with and without `volatile`) in `scratch`, which it creates and removes. */
-export async function probeOverlay(host: Host, scratch: string): Promise<OverlaySupport> {
+/**
+ * rm -rf of a folder of the engine's; what this process may not enter (an overlay's `work/work`
+ * folder is mode 000, and rootless the engine's user is not root outside the helper's namespace) is
+ * removed by `rm -rf` in the helper's namespace, where it is.
+ */
+export async function removeFolder(host: Host, path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code !== "EACCES" && code !== "EPERM") || !host.namespace) throw e;
+    const r = await host.exec("rm", ["-rf", path]);
+    if (r.code !== 0) throw new Error(`rm -rf ${path}: ${firstLine(r.stderr)}`);
+  }
+}
+
+/**
+ * Tries an overlay mount (with and without `volatile`) in `scratch`, which it creates and removes;
+ * with `userxattr` (rootless) only so.
+ */
+export async function probeOverlay(host: Host, scratch: string, userxattr = false): Promise<OverlaySupport> {
   const dirs = { upper: join(scratch, "u"), work: join(scratch, "w"), merged: join(scratch, "m") };
   const lower = join(scratch, "l");
   for (const d of [lower, dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
@@ -93,25 +127,26 @@ export async function probeOverlay(host: Host, scratch: string): Promise<Overlay
   try {
     for (const volatile of [true, false]) {
       try {
-        await mountOverlay(host, [lower], dirs, volatile);
+        await mountOverlay(host, [lower], dirs, { volatile, userxattr });
         await unmount(host, dirs.merged);
-        return { overlay: true, volatile };
+        return { overlay: true, volatile, ...(userxattr ? { userxattr } : {}) };
       } catch (e) {
         error = (e as Error).message;
-        rmSync(dirs.work, { recursive: true, force: true });
+        await removeFolder(host, dirs.work);
         mkdirSync(dirs.work);
       }
     }
     return { overlay: false, volatile: false, error };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    await removeFolder(host, scratch);
   }
 }
 
 /**
  * The fallback: copies the layers, bottom to top, into `dest`, applying overlay whiteouts
  * (0/0 character devices delete what lower layers had; directories with the
- * `trusted.overlay.opaque=y` xattr hide the lower layers' contents, read with `getfattr` when it is installed).
+ * `trusted.overlay.opaque=y` xattr, or `user.overlay.opaque=y` when unpacked rootless, hide the lower
+ * layers' contents, read with `getfattr` when it is installed).
  */
 export async function copyLayers(layers: readonly string[], dest: string): Promise<void> {
   mkdirSync(dest, { recursive: true });
@@ -141,13 +176,14 @@ function whiteouts(layer: string): string[] {
 }
 
 async function opaqueDirs(layer: string): Promise<string[]> {
-  // "# file: PATH" followed by 'trusted.overlay.opaque="y"' for each directory that has it
+  // "# file: PATH" followed by 'trusted.overlay.opaque="y"' (or user.) for each directory that has it
   const dump = await exec("getfattr", [
     "-R",
     "-P",
     "--absolute-names",
-    "-n",
-    "trusted.overlay.opaque",
+    "-d",
+    "-m",
+    "^(trusted|user)\\.overlay\\.opaque$",
     layer,
   ]);
   if (dump.code === 127) return []; // getfattr (package attr) not installed
@@ -155,7 +191,8 @@ async function opaqueDirs(layer: string): Promise<string[]> {
   let file: string | undefined;
   for (const line of dump.stdout.split("\n")) {
     if (line.startsWith("# file: ")) file = line.slice(8);
-    else if (file && line.trim() === 'trusted.overlay.opaque="y"') out.push(relative(layer, file));
+    else if (file && /^(trusted|user)\.overlay\.opaque="y"$/.test(line.trim()))
+      out.push(relative(layer, file));
   }
   return out;
 }

@@ -17,6 +17,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { chmod, chown, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
+import { release } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
@@ -44,6 +45,7 @@ import {
   overlayMount,
   probeOverlay,
 } from "./rootfs.js";
+import { type RootlessMode, rootlessMode, rootlessSpec, rootlessUser, userxattrKernel } from "./rootless.js";
 import { buildSpec, type HostFacts, SpecError } from "./spec.js";
 import { type SweepReport, sweep } from "./sweep.js";
 import type {
@@ -85,6 +87,11 @@ export interface RuntimeInfo {
   busybox?: string;
   /** how RunRequest.diskBytes is enforced: "loop ext4", or why it is not ("unavailable: ...") */
   disk: string;
+  /**
+   * set when the engine runs as an ordinary user (rootless.ts): its id mapping; then no cgroup limit
+   * (RunRequest.limits) and no disk limit holds, only the time limit
+   */
+  rootless?: RootlessMode;
 }
 
 const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
@@ -119,6 +126,7 @@ export class Runner {
     takeLock(stateDir);
     let opened: Awaited<ReturnType<typeof openRuntime>>;
     const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
+    const rootless = rootlessMode();
     try {
       opened = await openRuntime({
         stateDir,
@@ -126,6 +134,7 @@ export class Runner {
         // the namespace's helper mounts the runs' overlays
         namespace: opts.rootfs !== "copy",
         ...(bb ? { busybox: bb } : {}),
+        ...(rootless ? { rootless } : {}),
       });
     } catch (e) {
       releaseLock(stateDir);
@@ -137,17 +146,24 @@ export class Runner {
       const overlay: OverlaySupport =
         opts.rootfs === "copy"
           ? { overlay: false, volatile: false, error: "disabled" }
-          : await probeOverlay(
-              runtime.host,
-              join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
-            );
+          : rootless && !userxattrKernel(release())
+            ? {
+                overlay: false,
+                volatile: false,
+                error: `kernel ${release()} < 5.11: no overlay in a user namespace`,
+              }
+            : await probeOverlay(
+                runtime.host,
+                join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
+                rootless !== undefined,
+              );
       const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
       // Disk limits need the namespace's helper (it mounts the disks) and mkfs.ext4.
       const mkfs = findBinary("mkfs.ext4");
       const mount = findBinary("mount");
       const ns = runtime.host.namespace;
       const disks =
-        ns && mkfs && mount && overlay.overlay
+        ns && mkfs && mount && overlay.overlay && !rootless
           ? new DiskPool(ns, join(stateDir, "disks"), mkfs, mount)
           : undefined;
       if (disks) {
@@ -168,7 +184,8 @@ export class Runner {
         ...(bb ? { busybox: bb } : {}),
         disk: disks
           ? "loop ext4"
-          : `unavailable: ${!mkfs ? "no mkfs.ext4 (e2fsprogs)" : !mount ? "no mount (util-linux)" : !ns ? "no private mount namespace" : "no overlayfs (runs use a copy)"}`,
+          : `unavailable: ${rootless ? "rootless (loop disks need root)" : !mkfs ? "no mkfs.ext4 (e2fsprogs)" : !mount ? "no mount (util-linux)" : !ns ? "no private mount namespace" : "no overlayfs (runs use a copy)"}`,
+        ...(rootless ? { rootless } : {}),
       };
       const runner = new Runner(
         runtime,
@@ -293,7 +310,9 @@ export class Runner {
         for (const m of req.mounts ?? []) {
           if (!existsSync(m.source)) throw new SpecError(`mount source missing: ${m.source}`);
         }
-        const user = resolveUser(req.user ?? req.image.config.User, req.image.layers);
+        const rootless = this.info.rootless;
+        const resolved = resolveUser(req.user ?? req.image.config.User, req.image.layers);
+        const user = rootless ? rootlessUser(resolved, rootless) : resolved;
         const { image: _image, ...rest } = req;
         // The run's disk holds the overlay's upper and work folders and the onDisk mounts' folders:
         // what the run writes there counts against its limit (disk.ts).
@@ -315,6 +334,7 @@ export class Runner {
           user,
           host: { ...this.facts, cgroupsPath: `${this.cgroupParent}/${id}` },
         });
+        if (rootless) spec = rootlessSpec(spec, rootless);
       } catch (e) {
         if (e instanceof SpecError || e instanceof UserError) {
           timings.prepareMs = performance.now() - t0;
@@ -340,7 +360,7 @@ export class Runner {
           const m = overlayMount(
             req.image.layers,
             { upper, work, merged: rootfs },
-            this.info.overlay.volatile,
+            { volatile: this.info.overlay.volatile, userxattr: this.info.overlay.userxattr ?? false },
           );
           // Mounted by the helper (with the FIFOs for the output), in the engine's private namespace
           // only, where the runtime runs, while this process writes the bundle; unmounted in cleanup.
@@ -405,7 +425,8 @@ export class Runner {
           errors.join("; ") || `${this.runtime.name} exited with ${exitCode}`,
         );
       }
-      if (exitCode === 137 && (oomBefore < 0 || oomKillCount() > oomBefore)) {
+      // (rootless: no memory limit, so no OOM kill of this container's own)
+      if (exitCode === 137 && !this.info.rootless && (oomBefore < 0 || oomKillCount() > oomBefore)) {
         // An OOM kill happened somewhere during the run; the kernel log says whether it was in this
         // container's cgroup (without access to it, the global counter has to do).
         if (oomKillLogged(`${this.cgroupParent}/${id}`) ?? oomBefore >= 0)

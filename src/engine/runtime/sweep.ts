@@ -5,11 +5,10 @@
  * runner names its live ones, like its runs in progress, in `active`.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { type ContainerRuntime, Host } from "./adapters.js";
 import { childCgroups, removeCgroup } from "./cgroups.js";
-import { unmount } from "./rootfs.js";
+import { removeFolder, unmount } from "./rootfs.js";
 
 export interface SweepReport {
   containers: string[];
@@ -86,7 +85,7 @@ export async function sweep(input: SweepInput): Promise<SweepReport> {
   }
   for (const name of entries) {
     if (active.has(name)) continue;
-    await rm(join(runsDir, name), { recursive: true, force: true });
+    await removeFolder(runtime.host, join(runsDir, name));
     report.dirs.push(name);
   }
   let trash: string[] = [];
@@ -95,6 +94,6 @@ export async function sweep(input: SweepInput): Promise<SweepReport> {
   } catch {
     // none
   }
-  for (const name of trash) await rm(join(input.trashDir, name), { recursive: true, force: true });
+  for (const name of trash) await removeFolder(runtime.host, join(input.trashDir, name));
   return report;
 }

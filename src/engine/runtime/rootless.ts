@@ -1,0 +1,229 @@
+/**
+ * Rootless containers: what changes when the engine runs as an ordinary user, in one place.
+ *
+ * The design is rootless podman's. The engine's helper (mountns.ts) lives in a user namespace of the
+ * engine's user plus a mount namespace owned by it; in there the user is root (uid 0 of the
+ * namespace, with every capability over the namespace's own mounts), so the helper mounts the runs'
+ * overlays (the kernel's, from Linux 5.11, with `userxattr`: opaque directories are
+ * `user.overlay.opaque` xattrs, which an ordinary user can set; whiteouts stay 0/0 character
+ * devices, which anyone may make since Linux 5.8) and starts crun or runc, which see they are in a
+ * user namespace and run rootless. The containers inherit that user namespace (the spec asks for
+ * none of its own), as podman's do.
+ *
+ * Two ways to map ids, the way podman chooses:
+ * - `single`: only the user's own uid and gid, as uid/gid 0 of the namespace (what a host without
+ *   newuidmap, or without /etc/subuid ranges for the user, allows). Every file of an image then
+ *   belongs to the user (root in the container); an image whose `User` is another id runs as root of
+ *   the namespace, that is as the engine's user (there is no other id to switch to), and setuid bits
+ *   are dropped at unpack (they could only ever lead to the engine's user).
+ * - `ranges`: the user as 0, then the user's /etc/subuid and /etc/subgid ranges from 1, written by
+ *   newuidmap/newgidmap (setuid helpers from the `uidmap` package). Containers may then switch to
+ *   an image's other users.
+ * The engine writes the maps itself, after the helper has made its namespace and before it does
+ * anything (the helper waits for a line from the engine, then re-executes its shell so that it holds
+ * its capabilities as the namespace's root).
+ *
+ * What does not hold rootless: cgroup limits (memory, pids, cpu) need a cgroup delegated to the user,
+ * which cgroup v1 and hybrid hosts cannot give and which the runtime does not use yet on v2, so runs
+ * go without them; the disk limit needs loop mounts (root). The time limit holds: the runner kills
+ * the container's init, whose death ends its pid namespace.
+ */
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { promisify } from "node:util";
+import { findBinary } from "./detect.js";
+import { kernelAtLeast, type SubidRange, subidRanges } from "./host-checks.js";
+import type { ResolvedUser } from "./user.js";
+
+const execFileP = promisify(execFile);
+
+/** One line of a uid_map or gid_map: ids `inside`..+count of the namespace are `outside`..+count. */
+export interface IdMapping {
+  inside: number;
+  outside: number;
+  count: number;
+}
+
+export interface RootlessMode {
+  uid: number;
+  gid: number;
+  mapping: "single" | "ranges";
+  uidMap: IdMapping[];
+  gidMap: IdMapping[];
+  /** the newuidmap/newgidmap binaries (ranges only) */
+  newuidmap?: string;
+  newgidmap?: string;
+}
+
+export interface RootlessFacts {
+  uid: number;
+  gid: number;
+  user?: string;
+  newuidmap?: string;
+  newgidmap?: string;
+  /** text of /etc/subuid and /etc/subgid */
+  subuid: string;
+  subgid: string;
+}
+
+/** How a user's namespace maps ids: ranges when newuidmap/newgidmap and both ranges exist, else single. */
+export function chooseMapping(f: RootlessFacts): RootlessMode {
+  const own = (id: number): IdMapping[] => [{ inside: 0, outside: id, count: 1 }];
+  const uids = subidRanges(f.subuid, f.user, f.uid);
+  const gids = subidRanges(f.subgid, f.user, f.uid);
+  if (f.newuidmap && f.newgidmap && uids.length > 0 && gids.length > 0)
+    return {
+      uid: f.uid,
+      gid: f.gid,
+      mapping: "ranges",
+      uidMap: [...own(f.uid), ...followOn(uids)],
+      gidMap: [...own(f.gid), ...followOn(gids)],
+      newuidmap: f.newuidmap,
+      newgidmap: f.newgidmap,
+    };
+  return { uid: f.uid, gid: f.gid, mapping: "single", uidMap: own(f.uid), gidMap: own(f.gid) };
+}
+
+/** Subordinate ranges laid out from id 1 on, one after the other (at most 2^32 - 2 ids). */
+function followOn(ranges: SubidRange[]): IdMapping[] {
+  const out: IdMapping[] = [];
+  let next = 1;
+  for (const r of ranges) {
+    const count = Math.min(r.count, 0xfffffffe - next);
+    if (count <= 0) break;
+    out.push({ inside: next, outside: r.start, count });
+    next += count;
+  }
+  return out;
+}
+
+function readText(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** The rootless mode of this process, or undefined when it runs as root. */
+export function rootlessMode(): RootlessMode | undefined {
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return undefined;
+  let user: string | undefined;
+  try {
+    user = userInfo().username;
+  } catch {
+    // a uid without a passwd entry: ranges are then looked up by number
+  }
+  const newuidmap = findBinary("newuidmap");
+  const newgidmap = findBinary("newgidmap");
+  return chooseMapping({
+    uid,
+    gid: process.getegid?.() ?? uid,
+    ...(user !== undefined ? { user } : {}),
+    ...(newuidmap ? { newuidmap } : {}),
+    ...(newgidmap ? { newgidmap } : {}),
+    subuid: readText("/etc/subuid"),
+    subgid: readText("/etc/subgid"),
+  });
+}
+
+/** "0 1000 1" lines, as /proc/<pid>/uid_map takes them. */
+export function mapText(m: readonly IdMapping[]): string {
+  return m.map((l) => `${l.inside} ${l.outside} ${l.count}\n`).join("");
+}
+
+/**
+ * Writes the id maps of the user namespace of process `pid` (just made by `unshare --user`, waiting).
+ * A single mapping is written directly (an unprivileged process may map its own ids; gid_map only
+ * after setgroups is denied); ranges go through the setuid newuidmap/newgidmap.
+ */
+export async function writeIdMaps(pid: number, mode: RootlessMode): Promise<void> {
+  if (mode.mapping === "single") {
+    await writeFile(`/proc/${pid}/setgroups`, "deny");
+    await writeFile(`/proc/${pid}/uid_map`, mapText(mode.uidMap));
+    await writeFile(`/proc/${pid}/gid_map`, mapText(mode.gidMap));
+    return;
+  }
+  const args = (m: IdMapping[]) => [
+    String(pid),
+    ...m.flatMap((l) => [l.inside, l.outside, l.count].map(String)),
+  ];
+  for (const [bin, map] of [
+    [mode.newuidmap!, mode.uidMap],
+    [mode.newgidmap!, mode.gidMap],
+  ] as const) {
+    try {
+      await execFileP(bin, args(map), { timeout: 10_000 });
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`${bin} failed: ${(err.stderr ?? "").trim() || err.message}`);
+    }
+  }
+}
+
+/** Whether `id` of the namespace maps to some id of the host. */
+export function mapped(m: readonly IdMapping[], id: number): boolean {
+  return m.some((l) => id >= l.inside && id < l.inside + l.count);
+}
+
+/**
+ * The user a container runs as, rootless: an id the namespace does not map cannot be switched to, so
+ * with a single mapping a non-root image user runs as root of the namespace (the engine's user).
+ */
+export function rootlessUser(user: ResolvedUser, mode: RootlessMode): ResolvedUser {
+  const gids = user.additionalGids.filter((g) => mapped(mode.gidMap, g));
+  if (mapped(mode.uidMap, user.uid) && mapped(mode.gidMap, user.gid))
+    return { ...user, additionalGids: gids };
+  return { ...user, uid: 0, gid: 0, additionalGids: [] };
+}
+
+type Spec = Record<string, unknown> & {
+  mounts: { destination: string; type: string; source: string; options?: string[] }[];
+  linux: Record<string, unknown>;
+};
+
+/**
+ * A spec built for root, made rootless: no cgroup (nothing is delegated, see the module doc), no
+ * device rules (the device cgroup is root's), devpts without `gid=5` when gid 5 is not mapped, and
+ * with the host's network (no network namespace of the container's own, so sysfs cannot be mounted
+ * anew) the host's /sys bound read-only, as runc's rootless spec and podman do.
+ */
+export function rootlessSpec(spec: Record<string, unknown>, mode: RootlessMode): Record<string, unknown> {
+  const s = spec as Spec;
+  const linux = { ...s.linux };
+  delete linux.cgroupsPath;
+  delete linux.resources;
+  const ownNetwork = ((linux.namespaces as { type: string }[] | undefined) ?? []).some(
+    (n) => n.type === "network",
+  );
+  const mounts = s.mounts.map((m) => {
+    if (m.type === "devpts" && !mapped(mode.gidMap, 5))
+      return { ...m, options: (m.options ?? []).filter((o) => o !== "gid=5") };
+    if (m.type === "sysfs" && !ownNetwork)
+      return { ...m, type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] };
+    return m;
+  });
+  return { ...s, mounts, linux };
+}
+
+/** Whether the kernel's overlay can be mounted in a user namespace (`userxattr`, Linux 5.11). */
+export function userxattrKernel(release: string): boolean {
+  return kernelAtLeast(release, 5, 11);
+}
+
+/** The one line the engine's log and each job's log carry about what a rootless engine cannot limit. */
+export function rootlessNote(mode: RootlessMode): string {
+  const ids =
+    mode.mapping === "single"
+      ? "only your own uid is mapped, so every container runs as you (root in its namespace)"
+      : `your uid and ${mode.uidMap.slice(1).reduce((n, l) => n + l.count, 0)} subordinate uids are mapped`;
+  return `rootless: no memory, pids or cpu limits (no cgroup is delegated to this user) and no disk limit (loop disks need root); the time limit holds; ${ids}`;
+}
+
+/** Why a rootless engine cannot run here: the helper's namespace could not be made. */
+export function rootlessFailure(message: string): string {
+  return `cannot make the user namespace the rootless engine runs its containers in: ${message}`;
+}
