@@ -4,7 +4,7 @@
  * `/tmp/<request id>/input|output`, as in SCAR), with the function's memory and CPU limits, and a disk
  * limit on what it writes to its root file system and output folder (Lambda's ephemeral storage).
  */
-import { lchown, readdir } from "node:fs/promises";
+import { chmod, lchown, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CappedOutput } from "../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../supervisor/types.js";
@@ -14,6 +14,7 @@ import {
   type Runner,
   type RunRequest,
   resolveUser,
+  rootlessUser,
 } from "./runtime/index.js";
 
 export interface ContainerFunction {
@@ -115,15 +116,34 @@ export class ContainerExecutor implements Executor {
    * image runs as, so that a function whose image sets a non-root `User` reads its input and writes
    * its output. Containers share the host's user ids (no user namespace), but the workspace sits in
    * the engine's data folder, which no other host user can enter. Nothing to do for root.
+   *
+   * Rootless, the engine cannot give files away: with a single id mapping every container runs as
+   * root of its namespace, the engine's user (nothing to do); with subordinate ids, the folders are
+   * opened to everyone instead (still behind the private data folder), and what the container writes
+   * with its usual umask stays readable by the engine, which uploads it.
    */
   private async handOver(ws: Workspace): Promise<void> {
     let user: { uid: number; gid: number };
+    const rootless = this.runner.info.rootless;
     try {
-      user = resolveUser(this.fn.image.config.User, this.fn.image.layers);
+      const resolved = resolveUser(this.fn.image.config.User, this.fn.image.layers);
+      user = rootless ? rootlessUser(resolved, rootless) : resolved;
     } catch {
       return; // an unknown user: the runner refuses to start the container and says why
     }
     if (user.uid === 0 && user.gid === 0) return;
+    if (rootless) {
+      const open = async (path: string): Promise<void> => {
+        await chmod(path, 0o777);
+        for (const e of await readdir(path, { withFileTypes: true })) {
+          if (e.isDirectory()) await open(join(path, e.name));
+          else if (e.isFile()) await chmod(join(path, e.name), 0o644);
+        }
+      };
+      await open(ws.hostInput);
+      await open(ws.hostOutput);
+      return;
+    }
     const give = async (path: string): Promise<void> => {
       await lchown(path, user.uid, user.gid);
       for (const e of await readdir(path, { withFileTypes: true })) {

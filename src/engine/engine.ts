@@ -44,7 +44,7 @@ import {
 } from "./jobs/index.js";
 import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
-import { Runner } from "./runtime/index.js";
+import { Runner, rootlessNote } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
 import type { SpaceReserve } from "./store/space.js";
 import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
@@ -220,6 +220,7 @@ export class Engine {
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
     });
+    if (runner.info.rootless) log(rootlessNote(runner.info.rootless));
     engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, log);
     scheduler.start();
     return engine;
@@ -465,6 +466,10 @@ export class Engine {
       ...(fn.spec.ephemeral_storage !== undefined ? { diskMiB: fn.spec.ephemeral_storage } : {}),
     });
     const decoder = new StringDecoder("utf8");
+    // rootless: what does not hold for this run, one line (runtime/rootless.ts)
+    const rootless = this.runner.info.rootless;
+    if (rootless)
+      new SupervisorLog(fn.spec.log_level, (line) => ctx.log(`${line}\n`)).warning(rootlessNote(rootless));
     try {
       const r = await invoke({
         fn: withEventSourceOutput(fn.spec, job.payload),

@@ -15,6 +15,7 @@ export { cgroupMode } from "./cgroups.js";
 export { findBinary, installCommand, RuntimeUnavailableError } from "./detect.js";
 export { AGENT_PATH, EnvironmentStartError } from "./environment.js";
 export type { OverlaySupport } from "./rootfs.js";
+export { type RootlessMode, rootlessNote, rootlessUser } from "./rootless.js";
 export { Runner, type RunnerOptions, type RuntimeInfo } from "./runner.js";
 export { buildSpec, processArgs, processEnv } from "./spec.js";
 export type { SweepReport } from "./sweep.js";

@@ -1,0 +1,115 @@
+/**
+ * What the rootless tests share: they run as root (as `npm test` does in CI) and drop to `nobody`
+ * themselves (setpriv), in folders of nobody's own under a temp folder others may enter (mkdtemp
+ * makes it 0700 root). And an image archive whose second layer whites out a file and makes a folder
+ * opaque, unpacked by nobody the way a rootless engine unpacks it.
+ */
+
+import { type SpawnSyncReturns, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { craftTar, tempDir } from "./images/helpers.js";
+import { busyboxLayer } from "./images/registry-harness.js";
+
+export const NOBODY_UID = 65534;
+export const NOBODY = ["setpriv", `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, "--clear-groups", "--"];
+export const bin = new URL("../../../bin/scar", import.meta.url).pathname;
+
+function asNobodyOk(...argv: string[]): boolean {
+  return spawnSync(NOBODY[0]!, [...NOBODY.slice(1), ...argv], { stdio: "ignore" }).status === 0;
+}
+
+/** Why the rootless tests cannot run here (false when they can). */
+export function rootlessSkip(): string | false {
+  if (process.getuid?.() !== 0) return "needs root to drop to nobody";
+  if (!asNobodyOk("test", "-x", bin))
+    return "the checkout is not reachable by nobody (a folder above it is closed)";
+  if (!asNobodyOk("unshare", "-Ur", "true")) return "this kernel gives nobody no user namespace";
+  return false;
+}
+
+/** A temp folder others may enter, holding folders of nobody's own (`nobodyDir`). */
+export function nobodyRoot(prefix: string): { root: string; dir(name: string): string; cleanup(): void } {
+  const root = tempDir(prefix);
+  fs.chmodSync(root, 0o755);
+  return {
+    root,
+    dir(name: string) {
+      const d = join(root, name);
+      fs.mkdirSync(d, { recursive: true });
+      fs.chownSync(d, NOBODY_UID, NOBODY_UID);
+      return d;
+    },
+    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `argv` as nobody with HOME=`home` and no SCAR_* variables of the caller's. */
+export function asNobody(
+  home: string,
+  argv: string[],
+  opts: { timeout?: number } = {},
+): SpawnSyncReturns<string> {
+  return spawnSync(NOBODY[0]!, [...NOBODY.slice(1), ...argv], {
+    encoding: "utf8",
+    env: nobodyEnv(home),
+    cwd: home,
+    timeout: opts.timeout ?? 180_000,
+  });
+}
+
+export function nobodyEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+  for (const k of Object.keys(env)) if (k.startsWith("SCAR_") || k.startsWith("XDG_")) delete env[k];
+  return env;
+}
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+/**
+ * A `docker save` archive of two layers: busybox with /etc/issue, /opq/old and /etc/motd, then a layer
+ * that whites out /etc/issue, makes /opq opaque (with /opq/new), changes /etc/motd and adds a
+ * setuid program.
+ */
+export async function layeredArchive(): Promise<Buffer> {
+  const base = Buffer.concat([
+    (await busyboxLayer()).subarray(0, -1024), // without its end-of-archive blocks
+    craftTar([
+      { name: "etc/issue", data: "base issue\n" },
+      { name: "etc/motd", data: "from base\n" },
+      { name: "opq/", type: "dir" },
+      { name: "opq/old", data: "hidden\n" },
+    ]),
+  ]);
+  const top = craftTar([
+    { name: "etc/.wh.issue", data: "" },
+    { name: "etc/motd", data: "from top\n" },
+    { name: "opq/", type: "dir" },
+    { name: "opq/.wh..wh..opq", data: "" },
+    { name: "opq/new", data: "visible\n" },
+    { name: "bin/suid", data: "#!/bin/sh\nid -u\n", mode: 0o4755 },
+  ]);
+  const layers = [base, top];
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: process.arch === "arm64" ? "arm64" : "amd64",
+      os: "linux",
+      config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"] },
+      rootfs: { type: "layers", diff_ids: layers.map((l) => `sha256:${sha(l)}`) },
+    }),
+  );
+  return craftTar([
+    ...layers.flatMap((l) => [
+      { name: `${sha(l)}/`, type: "dir" as const },
+      { name: `${sha(l)}/layer.tar`, data: l },
+    ]),
+    { name: `${sha(config)}.json`, data: config },
+    {
+      name: "manifest.json",
+      data: JSON.stringify([
+        { Config: `${sha(config)}.json`, RepoTags: null, Layers: layers.map((l) => `${sha(l)}/layer.tar`) },
+      ]),
+    },
+  ]);
+}

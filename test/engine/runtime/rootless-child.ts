@@ -1,0 +1,106 @@
+/**
+ * Run by rootless.test.ts as an ordinary user (nobody): imports a two-layer image into a data folder
+ * of its own (the way a rootless engine unpacks it), then runs containers with crun and runc through
+ * the Runner, and prints what it saw as one JSON object for the test to judge. Not a test file itself.
+ *
+ *   node rootless-child.js <work folder (nobody's)> <archive>
+ */
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ImageStore } from "../../../src/engine/images/index.js";
+import { Runner, type RunResult } from "../../../src/engine/runtime/index.js";
+
+const [work, archive] = process.argv.slice(2) as [string, string];
+
+/** Host processes of ours whose command line contains `marker`. */
+function processesWith(marker: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
+        out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+const brief = (r: RunResult) => ({
+  reason: r.reason,
+  exitCode: r.exitCode,
+  rootfs: r.rootfs,
+  stdout: r.stdout.toString(),
+  stderr: r.stderr.toString(),
+  message: r.message,
+});
+
+const images = new ImageStore({ dataDir: join(work, "data") });
+const imported = await images.import(archive, {
+  format: "docker-archive",
+  tag: "localhost/rootless/layers:1",
+});
+const img = images.resolve("localhost/rootless/layers:1");
+const top = img.layerDirs[img.layerDirs.length - 1]!;
+const report: Record<string, unknown> = {
+  imported: imported.images.length,
+  overlay: img.overlay,
+  topLayerSuidMode: statSync(join(top, "bin/suid")).mode & 0o7777,
+  runtimes: {},
+};
+for (const runtime of ["crun", "runc"] as const) {
+  const runner = await Runner.open({ stateDir: join(work, `state-${runtime}`), runtime });
+  const out = join(work, `out-${runtime}`);
+  await mkdir(out);
+  const input = join(work, `in-${runtime}`);
+  await mkdir(input);
+  writeFileSync(join(input, "data.txt"), "input data\n");
+  const image = { config: img.config, layers: img.layerDirs };
+  const seen = await runner.run({
+    image,
+    cmd: [
+      "/bin/sh",
+      "-c",
+      "id -u; cat /etc/issue 2>/dev/null || echo no-issue; ls /opq; cat /etc/motd; cat /in/data.txt; echo made > /out/result.txt; echo rootfs > /written",
+    ],
+    mounts: [
+      { source: input, destination: "/in", readonly: true },
+      { source: out, destination: "/out" },
+    ],
+    // asked for, but not held rootless (no delegated cgroup, no loop disks): the run still goes
+    limits: { memoryBytes: 64 << 20, pids: 64 },
+    diskBytes: 64 << 20,
+  });
+  const marker = `98${runtime === "crun" ? 71 : 72}3`;
+  const timeout = await runner.run({
+    image,
+    cmd: ["/bin/sh", "-c", `sleep ${marker} & sleep ${marker} & echo started; wait`],
+    timeoutMs: 1500,
+    graceMs: 0,
+  });
+  const leftAfterTimeout = processesWith(`sleep ${marker}`);
+  await runner.drain();
+  const runsLeft = [...readdirSync(runner.runsDir), ...readdirSync(runner.trashDir)];
+  const info = runner.info;
+  await runner.close();
+  (report.runtimes as Record<string, unknown>)[runtime] = {
+    info: {
+      runtime: info.runtime,
+      rootfs: info.rootfs,
+      userxattr: info.overlay.userxattr ?? false,
+      disk: info.disk,
+      mapping: info.rootless?.mapping,
+    },
+    seen: brief(seen),
+    output: {
+      text: readFileSync(join(out, "result.txt"), "utf8"),
+      uid: statSync(join(out, "result.txt")).uid,
+    },
+    timeout: brief(timeout),
+    leftAfterTimeout,
+    runsLeft,
+  };
+}
+process.stdout.write(`${JSON.stringify(report)}\n`);
