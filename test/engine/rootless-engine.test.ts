@@ -1,0 +1,174 @@
+/**
+ * The engine as an ordinary user (issue 20): `scar image import` and `scar serve` run as nobody (the
+ * test drops to it with setpriv), with the data folder under nobody's home and the default-style
+ * ports above 1024 left to the kernel (0). A deployed function runs for an upload (its output lands,
+ * its log says what a rootless engine does not limit), for a synchronous /run, and after the engine
+ * is killed -9 in the middle of a job and started again (the job is run again and finishes).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  asNobody,
+  bin,
+  layeredArchive,
+  NOBODY,
+  NOBODY_UID,
+  nobodyEnv,
+  nobodyRoot,
+  rootlessSkip,
+} from "./rootless-harness.js";
+
+const skip = rootlessSkip();
+const place = skip ? undefined : nobodyRoot("scar-rootless-engine-");
+let engine: Served | undefined;
+after(async () => {
+  if (engine) {
+    engine.child.kill("SIGTERM");
+    await engine.exited;
+  }
+  place?.cleanup();
+});
+
+interface Served {
+  child: ChildProcess;
+  api: string;
+  s3: string;
+  exited: Promise<unknown>;
+  log: () => string;
+}
+
+/** `scar serve` as nobody, HOME=home (data folder ~/.scar/data), free ports. */
+async function serve(home: string): Promise<Served> {
+  const child = spawn(NOBODY[0]!, [...NOBODY.slice(1), bin, "serve", "--port", "0", "--s3-port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: nobodyEnv(home),
+    cwd: home,
+  });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (b) => {
+    out += b;
+  });
+  child.stderr!.on("data", (b) => {
+    err += b;
+  });
+  const exited = new Promise((res) => child.on("exit", res));
+  for (let i = 0; i < 1200 && !/functions:/.test(out) && child.exitCode === null; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  const api = /API: +(http:\/\/\S+)/.exec(out)?.[1];
+  const s3 = /object store: +(http:\/\/\S+)/.exec(out)?.[1];
+  if (!api || !s3) throw new Error(`scar serve did not start as nobody: ${out}${err}`);
+  return { child, api, s3, exited, log: () => err };
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, tries = 1200): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mid-job and restart", {
+  skip,
+}, async () => {
+  const home = place!.dir("home");
+  const archive = join(place!.root, "layers.tar");
+  writeFileSync(archive, await layeredArchive(), { mode: 0o644 });
+  const imported = asNobody(home, [bin, "image", "import", archive, "-t", "localhost/rootless/layers:1"]);
+  assert.equal(imported.status, 0, imported.stderr);
+  const dataDir = join(home, ".scar", "data");
+  assert.equal(statSync(dataDir).uid, NOBODY_UID, "the data folder is under the user's home, the user's");
+
+  engine = await serve(home);
+  assert.match(
+    engine.log(),
+    /rootless: no memory, pids or cpu limits .* no disk limit/,
+    "said once at start",
+  );
+  const creds = JSON.parse(readFileSync(join(dataDir, "credentials"), "utf8"));
+  const auth = `Basic ${Buffer.from(`${creds.admin.user}:${creds.admin.password}`).toString("base64")}`;
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${engine!.api}${path}`, { ...init, headers: { authorization: auth, ...(init.headers ?? {}) } });
+  const deploy = async (name: string, script: string) => {
+    const r = await api("/system/services", {
+      method: "POST",
+      body: JSON.stringify({
+        name,
+        image: "localhost/rootless/layers:1",
+        memory: "64Mi",
+        script,
+        input: [{ storage_provider: "minio", path: `${name}/in` }],
+        output: [{ storage_provider: "minio", path: `${name}/out` }],
+      }),
+    });
+    assert.equal(r.status, 201, await r.text());
+  };
+  // what the container sees: root of its namespace, the upper layer's whiteout
+  await deploy(
+    "shout",
+    'n=$(basename "$INPUT_FILE_PATH"); { tr a-z A-Z < "$INPUT_FILE_PATH"; id -u; cat /etc/issue 2>/dev/null || echo no-issue; } > "$TMP_OUTPUT_DIR/$n"\n',
+  );
+  let s3 = new S3Client({
+    endpoint: engine.s3,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: creds.s3,
+    maxAttempts: 1,
+  });
+  const object = (key: string) =>
+    s3
+      .send(new GetObjectCommand({ Bucket: key.split("/")[0]!, Key: key.slice(key.indexOf("/") + 1) }))
+      .then((o) => o.Body!.transformToString())
+      .catch(() => undefined);
+
+  await s3.send(new PutObjectCommand({ Bucket: "shout", Key: "in/a.txt", Body: "hello" }));
+  assert.equal(await until("shout/out/a.txt", () => object("shout/out/a.txt")), "HELLO0\nno-issue\n");
+  const jobs = (await (await api("/system/jobs?service=shout")).json()) as { jobs: { id: string }[] };
+  const log = await (await api(`/system/jobs/${jobs.jobs[0]!.id}/log`)).text();
+  const note = log.split("\n").filter((l) => /rootless: no memory, pids or cpu limits/.test(l));
+  assert.equal(note.length, 1, `one line in the job's log:\n${log}`);
+  assert.match(note[0]!, /WARNING .*no disk limit.*the time limit holds/);
+
+  const sync = await api("/run/shout", { method: "POST", body: Buffer.from("sync me").toString("base64") });
+  assert.equal(sync.status, 200);
+  assert.match(sync.headers.get("x-scar-output") ?? "", /^file:/);
+  assert.equal(Buffer.from(await sync.text(), "base64").toString(), "SYNC ME0\nno-issue\n");
+
+  // killed -9 while a job runs: at the next start the job runs again and its output lands
+  await deploy("slow", 'echo started; sleep 3; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n');
+  await s3.send(new PutObjectCommand({ Bucket: "slow", Key: "in/b.txt", Body: "survives" }));
+  await until("the slow job to run", async () => {
+    const r = (await (await api("/system/jobs?service=slow&status=running")).json()) as { jobs: unknown[] };
+    return r.jobs.length > 0 ? true : undefined;
+  });
+  s3.destroy();
+  engine.child.kill("SIGKILL");
+  await engine.exited;
+  engine = await serve(home);
+  s3 = new S3Client({
+    endpoint: engine.s3,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: creds.s3,
+    maxAttempts: 1,
+  });
+  assert.equal(await until("slow/out/b.txt", () => object("slow/out/b.txt")), "survives");
+  const after = (await (await api("/system/jobs?service=slow")).json()) as {
+    jobs: { status: string; attemptCount?: number }[];
+  };
+  assert.equal(after.jobs.length, 1);
+  assert.equal(after.jobs[0]!.status, "succeeded");
+  s3.destroy();
+  engine.child.kill("SIGTERM");
+  await engine.exited;
+  engine = undefined;
+  // the runs' folders of both engines are gone (the killed one's swept at the restart)
+  const state = join(dataDir, "runtime");
+  assert.deepEqual([...readdirSync(join(state, "runs")), ...readdirSync(join(state, "trash"))], []);
+});
