@@ -32,6 +32,7 @@ import {
 } from "./host-checks.js";
 import { type Cgroup2Dir, readHostInfo } from "./host-info.js";
 import { engineRefusal } from "./privileges.js";
+import { type RootlessMode, rootlessMode, rootlessNote } from "./rootless.js";
 import { ALLOWED_SYSCALLS } from "./seccomp.js";
 
 export type { Check, CheckStatus } from "./host-checks.js";
@@ -53,8 +54,10 @@ export interface DoctorReport {
     pid1: string;
     userNamespaces: { available: boolean; blocker?: Blocker };
     overlayFlavour: OverlayFlavour;
-    /** which limits hold for a root engine, and which would rootless (issue 20) */
+    /** which limits hold for a root engine, and which rootless */
     limits: LimitWhere[];
+    /** an ordinary user's engine: how it maps ids ("single": only the user's own; "ranges": /etc/subuid) */
+    rootless?: { mapping: RootlessMode["mapping"] };
   };
   checks: Check[];
 }
@@ -64,10 +67,13 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
   const checks: Check[] = [];
   const root = info.uid === 0;
   const refusal = engineRefusal(info);
+  const rootless = root || refusal ? undefined : rootlessMode();
   checks.push(
     refusal
       ? { name: "privileges", status: "fail", value: refusal.message, fix: refusal.hint }
-      : { name: "privileges", status: "ok", value: "root" },
+      : rootless
+        ? { name: "privileges", status: "ok", value: `${rootlessNote(rootless)}` }
+        : { name: "privileges", status: "ok", value: "root" },
   );
 
   const mode = cgroupModeOf(info);
@@ -141,7 +147,8 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
 
   let runtime: string | undefined;
   let overlay: string | undefined;
-  if (root && mode !== "none" && (versions.crun || versions.runc)) {
+  // as root the containers need cgroups for their limits; rootless they get none anyway
+  if ((root ? mode !== "none" : rootless !== undefined) && (versions.crun || versions.runc)) {
     const { Runner } = await import("./runner.js");
     const state = mkdtempSync(join(tmpdir(), "scar-doctor-"));
     try {
@@ -155,7 +162,7 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
           value: `${runtime} (${i.binary})${i.workaround === "none" ? "" : `, hybrid-cgroup workaround: ${i.workaround}`}${i.skipped.length ? `; skipped ${i.skipped.join(", ")}` : ""}`,
         });
         overlay = i.overlay.overlay
-          ? `overlayfs${i.overlay.volatile ? " (volatile upper)" : ""}`
+          ? `overlayfs${i.overlay.volatile ? " (volatile upper)" : ""}${i.overlay.userxattr ? " in a user namespace (userxattr)" : ""}`
           : "copy fallback";
         checks.push(
           i.overlay.overlay
@@ -168,17 +175,18 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
         );
         // What the runner found beats what the host's files predict.
         const disk = limits.find((l) => l.limit === "disk")!;
-        disk.root =
-          i.disk === "loop ext4"
-            ? {
-                holds: true,
-                how: "each run writes to its own ext4 disk of its limit (FDL lambda.ephemeral_storage, default 512 MB)",
-              }
-            : {
-                holds: false,
-                how: `${i.disk}: what a run writes is not limited`,
-                ...(i.disk.includes("mkfs.ext4") ? { fix: installCommand("e2fsprogs") } : {}),
-              };
+        if (root)
+          disk.root =
+            i.disk === "loop ext4"
+              ? {
+                  holds: true,
+                  how: "each run writes to its own ext4 disk of its limit (FDL lambda.ephemeral_storage, default 512 MB)",
+                }
+              : {
+                  holds: false,
+                  how: `${i.disk}: what a run writes is not limited`,
+                  ...(i.disk.includes("mkfs.ext4") ? { fix: installCommand("e2fsprogs") } : {}),
+                };
         if (opts.container ?? true) checks.push(...(await testContainer(runner, state)));
       } finally {
         await runner.close();
@@ -197,7 +205,7 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
     checks.push({
       name: "runtime",
       status: "skip",
-      value: `not tried (${!root ? "needs root" : "no cgroups"})`,
+      value: `not tried (${!root ? "no user namespace for an ordinary user's engine" : "no cgroups"})`,
     });
   } else {
     checks.push({
@@ -226,6 +234,7 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
             },
           }
         : {}),
+      ...(rootless ? { rootless: { mapping: rootless.mapping } } : {}),
       systemdPid1: systemdIsPid1(info),
       pid1: info.pid1,
       userNamespaces: { available: blocker === undefined, ...(blocker ? { blocker } : {}) },
@@ -277,7 +286,7 @@ async function testContainer(runner: import("./runner.js").Runner, state: string
     {
       name: "container",
       status: "ok",
-      value: `test container ran (${ms} ms with ${r.rootfs} rootfs, memory and pids limits)`,
+      value: `test container ran (${ms} ms with ${r.rootfs} rootfs, ${runner.info.rootless ? "rootless: no memory or pids limits" : "memory and pids limits"})`,
     },
     mode === "2"
       ? {

@@ -20,8 +20,8 @@ export interface Check {
   fix?: string;
 }
 
-/** Where rootless containers stand: not built yet, the reason every rootless note names. */
-export const ROOTLESS = "rootless (issue 20, not supported yet)";
+/** How the checks name an ordinary user's engine (rootless.ts). */
+export const ROOTLESS = "rootless";
 
 /** The words of a controllers file ("cpuset cpu io memory pids"). */
 export function controllerSet(text: string | undefined): Set<string> {
@@ -106,8 +106,9 @@ function describeV2(d: Cgroup2Dir | undefined): string {
 
 /**
  * On cgroup v2: is the engine's own cgroup delegated to it (writable), and what does it hold. A root
- * engine puts its containers under the root cgroup; a rootless one (issue 20) will need its own
- * cgroup delegated, which systemd does for a user's services and `systemd-run --user --scope`.
+ * engine puts its containers under the root cgroup; a rootless one would need its own cgroup
+ * delegated, which systemd does for a user's services and `systemd-run --user --scope` (the rootless
+ * runtime does not use one yet: see rootlessCgroupLimit).
  */
 export function cgroupDelegationCheck(
   info: Pick<HostInfo, "cgroups" | "uid" | "v2Own" | "v2Root" | "pid1">,
@@ -133,7 +134,7 @@ export function cgroupDelegationCheck(
   return {
     name: "cgroup delegation",
     status: "warn",
-    value: `not delegated: ${own}; ${ROOTLESS} containers will need a cgroup of their own to set limits in`,
+    value: `not delegated: ${own}; ${ROOTLESS} containers would need a cgroup of their own to set limits in`,
     fix: systemdIsPid1(info)
       ? DELEGATED_SCOPE
       : "have your init system delegate a cgroup to this user (systemd does it for user services)",
@@ -147,7 +148,7 @@ export function systemdCheck(info: Pick<HostInfo, "pid1" | "cgroups">): Check {
   return {
     name: "systemd",
     status: "ok",
-    value: `not PID 1 (PID 1 is ${info.pid1 || "unknown"}): not needed by a root engine${v2 ? `; ${ROOTLESS} containers will need another way to get a delegated cgroup` : ""}`,
+    value: `not PID 1 (PID 1 is ${info.pid1 || "unknown"}): not needed by a root engine${v2 ? `; ${ROOTLESS} containers would need another way to get a delegated cgroup` : ""}`,
   };
 }
 
@@ -197,14 +198,14 @@ export function userNamespacesCheck(f: UsernsFacts & Pick<HostInfo, "user">): Ch
     return {
       name: "user namespaces",
       status: "warn",
-      value: `not available to ${who}: ${b.reason}; ${ROOTLESS} containers need them`,
+      value: `not available to ${who}: ${b.reason}; a ${ROOTLESS} engine (one started by an ordinary user) needs them, so only root can start the engine here`,
       fix: b.fix,
     };
   const max = f.sysctl.maxUserNamespaces;
   return {
     name: "user namespaces",
     status: "ok",
-    value: `available (unshare -Ur works for ${who}${max !== undefined ? `, max ${max}` : ""}); not used by containers yet: root in a container is root on the host, held by dropped capabilities, no-new-privileges and the seccomp profile`,
+    value: `available (unshare -Ur works for ${who}${max !== undefined ? `, max ${max}` : ""}): an ordinary user's engine runs its containers in one (${ROOTLESS}); a root engine's containers share the host's ids, held by dropped capabilities, no-new-privileges and the seccomp profile`,
   };
 }
 
@@ -223,10 +224,14 @@ export function subordinateIdsCheck(
     return {
       name: "subordinate ids",
       status: "skip",
-      value: `not needed as root (${ROOTLESS} containers will need newuidmap/newgidmap and /etc/subuid, /etc/subgid ranges for their user); newuidmap ${info.newuidmap ? "installed" : "not installed"}`,
+      value: `not needed as root (a ${ROOTLESS} engine maps an image's other users to its user's /etc/subuid, /etc/subgid ranges with newuidmap/newgidmap); newuidmap ${info.newuidmap ? "installed" : "not installed"}`,
     };
   if (missing.length === 0)
-    return { name: "subordinate ids", status: "ok", value: `${found}, newuidmap/newgidmap installed` };
+    return {
+      name: "subordinate ids",
+      status: "ok",
+      value: `${found}, newuidmap/newgidmap installed: ${ROOTLESS} containers may switch to an image's other users`,
+    };
   const fixes: string[] = [];
   if (!info.newuidmap || !info.newgidmap) fixes.push(uidmapInstall());
   if (uids.length === 0 || gids.length === 0)
@@ -236,7 +241,7 @@ export function subordinateIdsCheck(
   return {
     name: "subordinate ids",
     status: "warn",
-    value: `${missing.join("; ")}: ${ROOTLESS} containers could map only your own uid, so images with files of other owners (most distribution images) could not be unpacked as they are`,
+    value: `${missing.join("; ")}: ${ROOTLESS} containers map only your own uid: every file of an image is yours (root in the container), an image's other User runs as root of the namespace (you), and setuid bits are dropped`,
     fix: fixes.join("; "),
   };
 }
@@ -252,8 +257,8 @@ function uidmapInstall(): string {
 export interface OverlayFlavour {
   /** what a root engine mounts */
   root: "kernel overlay" | "copy fallback";
-  /** what a rootless engine could mount */
-  rootless: "overlay in a user namespace" | "fuse-overlayfs" | "copy fallback";
+  /** what a rootless engine mounts (fuse-overlayfs is not used by the runtime yet) */
+  rootless: "overlay in a user namespace" | "copy fallback";
 }
 
 export function overlayFlavour(
@@ -263,11 +268,7 @@ export function overlayFlavour(
   return {
     root: kernel ? "kernel overlay" : "copy fallback",
     rootless:
-      kernel && kernelAtLeast(info.kernelRelease, 5, 11)
-        ? "overlay in a user namespace"
-        : info.fuseOverlayfs && info.devFuse
-          ? "fuse-overlayfs"
-          : "copy fallback",
+      kernel && kernelAtLeast(info.kernelRelease, 5, 11) ? "overlay in a user namespace" : "copy fallback",
   };
 }
 
@@ -285,9 +286,9 @@ export function overlayFlavourCheck(
       ? "kernel overlay (module, loaded at first mount)"
       : "no kernel overlay";
   const fuse = info.fuseOverlayfs
-    ? `fuse-overlayfs installed${info.devFuse ? "" : " but no /dev/fuse"}`
-    : "fuse-overlayfs not installed";
-  const value = `as root: ${f.root === "kernel overlay" ? kernel : "copy fallback (each run copies the image: slow, and as much disk as the image)"}; ${ROOTLESS}: ${f.rootless} (kernel ${info.kernelRelease}${f.rootless === "overlay in a user namespace" ? " >= 5.11" : ""}; ${fuse})`;
+    ? `fuse-overlayfs installed${info.devFuse ? "" : " but no /dev/fuse"}, not used by scar yet`
+    : "fuse-overlayfs not installed, not used by scar yet";
+  const value = `as root: ${f.root === "kernel overlay" ? kernel : "copy fallback (each run copies the image: slow, and as much disk as the image)"}; ${ROOTLESS}: ${f.rootless === "copy fallback" ? "copy fallback (each run copies the image)" : f.rootless} (kernel ${info.kernelRelease}${f.rootless === "overlay in a user namespace" ? " >= 5.11, with userxattr" : " < 5.11"}; ${fuse})`;
   if (info.uid === 0 && f.root === "copy fallback")
     return {
       name: "overlay flavour",
@@ -300,7 +301,7 @@ export function overlayFlavourCheck(
       name: "overlay flavour",
       status: "warn",
       value,
-      fix: installCommand("fuse-overlayfs"),
+      fix: "a kernel of 5.11 or later (the overlay in a user namespace), or run scar as root",
     };
   return { name: "overlay flavour", status: "ok", value };
 }
@@ -373,7 +374,11 @@ function rootlessCgroupLimit(
       how: `${c} is not delegated (the parent's cgroup.subtree_control lacks it): ${UNLIMITED[limit]}`,
       fix: systemdIsPid1(info) ? DELEGATE_ALL : `enable ${c} in the parent cgroup's cgroup.subtree_control`,
     };
-  return { holds: true, how: `delegated cgroup v2 ${c} controller` };
+  // What the runtime does (rootless.ts): no cgroup for rootless containers, delegated or not.
+  return {
+    holds: false,
+    how: `cgroup v2 ${c} is delegated to this user, but the rootless runtime does not use delegated cgroups yet: ${UNLIMITED[limit]}`,
+  };
 }
 
 function rootDisk(
@@ -413,7 +418,7 @@ export function limitsWhere(info: HostInfo): LimitWhere[] {
     root: rootDisk(info),
     rootless: {
       holds: false,
-      how: `loop-mounted disks need root: ${UNLIMITED.disk}`,
+      how: `loop-mounted disks need root: ${UNLIMITED.disk} (the time limit still holds)`,
     },
   });
   return out;

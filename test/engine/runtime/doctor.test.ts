@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { installCommand } from "../../../src/engine/runtime/detect.js";
 
@@ -44,7 +47,7 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
     report.checks.find((c: { name: string }) => c.name === "warm environments").value,
     /^available/,
   );
-  assert.match(report.userNamespaces, /^available .*not used by containers yet/);
+  assert.match(report.userNamespaces, /^available .*an ordinary user's engine runs its containers in one/);
   // The host's mode as data: root here, and what holds where.
   assert.equal(report.host.root, true);
   assert.equal(report.host.cgroupMode, report.cgroupMode);
@@ -60,14 +63,31 @@ test("scar doctor --json reports runtime, cgroups, overlay, user namespaces and 
 const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
 const nobodyCanRead = spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-r", bin]).status === 0;
 
-test("scar doctor as a normal user says what is missing and exits 1", {
+test("scar doctor as a normal user: rootless, with what does not hold and what to ask for", {
   skip: !nobodyCanRead && "checkout not readable by nobody",
 }, () => {
-  const r = spawnSync(asNobody[0]!, [...asNobody.slice(1), bin, "doctor"], { encoding: "utf8" });
-  assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stdout, /privileges\s+FAIL/);
-  assert.match(r.stdout, /To fix:/);
-  assert.match(r.stdout, /cannot run containers here/);
+  const home = mkdtempSync(join(tmpdir(), "scar-doctor-nobody-"));
+  chownSync(home, 65534, 65534);
+  try {
+    const r = spawnSync(asNobody[0]!, [...asNobody.slice(1), bin, "doctor"], {
+      encoding: "utf8",
+      env: { ...process.env, HOME: home },
+    });
+    const userns = spawnSync(asNobody[0]!, [...asNobody.slice(1), "unshare", "-Ur", "true"]).status === 0;
+    if (!userns) {
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stdout, /privileges\s+FAIL/);
+      assert.match(r.stdout, /cannot run containers here/);
+      return;
+    }
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /privileges\s+ok\s+rootless: no memory, pids or cpu limits/);
+    assert.match(r.stdout, /disk limit\s+WARN\s+rootless: not held/);
+    assert.match(r.stdout, /To fix:/);
+    assert.match(r.stdout, /can run containers here/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
 
 test("install hints name the package manager's command", () => {
