@@ -4,7 +4,16 @@
 # (unattended upgrades after a boot, another install), it waits for it, saying so.
 #
 #   bash scripts/install-deps.sh [package ...]     (default: the list below)
+#   bash scripts/install-deps.sh --engine          only what the local engine needs to run functions:
+#                                                  what an ordinary user (rootless) asks an administrator for
 set -euo pipefail
+
+# The local engine alone (root or rootless): an OCI runtime (crun; runc works too), a static busybox
+# for its mount helper and test container, setfattr for the layers' overlay markers; uidmap
+# (newuidmap/newgidmap) lets a rootless engine map an image's other users to the user's /etc/subuid
+# ranges (without it every container runs as the user). util-linux (unshare, nsenter) and e2fsprogs
+# are in every Debian/Ubuntu install.
+ENGINE_PACKAGES=(crun busybox-static attr uidmap)
 
 PACKAGES=(
   # container runtimes and image tools (engine, tests, benchmark peers)
@@ -30,7 +39,11 @@ PACKAGES=(
   # the completion test runs the fish script in fish
   fish
 )
-[ "$#" -eq 0 ] || PACKAGES=("$@")
+if [ "${1:-}" = "--engine" ]; then
+  PACKAGES=("${ENGINE_PACKAGES[@]}")
+elif [ "$#" -gt 0 ]; then
+  PACKAGES=("$@")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -40,7 +53,15 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    # an ordinary user without sudo: say what to ask for (the engine itself never runs sudo)
+    echo "missing system packages: ${missing[*]}" >&2
+    echo "ask an administrator to run: apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 
 # wait_for_apt: waits, saying so, while another process holds apt's lock
 # shellcheck source=scripts/apt-lock.sh

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { busyboxRootfs } from "../engine/images/helpers.js";
+import { NOBODY, nobodyEnv, nobodyRoot, rootlessSkip } from "../engine/rootless-harness.js";
 
 const script = new URL("../../../scripts/demo.sh", import.meta.url).pathname;
 
@@ -59,4 +60,32 @@ test("the README's main job (scripts/demo.sh) runs end to end", () => {
   const work = /data folder (\/tmp\/scar-demo\.[^/]+)\/data/.exec(out)?.[1]; // on stderr
   assert.ok(work, out);
   assert.equal(existsSync(work), false, `${work} was left behind`);
+});
+
+// The same main job as an ordinary user (nobody), once the packages are there: no sudo anywhere, the
+// engine started by `scar init` runs rootless, and the job's log printed by the demo says so.
+const skipRootless = rootlessSkip();
+const place = skipRootless ? undefined : nobodyRoot("scar-demo-rootless-");
+after(() => place?.cleanup());
+
+test("the main job runs as an ordinary user, rootless, without sudo", { skip: skipRootless }, () => {
+  const home = place!.dir("home");
+  const rootfs = join(place!.root, "rootfs");
+  busyboxRootfs(rootfs, ["sh", "awk", "basename", "echo", "cat"]);
+  mkdirSync(join(rootfs, "usr/bin"), { recursive: true });
+  writeFileSync(join(rootfs, "usr/bin/convert"), CONVERT);
+  chmodSync(join(rootfs, "usr/bin/convert"), 0o755);
+  const r = spawnSync(NOBODY[0]!, [...NOBODY.slice(1), "bash", script, "3"], {
+    encoding: "utf8",
+    timeout: 600_000,
+    cwd: home,
+    // nobody may not sudo and has no terminal to ask a password on: a step that wanted it would fail
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...nobodyEnv(home), SCAR_DEMO_ROOTFS: rootfs },
+  });
+  const out = `${r.stdout}\n${r.stderr}`;
+  assert.equal(r.status, 0, out);
+  assert.match(r.stdout, /^3 of 3 results are grayscale images/m);
+  assert.match(r.stdout, /WARNING - rootless: no memory, pids or cpu limits/);
+  assert.match(r.stdout, /^stopped$/m);
 });

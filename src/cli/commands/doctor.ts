@@ -14,9 +14,9 @@ export function registerDoctor(program: Command): void {
       `
 Reports the OCI runtime scar would use (crun, else runc); the cgroup mode (v1, hybrid or unified v2,
 on v2 whether the engine's cgroup is delegated and its controllers) and whether systemd is PID 1;
-root or not; user namespaces (sysctls, 'unshare -Ur true'), newuidmap and /etc/subuid ranges; the
-overlay flavour; which memory, pids, cpu and disk limits hold as root and which would rootless
-(issue 20: not supported yet). It runs a tiny test container, checks that the engine's data folder
+root or rootless (an ordinary user's engine runs its containers in a user namespace); user
+namespaces (sysctls, 'unshare -Ur true'), newuidmap and /etc/subuid ranges; the overlay flavour;
+which memory, pids, cpu and disk limits hold as root and which rootless. It runs a tiny test container, checks that the engine's data folder
 is closed to other users, and prints what each missing piece costs and the package or sysctl that
 fixes it. Exits 1 when the local engine cannot run containers here.`,
     )

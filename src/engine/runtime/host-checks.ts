@@ -1,7 +1,7 @@
 /**
  * `scar doctor`'s judgement of the host facts host-info.ts reads: the cgroup layout and delegation,
  * systemd, user namespaces, subordinate ids, the overlay flavour, and which limits hold as root and
- * which would hold rootless (issue 20). Pure functions of text, so hosts unlike this one (cgroup v2
+ * which hold rootless (rootless.ts). Pure functions of text, so hosts unlike this one (cgroup v2
  * with systemd, no root) are covered by tests with fixture text. Each missing piece says what it
  * costs and the package or sysctl that fixes it.
  */
