@@ -81,6 +81,13 @@ for (const runtime of ["crun", "runc"] as const) {
     graceMs: 0,
   });
   const leftAfterTimeout = processesWith(`sleep ${marker}`);
+  // a killed helper (and its user namespace) is replaced by the next run's
+  const helper = runner.runtime.host.namespace!;
+  const oldHelper = helper.pid;
+  process.kill(oldHelper, "SIGKILL");
+  while (helper.alive) await new Promise((r) => setTimeout(r, 10));
+  const afterKill = await runner.run({ image, cmd: ["/bin/sh", "-c", "id -u; cat /etc/motd"] });
+  const newHelper = helper.pid;
   await runner.drain();
   const runsLeft = [...readdirSync(runner.runsDir), ...readdirSync(runner.trashDir)];
   const info = runner.info;
@@ -99,8 +106,21 @@ for (const runtime of ["crun", "runc"] as const) {
       uid: statSync(join(out, "result.txt")).uid,
     },
     timeout: brief(timeout),
+    afterHelperKill: { ...brief(afterKill), newHelper: newHelper !== oldHelper },
     leftAfterTimeout,
     runsLeft,
   };
 }
+// the copy fallback (no overlay): the same view of the image, whiteouts and opaque folder applied
+const copier = await Runner.open({ stateDir: join(work, "state-copy"), rootfs: "copy" });
+const copied = await copier.run({
+  image: { config: img.config, layers: img.layerDirs },
+  cmd: ["/bin/sh", "-c", "id -u; cat /etc/issue 2>/dev/null || echo no-issue; ls /opq; cat /etc/motd"],
+});
+await copier.drain();
+report.copy = {
+  ...brief(copied),
+  runsLeft: [...readdirSync(copier.runsDir), ...readdirSync(copier.trashDir)],
+};
+await copier.close();
 process.stdout.write(`${JSON.stringify(report)}\n`);

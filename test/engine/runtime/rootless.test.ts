@@ -3,7 +3,7 @@
  * user a container may run as), then the real thing: an ordinary user (nobody, dropped to with
  * setpriv) unpacks a two-layer image and runs it with crun and runc (rootless-child.ts): overlay root
  * with the upper layer's whiteout and opaque folder, output files owned by that user, the time limit
- * killing every process, nothing left behind.
+ * killing every process, a killed helper replaced, the copy fallback, nothing left behind.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -149,5 +149,12 @@ test("as nobody: an image unpacked rootless runs with crun and runc, overlay, ow
     assert.equal(x.timeout.stdout, "started\n");
     assert.deepEqual(x.leftAfterTimeout, [], `${rt}: every process of the container was killed`);
     assert.deepEqual(x.runsLeft, [], `${rt}: run folders deleted`);
+    assert.equal(x.afterHelperKill.reason, "ok", `${rt}: ${JSON.stringify(x.afterHelperKill)}`);
+    assert.equal(x.afterHelperKill.stdout, "0\nfrom top\n");
+    assert.equal(x.afterHelperKill.newHelper, true, `${rt}: a new helper, in a new user namespace`);
   }
+  assert.equal(report.copy.reason, "ok", JSON.stringify(report.copy));
+  assert.equal(report.copy.rootfs, "copy");
+  assert.equal(report.copy.stdout, "0\nno-issue\nnew\nfrom top\n", "user.overlay.opaque read by the copy");
+  assert.deepEqual(report.copy.runsLeft, []);
 });
