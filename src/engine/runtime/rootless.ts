@@ -147,10 +147,7 @@ export async function writeIdMaps(pid: number, mode: RootlessMode): Promise<void
     await writeFile(`/proc/${pid}/gid_map`, mapText(mode.gidMap));
     return;
   }
-  const args = (m: IdMapping[]) => [
-    String(pid),
-    ...m.flatMap((l) => [l.inside, l.outside, l.count].map(String)),
-  ];
+  const args = (m: IdMapping[]) => newidmapArgs(pid, m);
   for (const [bin, map] of [
     [mode.newuidmap!, mode.uidMap],
     [mode.newgidmap!, mode.gidMap],
@@ -162,6 +159,11 @@ export async function writeIdMaps(pid: number, mode: RootlessMode): Promise<void
       throw new Error(`${bin} failed: ${(err.stderr ?? "").trim() || err.message}`);
     }
   }
+}
+
+/** newuidmap's and newgidmap's arguments: the pid, then inside, outside and count of each line. */
+export function newidmapArgs(pid: number, m: readonly IdMapping[]): string[] {
+  return [String(pid), ...m.flatMap((l) => [l.inside, l.outside, l.count].map(String))];
 }
 
 /** Whether `id` of the namespace maps to some id of the host. */

@@ -13,6 +13,7 @@ import { after, test } from "node:test";
 import {
   chooseMapping,
   mapText,
+  newidmapArgs,
   rootlessNote,
   rootlessSpec,
   rootlessUser,
@@ -50,6 +51,7 @@ test("one uid/gid mapped without newuidmap or subordinate ranges; ranges follow 
   assert.equal(ranges.mapping, "ranges");
   assert.equal(mapText(ranges.uidMap), "0 1000 1\n1 100000 65536\n65537 300000 1000\n");
   assert.equal(mapText(ranges.gidMap), "0 1000 1\n1 100000 65536\n");
+  assert.deepEqual(newidmapArgs(4242, ranges.gidMap), ["4242", "0", "1000", "1", "1", "100000", "65536"]);
   assert.match(rootlessNote(ranges), /66536 subordinate uids/);
   assert.match(rootlessNote(single), /no memory, pids or cpu limits.*no disk limit.*the time limit holds/);
 });
