@@ -39,13 +39,17 @@ export function findBinary(name: string): string | undefined {
   return undefined;
 }
 
-/** The command that installs Debian/Fedora/Alpine packages here, e.g. "apt-get install -y crun". */
+/**
+ * The command that installs Debian/Fedora/Alpine packages here, e.g. "apt-get install -y crun"; for
+ * an ordinary user, what to ask an administrator to run (scar never suggests or runs sudo itself: a
+ * rootless engine's user may have none).
+ */
 export function installCommand(...packages: string[]): string {
-  const sudo = process.getuid?.() === 0 ? "" : "sudo ";
-  if (findBinary("apt-get")) return `${sudo}apt-get install -y --no-install-recommends ${packages.join(" ")}`;
-  if (findBinary("dnf")) return `${sudo}dnf install -y ${packages.join(" ")}`;
-  if (findBinary("apk")) return `${sudo}apk add ${packages.join(" ")}`;
-  if (findBinary("zypper")) return `${sudo}zypper install -y ${packages.join(" ")}`;
+  const who = process.getuid?.() === 0 ? "" : "ask an administrator to run: ";
+  if (findBinary("apt-get")) return `${who}apt-get install -y --no-install-recommends ${packages.join(" ")}`;
+  if (findBinary("dnf")) return `${who}dnf install -y ${packages.join(" ")}`;
+  if (findBinary("apk")) return `${who}apk add ${packages.join(" ")}`;
+  if (findBinary("zypper")) return `${who}zypper install -y ${packages.join(" ")}`;
   return `install ${packages.join(" or ")} with your package manager`;
 }
 

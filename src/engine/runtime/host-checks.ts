@@ -236,7 +236,7 @@ export function subordinateIdsCheck(
   if (!info.newuidmap || !info.newgidmap) fixes.push(uidmapInstall());
   if (uids.length === 0 || gids.length === 0)
     fixes.push(
-      `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${info.user ?? info.uid}`,
+      `ask an administrator to run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${info.user ?? info.uid}`,
     );
   return {
     name: "subordinate ids",
