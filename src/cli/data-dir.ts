@@ -30,7 +30,7 @@ export async function openPrivateDataDir(dir: string): Promise<void> {
       throw new CliError(
         `cannot use the data folder ${dir}: permission denied${err.path && err.path !== dir ? ` (${err.path})` : ""}`,
         1,
-        "the engine's data belongs to the user who runs it (root): run scar as that user, or give another --data-dir",
+        "the engine's data belongs to the user who started it (root, or an ordinary user's rootless engine): run scar as that user, or give another --data-dir",
       );
     throw e;
   }
