@@ -15,10 +15,14 @@
  *   newuidmap, or without /etc/subuid ranges for the user, allows). Every file of an image then
  *   belongs to the user (root in the container); an image whose `User` is another id runs as root of
  *   the namespace, that is as the engine's user (there is no other id to switch to), and setuid bits
- *   are dropped at unpack (they could only ever lead to the engine's user).
+ *   are dropped at unpack (engine/images: they could only ever lead to the engine's user).
  * - `ranges`: the user as 0, then the user's /etc/subuid and /etc/subgid ranges from 1, written by
  *   newuidmap/newgidmap (setuid helpers from the `uidmap` package). Containers may then switch to
- *   an image's other users.
+ *   an image's other users (their input and output folders are opened to them, container-executor.ts).
+ *   Not done yet: the layers' owners. An ordinary user's unpack (engine/images) cannot chown into
+ *   subordinate ids from outside the namespace, so every file stays the user's (root's in the
+ *   container), as with a single mapping, and setuid bits are dropped the same way. Not tested on
+ *   this project's machines (no newuidmap there): only the maps and newuidmap's arguments are.
  * The engine writes the maps itself, after the helper has made its namespace and before it does
  * anything (the helper waits for a line from the engine, then re-executes its shell so that it holds
  * its capabilities as the namespace's root).
