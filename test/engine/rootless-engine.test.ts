@@ -2,8 +2,9 @@
  * The engine as an ordinary user (issue 20): `scar image import` and `scar serve` run as nobody (the
  * test drops to it with setpriv), with the data folder under nobody's home and the default-style
  * ports above 1024 left to the kernel (0). A deployed function runs for an upload (its output lands,
- * its log says what a rootless engine does not limit), for a synchronous /run, and after the engine
- * is killed -9 in the middle of a job and started again (the job is run again and finishes).
+ * its log says what a rootless engine does not limit), for a synchronous /run, is killed at its time
+ * limit with every process of it, and a job runs again and finishes after the engine is killed -9 in
+ * the middle of it and started again.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -65,6 +66,21 @@ async function serve(home: string): Promise<Served> {
   return { child, api, s3, exited, log: () => err };
 }
 
+/** Host processes whose command line contains `marker`. */
+function processesWith(marker: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
+        out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
 async function until<T>(what: string, f: () => Promise<T | undefined>, tries = 1200): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const v = await f();
@@ -95,7 +111,7 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
   const auth = `Basic ${Buffer.from(`${creds.admin.user}:${creds.admin.password}`).toString("base64")}`;
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${engine!.api}${path}`, { ...init, headers: { authorization: auth, ...(init.headers ?? {}) } });
-  const deploy = async (name: string, script: string) => {
+  const deploy = async (name: string, script: string, scar?: object) => {
     const r = await api("/system/services", {
       method: "POST",
       body: JSON.stringify({
@@ -103,6 +119,7 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
         image: "localhost/rootless/layers:1",
         memory: "64Mi",
         script,
+        ...(scar ? { scar } : {}),
         input: [{ storage_provider: "minio", path: `${name}/in` }],
         output: [{ storage_provider: "minio", path: `${name}/out` }],
       }),
@@ -139,6 +156,21 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
   assert.equal(sync.status, 200);
   assert.match(sync.headers.get("x-scar-output") ?? "", /^file:/);
   assert.equal(Buffer.from(await sync.text(), "base64").toString(), "SYNC ME0\nno-issue\n");
+
+  // the time limit holds rootless: every process of the container is killed at it
+  await deploy("sleepy", "sleep 4711 & sleep 4712; echo never\n", { timeout: 2, timeout_threshold: 0 });
+  await s3.send(new PutObjectCommand({ Bucket: "sleepy", Key: "in/c.txt", Body: "zz" }));
+  const timedOut = await until("the sleepy job to end", async () => {
+    const r = (await (await api("/system/jobs?service=sleepy")).json()) as {
+      jobs: { id: string; status: string }[];
+    };
+    const j = r.jobs[0];
+    return j && j.status !== "queued" && j.status !== "running" ? j : undefined;
+  });
+  const sleepyLog = await (await api(`/system/jobs/${timedOut.id}/log`)).text();
+  assert.match(sleepyLog, /Container execution timed out/, sleepyLog);
+  assert.doesNotMatch(sleepyLog, /never/);
+  assert.deepEqual(processesWith("sleep 471"), [], "no process of the container outlived its time limit");
 
   // killed -9 while a job runs: at the next start the job runs again and its output lands
   await deploy("slow", 'echo started; sleep 3; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n');
