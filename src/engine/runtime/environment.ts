@@ -33,6 +33,7 @@ import { signalNumber } from "./exec.js";
 import { MountError } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
 import { copyLayers, hostNetworkFiles, OverlayError, overlayMount } from "./rootfs.js";
+import { type RootlessMode, rootlessSpec, rootlessUser } from "./rootless.js";
 import { buildSpec, type HostFacts, processEnv, SpecError } from "./spec.js";
 import type {
   BindMount,
@@ -70,6 +71,10 @@ export interface EnvironmentHost {
   readonly facts: Omit<HostFacts, "cgroupsPath">;
   readonly rootfs: "overlay" | "copy";
   readonly overlayVolatile: boolean;
+  /** the overlay is mounted with `userxattr` (rootless) */
+  readonly overlayUserxattr: boolean;
+  /** set when the engine runs as an ordinary user (rootless.ts): no cgroup limits, ids mapped */
+  readonly rootless?: RootlessMode;
   readonly disks?: DiskPool;
   /**
    * Removes what the runtime left of container `id`, unmounts its overlay, deletes its folder and
@@ -175,7 +180,8 @@ class WarmEnvironment implements Environment {
       if (!existsSync(m.source)) throw new SpecError(`mount source missing: ${m.source}`);
       if (m.onDisk) throw new SpecError(`an environment's mounts cannot be onDisk: ${m.destination}`);
     }
-    this.user = resolveUser(req.user ?? req.image.config.User, req.image.layers);
+    const resolved = resolveUser(req.user ?? req.image.config.User, req.image.layers);
+    this.user = host.rootless ? rootlessUser(resolved, host.rootless) : resolved;
     let rootfsKind = host.rootfs;
     if (req.diskBytes !== undefined && host.disks && rootfsKind === "overlay") {
       try {
@@ -192,7 +198,7 @@ class WarmEnvironment implements Environment {
       { source: this.tmpSource, destination: "/tmp" },
     ];
     if (req.network === "host") mounts.unshift(...hostNetworkFiles(mounts));
-    const spec = buildSpec({
+    let spec = buildSpec({
       rootfs,
       config: req.image.config,
       request: {
@@ -208,6 +214,7 @@ class WarmEnvironment implements Environment {
       user: this.user,
       host: { ...host.facts, cgroupsPath: `${host.cgroupParent}/${this.id}` },
     });
+    if (host.rootless) spec = rootlessSpec(spec, host.rootless);
 
     await mkdir(this.dir);
     if (!this.disk) await mkdir(join(this.dir, "tmp"));
@@ -221,7 +228,11 @@ class WarmEnvironment implements Environment {
       await Promise.all(this.disk ? [mkdir(rootfs)] : [mkdir(rootfs), mkdir(upper), mkdir(work)]);
       if (!this.disk) await chmod(upper, 0o755);
       try {
-        const m = overlayMount(req.image.layers, { upper, work, merged: rootfs }, host.overlayVolatile);
+        const m = overlayMount(
+          req.image.layers,
+          { upper, work, merged: rootfs },
+          { volatile: host.overlayVolatile, userxattr: host.overlayUserxattr },
+        );
         this.mounted = rootfs;
         this.mountedBy = ns.pid;
         preparing = ns.prepareRun(m.options, this.dir, m.wd, true).then(
@@ -345,7 +356,9 @@ class WarmEnvironment implements Environment {
     // run's workspace over (container-executor.ts)
     for (const p of [base, hostInput, hostOutput]) {
       await chmod(p, 0o755);
-      if (this.user.uid !== 0 || this.user.gid !== 0) await chown(p, this.user.uid, this.user.gid);
+      // (rootless: the engine's own files are root's in the namespace; it cannot give them away)
+      if (!this.host.rootless && (this.user.uid !== 0 || this.user.gid !== 0))
+        await chown(p, this.user.uid, this.user.gid);
     }
     return { hostInput, hostOutput };
   }
@@ -505,6 +518,7 @@ class WarmEnvironment implements Environment {
    * kernel-wide counter and the kernel log's record of a kill in this container's cgroup.
    */
   private oomKilled(before: number, globalBefore: number): boolean {
+    if (this.host.rootless) return false; // no memory limit of its own to be killed at
     const now = this.oomKills();
     if (now >= 0 && before >= 0) return now > before;
     if (globalBefore < 0 || oomKillCount() <= globalBefore) return false;

@@ -254,6 +254,8 @@ export class Runner {
       facts: this.facts,
       rootfs: this.info.rootfs,
       overlayVolatile: this.info.overlay.volatile,
+      overlayUserxattr: this.info.overlay.userxattr ?? false,
+      ...(this.info.rootless ? { rootless: this.info.rootless } : {}),
       ...(this.disks ? { disks: this.disks } : {}),
       track: (env) => this.environments.set(env.id, env),
       forget: (id) => this.environments.delete(id),
