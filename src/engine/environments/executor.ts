@@ -1,0 +1,205 @@
+/**
+ * The supervisor's Executor on warm execution environments (issue 14): an invocation runs as a new
+ * process in a container of its function that may have run earlier invocations, as on Lambda.
+ *
+ *   supervisor stages into the workspace (data disk) -> acquire an environment (warm, or a cold
+ *   start) -> its fresh /tmp/<id>/input|output -> the staged files moved in -> the agent runs the
+ *   command -> the outputs moved back into the workspace -> the folders removed -> release
+ *
+ * The container's limits are the function's, as with ContainerExecutor, but they hold for the whole
+ * environment: its memory limit is all its processes', its disk holds its root file system's writes
+ * and its invocation folders.
+ */
+import { join } from "node:path";
+import { CappedOutput } from "../../supervisor/capped-output.js";
+import type { ExecRequest, ExecResult, Executor, Workspace } from "../../supervisor/types.js";
+import { type ContainerFunction, DEFAULT_DISK_MIB } from "../container-executor.js";
+import { processArgs, resolveUser } from "../runtime/index.js";
+import type { Environment, EnvironmentInvocationResult, EnvironmentRequest } from "../runtime/types.js";
+import { moveEntries, type Owner } from "./move.js";
+import type { EnvironmentPool, Lease, PoolKey } from "./pool.js";
+
+export interface WarmFunction extends ContainerFunction {
+  /** The function's name and deployed revision: environments are never shared across either. */
+  key: PoolKey;
+  /** The most environments the function may have at once (its concurrency). */
+  maxEnvironments: number;
+}
+
+export interface WarmExecutorOptions {
+  /** Output kept per invocation (stdout and stderr together); default 6 MiB, Lambda's response limit. */
+  maxOutputBytes?: number;
+}
+
+/** Starts one environment (the runner's startEnvironment). */
+export type StartEnvironment = (req: EnvironmentRequest) => Promise<Environment>;
+
+export class WarmContainerExecutor implements Executor {
+  private readonly maxOutput: number;
+  private readonly diskMiB: number;
+
+  constructor(
+    private readonly pool: EnvironmentPool,
+    private readonly startEnvironment: StartEnvironment,
+    private readonly fn: WarmFunction,
+    opts: WarmExecutorOptions = {},
+  ) {
+    this.maxOutput = opts.maxOutputBytes ?? 6 * 1024 * 1024;
+    this.diskMiB = fn.diskMiB ?? DEFAULT_DISK_MIB;
+  }
+
+  workspace(root: string, requestId: string): Workspace {
+    return {
+      hostInput: join(root, "input"),
+      hostOutput: join(root, "output"),
+      input: `/tmp/${requestId}/input`,
+      output: `/tmp/${requestId}/output`,
+    };
+  }
+
+  async run(req: ExecRequest): Promise<ExecResult> {
+    const c = req.command;
+    const config = this.fn.image.config;
+    // As ContainerExecutor asks the runner: a script through the image's /bin/sh; arguments after
+    // the image's Entrypoint (in place of its Cmd); else Entrypoint and Cmd. The working folder is
+    // the image's: the environment's agent runs there and its invocations start there.
+    const argv =
+      c.kind === "script"
+        ? ["/bin/sh", c.path]
+        : processArgs(config, c.kind === "args" ? { cmd: c.args } : {});
+    if (argv.length === 0)
+      return failed("start-error", "nothing to run: the image has no Entrypoint or Cmd and none was given");
+    let owner: Owner | undefined;
+    try {
+      const u = resolveUser(config.User, this.fn.image.layers);
+      if (u.uid !== 0 || u.gid !== 0) owner = { uid: u.uid, gid: u.gid };
+    } catch (err) {
+      return failed("start-error", (err as Error).message);
+    }
+
+    let lease: Lease;
+    try {
+      lease = await this.pool.acquire(this.fn.key, {
+        max: this.fn.maxEnvironments,
+        memoryBytes: this.fn.memoryMiB * 1024 * 1024,
+        start: () => this.startEnvironment(this.environmentRequest()),
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+    } catch (err) {
+      if (req.signal?.aborted) return failed("error", "aborted");
+      return failed("start-error", (err as Error).message ?? String(err));
+    }
+    const { env } = lease;
+    const environment = { id: env.id, start: lease.start, startMs: lease.start === "cold" ? env.startMs : 0 };
+    let reusable = false;
+    try {
+      const r = await this.invoke(env, req, argv, owner);
+      reusable = r.reusable;
+      return { ...r.result, environment };
+    } finally {
+      try {
+        await env.finishInvocation(req.requestId);
+      } catch {
+        reusable = false; // folders it could not remove would be in the next invocation's way
+      }
+      this.pool.release(env, reusable);
+    }
+  }
+
+  private async invoke(
+    env: Environment,
+    req: ExecRequest,
+    argv: string[],
+    owner: Owner | undefined,
+  ): Promise<{ result: ExecResult; reusable: boolean }> {
+    const ws = req.workspace;
+    let folders: { hostInput: string; hostOutput: string };
+    try {
+      folders = await env.prepareInvocation(req.requestId);
+      await moveEntries(ws.hostInput, folders.hostInput, owner);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // Inputs live on the environment's disk, with what the function writes.
+      if (e.code === "ENOSPC" || e.code === "EDQUOT")
+        return {
+          result: failed(
+            "disk",
+            `The input does not fit the function's disk of ${this.diskMiB} MiB (its input and output folders and root file system together). Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`,
+          ),
+          reusable: false,
+        };
+      return {
+        result: failed("start-error", `the input could not be placed in the environment: ${e.message}`),
+        reusable: false,
+      };
+    }
+    const out = new CappedOutput(this.maxOutput, req.onOutput);
+    let r: EnvironmentInvocationResult;
+    try {
+      r = await env.invoke({
+        requestId: req.requestId,
+        argv,
+        env: req.env,
+        ...(req.timeoutMs !== null ? { timeoutMs: req.timeoutMs } : {}),
+        outputLimitBytes: this.maxOutput,
+        onStdout: out.push,
+        onStderr: out.push,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+    } catch (err) {
+      // A misuse (it was busy): a bug of the pool's, told as the job's failure, not a crash.
+      return {
+        result: failed("error", `the environment refused the invocation: ${(err as Error).message}`),
+        reusable: false,
+      };
+    }
+    let message = r.message;
+    let reason = r.reason;
+    if (reason === "disk")
+      message = `The function wrote more than its disk limit of ${this.diskMiB} MiB (root file system, input and output folders together) and failed. Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`;
+    // Only a run whose outputs the supervisor uploads needs them (a timed-out one uploads what it
+    // wrote before the kill, SCAR's timeout_threshold rule).
+    let reusable = r.reusable;
+    if (reason === "ok" || reason === "timeout") {
+      try {
+        await moveEntries(folders.hostOutput, ws.hostOutput);
+      } catch (err) {
+        reason = "error";
+        message = `the outputs could not be copied out of the environment: ${(err as Error).message}`;
+        reusable = false;
+      }
+    }
+    return {
+      result: {
+        reason,
+        exitCode: r.exitCode,
+        output: out.result(),
+        startedAt: r.startedAt,
+        endedAt: r.endedAt,
+        ...(message ? { detail: message } : {}),
+      },
+      reusable,
+    };
+  }
+
+  private environmentRequest(): EnvironmentRequest {
+    return {
+      image: this.fn.image,
+      limits: {
+        memoryBytes: this.fn.memoryMiB * 1024 * 1024,
+        swapBytes: 0,
+        pids: this.fn.pids ?? 1024,
+        ...(this.fn.cpus ? { cpus: this.fn.cpus } : {}),
+      },
+      diskBytes: this.diskMiB * 1024 * 1024,
+      network: this.fn.network ?? "none",
+      seccomp: this.fn.seccomp ?? "default",
+      hostname: "scar",
+    };
+  }
+}
+
+function failed(reason: ExecResult["reason"], detail: string): ExecResult {
+  const now = Date.now();
+  return { reason, exitCode: null, output: Buffer.alloc(0), startedAt: now, endedAt: now, detail };
+}
