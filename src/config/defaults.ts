@@ -145,6 +145,10 @@ export interface LocalEngineConfig {
   metrics_token?: string;
   /** Free space the object store's uploads must leave ("64MiB", "1%"); absent: 64 MiB or 1% of a smaller disk. */
   store_reserve?: string | number;
+  /** Seconds a warm execution environment waits for its function's next invocation before it is closed; default 300. */
+  warm_idle_seconds?: number;
+  /** Percent of the machine's memory the warm environments' memory limits may add up to before idle ones close; default 50. */
+  warm_memory_percent?: number;
   [k: string]: unknown;
 }
 

@@ -9,7 +9,7 @@
  * `functions/` (deployed functions), `work/` (per-invocation folders), `credentials`.
  */
 import { randomUUID } from "node:crypto";
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { FdlIssue } from "../fdl/issues.js";
@@ -19,11 +19,19 @@ import { S3Provider } from "../storage/s3.js";
 import { StorageError, type StorageProvider } from "../storage/types.js";
 import { type InvocationResult, invoke } from "../supervisor/index.js";
 import { SupervisorLog } from "../supervisor/log.js";
-import { ContainerExecutor, DEFAULT_DISK_MIB } from "./container-executor.js";
+import type { Executor } from "../supervisor/types.js";
+import { ContainerExecutor, type ContainerFunction, DEFAULT_DISK_MIB } from "./container-executor.js";
 import { type EngineCredentials, loadOrCreateCredentials } from "./credentials.js";
 import { openDataDir } from "./data-dir.js";
 import { EmbeddedStoreProvider } from "./embedded-provider.js";
 import { EnqueueBatcher } from "./enqueue-batcher.js";
+import { type StartEnvironment, WarmContainerExecutor } from "./environments/executor.js";
+import {
+  DEFAULT_IDLE_SECONDS,
+  DEFAULT_MEMORY_PERCENT,
+  EnvironmentPool,
+  type FunctionEnvironmentStats,
+} from "./environments/pool.js";
 import { withEventSourceOutput } from "./event-source.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
@@ -44,7 +52,7 @@ import {
 } from "./jobs/index.js";
 import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
-import { Runner, rootlessNote } from "./runtime/index.js";
+import { type ImageInput, Runner, rootlessNote } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
 import type { SpaceReserve } from "./store/space.js";
 import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
@@ -67,6 +75,13 @@ export interface EngineOptions {
   pollMs?: number;
   /** Waits between retries of failed async jobs (the scheduler's default: 5 s, doubling, at most 5 min). */
   backoff?: Backoff;
+  /** Seconds a warm execution environment waits for an invocation before it is closed (scar.cfg `local.warm_idle_seconds`; default 300). */
+  warmIdleSeconds?: number;
+  /**
+   * Share of the machine's memory (percent) the warm environments' memory limits may add up to
+   * before the least recently used idle ones are closed (scar.cfg `local.warm_memory_percent`; default 50).
+   */
+  warmMemoryPercent?: number;
   log?: (message: string) => void;
 }
 
@@ -156,6 +171,12 @@ export class Engine {
     readonly registry: FunctionRegistry,
     private readonly scheduler: Scheduler,
     private readonly log: (m: string) => void,
+    /** The warm execution environments of the functions (issue 14). */
+    private readonly pool: EnvironmentPool,
+    /** How environments start; absent when this runner cannot start them (every job gets a fresh container). */
+    private readonly startEnvironment: StartEnvironment | undefined,
+    /** The most lambda jobs running at once: a function's environments without a concurrency of its own. */
+    private readonly concurrency: number,
   ) {}
 
   static async start(opts: EngineOptions): Promise<Engine> {
@@ -211,17 +232,36 @@ export class Engine {
       log,
       ...(opts.storeReserve ? { reserve: opts.storeReserve } : {}),
     });
+    const concurrency = opts.concurrency ?? availableParallelism();
     const scheduler = new Scheduler({
       store: jobs,
       handler: (job, ctx) => engine!.runJob(job, ctx),
-      concurrency: opts.concurrency ?? availableParallelism(),
+      concurrency,
       policy: (name) => engine!.policy(name),
       ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
     });
     if (runner.info.rootless) log(rootlessNote(runner.info.rootless));
-    engine = new Engine(dir, credentials, store, jobs, images, runner, registry, scheduler, log);
+    const pool = new EnvironmentPool({
+      idleMs: (opts.warmIdleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000,
+      memoryBudgetBytes: Math.floor((totalmem() * (opts.warmMemoryPercent ?? DEFAULT_MEMORY_PERCENT)) / 100),
+      log,
+    });
+    engine = new Engine(
+      dir,
+      credentials,
+      store,
+      jobs,
+      images,
+      runner,
+      registry,
+      scheduler,
+      log,
+      pool,
+      environmentStarter(runner),
+      concurrency,
+    );
     scheduler.start();
     return engine;
   }
@@ -299,6 +339,8 @@ export class Engine {
         .map((p) => [p.storage_provider, opts.storageProviders![p.storage_provider]!]),
     );
     const fn = this.registry.save({ ...spec, raw: { ...spec.raw, storage_providers: providers } }, image);
+    // New invocations get environments of the new revision; running ones finish in the old ones.
+    this.pool.retire(fn.spec.name, fn.updatedAt);
     await this.applyTriggers();
     this.log(`deployed '${spec.name}' (image ${image.ref}, ${image.digest.slice(0, 19)})`);
     return fn;
@@ -307,6 +349,7 @@ export class Engine {
   /** Removes a function. Its buckets, objects, jobs and logs are kept (as SCAR keeps buckets). */
   async remove(name: string): Promise<boolean> {
     const had = this.registry.remove(name);
+    this.pool.retire(name);
     if (had) {
       await this.applyTriggers();
       this.log(`removed '${name}' (its buckets, jobs and logs are kept)`);
@@ -405,8 +448,15 @@ export class Engine {
     }
   }
 
+  /** Per function: its warm environments (idle, busy) and their starts and reuses since the engine started. */
+  environmentStats(): Record<string, FunctionEnvironmentStats> {
+    return this.pool.stats();
+  }
+
   async close(): Promise<void> {
     await this.scheduler.stop();
+    // no job runs any more: every environment is idle, and closes (its container killed and removed)
+    await this.pool.close();
     await this.store.close();
     this.jobs.close();
     await this.runner.close();
@@ -456,15 +506,7 @@ export class Engine {
     }
     ctx.stage("image_ready");
     const release = this.images.lease(image);
-    const batch = job.queue === "batch" && fn.spec.batch;
-    const executor = new ContainerExecutor(this.runner, {
-      image: { config: image.config, layers: image.layerDirs },
-      memoryMiB: batch ? fn.spec.batch!.memory : fn.spec.memory,
-      ...(batch ? { cpus: fn.spec.batch!.vcpus } : fn.spec.cpu ? { cpus: fn.spec.cpu } : {}),
-      network: fn.spec.network ?? "none",
-      ...(fn.spec.seccomp ? { seccomp: fn.spec.seccomp } : {}),
-      ...(fn.spec.ephemeral_storage !== undefined ? { diskMiB: fn.spec.ephemeral_storage } : {}),
-    });
+    const executor = this.executor(fn, job, { config: image.config, layers: image.layerDirs });
     const decoder = new StringDecoder("utf8");
     // rootless: what does not hold for this run, one line (runtime/rootless.ts)
     const rootless = this.runner.info.rootless;
@@ -533,6 +575,31 @@ export class Engine {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Where a job runs: in a warm environment of its function (issue 14), or in a container of its own
+   * when the function asks for that (`isolation: invocation`), for batch jobs (their own limits, and
+   * a long job gains nothing from a warm start), or when the runner cannot start environments.
+   */
+  private executor(fn: DeployedFunction, job: JobWithPayload, image: ImageInput): Executor {
+    const batch = job.queue === "batch" && fn.spec.batch;
+    const limits: ContainerFunction = {
+      image,
+      memoryMiB: batch ? fn.spec.batch!.memory : fn.spec.memory,
+      ...(batch ? { cpus: fn.spec.batch!.vcpus } : fn.spec.cpu ? { cpus: fn.spec.cpu } : {}),
+      network: fn.spec.network ?? "none",
+      ...(fn.spec.seccomp ? { seccomp: fn.spec.seccomp } : {}),
+      ...(fn.spec.ephemeral_storage !== undefined ? { diskMiB: fn.spec.ephemeral_storage } : {}),
+    };
+    const isolation = (fn.spec as { isolation?: string }).isolation;
+    if (job.queue === "batch" || isolation === "invocation" || !this.startEnvironment)
+      return new ContainerExecutor(this.runner, limits);
+    return new WarmContainerExecutor(this.pool, this.startEnvironment, {
+      ...limits,
+      key: { function: fn.spec.name, revision: fn.updatedAt },
+      maxEnvironments: functionPolicy(fn.spec).concurrency ?? this.concurrency,
+    });
   }
 
   private provider(fn: DeployedFunction, id: string): StorageProvider {
@@ -612,4 +679,13 @@ export class Engine {
         );
     }
   }
+}
+
+/**
+ * How this runner starts warm environments, if it can: the runtime's startEnvironment (it needs the
+ * in-container agent's binary).
+ */
+function environmentStarter(runner: Runner): StartEnvironment | undefined {
+  const start = (runner as { startEnvironment?: StartEnvironment }).startEnvironment;
+  return typeof start === "function" ? (req) => start.call(runner, req) : undefined;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -43,4 +43,25 @@ test("scar serve starts the engine on free ports, writes 0600 credentials, answe
   assert.match(await s3.text(), /<Code>(AccessDenied|MissingSecurityHeader|SignatureDoesNotMatch)<\/Code>/);
   child.kill("SIGTERM");
   assert.equal(await exited, 0);
+});
+
+test("scar serve refuses a warm-environment setting of scar.cfg that is not a number in range, touching nothing", async () => {
+  const cfgDir = mkdtempSync(join(dir, "cfg-"));
+  const { defaultConfig } = await import("../../src/config/defaults.js");
+  const cfg = defaultConfig();
+  cfg.local.warm_memory_percent = 150;
+  writeFileSync(join(cfgDir, "scar.cfg"), JSON.stringify(cfg));
+  const dataDir = join(dir, "refused");
+  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--port", "0", "--s3-port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir },
+  });
+  let err = "";
+  child.stderr.on("data", (b) => {
+    err += b;
+  });
+  const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+  assert.equal(code, 1, err);
+  assert.match(err, /scar\.cfg: local\.warm_memory_percent must be a number from 1 to 100, not 150/);
+  assert.equal(existsSync(dataDir), false, "no data folder was made");
 });

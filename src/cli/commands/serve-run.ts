@@ -1,4 +1,5 @@
 import { join, resolve } from "node:path";
+import { configFolder } from "../../config/scar-cfg.js";
 import { startApi } from "../../engine/api/index.js";
 import { Engine } from "../../engine/engine.js";
 import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
@@ -21,6 +22,10 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
   const refusal = checkEngineUser();
   if (refusal) throw new CliError(refusal.message, 1, refusal.hint);
   const configured = await configuredEngine();
+  // scar.cfg's warm environments (issue 14), checked before anything is created
+  const local = configured.config?.local;
+  const warmIdleSeconds = cfgNumber(local?.warm_idle_seconds, "local.warm_idle_seconds", 1, 86_400);
+  const warmMemoryPercent = cfgNumber(local?.warm_memory_percent, "local.warm_memory_percent", 1, 100);
   const dataDir = resolve(opts.dataDir ?? configured.dataDir);
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
@@ -48,6 +53,8 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
       ...(concurrency ? { concurrency } : {}),
       ...(opts.insecureRegistry.length > 0 ? { insecureRegistries: opts.insecureRegistry } : {}),
       ...(reserve ? { storeReserve: reserve } : {}),
+      ...(warmIdleSeconds !== undefined ? { warmIdleSeconds } : {}),
+      ...(warmMemoryPercent !== undefined ? { warmMemoryPercent } : {}),
       log,
     });
   } catch (err) {
@@ -126,4 +133,16 @@ async function storeReserve(text: string) {
   } catch (e) {
     throw new CliError(`--store-reserve: ${(e as Error).message}`, 2);
   }
+}
+
+/** A number of scar.cfg's `local` section within [min, max], or a clear refusal naming the key. */
+function cfgNumber(v: unknown, key: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max)
+    throw new CliError(
+      `scar.cfg: ${key} must be a number from ${min} to ${max}, not ${JSON.stringify(v)}`,
+      1,
+      `fix or remove it in ${join(configFolder(), "scar.cfg")}`,
+    );
+  return v;
 }

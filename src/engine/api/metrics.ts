@@ -9,6 +9,9 @@
  *   scar_functions_deployed
  *   scar_job_duration_seconds{function,quantile} summary of the last 1,000 finished jobs, with _sum, _count
  *   scar_store_buckets, scar_store_objects_total
+ *   scar_warm_environments{function,state}      warm execution environments now, state idle or busy
+ *   scar_environment_starts_total{function}     environments started (cold starts) since the engine started
+ *   scar_environment_reuses_total{function}     invocations run in an environment already warm
  */
 import type { Engine } from "../engine.js";
 import type { JobStatus } from "../jobs/types.js";
@@ -70,6 +73,31 @@ export function metricsText(engine: Engine): string {
     "Objects in the embedded object store (folder markers included).",
   );
   out.push(`scar_store_objects_total ${buckets.reduce((n, b) => n + b.objects.size, 0)}`);
+
+  const envs = engine.environmentStats();
+  const envFns = Object.keys(envs).sort();
+  family(
+    "scar_warm_environments",
+    "gauge",
+    "Warm execution environments, by function and state (idle or busy).",
+  );
+  for (const fn of envFns)
+    for (const st of ["idle", "busy"] as const)
+      out.push(`scar_warm_environments{function="${label(fn)}",state="${st}"} ${envs[fn]![st]}`);
+  family(
+    "scar_environment_starts_total",
+    "counter",
+    "Execution environments started (cold starts) since the engine started, by function.",
+  );
+  for (const fn of envFns)
+    out.push(`scar_environment_starts_total{function="${label(fn)}"} ${envs[fn]!.started}`);
+  family(
+    "scar_environment_reuses_total",
+    "counter",
+    "Invocations run in an execution environment an earlier invocation had used (warm starts), by function.",
+  );
+  for (const fn of envFns)
+    out.push(`scar_environment_reuses_total{function="${label(fn)}"} ${envs[fn]!.reused}`);
   return `${out.join("\n")}\n`;
 }
 

@@ -149,7 +149,7 @@ export class EnvironmentPool {
    */
   release(env: Environment, reusable: boolean): void {
     const e = this.byEnv.get(env);
-    if (!e || e.state !== "busy") return;
+    if (e?.state !== "busy") return;
     const g = this.groups.get(e.key)!;
     e.lastUsed = ++this.releases;
     if (!reusable || !env.alive || e.retired || this.closed) {
