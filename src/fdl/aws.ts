@@ -158,12 +158,14 @@ export function normalizeAwsFunction(merged: unknown, ctx: FunctionContext): Fun
       {
         network: ["lambda", "container", "network"],
         seccomp: ["lambda", "container", "seccomp"],
+        isolation: ["lambda", "container", "isolation"],
         concurrency: ["lambda", "concurrency"],
         retries: ["lambda", "retries"],
       },
       {
         network: l.container?.network,
         seccomp: l.container?.seccomp,
+        isolation: l.container?.isolation,
         concurrency: l.concurrency,
         retries: l.retries,
       },

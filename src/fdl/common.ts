@@ -5,7 +5,7 @@ import type { FdlIssue, KeyPath } from "./issues.js";
 import type { Locator } from "./locator.js";
 import type { NameRule } from "./names.js";
 import { type ProviderTable, resolveProviderRef } from "./providers.js";
-import { LOG_LEVELS, type OutputPath, type StoragePath } from "./spec.js";
+import { type Isolation, LOG_LEVELS, type OutputPath, type StoragePath } from "./spec.js";
 import { parseStoragePath } from "./storage-path.js";
 
 export interface FunctionContext {
@@ -36,26 +36,30 @@ export function warn(
   ctx.issues.push(ctx.loc.issue("warning", path, message, on));
 }
 
+export interface EngineSettingValues {
+  network?: "none" | "host";
+  seccomp?: "default" | "unconfined";
+  isolation?: Isolation;
+  concurrency?: number;
+  retries?: number;
+}
+
 /**
- * The settings only scar's engine reads (network, seccomp, concurrency, retries), checked where they
- * were written; `paths` says where each one is in this kind of function.
+ * The settings only scar's engine reads (network, seccomp, isolation, concurrency, retries), checked
+ * where they were written; `paths` says where each one is in this kind of function.
  */
 export function engineSettings(
   ctx: FunctionContext,
-  paths: { network: KeyPath; seccomp: KeyPath; concurrency: KeyPath; retries: KeyPath },
+  paths: { network: KeyPath; seccomp: KeyPath; isolation: KeyPath; concurrency: KeyPath; retries: KeyPath },
   v: {
     network?: string | undefined;
     seccomp?: string | undefined;
+    isolation?: string | undefined;
     concurrency?: number | undefined;
     retries?: number | undefined;
   },
-): { network?: "none" | "host"; seccomp?: "default" | "unconfined"; concurrency?: number; retries?: number } {
-  const out: {
-    network?: "none" | "host";
-    seccomp?: "default" | "unconfined";
-    concurrency?: number;
-    retries?: number;
-  } = {};
+): EngineSettingValues {
+  const out: EngineSettingValues = {};
   if (v.seccomp !== undefined) {
     if (v.seccomp === "default" || v.seccomp === "unconfined") out.seccomp = v.seccomp;
     else
@@ -63,6 +67,15 @@ export function engineSettings(
         ctx,
         paths.seccomp,
         `seccomp '${v.seccomp}' is not default or unconfined (unconfined runs the container without scar's syscall filter)`,
+      );
+  }
+  if (v.isolation !== undefined) {
+    if (v.isolation === "environment" || v.isolation === "invocation") out.isolation = v.isolation;
+    else
+      error(
+        ctx,
+        paths.isolation,
+        `isolation '${v.isolation}' is not environment or invocation (invocation gives every invocation a fresh container instead of a reused warm one)`,
       );
   }
   if (v.network !== undefined) {

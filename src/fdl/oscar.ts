@@ -95,8 +95,20 @@ export function normalizeOscarService(
     asynchronous: false,
     ...engineSettings(
       ctx,
-      { network: ["network"], seccomp: ["seccomp"], concurrency: ["concurrency"], retries: ["retries"] },
-      { network: s.network, seccomp: s.seccomp, concurrency: s.concurrency, retries: s.retries },
+      {
+        network: ["network"],
+        seccomp: ["seccomp"],
+        isolation: ["isolation"],
+        concurrency: ["concurrency"],
+        retries: ["retries"],
+      },
+      {
+        network: s.network,
+        seccomp: s.seccomp,
+        isolation: s.isolation,
+        concurrency: s.concurrency,
+        retries: s.retries,
+      },
     ),
     raw: s as Record<string, unknown>,
     source: ctx.loc.origin(),

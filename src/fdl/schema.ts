@@ -56,6 +56,8 @@ export const lambdaSchema = z.looseObject({
       network: z.string().optional(),
       /** scar's engine: default (scar's seccomp profile) or unconfined (no syscall filter). */
       seccomp: z.string().optional(),
+      /** scar's engine: environment (default: warm containers, reused) or invocation (a fresh one each). */
+      isolation: z.string().optional(),
       alpine: z.boolean().optional(),
       create_image: z.boolean().optional(),
       init_script: z.string().optional(),
@@ -193,9 +195,10 @@ export const oscarServiceSchema = z.looseObject({
   alpine: z.boolean().optional(),
   enable_gpu: z.boolean().optional(),
   // scar's engine only (OSCAR ignores them): network none|host, seccomp default|unconfined,
-  // concurrency, retries.
+  // isolation environment|invocation, concurrency, retries.
   network: z.string().optional(),
   seccomp: z.string().optional(),
+  isolation: z.string().optional(),
   concurrency: z.number().optional(),
   retries: z.number().optional(),
   // OSCAR fields scar passes through unchanged.

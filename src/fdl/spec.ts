@@ -7,6 +7,8 @@
 export type Provider = "aws" | "oscar";
 export type ExecutionMode = "lambda" | "lambda-batch" | "batch";
 export const EXECUTION_MODES: readonly ExecutionMode[] = ["lambda", "lambda-batch", "batch"];
+export type Isolation = "environment" | "invocation";
+export const ISOLATIONS: readonly Isolation[] = ["environment", "invocation"];
 export const LOG_LEVELS = ["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] as const;
 
 /** A location in a storage provider: `path` is `bucket[/folder...]` as written, without slashes at the ends. */
@@ -70,6 +72,12 @@ export interface FunctionSpec {
   network?: "none" | "host";
   /** scar's engine only: "unconfined" runs the container without scar's seccomp profile. */
   seccomp?: "default" | "unconfined";
+  /**
+   * scar's engine only. "environment" (default): invocations run one at a time in warm containers the
+   * function reuses (as Lambda's execution environments); "invocation": a fresh container for every
+   * invocation, for inputs that must never share a container.
+   */
+  isolation?: Isolation;
   /**
    * MiB one invocation may write to its root file system and output folder together (Lambda's
    * `ephemeral_storage`); absent: the engine's default (512).

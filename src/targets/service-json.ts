@@ -43,6 +43,7 @@ export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Recor
     ...(spec.api_gateway ? { api_gateway: spec.api_gateway } : {}),
     ...(spec.network ? { network: spec.network } : {}),
     ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
+    ...(spec.isolation ? { isolation: spec.isolation } : {}),
     ...(spec.ephemeral_storage !== undefined ? { ephemeral_storage: spec.ephemeral_storage } : {}),
     ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
     ...(spec.retries !== undefined ? { retries: spec.retries } : {}),

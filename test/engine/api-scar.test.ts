@@ -62,6 +62,7 @@ test("the scar object is applied to the function and shown again: a round trip k
     concurrency: 3,
     retries: 4,
     seccomp: "unconfined",
+    isolation: "invocation",
     ephemeral_storage: 1024,
   };
   await deploy("everything", "echo init\n", scar);
@@ -76,7 +77,10 @@ test("the scar object is applied to the function and shown again: a round trip k
   assert.equal(fn.spec.run_script, join(t.engine.dataDir, "functions", "everything", "run_script.sh"));
   assert.ok(existsSync(fn.spec.run_script!), "the registry keeps the run script");
   assert.deepEqual(fn.spec.raw.scar, { concurrency: 3, retries: 4, log_retention_days: 7 });
-  assert.deepEqual([fn.spec.seccomp, fn.spec.ephemeral_storage], ["unconfined", 1024]);
+  assert.deepEqual(
+    [fn.spec.seccomp, fn.spec.isolation, fn.spec.ephemeral_storage],
+    ["unconfined", "invocation", 1024],
+  );
 
   // What GET answers can be sent back as it is.
   const put = await call("PUT", "/system/services", { body: got });
@@ -100,6 +104,7 @@ test("a bad scar value is a 400 naming the field; nothing is deployed and no scr
     [{ timeout: "soon" }, "scar.timeout", /number/],
     [{ concurrency: 0 }, "scar.concurrency", /1/],
     [{ seccomp: "off" }, "scar.seccomp", /default|unconfined/],
+    [{ isolation: "container" }, "scar.isolation", /environment|invocation/],
     [{ ephemeral_storage: 0.5 }, "scar.ephemeral_storage", /int/i],
     [{ provider: "gcp" }, "scar.provider", /aws|oscar/],
     [{ batch: { vcpus: 1.5 } }, "scar.batch.vcpus", /int/i],

@@ -431,3 +431,34 @@ test("scar's engine settings: seccomp default|unconfined, ephemeral_storage in L
     /ephemeral_storage 100 must be a whole number of MB from 512 to 10240/,
   );
 });
+
+test("scar's engine settings: isolation environment|invocation, in SCAR and OSCAR functions", () => {
+  assert.equal(load(fn("        isolation: invocation\n")).functions[0]!.isolation, "invocation");
+  assert.equal(load(fn("        isolation: environment\n")).functions[0]!.isolation, "environment");
+  const oscar = load(
+    "functions:\n  oscar:\n  - my_oscar:\n      name: s1\n      image: busybox\n      isolation: invocation\n",
+  ).functions[0]!;
+  assert.equal(oscar.isolation, "invocation");
+  assert.equal(load(fn("")).functions[0]!.isolation, undefined, "absent: the engine's default");
+  assert.equal(
+    onlyError(fn("        isolation: container\n")),
+    "7:20 functions.aws[0].lambda.container.isolation: isolation 'container' is not environment or invocation (invocation gives every invocation a fresh container instead of a reused warm one)",
+  );
+  assert.match(
+    onlyError(
+      "functions:\n  oscar:\n  - my_oscar:\n      name: s1\n      image: busybox\n      isolation: fresh\n",
+    ),
+    /^6:18 functions\.oscar\[0\]\.my_oscar\.isolation: isolation 'fresh' is not environment or invocation/,
+  );
+  // A misspelt key would leave the function sharing containers without a sound: an error.
+  assert.equal(
+    onlyError(fn("        isolaton: invocation\n")),
+    "7:9 functions.aws[0].lambda.container.isolaton: unknown key 'isolaton': did you mean 'isolation'? Rename it; as written, scar would ignore its value",
+  );
+  assert.match(
+    onlyError(
+      "functions:\n  oscar:\n  - my_oscar:\n      name: s1\n      image: busybox\n      isolaiton: invocation\n",
+    ),
+    /^6:7 .*unknown key 'isolaiton': did you mean 'isolation'\?/,
+  );
+});

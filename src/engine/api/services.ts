@@ -54,6 +54,8 @@ export const scarExtensionSchema = z
     network: z.enum(["none", "host"]).optional(),
     /** "unconfined": the container runs without scar's seccomp profile. */
     seccomp: z.enum(["default", "unconfined"]).optional(),
+    /** "invocation": a fresh container per invocation instead of reused warm ones ("environment"). */
+    isolation: z.enum(["environment", "invocation"]).optional(),
     /** MiB one invocation may write to its root file system and output folder (Lambda's ephemeral storage). */
     ephemeral_storage: z.number().int().min(1).max(10240).optional(),
   })
@@ -105,6 +107,7 @@ export function scarExtensionJson(fn: DeployedFunction): ScarExtension {
     asynchronous: s.asynchronous,
     ...(s.network ? { network: s.network } : {}),
     ...(s.seccomp ? { seccomp: s.seccomp } : {}),
+    ...(s.isolation ? { isolation: s.isolation } : {}),
     ...(s.ephemeral_storage !== undefined ? { ephemeral_storage: s.ephemeral_storage } : {}),
     ...(own.log_retention_days !== undefined ? { log_retention_days: own.log_retention_days } : {}),
     ...(own.concurrency !== undefined ? { concurrency: own.concurrency } : {}),
@@ -148,6 +151,7 @@ function applyScarExtension(
   if (x.asynchronous !== undefined) out.asynchronous = x.asynchronous;
   if (x.network !== undefined) out.network = x.network;
   if (x.seccomp !== undefined) out.seccomp = x.seccomp;
+  if (x.isolation !== undefined) out.isolation = x.isolation;
   if (x.ephemeral_storage !== undefined) out.ephemeral_storage = x.ephemeral_storage;
   const settings: EngineSettings = {
     ...(x.concurrency !== undefined ? { concurrency: x.concurrency } : {}),
