@@ -592,8 +592,7 @@ export class Engine {
       ...(fn.spec.seccomp ? { seccomp: fn.spec.seccomp } : {}),
       ...(fn.spec.ephemeral_storage !== undefined ? { diskMiB: fn.spec.ephemeral_storage } : {}),
     };
-    const isolation = (fn.spec as { isolation?: string }).isolation;
-    if (job.queue === "batch" || isolation === "invocation" || !this.startEnvironment)
+    if (job.queue === "batch" || fn.spec.isolation === "invocation" || !this.startEnvironment)
       return new ContainerExecutor(this.runner, limits);
     return new WarmContainerExecutor(this.pool, this.startEnvironment, {
       ...limits,
