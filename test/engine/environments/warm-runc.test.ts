@@ -1,0 +1,3 @@
+import { warmSuite } from "./warm-suite.js";
+
+warmSuite("runc");
