@@ -7,7 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,7 +25,7 @@ import { Engine } from "../../../src/engine/engine.js";
 import { cgroupMode, cgroupParent, childCgroups } from "../../../src/engine/runtime/cgroups.js";
 import { parseFdl } from "../../../src/fdl/index.js";
 import type { FunctionSpec } from "../../../src/fdl/spec.js";
-import { type Fixture, makeFixture } from "../runtime/fixtures.js";
+import { BUSYBOX, type Fixture, makeFixture } from "../runtime/fixtures.js";
 
 const IMAGE = "localhost/scar-test/warm:1";
 
@@ -85,10 +93,10 @@ export function warmSuite(runtime: "crun" | "runc"): void {
       rmSync(root, { recursive: true, force: true });
     });
 
-    function spec(name: string, lambda = "", script = SCRIPT): FunctionSpec {
+    function spec(name: string, lambda = "", script: string | null = SCRIPT, image = IMAGE): FunctionSpec {
       const dir = mkdtempSync(join(root, "fdl-"));
-      writeFileSync(join(dir, "script.sh"), script);
-      const yaml = `functions:\n  aws:\n  - lambda:\n      name: ${name}\n      memory: 128\n      init_script: script.sh\n      container:\n        image: ${IMAGE}\n${lambda}`;
+      if (script !== null) writeFileSync(join(dir, "script.sh"), script);
+      const yaml = `functions:\n  aws:\n  - lambda:\n      name: ${name}\n      memory: 128\n${script !== null ? "      init_script: script.sh\n" : ""}      container:\n        image: ${image}\n${lambda}`;
       const file = join(dir, "fn.yaml");
       writeFileSync(file, yaml);
       return parseFdl(file, yaml).functions[0]!;
@@ -185,6 +193,47 @@ ${SCRIPT}echo v1
         server.closeAllConnections();
         await new Promise((r) => server.close(r));
       }
+    });
+
+    test("the agent runs a cmd-only function on an image without /bin/sh, warm the second time", async () => {
+      // one static binary and nothing else: no shell, no libc, no /etc
+      const layer = join(root, "no-shell");
+      mkdirSync(join(layer, "bin"), { recursive: true });
+      copyFileSync(BUSYBOX, join(layer, "bin", "busybox"));
+      const image = "localhost/scar-test/no-shell:1";
+      await engine.images.import(layer, {
+        format: "rootfs",
+        tag: image,
+        changes: ['CMD ["/bin/busybox", "echo", "no shell here"]'],
+      });
+      await engine.deploy(spec("no-shell", "", null, image));
+      for (let i = 0; i < 2; i++) {
+        const r = await call("no-shell", "nothing");
+        assert.equal(r.job.status, "succeeded", r.log);
+        assert.equal(r.out, "no shell here\n");
+      }
+      assert.deepEqual(engine.environmentStats()["no-shell"], { idle: 1, busy: 0, started: 1, reused: 1 });
+    });
+
+    test("an environment that cannot start is the job's start-error; the engine goes on", async () => {
+      const image = "localhost/scar-test/bad-workdir:1";
+      await engine.images.import(fixture.base, {
+        format: "rootfs",
+        tag: image,
+        changes: ["ENV PATH=/bin", "WORKDIR /etc/motd"],
+      });
+      await engine.deploy(spec("unstartable", "", SCRIPT, image));
+      const r = await call("unstartable", "nothing");
+      assert.equal(r.job.status, "failed");
+      assert.equal(r.job.reason, "start-error", r.log);
+      const stats = engine.environmentStats().unstartable;
+      assert.deepEqual(
+        [stats?.idle ?? 0, stats?.busy ?? 0],
+        [0, 0],
+        "no environment is kept or counted busy",
+      );
+      await engine.deploy(spec("healthy"));
+      assert.equal((await call("healthy", "nothing")).job.status, "succeeded", "other functions still run");
     });
 
     test("a function with isolation: invocation gets a fresh container for every invocation", async () => {
