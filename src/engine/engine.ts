@@ -52,6 +52,7 @@ import {
 } from "./jobs/index.js";
 import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
+import { agentBinaryPath } from "./runtime/agent-binary.js";
 import { type ImageInput, Runner, rootlessNote } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
 import type { SpaceReserve } from "./store/space.js";
@@ -681,10 +682,9 @@ export class Engine {
 }
 
 /**
- * How this runner starts warm environments, if it can: the runtime's startEnvironment (it needs the
- * in-container agent's binary).
+ * How this runner starts warm environments, if it can: not without the in-container agent's binary
+ * (a machine that built scar without gcc or a static libc), then every job gets a fresh container.
  */
 function environmentStarter(runner: Runner): StartEnvironment | undefined {
-  const start = (runner as { startEnvironment?: StartEnvironment }).startEnvironment;
-  return typeof start === "function" ? (req) => start.call(runner, req) : undefined;
+  return agentBinaryPath() ? (req) => runner.startEnvironment(req) : undefined;
 }
