@@ -61,7 +61,8 @@ test("a running job's workspace and bundle are unreachable for other users, its 
     join(dir, "script.sh"),
     'in=$(dirname "$0")\nwhile [ ! -e "$in/go" ]; do sleep 0.05; done\nid -u > "$TMP_OUTPUT_DIR/who"\ncat "$TMP_OUTPUT_DIR/who"\n',
   );
-  const yaml = `functions:\n  aws:\n  - lambda:\n      name: waiter\n      memory: 128\n      init_script: script.sh\n      container:\n        image: ${IMAGE}\n`;
+  // a container of its own (its input and output folders are the workspace's, bind-mounted)
+  const yaml = `functions:\n  aws:\n  - lambda:\n      name: waiter\n      memory: 128\n      init_script: script.sh\n      container:\n        image: ${IMAGE}\n        isolation: invocation\n`;
   fs.writeFileSync(join(dir, "fn.yaml"), yaml);
   await engine.deploy(parseFdl(join(dir, "fn.yaml"), yaml).functions[0]!);
   const running = engine.invoke("waiter", {}, { sync: true });

@@ -5,7 +5,6 @@
  */
 import { constants } from "node:fs";
 import { copyFile, lchown, lstat, mkdir, readdir, readlink, rename, symlink } from "node:fs/promises";
-import { join } from "node:path";
 
 export interface Owner {
   uid: number;
@@ -18,35 +17,43 @@ export interface Owner {
  * device or a FIFO an invocation made in its output folder is not an output (stage-out skips them).
  */
 export async function moveEntries(from: string, to: string, owner?: Owner): Promise<void> {
-  for (const name of await readdir(from)) {
-    const src = join(from, name);
-    const dst = join(to, name);
+  // Names as bytes: an invocation may name its outputs in anything but UTF-8 (stage-out warns)
+  const src = Buffer.from(from);
+  const dst = Buffer.from(to);
+  for (const name of await readdir(src, { encoding: "buffer" })) {
+    const a = child(src, name);
+    const b = child(dst, name);
     try {
-      await rename(src, dst);
+      await rename(a, b);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-      await copyTree(src, dst);
+      await copyTree(a, b);
     }
-    if (owner) await chownTree(dst, owner);
+    if (owner) await chownTree(b, owner);
   }
 }
 
-async function copyTree(src: string, dst: string): Promise<void> {
+function child(dir: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([dir, Buffer.from("/"), name]);
+}
+
+async function copyTree(src: Buffer, dst: Buffer): Promise<void> {
   const st = await lstat(src);
   if (st.isDirectory()) {
     await mkdir(dst, { mode: st.mode & 0o7777 });
-    for (const name of await readdir(src)) await copyTree(join(src, name), join(dst, name));
+    for (const name of await readdir(src, { encoding: "buffer" }))
+      await copyTree(child(src, name), child(dst, name));
   } else if (st.isFile()) {
     // copyFile keeps the mode; FICLONE shares the blocks where the file system allows (btrfs, xfs)
     await copyFile(src, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   } else if (st.isSymbolicLink()) {
-    await symlink(await readlink(src), dst);
+    await symlink(await readlink(src, { encoding: "buffer" }), dst);
   }
 }
 
-async function chownTree(path: string, owner: Owner): Promise<void> {
+async function chownTree(path: Buffer, owner: Owner): Promise<void> {
   await lchown(path, owner.uid, owner.gid);
   const st = await lstat(path);
   if (!st.isDirectory()) return;
-  for (const name of await readdir(path)) await chownTree(join(path, name), owner);
+  for (const name of await readdir(path, { encoding: "buffer" })) await chownTree(child(path, name), owner);
 }
