@@ -350,6 +350,13 @@ test("GET /metrics: Prometheus text for the admin", async () => {
   assert.match(text, /^scar_job_duration_seconds\{function="one-at-a-time",quantile="0.5"\} 0\.\d+$/m);
   assert.match(text, /^scar_job_duration_seconds_count\{function="one-at-a-time"\} 4$/m);
   assert.match(text, /^scar_store_objects_total \d+$/m);
+  // its 4 jobs, one at a time: one warm environment, started once and reused 3 times
+  assert.match(text, /^# TYPE scar_warm_environments gauge$/m);
+  assert.match(text, /^scar_warm_environments\{function="one-at-a-time",state="idle"\} 1$/m);
+  assert.match(text, /^scar_warm_environments\{function="one-at-a-time",state="busy"\} 0$/m);
+  assert.match(text, /^# TYPE scar_environment_starts_total counter$/m);
+  assert.match(text, /^scar_environment_starts_total\{function="one-at-a-time"\} 1$/m);
+  assert.match(text, /^scar_environment_reuses_total\{function="one-at-a-time"\} 3$/m);
   // Every sample line is `name{labels} value`.
   for (const line of text.trim().split("\n"))
     assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
