@@ -82,8 +82,12 @@ export function warmSuite(runtime: "crun" | "runc"): void {
     let fixture: Fixture;
     let engine: Engine;
 
+    let umask: number;
+
     before(async () => {
       fixture = makeFixture();
+      // as `scar serve` runs: the files the engine makes are its own (0600), the image's user must be given them
+      umask = process.umask(0o077);
       engine = await Engine.start({ dataDir, s3Port: 0, concurrency: 2, runtime });
       await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
     });
@@ -91,6 +95,7 @@ export function warmSuite(runtime: "crun" | "runc"): void {
       await engine.close();
       fixture.cleanup();
       rmSync(root, { recursive: true, force: true });
+      process.umask(umask);
     });
 
     function spec(name: string, lambda = "", script: string | null = SCRIPT, image = IMAGE): FunctionSpec {
@@ -234,6 +239,23 @@ ${SCRIPT}echo v1
       );
       await engine.deploy(spec("healthy"));
       assert.equal((await call("healthy", "nothing")).job.status, "succeeded", "other functions still run");
+    });
+
+    test("an image whose user is not root reads its input and writes its output, warm too", async () => {
+      const image = "localhost/scar-test/app-user:1";
+      await engine.images.import(fixture.base, {
+        format: "rootfs",
+        tag: image,
+        changes: ["ENV PATH=/bin", "USER app"],
+      });
+      const script = 'cat "$INPUT_FILE_PATH"; echo; id -u; echo out > "$TMP_OUTPUT_DIR/x" && echo wrote\n';
+      await engine.deploy(spec("app-user", "", script, image));
+      for (let i = 0; i < 2; i++) {
+        const r = await call("app-user", `round ${i}`);
+        assert.equal(r.job.status, "succeeded", r.log);
+        assert.equal(r.out, `{"mode":"round ${i}"}\n1000\nwrote\n`);
+      }
+      assert.equal(engine.environmentStats()["app-user"]?.reused, 1);
     });
 
     test("a function with isolation: invocation gets a fresh container for every invocation", async () => {
