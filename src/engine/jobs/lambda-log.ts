@@ -9,6 +9,8 @@
  * Duration is the attempt's dispatch to its end (Lambda counts its whole handler, which here is
  * stage-in, the container and stage-out); billed is that rounded up to the millisecond, as Lambda
  * bills. Fields we do not know (memory size, max memory used) are left out rather than invented.
+ * A cold start adds Lambda's `Init Duration: 182.40 ms`: how long its execution environment took to
+ * start (not part of Duration on Lambda; here it is, as the environment starts inside the attempt).
  *
  * Also the names Lambda would give the job's logs: group `/aws/lambda/<function>`, stream
  * `YYYY/MM/DD/[$LATEST]<id without dashes>`.
@@ -51,7 +53,7 @@ export function durationMs(job: Pick<JobRecord, "startedAt" | "stages">, now = D
 }
 
 export function reportLine(
-  job: Pick<JobRecord, "id" | "startedAt" | "stages" | "maxMemoryMB" | "reason">,
+  job: Pick<JobRecord, "id" | "startedAt" | "stages" | "maxMemoryMB" | "reason" | "environment">,
   opts: ReportOptions = {},
 ): string {
   const parts = [`REPORT RequestId: ${job.id}`];
@@ -61,6 +63,8 @@ export function reportLine(
   }
   if (opts.memorySizeMB !== undefined) parts.push(`Memory Size: ${opts.memorySizeMB} MB`);
   if (job.maxMemoryMB !== null) parts.push(`Max Memory Used: ${Math.ceil(job.maxMemoryMB)} MB`);
+  if (job.environment?.start === "cold")
+    parts.push(`Init Duration: ${job.environment.startMs.toFixed(2)} ms`);
   // Lambda ends the REPORT of a timed-out or out-of-memory run with its status.
   if (job.reason === "timeout") parts.push("Status: timeout");
   else if (job.reason === "oom") parts.push("Status: error", "Error Type: Runtime.OutOfMemory");

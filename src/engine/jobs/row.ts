@@ -2,12 +2,14 @@
 import type {
   AttemptRecord,
   Invocation,
+  JobEnvironment,
   JobRecord,
   JobStatus,
   Payload,
   Queue,
   Stage,
   StageTimes,
+  StartKind,
   Trigger,
 } from "./types.js";
 import { STAGES } from "./types.js";
@@ -41,13 +43,38 @@ export interface JobRow {
   t_stage_out: number | null;
   t_done: number | null;
   log_dropped: number;
+  env_start: StartKind | null;
+  env_id: string | null;
+  env_start_ms: number | null;
 }
 
 /** Every column but the payload and the log bookkeeping, for listing. */
 export const JOB_COLUMNS =
   "seq, id, fn, queue, invocation, trig, dedupe_key, parent_id, delegated_to, status, reason, error, " +
   "exit_code, attempts, cycle, cycle_attempts, not_before, output_keys, max_memory_mb, t_started, " +
-  "t_queued, t_image_ready, t_stage_in, t_container_start, t_script_end, t_stage_out, t_done, log_dropped";
+  "t_queued, t_image_ready, t_stage_in, t_container_start, t_script_end, t_stage_out, t_done, log_dropped, " +
+  "env_start, env_id, env_start_ms";
+
+/** The environment columns of a jobs or attempts row as a record (null when the attempt had none). */
+export function toEnvironment(r: {
+  env_start: StartKind | null;
+  env_id: string | null;
+  env_start_ms: number | null;
+}): JobEnvironment | null {
+  if (r.env_start === null) return null;
+  return { id: r.env_id ?? "", start: r.env_start, startMs: r.env_start_ms ?? 0 };
+}
+
+/** A handler's environment as the three columns (all null when it has none). */
+export function environmentColumns(e: JobEnvironment | undefined): {
+  env_start: StartKind | null;
+  env_id: string | null;
+  env_start_ms: number | null;
+} {
+  return e
+    ? { env_start: e.start, env_id: e.id, env_start_ms: e.startMs }
+    : { env_start: null, env_id: null, env_start_ms: null };
+}
 
 export function stageColumn(stage: Stage): string {
   return `t_${stage}`;
@@ -78,6 +105,7 @@ export function toRecord(r: JobRow): JobRecord {
     dedupeKey: r.dedupe_key,
     startedAt: r.t_started,
     stages,
+    environment: toEnvironment(r),
     logDropped: r.log_dropped,
   };
 }
@@ -92,6 +120,9 @@ export interface AttemptRow {
   exit_code: number | null;
   error: string | null;
   stages: string | null;
+  env_start: StartKind | null;
+  env_id: string | null;
+  env_start_ms: number | null;
 }
 
 export function toAttempt(r: AttemptRow): AttemptRecord {
@@ -105,6 +136,7 @@ export function toAttempt(r: AttemptRow): AttemptRecord {
     exitCode: r.exit_code,
     error: r.error,
     stages: r.stages ? (JSON.parse(r.stages) as Partial<StageTimes>) : {},
+    environment: toEnvironment(r),
   };
 }
 

@@ -96,6 +96,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  // v3: the execution environment of each attempt (issue 14): cold or warm start (NULL when the
+  // attempt had a fresh container of its own), the environment's id, and how long a cold start took.
+  (db) => {
+    db.exec(`
+      ALTER TABLE jobs ADD COLUMN env_start TEXT CHECK (env_start IN ('cold', 'warm'));
+      ALTER TABLE jobs ADD COLUMN env_id TEXT;
+      ALTER TABLE jobs ADD COLUMN env_start_ms REAL;
+      ALTER TABLE attempts ADD COLUMN env_start TEXT CHECK (env_start IN ('cold', 'warm'));
+      ALTER TABLE attempts ADD COLUMN env_id TEXT;
+      ALTER TABLE attempts ADD COLUMN env_start_ms REAL;
+      -- /metrics counts cold and warm starts per function from this (only jobs that have one).
+      CREATE INDEX jobs_env_start ON jobs (fn, env_start) WHERE env_start IS NOT NULL;
+    `);
+  },
 ];
 
 export class SchemaTooNewError extends Error {

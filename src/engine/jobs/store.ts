@@ -19,6 +19,7 @@ import {
   type AttemptRow,
   decodePayload,
   encodePayload,
+  environmentColumns,
   JOB_COLUMNS,
   type JobRow,
   type PayloadKind,
@@ -38,6 +39,7 @@ import {
   type JobWithPayload,
   type Queue,
   STAGES,
+  type StartKind,
 } from "./types.js";
 
 export interface JobStoreOptions {
@@ -305,6 +307,7 @@ export class JobStore {
       not_before: d.notBefore ?? row.not_before,
       t_done: final ? now : null,
       delegated_to: delegatedTo ?? null,
+      ...environmentColumns(outcome.environment),
     });
     this.closeAttempt(
       seq,
@@ -374,13 +377,26 @@ export class JobStore {
     /** The job row as it is now, if the caller has it (saves reading it again). */
     current?: Record<string, unknown>,
   ): void {
-    const t = (current ?? this.st.stages.get(seq)!) as Record<string, number | null>;
+    const t = (current ?? this.st.stages.get(seq)!) as Record<string, number | string | null>;
     const stages: Record<string, number> = {};
     for (const s of STAGES) {
       const v = t[stageColumn(s)];
-      if (v != null) stages[s] = v;
+      if (typeof v === "number") stages[s] = v;
     }
-    this.st.closeAttempt.run(now, status, reason, exitCode, error ?? null, JSON.stringify(stages), seq, n);
+    // The attempt's environment is the job's, as finish (or the claim's reset) left it.
+    this.st.closeAttempt.run({
+      ended: now,
+      status,
+      reason,
+      exit_code: exitCode,
+      error: error ?? null,
+      stages: JSON.stringify(stages),
+      env_start: t.env_start ?? null,
+      env_id: t.env_id ?? null,
+      env_start_ms: t.env_start_ms ?? null,
+      seq,
+      n,
+    });
   }
 
   private payloadOf(seq: number): [PayloadKind, Buffer | string | null] {
@@ -469,6 +485,19 @@ export class JobStore {
     for (const r of rows) {
       out[r.fn] ??= { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0 };
       out[r.fn]![r.status] = r.n;
+    }
+    return out;
+  }
+
+  /**
+   * Cold and warm starts per function: jobs in the store whose last finished attempt started an
+   * execution environment (cold) or reused one (warm). Functions without any are absent.
+   */
+  startCounts(): Record<string, Record<StartKind, number>> {
+    const out: Record<string, Record<StartKind, number>> = {};
+    for (const r of this.guard(() => this.st.startCounts.all())) {
+      out[r.fn] ??= { cold: 0, warm: 0 };
+      out[r.fn]![r.env_start] = r.n;
     }
     return out;
   }
@@ -589,24 +618,28 @@ function prepare(db: Database.Database) {
     claim: db.prepare<[number, number], JobRow & PayloadRow>(
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, cycle_attempts = cycle_attempts + 1,
          t_started = ?, t_image_ready = NULL, t_stage_in = NULL, t_container_start = NULL,
-         t_script_end = NULL, t_stage_out = NULL, t_done = NULL, exit_code = NULL, error = NULL
+         t_script_end = NULL, t_stage_out = NULL, t_done = NULL, exit_code = NULL, error = NULL,
+         env_start = NULL, env_id = NULL, env_start_ms = NULL
        WHERE seq = ? RETURNING ${JOB_COLUMNS}, payload, payload_kind`,
     ),
     openAttempt: db.prepare<[number, number, number, number]>(
       "INSERT INTO attempts (job_seq, n, cycle, started) VALUES (?, ?, ?, ?)",
     ),
-    closeAttempt: db.prepare<[number, string, string, number | null, string | null, string, number, number]>(
-      `UPDATE attempts SET ended = ?, status = ?, reason = ?, exit_code = ?, error = ?, stages = ?
-       WHERE job_seq = ? AND n = ?`,
+    closeAttempt: db.prepare<[Record<string, unknown>]>(
+      `UPDATE attempts SET ended = @ended, status = @status, reason = @reason, exit_code = @exit_code,
+         error = @error, stages = @stages, env_start = @env_start, env_id = @env_id,
+         env_start_ms = @env_start_ms
+       WHERE job_seq = @seq AND n = @n`,
     ),
     stage,
-    stages: db.prepare<[number], Record<string, number | null>>(
-      `SELECT ${STAGES.map(stageColumn).join(", ")} FROM jobs WHERE seq = ?`,
+    stages: db.prepare<[number], Record<string, number | string | null>>(
+      `SELECT ${STAGES.map(stageColumn).join(", ")}, env_start, env_id, env_start_ms FROM jobs WHERE seq = ?`,
     ),
     finish: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET status = @status, reason = @reason, error = @error, exit_code = @exit_code,
          output_keys = @output_keys, max_memory_mb = @max_memory_mb, not_before = @not_before,
-         t_done = @t_done, delegated_to = coalesce(@delegated_to, delegated_to)
+         t_done = @t_done, delegated_to = coalesce(@delegated_to, delegated_to),
+         env_start = @env_start, env_id = @env_id, env_start_ms = @env_start_ms
        WHERE seq = @seq RETURNING ${JOB_COLUMNS}`,
     ),
     interrupt: db.prepare<[JobStatus, number, number | null, number]>(
@@ -617,7 +650,8 @@ function prepare(db: Database.Database) {
       "SELECT seq, fn, invocation FROM jobs WHERE status = 'running'",
     ),
     attempts: db.prepare<[number], AttemptRow>(
-      "SELECT n, cycle, started, ended, status, reason, exit_code, error, stages FROM attempts WHERE job_seq = ? ORDER BY n",
+      `SELECT n, cycle, started, ended, status, reason, exit_code, error, stages, env_start, env_id,
+         env_start_ms FROM attempts WHERE job_seq = ? ORDER BY n`,
     ),
     children: db.prepare<[string], JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE parent_id = ? ORDER BY seq`,
@@ -627,6 +661,10 @@ function prepare(db: Database.Database) {
     ),
     countsAll: db.prepare<[], { fn: string; status: JobStatus; n: number }>(
       "SELECT fn, status, count(*) AS n FROM jobs GROUP BY fn, status",
+    ),
+    // Served by the jobs_env_start index (schema.ts v3).
+    startCounts: db.prepare<[], { fn: string; env_start: StartKind; n: number }>(
+      "SELECT fn, env_start, count(*) AS n FROM jobs WHERE env_start IS NOT NULL GROUP BY fn, env_start",
     ),
     countsFn: db.prepare<[string], { fn: string; status: JobStatus; n: number }>(
       "SELECT fn, status, count(*) AS n FROM jobs WHERE fn = ? GROUP BY fn, status",

@@ -55,6 +55,20 @@ export type Stage = (typeof STAGES)[number];
 export type HandlerStage = Exclude<Stage, "queued" | "done">;
 export type StageTimes = Record<Stage, number | null>;
 
+/**
+ * Where an attempt ran, when the executor keeps warm execution environments (issue 14): `cold` when
+ * the environment was started for this attempt (`startMs` is how long that start took), `warm` when
+ * the attempt reused one. Jobs of `isolation: invocation` functions (a fresh container per
+ * invocation) have none.
+ */
+export interface JobEnvironment {
+  id: string;
+  start: StartKind;
+  startMs: number;
+}
+export type StartKind = "cold" | "warm";
+export const START_KINDS: readonly StartKind[] = ["cold", "warm"];
+
 /** An event payload: JSON (an S3 event, a parsed body) or raw bytes (a binary HTTP body). */
 export type Payload = unknown;
 
@@ -115,6 +129,8 @@ export interface JobRecord {
   startedAt: number | null;
   /** The current (or last) attempt's stage times; `queued` is the enqueue time. */
   stages: StageTimes;
+  /** The last finished attempt's execution environment; null before it ends, or when it had none. */
+  environment: JobEnvironment | null;
   /** Characters of log dropped by the size cap. */
   logDropped: number;
 }
@@ -135,6 +151,7 @@ export interface AttemptRecord {
   exitCode: number | null;
   error: string | null;
   stages: Partial<StageTimes>;
+  environment: JobEnvironment | null;
 }
 
 /** What a handler tells the job system about one run of a job. */
@@ -146,6 +163,8 @@ export interface JobOutcome {
   outputKeys?: string[];
   maxMemoryMB?: number;
   error?: string;
+  /** The execution environment the attempt ran in, if the executor has them. */
+  environment?: JobEnvironment;
   /** False: do not retry this failure even if retries are left (e.g. a bad function definition). */
   retry?: boolean;
   /**

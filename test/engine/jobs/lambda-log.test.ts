@@ -34,6 +34,7 @@ function job(over: Partial<JobRecord> = {}, stages: Partial<StageTimes> = {}): J
     dedupeKey: null,
     startedAt: 1000,
     stages: { ...all, queued: 990, done: 1102.25, ...stages },
+    environment: null,
     logDropped: 0,
     ...over,
   };
@@ -69,4 +70,21 @@ test("log group and stream names are Lambda's, dated by the day the job was queu
   assert.equal(logGroupName("my-fn"), "/aws/lambda/my-fn");
   const j = job({}, { queued: Date.UTC(2026, 0, 9, 23, 59, 59) });
   assert.equal(logStreamName(j), "2026/01/09/[$LATEST]8f507cfc00004697b07aac58fc914c95");
+});
+
+test("a cold start's environment start is Lambda's Init Duration; a warm start has none", () => {
+  const cold = job({ maxMemoryMB: 17.3, environment: { id: "e1", start: "cold", startMs: 182.456 } });
+  assert.equal(
+    reportLine(cold, { memorySizeMB: 128 }),
+    "REPORT RequestId: 8f507cfc-0000-4697-b07a-ac58fc914c95\tDuration: 102.25 ms\tBilled Duration: 103 ms\t" +
+      "Memory Size: 128 MB\tMax Memory Used: 18 MB\tInit Duration: 182.46 ms",
+  );
+  assert.doesNotMatch(
+    reportLine(job({ environment: { id: "e1", start: "warm", startMs: 0 } })),
+    /Init Duration/,
+  );
+  assert.match(
+    reportLine(job({ reason: "timeout", environment: { id: "e1", start: "cold", startMs: 5 } })),
+    /\tInit Duration: 5\.00 ms\tStatus: timeout$/,
+  );
 });

@@ -416,3 +416,78 @@ test("list across every function; recent durations; a delegated child can be nam
     [c, a],
   );
 });
+
+test("each attempt records its execution environment: cold or warm, its id, the cold start's time", () => {
+  const s = openStore();
+  const { id } = s.enqueue({ function: "f", trigger: obj("k") });
+  const cold = { id: "env-1", start: "cold" as const, startMs: 182.5 };
+  let c = s.claimNext("f", "lambda")!;
+  assert.equal(c.job.environment, null, "not known before the attempt ends");
+  s.finish(
+    c.seq,
+    { status: "failed", environment: cold },
+    { retries: 2, backoff: { baseMs: 0, factor: 1, maxMs: 0 } },
+  );
+  assert.deepEqual(s.get(id)!.environment, cold);
+  c = s.claimNext("f", "lambda")!;
+  assert.equal(s.get(id)!.environment, null, "a new attempt starts without the last one's");
+  const warm = { id: "env-1", start: "warm" as const, startMs: 0 };
+  s.finish(c.seq, { status: "succeeded", environment: warm }, policy);
+  assert.deepEqual(s.get(id)!.environment, warm);
+  assert.deepEqual(
+    s.attempts(id).map((a) => a.environment),
+    [cold, warm],
+  );
+  assert.deepEqual(
+    s.list("f").jobs.map((j) => j.environment),
+    [warm],
+  );
+
+  // A fresh container per invocation (isolation: invocation), or an attempt the engine's stop cut
+  // short, has none.
+  const fresh = s.enqueue({ function: "g", trigger: obj("k") }).id;
+  s.finish(s.claimNext("g", "lambda")!.seq, { status: "succeeded" }, policy);
+  assert.equal(s.get(fresh)!.environment, null);
+  const cut = s.enqueue({ function: "g", trigger: obj("k2") }).id;
+  s.requeueInterrupted(s.claimNext("g", "lambda")!.seq, 3);
+  assert.deepEqual(
+    s.attempts(cut).map((a) => [a.reason, a.environment]),
+    [["interrupted", null]],
+  );
+});
+
+test("cold and warm starts are counted per function; functions without any are absent", () => {
+  const s = openStore();
+  const run = (fn: string, start?: "cold" | "warm") => {
+    s.enqueue({ function: fn, trigger: obj(`${fn}-${Math.random()}`) });
+    const c = s.claimNext(fn, "lambda")!;
+    s.finish(
+      c.seq,
+      { status: "succeeded", ...(start ? { environment: { id: "e", start, startMs: 1 } } : {}) },
+      policy,
+    );
+  };
+  run("a", "cold");
+  run("a", "warm");
+  run("a", "warm");
+  run("b", "warm");
+  run("c");
+  assert.deepEqual(s.startCounts(), { a: { cold: 1, warm: 2 }, b: { cold: 0, warm: 1 } });
+});
+
+test("a v2 database gains the environment columns; its jobs have none; other start kinds are refused", () => {
+  const dir = tempDir();
+  const db = new Database(join(dir, "jobs.db"));
+  migrate(db, MIGRATIONS.slice(0, 2));
+  db.prepare(
+    "INSERT INTO jobs (id, fn, queue, invocation, trig, payload_kind, status, not_before, t_queued, t_done) VALUES ('old', 'f', 'lambda', 'async', '{}', 'none', 'succeeded', 0, 0, 5)",
+  ).run();
+  db.close();
+  const s = openStore({ dataDir: dir });
+  assert.equal(s.db.pragma("user_version", { simple: true }), MIGRATIONS.length);
+  assert.equal(s.get("old")!.environment, null);
+  assert.throws(
+    () => s.db.prepare("UPDATE jobs SET env_start = 'tepid' WHERE id = 'old'").run(),
+    /CHECK constraint failed/,
+  );
+});
