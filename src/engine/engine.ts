@@ -569,6 +569,7 @@ export class Engine {
         exitCode: r.exitCode,
         outputKeys: r.outputs.map((o) => `${o.bucket}/${o.key}`),
         ...(r.detail ? { error: r.detail } : {}),
+        ...(r.environment ? { environment: r.environment } : {}),
         // A broken event, an input key that cannot be a file, or a run past its disk limit will not
         // mend itself on a retry.
         ...(r.reason === "event-error" || r.reason === "disk" || r.permanent ? { retry: false } : {}),

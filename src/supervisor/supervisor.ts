@@ -88,6 +88,8 @@ export interface InvocationResult {
   detail?: string;
   /** The failure comes from the event itself (an input key that cannot be a file): a retry cannot mend it. */
   permanent?: boolean;
+  /** The executor's execution environment, when it keeps them (cold or warm start, for the job record). */
+  environment?: ExecResult["environment"];
 }
 
 export async function invoke(req: InvocationRequest): Promise<InvocationResult> {
@@ -122,6 +124,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
       }),
       ...(detail ? { detail } : {}),
       ...(permanent ? { permanent } : {}),
+      ...(exec?.environment ? { environment: exec.environment } : {}),
     };
   };
 

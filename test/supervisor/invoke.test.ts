@@ -18,7 +18,7 @@ import { type RunningStore, startStore } from "../../src/engine/store/index.js";
 import { parseFdl } from "../../src/fdl/index.js";
 import type { FunctionSpec } from "../../src/fdl/spec.js";
 import { S3Provider } from "../../src/storage/s3.js";
-import { HostExecutor, type InvocationRequest, invoke } from "../../src/supervisor/index.js";
+import { type Executor, HostExecutor, type InvocationRequest, invoke } from "../../src/supervisor/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "scar-supervisor-"));
 const work = join(root, "work");
@@ -272,4 +272,28 @@ test("a missing input object is a stage error with a 500 response, not a crash",
   assert.equal(r.response.statusCode, 500);
   assert.match(JSON.parse(Buffer.from(r.response.body, "base64").toString()).exception, /NoSuchKey/);
   assert.equal(r.output.length, 0, "the script never ran");
+});
+
+test("the executor's execution environment (cold or warm) is part of the result; none without one", async () => {
+  await put("media", "in/env.txt", "x");
+  const f = fn(IO, "echo ran\n");
+  const host = new HostExecutor();
+  // The host executor keeps no environments: this one reports the first run as a cold start of
+  // "env-a" and the next ones as warm, as the engine's warm executor does.
+  let runs = 0;
+  const warmish: Executor = {
+    workspace: (root) => host.workspace(root),
+    run: async (req) => ({
+      ...(await host.run(req)),
+      environment: { id: "env-a", start: runs++ === 0 ? "cold" : "warm", startMs: runs === 1 ? 12.5 : 0 },
+    }),
+  };
+  const first = await run(f, s3Event("media", "in/env.txt"), { executor: warmish });
+  assert.equal(first.reason, "ok", first.log.join("\n"));
+  assert.deepEqual(first.environment, { id: "env-a", start: "cold", startMs: 12.5 });
+  const second = await run(f, s3Event("media", "in/env.txt"), { executor: warmish });
+  assert.deepEqual(second.environment, { id: "env-a", start: "warm", startMs: 0 });
+  const fresh = await run(f, s3Event("media", "in/env.txt"));
+  assert.equal(fresh.reason, "ok");
+  assert.equal("environment" in fresh, false);
 });
