@@ -25,6 +25,8 @@ interface JobRecord {
   logStream?: string;
   children?: { id: string; status: string }[];
   parentId?: string | null;
+  /** Where the last attempt ran, when the engine keeps warm execution environments. */
+  environment?: { id: string; start: "cold" | "warm"; startMs: number } | null;
 }
 
 async function engineOnly(target: OscarTarget): Promise<void> {
@@ -72,6 +74,51 @@ export function lastError(j: JobRecord): string {
 
 function ms(a: number | null | undefined, b: number | null | undefined): number | null {
   return typeof a === "number" && typeof b === "number" ? b - a : null;
+}
+
+/** An environment id short enough for a line: its start identifies it (the full id is in --json). */
+function shortId(id: string): string {
+  return id.length > 12 ? `${id.slice(0, 12)}…` : id;
+}
+
+/**
+ * How the job's last attempt started: in a new execution environment (cold, with the time that start
+ * took) or in a warm one it reused. Nothing for a job without one (a fresh container per invocation,
+ * or an attempt that has not ended).
+ */
+function startLine(j: JobRecord): string[] {
+  const e = j.environment;
+  if (!e) return [];
+  return e.start === "cold"
+    ? [`start:       cold (environment ${shortId(e.id)} started in ${Math.round(e.startMs)} ms)`]
+    : [`start:       warm (environment ${shortId(e.id)})`];
+}
+
+/** `scar jobs show`'s text: the record, then the stage times, a cold start's environment start among them. */
+export function showText(j: JobRecord): string {
+  const s = j.stages ?? {};
+  const lines = [
+    `request id:  ${j.id}`,
+    `function:    ${j.function}`,
+    `status:      ${j.status}${j.reason ? ` (${j.reason})` : ""}${typeof j.exitCode === "number" ? `, exit code ${j.exitCode}` : ""}`,
+    `trigger:     ${trigger(j)}`,
+    `attempts:    ${Array.isArray(j.attempts) ? j.attempts.length : (j.attempts ?? "")}`,
+    ...startLine(j),
+    ...(j.error ? [`error:       ${j.error}`] : []),
+    ...(j.logStream ? [`log stream:  ${j.logStream}`] : []),
+    ...(j.parentId ? [`delegated from: ${j.parentId}`] : []),
+    ...(j.children ?? []).map((c) => `delegated to: ${c.id} (${c.status})`),
+    "stages (ms after queued):",
+  ];
+  for (const [name, at] of Object.entries(s)) {
+    if (typeof at !== "number") continue;
+    lines.push(`  ${name.padEnd(16)} ${ms(s.queued, at)}`);
+    // The environment's start is part of the container stage: shown under it, as its own duration.
+    if (name === "container_start" && j.environment?.start === "cold")
+      lines.push(`    environment start took ${Math.round(j.environment.startMs)} ms`);
+  }
+  for (const k of j.outputKeys ?? []) lines.push(`output:      ${k}`);
+  return lines.join("\n");
 }
 
 function withOpts(cmd: Command): Command {
@@ -128,24 +175,7 @@ export function registerJobs(program: Command): void {
       await engineOnly(target);
       const j = await target.client.json<JobRecord>("GET", `/system/jobs/${encodeURIComponent(id)}`);
       if (flags.json) return printJson(j);
-      const s = j.stages ?? {};
-      const lines = [
-        `request id:  ${j.id}`,
-        `function:    ${j.function}`,
-        `status:      ${j.status}${j.reason ? ` (${j.reason})` : ""}${typeof j.exitCode === "number" ? `, exit code ${j.exitCode}` : ""}`,
-        `trigger:     ${trigger(j)}`,
-        `attempts:    ${Array.isArray(j.attempts) ? j.attempts.length : (j.attempts ?? "")}`,
-        ...(j.error ? [`error:       ${j.error}`] : []),
-        ...(j.logStream ? [`log stream:  ${j.logStream}`] : []),
-        ...(j.parentId ? [`delegated from: ${j.parentId}`] : []),
-        ...(j.children ?? []).map((c) => `delegated to: ${c.id} (${c.status})`),
-        "stages (ms after queued):",
-      ];
-      for (const [name, at] of Object.entries(s)) {
-        if (typeof at === "number") lines.push(`  ${name.padEnd(16)} ${ms(s.queued, at)}`);
-      }
-      for (const k of j.outputKeys ?? []) lines.push(`output:      ${k}`);
-      say(lines.join("\n"));
+      say(showText(j));
     }),
   );
 
