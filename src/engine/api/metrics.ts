@@ -1,10 +1,12 @@
 /**
  * `GET /metrics`: the engine's state in Prometheus' text format (0.0.4), written by hand. Everything
  * is read when scraped, from cheap queries: job counts per function and status (an index scan),
- * durations of each function's last 1,000 finished jobs (the jobs_done index), and the store's
- * object counts (in memory).
+ * cold and warm starts per function (the jobs_env_start index), durations of each function's last
+ * 1,000 finished jobs (the jobs_done index), and the store's object counts (in memory).
  *
  *   scar_jobs_total{function,status}            jobs in the job store (gauge: retention deletes them)
+ *   scar_job_starts_total{function,start}       of those, jobs whose last attempt started a new
+ *                                               execution environment (cold) or reused one (warm)
  *   scar_jobs_running, scar_jobs_queued         all functions together
  *   scar_functions_deployed
  *   scar_job_duration_seconds{function,quantile} summary of the last 1,000 finished jobs, with _sum, _count
@@ -14,7 +16,7 @@
  *   scar_environment_reuses_total{function}     invocations run in an environment already warm
  */
 import type { Engine } from "../engine.js";
-import type { JobStatus } from "../jobs/types.js";
+import { type JobStatus, START_KINDS } from "../jobs/types.js";
 
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "dead"];
 const QUANTILES = [0.5, 0.9, 0.99];
@@ -37,6 +39,15 @@ export function metricsText(engine: Engine): string {
     for (const st of STATUSES)
       out.push(`scar_jobs_total{function="${label(fn)}",status="${st}"} ${counts[fn]![st]}`);
   const sum = (st: JobStatus) => fns.reduce((n, fn) => n + counts[fn]![st], 0);
+  const starts = engine.jobs.startCounts();
+  family(
+    "scar_job_starts_total",
+    "gauge",
+    "Jobs in the job store whose last attempt started a new execution environment (cold) or reused a warm one (warm), by function.",
+  );
+  for (const fn of fns)
+    for (const start of START_KINDS)
+      out.push(`scar_job_starts_total{function="${label(fn)}",start="${start}"} ${starts[fn]?.[start] ?? 0}`);
   family("scar_jobs_running", "gauge", "Jobs running now.");
   out.push(`scar_jobs_running ${sum("running")}`);
   family("scar_jobs_queued", "gauge", "Jobs waiting to run (including retries waiting for their backoff).");
