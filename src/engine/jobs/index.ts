@@ -7,13 +7,14 @@
  *   store.enqueueMany(events.map((e) => ({ function, trigger: { type: "object", bucket, key },
  *     payload: { Records: [e.record] }, dedupeKey: `store-event:${e.id}` })));
  *   const scheduler = new Scheduler({ store, handler: async (job, ctx) => {
- *     ctx.stage("image_ready"); ctx.log("..."); return { status: "succeeded", outputKeys };
+ *     ctx.stage("image_ready"); ctx.log("...");
+ *     return { status: "succeeded", outputKeys, environment };  // environment: {id, start, startMs}, if any
  *   }, policy: (fn) => ({ concurrency, retries, retentionDays }) });
  *   scheduler.start();   // takes the queue (QueueOwnedError if another live scheduler has it),
  *                        // requeues jobs a killed process left running, sweeps old records
  *   const done = await scheduler.wait(id);                         // sync invocations
  *   store.list(fn | undefined), store.get(id), store.log(id), store.attempts(id), store.children(id),
- *   store.counts(), store.recentDurations(fn),
+ *   store.counts(), store.startCounts(), store.recentDurations(fn),
  *   store.listDead(), store.redrive(id), store.redriveAll(fn), store.deleteJobs(fn, "succeeded" | "all")
  *   await scheduler.stop(); store.close();
  *
