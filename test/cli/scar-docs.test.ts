@@ -427,7 +427,10 @@ test("scar jobs ls / show: job records with stage times", async () => {
   assert.match(shown, /^function: +lambda-function-name$/m);
   assert.match(shown, /^ {2}container_start +\d+$/m);
   const table = await ok(["jobs", "ls", "-n", "lambda-function-name"]);
-  assert.match(table.split("\n")[0]!, /^REQUEST ID\s+FUNCTION\s+STATUS\s+REASON\s+TRIGGER\s+QUEUED\s+MS$/);
+  assert.match(
+    table.split("\n")[0]!,
+    /^REQUEST ID\s+FUNCTION\s+STATUS\s+REASON\s+TRIGGER\s+QUEUED\s+MS\s+START$/,
+  );
 });
 
 test("errors: bad FDL (file:line:column, exit 1), no image (exit 2), missing upload path, unknown target", async () => {

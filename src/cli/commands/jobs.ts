@@ -149,7 +149,7 @@ export function registerJobs(program: Command): void {
       if (flags.json) return printJson(res);
       say(
         formatTable(
-          ["REQUEST ID", "FUNCTION", "STATUS", "REASON", "TRIGGER", "QUEUED", "MS"],
+          ["REQUEST ID", "FUNCTION", "STATUS", "REASON", "TRIGGER", "QUEUED", "MS", "START"],
           res.jobs.map((j) => [
             j.id,
             j.function,
@@ -158,6 +158,7 @@ export function registerJobs(program: Command): void {
             trigger(j),
             j.stages?.queued ? new Date(j.stages.queued).toISOString() : "",
             ms(j.stages?.queued, j.stages?.done),
+            j.environment?.start ?? "",
           ]),
         ),
       );
