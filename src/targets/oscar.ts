@@ -30,6 +30,9 @@ type Service = Record<string, unknown> & {
   scar?: { timeout?: number | null; api_gateway?: string; provider?: string };
 };
 
+/** One function's entry of scar's /system/jobs/counts: jobs by status, and cold/warm starts if any. */
+type JobCounts = Partial<Record<JobStatusName, number>> & { starts?: { cold: number; warm: number } };
+
 /** Lambda's log stream names, which scar's engine also gives its jobs: one stream per job. */
 export function logStreamOf(id: string, created: string | number | null): string {
   const d = created === null ? new Date() : new Date(created);
@@ -72,7 +75,7 @@ export class OscarTarget implements Target {
 
   async list(): Promise<FunctionInfo[]> {
     const services = (await this.client.json<Service[] | null>("GET", "/system/services")) ?? [];
-    let counts: Record<string, Partial<Record<JobStatusName, number>>> = {};
+    let counts: Record<string, JobCounts> = {};
     if (await this.isScarEngine()) counts = await this.counts();
     return services.map((s) => this.info(s, counts[s.name] ?? {}));
   }
@@ -88,17 +91,16 @@ export class OscarTarget implements Target {
     }
   }
 
-  async counts(name?: string): Promise<Record<string, Partial<Record<JobStatusName, number>>>> {
+  async counts(name?: string): Promise<Record<string, JobCounts>> {
     return (
-      (await this.client.json<Record<string, Partial<Record<JobStatusName, number>>>>(
-        "GET",
-        "/system/jobs/counts",
-        { query: { service: name } },
-      )) ?? {}
+      (await this.client.json<Record<string, JobCounts>>("GET", "/system/jobs/counts", {
+        query: { service: name },
+      })) ?? {}
     );
   }
 
-  private info(s: Service, jobs: Partial<Record<JobStatusName, number>>): FunctionInfo {
+  private info(s: Service, counts: JobCounts): FunctionInfo {
+    const { starts, ...jobs } = counts;
     const mem = typeof s.memory === "string" ? parseMemory(s.memory) : null;
     const hasApi = Boolean(s.scar?.api_gateway) && this.engine;
     return {
@@ -112,6 +114,7 @@ export class OscarTarget implements Target {
       input: s.input ?? [],
       output: s.output ?? [],
       jobs,
+      ...(starts ? { starts } : {}),
       raw: s,
     };
   }

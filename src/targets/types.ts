@@ -24,6 +24,8 @@ export interface FunctionInfo {
   output: { storage_provider: string; path: string }[];
   /** Jobs by status, when the target can count them. */
   jobs?: Partial<Record<JobStatusName, number>>;
+  /** Jobs whose last attempt started a new execution environment (cold) or reused a warm one, when the target counts them. */
+  starts?: { cold: number; warm: number };
   /** The target's own description of the function (OSCAR service JSON). */
   raw: Record<string, unknown>;
 }

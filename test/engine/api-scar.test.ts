@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { jobsText } from "../../src/cli/commands/manage-run.js";
+import { OscarTarget } from "../../src/targets/oscar.js";
+import { OscarClient } from "../../src/targets/oscar-client.js";
 import { type Json, useApiEngine, waitFor } from "./api-harness.js";
 
 const IMAGE = "localhost/scar-test/busybox:api-scar";
@@ -365,6 +368,26 @@ test("jobs in warm environments: /system/jobs, the log's REPORT and /metrics say
   assert.match(metrics, /^scar_job_starts_total\{function="warm-record",start="cold"\} 1$/m);
   assert.match(metrics, /^scar_job_starts_total\{function="warm-record",start="warm"\} 2$/m);
   assert.match(metrics, /^scar_job_starts_total\{function="everything",start="cold"\} 0$/m);
+  assert.deepEqual(await json("GET", "/system/jobs/counts?service=warm-record"), {
+    "warm-record": { queued: 0, running: 0, succeeded: 3, failed: 0, dead: 0, starts: { cold: 1, warm: 2 } },
+  });
+  assert.equal((await json("GET", "/system/jobs/counts")).everything.starts, undefined, "none: no starts");
+  // What `scar ls` on the local target gets from it: the starts apart from the jobs by status.
+  const admin = t.engine.credentials.admin;
+  const target = new OscarTarget(
+    "local",
+    new OscarClient({ url: t.api.url, user: admin.user, password: admin.password }),
+    "the test's engine",
+  );
+  try {
+    const info = await target.get("warm-record");
+    assert.deepEqual(info?.jobs, { queued: 0, running: 0, succeeded: 3, failed: 0, dead: 0 });
+    assert.deepEqual(info?.starts, { cold: 1, warm: 2 });
+    assert.equal(jobsText(info!), "3 ok; starts: 1 cold, 2 warm");
+    assert.equal((await target.list()).find((f) => f.name === "everything")?.starts, undefined);
+  } finally {
+    await target.close();
+  }
 });
 
 test("GET /metrics: Prometheus text for the admin", async () => {

@@ -25,9 +25,13 @@ const JOB_WORDS: [keyof NonNullable<FunctionInfo["jobs"]>, string][] = [
   ["dead", "dead"],
 ];
 
-function jobsText(fn: FunctionInfo): string {
+/** `scar ls`'s JOBS cell: jobs by status, then how those that ran in execution environments started. */
+export function jobsText(fn: Pick<FunctionInfo, "jobs" | "starts">): string {
   const parts = JOB_WORDS.filter(([k]) => (fn.jobs?.[k] ?? 0) > 0).map(([k, w]) => `${fn.jobs![k]} ${w}`);
-  return parts.join(", ");
+  const starts = fn.starts && fn.starts.cold + fn.starts.warm > 0 ? fn.starts : undefined;
+  const text = parts.join(", ");
+  if (!starts) return text;
+  return `${text}; starts: ${starts.cold} cold, ${starts.warm} warm`;
 }
 
 export async function runLs(flags: LsFlags): Promise<void> {
@@ -48,7 +52,7 @@ export async function runLs(flags: LsFlags): Promise<void> {
       printJson({
         Functions: fns.map((f) =>
           flags.verbose
-            ? { ...f.raw, jobs: f.jobs ?? {} }
+            ? { ...f.raw, jobs: f.jobs ?? {}, ...(f.starts ? { starts: f.starts } : {}) }
             : {
                 Name: f.name,
                 Memory: f.memory,
@@ -58,6 +62,7 @@ export async function runLs(flags: LsFlags): Promise<void> {
                 Sup_version: f.supervisorVersion ?? "-",
                 Status: "Active",
                 Jobs: f.jobs ?? {},
+                ...(f.starts ? { Starts: f.starts } : {}),
               },
         ),
       });

@@ -26,7 +26,8 @@
  *   GET|DELETE /system/logs/<name>, GET|DELETE /system/logs/<name>/<job>
  * scar's additions (admin):
  *   GET  /system/jobs?service=&status=&page=&limit=    {jobs: [job JSON], next_page?}
- *   GET  /system/jobs/counts?service=                  {"<function>": {queued, running, succeeded, failed, dead}}
+ *   GET  /system/jobs/counts?service=                  {"<function>": {queued, running, succeeded, failed, dead,
+ *        starts?: {cold, warm}}} (starts: jobs whose last attempt started an execution environment or reused one)
  *        (added before /system/jobs/<id>: the first route that matches is taken)
  *   GET  /system/jobs/<id>                             job JSON: the JobRecord with `attempts` (list of
  *        AttemptRecord; the count is `attemptCount`), `children` (delegated jobs), `logGroup`, `logStream`
@@ -350,7 +351,11 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
       // Deployed functions without jobs are shown with zeros; so is a named function.
       const names = fn === undefined ? engine.functions().map((f) => f.spec.name) : [fn];
       for (const n of names) counts[n] ??= { ...zero };
-      sendJson(res, 200, counts);
+      // Functions whose jobs ran in execution environments also say how many started cold or warm.
+      const starts = engine.jobs.startCounts();
+      const out: Record<string, object> = {};
+      for (const [n, c] of Object.entries(counts)) out[n] = starts[n] ? { ...c, starts: starts[n] } : c;
+      sendJson(res, 200, out);
     })
     .on("GET", "/system/jobs/:job", (req, res, p) => {
       requireAdmin(req, admin);
