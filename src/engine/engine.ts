@@ -554,6 +554,7 @@ export class Engine {
           reason: "timeout",
           exitCode: r.exitCode,
           outputKeys: r.outputs.map((o) => `${o.bucket}/${o.key}`),
+          ...(r.environment ? { environment: r.environment } : {}),
           delegate: { id: child, queue: "batch" },
         };
       }
