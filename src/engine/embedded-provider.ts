@@ -3,13 +3,29 @@
  * going through the S3 API over loopback (signing, checksums, HTTP) only adds time to every job.
  * Writes take the same path as an S3 PutObject (temp file, fsync, journal commit, rename), so they
  * fire the same notifications: a workflow's next step is triggered exactly as by an upload.
+ *
+ * Staging moves as few bytes as the file systems allow:
+ * - stage-in copies with the kernel (`copyFile` with COPYFILE_FICLONE: a copy-on-write reflink on
+ *   file systems that have them (XFS, btrfs), else copy_file_range/sendfile, no bytes through the
+ *   engine), and hard-links the stored file only when the caller says nothing writes to the copy in
+ *   place (`mayLink`, see Workspace.inputReadOnly): a hard link shares the inode, so a script that
+ *   appended to its input would change the stored object;
+ * - stage-out of a file the caller no longer needs (`consume`) renames it into the store's temp
+ *   folder when it is on the store's file system, and commits it from there exactly as an upload
+ *   (its ownership and mode made the store's, fsync, the temp folder's fsync and the journal's before
+ *   the commit returns), instead of copying it.
  */
 import { createHash } from "node:crypto";
-import { close, createReadStream, createWriteStream, read, rmSync, writeFileSync } from "node:fs";
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { constants, createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
+import { copyFile, link, open, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { StorageError, type StorageProvider } from "../storage/types.js";
+import {
+  type DownloadOptions,
+  StorageError,
+  type StorageProvider,
+  type UploadOptions,
+} from "../storage/types.js";
 import type { Backend } from "./store/backend.js";
 import { validateKey } from "./store/keys.js";
 
@@ -19,33 +35,32 @@ export class EmbeddedStoreProvider implements StorageProvider {
     private readonly backend: Backend,
   ) {}
 
-  async download(bucket: string, key: string, destFile: string): Promise<void> {
-    let opened: { meta: { size: number }; fd: number };
+  async download(bucket: string, key: string, destFile: string, opts: DownloadOptions = {}): Promise<void> {
+    const fail = (err: unknown) =>
+      new StorageError(`downloading '${key}' from bucket '${bucket}' failed: ${describe(err)}`, this.id);
+    let files: string[];
     try {
-      opened = this.backend.openObject(bucket, key);
+      ({ files } = this.backend.objectFiles(bucket, key));
     } catch (err) {
-      throw new StorageError(
-        `downloading '${key}' from bucket '${bucket}' failed: ${describe(err)}`,
-        this.id,
-      );
+      throw fail(err);
     }
-    // The open descriptor keeps these bytes even if the key is overwritten meanwhile.
-    const { fd, meta } = opened;
-    if (meta.size <= SMALL) {
-      // one read and one write instead of two streams (most inputs of a file-per-job function are small)
-      let bytes: Buffer;
+    // The object's temp file while its rename is pending, then its final path: a file missing here
+    // was renamed meanwhile (to the next one), never lost.
+    for (const [i, file] of files.entries()) {
       try {
-        bytes = await readFd(fd, meta.size);
-      } finally {
-        close(fd, () => {});
+        if (opts.mayLink && (await linkIfPossible(file, destFile))) return;
+        await copyFile(file, destFile, constants.COPYFILE_FICLONE);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT" && i < files.length - 1) continue;
+        throw fail(err);
       }
-      await writeFile(destFile, bytes);
-      return;
     }
-    await pipeline(createReadStream("", { fd }), createWriteStream(destFile));
   }
 
-  async upload(srcFile: string, bucket: string, key: string): Promise<void> {
+  async upload(srcFile: string, bucket: string, key: string, opts: UploadOptions = {}): Promise<void> {
+    if (opts.consume && (await this.put(bucket, key, "binary/octet-stream", (abs) => take(srcFile, abs))))
+      return;
     if ((await stat(srcFile)).size <= SMALL) {
       const bytes = await readFile(srcFile);
       await this.put(bucket, key, "binary/octet-stream", async (abs) => {
@@ -77,18 +92,22 @@ export class EmbeddedStoreProvider implements StorageProvider {
     });
   }
 
-  /** Writes the bytes to a temp file in the store, fsyncs them, and commits them as `key`. */
+  /**
+   * Has `write` make a temp file in the store, fsyncs it, and commits it as `key`. False (nothing
+   * committed, nothing left) when `write` answers that it could not make the file this way.
+   */
   private async put(
     bucket: string,
     key: string,
     contentType: string,
-    write: (abs: string) => Promise<{ size: number; etag: string }>,
-  ): Promise<void> {
+    write: (abs: string) => Promise<{ size: number; etag: string } | false>,
+  ): Promise<boolean> {
     const tmp = this.backend.newTempPath();
     const abs = this.backend.abs(tmp);
     try {
       validateKey(key);
-      const { size, etag } = await write(abs);
+      const made = await write(abs);
+      if (!made) return false;
       // The object's bytes are durable before its metadata is committed; asynchronously, so that the
       // engine's main thread does not wait for the disk.
       const handle = await open(abs, "r");
@@ -99,35 +118,80 @@ export class EmbeddedStoreProvider implements StorageProvider {
       }
       await this.backend.commitObject(
         bucket,
-        { key, size, etag, headers: { "content-type": contentType }, meta: {} },
+        { key, size: made.size, etag: made.etag, headers: { "content-type": contentType }, meta: {} },
         tmp,
         "s3:ObjectCreated:Put",
         { requestId: `scar-${Date.now().toString(36)}`, principal: "scar-engine", sourceIp: "127.0.0.1" },
       );
+      return true;
     } catch (err) {
       throw new StorageError(`uploading '${key}' to bucket '${bucket}' failed: ${describe(err)}`, this.id);
     } finally {
-      rmSync(abs, { force: true });
+      rmSync(abs, { force: true, recursive: true });
     }
   }
 }
 
-/** Objects up to this size are staged in and out with one read and one write, without streams. */
-const SMALL = 1024 * 1024;
+/** Errors of link(2) that only say this file cannot be linked there: the caller copies instead. */
+const NO_LINK = new Set(["EXDEV", "EPERM", "EMLINK", "EEXIST", "ENOTSUP", "EOPNOTSUPP", "EACCES"]);
 
-/** Reads `size` bytes from the start of `fd` (fewer if the file is shorter). */
-async function readFd(fd: number, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let got = 0;
-  while (got < size) {
-    const n = await new Promise<number>((resolve, reject) =>
-      read(fd, buf, got, size - got, got, (err, bytes) => (err ? reject(err) : resolve(bytes))),
-    );
-    if (n === 0) break;
-    got += n;
+async function linkIfPossible(file: string, dest: string): Promise<boolean> {
+  try {
+    await link(file, dest);
+    return true;
+  } catch (err) {
+    if (NO_LINK.has((err as NodeJS.ErrnoException).code ?? "")) return false;
+    throw err;
   }
-  return buf.subarray(0, got);
 }
+
+/**
+ * Moves `src` to `abs` (a temp path of the store) when both are on one file system and `src` is a
+ * regular file with no other name, and makes it a file like the store's own: owned by the engine's
+ * user, mode 0600. A container wrote it, as its own user and with the modes it chose: left so, the
+ * store would hold files another user owns (and could be given setuid bits by a script). Answers
+ * false, with `src` where it was, when the file must be copied instead.
+ */
+async function take(src: string, abs: string): Promise<{ size: number; etag: string } | false> {
+  try {
+    await rename(src, abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EXDEV") return false;
+    throw err;
+  }
+  // O_NOFOLLOW: a link put there after the output folder was listed is refused, never followed;
+  // O_NONBLOCK: a FIFO does not hang the open.
+  const handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`'${src}' is not a regular file`);
+    if (st.nlink !== 1) {
+      // Another name shares these bytes (a hard link the script made): renaming would let a write
+      // through that name change the stored object.
+      await rename(abs, src);
+      return false;
+    }
+    const uid = process.getuid?.() ?? st.uid;
+    const gid = process.getgid?.() ?? st.gid;
+    if (st.uid !== uid || st.gid !== gid) await handle.chown(uid, gid);
+    if ((st.mode & 0o7777) !== 0o600) await handle.chmod(0o600);
+    const md5 = createHash("md5");
+    let size = 0;
+    const buf = Buffer.allocUnsafe(Math.min(Math.max(st.size, 1), 1 << 20));
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, size);
+      if (bytesRead === 0) break;
+      md5.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { size, etag: md5.digest("hex") };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Outputs up to this size are copied into the store with one read and one write, without streams. */
+const SMALL = 1024 * 1024;
 
 function describe(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string };

@@ -289,7 +289,9 @@ async function stageIn(
       return join(ws.input, fileName);
     }
     log.info(`Downloading item from bucket '${ev.bucket}' with key '${ev.key}'`);
-    await req.storage(provider).download(ev.bucket, ev.key, join(ws.hostInput, fileName));
+    await req
+      .storage(provider)
+      .download(ev.bucket, ev.key, join(ws.hostInput, fileName), { mayLink: ws.inputReadOnly === true });
     const path = join(ws.input, fileName);
     log.info(`INPUT_FILE_PATH variable set to '${path}'`);
     return path;
@@ -359,14 +361,22 @@ async function stageOut(
     log.warning(
       `'${ws.output}/${b}' is not uploaded (nor anything in it, if it is a folder): its name is not valid UTF-8, as object keys must be`,
     );
-  for (const out of req.fn.output) {
+  // A file's last upload may take the file itself (a rename into the store) unless the files are
+  // read again afterwards (a synchronous answer made of them).
+  const lastUse = new Map<string, number>();
+  req.fn.output.forEach((out, i) => {
+    for (const f of files) if (outputMatches(f.rel, out)) lastUse.set(f.abs, i);
+  });
+  for (const [i, out] of req.fn.output.entries()) {
     log.info(`Checking files for uploading to '${out.storage_provider}' on path: '${out.path}'`);
     const provider = req.storage(out.storage_provider);
     for (const f of files) {
       if (!outputMatches(f.rel, out)) continue;
       const key = outputKey(out, f.rel);
       log.info(`Uploading file '${key}' to bucket '${out.bucket}'`);
-      await provider.upload(f.abs, out.bucket, key);
+      await provider.upload(f.abs, out.bucket, key, {
+        consume: !req.keepOutputs && lastUse.get(f.abs) === i,
+      });
       outputs.push({ storage_provider: out.storage_provider, bucket: out.bucket, key });
     }
   }

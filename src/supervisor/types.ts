@@ -8,6 +8,15 @@ export interface Workspace {
   /** The same folders as the script sees them (`/tmp/<request id>/input|output` in a container). */
   input: string;
   output: string;
+  /**
+   * The script cannot change a file of its input folder in place (the folder is read-only to it, or
+   * copy-on-write): staging may then hard-link a stored object there instead of copying it. Leave it
+   * unset when the script may write its input folder's files: a hard link shares the stored file's
+   * inode, and root in a container (CAP_DAC_OVERRIDE, CAP_FOWNER) can write any file it sees, so an
+   * append to the input would change the stored object. Also unset when the executor changes the
+   * input files' owner or mode (it would change the stored file's).
+   */
+  inputReadOnly?: boolean;
 }
 
 export type Command =

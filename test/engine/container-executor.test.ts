@@ -3,12 +3,13 @@
  * the supervisor -> a crun/runc container over busybox layers -> results back in the store.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ContainerExecutor } from "../../src/engine/container-executor.js";
+import { EmbeddedStoreProvider } from "../../src/engine/embedded-provider.js";
 import { Runner } from "../../src/engine/runtime/index.js";
 import { type RunningStore, startStore } from "../../src/engine/store/index.js";
 import { parseFdl } from "../../src/fdl/index.js";
@@ -123,4 +124,25 @@ test("script failure, timeout and memory limit end with their reasons", async ()
   // 128 MiB limit; the string doubles until it does not fit.
   const hungry = await run(fn("", "awk 'BEGIN { s = \"x\"; while (1) s = s s }'\n"), {});
   assert.equal(hungry.reason, "oom", hungry.log.join("\n"));
+});
+
+test("staged through the embedded store: a root script appending to and overwriting its input leaves the stored object as it was; its outputs become the store's files", async () => {
+  await s3.send(new PutObjectCommand({ Bucket: "media", Key: "in/mine.txt", Body: "stored input" }));
+  const f = fn(
+    IO,
+    [
+      'echo appended >> "$INPUT_FILE_PATH"',
+      'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/seen.txt"',
+      'echo overwritten > "$INPUT_FILE_PATH"',
+      // a file the container's root hands to another user, setuid: the store must not keep either
+      'chown 1000:1000 "$TMP_OUTPUT_DIR/seen.txt"; chmod 4777 "$TMP_OUTPUT_DIR/seen.txt"',
+    ].join("\n"),
+  );
+  const embedded = new EmbeddedStoreProvider("s3.default", store.backend);
+  const r = await run(f, s3Event("in/mine.txt"), { storage: () => embedded });
+  assert.equal(r.reason, "ok", `${r.log.join("\n")}\n${r.output}`);
+  assert.equal(await get("in/mine.txt"), "stored input", "the stored input is unchanged");
+  assert.equal(await get("out/seen.txt"), "stored inputappended\n", "the script wrote its own copy");
+  const st = statSync(store.backend.abs(store.backend.head("media", "out/seen.txt").path));
+  assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [process.getuid!(), process.getgid!(), 0o600]);
 });

@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -90,4 +103,99 @@ test("a folder marker is an empty application/x-directory object, committed like
     "in/folder/",
     "its notification fires (the engine ignores keys ending in '/')",
   );
+});
+
+/** The stored file of an object (after its rename into place has landed). */
+function storedFile(key: string): string {
+  return store.backend.abs(store.backend.head("media", key).path);
+}
+
+test("download copies by default: appending to or overwriting the copy leaves the stored object as it was", async () => {
+  const src = join(root, "keep.txt");
+  writeFileSync(src, "stored bytes");
+  await provider.upload(src, "media", "in/keep.txt");
+  const dest = join(root, "keep-copy.txt");
+  await provider.download("media", "in/keep.txt", dest);
+  assert.notEqual(statSync(dest).ino, statSync(storedFile("in/keep.txt")).ino, "a file of its own");
+  appendFileSync(dest, " and more");
+  assert.equal(readFileSync(storedFile("in/keep.txt"), "utf8"), "stored bytes");
+  writeFileSync(dest, "replaced");
+  assert.equal(readFileSync(storedFile("in/keep.txt"), "utf8"), "stored bytes");
+});
+
+test("download with mayLink hard-links the stored file; a later overwrite of the key leaves the link's bytes alone", async () => {
+  const dest = join(root, "linked.txt");
+  await provider.download("media", "in/keep.txt", dest, { mayLink: true });
+  assert.equal(statSync(dest).ino, statSync(storedFile("in/keep.txt")).ino, "the same inode");
+  const src = join(root, "keep2.txt");
+  writeFileSync(src, "version 2");
+  await provider.upload(src, "media", "in/keep.txt");
+  assert.equal(readFileSync(dest, "utf8"), "stored bytes", "an overwrite is a new file, renamed over");
+  assert.equal(readFileSync(storedFile("in/keep.txt"), "utf8"), "version 2");
+  // Where it cannot link (another file system), it copies.
+  if (existsSync("/dev/shm")) {
+    const other = mkdtempSync("/dev/shm/scar-embedded-");
+    try {
+      await provider.download("media", "in/keep.txt", join(other, "x"), { mayLink: true });
+      assert.equal(readFileSync(join(other, "x"), "utf8"), "version 2");
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  }
+});
+
+test("upload with consume takes the file by rename, made the store's own (owner, 0600), fsynced and committed like a PutObject", async () => {
+  const src = join(root, "out.bin");
+  writeFileSync(src, "a container's output");
+  chownSync(src, 1000, 1000);
+  chmodSync(src, 0o4755); // setuid, as a script could leave it
+  const ino = statSync(src).ino;
+  const before = events.length;
+  await provider.upload(src, "media", "in/out.bin", { consume: true });
+  assert.equal(existsSync(src), false, "the file was taken, not copied");
+  const st = statSync(storedFile("in/out.bin"));
+  assert.equal(st.ino, ino, "the same inode, renamed");
+  assert.equal(st.uid, process.getuid!());
+  assert.equal(st.gid, process.getgid!());
+  assert.equal(st.mode & 0o7777, 0o600, "no setuid bit, nobody else's permissions");
+  const o = store.backend.head("media", "in/out.bin");
+  assert.equal(o.size, "a container's output".length);
+  assert.equal(o.etag, createHash("md5").update("a container's output").digest("hex"));
+  assert.equal(events.length, before + 1, "its notification fires");
+  assert.deepEqual(readdirSync(join(root, "store", ".scar-store", "tmp")), [], "nothing left in tmp");
+});
+
+test("upload with consume copies a file it must not take: another name shares it, or it is on another file system", async () => {
+  const src = join(root, "shared.txt");
+  writeFileSync(src, "shared bytes");
+  linkSync(src, join(root, "shared-2.txt"));
+  await provider.upload(src, "media", "in/shared.txt", { consume: true });
+  assert.equal(readFileSync(src, "utf8"), "shared bytes", "left where it was");
+  assert.notEqual(statSync(storedFile("in/shared.txt")).ino, statSync(src).ino);
+  appendFileSync(join(root, "shared-2.txt"), "!");
+  assert.equal(readFileSync(storedFile("in/shared.txt"), "utf8"), "shared bytes");
+  if (existsSync("/dev/shm")) {
+    const other = mkdtempSync("/dev/shm/scar-embedded-");
+    try {
+      writeFileSync(join(other, "x"), "elsewhere");
+      await provider.upload(join(other, "x"), "media", "in/elsewhere.txt", { consume: true });
+      assert.equal(readFileSync(storedFile("in/elsewhere.txt"), "utf8"), "elsewhere");
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  }
+});
+
+test("upload with consume never follows a link put where a file was listed, and leaves nothing behind", async () => {
+  const secret = join(root, "secret.txt");
+  writeFileSync(secret, "host secret");
+  const src = join(root, "sneaky.txt");
+  symlinkSync(secret, src);
+  await assert.rejects(
+    provider.upload(src, "media", "in/sneaky.txt", { consume: true }),
+    (e: unknown) => e instanceof StorageError,
+  );
+  assert.throws(() => store.backend.head("media", "in/sneaky.txt"), /NoSuchKey|not exist/i);
+  assert.equal(readFileSync(secret, "utf8"), "host secret");
+  assert.deepEqual(readdirSync(join(root, "store", ".scar-store", "tmp")), []);
 });

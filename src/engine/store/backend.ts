@@ -715,6 +715,19 @@ export class Backend {
     return { meta: o, fd: openSync(this.abs(o.path), "r") };
   }
 
+  /**
+   * The files that may hold an object's bytes, to be tried in order by a caller that opens one by
+   * path (a copy or a hard link made by the kernel): its temp file while its rename is pending, then
+   * its final path. Whichever opens holds the bytes of this object or of a later overwrite, never a
+   * mix (each version is its own file, renamed whole).
+   */
+  objectFiles(bucket: string, key: string): { meta: ObjectMeta; files: string[] } {
+    const o = this.bucket(bucket).objects.get(key);
+    if (!o) throw errors.noSuchKey(key);
+    const tmp = this.moving.get(o.path);
+    return { meta: o, files: tmp !== undefined ? [this.abs(tmp), this.abs(o.path)] : [this.abs(o.path)] };
+  }
+
   head(bucket: string, key: string): ObjectMeta {
     const o = this.bucket(bucket).objects.get(key);
     if (!o) throw errors.noSuchKey(key);
