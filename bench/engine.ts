@@ -1,54 +1,73 @@
 /**
- * The engine end to end, next to its peers in the same run (no assertions; ratios printed):
+ * The engine end to end against issue 14's budgets, next to its peers in the same run (no
+ * assertions; ratios printed). Every measure runs in rounds that alternate with its peer (see
+ * lib/rounds.ts) and prints the median of the rounds and each side's CPU per file or invocation
+ * (this process and the processes it reaps, the runner's mount helper; the uploading thread's CPU is
+ * left out). Each engine measure runs twice: with the function's default isolation (warm execution
+ * environments) and with `isolation: invocation` (FDL `lambda.container.isolation`: a fresh container
+ * per invocation); on an engine without that key both are the same.
  *
- *   latency     upload -> output object for one small file on an idle engine (p50/p95), through the
- *               S3 API, the commit hook, the job queue, the supervisor and a crun/runc container; in
- *               turns with it, one bare `crun|runc run` of the same script over one file (the floor's
- *               bundle, below, started from node)
- *   overhead    per invocation: the job's time in the engine (queued -> done in its record: queue,
- *               image, stage-in, container, stage-out, cleanup) minus that bare run, at p50; the
- *               upload before it (S3 PUT, the object's and the job's commits) is in the latency only
- *   throughput  N tiny files uploaded at once (by a worker thread, as another process would) through
- *               the same trivial script, with at most `cores` jobs of the function at once (the
- *               default limit); then the same with 2 x cores (a function's `concurrency`), which lets
- *               jobs' staging overlap other jobs' containers (for the record, not a budget); peers:
- *               - the same script over the same files on the host with `xargs -P <cores>` (no
- *                 isolation, no staging, no queue): the budget's reference
- *               - the floor of per-file isolation: `xargs -P <cores>` running one bare `crun|runc run`
- *                 per file (the same image folder read-only, the same namespaces and limits, input and
- *                 output bind-mounted; bundles written before the clock starts, nothing cleaned up)
+ *   throughput  N tiny files uploaded at once (by a worker thread, as another process would) through a
+ *               trivial script, at most `cores` jobs of the function at once; peer: the same script
+ *               over the same number of files on the host with `xargs -P <cores>`
+ *               (budget >= 250 files/s and >= 0.5x the peer)
+ *   latency     upload -> output object of one small file on an idle engine, p50 of each round's
+ *               samples (budget <= 25 ms); for reference one bare `crun|runc run` of the same script
+ *   overhead    per invocation: the job's queued -> done (its record) minus the script's own time (the
+ *               same script run on the host from node, in the same rounds), p50 (budget <= 5 ms)
+ *   cold start  the first invocation of a newly deployed function (container_start -> script_end in
+ *               its record) against one bare `crun|runc run` of the same script from node
+ *               (budget <= bare + 10 ms)
+ *   long        (--long) 10,000 files in a row per isolation: the engine's RSS after a warm-up and at
+ *               the end, and mounts, cgroups, processes and folders left over (budget: RSS within 32 MiB,
+ *               nothing left)
  *
- * Budgets (DESIGN.md): overhead per invocation <= 15 ms and latency <= 60 ms at p50; throughput
- * >= 100 files/s and >= 0.6x xargs -P.
- * Usage: node dist/bench/engine.js [files=1000] [latency samples=30]
+ * Usage: node dist/bench/engine.js [--quick] [--long] [files=1000] [latency samples per round=10] [rounds=5]
+ * --quick (or SCAR_BENCH_QUICK=1): 40 files, 3 samples, 5 rounds, 300 files in the long mode (a
+ * smoke run); --long or SCAR_BENCH_LONG=1 adds the long run.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Engine } from "../src/engine/engine.js";
-import { Runner } from "../src/engine/runtime/index.js";
+import type { Runner } from "../src/engine/runtime/index.js";
 import { buildSpec } from "../src/engine/runtime/spec.js";
 import { parseFdl } from "../src/fdl/index.js";
+import { alternate, describe, median, ratio, type SideSummary } from "./lib/rounds.js";
 import type { UploadJob } from "./lib/upload-worker.js";
 
-const FILES = Number(process.argv[2] ?? 1000);
-const SAMPLES = Number(process.argv[3] ?? 30);
+const args = process.argv.slice(2);
+const QUICK = args.includes("--quick") || process.env.SCAR_BENCH_QUICK === "1";
+const LONG = args.includes("--long") || process.env.SCAR_BENCH_LONG === "1";
+const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
+const FILES = nums[0] ?? (QUICK ? 40 : 1000);
+const SAMPLES = nums[1] ?? (QUICK ? 3 : 10);
+const ROUNDS = Math.max(5, nums[2] ?? 5);
+const LONG_FILES = QUICK ? 300 : 10_000;
 const CORES = availableParallelism();
 const SCRIPT = 'wc -c < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH").n"\n';
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-}
+const ISOLATIONS = [
+  { label: "warm", fdl: "" },
+  { label: "invocation", fdl: "        isolation: invocation\n" },
+] as const;
 
 function visible(engine: Engine, bucket: string, key: string): boolean {
   // The index, not head(): a miss there builds an S3Error (and its stack) on every poll.
   return engine.store.backend.bucket(bucket).objects.has(key);
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const root = mkdtempSync(join(tmpdir(), "scar-bench-engine-"));
 try {
   // A busybox root file system as the function's image.
@@ -59,18 +78,13 @@ try {
   for (const a of execFileSync("/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n")) {
     if (a && a !== "busybox") execFileSync("ln", ["-sf", "busybox", join(rootfs, "bin", a)]);
   }
-  // The host peers' files: the same script's input files, made before anything is timed.
+  // The host peers' files, made before anything is timed.
   const hostDir = join(root, "host");
   mkdirSync(join(hostDir, "in"), { recursive: true });
-  mkdirSync(join(hostDir, "out"));
   for (let i = 0; i < FILES; i++) writeFileSync(join(hostDir, "in", `t${i}.txt`), `file ${i}`);
+  writeFileSync(join(hostDir, "count.sh"), `INPUT_FILE_PATH="$1" TMP_OUTPUT_DIR="$2"\n${SCRIPT}`);
 
-  // The global limit leaves room for the 2 x cores row; each function has its own limit.
-  const engine = await Engine.start({
-    dataDir: join(root, "data"),
-    s3Port: 0,
-    concurrency: 2 * CORES,
-  });
+  const engine = await Engine.start({ dataDir: join(root, "data"), s3Port: 0, concurrency: CORES });
   await engine.images.import(rootfs, {
     format: "rootfs",
     tag: "localhost/bench/busybox:1",
@@ -79,16 +93,15 @@ try {
   const fdlDir = join(root, "fdl");
   mkdirSync(fdlDir);
   writeFileSync(join(fdlDir, "count.sh"), SCRIPT);
-  const yaml = (name: string, concurrency: number) =>
-    `functions:\n  oscar:\n  - local:\n      name: ${name}\n      image: localhost/bench/busybox:1\n      script: count.sh\n      memory: 128Mi\n      concurrency: ${concurrency}\n      input:\n      - path: ${name}/in\n      output:\n      - path: ${name}/out\n`;
-  for (const [name, concurrency] of [
-    ["lat", CORES],
-    ["tput", CORES],
-    ["tput2x", 2 * CORES],
-  ] as const) {
-    const text = yaml(name, concurrency);
+  const deploy = async (name: string, isolation: string) => {
+    const text = `functions:\n  aws:\n  - lambda:\n      name: ${name}\n      memory: 128\n      init_script: count.sh\n      concurrency: ${CORES}\n      container:\n        image: localhost/bench/busybox:1\n${isolation}      input:\n      - path: ${name}/in\n      output:\n      - path: ${name}/out\n`;
     await engine.deploy(parseFdl(join(fdlDir, `${name}.yaml`), text).functions[0]!);
+  };
+  for (const iso of ISOLATIONS) {
+    await deploy(`lat-${iso.label}`, iso.fdl);
+    await deploy(`tput-${iso.label}`, iso.fdl);
   }
+  for (let k = 0; k < ROUNDS; k++) await deploy(`cold${k}`, "");
   const c = engine.credentials.s3;
   const s3 = new S3Client({
     endpoint: engine.store.url,
@@ -96,132 +109,264 @@ try {
     forcePathStyle: true,
     credentials: c,
   });
-
-  // Latency: one file at a time on an idle engine, in turns with one bare run of the same script
-  // (alternating which goes first, so a busy stretch of the machine hits both alike).
-  const bare = bareBundles(engine.runner, rootfs, hostDir, "lat-out", SAMPLES + 3);
-  const lat: number[] = [];
-  const bareLat: number[] = [];
-  const engineSample = async (i: number) => {
-    const t0 = performance.now();
-    await s3.send(new PutObjectCommand({ Bucket: "lat", Key: `in/l${i}.txt`, Body: "x" }));
-    // Watch for the output in process (a HEAD through the SDK every few ms would add its own cost).
-    while (!visible(engine, "lat", `out/l${i}.txt.n`)) await new Promise((r) => setTimeout(r, 1));
-    return performance.now() - t0;
+  const helper = () => {
+    const ns = engine.runner.runtime.host.namespace;
+    return ns?.alive ? [ns.pid] : [];
   };
-  const bareSample = async (i: number) => {
-    const c = engine.runner.runtime.host.command(engine.runner.runtime.binary, bare.argv[i]!);
+
+  // ---- latency and overhead: one file at a time on an idle engine
+  const bare = bareBundles(engine.runner, rootfs, hostDir, "bare-out", ROUNDS * (SAMPLES + 1));
+  let bareNext = 0;
+  const bareRun = async (): Promise<number> => {
+    const cmd = engine.runner.runtime.host.command(engine.runner.runtime.binary, bare[bareNext++]!);
     const t0 = performance.now();
     const code = await new Promise<number | null>((resolve) => {
-      const p = spawn(c.file, c.args, { stdio: "ignore" });
-      p.on("close", resolve);
+      spawn(cmd.file, cmd.args, { stdio: "ignore" }).on("close", resolve);
     });
     if (code !== 0) throw new Error(`bare ${engine.runner.info.runtime} run exited with ${code}`);
     return performance.now() - t0;
   };
-  for (let i = 0; i < SAMPLES + 3; i++) {
-    const [e, b] =
-      i % 2 === 0
-        ? [await engineSample(i), await bareSample(i)]
-        : [await bareSample(i), await engineSample(i)].reverse();
-    if (i >= 3) {
-      // the first runs warm up caches
-      lat.push(e!);
-      bareLat.push(b!);
+  const hostOut = join(hostDir, "host-out");
+  mkdirSync(hostOut);
+  const hostScript = async (i: number): Promise<number> => {
+    const t0 = performance.now();
+    await new Promise((resolve) =>
+      spawn("sh", [join(hostDir, "count.sh"), join(hostDir, "in", `t${i % FILES}.txt`), hostOut], {
+        stdio: "ignore",
+      }).on("close", resolve),
+    );
+    return performance.now() - t0;
+  };
+  // warm-up: the first runs fill caches (and start the warm environments)
+  for (const iso of ISOLATIONS) {
+    for (let i = 0; i < 3; i++) await uploadAndWait(`lat-${iso.label}`, `in/w${i}.txt`);
+  }
+  const jobP50 = new Map<string, number[]>();
+  const latencySides = [
+    ...ISOLATIONS.map((iso) => ({
+      name: `engine (${iso.label})`,
+      pids: helper,
+      round: async (k: number) => {
+        const fn = `lat-${iso.label}`;
+        const ms: number[] = [];
+        for (let i = 0; i < SAMPLES; i++) ms.push(await uploadAndWait(fn, `in/r${k}-l${i}.txt`));
+        const jobs = engine.jobs
+          .list(fn, { limit: SAMPLES + 10 })
+          .jobs.filter((j) => j.trigger.type === "object" && j.trigger.key.startsWith(`in/r${k}-`))
+          .map((j) => j.stages.done! - j.stages.queued!);
+        jobP50.set(fn, [...(jobP50.get(fn) ?? []), median(jobs)]);
+        return { value: median(ms), cpuUnits: SAMPLES };
+      },
+    })),
+    {
+      name: `bare ${engine.runner.info.runtime} run`,
+      round: async () => {
+        const ms: number[] = [];
+        for (let i = 0; i < SAMPLES; i++) ms.push(await bareRun());
+        return { value: median(ms), cpuUnits: SAMPLES };
+      },
+    },
+    {
+      name: "the script on the host",
+      round: async (k: number) => {
+        const ms: number[] = [];
+        for (let i = 0; i < SAMPLES; i++) ms.push(await hostScript(k * SAMPLES + i));
+        return { value: median(ms), cpuUnits: SAMPLES };
+      },
+    },
+  ];
+  const latency = await alternate(latencySides, ROUNDS);
+
+  // ---- cold start: the first invocation of a new function, against one bare run
+  const cold = await alternate(
+    [
+      {
+        name: "first invocation (container_start -> script_end)",
+        pids: helper,
+        round: async (k: number) => {
+          await uploadAndWait(`cold${k}`, "in/first.txt");
+          const j = engine.jobs.list(`cold${k}`, { limit: 5 }).jobs[0]!;
+          return { value: j.stages.script_end! - j.stages.container_start!, cpuUnits: 1 };
+        },
+      },
+      {
+        name: `bare ${engine.runner.info.runtime} run`,
+        round: async () => ({ value: await bareRun(), cpuUnits: 1 }),
+      },
+    ],
+    ROUNDS,
+  );
+
+  // ---- throughput: FILES tiny files at once, against xargs -P on the host
+  let hostRound = 0;
+  const throughput = await alternate(
+    [
+      ...ISOLATIONS.map((iso) => ({
+        name: `engine (${iso.label})`,
+        pids: helper,
+        round: async (k: number) => {
+          const fn = `tput-${iso.label}`;
+          const r = await burst(fn, `in/r${k}-t`, FILES, (k + 1) * FILES);
+          return { value: FILES / r.secs, cpuUnits: FILES, cpuExcludeMs: r.uploaderCpuMs };
+        },
+      })),
+      {
+        name: `xargs -P ${CORES} on the host`,
+        round: async () => {
+          const out = join(hostDir, `xargs-out-${hostRound++}`);
+          mkdirSync(out);
+          const t0 = performance.now();
+          execFileSync("sh", ["-c", `ls in/*.txt | xargs -P ${CORES} -I{} sh count.sh {} ${out}`], {
+            cwd: hostDir,
+          });
+          return { value: FILES / ((performance.now() - t0) / 1000), cpuUnits: FILES };
+        },
+      },
+    ],
+    ROUNDS,
+  );
+
+  // ---- long: 10,000 files in a row per isolation
+  const long: string[] = [];
+  if (LONG) {
+    for (const iso of ISOLATIONS) {
+      const fn = `tput-${iso.label}`;
+      const done0 = finished(fn);
+      const warmup = Math.min(500, LONG_FILES / 5);
+      await burst(fn, "in/long-w", warmup, done0 + warmup);
+      await engine.runner.drain();
+      const before = footprint(engine);
+      for (let n = warmup; n < LONG_FILES; n += 500) {
+        const count = Math.min(500, LONG_FILES - n);
+        await burst(fn, `in/long-${n}-`, count, done0 + n + count);
+      }
+      await engine.runner.drain();
+      await sleep(200);
+      const after = footprint(engine);
+      const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+      long.push(
+        `  ${iso.label}: ${LONG_FILES} files: RSS ${mib(before.rss)} MiB after ${warmup} files, ${mib(after.rss)} MiB at the end (${after.rss - before.rss >= 0 ? "+" : ""}${mib(after.rss - before.rss)} MiB; budget <= 32 MiB); ` +
+          `mounts ${before.mounts} -> ${after.mounts}, cgroups ${before.cgroups} -> ${after.cgroups}, processes ${before.processes} -> ${after.processes}, folders ${before.folders} -> ${after.folders}`,
+      );
     }
   }
 
-  // Throughput: FILES tiny files at once, uploaded by another thread.
-  const throughput = async (fn: string) => {
-    const t0 = performance.now();
-    const upload: UploadJob = {
-      endpoint: engine.store.url,
-      credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey },
-      bucket: fn,
-      prefix: "in/t",
-      count: FILES,
-      inFlight: 16,
-    };
-    const uploaded = new Promise<number>((resolve, reject) => {
-      const w = new Worker(new URL("./lib/upload-worker.js", import.meta.url), { workerData: upload });
-      w.once("message", resolve);
-      w.once("error", reject);
-    });
-    for (;;) {
-      const counts = engine.jobs.counts(fn)[fn];
-      if (counts && counts.succeeded + counts.failed + counts.dead >= FILES) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const uploadSecs = await uploaded;
-    const secs = (performance.now() - t0) / 1000;
-    const counts = engine.jobs.counts(fn)[fn];
-    await engine.runner.drain(); // the runs' cleanup, so the next row starts on a quiet engine
-    return { secs, uploadSecs, failed: (counts?.failed ?? 0) + (counts?.dead ?? 0) };
-  };
-  const one = await throughput("tput");
-  const two = await throughput("tput2x");
-  // Each latency sample's job, queued -> done (its stage times are whole milliseconds).
-  const jobMs = engine.jobs
-    .list("lat", { limit: SAMPLES + 3 })
-    .jobs.filter((j) => j.trigger.type === "object" && Number(/l(\d+)/.exec(j.trigger.key)?.[1]) >= 3)
-    .map((j) => j.stages.done! - j.stages.queued!);
   s3.destroy();
   await engine.close();
 
-  // Peer: the same script over the same number of files, on the host, xargs -P cores.
-  writeFileSync(
-    join(hostDir, "count.sh"),
-    `INPUT_FILE_PATH="$1" TMP_OUTPUT_DIR="${join(hostDir, "out")}"\n${SCRIPT}`,
+  const byName = (rows: SideSummary[], prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
+  const bareLat = byName(latency, "bare");
+  const hostLat = byName(latency, "the script");
+  console.log(
+    `engine: ${CORES} cores, busybox image, script: ${SCRIPT.trim()}; ${ROUNDS} alternating rounds per measure`,
   );
-  const h0 = performance.now();
-  execFileSync("sh", ["-c", `ls in/*.txt | xargs -P ${CORES} -n 1 sh count.sh`], { cwd: hostDir });
-  const hostSecs = (performance.now() - h0) / 1000;
+  console.log(`\nupload -> output object, one small file, idle engine (p50 of ${SAMPLES} per round):`);
+  for (const r of latency) console.log(`  ${describe(r, "ms", "invocation")}`);
+  for (const iso of ISOLATIONS) {
+    const r = byName(latency, `engine (${iso.label})`);
+    console.log(`  ${ratio(r, bareLat)}   (budget: engine p50 <= 25 ms)`);
+  }
+  console.log("\nengine overhead per invocation (queued -> done minus the script's own time on the host):");
+  for (const iso of ISOLATIONS) {
+    const jobs = jobP50.get(`lat-${iso.label}`) ?? [];
+    const over = jobs.map((j, k) => j - hostLat.values[k]!);
+    console.log(
+      `  ${iso.label}: queued -> done p50 ${median(jobs).toFixed(1)} ms, script ${hostLat.value.toFixed(1)} ms: overhead ${median(over).toFixed(1)} ms (rounds: ${over.map((o) => o.toFixed(1)).join(" ")})   (budget <= 5 ms)`,
+    );
+  }
+  console.log("\ncold start:");
+  for (const r of cold) console.log(`  ${describe(r, "ms", "invocation")}`);
+  console.log(
+    `  first invocation - bare run: ${(cold[0]!.value - cold[1]!.value).toFixed(1)} ms   (budget <= +10 ms)`,
+  );
+  console.log(`\n${FILES} tiny files, at most ${CORES} jobs at once:`);
+  for (const r of throughput) console.log(`  ${describe(r, "files/s", "file")}`);
+  const xargs = byName(throughput, "xargs");
+  for (const iso of ISOLATIONS)
+    console.log(
+      `  ${ratio(byName(throughput, `engine (${iso.label})`), xargs)}   (budget >= 250 files/s and >= 0.5x)`,
+    );
+  const warm = byName(throughput, "engine (warm)");
+  const inv = byName(throughput, "engine (invocation)");
+  console.log(`  warm environments / a container per invocation: ${(warm.value / inv.value).toFixed(2)}x`);
+  if (long.length) console.log(`\nlong run (${LONG_FILES} files in a row):\n${long.join("\n")}`);
 
-  // Floor: one bare runtime run per file, xargs -P cores, in a runner's namespace (the hybrid-cgroup
-  // workaround) with its runtime, the image's folder as a read-only root.
-  const floor = await bareRuntimeFloor(rootfs, hostDir);
-  const engineRate = FILES / one.secs;
-  const hostRate = FILES / hostSecs;
-  const floorRate = FILES / floor.secs;
-  console.log(`engine: ${CORES} cores, busybox image, script: ${SCRIPT.trim()}`);
-  console.log(
-    `  upload -> output latency, idle engine (${SAMPLES} samples): p50 ${pct(lat, 0.5).toFixed(1)} ms, p95 ${pct(lat, 0.95).toFixed(1)} ms   (budget p50 <= 60 ms)`,
-  );
-  const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)} ms`;
-  console.log(
-    `  one bare ${engine.runner.info.runtime} run of the same script, in turns with those: p50 ${pct(bareLat, 0.5).toFixed(1)} ms, p95 ${pct(bareLat, 0.95).toFixed(1)} ms`,
-  );
-  console.log(
-    `  those jobs in the engine, queued -> done: p50 ${pct(jobMs, 0.5).toFixed(1)} ms; engine overhead per invocation at p50: ${signed(pct(jobMs, 0.5) - pct(bareLat, 0.5))}   (budget <= 15 ms); upload -> output over the bare run: ${signed(pct(lat, 0.5) - pct(bareLat, 0.5))}`,
-  );
-  const failed = (n: number) => (n ? ` (${n} failed)` : "");
-  console.log(
-    `  ${FILES} tiny files, engine:          ${one.secs.toFixed(2)} s = ${engineRate.toFixed(1)} files/s${failed(one.failed)}   (budget >= 100 files/s)`,
-  );
-  console.log(
-    `  ${FILES} tiny files, engine, ${2 * CORES} jobs at once: ${two.secs.toFixed(2)} s = ${(FILES / two.secs).toFixed(1)} files/s${failed(two.failed)}`,
-  );
-  console.log(
-    `  ${FILES} tiny files, xargs -P ${CORES} (peer): ${hostSecs.toFixed(2)} s = ${hostRate.toFixed(1)} files/s`,
-  );
-  console.log(
-    `  ${FILES} tiny files, xargs -P ${CORES} bare ${floor.runtime} run (floor): ${floor.secs.toFixed(2)} s = ${floorRate.toFixed(1)} files/s${floor.failed ? ` (${floor.failed} failed)` : ""}`,
-  );
-  console.log(
-    `  ratio engine/xargs: ${(engineRate / hostRate).toFixed(2)}x   (budget >= 0.6x); engine/floor: ${(engineRate / floorRate).toFixed(2)}x; floor/xargs: ${(floorRate / hostRate).toFixed(2)}x`,
-  );
-  console.log(
-    `  (uploads of the ${FILES} files took ${one.uploadSecs.toFixed(2)} s and ${two.uploadSecs.toFixed(2)} s of the engine's time)`,
-  );
+  /** Uploads one file through the S3 API and waits (in process) until its output object exists. */
+  async function uploadAndWait(fn: string, key: string): Promise<number> {
+    const t0 = performance.now();
+    await s3.send(new PutObjectCommand({ Bucket: fn, Key: key, Body: "x" }));
+    const out = `out/${key.slice("in/".length)}.n`;
+    while (!visible(engine, fn, out)) await sleep(1);
+    return performance.now() - t0;
+  }
+
+  function finished(fn: string): number {
+    const n = engine.jobs.counts(fn)[fn];
+    return n ? n.succeeded + n.failed + n.dead : 0;
+  }
+
+  /** `count` files uploaded at once by a worker thread; resolves when `total` jobs of fn have finished. */
+  async function burst(fn: string, prefix: string, count: number, total: number) {
+    const t0 = performance.now();
+    const job: UploadJob = {
+      endpoint: engine.store.url,
+      credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey },
+      bucket: fn,
+      prefix,
+      count,
+      inFlight: 16,
+    };
+    const uploaded = new Promise<{ secs: number; cpuMs: number }>((resolve, reject) => {
+      const w = new Worker(new URL("./lib/upload-worker.js", import.meta.url), { workerData: job });
+      w.once("message", resolve);
+      w.once("error", reject);
+    });
+    while (finished(fn) < total) await sleep(20);
+    const secs = (performance.now() - t0) / 1000;
+    const up = await uploaded;
+    await engine.runner.drain(); // the runs' cleanup, so the next round starts on a quiet engine
+    return { secs, uploaderCpuMs: up.cpuMs };
+  }
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
 
+/** What the engine holds: its RSS, and mounts, cgroups, processes and folders of its runs. */
+function footprint(engine: Engine) {
+  const data = engine.dataDir;
+  const ns = engine.runner.runtime.host.namespace;
+  const mountinfo = ["/proc/self/mountinfo", ...(ns?.alive ? [`/proc/${ns.pid}/mountinfo`] : [])].flatMap(
+    (f) => readFileSync(f, "utf8").split("\n"),
+  );
+  const mounts = mountinfo.filter((l) => l.includes(data)).length;
+  const parent = engine.runner.cgroupParent;
+  const cgroups = ["/sys/fs/cgroup", ...readdirSafe("/sys/fs/cgroup").map((d) => join("/sys/fs/cgroup", d))]
+    .map((base) => join(base, parent))
+    .filter((p) => existsSync(p))
+    .reduce((n, p) => n + readdirSafe(p).filter((e) => existsSync(join(p, e, "cgroup.procs"))).length, 0);
+  let processes = 0;
+  for (const pid of readdirSafe("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(data)) processes++;
+    } catch {}
+  }
+  const folders = readdirSafe(join(data, "work")).length + readdirSafe(join(data, "runtime", "runs")).length;
+  return { rss: process.memoryUsage().rss, mounts, cgroups, processes, folders };
+}
+
+function readdirSafe(p: string): string[] {
+  try {
+    return readdirSync(p);
+  } catch {
+    return [];
+  }
+}
+
 /**
- * `count` bundles for bare runs of the runtime (argv[i] without the binary), each running the script
- * over host file `in/t<i>.txt`: the same namespaces and memory limit as the engine's containers, the
- * image folder as read-only root, `hostDir/in` and `hostDir/<outName>` bind-mounted, bundles written
- * now (before any clock starts), nothing cleaned up after a run.
+ * `count` bundles for bare runs of the runtime (argv without the binary), each running the script
+ * over a host file: the same namespaces and memory limit as the engine's containers, the image folder
+ * as read-only root, `hostDir/in` and `hostDir/<outName>` bind-mounted, written before any clock
+ * starts, nothing cleaned up after a run.
  */
 function bareBundles(runner: Runner, rootfs: string, hostDir: string, outName: string, count: number) {
   const out = join(hostDir, outName);
@@ -235,7 +380,7 @@ function bareBundles(runner: Runner, rootfs: string, hostDir: string, outName: s
       rootfs,
       config: { Env: ["PATH=/bin"] },
       request: {
-        cmd: ["/bin/sh", "-c", `wc -c < /in/t${i}.txt > /out/t${i}.txt.n`],
+        cmd: ["/bin/sh", "-c", `wc -c < /in/t${i % FILES}.txt > /out/t${i}.txt.n`],
         mounts: [
           { source: join(hostDir, "in"), destination: "/in", readonly: true },
           { source: out, destination: "/out" },
@@ -251,35 +396,16 @@ function bareBundles(runner: Runner, rootfs: string, hostDir: string, outName: s
     });
     (spec.root as { readonly: boolean }).readonly = true;
     writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
-    const id = `${outName}-${i}`;
     argv.push(
       runner.runtime
-        .runArgv({ bundle, id, pidFile: join(bundle, "pid"), logFile: join(bundle, "log") })
+        .runArgv({
+          bundle,
+          id: `${outName}-${i}`,
+          pidFile: join(bundle, "pid"),
+          logFile: join(bundle, "log"),
+        })
         .slice(1),
     );
   }
-  return { out, bundles, argv };
-}
-
-/** The floor: `xargs -P cores` over FILES bare runs (bareBundles) in a runner's namespace. */
-async function bareRuntimeFloor(
-  rootfs: string,
-  hostDir: string,
-): Promise<{ runtime: string; secs: number; failed: number }> {
-  const runner = await Runner.open({ stateDir: join(root, "floor-state") });
-  try {
-    const { out, bundles, argv } = bareBundles(runner, rootfs, hostDir, "floor-out", FILES);
-    writeFileSync(join(bundles, "args"), `${argv.map((a) => a.join(" ")).join("\n")}\n`);
-    const cmd = runner.runtime.host.command("sh", [
-      "-c",
-      `xargs -P ${CORES} -L 1 ${runner.runtime.binary} < ${join(bundles, "args")} > /dev/null`,
-    ]);
-    const t = performance.now();
-    spawnSync(cmd.file, cmd.args, { stdio: "ignore" });
-    const secs = (performance.now() - t) / 1000;
-    const done = execFileSync("sh", ["-c", `ls ${out} | wc -l`], { encoding: "utf8" });
-    return { runtime: runner.info.runtime, secs, failed: FILES - Number(done.trim()) };
-  } finally {
-    await runner.close();
-  }
+  return argv;
 }

@@ -10,19 +10,22 @@
  *   podman    `podman run --rm` of the same rootfs, when podman is installed
  *
  * The variants are measured in turns (scar, bare, bash, scar, bare, bash, ...) so that the load of a busy
- * machine hits them alike. Usage: node dist/bench/runtime.js [runs=100]. Prints p50/p95/mean wall time per variant, the
+ * machine hits them alike. Usage: node dist/bench/runtime.js [--quick] [runs=100] (--quick or
+ * SCAR_BENCH_QUICK=1: 10 runs). Prints p50/p95/mean wall time per variant, the
  * CPU time per run (this process + its children + the runner's mount helper, from /proc; the overlay's
  * umount and the folder's deletion, which follow a scar run in the background, are waited for outside the
  * wall time and counted in the CPU time), the load average, and the ratios.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Runner } from "../src/engine/runtime/index.js";
 import { buildSpec } from "../src/engine/runtime/spec.js";
+import { cpuMsNow } from "./lib/rounds.js";
 
-const RUNS = Number(process.argv[2] ?? 100);
+const QUICK = process.argv.includes("--quick") || process.env.SCAR_BENCH_QUICK === "1";
+const RUNS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? (QUICK ? 10 : 100));
 const WARMUP = 5;
 
 function stats(ms: number[]) {
@@ -38,25 +41,6 @@ function spawnWait(file: string, args: string[]): Promise<number | null> {
     c.stderr.resume();
     c.on("close", (code) => res(code));
   });
-}
-
-/** CPU ms of a process (user + system), with its waited-for children's when `children`. */
-function cpuMs(pid: number | "self", children: boolean): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
-    return ticks * 10; // USER_HZ = 100
-  } catch {
-    return 0;
-  }
-}
-
-/** This process's CPU (precise) + its children's (10 ms ticks, fine over many runs) + `extra` pids'. */
-function cpuNow(extra: () => number[]): number {
-  const own = process.cpuUsage();
-  const self = (own.user + own.system) / 1000;
-  const kids = cpuMs("self", true) - cpuMs("self", false);
-  return self + kids + extra().reduce((a, p) => a + cpuMs(p, true), 0);
 }
 
 type Row = { name: string; p50: number; p95: number; mean: number; cpu?: number };
@@ -94,13 +78,13 @@ async function measureInTurns(
   const cpu = variants.map(() => 0);
   for (let i = 0; i < RUNS; i++) {
     for (const [k, v] of variants.entries()) {
-      const pids = v.pids ?? (() => []);
-      const c0 = cpuNow(pids);
+      const pids = v.pids ?? (() => [] as number[]);
+      const c0 = cpuMsNow(pids());
       const t = performance.now();
       const own = await v.fn();
       ms[k]!.push(typeof own === "number" ? own : performance.now() - t);
       await v.after?.();
-      cpu[k]! += cpuNow(pids) - c0;
+      cpu[k]! += cpuMsNow(pids()) - c0;
       if (typeof own === "number") cpu[k] = Number.NaN;
     }
   }
