@@ -171,6 +171,8 @@ export class Engine {
     readonly runner: Runner,
     readonly registry: FunctionRegistry,
     private readonly scheduler: Scheduler,
+    /** Enqueues of one event-loop turn share one transaction: the store's commit hooks and invocations. */
+    private readonly enqueues: EnqueueBatcher,
     private readonly log: (m: string) => void,
     /** The warm execution environments of the functions (issue 14). */
     private readonly pool: EnvironmentPool,
@@ -258,6 +260,7 @@ export class Engine {
       runner,
       registry,
       scheduler,
+      enqueues,
       log,
       pool,
       environmentStarter(runner),
@@ -380,16 +383,17 @@ export class Engine {
     // Known before the job exists, so the handler finds it however soon the job starts.
     const jobId = opts.id ?? randomUUID();
     if (opts.sync && opts.keepOutputs) this.keepOutputs.set(jobId, opts.keepOutputs);
-    let id: string;
+    const id = jobId;
     try {
-      ({ id } = this.enqueue({
+      // Invocations arriving together (API requests of one turn) share one fsync of the job database.
+      await this.enqueueShared({
         id: jobId,
         function: name,
         trigger: opts.trigger ?? { type: "run" },
         payload: Buffer.isBuffer(event) ? new Uint8Array(event) : event,
         queue: fn.spec.execution_mode === "batch" ? "batch" : "lambda",
         invocation: opts.sync ? "sync" : "async",
-      }));
+      });
     } catch (err) {
       this.keepOutputs.delete(jobId);
       throw err;
@@ -452,6 +456,18 @@ export class Engine {
   /** Per function: its warm environments (idle, busy) and their starts and reuses since the engine started. */
   environmentStats(): Record<string, FunctionEnvironmentStats> {
     return this.pool.stats();
+  }
+
+  /** As enqueue, committed with the other enqueues of this turn (resolves once durable). */
+  private async enqueueShared(input: EnqueueInput): Promise<void> {
+    try {
+      await this.enqueues.add([input]);
+    } catch (err) {
+      const fault = dbFault(err);
+      if (!fault) throw err;
+      const why = this.health().message ?? `job database: ${(err as Error).message}`;
+      throw new JobsUnavailableError(fault, `the job was not queued: ${why}`);
+    }
   }
 
   async close(): Promise<void> {

@@ -105,6 +105,33 @@ test("sync invocation returns the script's output", async () => {
   assert.equal(Buffer.from(result!.response.body, "base64").toString(), "hello from hello\n");
 });
 
+test("invocations arriving together share one commit (one fsync) of the job database, and each returns once it is committed", async () => {
+  await engine.deploy(spec("grouped", "", "echo grouped\n"));
+  const calls: number[] = [];
+  const enqueueMany = engine.jobs.enqueueMany.bind(engine.jobs);
+  engine.jobs.enqueueMany = (inputs) => {
+    calls.push(inputs.length);
+    return enqueueMany(inputs);
+  };
+  try {
+    const jobs = await Promise.all(
+      Array.from({ length: 5 }, () => engine.invoke("grouped", {}, { sync: false })),
+    );
+    assert.deepEqual(calls, [5], "one transaction for the five");
+    for (const { job } of jobs) assert.ok(engine.jobs.get(job.id), "committed before invoke returned");
+    for (const { job } of jobs) assert.equal((await waitJob(job.id)).status, "succeeded");
+  } finally {
+    engine.jobs.enqueueMany = enqueueMany;
+  }
+});
+
+async function waitJob(id: string) {
+  return waitFor(`job ${id} to finish`, () => {
+    const j = engine.jobs.get(id);
+    return j && (j.status === "succeeded" || j.status === "failed" || j.status === "dead") ? j : undefined;
+  });
+}
+
 test("network: host lets the script reach the store with the endpoint and keys it is given; none is loopback only", async () => {
   const script =
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
