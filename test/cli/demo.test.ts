@@ -53,6 +53,11 @@ test("the README's main job (scripts/demo.sh) runs end to end", () => {
   assert.match(r.stdout, /^files: 5, 5 succeeded$/m);
   assert.match(r.stdout, /^throughput: [\d.]+ files\/s$/m);
   assert.match(r.stdout, /^per file, queued->done: p50 \d+ ms/m);
+  assert.match(r.stdout, /^5 of 5 results in scar-demo-isolated\/output$/m);
+  assert.match(
+    r.stdout,
+    /^5 conversions: [\d.]+ s in warm environments, [\d.]+ s with a container per image: speed-up [\d.]+x$/m,
+  );
   assert.match(r.stdout, /^Converting \/tmp\/[0-9a-f-]{36}\/input\/img-01\.ppm to grayscale/m);
   assert.match(r.stdout, /^END RequestId: [0-9a-f-]{36}$/m);
   assert.match(r.stdout, /^stopped$/m);
