@@ -154,10 +154,13 @@ try {
         const fn = `lat-${iso.label}`;
         const ms: number[] = [];
         for (let i = 0; i < SAMPLES; i++) ms.push(await uploadAndWait(fn, `in/r${k}-l${i}.txt`));
-        const jobs = engine.jobs
-          .list(fn, { limit: SAMPLES + 10 })
-          .jobs.filter((j) => j.trigger.type === "object" && j.trigger.key.startsWith(`in/r${k}-`))
-          .map((j) => j.stages.done! - j.stages.queued!);
+        // The output object lands before its job is done (its record is written after stage-out).
+        const ofRound = () =>
+          engine.jobs
+            .list(fn, { limit: SAMPLES + 10 })
+            .jobs.filter((j) => j.trigger.type === "object" && j.trigger.key.startsWith(`in/r${k}-`));
+        while (ofRound().some((j) => !j.stages.done)) await sleep(5);
+        const jobs = ofRound().map((j) => j.stages.done! - j.stages.queued!);
         jobP50.set(fn, [...(jobP50.get(fn) ?? []), median(jobs)]);
         return { value: median(ms), cpuUnits: SAMPLES };
       },
