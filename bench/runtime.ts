@@ -7,6 +7,9 @@
  *             host has hybrid cgroups); and the same run timed by bash inside that namespace
  *             ($EPOCHREALTIME around `crun run`: no Node fork, no nsenter in the time; the strictest peer)
  *   runc      the same two with runc, when installed
+ *   env       with warm execution environments (Runner.startEnvironment, issue 14): "env cold", an
+ *             environment started and its first invocation of /bin/true (the cold-start budget: <= the
+ *             bare run + 10 ms), and "env warm", an invocation in an environment kept up
  *   podman    `podman run --rm` of the same rootfs, when podman is installed
  *
  * The variants are measured in turns (scar, bare, bash, scar, bare, bash, ...) so that the load of a busy
@@ -22,6 +25,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Runner } from "../src/engine/runtime/index.js";
 import { buildSpec } from "../src/engine/runtime/spec.js";
+import type { Environment, EnvironmentRequest } from "../src/engine/runtime/types.js";
 import { cpuMsNow } from "./lib/rounds.js";
 
 const QUICK = process.argv.includes("--quick") || process.env.SCAR_BENCH_QUICK === "1";
@@ -165,14 +169,54 @@ async function main(): Promise<void> {
           const [a, b] = r.stdout.trim().split(" ").map(Number);
           return (b! - a!) * 1000;
         };
-        const [scarRow, bareRow, bashRow] = await measureInTurns([
+        // Warm execution environments (issue 14), once the runner has them: the cold start (an
+        // environment started and its first invocation run; its close outside the wall time, inside
+        // the CPU) and a warm invocation in an environment kept up.
+        const start = (
+          runner as unknown as { startEnvironment?: (r: EnvironmentRequest) => Promise<Environment> }
+        ).startEnvironment;
+        const envVariants: Parameters<typeof measureInTurns>[0] = [];
+        let kept: Environment | undefined;
+        if (start) {
+          let open: Environment | undefined;
+          let inv = 0;
+          const firstInvocation = async (env: Environment) => {
+            const id = `bench-${inv++}`;
+            await env.prepareInvocation(id);
+            const r = await env.invoke({ requestId: id, argv: ["/bin/true"] });
+            await env.finishInvocation(id);
+            if (r.reason !== "ok") throw new Error(`invocation failed: ${r.reason} ${r.message}`);
+          };
+          kept = await start.call(runner, { image, limits });
+          envVariants.push(
+            {
+              name: `scar ${rt} env cold`,
+              fn: async () => {
+                open = await start.call(runner, { image, limits });
+                await firstInvocation(open);
+              },
+              after: async () => {
+                await open?.close();
+                await runner.drain();
+              },
+              pids: helper,
+            },
+            { name: `scar ${rt} env warm`, fn: () => firstInvocation(kept!), pids: helper },
+          );
+        }
+        const [scarRow, bareRow, bashRow, ...envRows] = await measureInTurns([
           { name: `scar ${rt}`, fn: scarRun, after: () => runner.drain(), pids: helper },
           { name: `bare ${rt} run`, fn: bareRun },
           { name: `bare ${rt} run (bash)`, fn: bashRun },
+          ...envVariants,
         ]);
+        await kept?.close();
         rows.push(scarRow!);
         for (const [k, v] of Object.entries(phases)) rows.push({ name: `  scar ${rt} ${k}`, ...stats(v) });
-        rows.push(bareRow!, bashRow!);
+        rows.push(bareRow!, bashRow!, ...envRows);
+        // the cold-start budget: an environment's start and first invocation <= a bare run + 10 ms
+        if (envRows.length)
+          pairs.push([`scar ${rt} env cold`, `bare ${rt} run`], [`scar ${rt} env warm`, `bare ${rt} run`]);
         pairs.push([`scar ${rt}`, `bare ${rt} run (bash)`], [`scar ${rt}`, `bare ${rt} run`]);
       } finally {
         await runner.close();
