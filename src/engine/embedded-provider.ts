@@ -100,7 +100,7 @@ export class EmbeddedStoreProvider implements StorageProvider {
     bucket: string,
     key: string,
     contentType: string,
-    write: (abs: string) => Promise<{ size: number; etag: string } | false>,
+    write: (abs: string) => Promise<{ size: number; etag: string; synced?: boolean } | false>,
   ): Promise<boolean> {
     const tmp = this.backend.newTempPath();
     const abs = this.backend.abs(tmp);
@@ -110,11 +110,13 @@ export class EmbeddedStoreProvider implements StorageProvider {
       if (!made) return false;
       // The object's bytes are durable before its metadata is committed; asynchronously, so that the
       // engine's main thread does not wait for the disk.
-      const handle = await open(abs, "r");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+      if (!made.synced) {
+        const handle = await open(abs, "r");
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       await this.backend.commitObject(
         bucket,
@@ -152,7 +154,10 @@ async function linkIfPossible(file: string, dest: string): Promise<boolean> {
  * store would hold files another user owns (and could be given setuid bits by a script). Answers
  * false, with `src` where it was, when the file must be copied instead.
  */
-async function take(src: string, abs: string): Promise<{ size: number; etag: string } | false> {
+async function take(
+  src: string,
+  abs: string,
+): Promise<{ size: number; etag: string; synced: boolean } | false> {
   try {
     await rename(src, abs);
   } catch (err) {
@@ -184,7 +189,9 @@ async function take(src: string, abs: string): Promise<{ size: number; etag: str
       md5.update(buf.subarray(0, bytesRead));
       size += bytesRead;
     }
-    return { size, etag: md5.digest("hex") };
+    // fsync, not fdatasync: the new owner and mode must be as durable as the bytes.
+    await handle.sync();
+    return { size, etag: md5.digest("hex"), synced: true };
   } finally {
     await handle.close();
   }
