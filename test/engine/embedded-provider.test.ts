@@ -20,7 +20,10 @@ import { after, before, test } from "node:test";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { EmbeddedStoreProvider } from "../../src/engine/embedded-provider.js";
 import { type RunningStore, type StoreEvent, startStore } from "../../src/engine/store/index.js";
+import { parseFdl } from "../../src/fdl/index.js";
 import { StorageError } from "../../src/storage/types.js";
+import { HostExecutor } from "../../src/supervisor/host-executor.js";
+import { invoke } from "../../src/supervisor/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "scar-embedded-"));
 const events: StoreEvent[] = [];
@@ -198,4 +201,30 @@ test("upload with consume never follows a link put where a file was listed, and 
   assert.throws(() => store.backend.head("media", "in/sneaky.txt"), /NoSuchKey|not exist/i);
   assert.equal(readFileSync(secret, "utf8"), "host secret");
   assert.deepEqual(readdirSync(join(root, "store", ".scar-store", "tmp")), []);
+});
+
+test("stage-out takes a file only at its last upload, and never when the files are kept for the answer", async () => {
+  const dir = mkdtempSync(join(root, "fdl-"));
+  writeFileSync(join(dir, "s.sh"), 'echo twice > "$TMP_OUTPUT_DIR/both.txt"\n');
+  const yaml =
+    "functions:\n  aws:\n  - lambda:\n      name: two-outputs\n      init_script: s.sh\n      container:\n        image: busybox\n      output:\n      - path: media/copy-a\n      - path: media/copy-b\n";
+  writeFileSync(join(dir, "f.yaml"), yaml);
+  const f = parseFdl(join(dir, "f.yaml"), yaml).functions[0]!;
+  const common = {
+    fn: f,
+    executor: new HostExecutor(),
+    storage: () => provider,
+    workRoot: join(root, "work"),
+  };
+  const r = await invoke({ ...common, event: {} });
+  assert.equal(r.reason, "ok", r.log.join("\n"));
+  assert.equal(readFileSync(storedFile("copy-a/both.txt"), "utf8"), "twice\n");
+  assert.equal(readFileSync(storedFile("copy-b/both.txt"), "utf8"), "twice\n");
+  const kept = await invoke({ ...common, event: {}, keepOutputs: { maxBytes: 1024 } });
+  assert.equal(kept.reason, "ok", kept.log.join("\n"));
+  assert.equal(kept.kept?.kind, "files");
+  assert.deepEqual(
+    kept.kept?.kind === "files" ? kept.kept.files.map((x) => [x.rel, x.data.toString()]) : [],
+    [["both.txt", "twice\n"]],
+  );
 });
