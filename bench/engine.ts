@@ -13,6 +13,7 @@
  *               (budget >= 250 files/s and >= 0.5x the peer)
  *   latency     upload -> output object of one small file on an idle engine, p50 of each round's
  *               samples (budget <= 25 ms); for reference one bare `crun|runc run` of the same script
+ *               (here the engine's CPU includes the SDK client's, which uploads from this thread)
  *   overhead    per invocation: the job's queued -> done (its record) minus the script's own time (the
  *               same script run on the host from node, in the same rounds), p50 (budget <= 5 ms)
  *   cold start  the first invocation of a newly deployed function (container_start -> script_end in
