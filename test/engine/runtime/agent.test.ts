@@ -252,7 +252,10 @@ for (const mode of MODES) {
       const data = randomBytes(6 << 20);
       const file = join(tmp, `random-${mode.replace(" ", "")}`);
       writeFileSync(file, data);
-      const r = await collect(a.client, sh("big", `(cat '${file}'; cat '${file}') & cat '${file}' >&2; wait`));
+      const r = await collect(
+        a.client,
+        sh("big", `(cat '${file}'; cat '${file}') & cat '${file}' >&2; wait`),
+      );
       assert.equal(r.x.code, 0);
       assert.equal(r.stdout.length, 2 * data.length);
       assert.ok(r.stdout.equals(Buffer.concat([data, data])));
