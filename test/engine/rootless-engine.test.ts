@@ -156,6 +156,13 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
   assert.equal(sync.status, 200);
   assert.match(sync.headers.get("x-scar-output") ?? "", /^file:/);
   assert.equal(Buffer.from(await sync.text(), "base64").toString(), "SYNC ME0\nno-issue\n");
+  // both ran in one warm execution environment, started rootless for the first
+  const starts = (
+    (await (await api("/system/jobs?service=shout")).json()) as {
+      jobs: { environment?: { start: string; id: string } | null }[];
+    }
+  ).jobs.map((j) => j.environment?.start);
+  assert.deepEqual(starts.sort(), ["cold", "warm"]);
 
   // the time limit holds rootless: every process of the container is killed at it
   await deploy("sleepy", "sleep 4711 & sleep 4712; echo never\n", { timeout: 2, timeout_threshold: 0 });
