@@ -19,7 +19,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { isAbsolute, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -136,6 +136,10 @@ class WarmEnvironment implements Environment {
   /** the agent's diagnostics (stderr), the last few KiB, for messages */
   private diagnostics = "";
   private readonly killTimers: NodeJS.Timeout[] = [];
+  /** the next invocation's folders, made ahead of need outside /tmp (see prepareInvocation) */
+  private spare: Promise<string | undefined> | undefined;
+  /** finished invocations' folders being deleted in the background (waited for by close()) */
+  private readonly removing = new Set<Promise<unknown>>();
 
   constructor(
     private readonly host: EnvironmentHost,
@@ -161,6 +165,19 @@ class WarmEnvironment implements Environment {
   /** the environment's /tmp as this process reaches it */
   private get tmpView(): string {
     return this.disk ? this.host.disks!.view(this.disk, "mounts", "0") : join(this.dir, "tmp");
+  }
+
+  /**
+   * A folder next to /tmp on the same file system, which the container does not see (on a disk, in
+   * `mounts/`, which the disk's wipe empties before its next use): spare
+   * invocation folders are made there, and finished ones are moved there to be deleted.
+   */
+  private get asideSource(): string {
+    return this.disk ? join(this.disk.path, "mounts", "aside") : join(this.dir, "aside");
+  }
+
+  private get asideView(): string {
+    return this.disk ? this.host.disks!.view(this.disk, "mounts", "aside") : join(this.dir, "aside");
   }
 
   start(): Promise<void> {
@@ -221,6 +238,7 @@ class WarmEnvironment implements Environment {
     // a /tmp as images have it: anyone may write, only the owner may delete (the invocation folders
     // in it are the image user's, see prepareInvocation)
     await chmod(this.tmpView, 0o1777);
+    await mkdir(this.asideView);
     let preparing: Promise<unknown> | undefined;
     if (rootfsKind === "overlay" && ns) {
       const upper = this.disk ? join(this.disk.path, "upper") : join(this.dir, "upper");
@@ -345,34 +363,88 @@ class WarmEnvironment implements Environment {
     checkRequestId(requestId);
     if (!this.alive) throw new Error(`environment ${this.id} has ended`);
     const base = join(this.tmpView, requestId);
+    const folders = { hostInput: join(base, "input"), hostOutput: join(base, "output") };
+    // The folders were made ahead, out of the container's sight (no process of an earlier invocation
+    // can have written into them): one rename puts them in place. Made ahead, their mkdirs, chmods
+    // and chowns (8-25 ms on a loaded machine) are off the invocation's path.
+    const spare = await (this.spare ?? this.makeSpare());
+    this.spare = this.makeSpare();
+    if (spare !== undefined) {
+      try {
+        await rename(spare, base);
+        return folders;
+      } catch {
+        // something an earlier invocation left under that name: it goes first, then the same
+      }
+      await rm(base, { recursive: true, force: true });
+      try {
+        await rename(spare, base);
+        return folders;
+      } catch {
+        void rm(spare, { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
     // whatever an earlier invocation left under that name (its processes are gone: the agent kills
     // them all at the end of each invocation) goes first
     await rm(base, { recursive: true, force: true });
-    const hostInput = join(base, "input");
-    const hostOutput = join(base, "output");
+    await this.makeFolders(base);
+    return folders;
+  }
+
+  /** An invocation's folder with its input and output, 0755, the image user's. */
+  private async makeFolders(base: string): Promise<void> {
     await mkdir(base);
-    await Promise.all([mkdir(hostInput), mkdir(hostOutput)]);
+    await Promise.all([mkdir(join(base, "input")), mkdir(join(base, "output"))]);
     // 0755 whatever the engine's umask (077), owned by the image's user, as the executor hands a
     // run's workspace over (container-executor.ts)
-    for (const p of [base, hostInput, hostOutput]) {
+    for (const p of [base, join(base, "input"), join(base, "output")]) {
       await chmod(p, 0o755);
       // (rootless: the engine's own files are root's in the namespace; it cannot give them away)
       if (!this.host.rootless && (this.user.uid !== 0 || this.user.gid !== 0))
         await chown(p, this.user.uid, this.user.gid);
     }
-    return { hostInput, hostOutput };
+  }
+
+  /** Spare invocation folders, aside; undefined when they cannot be made (then made in place). */
+  private async makeSpare(): Promise<string | undefined> {
+    if (!this.alive) return undefined;
+    const base = join(this.asideView, `n${randomBytes(6).toString("hex")}`);
+    try {
+      await this.makeFolders(base);
+      return base;
+    } catch {
+      await rm(base, { recursive: true, force: true }).catch(() => undefined);
+      return undefined;
+    }
   }
 
   async finishInvocation(requestId: string): Promise<void> {
     checkRequestId(requestId);
     const ns = this.host.runtime.host.namespace;
-    // the helper's `rm -rf` costs this process nothing (Node's recursive rm runs on its main thread)
-    if (ns?.alive && (this.disk === undefined || this.disk.helper === ns.pid)) {
-      const inNamespace = join(this.tmpSource, requestId);
-      await ns.remove(`${this.id}-${randomBytes(4).toString("hex")}`, inNamespace).catch(() => undefined);
-      if (!existsSync(join(this.tmpView, requestId))) return;
+    // Moved aside at once (the name is free for nothing else: request ids are unique), deleted in
+    // the background by the helper's `rm -rf`, which costs this process nothing (Node's recursive rm
+    // runs on its main thread); close() waits for it.
+    const trash = `t${randomBytes(6).toString("hex")}`;
+    let moved = false;
+    try {
+      await rename(join(this.tmpView, requestId), join(this.asideView, trash));
+      moved = true;
+    } catch {
+      // already gone, or the aside folder is: deleted in place below
     }
-    await rm(join(this.tmpView, requestId), { recursive: true, force: true });
+    const source = moved ? join(this.asideSource, trash) : join(this.tmpSource, requestId);
+    const view = moved ? join(this.asideView, trash) : join(this.tmpView, requestId);
+    const remove = async (): Promise<void> => {
+      if (ns?.alive && (this.disk === undefined || this.disk.helper === ns.pid)) {
+        await ns.remove(`${this.id}-${trash}`, source).catch(() => undefined);
+        if (!existsSync(view)) return;
+      }
+      await rm(view, { recursive: true, force: true });
+    };
+    if (!moved) return remove();
+    const p = remove().catch(() => undefined);
+    this.removing.add(p);
+    void p.finally(() => this.removing.delete(p));
   }
 
   async invoke(inv: EnvironmentInvocation): Promise<EnvironmentInvocationResult> {
@@ -570,6 +642,8 @@ class WarmEnvironment implements Environment {
       clearTimeout(grace);
     }
     for (const t of this.killTimers.splice(0)) clearTimeout(t);
+    await this.spare?.catch(() => undefined);
+    await Promise.all(this.removing);
     // A helper started since (the one that mounted the overlay was killed) has no such mount: the old
     // namespace, with the overlay and the disk in it, went when its last process, the runtime, ended.
     const ns = this.host.runtime.host.namespace;
