@@ -32,6 +32,8 @@ PACKAGES=(
   jq curl unzip
   # the demo builds its ImageMagick image from Debian's packages when Docker Hub is out of reach
   debootstrap debian-archive-keyring
+  # the cgroup v2 tests boot a Debian VM under software emulation (scripts/test-hosts.sh)
+  qemu-system-x86
   # npm install compiles better-sqlite3 when its prebuilt binary cannot be downloaded
   g++ make python3
   # the build compiles scar's in-container agent, a static binary (warm environments need it)
