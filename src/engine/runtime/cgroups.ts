@@ -98,7 +98,8 @@ export function ownCgroups(): Map<string, string> {
 /**
  * The cgroup under which a runner puts its containers, as an absolute path that the OCI runtime
  * creates in every hierarchy: `<our memory cgroup>/scar-<tag>` (v1/hybrid; keeps the containers inside
- * the engine's own memory accounting) or `/scar-<tag>` (v2). `tag` separates runners with different
+ * the engine's own memory accounting) or `/scar-<tag>` (v2 in the root cgroup; see cgroup2.ts for
+ * where a runner's go on v2). `tag` separates runners with different
  * state folders, so one runner's sweep never touches another's containers.
  */
 export function cgroupParent(mode: CgroupMode, tag: string): string {
@@ -146,9 +147,11 @@ export function childCgroups(parent: string): string[] {
  * Returns true when nothing of it is left.
  */
 export async function removeCgroup(parent: string, name: string): Promise<boolean> {
+  // deepest first: on cgroup v2 a run's cgroup holds the container's (`<run id>/ctr`)
   const dirs = hierarchyDirs(parent)
     .map((d) => join(d, name))
-    .filter((d) => existsSync(d));
+    .filter((d) => existsSync(d))
+    .flatMap((d) => [...subCgroups(d), d]);
   for (let attempt = 0; attempt < 50 && dirs.length > 0; attempt++) {
     for (const d of dirs) {
       for (const pid of readPids(d)) {
@@ -176,6 +179,19 @@ export async function removeCgroup(parent: string, name: string): Promise<boolea
     if (dirs.length > 0) await new Promise((r) => setTimeout(r, 20));
   }
   return dirs.length === 0;
+}
+
+/** The cgroups below `dir`, deepest first. */
+function subCgroups(dir: string): string[] {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => e.isDirectory())
+    .flatMap((e) => [...subCgroups(join(dir, e.name)), join(dir, e.name)]);
 }
 
 /** Removes the runner's (empty) parent cgroup from every hierarchy; ignores a busy one. */

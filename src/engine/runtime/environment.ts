@@ -67,6 +67,8 @@ export interface EnvironmentHost {
   readonly runtime: ContainerRuntime;
   readonly runsDir: string;
   readonly cgroupParent: string;
+  /** the cgroup (path under the hierarchy's root) a container of this id is given (cgroup v2: nested) */
+  containerCgroup(id: string): string;
   readonly cgroupMode: CgroupMode;
   readonly facts: Omit<HostFacts, "cgroupsPath">;
   readonly rootfs: "overlay" | "copy";
@@ -229,7 +231,7 @@ class WarmEnvironment implements Environment {
         ...(req.hostname !== undefined ? { hostname: req.hostname } : {}),
       },
       user: this.user,
-      host: { ...host.facts, cgroupsPath: `${host.cgroupParent}/${this.id}` },
+      host: { ...host.facts, cgroupsPath: host.containerCgroup(this.id) },
     });
     if (host.rootless) spec = rootlessSpec(spec, host.rootless);
 
@@ -594,12 +596,12 @@ class WarmEnvironment implements Environment {
     const now = this.oomKills();
     if (now >= 0 && before >= 0) return now > before;
     if (globalBefore < 0 || oomKillCount() <= globalBefore) return false;
-    return oomKillLogged(`${this.host.cgroupParent}/${this.id}`) ?? true;
+    return oomKillLogged(this.host.containerCgroup(this.id)) ?? true;
   }
 
   /** The container's memory cgroup's OOM-kill count; -1 when it cannot be read. */
   private oomKills(): number {
-    return oomKillsOf(this.host.cgroupMode, `${this.host.cgroupParent}/${this.id}`);
+    return oomKillsOf(this.host.cgroupMode, this.host.containerCgroup(this.id));
   }
 
   /** ": " and the agent's last diagnostics, if it said something */

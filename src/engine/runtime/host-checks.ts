@@ -128,7 +128,7 @@ export function cgroupDelegationCheck(
     return {
       name: "cgroup delegation",
       status: "ok",
-      value: `root: containers go under the root cgroup (controllers: ${info.v2Root?.controllers || "none"}); ${own}`,
+      value: `root: ${rootPlacement(info)} (controllers: ${info.v2Root?.controllers || "none"}); ${own}`,
     };
   if (info.v2Own?.writable) return { name: "cgroup delegation", status: "ok", value: `delegated: ${own}` };
   return {
@@ -139,6 +139,15 @@ export function cgroupDelegationCheck(
       ? DELEGATED_SCOPE
       : "have your init system delegate a cgroup to this user (systemd does it for user services)",
   };
+}
+
+/** Where a root engine's containers go on cgroup v2 (cgroup2.ts decides it the same way at start). */
+function rootPlacement(info: Pick<HostInfo, "v2Own" | "pid1">): string {
+  const own = info.v2Own?.path;
+  if (own === "/") return "containers go under the root cgroup";
+  const leaf = "the engine moves into a leaf (scar-engine) and its containers go beside it";
+  if (!systemdIsPid1(info)) return `${leaf}, in its own cgroup`;
+  return `${leaf}, in its own cgroup when systemd delegated it (Delegate=yes), else in a transient scope systemd makes for it (scar-engine-<pid>.scope, Delegate=yes)`;
 }
 
 export function systemdCheck(info: Pick<HostInfo, "pid1" | "cgroups">): Check {

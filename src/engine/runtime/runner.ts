@@ -22,7 +22,15 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
 import {
+  makeRunnerParent,
+  oomKillsIn,
+  placeEngine,
+  staleRunnerParents,
+  type V2Placement,
+} from "./cgroup2.js";
+import {
   type CgroupMode,
+  cgroupMode,
   cgroupParent,
   hierarchyDirs,
   oomKillCount,
@@ -116,6 +124,8 @@ export class Runner {
     private readonly facts: Omit<HostFacts, "cgroupsPath">,
     /** the runs' disks (disk limits), when this host can make them */
     private readonly disks?: DiskPool,
+    /** on cgroup v2: the engine's delegated subtree (cgroup2.ts) and its runner's parents left by gone engines */
+    readonly cgroupV2?: { placement: V2Placement; staleParents: string[] },
   ) {}
 
   /** Detects the runtime, applies the hybrid-cgroup workaround once, probes overlayfs, sweeps leftovers. */
@@ -125,9 +135,13 @@ export class Runner {
     mkdirSync(join(stateDir, "trash"), { recursive: true });
     takeLock(stateDir);
     let opened: Awaited<ReturnType<typeof openRuntime>>;
+    let placement: V2Placement | undefined;
     const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
     const rootless = rootlessMode();
     try {
+      // on cgroup v2, out of the cgroup systemd manages into a delegated one, before the mount
+      // helper starts (it and the runtimes it starts live in the engine's leaf)
+      if (process.getuid?.() === 0 && cgroupMode() === "v2") placement = await placeEngine();
       opened = await openRuntime({
         stateDir,
         prefer: opts.runtime ?? "auto",
@@ -191,9 +205,10 @@ export class Runner {
         runtime,
         info,
         stateDir,
-        cgroupParent(opened.cgroupMode, tag),
+        placement ? makeRunnerParent(placement, tag) : cgroupParent(opened.cgroupMode, tag),
         { nofileHard: nofileHardLimit(), swapAccounting: swapAccounting(opened.cgroupMode) },
         disks,
+        placement ? { placement, staleParents: staleRunnerParents(placement, tag) } : undefined,
       );
       if (opts.sweep ?? true) await runner.sweep();
       return runner;
@@ -220,6 +235,7 @@ export class Runner {
       runsDir: this.runsDir,
       trashDir: this.trashDir,
       cgroupParent: this.cgroupParent,
+      staleCgroupParents: this.cgroupV2?.staleParents ?? [],
       active: new Set([...this.active.keys(), ...this.finishing.keys(), ...this.environments.keys()]),
     });
   }
@@ -250,6 +266,7 @@ export class Runner {
       runtime: this.runtime,
       runsDir: this.runsDir,
       cgroupParent: this.cgroupParent,
+      containerCgroup: (id) => this.containerCgroup(id),
       cgroupMode: this.info.cgroupMode,
       facts: this.facts,
       rootfs: this.info.rootfs,
@@ -334,7 +351,7 @@ export class Runner {
           config: req.image.config,
           request: rest,
           user,
-          host: { ...this.facts, cgroupsPath: `${this.cgroupParent}/${id}` },
+          host: { ...this.facts, cgroupsPath: this.containerCgroup(id) },
         });
         if (rootless) spec = rootlessSpec(spec, rootless);
       } catch (e) {
@@ -428,12 +445,8 @@ export class Runner {
         );
       }
       // (rootless: no memory limit, so no OOM kill of this container's own)
-      if (exitCode === 137 && !this.info.rootless && (oomBefore < 0 || oomKillCount() > oomBefore)) {
-        // An OOM kill happened somewhere during the run; the kernel log says whether it was in this
-        // container's cgroup (without access to it, the global counter has to do).
-        if (oomKillLogged(`${this.cgroupParent}/${id}`) ?? oomBefore >= 0)
-          return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
-      }
+      if (exitCode === 137 && !this.info.rootless && this.oomKilled(id, oomBefore))
+        return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
       if (exitCode === 0) return result("ok", 0);
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
     } finally {
@@ -442,6 +455,26 @@ export class Runner {
       timings.cleanupMs = performance.now() - t2;
       this.active.delete(id);
     }
+  }
+
+  /**
+   * The container's cgroup: `<parent>/<run id>`, or on cgroup v2 `<parent>/<run id>/ctr`, whose
+   * parent (the engine's) keeps the run's memory.events after the runtime removed the container's.
+   */
+  private containerCgroup(id: string): string {
+    return this.cgroupV2 ? `${this.cgroupParent}/${id}/ctr` : `${this.cgroupParent}/${id}`;
+  }
+
+  /** Whether the kernel's OOM killer killed a process of run `id` (which ended with 137). */
+  private oomKilled(id: string, oomBefore: number): boolean {
+    // cgroup v2: the run's own count (memory.events, the container's included)
+    const kills = this.cgroupV2 ? oomKillsIn(`${this.cgroupParent}/${id}`) : undefined;
+    if (kills !== undefined) return kills > 0;
+    // v1 keeps the count only in the container's cgroup, which the runtime removed: an OOM kill
+    // happened somewhere during the run, and the kernel log says whether it was in this container's
+    // cgroup (without access to it, the global counter has to do)
+    if (oomBefore >= 0 && oomKillCount() <= oomBefore) return false;
+    return oomKillLogged(this.containerCgroup(id)) ?? oomBefore >= 0;
   }
 
   /** Starts `argv` (the runtime, maybe wrapped), streams its output, enforces timeout and abort. */

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, sep } from "node:path";
 import { type ContainerRuntime, Host } from "./adapters.js";
-import { childCgroups, removeCgroup } from "./cgroups.js";
+import { childCgroups, removeCgroup, removeParent } from "./cgroups.js";
 import { removeFolder, unmount } from "./rootfs.js";
 
 export interface SweepReport {
@@ -42,6 +42,8 @@ export interface SweepInput {
   /** folders of finished runs waiting for deletion: all of it goes */
   trashDir: string;
   cgroupParent: string;
+  /** the same runner's parent cgroups in places a gone engine used (cgroup v2: its systemd scope) */
+  staleCgroupParents?: readonly string[];
   /** ids of runs in progress and of live environments in this process; never touched */
   active: ReadonlySet<string>;
 }
@@ -61,6 +63,10 @@ export async function sweep(input: SweepInput): Promise<SweepReport> {
   for (const name of childCgroups(input.cgroupParent)) {
     if (active.has(name)) continue;
     if (await removeCgroup(input.cgroupParent, name)) report.cgroups.push(name);
+  }
+  for (const parent of input.staleCgroupParents ?? []) {
+    for (const name of childCgroups(parent)) if (await removeCgroup(parent, name)) report.cgroups.push(name);
+    removeParent(parent);
   }
 
   // 3. mounts under the runs folder, in the host's namespace and in the engine's private one

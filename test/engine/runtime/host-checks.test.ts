@@ -154,7 +154,11 @@ test("cgroup v2: a delegated scope is ok, an undelegated session says how to get
   assert.doesNotMatch(cgroupDelegationCheck({ ...ssh, pid1: "init" }).fix!, /systemd-run/);
   const root = cgroupDelegationCheck(desktop({ uid: 0 }));
   assert.equal(root.status, "ok");
-  assert.match(root.value, /root cgroup \(controllers: cpuset cpu io memory/);
+  assert.match(root.value, /transient scope systemd makes for it .*\(controllers: cpuset cpu io memory/);
+  assert.match(
+    cgroupDelegationCheck(desktop({ uid: 0, pid1: "init" })).value,
+    /leaf \(scar-engine\).*in its own cgroup \(/,
+  );
   assert.equal(
     cgroupDelegationCheck({ ...desktop(), cgroups: { root: "other", procSelfCgroup: V1_CGROUP } }).status,
     "skip",

@@ -3,7 +3,7 @@
  * busybox-static image built in a temp folder, nothing timed.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -14,9 +14,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { childCgroups } from "../../../src/engine/runtime/cgroups.js";
+import { cgroupDir, ENGINE_LEAF, ownCgroup2 } from "../../../src/engine/runtime/cgroup2.js";
+import { cgroupMode, childCgroups } from "../../../src/engine/runtime/cgroups.js";
 import { Runner, type RunRequest } from "../../../src/engine/runtime/index.js";
 import { type Fixture, makeFixture, mountsMentioning, treeDigest } from "./fixtures.js";
 
@@ -272,6 +273,57 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.equal(r.reason, "ok", r.stderr.toString());
       const n = Number(r.stdout.toString().trim());
       assert.ok(n > 1 && n <= 10, `at most 10 processes, saw ${n}`);
+    });
+
+    test("cgroup v2: the engine in a leaf of a delegated cgroup, the limits in the container's cgroup below it", {
+      skip: cgroupMode() !== "v2" && "not a cgroup v2 host (scripts/test-hosts.sh runs it on one)",
+    }, async () => {
+      const v2 = runner.cgroupV2;
+      assert.ok(v2, "the runner placed itself in a delegated cgroup");
+      const own = ownCgroup2();
+      assert.equal(own, `${v2.placement.delegated}/${ENGINE_LEAF}`);
+      assert.ok(runner.cgroupParent.startsWith(`${v2.placement.delegated}/scar-`), runner.cgroupParent);
+      const unit = basename(v2.placement.delegated);
+      if (readFileSync("/proc/1/comm", "utf8").trim() === "systemd" && /\.(scope|service)$/.test(unit)) {
+        // systemd delegated it: the engine writes nowhere else
+        const delegate = execFileSync("systemctl", ["show", "--property=Delegate", "--value", unit], {
+          encoding: "utf8",
+        });
+        assert.equal(delegate.trim(), "yes");
+      }
+      const procs = (p: string) => readFileSync(join(cgroupDir(p), "cgroup.procs"), "utf8").trim();
+      const subtree = (p: string) =>
+        readFileSync(join(cgroupDir(p), "cgroup.subtree_control"), "utf8").trim();
+      const above = dirname(v2.placement.delegated);
+      const aboveBefore = subtree(above);
+      let during:
+        | { runs: string[]; ctrProcs: string; delegatedProcs: string; parentProcs: string }
+        | undefined;
+      const r = await runner.run({
+        image,
+        limits: { memoryBytes: 32 << 20, pids: 10, cpus: 0.5 },
+        ...sh(
+          "echo up; cat /proc/self/cgroup; cd /sys/fs/cgroup; cat memory.max memory.swap.max pids.max cpu.max; sleep 0.2",
+        ),
+        onStdout: () => {
+          if (during) return;
+          const runs = childCgroups(runner.cgroupParent);
+          during = {
+            runs,
+            ctrProcs: runs[0] ? procs(`${runner.cgroupParent}/${runs[0]}/ctr`) : "",
+            delegatedProcs: procs(v2.placement.delegated),
+            parentProcs: procs(runner.cgroupParent),
+          };
+        },
+      });
+      assert.equal(r.reason, "ok", r.stderr.toString());
+      assert.equal(r.stdout.toString(), `up\n0::/\n${32 << 20}\n0\n10\n50000 100000\n`);
+      assert.deepEqual(during?.runs, [r.id]);
+      assert.notEqual(during?.ctrProcs, "", "the container's processes are in <run id>/ctr");
+      assert.equal(during?.delegatedProcs, "", "the delegated cgroup holds no process, only child cgroups");
+      assert.equal(during?.parentProcs, "");
+      assert.equal(subtree(above), aboveBefore, "nothing changed in the cgroup above the delegated one");
+      assert.deepEqual(await leftovers(runner), nothingLeft);
     });
 
     test("timeout: SIGTERM, grace, SIGKILL of every process of the container", async () => {
