@@ -16,13 +16,15 @@
 #    into the results folder.
 # 3. results: the guest's summary, the tests' TAP output, and the status; exit 1 when a test failed
 #    or the guest did not finish within SCAR_HOSTS_TIMEOUT seconds (default 1500).
+# SCAR_HOSTS_TESTS=REGEX runs only the tests whose names match (node --test-name-pattern; CI's part).
 # SCAR_HOSTS_BENCH=N also runs the runtime benchmark (bench/runtime.ts, N runs) in the guest.
 # KEEP=1 keeps the results folder. Needs root (debootstrap, the image's files) and `npm run build`.
 set -euo pipefail
+main() {
 cd "$(dirname "$0")/.."
 PROJECT="$PWD"
 # Bump when the package list or the guest's set-up changes: the cache is keyed by it.
-VERSION=bookworm-2
+VERSION=bookworm-3
 SUITE=bookworm
 PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,crun,runc,busybox-static,attr,e2fsprogs,util-linux
 CACHE="${SCAR_HOSTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scar/hosts}/$VERSION"
@@ -75,7 +77,9 @@ build_image() {
   mkdir -p "$initrd/bin" "$initrd/lib/m"
   cp "$root/bin/busybox" "$initrd/bin/busybox"
   install -m 0755 test/hosts/initrd-init.sh "$initrd/init"
-  for m in $(chroot "$root" modprobe -S "$kver" --show-depends virtio_pci virtio_blk ext4 | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'); do
+  # (modprobe takes one module: the words after it are its parameters)
+  for m in $(for mod in virtio_pci virtio_blk ext4; do chroot "$root" modprobe -S "$kver" --show-depends "$mod"; done |
+    awk '$1 == "insmod" && !seen[$2]++ { print $2 }'); do
     name="$(basename "$m")"
     name="${name%.xz}"
     name="${name%.zst}"
@@ -97,7 +101,7 @@ build_image() {
   echo "/dev/vda / ext4 rw 0 1" >"$root/etc/fstab"
   echo scar-hosts >"$root/etc/hostname"
   install -m 0755 "$(command -v node)" "$root/usr/local/bin/node"
-  install -m 0755 test/hosts/guest/run.sh "$root/usr/local/sbin/scar-hosts-run"
+  install -m 0755 test/hosts/guest/boot.sh "$root/usr/local/sbin/scar-hosts-run"
   install -m 0644 test/hosts/guest/scar-hosts.service "$root/etc/systemd/system/scar-hosts.service"
   ln -sf /etc/systemd/system/scar-hosts.service "$root/etc/systemd/system/multi-user.target.wants/scar-hosts.service"
   # no login prompt on the console the tests' output goes to
@@ -126,7 +130,14 @@ mkdir -p "$OUT"
 {
   echo "tests=${FILTERS[*]}"
   echo "bench=${SCAR_HOSTS_BENCH:-}"
+  echo "pattern=${SCAR_HOSTS_TESTS:-}"
 } >"$OUT/config"
+# node_modules as a link to an install elsewhere (as in the project's worktrees): shared too, mounted
+# in the guest where the link leads
+SHARES=()
+if [ -L node_modules ]; then
+  SHARES=(-virtfs "local,path=$(readlink -f node_modules),mount_tag=modules,security_model=none,readonly=on")
+fi
 t0=$(now)
 qemu-system-x86_64 \
   -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
@@ -134,7 +145,7 @@ qemu-system-x86_64 \
   -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet" \
   -drive "file=$CACHE/disk.img,if=virtio,format=raw,snapshot=on" \
   -virtfs "local,path=$PROJECT,mount_tag=project,security_model=none,readonly=on" \
-  -virtfs "local,path=$OUT,mount_tag=results,security_model=none" \
+  -virtfs "local,path=$OUT,mount_tag=results,security_model=none" "${SHARES[@]}" \
   -nic none -display none -monitor none -serial "file:$OUT/serial.log" -no-reboot &
 QEMU_PID=$!
 deadline=$(($(now) + ${SCAR_HOSTS_TIMEOUT:-1500}))
@@ -164,3 +175,6 @@ fi
 tail -9 "$OUT/tests-root.tap"
 [ ! -s "$OUT/bench.txt" ] || cat "$OUT/bench.txt"
 echo "test-hosts: passed"
+}
+
+main "$@"
