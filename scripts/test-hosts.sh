@@ -44,6 +44,7 @@ WORK="$(mktemp -d /tmp/scar-hosts.XXXXXX)"
 cleanup() {
   status=$?
   [ -z "${QEMU_PID:-}" ] || kill "$QEMU_PID" 2>/dev/null || true
+  ! mountpoint -q "$WORK/rootfs" || umount "$WORK/rootfs"
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
   exit "$status"
 }
@@ -54,6 +55,9 @@ build_image() {
   mirror="$(bash scripts/debian-mirror.sh)" ||
     { echo "no Debian mirror in apt's sources: set SCAR_DEBIAN_MIRROR (an URL ending in /debian)" >&2; exit 1; }
   root="$WORK/rootfs"
+  # built in memory: dpkg syncs every file it unpacks, which on this disk cost minutes
+  mkdir -p "$root"
+  mount -t tmpfs -o size=3g,mode=0755 scar-hosts-build "$root"
   t0=$(now)
   echo "debootstrap --variant=minbase $SUITE with $PACKAGES"
   if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1; then
@@ -110,7 +114,7 @@ build_image() {
   truncate -s 4G "$WORK/image/disk.img"
   mkfs.ext4 -q -F -L scar-hosts -d "$root" "$WORK/image/disk.img"
   echo "$SUITE, kernel $kver, built $(date -u +%FT%TZ)" >"$WORK/image/about"
-  rm -rf "$root"
+  umount "$root"
   mkdir -p "$(dirname "$CACHE")"
   rm -rf "$CACHE"
   mv "$WORK/image" "$CACHE"

@@ -477,6 +477,62 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       }
     });
 
+    test("cgroup v2: the cgroups a crashed engine left in its own systemd scope go at the next sweep", async (t) => {
+      if (cgroupMode() !== "v2" || runner.cgroupV2?.placement.how !== "scope") {
+        t.skip("not an engine in a systemd scope of its own (scripts/test-hosts.sh runs it on one)");
+        return;
+      }
+      const stateDir = join(f.root, "state-scope-crash");
+      const marker = runtime === "crun" ? "8101" : "8102";
+      const script = join(f.root, `scope-crash-${runtime}.mjs`);
+      const index = new URL("../../../src/engine/runtime/index.js", import.meta.url).href;
+      writeFileSync(
+        script,
+        `import { Runner } from ${JSON.stringify(index)};
+const image = JSON.parse(process.argv[2]);
+const runner = await Runner.open({ stateDir: ${JSON.stringify(stateDir)}, runtime: ${JSON.stringify(runtime)} });
+process.stdout.write(runner.cgroupParent + "\\n");
+await runner.run({ image, cmd: ["/bin/sh", "-c", "sleep ${marker}1 & echo up; sleep ${marker}2"], onStdout: () => process.stdout.write("running\\n") });
+`,
+      );
+      // started outside this process's delegated cgroup (a scope of systemd-run's, not delegated), so
+      // that it asks systemd for a scope of its own, as an engine started from a login shell does
+      const child = spawn(
+        "systemd-run",
+        ["--scope", "--quiet", process.execPath, script, JSON.stringify(image)],
+        {
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
+      let said = "";
+      await new Promise<void>((res, rej) => {
+        child.stdout.on("data", (d: Buffer) => {
+          said += d.toString();
+          if (said.includes("running")) res();
+        });
+        child.once("exit", (c) => rej(new Error(`crash helper exited early with ${c}`)));
+      });
+      const staleParent = said.split("\n")[0]!;
+      assert.match(staleParent, /\/scar-engine-\d+\.scope\/scar-[0-9a-f]+$/);
+      assert.notEqual(dirname(staleParent), runner.cgroupV2!.placement.delegated);
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      assert.ok(hostProcesses(`sleep ${marker}`).length > 0, "the container outlived its engine");
+      assert.equal(childCgroups(staleParent).length, 1, "its run's cgroup is in the gone engine's scope");
+
+      const fresh = await Runner.open({ stateDir, runtime, sweep: false });
+      try {
+        assert.deepEqual(fresh.cgroupV2?.staleParents, [staleParent]);
+        const report = await fresh.sweep();
+        assert.equal(report.containers.length, 1);
+        assert.deepEqual(hostProcesses(`sleep ${marker}`), []);
+        assert.equal(existsSync(cgroupDir(staleParent)), false, "the gone engine's runner cgroup is removed");
+        assert.deepEqual(await leftovers(fresh), nothingLeft);
+      } finally {
+        await fresh.close();
+      }
+    });
+
     test("a start-up sweep removes what a crashed engine left", async () => {
       const stateDir = join(f.root, "state-crash");
       const marker = runtime === "crun" ? "8001" : "8002";
