@@ -154,6 +154,11 @@ qemu-system-x86_64 \
 QEMU_PID=$!
 deadline=$(($(now) + ${SCAR_HOSTS_TIMEOUT:-1500}))
 while kill -0 "$QEMU_PID" 2>/dev/null; do
+  if [ -s "$OUT/status" ] && [ -z "${done_at:-}" ]; then done_at=$(now); fi
+  if [ -n "${done_at:-}" ] && [ "$(now)" -ge $((done_at + 60)) ]; then
+    echo "the guest finished its tests but did not power off within 60 s: stopping it"
+    kill "$QEMU_PID"
+  fi
   if [ "$(now)" -ge "$deadline" ]; then
     echo "the guest did not finish within ${SCAR_HOSTS_TIMEOUT:-1500} s; the end of its console:" >&2
     tail -40 "$OUT/serial.log" >&2
