@@ -5,15 +5,19 @@
 #
 #   bash scripts/test-hosts.sh [test file filter ...]   (default: engine/runtime/)
 #
-# 1. image (cached): debootstrap of bookworm (from the mirror apt's sources name, or
-#    SCAR_DEBIAN_MIRROR) with Debian's kernel, systemd, crun, runc and busybox-static, this host's node
-#    binary and test/hosts/guest/ (a service that runs the tests at boot and powers off), made into an
-#    ext4 image; the kernel and initrd are taken out of it to boot with -kernel/-initrd.
+# 1. image (cached): debootstrap of bookworm into a tmpfs (from the mirror apt's sources name, or
+#    SCAR_DEBIAN_MIRROR) with systemd, crun, runc and busybox-static, this host's node binary and
+#    test/hosts/guest/ (a service that mounts the shares, runs the project's run.sh and powers off),
+#    made into an ext4 image; Debian's kernel package, unpacked, gives the modules and the kernel to
+#    boot with -kernel, and a small initrd of ours (test/hosts/initrd-init.sh) mounts the disk.
 #    Kept in $SCAR_HOSTS_CACHE (default ~/.cache/scar/hosts)/<version>; a new version (below) or
 #    SCAR_HOSTS_REBUILD=1 builds again. CI machines start without it.
 # 2. boot: the image as a throw-away snapshot (the cache is never written), the project folder shared
 #    read-only over 9p (the guest runs its dist/), a results folder shared writable; serial console
 #    into the results folder.
+#    The guest runs the tests from a plain system service (the engine asks systemd for a delegated
+#    scope of its own), then the v2 placement and OOM tests again under `systemd-run --scope -p
+#    Delegate=yes` (the engine uses that scope).
 # 3. results: the guest's summary, the tests' TAP output, and the status; exit 1 when a test failed
 #    or the guest did not finish within SCAR_HOSTS_TIMEOUT seconds (default 1500).
 # SCAR_HOSTS_TESTS=REGEX runs only the tests whose names match (node --test-name-pattern; CI's part).
@@ -177,11 +181,12 @@ fi
 cat "$OUT/guest.log"
 if [ "$(cat "$OUT/status" 2>/dev/null)" != 0 ]; then
   echo "FAILED: the tests in the guest (their output below)" >&2
-  cat "$OUT/tests-root.tap" >&2
+  cat "$OUT/tests-root.tap" "$OUT/tests-delegated.tap" >&2
   exit 1
 fi
-# the summary of node's test runner
+# the summaries of node's test runner
 tail -9 "$OUT/tests-root.tap"
+grep -E '^# (pass|fail)' "$OUT/tests-delegated.tap"
 [ ! -s "$OUT/bench.txt" ] || cat "$OUT/bench.txt"
 echo "test-hosts: passed"
 }

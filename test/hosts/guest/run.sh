@@ -35,6 +35,16 @@ else
   TMPDIR=/var/tmp node --test --test-name-pattern="$pattern" $files >/results/tests-root.tap 2>&1 || status=1
 fi
 echo "tests as root: exit $status in $(($(date +%s) - start)) s"
+# The other way an engine gets its cgroup on v2: started in a delegated scope (the tests above ran
+# from a plain service, so the engine asked systemd for a scope of its own).
+echo "== in a delegated scope (systemd-run --scope -p Delegate=yes): the v2 placement and OOM tests, crun"
+start=$(date +%s)
+d=0
+TMPDIR=/var/tmp systemd-run --scope --quiet -p Delegate=yes node --test \
+  --test-name-pattern="cgroup v2: the engine in a leaf|OOM kill" dist/test/engine/runtime/crun.test.js \
+  >/results/tests-delegated.tap 2>&1 || d=1
+[ "$d" = 0 ] || status=1
+echo "in a delegated scope: exit $d in $(($(date +%s) - start)) s"
 bench=$(sed -n 's/^bench=//p' "$cfg")
 if [ -n "$bench" ]; then
   echo "== bench: node dist/bench/runtime.js $bench"
