@@ -32,7 +32,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { parseProcCgroup } from "./cgroups.js";
-import { findBinary } from "./detect.js";
+import { findBinary, RuntimeUnavailableError } from "./detect.js";
 
 const ROOT = "/sys/fs/cgroup";
 /** the engine's processes' leaf in its delegated cgroup */
@@ -55,9 +55,10 @@ export interface V2Placement {
   missing: string[];
 }
 
-export class CgroupPlacementError extends Error {
-  constructor(message: string) {
-    super(message);
+/** The engine found no cgroup it may make its containers' in (`scar serve` prints it with its fix). */
+export class CgroupPlacementError extends RuntimeUnavailableError {
+  constructor(message: string, fix?: string) {
+    super(message, fix);
     this.name = "CgroupPlacementError";
   }
 }
@@ -134,12 +135,10 @@ const run = promisify(execFile);
 async function startScope(): Promise<string> {
   const busctl = findBinary("busctl");
   const unit = `scar-engine-${process.pid}.scope`;
-  const hint =
+  const fix =
     "start scar in a delegated cgroup instead: systemd-run --scope -p Delegate=yes scar serve (or a service with Delegate=yes)";
   if (!busctl)
-    throw new CgroupPlacementError(
-      `busctl (systemd) is missing to ask systemd for a delegated cgroup; ${hint}`,
-    );
+    throw new CgroupPlacementError(`busctl (systemd) is missing to ask systemd for a delegated cgroup`, fix);
   const props = [
     ["PIDs", "au", "1", String(process.pid)],
     ["Delegate", "b", "true"],
@@ -168,7 +167,8 @@ async function startScope(): Promise<string> {
   } catch (e) {
     const said = (e as { stderr?: string }).stderr?.trim() || (e as Error).message;
     throw new CgroupPlacementError(
-      `systemd did not make the scope ${unit} for the containers' cgroups: ${said}; ${hint}`,
+      `systemd did not make the scope ${unit} for the containers' cgroups: ${said}`,
+      fix,
     );
   }
   // systemd moves the process when the unit starts, right after the job is queued
@@ -177,7 +177,7 @@ async function startScope(): Promise<string> {
     if (basename(now) === unit) return now;
     await new Promise((r) => setTimeout(r, 10));
   }
-  throw new CgroupPlacementError(`systemd made ${unit} but did not move this process into it; ${hint}`);
+  throw new CgroupPlacementError(`systemd made ${unit} but did not move this process into it`, fix);
 }
 
 /** Moves every process of cgroup `from` into `leaf` (made if missing), until none is left. */
