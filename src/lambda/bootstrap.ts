@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+/**
+ * The function's entry point (the image's CMD): scar's Lambda runtime, serving invocations until
+ * Lambda ends the environment. Exits 1 when the Runtime API cannot be reached or refuses the runtime
+ * (Lambda then restarts the environment), after printing why.
+ */
+import { runRuntime } from "./runtime.js";
+
+runRuntime().catch((err: unknown) => {
+  process.stderr.write(`scar runtime: ${(err as Error).message ?? String(err)}\n`);
+  process.exitCode = 1;
+});
