@@ -6,6 +6,10 @@
  */
 import { runRuntime } from "./runtime.js";
 
+// The SDK's notice about future Node versions is for scar's maintainers, not the function's logs
+// (the SDK reads this when its first client is made, after the imports above).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 runRuntime().catch((err: unknown) => {
   process.stderr.write(`scar runtime: ${(err as Error).message ?? String(err)}\n`);
   process.exitCode = 1;

@@ -49,10 +49,14 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Lambda
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`the function configuration (${origin}) is not YAML or JSON: ${(err as Error).message}`);
+    throw new ConfigError(
+      `the function configuration (${origin}) is not YAML or JSON: ${(err as Error).message}`,
+    );
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc))
-    throw new ConfigError(`the function configuration (${origin}) must be a map (SCAR's function_config.yaml)`);
+    throw new ConfigError(
+      `the function configuration (${origin}) must be a map (SCAR's function_config.yaml)`,
+    );
   const lambda: Record<string, unknown> = { ...(doc as Record<string, unknown>) };
   const storage_providers = lambda.storage_providers;
   delete lambda.storage_providers;
@@ -91,7 +95,8 @@ function locate(env: NodeJS.ProcessEnv): { text: string; file: string; origin: s
     : [join(env.LAMBDA_TASK_ROOT || "/var/task", CONFIG_FILE_NAME)];
   for (const file of candidates) {
     if (!existsSync(file)) {
-      if (env.SCAR_FUNCTION_CONFIG) throw new ConfigError(`SCAR_FUNCTION_CONFIG names '${file}', which does not exist`);
+      if (env.SCAR_FUNCTION_CONFIG)
+        throw new ConfigError(`SCAR_FUNCTION_CONFIG names '${file}', which does not exist`);
       continue;
     }
     try {
@@ -102,7 +107,11 @@ function locate(env: NodeJS.ProcessEnv): { text: string; file: string; origin: s
   }
   if (env.FDL) {
     const dir = env.LAMBDA_TASK_ROOT || "/var/task";
-    return { text: Buffer.from(env.FDL, "base64").toString("utf8"), file: join(dir, CONFIG_FILE_NAME), origin: "$FDL" };
+    return {
+      text: Buffer.from(env.FDL, "base64").toString("utf8"),
+      file: join(dir, CONFIG_FILE_NAME),
+      origin: "$FDL",
+    };
   }
   throw new ConfigError(
     `no function configuration: neither ${candidates.join(" nor ")} exists, and FDL is not set`,
@@ -119,7 +128,9 @@ function applyOverrides(lambda: Record<string, unknown>, env: NodeJS.ProcessEnv)
   }
   if (env.EXECUTION_MODE) {
     if (!EXECUTION_MODES.includes(env.EXECUTION_MODE as ExecutionMode))
-      throw new ConfigError(`EXECUTION_MODE '${env.EXECUTION_MODE}' is not one of ${EXECUTION_MODES.join(", ")}`);
+      throw new ConfigError(
+        `EXECUTION_MODE '${env.EXECUTION_MODE}' is not one of ${EXECUTION_MODES.join(", ")}`,
+      );
     lambda.execution_mode = env.EXECUTION_MODE;
   }
   if (env.TIMEOUT_THRESHOLD !== undefined && env.TIMEOUT_THRESHOLD !== "") {

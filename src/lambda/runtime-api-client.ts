@@ -60,7 +60,10 @@ export class RuntimeApiClient {
   static fromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeApiClient {
     const api = env.AWS_LAMBDA_RUNTIME_API;
     if (!api)
-      throw new RuntimeApiError("AWS_LAMBDA_RUNTIME_API is not set: this program runs inside AWS Lambda (or scar's emulator)", 0);
+      throw new RuntimeApiError(
+        "AWS_LAMBDA_RUNTIME_API is not set: this program runs inside AWS Lambda (or scar's emulator)",
+        0,
+      );
     return new RuntimeApiClient(api);
   }
 
@@ -77,7 +80,8 @@ export class RuntimeApiClient {
       return Array.isArray(v) ? v[0] : v;
     };
     const requestId = h("lambda-runtime-aws-request-id");
-    if (!requestId) throw new RuntimeApiError("invocation/next answered without Lambda-Runtime-Aws-Request-Id", 200);
+    if (!requestId)
+      throw new RuntimeApiError("invocation/next answered without Lambda-Runtime-Aws-Request-Id", 200);
     const deadline = Number(h("lambda-runtime-deadline-ms"));
     if (!Number.isFinite(deadline))
       throw new RuntimeApiError(
@@ -100,7 +104,11 @@ export class RuntimeApiClient {
   }
 
   async reportError(requestId: string, report: RuntimeErrorReport): Promise<void> {
-    await this.post(`invocation/${encodeURIComponent(requestId)}/error`, JSON.stringify(report), report.errorType);
+    await this.post(
+      `invocation/${encodeURIComponent(requestId)}/error`,
+      JSON.stringify(report),
+      report.errorType,
+    );
   }
 
   async reportInitError(report: RuntimeErrorReport): Promise<void> {
