@@ -2,8 +2,8 @@
  * The storage providers of a function inside Lambda, all through the AWS SDK (src/storage/s3.ts):
  *
  * - `s3.default`: the function's role, i.e. the region and credentials Lambda puts in the
- *   environment (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), read by
- *   the SDK's own chain; `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` sends it to any S3-compatible
+ *   environment (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; without
+ *   keys there, the SDK's own chain); `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` sends it to any S3-compatible
  *   store (path-style URLs then, as such stores need);
  * - `s3.<id>`: the keys and region of `storage_providers.s3.<id>`, on Amazon S3 (or the endpoint above);
  * - `minio.<id>`: its endpoint and keys.
@@ -26,6 +26,14 @@ export function lambdaStorage(
   const made = new Map<string, S3Provider>();
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const role =
+    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        }
+      : {};
   const make = (id: string): S3Provider => {
     const spec = providers[id];
     const type = id.split(".")[0];
@@ -37,7 +45,7 @@ export function lambdaStorage(
       return new S3Provider(id, {
         region: str("region") ?? region,
         ...(endpoint ? { endpoint } : {}),
-        ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : {}),
+        ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : role),
       });
     }
     if (type === "minio") {

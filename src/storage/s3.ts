@@ -18,6 +18,8 @@ export interface S3ProviderOptions {
   region?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** With temporary keys (a role's, e.g. the ones Lambda gives a function). */
+  sessionToken?: string;
   /** Path-style URLs (`endpoint/bucket/key`): what MinIO and local stores need. */
   forcePathStyle?: boolean;
 }
@@ -34,7 +36,13 @@ export class S3Provider implements StorageProvider {
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
       forcePathStyle: opts.forcePathStyle ?? Boolean(opts.endpoint),
       ...(opts.accessKeyId && opts.secretAccessKey
-        ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
+        ? {
+            credentials: {
+              accessKeyId: opts.accessKeyId,
+              secretAccessKey: opts.secretAccessKey,
+              ...(opts.sessionToken ? { sessionToken: opts.sessionToken } : {}),
+            },
+          }
         : {}),
     });
   }

@@ -284,7 +284,10 @@ export class RuntimeApiEmulator {
 
   private route(req: IncomingMessage, res: ServerResponse): void {
     const url = (req.url ?? "").split("?")[0]!;
-    if (req.method === "GET" && url === `${PREFIX}/invocation/next`) return this.onNext(res);
+    if (req.method === "GET" && url === `${PREFIX}/invocation/next`) {
+      this.onNext(res);
+      return;
+    }
     const m = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(url);
     if (req.method === "POST" && m) {
       void readBody(req, MAX_RESPONSE_BYTES).then((body) =>
