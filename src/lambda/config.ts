@@ -6,7 +6,8 @@
  * 1. `$SCAR_FUNCTION_CONFIG`, a path (scar's own, for tests and the emulator);
  * 2. `$LAMBDA_TASK_ROOT/function_config.yaml` (Lambda sets LAMBDA_TASK_ROOT to /var/task, where
  *    SCAR's image puts the file), else `/var/task/function_config.yaml`;
- * 3. `$FDL`, base64 of the same document as YAML or JSON (SCAR's Lambda environment variable).
+ * 3. `$FDL`, base64 of the same document as YAML or JSON (SCAR's Lambda environment variable);
+ * 4. `$FUNCTION_CONFIG`, the same, base64 YAML (SCAR's AWS Batch job definition variable).
  *
  * The document is SCAR's "function config" (§4.10): the merged `lambda` section of one
  * `functions.aws[]` entry, plus `storage_providers` (and `batch`, `iam`... when present). It is read
@@ -43,7 +44,15 @@ export interface LambdaFunctionConfig {
 /** The keys of SCAR's function config that sit next to `lambda` in an FDL entry, not inside it. */
 const ENTRY_KEYS = ["iam", "api_gateway", "cloudwatch", "batch", "ecr", "s3"];
 
-export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): LambdaFunctionConfig {
+export interface ReadOptions {
+  /** A script file that replaces `init_script` (a Batch job's `SCRIPT`). */
+  script?: string;
+}
+
+export function readFunctionConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: ReadOptions = {},
+): LambdaFunctionConfig {
   const { text, file, origin } = locate(env);
   let doc: unknown;
   try {
@@ -66,6 +75,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Lambda
       entry[k] = lambda[k];
       delete lambda[k];
     }
+  if (opts.script) lambda.init_script = opts.script;
   if (lambda.name === undefined && env.AWS_LAMBDA_FUNCTION_NAME) lambda.name = env.AWS_LAMBDA_FUNCTION_NAME;
   applyOverrides(lambda, env);
   const fdl = {
@@ -105,16 +115,17 @@ function locate(env: NodeJS.ProcessEnv): { text: string; file: string; origin: s
       throw new ConfigError(`cannot read the function configuration '${file}': ${(err as Error).message}`);
     }
   }
-  if (env.FDL) {
-    const dir = env.LAMBDA_TASK_ROOT || "/var/task";
+  for (const name of ["FDL", "FUNCTION_CONFIG"]) {
+    const value = env[name];
+    if (!value) continue;
     return {
-      text: Buffer.from(env.FDL, "base64").toString("utf8"),
-      file: join(dir, CONFIG_FILE_NAME),
-      origin: "$FDL",
+      text: Buffer.from(value, "base64").toString("utf8"),
+      file: join(env.LAMBDA_TASK_ROOT || "/var/task", CONFIG_FILE_NAME),
+      origin: `$${name}`,
     };
   }
   throw new ConfigError(
-    `no function configuration: neither ${candidates.join(" nor ")} exists, and FDL is not set`,
+    `no function configuration: neither ${candidates.join(" nor ")} exists, and neither FDL nor FUNCTION_CONFIG is set`,
   );
 }
 
