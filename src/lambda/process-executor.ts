@@ -8,11 +8,17 @@
 import { HostExecutor, type HostExecutorOptions } from "../supervisor/host-executor.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../supervisor/types.js";
 
+/**
+ * The most output a response can carry: Lambda refuses a response over 6 MB, and the output goes in
+ * it base64-encoded (4 bytes for 3) next to a few headers. Past it the start and end are kept.
+ */
+export const MAX_RESPONSE_OUTPUT = Math.floor(((6 * 1024 * 1024 - 8 * 1024) * 3) / 4);
+
 export class LambdaProcessExecutor implements Executor {
   private readonly host: HostExecutor;
 
   constructor(opts: HostExecutorOptions = {}) {
-    this.host = new HostExecutor(opts);
+    this.host = new HostExecutor({ maxOutputBytes: MAX_RESPONSE_OUTPUT, ...opts });
   }
 
   workspace(root: string): Workspace {

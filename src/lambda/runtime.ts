@@ -8,7 +8,7 @@ import type { BatchSubmitter } from "./batch.js";
 import { readFunctionConfig } from "./config.js";
 import { handleInvocation } from "./handler.js";
 import { LambdaProcessExecutor } from "./process-executor.js";
-import { RuntimeApiClient } from "./runtime-api-client.js";
+import { RuntimeApiClient, RuntimeApiError } from "./runtime-api-client.js";
 import { lambdaStorage } from "./storage.js";
 
 export interface RuntimeOptions {
@@ -56,8 +56,24 @@ export async function runRuntime(opts: RuntimeOptions = {}): Promise<void> {
           writeLog: (line) => write(`${line}\n`),
           writeOutput: (chunk) => write(chunk),
         });
-        if (outcome.kind === "response") await client.respond(inv.requestId, outcome.payload);
-        else await client.reportError(inv.requestId, outcome.report);
+        if (outcome.kind === "error") await client.reportError(inv.requestId, outcome.report);
+        else {
+          try {
+            await client.respond(inv.requestId, outcome.payload);
+          } catch (err) {
+            // Too large for Lambda (413): the invocation fails with a reason, the runtime goes on.
+            if (!(err instanceof RuntimeApiError) || err.status !== 413) throw err;
+            // Lambda may already have failed the invocation itself and refuse this (4xx): nothing is lost.
+            await client
+              .reportError(inv.requestId, {
+                errorType: "Function.ResponseSizeTooLarge",
+                errorMessage: "The response is larger than Lambda's 6 MB limit",
+              })
+              .catch((e: unknown) => {
+                if (!(e instanceof RuntimeApiError) || e.status < 400 || e.status >= 500) throw e;
+              });
+          }
+        }
       }
     } finally {
       storage.destroy();

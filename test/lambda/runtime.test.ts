@@ -151,3 +151,21 @@ test("a configuration that cannot be read is an init error, with the reason", as
     /^the function configuration \(.*function_config.yaml\) is not valid:\n {2}timeout: timeout 5000 is out of range/,
   );
 });
+
+test("an output larger than Lambda's 6 MB response is cut to fit (its start and end kept), not a crash", async () => {
+  const emu = await l.emulator(
+    functionFolder(
+      { ...base, output: [] },
+      "echo first-line; head -c 6000000 /dev/zero | tr '\\0' a; echo; echo last-line",
+    ),
+  );
+  const r = await emu.invoke({}, { timeoutMs: 30_000 });
+  assert.equal(r.status, "success", JSON.stringify(r).slice(0, 500));
+  const out = responseOutput(r.body).toString();
+  assert.ok(out.startsWith("first-line\n"), out.slice(0, 100));
+  assert.ok(out.endsWith("last-line\n"), out.slice(-100));
+  assert.ok(Buffer.byteLength(JSON.stringify(r.body)) <= 6 * 1024 * 1024);
+  // The runtime is still there for the next invocation.
+  const again = await emu.invoke({}, { timeoutMs: 30_000 });
+  assert.equal(again.status, "success");
+});
