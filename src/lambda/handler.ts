@@ -103,19 +103,28 @@ export async function handleInvocation(inv: Invocation, ctx: HandlerContext): Pr
   if (inv.traceId) platformEnv._X_AMZN_TRACE_ID = inv.traceId;
   else delete platformEnv._X_AMZN_TRACE_ID;
 
-  const result = await invoke({
-    fn: { ...fn, timeout: remaining },
-    event: inv.event,
-    requestId: inv.requestId,
-    executor: ctx.executor,
-    storage: ctx.storage,
-    workRoot: ctx.workRoot,
-    queue: "lambda",
-    platformEnv,
-    logStream,
-    onLog: ctx.writeLog,
-    onOutput: ctx.writeOutput,
-  });
+  let result: Awaited<ReturnType<typeof invoke>>;
+  try {
+    result = await invoke({
+      fn: { ...fn, timeout: remaining },
+      event: inv.event,
+      requestId: inv.requestId,
+      executor: ctx.executor,
+      storage: ctx.storage,
+      workRoot: ctx.workRoot,
+      queue: "lambda",
+      platformEnv,
+      logStream,
+      onLog: ctx.writeLog,
+      onOutput: ctx.writeOutput,
+    });
+  } catch (err) {
+    // What the supervisor does not turn into a result (the workspace cannot be made in /tmp, ...)
+    // fails this invocation, not the runtime: the next one may find /tmp in order.
+    const message = (err as Error).message ?? String(err);
+    log.error(`The invocation failed: ${message}`);
+    return errorOutcome("Runtime.UnhandledError", message);
+  }
 
   switch (result.reason) {
     case "ok":

@@ -4,6 +4,7 @@
  * emulator and the embedded store.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { BatchJobRequest, BatchSubmitter } from "../../src/lambda/batch.js";
 import { RuntimeApiEmulator } from "../../src/lambda/emulator/runtime-api-server.js";
@@ -95,4 +96,29 @@ test("batch: nothing runs in the function, the event and the run script go to Ba
   const env = Object.fromEntries(jobs[0]!.environment.map((e) => [e.name, e.value]));
   assert.equal(env.SCRIPT, script);
   assert.equal(await l.get("batch-out", "ran.txt"), undefined);
+});
+
+test("a workspace that cannot be made fails the invocation with the reason; the runtime serves the next one", async () => {
+  const folder = functionFolder({ ...base, output: [] }, "echo ran");
+  const notAFolder = join(folder.dir, "function_config.yaml"); // a file: no workspace can be made under it
+  const emu = await RuntimeApiEmulator.start({ functionName: "scar-batch" });
+  const logs: string[] = [];
+  try {
+    const env = { ...functionEnv(l.store, folder.configFile), AWS_LAMBDA_RUNTIME_API: emu.address };
+    const runtime = runRuntime({
+      env,
+      workRoot: notAFolder,
+      invocations: 2,
+      write: (t) => logs.push(t.toString()),
+    });
+    const first = await emu.invoke({}, { timeoutMs: 20_000 });
+    const second = await emu.invoke({}, { timeoutMs: 20_000 });
+    await runtime;
+    assert.equal(first.status, "error");
+    assert.equal(first.errorType, "Runtime.UnhandledError");
+    assert.match((first.body as { errorMessage: string }).errorMessage, /ENOTDIR/);
+    assert.equal(second.status, "error");
+  } finally {
+    await emu.close();
+  }
 });
