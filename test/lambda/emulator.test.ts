@@ -56,12 +56,14 @@ test("a response comes back with the runtime's logs between START and END", asyn
     `got ${r.requestId} deadline-in-future=true arn=arn:aws:lambda:us-east-1:000000000000:function:fake`,
   );
   assert.equal(logs[start + 2], `END RequestId: ${r.requestId}`);
-  assert.match(logs[start + 3]!, /^REPORT RequestId: .*\tMemory Size: 256 MB$/);
+  // The first invocation of a runtime is a cold start: Lambda reports its init once.
+  assert.match(logs[start + 3]!, /^REPORT RequestId: .*\tMemory Size: 256 MB\tInit Duration: [0-9.]+ ms$/);
 });
 
 test("an error report keeps its type and body", async () => {
   const r = await emu.invoke({ fail: "it broke" }, { timeoutMs: 20_000 });
   assert.equal(r.status, "error");
+  assert.match(r.logs!.at(-1)!, /\tMemory Size: 256 MB$/); // a warm start: no init
   assert.equal(r.errorType, "Custom.Failure");
   assert.deepEqual(r.body, { errorType: "Custom.Failure", errorMessage: "it broke" });
 });

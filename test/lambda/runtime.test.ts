@@ -55,7 +55,7 @@ test("an S3 event: the object is staged in, the script runs, its output lands in
   assert.match(
     logs,
     new RegExp(
-      `^REPORT RequestId: ${r.requestId}\tDuration: [0-9.]+ ms\tBilled Duration: \\d+ ms\tMemory Size: 512 MB$`,
+      `^REPORT RequestId: ${r.requestId}\tDuration: [0-9.]+ ms\tBilled Duration: \\d+ ms\tMemory Size: 512 MB\tInit Duration: [0-9.]+ ms$`,
       "m",
     ),
   );

@@ -66,6 +66,8 @@ interface Pending {
   deadline?: number;
   timer?: NodeJS.Timeout;
   logStart?: number;
+  /** The runtime's init, when this invocation was the first of a new runtime (a cold start). */
+  initMs?: number;
   result?: Omit<InvokeResult, "logs" | "requestId">;
 }
 
@@ -80,6 +82,8 @@ export class RuntimeApiEmulator {
   private readonly lines: string[] = [];
   private partial = "";
   private closed = false;
+  /** When the current runtime was started, until its first invocation (Lambda reports the init once). */
+  private spawnedAt: number | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -154,6 +158,7 @@ export class RuntimeApiEmulator {
       detached: true, // its own process group, so a timeout ends everything it started
     });
     this.child = child;
+    this.spawnedAt = Date.now();
     this.initError = undefined;
     const onData = (chunk: Buffer) => this.capture(chunk.toString("utf8"));
     child.stdout!.on("data", onData);
@@ -221,6 +226,10 @@ export class RuntimeApiEmulator {
     this.waiting = undefined;
     this.current = p;
     p.startedAt = Date.now();
+    if (this.spawnedAt !== undefined) {
+      p.initMs = p.startedAt - this.spawnedAt;
+      this.spawnedAt = undefined;
+    }
     p.deadline = p.startedAt + p.opts.timeoutMs;
     p.logStart = this.lines.length;
     p.timer = setTimeout(() => this.expire(p), p.opts.timeoutMs);
@@ -276,7 +285,7 @@ export class RuntimeApiEmulator {
       `START RequestId: ${p.id} Version: $LATEST`,
       ...body,
       `END RequestId: ${p.id}`,
-      `REPORT RequestId: ${p.id}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${this.opts.memoryMB ?? 512} MB`,
+      `REPORT RequestId: ${p.id}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${this.opts.memoryMB ?? 512} MB${p.initMs !== undefined ? `\tInit Duration: ${p.initMs.toFixed(2)} ms` : ""}`,
     ];
   }
 
