@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { CREDS } from "../engine/store/helpers.js";
 import { functionFolder, type Lab, lab, responseOutput, s3Event } from "./helpers.js";
 
 const IN = "scar-in";
@@ -168,4 +169,33 @@ test("an output larger than Lambda's 6 MB response is cut to fit (its start and 
   // The runtime is still there for the next invocation.
   const again = await emu.invoke({}, { timeoutMs: 30_000 });
   assert.equal(again.status, "success");
+});
+
+test("storage providers of the configuration: minio.<id> and s3.<id> use their own endpoint and keys", async () => {
+  await l.put(IN, "photos/p.txt", "from minio\n");
+  const cfg = {
+    ...base,
+    input: [{ storage_provider: "minio.lab", path: `${IN}/photos` }],
+    output: [{ storage_provider: "s3.keys", path: `${OUT}/named` }],
+    storage_providers: {
+      minio: {
+        lab: {
+          endpoint: l.store.store.url,
+          access_key: CREDS.accessKeyId,
+          secret_key: CREDS.secretAccessKey,
+        },
+      },
+      s3: { keys: { access_key: CREDS.accessKeyId, secret_key: CREDS.secretAccessKey, region: "us-east-1" } },
+    },
+  };
+  // The role's keys are wrong: only the providers' own keys can reach the store.
+  const emu = await l.emulator(functionFolder(cfg, 'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy.txt"'), {
+    AWS_ACCESS_KEY_ID: "AKIDWRONG",
+    AWS_SECRET_ACCESS_KEY: "wrong-secret",
+  });
+  const event = s3Event(IN, "photos/p.txt") as { Records: { eventSource: string }[] };
+  event.Records[0]!.eventSource = "minio:s3";
+  const r = await emu.invoke(event, { timeoutMs: 20_000 });
+  assert.equal(r.status, "success", JSON.stringify(r.body));
+  assert.equal((await l.get(OUT, "named/copy.txt"))?.toString(), "from minio\n");
 });
