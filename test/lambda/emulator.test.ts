@@ -105,3 +105,18 @@ test("requests the Runtime API does not know, or for an invocation that is not r
   assert.equal(nowhere.statusCode, 404);
   await nowhere.body.dump();
 });
+
+test("a runtime that cannot be started fails the invocation with the reason", async () => {
+  const broken = await RuntimeApiEmulator.start({ runtime: { command: join(dir, "no-such-bootstrap") } });
+  try {
+    const r = await broken.invoke({}, { timeoutMs: 20_000 });
+    assert.equal(r.status, "error");
+    assert.equal(r.errorType, "Runtime.ExitError");
+    assert.match(
+      (r.body as { errorMessage: string }).errorMessage,
+      /^Runtime could not be started: spawn .* ENOENT$/,
+    );
+  } finally {
+    await broken.close();
+  }
+});

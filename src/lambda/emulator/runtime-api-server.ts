@@ -163,6 +163,7 @@ export class RuntimeApiEmulator {
     const onData = (chunk: Buffer) => this.capture(chunk.toString("utf8"));
     child.stdout!.on("data", onData);
     child.stderr!.on("data", onData);
+    let spawnError: Error | undefined;
     this.childExit = new Promise((resolve) => {
       child.on("close", (code, signal) => {
         if (this.partial) this.capture("\n");
@@ -170,7 +171,9 @@ export class RuntimeApiEmulator {
           this.child = undefined;
           this.waiting = undefined;
           const exit = {
-            errorMessage: `Runtime exited with error: ${signal ? `signal: ${signal}` : `exit status ${code}`}`,
+            errorMessage: spawnError
+              ? `Runtime could not be started: ${spawnError.message}`
+              : `Runtime exited with error: ${signal ? `signal: ${signal}` : `exit status ${code}`}`,
             errorType: "Runtime.ExitError",
           };
           const cur = this.current;
@@ -195,6 +198,7 @@ export class RuntimeApiEmulator {
         resolve();
       });
       child.on("error", (err) => {
+        spawnError = err;
         this.capture(`cannot start the runtime: ${err.message}\n`);
       });
     });
