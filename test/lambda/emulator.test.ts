@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { request } from "undici";
 import { RuntimeApiEmulator } from "../../src/lambda/emulator/runtime-api-server.js";
+import { RuntimeApiClient, type RuntimeApiError } from "../../src/lambda/runtime-api-client.js";
 
 const dir = mkdtempSync(join(tmpdir(), "scar-emulator-"));
 const fake = join(dir, "runtime.mjs");
@@ -118,5 +119,27 @@ test("a runtime that cannot be started fails the invocation with the reason", as
     );
   } finally {
     await broken.close();
+  }
+});
+
+test("without a runtime of its own, the emulator still ends an invocation at its deadline and refuses a late answer", async () => {
+  const bare = await RuntimeApiEmulator.start();
+  const client = new RuntimeApiClient(bare.address);
+  try {
+    const pending = bare.invoke({ late: true }, { timeoutMs: 300, traceId: "Root=1-abc" });
+    const inv = await client.next();
+    assert.deepEqual(JSON.parse(inv.event.toString()), { late: true });
+    assert.equal(inv.traceId, "Root=1-abc");
+    const r = await pending;
+    assert.equal(r.status, "timeout");
+    assert.equal(r.requestId, inv.requestId);
+    assert.equal(r.logs, undefined);
+    await assert.rejects(
+      client.respond(inv.requestId, { too: "late" }),
+      (e: RuntimeApiError) => e.status === 400,
+    );
+  } finally {
+    await client.close();
+    await bare.close();
   }
 });
