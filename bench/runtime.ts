@@ -72,7 +72,7 @@ async function measure(
 async function measureInTurns(
   variants: {
     name: string;
-    fn: () => Promise<void | number>;
+    fn: () => Promise<unknown>;
     after?: () => Promise<void>;
     pids?: () => number[];
   }[],
