@@ -636,11 +636,15 @@ export class Runner {
       // The overlay's umount (a few ms: the kernel tears the overlay down) and the folder's deletion
       // are off the run's path, done by the helper in the background; drain() and close() wait for
       // them, sweep() leaves them alone.
+      const helper = ns.pid;
       const done = ns
         .finishRun(id, dir, mounted !== undefined)
         // the overlay is gone: the disk can be emptied and used again (not if the umount failed)
         .then(() => (disk ? this.disks?.release(`${id}-wipe`, disk) : undefined))
-        .catch(() => {
+        .catch(async () => {
+          // The helper was killed before it finished: its namespace, and the overlay in it, went with
+          // the runtime's last process, so the folder holds no mount and goes to the trash.
+          if (!ns.alive || ns.pid !== helper) return this.discard(id, dir).catch(() => undefined);
           // still mounted (it should not be: the runtime and its container are gone): the folder
           // stays in runs/ for the next sweep, which unmounts it
         })
