@@ -342,7 +342,7 @@ test("scar ls: SCAR's columns plus status and jobs; --json; -b", async () => {
   assert.match(lines[1]!, /^NAME\s+MEMORY\s+TIME\s+IMAGE_ID\s+API_URL\s+SUPERVISOR_VERSION\s+STATUS\s+JOBS$/);
   assert.match(
     out,
-    /^lambda-docker-cowsay\s+128\s+300\s+grycap\/cowsay\s+-\s+-\s+Active\s+\d+ ok, \d+ failed$/m,
+    /^lambda-docker-cowsay\s+128\s+300\s+grycap\/cowsay\s+-\s+-\s+Active\s+\d+ ok, \d+ failed; starts: \d+ cold, \d+ warm$/m,
   );
   assert.match(out, /^scar-darknet-cpu\s+2048\s+300\s+grycap\/darknet\s/m);
   const doc = JSON.parse(await ok(["ls", "--json"]));
