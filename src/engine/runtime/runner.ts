@@ -644,7 +644,12 @@ export class Runner {
         .catch(async () => {
           // The helper was killed before it finished: its namespace, and the overlay in it, went with
           // the runtime's last process, so the folder holds no mount and goes to the trash.
-          if (!ns.alive || ns.pid !== helper) return this.discard(id, dir).catch(() => undefined);
+          // The next helper deletes it (a rootless engine cannot delete the overlay's mode-000 work
+          // folder itself; the helper, root in the user namespace, can).
+          if (!ns.alive || ns.pid !== helper) {
+            if (!this.closed) await ns.ensure().catch(() => undefined);
+            return this.discard(id, dir).catch(() => undefined);
+          }
           // still mounted (it should not be: the runtime and its container are gone): the folder
           // stays in runs/ for the next sweep, which unmounts it
         })
