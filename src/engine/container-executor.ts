@@ -33,6 +33,19 @@ export interface ContainerFunction {
   diskMiB?: number;
 }
 
+/**
+ * An invocation's folders: staged on the host under `root`, seen by the container as
+ * `/tmp/<request id>/input|output` (as in SCAR); both executors use it.
+ */
+export function containerWorkspace(root: string, requestId: string): Workspace {
+  return {
+    hostInput: join(root, "input"),
+    hostOutput: join(root, "output"),
+    input: `/tmp/${requestId}/input`,
+    output: `/tmp/${requestId}/output`,
+  };
+}
+
 /** Lambda's default ephemeral storage (/tmp), MB. */
 export const DEFAULT_DISK_MIB = 512;
 
@@ -55,12 +68,7 @@ export class ContainerExecutor implements Executor {
   }
 
   workspace(root: string, requestId: string): Workspace {
-    return {
-      hostInput: join(root, "input"),
-      hostOutput: join(root, "output"),
-      input: `/tmp/${requestId}/input`,
-      output: `/tmp/${requestId}/output`,
-    };
+    return containerWorkspace(root, requestId);
   }
 
   async run(req: ExecRequest): Promise<ExecResult> {

@@ -10,10 +10,9 @@
  * environment: its memory limit is all its processes', its disk holds its root file system's writes
  * and its invocation folders.
  */
-import { join } from "node:path";
 import { CappedOutput } from "../../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../../supervisor/types.js";
-import { type ContainerFunction, DEFAULT_DISK_MIB } from "../container-executor.js";
+import { type ContainerFunction, containerWorkspace, DEFAULT_DISK_MIB } from "../container-executor.js";
 import { processArgs, resolveUser } from "../runtime/index.js";
 import type { Environment, EnvironmentInvocationResult, EnvironmentRequest } from "../runtime/types.js";
 import { moveEntries, type Owner } from "./move.js";
@@ -49,12 +48,7 @@ export class WarmContainerExecutor implements Executor {
   }
 
   workspace(root: string, requestId: string): Workspace {
-    return {
-      hostInput: join(root, "input"),
-      hostOutput: join(root, "output"),
-      input: `/tmp/${requestId}/input`,
-      output: `/tmp/${requestId}/output`,
-    };
+    return containerWorkspace(root, requestId);
   }
 
   async run(req: ExecRequest): Promise<ExecResult> {
