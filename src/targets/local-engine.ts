@@ -99,6 +99,20 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * Whether `pid` is still an engine (`scar serve`): engine.json outlives an engine killed with
+ * SIGKILL, and its pid may since belong to another process, which must never get the engine's
+ * SIGTERM. Where /proc cannot be read, a live pid has to do.
+ */
+function engineAlive(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("serve");
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ENOENT";
+  }
+}
+
+/**
  * Asks the engine's /health: undefined when it does not answer; "" when it is healthy; the reason
  * when it answers 503 (its job database damaged or not writable): it runs, but does not run jobs.
  */
@@ -278,7 +292,7 @@ export function tailLog(dataDir: string, lines = 15): string {
 /** Stops the engine (SIGTERM: running jobs finish first). False when none was running. */
 export async function stopEngine(dataDir: string, timeoutMs = 60_000): Promise<boolean> {
   const info = readEngineInfo(dataDir);
-  if (!info || !alive(info.pid)) {
+  if (!info || !engineAlive(info.pid)) {
     if (info) rmSync(join(dataDir, ENGINE_FILE), { force: true });
     return false;
   }
