@@ -33,8 +33,8 @@ import { signalNumber } from "./exec.js";
 import { MountError } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
 import { copyLayers, hostNetworkFiles, OverlayError, overlayMount } from "./rootfs.js";
-import { type RootlessMode, rootlessSpec, rootlessUser } from "./rootless.js";
-import { buildSpec, type HostFacts, processEnv, SpecError } from "./spec.js";
+import { containerSpec, containerUser, type RootlessMode } from "./rootless.js";
+import { type HostFacts, processEnv, SpecError } from "./spec.js";
 import type {
   BindMount,
   Environment,
@@ -43,7 +43,7 @@ import type {
   EnvironmentRequest,
   RunReason,
 } from "./types.js";
-import { type ResolvedUser, resolveUser, UserError } from "./user.js";
+import { type ResolvedUser, UserError } from "./user.js";
 
 /** Where the agent binary is mounted in every environment (read-only); its entrypoint. */
 export const AGENT_PATH = "/.scar/agent";
@@ -199,8 +199,7 @@ class WarmEnvironment implements Environment {
       if (!existsSync(m.source)) throw new SpecError(`mount source missing: ${m.source}`);
       if (m.onDisk) throw new SpecError(`an environment's mounts cannot be onDisk: ${m.destination}`);
     }
-    const resolved = resolveUser(req.user ?? req.image.config.User, req.image.layers);
-    this.user = host.rootless ? rootlessUser(resolved, host.rootless) : resolved;
+    this.user = containerUser(req.user ?? req.image.config.User, req.image.layers, host.rootless);
     let rootfsKind = host.rootfs;
     if (req.diskBytes !== undefined && host.disks && rootfsKind === "overlay") {
       try {
@@ -217,23 +216,25 @@ class WarmEnvironment implements Environment {
       { source: this.tmpSource, destination: "/tmp" },
     ];
     if (req.network === "host") mounts.unshift(...hostNetworkFiles(mounts));
-    let spec = buildSpec({
-      rootfs,
-      config: req.image.config,
-      request: {
-        entrypoint: [AGENT_PATH],
-        cmd: [],
-        mounts,
-        ...(req.workdir !== undefined ? { workdir: req.workdir } : {}),
-        ...(req.limits ? { limits: req.limits } : {}),
-        ...(req.seccomp ? { seccomp: req.seccomp } : {}),
-        ...(req.network ? { network: req.network } : {}),
-        ...(req.hostname !== undefined ? { hostname: req.hostname } : {}),
+    const spec = containerSpec(
+      {
+        rootfs,
+        config: req.image.config,
+        request: {
+          entrypoint: [AGENT_PATH],
+          cmd: [],
+          mounts,
+          ...(req.workdir !== undefined ? { workdir: req.workdir } : {}),
+          ...(req.limits ? { limits: req.limits } : {}),
+          ...(req.seccomp ? { seccomp: req.seccomp } : {}),
+          ...(req.network ? { network: req.network } : {}),
+          ...(req.hostname !== undefined ? { hostname: req.hostname } : {}),
+        },
+        user: this.user,
+        host: { ...host.facts, cgroupsPath: host.containerCgroup(this.id) },
       },
-      user: this.user,
-      host: { ...host.facts, cgroupsPath: host.containerCgroup(this.id) },
-    });
-    if (host.rootless) spec = rootlessSpec(spec, host.rootless);
+      host.rootless,
+    );
 
     await mkdir(this.dir);
     if (!this.disk) await mkdir(join(this.dir, "tmp"));

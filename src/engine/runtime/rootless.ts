@@ -39,7 +39,8 @@ import { userInfo } from "node:os";
 import { promisify } from "node:util";
 import { findBinary } from "./detect.js";
 import { kernelAtLeast, type SubidRange, subidRanges } from "./host-checks.js";
-import type { ResolvedUser } from "./user.js";
+import { buildSpec, type SpecInput } from "./spec.js";
+import { type ResolvedUser, resolveUser } from "./user.js";
 
 const execFileP = promisify(execFile);
 
@@ -173,6 +174,25 @@ export function newidmapArgs(pid: number, m: readonly IdMapping[]): string[] {
 /** Whether `id` of the namespace maps to some id of the host. */
 export function mapped(m: readonly IdMapping[], id: number): boolean {
   return m.some((l) => id >= l.inside && id < l.inside + l.count);
+}
+
+/**
+ * The user a container of these layers runs as (`name`: the request's or the image's User), for a
+ * run and an environment alike: resolved in the layers, then mapped when the engine is rootless.
+ */
+export function containerUser(
+  name: string | undefined,
+  layers: readonly string[],
+  mode: RootlessMode | undefined,
+): ResolvedUser {
+  const user = resolveUser(name, layers);
+  return mode ? rootlessUser(user, mode) : user;
+}
+
+/** A container's spec, for a run and an environment alike: made rootless when the engine is. */
+export function containerSpec(input: SpecInput, mode: RootlessMode | undefined): Record<string, unknown> {
+  const spec = buildSpec(input);
+  return mode ? rootlessSpec(spec, mode) : spec;
 }
 
 /**

@@ -53,8 +53,14 @@ import {
   overlayMount,
   probeOverlay,
 } from "./rootfs.js";
-import { type RootlessMode, rootlessMode, rootlessSpec, rootlessUser, userxattrKernel } from "./rootless.js";
-import { buildSpec, type HostFacts, SpecError } from "./spec.js";
+import {
+  containerSpec,
+  containerUser,
+  type RootlessMode,
+  rootlessMode,
+  userxattrKernel,
+} from "./rootless.js";
+import { type HostFacts, SpecError } from "./spec.js";
 import { type SweepReport, sweep } from "./sweep.js";
 import type {
   BindMount,
@@ -64,7 +70,7 @@ import type {
   RunRequest,
   RunResult,
 } from "./types.js";
-import { resolveUser, UserError } from "./user.js";
+import { UserError } from "./user.js";
 
 export interface RunnerOptions {
   /** folder owned by this runner: run folders, runtime state, lock. Use a local disk (ext4/xfs), not overlay/tmpfs */
@@ -330,8 +336,7 @@ export class Runner {
           if (!existsSync(m.source)) throw new SpecError(`mount source missing: ${m.source}`);
         }
         const rootless = this.info.rootless;
-        const resolved = resolveUser(req.user ?? req.image.config.User, req.image.layers);
-        const user = rootless ? rootlessUser(resolved, rootless) : resolved;
+        const user = containerUser(req.user ?? req.image.config.User, req.image.layers, rootless);
         const { image: _image, ...rest } = req;
         // The run's disk holds the overlay's upper and work folders and the onDisk mounts' folders:
         // what the run writes there counts against its limit (disk.ts).
@@ -346,14 +351,16 @@ export class Runner {
         }
         if (req.network === "host")
           rest.mounts = [...hostNetworkFiles(req.mounts ?? []), ...(rest.mounts ?? [])];
-        spec = buildSpec({
-          rootfs,
-          config: req.image.config,
-          request: rest,
-          user,
-          host: { ...this.facts, cgroupsPath: this.containerCgroup(id) },
-        });
-        if (rootless) spec = rootlessSpec(spec, rootless);
+        spec = containerSpec(
+          {
+            rootfs,
+            config: req.image.config,
+            request: rest,
+            user,
+            host: { ...this.facts, cgroupsPath: this.containerCgroup(id) },
+          },
+          rootless,
+        );
       } catch (e) {
         if (e instanceof SpecError || e instanceof UserError) {
           timings.prepareMs = performance.now() - t0;
