@@ -22,6 +22,7 @@ import {
   nobodyRoot,
   rootlessSkip,
 } from "./rootless-harness.js";
+import { hostProcesses } from "./runtime/fixtures.js";
 
 const skip = rootlessSkip();
 const place = skip ? undefined : nobodyRoot("scar-rootless-engine-");
@@ -64,21 +65,6 @@ async function serve(home: string): Promise<Served> {
   const s3 = /object store: +(http:\/\/\S+)/.exec(out)?.[1];
   if (!api || !s3) throw new Error(`scar serve did not start as nobody: ${out}${err}`);
   return { child, api, s3, exited, log: () => err };
-}
-
-/** Host processes whose command line contains `marker`. */
-function processesWith(marker: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
-        out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, tries = 1200): Promise<T> {
@@ -177,7 +163,7 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
   const sleepyLog = await (await api(`/system/jobs/${timedOut.id}/log`)).text();
   assert.match(sleepyLog, /Container execution timed out/, sleepyLog);
   assert.doesNotMatch(sleepyLog, /never/);
-  assert.deepEqual(processesWith("sleep 471"), [], "no process of the container outlived its time limit");
+  assert.deepEqual(hostProcesses("sleep 471"), [], "no process of the container outlived its time limit");
 
   // killed -9 while a job runs: at the next start the job runs again and its output lands
   await deploy("slow", 'echo started; sleep 3; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n');

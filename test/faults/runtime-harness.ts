@@ -2,7 +2,7 @@
  * What the runtime fault tests share: a busybox image, the embedded object store with a real S3
  * client, and one Runner per OCI runtime (crun and runc), so each fault is shown with both.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
@@ -14,6 +14,8 @@ import type { FunctionSpec } from "../../src/fdl/spec.js";
 import { S3Provider } from "../../src/storage/s3.js";
 import { type InvocationRequest, invoke } from "../../src/supervisor/index.js";
 import { type Fixture, makeFixture } from "../engine/runtime/fixtures.js";
+
+export { hostProcesses } from "../engine/runtime/fixtures.js";
 
 export const RUNTIMES = ["crun", "runc"] as const;
 
@@ -98,19 +100,4 @@ export async function openHarness(): Promise<Harness> {
       rmSync(root, { recursive: true, force: true });
     },
   };
-}
-
-/** Host processes whose command line contains `marker` (a container's leftovers would show here). */
-export function hostProcesses(marker: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
-        out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }

@@ -7,15 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -25,7 +17,7 @@ import { Engine } from "../../../src/engine/engine.js";
 import { cgroupMode, cgroupParent, childCgroups } from "../../../src/engine/runtime/cgroups.js";
 import { parseFdl } from "../../../src/fdl/index.js";
 import type { FunctionSpec } from "../../../src/fdl/spec.js";
-import { BUSYBOX, type Fixture, makeFixture } from "../runtime/fixtures.js";
+import { BUSYBOX, type Fixture, makeFixture, hostProcesses as processesOnHost } from "../runtime/fixtures.js";
 
 const IMAGE = "localhost/scar-test/warm:1";
 
@@ -49,21 +41,8 @@ case "$mode" in
 esac
 `;
 
-/** Host processes whose command line contains `marker` (not zombies: those are dead, waiting to be reaped). */
-export function hostProcesses(marker: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (!readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker)) continue;
-      if (/^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, "utf8"))) continue;
-      out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+/** Host processes whose command line contains `marker`, not zombies (dead, waiting to be reaped). */
+export const hostProcesses = (marker: string): number[] => processesOnHost(marker, { skipZombies: true });
 
 /** What an engine's runner left in its state folder: run folders, containers, cgroups. */
 export function runnerLeftovers(stateDir: string, runtime: string) {

@@ -16,7 +16,7 @@ import {
   type ImageInput,
   Runner,
 } from "../../../src/engine/runtime/index.js";
-import { BUSYBOX, type Fixture, makeFixture, mountsMentioning } from "./fixtures.js";
+import { BUSYBOX, type Fixture, hostProcesses, makeFixture, mountsMentioning } from "./fixtures.js";
 
 /** What a runner left behind in its state folder, in every place an environment can leave something. */
 async function leftovers(runner: Runner) {
@@ -35,21 +35,6 @@ async function leftovers(runner: Runner) {
 }
 
 const nothingLeft = { runs: [], containers: [], cgroups: [], hostMounts: [], nsMounts: [] };
-
-/** Host processes whose command line contains `marker`. */
-function hostProcesses(marker: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
-        out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 /** The pid in a run folder's pid file, once the runtime wrote it. */
 async function pidIn(dir: string): Promise<number> {

@@ -3,7 +3,16 @@
  * temp folder the way the images side hands layers over (unpacked folders, bottom to top).
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImageInput } from "../../../src/engine/runtime/index.js";
@@ -73,4 +82,26 @@ export function mountsMentioning(dir: string, pid: number | "self" = "self"): st
   return execFileSync("cat", [`/proc/${pid}/mountinfo`], { encoding: "utf8" })
     .split("\n")
     .filter((l) => l.includes(dir));
+}
+
+/**
+ * Host processes whose command line contains `marker` (a container's leftovers would show here).
+ * `skipZombies`: not those dead and waiting to be reaped; `skipSelf`: not this process.
+ */
+export function hostProcesses(
+  marker: string,
+  opts: { skipZombies?: boolean; skipSelf?: boolean } = {},
+): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p) || (opts.skipSelf && Number(p) === process.pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker)) continue;
+      if (opts.skipZombies && /^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, "utf8"))) continue;
+      out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }

@@ -10,23 +10,9 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageStore } from "../../../src/engine/images/index.js";
 import { Runner, type RunResult } from "../../../src/engine/runtime/index.js";
+import { hostProcesses } from "./fixtures.js";
 
 const [work, archive] = process.argv.slice(2) as [string, string];
-
-/** Host processes of ours whose command line contains `marker`. */
-function processesWith(marker: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
-        out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 const brief = (r: RunResult) => ({
   reason: r.reason,
@@ -80,7 +66,7 @@ for (const runtime of ["crun", "runc"] as const) {
     timeoutMs: 1500,
     graceMs: 0,
   });
-  const leftAfterTimeout = processesWith(`sleep ${marker}`);
+  const leftAfterTimeout = hostProcesses(`sleep ${marker}`, { skipSelf: true });
   // a killed helper (and its user namespace) is replaced by the next run's
   const helper = runner.runtime.host.namespace!;
   const oldHelper = helper.pid;

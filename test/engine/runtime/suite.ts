@@ -19,7 +19,7 @@ import { after, before, describe, test } from "node:test";
 import { cgroupDir, ENGINE_LEAF, ownCgroup2 } from "../../../src/engine/runtime/cgroup2.js";
 import { cgroupMode, childCgroups } from "../../../src/engine/runtime/cgroups.js";
 import { Runner, type RunRequest } from "../../../src/engine/runtime/index.js";
-import { type Fixture, makeFixture, mountsMentioning, treeDigest } from "./fixtures.js";
+import { type Fixture, hostProcesses, makeFixture, mountsMentioning, treeDigest } from "./fixtures.js";
 
 const sh = (script: string): Pick<RunRequest, "cmd"> => ({ cmd: ["/bin/sh", "-c", script] });
 
@@ -37,21 +37,6 @@ async function leftovers(runner: Runner) {
 }
 
 const nothingLeft = { runs: [], containers: [], cgroups: [], hostMounts: [], nsMounts: [] };
-
-/** Host processes whose command line contains `marker`. */
-function hostProcesses(marker: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker))
-        out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 export function runtimeSuite(runtime: "crun" | "runc"): void {
   describe(`runtime ${runtime}`, () => {
