@@ -30,6 +30,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { ChecksumAlgorithm } from "./checksums.js";
+import { checkWriteCondition, conflictError, type WriteCondition } from "./conditions.js";
 import { errors, S3Error } from "./errors.js";
 import { Journal, type JournalDamage, readJournal, rewriteJournal, truncateJournal } from "./journal.js";
 import { compareKeys, lowerBound } from "./keys.js";
@@ -38,6 +39,11 @@ import { insufficientStorage, isDiskFull, type SpaceReserve, spaceInfo } from ".
 
 export const META_DIR = ".scar-store";
 const execFileP = promisify(execFile);
+
+/** One string per (bucket, key): bucket names hold no NUL. */
+function keyId(bucket: string, key: string): string {
+  return `${bucket}\0${key}`;
+}
 
 /** Headers S3 stores with an object and returns on GET/HEAD. */
 export const STORED_HEADERS = [
@@ -69,6 +75,10 @@ export interface ObjectMeta {
   meta: Record<string, string>;
   checksum?: ObjectChecksum;
   parts?: number;
+  /** Sizes of the parts, in order, for GET/HEAD by partNumber (objects completed before scar recorded them have none). */
+  partSizes?: number[];
+  /** The multipart upload that made the object: a retried CompleteMultipartUpload answers from it. */
+  upload?: string;
   /** Object tags (x-amz-tagging / PutObjectTagging). */
   tags?: Record<string, string>;
 }
@@ -225,6 +235,11 @@ export class Backend {
   private readonly epoch = randomBytes(6).toString("hex");
   /** Final paths chosen by commits that have not renamed yet, and their parent dirs (reference counts). */
   private readonly reservedFiles = new Map<string, number>();
+  /** Part uploads begun so far, and the latest begun upload committed per `<upload id>:<part>` (see commitPart). */
+  private partUploads = 0;
+  private readonly partClaims = new Map<string, number>();
+  /** Puts and deletes being committed, by keyId (see writing()). */
+  private readonly writesInFlight = new Map<string, number>();
   private readonly reservedDirs = new Map<string, number>();
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -610,6 +625,21 @@ export class Backend {
     return rel;
   }
 
+  /**
+   * Marks a write (put or delete) of a key as being committed, until the returned function is called
+   * (after its record is in the journal and the index). A conditional write that finds one fails with
+   * ConditionalRequestConflict: its condition would be checked against a state about to change.
+   */
+  private writing(bucket: string, key: string): () => void {
+    const id = keyId(bucket, key);
+    this.writesInFlight.set(id, (this.writesInFlight.get(id) ?? 0) + 1);
+    return () => {
+      const n = (this.writesInFlight.get(id) ?? 1) - 1;
+      if (n <= 0) this.writesInFlight.delete(id);
+      else this.writesInFlight.set(id, n);
+    };
+  }
+
   private reserve(rel: string, delta: 1 | -1): void {
     const bump = (m: Map<string, number>, k: string) => {
       const n = (m.get(k) ?? 0) + delta;
@@ -780,12 +810,20 @@ export class Backend {
     eventName: string,
     ctx: RequestContext,
     completesUpload?: string,
+    condition?: WriteCondition,
   ): Promise<ObjectMeta> {
     const b = this.bucket(bucket);
+    // Checked in the same tick as the record is queued: no other write to the key can come between.
+    if (condition) {
+      if (this.writesInFlight.has(keyId(bucket, o.key))) throw conflictError(o.key);
+      checkWriteCondition(condition, o.key, b.objects.get(o.key));
+    }
     const path = this.choosePath(b, o.key);
     const meta: ObjectMeta = { ...o, path, mtime: Date.now() };
+    if (completesUpload) meta.upload = completesUpload;
     const ev = this.makeEvents(b, eventName, o.key, ctx, meta);
     this.reserve(path, 1);
+    const writing = this.writing(bucket, o.key);
     let moved: Promise<void>;
     try {
       const rec: JournalRecord = { op: "put", b: bucket, o: meta, mv: [tmp, path], ev };
@@ -800,6 +838,8 @@ export class Backend {
     } catch (e) {
       this.reserve(path, -1);
       throw e;
+    } finally {
+      writing();
     }
     // The hook runs while the file moves; the caller may remove `tmp` once this resolves.
     const delivered = this.deliver(ev);
@@ -847,7 +887,12 @@ export class Backend {
     // S3 answers 204 for a missing key too; only real deletions make events.
     if (!o) return;
     const ev = this.makeEvents(b, "s3:ObjectRemoved:Delete", key, ctx);
-    await this.commitRecords([{ op: "del", b: bucket, k: key, path: o.path, ev }]);
+    const writing = this.writing(bucket, key);
+    try {
+      await this.commitRecords([{ op: "del", b: bucket, k: key, path: o.path, ev }]);
+    } finally {
+      writing();
+    }
     // Whatever the key holds now was committed before this record (the index changes in journal
     // order), so it goes, as replay does; keeping an overwrite that committed meanwhile made the live
     // state differ from the one after a restart.
@@ -882,8 +927,22 @@ export class Backend {
     return join(META_DIR, "multipart", id, String(n));
   }
 
-  async commitPart(u: UploadMeta, p: PartMeta, tmp: string): Promise<void> {
+  /** A number for a part upload as it begins (see commitPart). */
+  beginPart(): number {
+    return ++this.partUploads;
+  }
+
+  /**
+   * Commits a received part. Of two uploads of one part number, the one begun later wins, whichever
+   * finishes first (a client retrying a slow part uses the retry's ETag): an earlier-begun upload
+   * that finishes after a later one was committed is not journaled, and false is returned. Records
+   * queue in call order, so journal order (replay's) is begin order too.
+   */
+  async commitPart(u: UploadMeta, p: PartMeta, tmp: string, begun = this.beginPart()): Promise<boolean> {
     const dest = this.partPath(u.id, p.n);
+    const slot = `${u.id}:${p.n}`;
+    if ((this.partClaims.get(slot) ?? 0) > begun) return false;
+    this.partClaims.set(slot, begun);
     await this.commitRecords([{ op: "part", id: u.id, p, mv: [tmp, dest] }]);
     if (!this.uploads.has(u.id)) {
       rmSync(this.abs(tmp), { force: true });
@@ -891,6 +950,7 @@ export class Backend {
     }
     this.moveIntoPlace(tmp, dest);
     u.parts.set(p.n, p);
+    return true;
   }
 
   async abortUpload(id: string): Promise<void> {

@@ -37,6 +37,8 @@ const STATUS_AND_MESSAGE: Record<string, [number, string]> = {
     400,
     "The list of parts was not in ascending order. Parts must be ordered by part number.",
   ],
+  ConditionalRequestConflict: [409, "A conflicting operation occurred on this key; retry the request"],
+  InvalidPartNumber: [416, "The requested partnumber is not satisfiable"],
   InvalidRange: [416, "The requested range is not satisfiable"],
   InvalidRequest: [400, "Invalid Request"],
   InvalidTag: [400, "The tag provided was not a valid tag."],
@@ -76,6 +78,8 @@ export class S3Error extends Error {
   readonly status: number;
   /** Extra elements S3 adds to some errors (e.g. Key, BucketName, ArgumentName). */
   readonly extra: Record<string, string>;
+  /** Response headers the error carries (a conditional GET's 304 and 412 have the ETag). */
+  headers: Record<string, string> = {};
 
   constructor(
     readonly code: string,

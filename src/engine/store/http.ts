@@ -44,7 +44,11 @@ export function sendError(ctx: Pick<Ctx, "req" | "res" | "requestId">, err: S3Er
     res.destroy();
     return;
   }
-  const headers: Record<string, string> = { "x-amz-request-id": ctx.requestId, "x-amz-id-2": ctx.requestId };
+  const headers: Record<string, string> = {
+    ...err.headers,
+    "x-amz-request-id": ctx.requestId,
+    "x-amz-id-2": ctx.requestId,
+  };
   // A request whose body we did not read must not leave its bytes on a kept-alive connection.
   if (!req.complete) headers.Connection = "close";
   if (req.method === "HEAD" || err.status === 304) {

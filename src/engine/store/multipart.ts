@@ -1,7 +1,7 @@
 /** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
 import { closeSync, createReadStream, openSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import type { ObjectChecksum, PartMeta } from "./backend.js";
+import type { ObjectChecksum, ObjectMeta, PartMeta, UploadMeta } from "./backend.js";
 import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
@@ -12,6 +12,7 @@ import {
   copyToTemp,
   parseCopySource,
   parseTaggingHeader,
+  requestWriteCondition,
   storedHeaders,
 } from "./objects.js";
 import { fdatasync, fdSink, receiveSmall, receiveToFile } from "./payload.js";
@@ -66,13 +67,15 @@ function partNumber(v: string | undefined): number {
 export async function uploadPart(ctx: Ctx): Promise<void> {
   const n = partNumber(ctx.query.get("partNumber"));
   const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
+  const begun = ctx.backend.beginPart();
   const tmp = ctx.backend.newTempPath();
   try {
     const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp), (b) =>
       ctx.backend.ensureRoom(b),
     );
     const p: PartMeta = { n, size: body.size, etag: body.md5, mtime: Date.now(), checksum: body.checksum };
-    await ctx.backend.commitPart(u, p, tmp);
+    // Superseded by a later upload of the same part: received fine, so answered as S3 would.
+    await ctx.backend.commitPart(u, p, tmp, begun);
     const h: Record<string, string> = { ETag: `"${p.etag}"` };
     if (body.checksum) h[`x-amz-checksum-${body.checksum.alg}`] = body.checksum.value;
     sendEmpty(ctx, 200, h);
@@ -85,6 +88,7 @@ export async function uploadPart(ctx: Ctx): Promise<void> {
 export async function uploadPartCopy(ctx: Ctx): Promise<void> {
   const n = partNumber(ctx.query.get("partNumber"));
   const u = ctx.backend.upload(ctx.bucket, ctx.key, ctx.query.get("uploadId")!);
+  const begun = ctx.backend.beginPart();
   const src = parseCopySource(header(ctx, "x-amz-copy-source")!);
   const { meta: so, fd } = ctx.backend.openObject(src.bucket, src.key);
   const tmp = ctx.backend.newTempPath();
@@ -114,7 +118,7 @@ export async function uploadPartCopy(ctx: Ctx): Promise<void> {
     closeSync(fd);
     fdOpen = false;
     const p: PartMeta = { n, size: copied.size, etag: copied.md5, mtime: Date.now() };
-    await ctx.backend.commitPart(u, p, tmp);
+    await ctx.backend.commitPart(u, p, tmp, begun);
     sendXml(
       ctx,
       200,
@@ -126,9 +130,38 @@ export async function uploadPartCopy(ctx: Ctx): Promise<void> {
   }
 }
 
+/** The object a completed upload made, while the key still holds it (see completeUpload). */
+function completedBy(ctx: Ctx, id: string): ObjectMeta | undefined {
+  const o = ctx.backend.bucket(ctx.bucket).objects.get(ctx.key);
+  return o?.upload === id ? o : undefined;
+}
+
+function sendCompleted(ctx: Ctx, o: ObjectMeta): void {
+  const result: Record<string, string> = {
+    Location: `${ctx.baseUrl}/${ctx.bucket}/${encodeURIComponent(ctx.key).replace(/%2F/g, "/")}`,
+    Bucket: ctx.bucket,
+    Key: ctx.key,
+    ETag: `"${o.etag}"`,
+  };
+  if (o.checksum) result[`Checksum${o.checksum.alg.toUpperCase()}`] = o.checksum.value;
+  sendXml(ctx, 200, xmlDocument("CompleteMultipartUploadResult", result));
+}
+
 export async function completeUpload(ctx: Ctx): Promise<void> {
   const id = ctx.query.get("uploadId")!;
-  const u = ctx.backend.upload(ctx.bucket, ctx.key, id);
+  const condition = requestWriteCondition(ctx);
+  let u: UploadMeta;
+  try {
+    u = ctx.backend.upload(ctx.bucket, ctx.key, id);
+  } catch (e) {
+    // A retry after a success whose answer was lost (SDKs retry on a dropped connection): S3 answers
+    // it as it answered the first time, as long as the key still holds what that upload made.
+    const done = completedBy(ctx, id);
+    if (!done) throw e;
+    await receiveSmall(ctx.req, ctx.signing);
+    sendCompleted(ctx, done);
+    return;
+  }
   const body = await receiveSmall(ctx.req, ctx.signing);
   const root = parseXml(body.toString("utf8"), "CompleteMultipartUpload");
   const listed = children(root, "Part").map((raw) => {
@@ -199,22 +232,17 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
         meta: u.meta,
         checksum,
         parts: parts.length,
+        partSizes: parts.map((p) => p.size),
         tags: u.tags,
       },
       tmp,
       "s3:ObjectCreated:CompleteMultipartUpload",
       ctx,
       id,
+      condition,
     );
     ctx.backend.dropUploadFiles(id);
-    const result: Record<string, string> = {
-      Location: `${ctx.baseUrl}/${ctx.bucket}/${encodeURIComponent(ctx.key).replace(/%2F/g, "/")}`,
-      Bucket: ctx.bucket,
-      Key: ctx.key,
-      ETag: `"${o.etag}"`,
-    };
-    if (checksum) result[`Checksum${checksum.alg.toUpperCase()}`] = checksum.value;
-    sendXml(ctx, 200, xmlDocument("CompleteMultipartUploadResult", result));
+    sendCompleted(ctx, o);
   } catch (e) {
     try {
       closeSync(out);

@@ -4,6 +4,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
 import { newDigest } from "./checksums.js";
+import { writeCondition } from "./conditions.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, header, httpDate, sendEmpty, sendXml } from "./http.js";
 import { validateKey } from "./keys.js";
@@ -134,6 +135,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const b = ctx.backend.bucket(ctx.bucket);
   const { headers, meta } = storedHeaders(ctx);
   const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
+  const condition = requestWriteCondition(ctx);
   const tmp = ctx.backend.newTempPath();
   const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp), (n) =>
     ctx.backend.ensureRoom(n),
@@ -148,6 +150,8 @@ export async function putObject(ctx: Ctx): Promise<void> {
       tmp,
       "s3:ObjectCreated:Put",
       ctx,
+      undefined,
+      condition,
     );
     committed = true;
     const h: Record<string, string> = { ETag: `"${o.etag}"` };
@@ -159,6 +163,14 @@ export async function putObject(ctx: Ctx): Promise<void> {
   }
 }
 
+/** If-Match / If-None-Match of a write request (checked when the object is committed). */
+export function requestWriteCondition(ctx: Ctx) {
+  return writeCondition({
+    "if-match": header(ctx, "if-match"),
+    "if-none-match": header(ctx, "if-none-match"),
+  });
+}
+
 function etagMatches(list: string, etag: string): boolean {
   return list.split(",").some((t) => {
     const s = t.trim().replace(/^W\//, "");
@@ -166,8 +178,20 @@ function etagMatches(list: string, etag: string): boolean {
   });
 }
 
-/** If-Match / If-Unmodified-Since / If-None-Match / If-Modified-Since, with S3's precedence. */
+/**
+ * If-Match / If-Unmodified-Since / If-None-Match / If-Modified-Since, with S3's precedence. The 304
+ * or 412 carries the object's ETag and Last-Modified, so a cache can tell what it has.
+ */
 function checkConditions(ctx: Ctx, o: ObjectMeta): void {
+  try {
+    evaluateConditions(ctx, o);
+  } catch (e) {
+    if (e instanceof S3Error) e.headers = { ETag: `"${o.etag}"`, "Last-Modified": httpDate(o.mtime) };
+    throw e;
+  }
+}
+
+function evaluateConditions(ctx: Ctx, o: ObjectMeta): void {
   const ifMatch = header(ctx, "if-match");
   const ifNoneMatch = header(ctx, "if-none-match");
   const ifModSince = header(ctx, "if-modified-since");
@@ -210,8 +234,51 @@ function parseRange(v: string | undefined, size: number): { start: number; end: 
   return { start, end };
 }
 
+/**
+ * The byte range of `?partNumber=N` (GET/HEAD): part N of a multipart object as it was uploaded, or
+ * the whole object for part 1 of any other. Null without the parameter. Downloaders fetch parts this
+ * way and join them, so a wrong answer here is a corrupt file there: every doubt is an error.
+ */
+function partRange(ctx: Ctx, o: ObjectMeta): { start: number; end: number } | null {
+  const v = ctx.query.get("partNumber");
+  if (v === undefined) return null;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 10000) {
+    throw new S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", {
+      ArgumentName: "partNumber",
+      ArgumentValue: v,
+    });
+  }
+  if (header(ctx, "range") !== undefined) {
+    throw new S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter");
+  }
+  const count = o.parts ?? 1;
+  if (n > count)
+    throw new S3Error("InvalidPartNumber", undefined, {
+      PartNumberRequested: v,
+      ActualPartCount: String(count),
+    });
+  if (!o.parts) return { start: 0, end: o.size - 1 };
+  if (!o.partSizes || o.partSizes.length !== o.parts) {
+    throw new S3Error(
+      "NotImplemented",
+      "This object's part sizes were not recorded (it was uploaded by an older scar store): fetch it with a Range instead",
+    );
+  }
+  let start = 0;
+  for (let i = 0; i < n - 1; i++) start += o.partSizes[i]!;
+  return { start, end: start + o.partSizes[n - 1]! - 1 };
+}
+
 function rangeError(range: string, size: number): S3Error {
   return new S3Error("InvalidRange", undefined, { RangeRequested: range, ActualObjectSize: String(size) });
+}
+
+/** A Range header's or a partNumber's bytes; null for the whole object (an empty one has no range). */
+function requestedRange(ctx: Ctx, o: ObjectMeta): { start: number; end: number } | null {
+  const part = partRange(ctx, o);
+  if (part) return o.size === 0 ? null : part;
+  return parseRange(header(ctx, "range"), o.size);
 }
 
 const SMALL_READ = 256 * 1024;
@@ -221,7 +288,7 @@ export async function getObject(ctx: Ctx): Promise<void> {
   let handedOff = false;
   try {
     checkConditions(ctx, o);
-    const range = parseRange(header(ctx, "range"), o.size);
+    const range = requestedRange(ctx, o);
     const h = objectHeaders(o, ctx, range !== null);
     const start = range?.start ?? 0;
     const end = range ? range.end : o.size - 1;
@@ -258,7 +325,7 @@ export async function getObject(ctx: Ctx): Promise<void> {
 export function headObject(ctx: Ctx): void {
   const o = ctx.backend.head(ctx.bucket, ctx.key);
   checkConditions(ctx, o);
-  const range = parseRange(header(ctx, "range"), o.size);
+  const range = requestedRange(ctx, o);
   const h = objectHeaders(o, ctx, range !== null);
   if (range) {
     h["Content-Length"] = String(range.end - range.start + 1);
@@ -380,6 +447,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
     );
   }
+  const condition = requestWriteCondition(ctx);
   const { meta: so, fd } = ctx.backend.openObject(src.bucket, src.key);
   const tmp = ctx.backend.newTempPath();
   try {
@@ -404,6 +472,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
         meta: replaced.meta,
         checksum: so.checksum && !so.checksum.value.includes("-") ? so.checksum : undefined,
         parts: so.parts,
+        partSizes: so.partSizes,
         tags:
           (header(ctx, "x-amz-tagging-directive") ?? "COPY").toUpperCase() === "REPLACE"
             ? parseTaggingHeader(header(ctx, "x-amz-tagging"))
@@ -412,6 +481,8 @@ export async function copyObject(ctx: Ctx): Promise<void> {
       tmp,
       "s3:ObjectCreated:Copy",
       ctx,
+      undefined,
+      condition,
     );
     sendXml(
       ctx,
