@@ -77,6 +77,8 @@ export interface ObjectMeta {
   parts?: number;
   /** Sizes of the parts, in order, for GET/HEAD by partNumber (objects completed before scar recorded them have none). */
   partSizes?: number[];
+  /** The parts' checksums (base64, the object's algorithm), for GetObjectAttributes. */
+  partChecksums?: string[];
   /** The multipart upload that made the object: a retried CompleteMultipartUpload answers from it. */
   upload?: string;
   /** Object tags (x-amz-tagging / PutObjectTagging). */
@@ -99,6 +101,8 @@ export interface UploadMeta {
   headers: Record<string, string>;
   meta: Record<string, string>;
   checksumAlg?: ChecksumAlgorithm;
+  /** COMPOSITE or FULL_OBJECT (see multipart-checksums.ts); absent when the upload has no algorithm */
+  checksumType?: "COMPOSITE" | "FULL_OBJECT";
   tags?: Record<string, string>;
   parts: Map<number, PartMeta>;
 }

@@ -1,12 +1,18 @@
 /** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
-import { closeSync, createReadStream, openSync, rmSync } from "node:fs";
-import { pipeline } from "node:stream/promises";
+import { closeSync, openSync, rmSync } from "node:fs";
 import type { ObjectChecksum, ObjectMeta, PartMeta, UploadMeta } from "./backend.js";
 import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
 import { compareKeys, validateKey } from "./keys.js";
 import { OWNER } from "./listing.js";
+import {
+  checkPartChecksum,
+  checksumElement,
+  compositeChecksum,
+  sameChecksum,
+  uploadChecksumType,
+} from "./multipart-checksums.js";
 import {
   checkCopyConditions,
   copyToTemp,
@@ -15,7 +21,7 @@ import {
   requestWriteCondition,
   storedHeaders,
 } from "./objects.js";
-import { fdatasync, fdSink, receiveSmall, receiveToFile } from "./payload.js";
+import { appendFiles, fdatasync, receiveSmall, receiveToFile } from "./payload.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -34,6 +40,7 @@ export async function createUpload(ctx: Ctx): Promise<void> {
     }
     checksumAlg = algHeader;
   }
+  const checksumType = uploadChecksumType(checksumAlg, header(ctx, "x-amz-checksum-type"));
   const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
   const u = await ctx.backend.createUpload({
     bucket: ctx.bucket,
@@ -41,10 +48,12 @@ export async function createUpload(ctx: Ctx): Promise<void> {
     headers,
     meta,
     checksumAlg,
+    checksumType,
     tags,
   });
   const h: Record<string, string> = {};
   if (checksumAlg) h["x-amz-checksum-algorithm"] = checksumAlg.toUpperCase();
+  if (checksumType) h["x-amz-checksum-type"] = checksumType;
   sendXml(
     ctx,
     200,
@@ -143,7 +152,10 @@ function sendCompleted(ctx: Ctx, o: ObjectMeta): void {
     Key: ctx.key,
     ETag: `"${o.etag}"`,
   };
-  if (o.checksum) result[`Checksum${o.checksum.alg.toUpperCase()}`] = o.checksum.value;
+  if (o.checksum) {
+    result[checksumElement(o.checksum.alg)] = o.checksum.value;
+    result.ChecksumType = o.checksum.value.includes("-") ? "COMPOSITE" : "FULL_OBJECT";
+  }
   sendXml(ctx, 200, xmlDocument("CompleteMultipartUploadResult", result));
 }
 
@@ -158,12 +170,13 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
     // it as it answered the first time, as long as the key still holds what that upload made.
     const done = completedBy(ctx, id);
     if (!done) throw e;
-    await receiveSmall(ctx.req, ctx.signing);
+    await receiveSmall(ctx.req, ctx.signing, undefined, true);
     sendCompleted(ctx, done);
     return;
   }
-  const body = await receiveSmall(ctx.req, ctx.signing);
+  const body = await receiveSmall(ctx.req, ctx.signing, undefined, true);
   const root = parseXml(body.toString("utf8"), "CompleteMultipartUpload");
+  const alg = u.checksumAlg;
   const listed = children(root, "Part").map((raw) => {
     const node = asNode(raw);
     const n = Number(text(node, "PartNumber"));
@@ -172,16 +185,17 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
       .replace(/^"|"$/g, "")
       .replace(/&quot;/g, "");
     if (!Number.isInteger(n)) throw new S3Error("MalformedXML");
-    return { n, etag };
+    return { n, etag, checksum: alg ? text(node, checksumElement(alg)) : undefined };
   });
   if (listed.length === 0) throw new S3Error("MalformedXML");
   const parts: PartMeta[] = [];
   for (let i = 0; i < listed.length; i++) {
-    const { n, etag } = listed[i]!;
+    const { n, etag, checksum: given } = listed[i]!;
     if (i > 0 && n <= listed[i - 1]!.n) throw new S3Error("InvalidPartOrder", undefined, { UploadId: id });
     const p = u.parts.get(n);
     if (!p || p.etag !== etag)
       throw new S3Error("InvalidPart", undefined, { UploadId: id, PartNumber: String(n), ETag: etag });
+    if (alg) checkPartChecksum(p, alg, given, id);
     parts.push(p);
   }
   for (let i = 0; i < parts.length - 1; i++) {
@@ -198,28 +212,30 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
   const md5 = newDigest("md5");
   for (const p of parts) md5.update(Buffer.from(p.etag, "hex"));
   const etag = `${md5.digest().toString("hex")}-${parts.length}`;
+  const fullObject = alg && u.checksumType === "FULL_OBJECT" ? newDigest(alg) : undefined;
   let checksum: ObjectChecksum | undefined;
-  const alg = u.checksumAlg;
-  if (alg && parts.every((p) => p.checksum?.alg === alg)) {
-    const d = newDigest(alg);
-    for (const p of parts) d.update(Buffer.from(p.checksum!.value, "base64"));
-    checksum = { alg, value: `${d.digest().toString("base64")}-${parts.length}` };
+  if (alg && !fullObject) {
+    const value = compositeChecksum(alg, parts);
+    if (value) checksum = { alg, value };
   }
   await ctx.backend.ensureRoom(parts.reduce((n, p) => n + p.size, 0));
   const tmp = ctx.backend.newTempPath();
   const out = openSync(ctx.backend.abs(tmp), "wx", 0o644);
   let size = 0;
   try {
-    const ws = fdSink(out);
-    for (const p of parts) {
-      await pipeline(
-        createReadStream(ctx.backend.abs(ctx.backend.partPath(id, p.n)), { highWaterMark: 1 << 20 }),
-        ws,
-        { end: false },
+    size = await appendFiles(
+      out,
+      parts.map((p) => ctx.backend.abs(ctx.backend.partPath(id, p.n))),
+      fullObject,
+    );
+    if (alg && fullObject) checksum = { alg, value: fullObject.digest().toString("base64") };
+    const expected = alg ? header(ctx, `x-amz-checksum-${alg}`) : undefined;
+    if (expected !== undefined && (!checksum || !sameChecksum(checksum.value, expected))) {
+      throw new S3Error(
+        "BadDigest",
+        `The x-amz-checksum-${alg} you specified did not match the calculated checksum.`,
       );
-      size += p.size;
     }
-    await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
     await fdatasync(out);
     closeSync(out);
     const o = await ctx.backend.commitObject(
@@ -233,6 +249,10 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
         checksum,
         parts: parts.length,
         partSizes: parts.map((p) => p.size),
+        partChecksums:
+          alg && parts.every((p) => p.checksum?.alg === alg)
+            ? parts.map((p) => p.checksum!.value)
+            : undefined,
         tags: u.tags,
       },
       tmp,

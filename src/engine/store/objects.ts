@@ -20,12 +20,13 @@ export function storedHeaders(ctx: Ctx): { headers: Record<string, string>; meta
     let v = header(ctx, h);
     if (v === undefined) continue;
     if (h === "content-encoding") {
-      // aws-chunked is transfer framing, not a property of the object.
+      // aws-chunked is transfer framing, not a property of the object; the other codings are kept
+      // as sent, spacing included ("aws-chunked, deflate, gzip" stores "deflate, gzip").
       v = v
         .split(",")
-        .map((s) => s.trim())
-        .filter((s) => s !== "" && s !== "aws-chunked")
-        .join(",");
+        .filter((s) => s.trim() !== "" && s.trim().toLowerCase() !== "aws-chunked")
+        .join(",")
+        .trim();
       if (v === "") continue;
     }
     headers[h] = v;

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
+import { getObjectAttributes } from "./attributes.js";
 import { Backend, type CommitHook, type EventListener, type StoreEvent } from "./backend.js";
 import * as buckets from "./buckets.js";
 import { S3Error } from "./errors.js";
@@ -81,7 +82,6 @@ const UNSUPPORTED = [
   "intelligent-tiering",
   "restore",
   "select",
-  "attributes",
   "versions",
 ];
 
@@ -142,6 +142,7 @@ async function route(ctx: Ctx): Promise<void> {
       return objects.putObject(ctx);
     case "GET":
       if (query.has("uploadId")) return mp.listParts(ctx);
+      if (query.has("attributes")) return getObjectAttributes(ctx);
       return objects.getObject(ctx);
     case "HEAD":
       return objects.headObject(ctx);
