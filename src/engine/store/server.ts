@@ -222,8 +222,14 @@ export function createHandler(backend: Backend, credentials: Credentials, region
         req,
         { method: req.method ?? "GET", rawPath, path, query: rawQuery },
         credentials,
+        Date.now(),
+        region,
       );
       if (!signing && !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery)) {
+        // S3 tells anyone that a bucket does not exist; only existing ones are private.
+        if (bucket !== "" && !backend.buckets.has(bucket)) {
+          throw new S3Error("NoSuchBucket", undefined, { BucketName: bucket });
+        }
         throw new S3Error("AccessDenied");
       }
       const ctx: Ctx = {

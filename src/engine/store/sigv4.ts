@@ -147,6 +147,55 @@ function parseCredential(s: string, errorCode: string): ParsedCredential {
   return { accessKey, date, region, service };
 }
 
+/**
+ * The credential scope must be the request's: its date the day of X-Amz-Date, its region the
+ * store's, its service s3. A signature made for another day, region or service is refused, as S3
+ * refuses it, with the message S3 gives.
+ */
+function checkScope(cred: ParsedCredential, amzDate: string, region: string, code: string): void {
+  const what =
+    code === "AuthorizationHeaderMalformed" ? "authorization header" : "X-Amz-Credential parameter";
+  if (cred.date !== amzDate.slice(0, 8)) {
+    throw new S3Error(
+      code,
+      `The ${what} is malformed; Invalid credential date "${cred.date}". This date is not the same as X-Amz-Date: "${amzDate.slice(0, 8)}".`,
+    );
+  }
+  if (cred.region !== region) {
+    throw new S3Error(
+      code,
+      `The ${what} is malformed; the region '${cred.region}' is wrong; expecting '${region}'`,
+      {
+        Region: region,
+      },
+    );
+  }
+  if (cred.service !== "s3") {
+    throw new S3Error(
+      code,
+      `The ${what} is malformed; incorrect service "${cred.service}". This endpoint belongs to "s3".`,
+    );
+  }
+}
+
+/**
+ * Every x-amz-* header of a request must be signed (S3 answers "There were headers present in the
+ * request which were not signed"): one added to a signed request must not change what it does, as
+ * an unsigned x-amz-copy-source or x-amz-acl would. x-amz-content-sha256 is exempt: its value is part
+ * of every canonical request, signed or not.
+ */
+function checkAllAmzSigned(req: IncomingMessage, signed: string[]): void {
+  const set = new Set(signed.map((h) => h.toLowerCase()));
+  const unsigned = Object.keys(req.headers).filter(
+    (h) => h.startsWith("x-amz-") && h !== "x-amz-content-sha256" && !set.has(h),
+  );
+  if (unsigned.length > 0) {
+    throw new S3Error("AccessDenied", "There were headers present in the request which were not signed", {
+      HeadersNotSigned: unsigned.sort().join(", "),
+    });
+  }
+}
+
 export interface RequestParts {
   method: string;
   /** The path exactly as on the request line (still percent-encoded). */
@@ -165,12 +214,13 @@ export function verifyRequest(
   parts: RequestParts,
   credentials: Credentials,
   now = Date.now(),
+  region = "us-east-1",
 ): SigningContext | null {
   const auth = req.headers.authorization;
   const q = new Map(parts.query.map((p) => [p.name, p.value]));
   if (auth === undefined) {
     if (q.has("X-Amz-Signature") || q.has("X-Amz-Credential"))
-      return verifyPresigned(req, parts, q, credentials, now);
+      return verifyPresigned(req, parts, q, credentials, now, region);
     if (q.has("Signature") && q.has("AWSAccessKeyId")) return verifyV2(req, parts, credentials, now);
     return null;
   }
@@ -224,6 +274,12 @@ export function verifyRequest(
   if (payloadHash === undefined) {
     throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
   }
+  checkScope(
+    cred,
+    amzDate || new Date(t).toISOString().replace(/[-:]|\.\d{3}/g, ""),
+    region,
+    "AuthorizationHeaderMalformed",
+  );
   const scope = `${cred.date}/${cred.region}/${cred.service}/aws4_request`;
   const key = signingKey(secret, cred.date, cred.region, cred.service);
   const signedList = signedHeaders.split(";");
@@ -233,6 +289,7 @@ export function verifyRequest(
       "The authorization header is malformed; SignedHeaders must include host.",
     );
   }
+  checkAllAmzSigned(req, signedList);
   const canonicalHeaders = signedList.map((h) => `${h}:${headers.get(h) ?? ""}\n`).join("");
   const query = canonicalQuery(parts.query);
   checkSignature(
@@ -296,6 +353,7 @@ function verifyPresigned(
   q: Map<string, string>,
   credentials: Credentials,
   now: number,
+  region: string,
 ): SigningContext {
   const alg = q.get("X-Amz-Algorithm");
   const credential = q.get("X-Amz-Credential");
@@ -341,6 +399,8 @@ function verifyPresigned(
       ServerTime: new Date(now).toISOString(),
     });
   }
+  checkScope(cred, amzDate, region, "AuthorizationQueryParametersError");
+  checkAllAmzSigned(req, signedHeaders.split(";"));
   const headers = headerValues(req);
   const scope = `${cred.date}/${cred.region}/${cred.service}/aws4_request`;
   const key = signingKey(secret, cred.date, cred.region, cred.service);

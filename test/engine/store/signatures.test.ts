@@ -1,0 +1,155 @@
+// Signature rules the store enforces as S3 does (issue 18): x-amz-* headers that are not signed do
+// not act, the credential scope must be the request's, and anonymous requests learn only whether
+// a bucket exists. Requests are made with @aws-sdk/client-s3 and changed after signing by a
+// middleware, the way a man in the middle (or a buggy proxy) would.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import {
+  CreateBucketCommand,
+  GetBucketAclCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { CREDS, type TestStore, withStore } from "./helpers.js";
+
+let t: TestStore;
+before(async () => {
+  t = await withStore();
+  await t.s3.send(new CreateBucketCommand({ Bucket: "sig" }));
+  await t.s3.send(new PutObjectCommand({ Bucket: "sig", Key: "secret", Body: "private bytes" }));
+});
+after(async () => {
+  await t.stop();
+});
+
+async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof S3ServiceException) return e;
+    throw e;
+  }
+  assert.fail("expected an S3 error");
+}
+
+/** A client whose requests get `change` applied after they were signed. */
+function tampering(change: (headers: Record<string, string>) => void, region = "us-east-1"): S3Client {
+  const c = new S3Client({ endpoint: t.store.url, region, forcePathStyle: true, credentials: CREDS });
+  const tamper = (next: (a: unknown) => Promise<unknown>) => async (args: unknown) => {
+    const req = (args as { request: { headers: Record<string, string> } }).request;
+    change(req.headers);
+    return next(args);
+  };
+  c.middlewareStack.addRelativeTo(
+    tamper as unknown as Parameters<typeof c.middlewareStack.addRelativeTo>[0],
+    { relation: "after", toMiddleware: "awsAuthMiddleware", name: "tamper", override: true },
+  );
+  return c;
+}
+
+test("an unsigned x-amz-copy-source added to a signed PUT does not copy", async () => {
+  const c = tampering((h) => {
+    h["x-amz-copy-source"] = "/sig/secret";
+  });
+  try {
+    const e = await s3Error(c.send(new PutObjectCommand({ Bucket: "sig", Key: "stolen", Body: "" })));
+    assert.equal(e.$metadata.httpStatusCode, 403);
+    assert.match(e.message, /not signed/);
+    const gone = await s3Error(t.s3.send(new HeadObjectCommand({ Bucket: "sig", Key: "stolen" })));
+    assert.equal(gone.$metadata.httpStatusCode, 404);
+  } finally {
+    c.destroy();
+  }
+});
+
+test("an unsigned x-amz-acl: public-read does not make a new bucket public", async () => {
+  const c = tampering((h) => {
+    h["x-amz-acl"] = "public-read";
+  });
+  try {
+    const e = await s3Error(c.send(new CreateBucketCommand({ Bucket: "open-door" })));
+    assert.equal(e.$metadata.httpStatusCode, 403);
+  } finally {
+    c.destroy();
+  }
+  // Not created at all, so certainly not public.
+  const r = await fetch(`${t.store.url}/open-door/`);
+  assert.equal(r.status, 404);
+  await r.arrayBuffer();
+});
+
+test("a signature for another region, service or day is refused by its scope", async () => {
+  const other = new S3Client({
+    endpoint: t.store.url,
+    region: "eu-west-1",
+    forcePathStyle: true,
+    credentials: CREDS,
+  });
+  try {
+    const e = await s3Error(other.send(new GetObjectCommand({ Bucket: "sig", Key: "secret" })));
+    assert.equal(e.$metadata.httpStatusCode, 400);
+    assert.equal(e.name, "AuthorizationHeaderMalformed");
+    assert.match(e.message, /region 'eu-west-1' is wrong; expecting 'us-east-1'/);
+  } finally {
+    other.destroy();
+  }
+  const service = tampering((h) => {
+    h.authorization = h.authorization!.replace("/s3/aws4_request", "/sqs/aws4_request");
+  });
+  const day = tampering((h) => {
+    h.authorization = h.authorization!.replace(/Credential=([^/]+)\/\d{8}\//, "Credential=$1/20200101/");
+  });
+  try {
+    const e1 = await s3Error(service.send(new GetObjectCommand({ Bucket: "sig", Key: "secret" })));
+    assert.equal(e1.name, "AuthorizationHeaderMalformed");
+    assert.match(e1.message, /service/);
+    const e2 = await s3Error(day.send(new GetObjectCommand({ Bucket: "sig", Key: "secret" })));
+    assert.equal(e2.name, "AuthorizationHeaderMalformed");
+    assert.match(e2.message, /credential date/);
+  } finally {
+    service.destroy();
+    day.destroy();
+  }
+});
+
+test("a presigned URL for another region is refused; one for this region works", async () => {
+  const other = new S3Client({
+    endpoint: t.store.url,
+    region: "eu-west-1",
+    forcePathStyle: true,
+    credentials: CREDS,
+  });
+  try {
+    const bad = await fetch(
+      await getSignedUrl(other, new GetObjectCommand({ Bucket: "sig", Key: "secret" })),
+    );
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /AuthorizationQueryParametersError/);
+  } finally {
+    other.destroy();
+  }
+  const good = await fetch(await getSignedUrl(t.s3, new GetObjectCommand({ Bucket: "sig", Key: "secret" })));
+  assert.equal(await good.text(), "private bytes");
+  const tooLong = await getSignedUrl(t.s3, new GetObjectCommand({ Bucket: "sig", Key: "secret" }), {
+    expiresIn: 604800,
+  });
+  const r = await fetch(tooLong.replace("X-Amz-Expires=604800", "X-Amz-Expires=604801"));
+  assert.equal(r.status, 400);
+  assert.match(await r.text(), /AuthorizationQueryParametersError/);
+});
+
+test("anonymous: a missing bucket is NoSuchBucket, an existing private one AccessDenied", async () => {
+  const missing = await fetch(`${t.store.url}/no-such-bucket-here/key`);
+  assert.equal(missing.status, 404);
+  assert.match(await missing.text(), /NoSuchBucket/);
+  const priv = await fetch(`${t.store.url}/sig/secret`);
+  assert.equal(priv.status, 403);
+  assert.match(await priv.text(), /AccessDenied/);
+  // Signed requests still work, with every x-amz header signed by the SDK.
+  const acl = await t.s3.send(new GetBucketAclCommand({ Bucket: "sig" }));
+  assert.ok(acl.Owner);
+});
