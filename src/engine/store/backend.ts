@@ -29,6 +29,7 @@ import {
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { promisify } from "node:util";
+import type { CannedAcl } from "./acl.js";
 import type { ChecksumAlgorithm } from "./checksums.js";
 import { checkWriteCondition, conflictError, type WriteCondition } from "./conditions.js";
 import { errors, S3Error } from "./errors.js";
@@ -81,6 +82,8 @@ export interface ObjectMeta {
   partChecksums?: string[];
   /** The multipart upload that made the object: a retried CompleteMultipartUpload answers from it. */
   upload?: string;
+  /** The object's canned ACL (x-amz-acl, PutObjectAcl); absent is private. */
+  acl?: CannedAcl;
   /** Object tags (x-amz-tagging / PutObjectTagging). */
   tags?: Record<string, string>;
 }
@@ -104,6 +107,8 @@ export interface UploadMeta {
   /** COMPOSITE or FULL_OBJECT (see multipart-checksums.ts); absent when the upload has no algorithm */
   checksumType?: "COMPOSITE" | "FULL_OBJECT";
   tags?: Record<string, string>;
+  /** x-amz-acl of CreateMultipartUpload, given to the object at completion */
+  acl?: CannedAcl;
   parts: Map<number, PartMeta>;
 }
 
@@ -114,8 +119,13 @@ export interface BucketState {
   /** Keys sorted in S3 (UTF-8 byte) order. */
   sorted: string[];
   notification: NotificationConfig | null;
-  /** Canned ACL "public-read" lets anonymous clients read and list; anything else is private. */
-  acl?: "private" | "public-read";
+  /** The bucket's canned ACL (acl.ts): who may list it and, for public-read-write, write into it. */
+  acl?: CannedAcl;
+  /**
+   * Anonymous clients may read every object (what MinIO calls a public bucket, OSCAR's
+   * `visibility: public`): a bucket policy in S3's terms, set by the engine, not by S3 requests.
+   */
+  publicObjects?: boolean;
 }
 
 /** One notification: an S3 record for one matching configuration of one committed change. */
@@ -151,7 +161,8 @@ type JournalRecord =
   | { op: "mkb"; b: string; t: number }
   | { op: "rmb"; b: string }
   | { op: "ntf"; b: string; cfg: NotificationConfig | null }
-  | { op: "acl"; b: string; acl: "private" | "public-read" }
+  | { op: "acl"; b: string; acl: CannedAcl }
+  | { op: "pub"; b: string; on: boolean }
   | { op: "put"; b: string; o: ObjectMeta; mv?: [string, string]; ev?: StoreEvent[]; mpx?: string }
   | { op: "del"; b: string; k: string; path: string; ev?: StoreEvent[] }
   | { op: "ack"; ids: (string | number)[] }
@@ -453,6 +464,11 @@ export class Backend {
         if (b) b.acl = r.acl;
         break;
       }
+      case "pub": {
+        const b = this.buckets.get(r.b);
+        if (b) b.publicObjects = r.on;
+        break;
+      }
       case "ntf": {
         const b = this.buckets.get(r.b);
         if (b) b.notification = r.cfg;
@@ -514,7 +530,8 @@ export class Backend {
     for (const b of this.buckets.values()) {
       out.push({ op: "mkb", b: b.name, t: b.created });
       if (b.notification) out.push({ op: "ntf", b: b.name, cfg: b.notification });
-      if (b.acl === "public-read") out.push({ op: "acl", b: b.name, acl: b.acl });
+      if (b.acl && b.acl !== "private") out.push({ op: "acl", b: b.name, acl: b.acl });
+      if (b.publicObjects) out.push({ op: "pub", b: b.name, on: true });
       for (const k of b.sorted) out.push({ op: "put", b: b.name, o: b.objects.get(k)! });
     }
     for (const u of this.uploads.values()) {
@@ -578,10 +595,17 @@ export class Backend {
     } catch {}
   }
 
-  async setAcl(name: string, acl: "private" | "public-read"): Promise<void> {
+  async setAcl(name: string, acl: CannedAcl): Promise<void> {
     const b = this.bucket(name);
     await this.commitRecords([{ op: "acl", b: name, acl }]);
     b.acl = acl;
+  }
+
+  /** Lets anonymous clients read (and list) every object of a bucket, or stops it (see publicObjects). */
+  async setPublicObjects(name: string, on: boolean): Promise<void> {
+    const b = this.bucket(name);
+    await this.commitRecords([{ op: "pub", b: name, on }]);
+    b.publicObjects = on;
   }
 
   async setNotification(name: string, cfg: NotificationConfig | null): Promise<void> {

@@ -1,6 +1,7 @@
 /** Bucket operations: list, create, head, delete, location, notification configuration. */
+import { aclXml, cannedFromXml, requestAcl } from "./acl.js";
 import { S3Error } from "./errors.js";
-import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
+import { type Ctx, sendEmpty, sendXml } from "./http.js";
 import { validBucketName } from "./keys.js";
 import { OWNER } from "./listing.js";
 import { notificationConfigXml, parseNotificationConfig } from "./notifications.js";
@@ -34,9 +35,9 @@ export async function createBucket(ctx: Ctx): Promise<void> {
       );
     }
   }
-  const acl = cannedAcl(ctx);
+  const acl = requestAcl(ctx);
   await ctx.backend.createBucket(ctx.bucket);
-  if (acl === "public-read") await ctx.backend.setAcl(ctx.bucket, acl);
+  if (acl && acl !== "private") await ctx.backend.setAcl(ctx.bucket, acl);
   sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
 }
 
@@ -77,46 +78,16 @@ export function getBucketVersioning(ctx: Ctx): void {
   sendXml(ctx, 200, xmlDocument("VersioningConfiguration", {}));
 }
 
-/** The canned ACLs we support: private (the default) and public-read (anonymous GET, HEAD and list). */
-function cannedAcl(ctx: Ctx): "private" | "public-read" | undefined {
-  const v = header(ctx, "x-amz-acl");
-  if (v === undefined) return undefined;
-  if (v === "private" || v === "public-read") return v;
-  throw new S3Error(
-    "NotImplemented",
-    `The canned ACL ${v} is not implemented by scar store (use private or public-read)`,
-  );
-}
-
+/** PutBucketAcl: a canned ACL by header, or an AccessControlPolicy body that amounts to one. */
 export async function putBucketAcl(ctx: Ctx): Promise<void> {
   ctx.backend.bucket(ctx.bucket);
-  const acl = cannedAcl(ctx);
-  if (acl === undefined)
-    throw new S3Error(
-      "NotImplemented",
-      "Only canned ACLs (x-amz-acl: private or public-read) are implemented by scar store",
-    );
-  await receiveSmall(ctx.req, ctx.signing);
+  const fromHeader = requestAcl(ctx);
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  const acl = fromHeader ?? cannedFromXml(body.toString("utf8"));
   await ctx.backend.setAcl(ctx.bucket, acl);
   sendEmpty(ctx, 200);
 }
 
 export function getBucketAcl(ctx: Ctx): void {
-  const b = ctx.backend.bucket(ctx.bucket);
-  const grants = [{ Grantee: { ID: OWNER.ID, DisplayName: OWNER.DisplayName }, Permission: "FULL_CONTROL" }];
-  const xml = xmlDocument("AccessControlPolicy", {
-    Owner: OWNER,
-    AccessControlList: { Grant: grants.map((g) => ({ Grantee: g.Grantee, Permission: g.Permission })) },
-  })
-    .replace(
-      "<Grantee>",
-      '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">',
-    )
-    .replace(
-      "</AccessControlList>",
-      b.acl === "public-read"
-        ? '<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList>'
-        : "</AccessControlList>",
-    );
-  sendXml(ctx, 200, xml);
+  sendXml(ctx, 200, aclXml(ctx.backend.bucket(ctx.bucket).acl));
 }

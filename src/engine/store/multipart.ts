@@ -1,5 +1,6 @@
 /** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
 import { closeSync, openSync, rmSync } from "node:fs";
+import { requestAcl } from "./acl.js";
 import type { ObjectChecksum, ObjectMeta, PartMeta, UploadMeta } from "./backend.js";
 import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";
 import { S3Error } from "./errors.js";
@@ -42,6 +43,7 @@ export async function createUpload(ctx: Ctx): Promise<void> {
   }
   const checksumType = uploadChecksumType(checksumAlg, header(ctx, "x-amz-checksum-type"));
   const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
+  const acl = requestAcl(ctx);
   const u = await ctx.backend.createUpload({
     bucket: ctx.bucket,
     key: ctx.key,
@@ -50,6 +52,7 @@ export async function createUpload(ctx: Ctx): Promise<void> {
     checksumAlg,
     checksumType,
     tags,
+    ...(acl && acl !== "private" ? { acl } : {}),
   });
   const h: Record<string, string> = {};
   if (checksumAlg) h["x-amz-checksum-algorithm"] = checksumAlg.toUpperCase();
@@ -249,6 +252,7 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
         checksum,
         parts: parts.length,
         partSizes: parts.map((p) => p.size),
+        acl: u.acl,
         partChecksums:
           alg && parts.every((p) => p.checksum?.alg === alg)
             ? parts.map((p) => p.checksum!.value)

@@ -2,6 +2,7 @@
 import { closeSync, createReadStream, openSync, readSync, rmSync } from "node:fs";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { aclXml, cannedFromXml, requestAcl } from "./acl.js";
 import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
 import { newDigest } from "./checksums.js";
 import { writeCondition } from "./conditions.js";
@@ -101,6 +102,23 @@ function checkTags(tags: Record<string, string>): void {
   }
 }
 
+export function getObjectAcl(ctx: Ctx): void {
+  sendXml(ctx, 200, aclXml(ctx.backend.head(ctx.bucket, ctx.key).acl));
+}
+
+/** PutObjectAcl: a canned ACL by header or an AccessControlPolicy body that amounts to one. */
+export async function putObjectAcl(ctx: Ctx): Promise<void> {
+  ctx.backend.head(ctx.bucket, ctx.key);
+  const fromHeader = requestAcl(ctx);
+  const body = await receiveSmall(ctx.req, ctx.signing);
+  const acl = fromHeader ?? cannedFromXml(body.toString("utf8"));
+  await ctx.backend.updateObject(ctx.bucket, ctx.key, (o) => ({
+    ...o,
+    acl: acl === "private" ? undefined : acl,
+  }));
+  sendEmpty(ctx, 200);
+}
+
 export function getObjectTagging(ctx: Ctx): void {
   const o = ctx.backend.head(ctx.bucket, ctx.key);
   const tags = Object.entries(o.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
@@ -136,6 +154,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const b = ctx.backend.bucket(ctx.bucket);
   const { headers, meta } = storedHeaders(ctx);
   const tags = parseTaggingHeader(header(ctx, "x-amz-tagging"));
+  const acl = requestAcl(ctx);
   const condition = requestWriteCondition(ctx);
   const tmp = ctx.backend.newTempPath();
   const body = await receiveToFile(ctx.req, ctx.signing, ctx.backend.abs(tmp), (n) =>
@@ -147,7 +166,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
       throw new S3Error("NoSuchBucket", undefined, { BucketName: b.name });
     const o = await ctx.backend.commitObject(
       ctx.bucket,
-      { key: ctx.key, size: body.size, etag: body.md5, headers, meta, checksum: body.checksum, tags },
+      { key: ctx.key, size: body.size, etag: body.md5, headers, meta, checksum: body.checksum, tags, acl },
       tmp,
       "s3:ObjectCreated:Put",
       ctx,
@@ -449,6 +468,8 @@ export async function copyObject(ctx: Ctx): Promise<void> {
     );
   }
   const condition = requestWriteCondition(ctx);
+  // As in S3, a copy does not take the source's ACL: it gets x-amz-acl, or private.
+  const acl = requestAcl(ctx);
   const { meta: so, fd } = ctx.backend.openObject(src.bucket, src.key);
   const tmp = ctx.backend.newTempPath();
   try {
@@ -474,6 +495,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
         checksum: so.checksum && !so.checksum.value.includes("-") ? so.checksum : undefined,
         parts: so.parts,
         partSizes: so.partSizes,
+        acl,
         tags:
           (header(ctx, "x-amz-tagging-directive") ?? "COPY").toUpperCase() === "REPLACE"
             ? parseTaggingHeader(header(ctx, "x-amz-tagging"))

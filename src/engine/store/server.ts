@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
+import { anonymousCanList, anonymousCanRead, anonymousCanWrite } from "./acl.js";
 import { getObjectAttributes } from "./attributes.js";
 import { Backend, type CommitHook, type EventListener, type StoreEvent } from "./backend.js";
 import * as buckets from "./buckets.js";
@@ -93,7 +94,11 @@ async function route(ctx: Ctx): Promise<void> {
     throw new S3Error("MethodNotAllowed");
   }
   if (query.has("acl")) {
-    if (key !== "") throw new S3Error("NotImplemented", "Object ACLs are not implemented by scar store");
+    if (key !== "") {
+      if (method === "GET") return objects.getObjectAcl(ctx);
+      if (method === "PUT") return objects.putObjectAcl(ctx);
+      throw new S3Error("MethodNotAllowed");
+    }
     if (method === "GET") return buckets.getBucketAcl(ctx);
     if (method === "PUT") return buckets.putBucketAcl(ctx);
     throw new S3Error("MethodNotAllowed");
@@ -170,18 +175,30 @@ const LIST_PARAMS = new Set([
   "marker",
 ]);
 
-/** Anonymous requests may only read (GET/HEAD objects, list) buckets made public-read on purpose. */
+/**
+ * What an anonymous request may do (acl.ts): list a bucket whose ACL is public-read(-write); read an
+ * object whose own ACL is public-read(-write); write into a public-read-write bucket. A bucket the
+ * engine made public (publicObjects, OSCAR's public visibility) lets anyone list and read.
+ */
 function anonymousAllowed(
   backend: Backend,
   method: string,
   bucket: string,
   key: string,
   query: QueryParam[],
+  copy: boolean,
 ): boolean {
-  if (bucket === "" || backend.buckets.get(bucket)?.acl !== "public-read") return false;
+  const b = bucket === "" ? undefined : backend.buckets.get(bucket);
+  if (!b) return false;
+  if (method === "PUT" || method === "DELETE") {
+    // A copy would read its source with nobody's rights: never anonymous.
+    return key !== "" && anonymousCanWrite(b.acl) && query.length === 0 && !copy;
+  }
   if (method !== "GET" && method !== "HEAD") return false;
-  if (key === "") return query.every((q) => LIST_PARAMS.has(q.name));
-  return query.every((q) => q.name.startsWith("response-"));
+  if (key === "")
+    return (b.publicObjects || anonymousCanList(b.acl)) && query.every((q) => LIST_PARAMS.has(q.name));
+  if (!query.every((q) => q.name.startsWith("response-") || q.name === "partNumber")) return false;
+  return b.publicObjects === true || anonymousCanRead(b.objects.get(key)?.acl);
 }
 
 /** Splits "bucket/key" out of the request (path style, or virtual-host style for <bucket>.localhost). */
@@ -225,7 +242,8 @@ export function createHandler(backend: Backend, credentials: Credentials, region
         Date.now(),
         region,
       );
-      if (!signing && !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery)) {
+      const copy = req.headers["x-amz-copy-source"] !== undefined;
+      if (!signing && !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery, copy)) {
         // S3 tells anyone that a bucket does not exist; only existing ones are private.
         if (bucket !== "" && !backend.buckets.has(bucket)) {
           throw new S3Error("NoSuchBucket", undefined, { BucketName: bucket });

@@ -667,10 +667,17 @@ test("object tagging: x-amz-tagging on PUT, Get/Put/DeleteObjectTagging", async 
   assert.equal(missing.name, "NoSuchKey");
 });
 
-test("public-read buckets: anonymous GET, HEAD and list work; writes and other buckets stay private", async () => {
+test("public-read: the bucket's ACL lets anyone list, the object's ACL lets anyone read", async () => {
   await t.s3.send(new CreateBucketCommand({ Bucket: "public-stuff", ACL: "public-read" }));
   await t.s3.send(new CreateBucketCommand({ Bucket: "private-stuff" }));
-  await put("public-stuff", "hello.txt", "public hello");
+  await t.s3.send(
+    new PutObjectCommand({
+      Bucket: "public-stuff",
+      Key: "hello.txt",
+      Body: "public hello",
+      ACL: "public-read",
+    }),
+  );
   await put("private-stuff", "hello.txt", "secret");
   const g = await fetch(`${t.store.url}/public-stuff/hello.txt`);
   assert.equal(g.status, 200);
@@ -690,7 +697,11 @@ test("public-read buckets: anonymous GET, HEAD and list work; writes and other b
     ),
   );
   await t.s3.send(new PutBucketAclCommand({ Bucket: "public-stuff", ACL: "private" }));
-  const after = await fetch(`${t.store.url}/public-stuff/hello.txt`);
-  assert.equal(after.status, 403);
-  await after.text();
+  const unlisted = await fetch(`${t.store.url}/public-stuff?list-type=2`);
+  assert.equal(unlisted.status, 403);
+  await unlisted.text();
+  // The object's own ACL still lets anyone read it, as in S3.
+  const still = await fetch(`${t.store.url}/public-stuff/hello.txt`);
+  assert.equal(still.status, 200);
+  await still.text();
 });
