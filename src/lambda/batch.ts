@@ -3,8 +3,8 @@
  * execution mode is `lambda-batch` runs out of time in Lambda, the event goes to AWS Batch, to the
  * queue and job definition SCAR named after the function, and the response says so.
  *
- * The submission is behind `BatchSubmitter` so that the call to AWS is one small piece: scar does not
- * depend on @aws-sdk/client-batch yet, and until it does the function has no submitter and says so.
+ * The submission is behind `BatchSubmitter` so that the call to AWS is one small piece
+ * (batch-aws.ts, over @aws-sdk/client-batch) and tests can record what would be sent.
  */
 import type { FunctionSpec } from "../fdl/spec.js";
 
@@ -14,6 +14,8 @@ export interface BatchJobRequest {
   jobQueue: string;
   jobDefinition: string;
   environment: { name: string; value: string }[];
+  /** the job definition is multi-node (SCAR `batch.multi_node_parallel.enabled`): override every node */
+  multiNode?: boolean;
 }
 
 export interface BatchSubmitter {
@@ -42,7 +44,9 @@ export function batchJobRequest(c: DelegationContext): BatchJobRequest {
     log_group_name: c.logGroup,
     log_stream_name: c.logStream,
   };
+  const batch = c.fn.raw.batch as { multi_node_parallel?: { enabled?: unknown } } | undefined;
   return {
+    ...(batch?.multi_node_parallel?.enabled === true ? { multiNode: true } : {}),
     jobName: c.fn.name,
     jobQueue: c.fn.name,
     jobDefinition: c.fn.name,

@@ -5,6 +5,7 @@
  * cannot be reached or refuses the runtime (Lambda then restarts the environment). Elsewhere (an AWS
  * Batch job): binary mode, one event from stdin or $EVENT (batch-job.ts).
  */
+import { AwsBatchSubmitter } from "./batch-aws.js";
 import { runBatchJob } from "./batch-job.js";
 import { runRuntime } from "./runtime.js";
 
@@ -20,7 +21,7 @@ async function readStdin(): Promise<Buffer> {
 }
 
 async function main(): Promise<void> {
-  if (process.env.AWS_LAMBDA_RUNTIME_API) await runRuntime();
+  if (process.env.AWS_LAMBDA_RUNTIME_API) await runRuntime({ batch: new AwsBatchSubmitter() });
   else process.exitCode = await runBatchJob({ event: await readStdin() });
 }
 

@@ -28,7 +28,7 @@ export { DockerCredentials, StaticCredentials } from "./auth.js";
 export { DigestMismatchError } from "./digest.js";
 export type { ImportOptions, ImportResult } from "./import.js";
 export type { PullEvent, PullOptions } from "./pull.js";
-export type { PushEvent, PushOptions } from "./push.js";
+export type { PushEvent, PushOptions, PushResult } from "./push.js";
 export { familiarName, formatReference, ImageReferenceError, parseReference } from "./reference.js";
 export { RegistryError } from "./registry.js";
 export type { ImageRecord, LayerRecord } from "./store.js";

@@ -2,7 +2,8 @@
  * Pushing an image of the store to a registry: each blob (config and layers) is skipped when the
  * target repository has it, mounted from the repository it was pulled from when that is on the same
  * registry, or uploaded: in one PUT (monolithic) or, when larger than `chunkSize`, in PATCH chunks
- * then a closing PUT. The manifest goes last, byte for byte as stored, so its digest is kept.
+ * then a closing PUT. The manifest goes last, byte for byte as stored, so its digest is kept. The
+ * result counts what each blob cost, so a caller can say how many bytes really went over the wire.
  */
 import * as fs from "node:fs";
 import { parseReference } from "./reference.js";
@@ -19,6 +20,11 @@ export interface PushOptions {
   chunkSize?: number;
   /** repositories (`registry/repo`) to try cross-repository mounts from, besides the image's source */
   mountFrom?: string[];
+  /**
+   * Per blob, more repositories (`registry/repo`) known to hold it (e.g. where an earlier push put
+   * it), tried before `mountFrom`: only repositories on the target registry are used.
+   */
+  blobSources?: (digest: string) => string[];
   onProgress?: (e: PushEvent) => void;
 }
 
@@ -29,13 +35,27 @@ async function* readChunks(path: string, onBytes: (n: number) => void): AsyncGen
   }
 }
 
+export interface PushResult {
+  /** `registry/repo:tag` pushed to */
+  ref: string;
+  /** the manifest's digest */
+  digest: string;
+  /** blob bytes sent to the registry (the manifest not included) */
+  bytesUploaded: number;
+  blobsUploaded: number;
+  /** blobs the target repository already had */
+  blobsSkipped: number;
+  /** blobs mounted from another repository of the registry */
+  blobsMounted: number;
+}
+
 export async function pushImage(
   store: ContentStore,
   client: RegistryClient,
   refStr: string,
   targetStr: string,
   opts: PushOptions = {},
-): Promise<{ ref: string; digest: string }> {
+): Promise<PushResult> {
   const rec = store.find(refStr);
   if (!rec) throw new ImageNotFoundError(refStr);
   const target = parseReference(targetStr);
@@ -43,10 +63,21 @@ export async function pushImage(
   const repo = new Repository(client, target.registry, target.repository);
   const emit = (e: PushEvent) => opts.onProgress?.(e);
 
-  const mountSources = [...(rec.source ? [rec.source] : []), ...(opts.mountFrom ?? [])]
-    .filter((s) => s.startsWith(`${target.registry}/`))
-    .map((s) => s.slice(target.registry.length + 1))
-    .filter((s) => s !== target.repository);
+  const onTarget = (sources: string[]) => [
+    ...new Set(
+      sources
+        .filter((s) => s.startsWith(`${target.registry}/`))
+        .map((s) => s.slice(target.registry.length + 1))
+        .filter((s) => s !== target.repository),
+    ),
+  ];
+  const mountSources = (digest: string) =>
+    onTarget([
+      ...(opts.blobSources?.(digest) ?? []),
+      ...(rec.source ? [rec.source] : []),
+      ...(opts.mountFrom ?? []),
+    ]);
+  const counts = { bytesUploaded: 0, blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0 };
 
   const blobs = [
     ...rec.layers.map((l) => ({ digest: l.digest, size: l.size })),
@@ -58,11 +89,12 @@ export async function pushImage(
     const size = store.blobSize(b.digest)!;
     if (await repo.hasBlob(b.digest, [`repository:${target.repository}:pull,push`])) {
       emit({ type: "blob", digest: b.digest, size, status: "exists" });
+      counts.blobsSkipped++;
       continue;
     }
     let location: string | undefined;
     let mounted = false;
-    for (const from of mountSources) {
+    for (const from of mountSources(b.digest)) {
       const m = await repo.mountBlob(b.digest, from);
       mounted = m.mounted;
       if (mounted) break;
@@ -70,6 +102,7 @@ export async function pushImage(
     }
     if (mounted) {
       emit({ type: "blob", digest: b.digest, size, status: "mounted" });
+      counts.blobsMounted++;
       continue;
     }
     location ??= await repo.startUpload();
@@ -100,9 +133,11 @@ export async function pushImage(
       await repo.finishUpload(location, b.digest, readChunks(path, progress), size);
     }
     emit({ type: "blob", digest: b.digest, size, status: "uploaded" });
+    counts.blobsUploaded++;
+    counts.bytesUploaded += size;
   }
   const digest = await repo.putManifest(target.tag!, store.readBlob(rec.digest), rec.mediaType);
   const ref = `${target.registry}/${target.repository}:${target.tag}`;
   emit({ type: "done", ref, digest });
-  return { ref, digest };
+  return { ref, digest, ...counts };
 }

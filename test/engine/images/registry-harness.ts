@@ -132,7 +132,7 @@ async function startTokenServer(dir: string): Promise<TokenServer> {
 }
 
 export async function startRegistry(
-  opts: { auth?: "token" | "basic" } = {},
+  opts: { auth?: "token" | "basic"; user?: string; password?: string } = {},
 ): Promise<Registry & { token?: TokenServer }> {
   const dir = tempDir("scar-registry-");
   const port = await freePort();
@@ -148,7 +148,9 @@ export async function startRegistry(
     rootcertbundle: ${token.certPath}
 `;
   } else if (opts.auth === "basic") {
-    const htpasswd = execFileSync("htpasswd", ["-Bbn", USER, PASSWORD], { encoding: "utf8" });
+    const htpasswd = execFileSync("htpasswd", ["-Bbn", opts.user ?? USER, opts.password ?? PASSWORD], {
+      encoding: "utf8",
+    });
     fs.writeFileSync(join(dir, "htpasswd"), htpasswd);
     auth = `auth:
   htpasswd:
