@@ -142,7 +142,7 @@ export interface EcrPushInput {
   tag?: string;
   /** upload blobs larger than this in PATCH chunks (default: one PUT each) */
   chunkSize?: number;
-  /** SCAR's lines (`Creating ECR repository: …`) */
+  /** SCAR's lines (`Creating ECR repository: …`, `Pushing new image to ECR ...`) */
   say?: (line: string) => void;
   onEvent?: (e: PushEvent) => void;
 }
@@ -163,6 +163,7 @@ export async function pushToEcr(input: EcrPushInput): Promise<PushedImage> {
     userAgent: "scar",
   });
   const ledger = new PushLedger(images.store.root);
+  input.say?.("Pushing new image to ECR ...");
   const target = `${login.registry}/${repository}:${input.tag ?? "latest"}`;
   let out: Awaited<ReturnType<typeof pushImage>>;
   try {

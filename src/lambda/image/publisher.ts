@@ -116,7 +116,6 @@ export class EcrFunctionImagePublisher implements FunctionImagePublisher {
       throw new EcrError(
         `the function image of '${spec.name}' is ${human(built.uncompressedBytes)} uncompressed, over Lambda's limit of ${human(LAMBDA_IMAGE_LIMIT_BYTES)}`,
       );
-    say("Pushing new image to ECR ...");
     const line =
       (this.opts.tty ?? process.stderr.isTTY === true) ? progressLine(`pushing ${spec.name}`) : undefined;
     const pushed = await pushToEcr({

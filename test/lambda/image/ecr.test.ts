@@ -134,7 +134,7 @@ test("first push creates the repository, uploads every blob, and pulls back with
     repository: "fn-one",
     say: (l) => said.push(l),
   });
-  assert.deepEqual(said, ["Creating ECR repository: fn-one"]);
+  assert.deepEqual(said, ["Creating ECR repository: fn-one", "Pushing new image to ECR ..."]);
   assert.deepEqual(ecrMock.commandCalls(CreateRepositoryCommand)[0]!.args[0].input, {
     repositoryName: "fn-one",
   });
