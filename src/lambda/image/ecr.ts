@@ -10,6 +10,8 @@
  *    are mounted (the push ledger), the rest uploaded. A second deploy after a script edit sends only
  *    scar's layer and the config.
  *
+ * ECR mounts only when the registry's blob mounting is enabled (Amazon ECR User Guide, "Blob
+ * mounting in Amazon ECR"); otherwise the mount POST opens an upload session and the blob goes up.
  * No permission (AccessDeniedException from ECR, 401/403 from the registry) is one clear line.
  */
 import {
