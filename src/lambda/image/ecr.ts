@@ -142,8 +142,6 @@ export interface EcrPushInput {
   /** the repository (the function's name) */
   repository: string;
   tag?: string;
-  /** upload blobs larger than this in PATCH chunks (default: one PUT each) */
-  chunkSize?: number;
   /** SCAR's lines (`Creating ECR repository: …`, `Pushing new image to ECR ...`) */
   say?: (line: string) => void;
   onEvent?: (e: PushEvent) => void;
@@ -169,8 +167,9 @@ export async function pushToEcr(input: EcrPushInput): Promise<PushedImage> {
   const target = `${login.registry}/${repository}:${input.tag ?? "latest"}`;
   let out: Awaited<ReturnType<typeof pushImage>>;
   try {
+    // Always monolithic (POST, then one PUT with the blob): ECR answers intermediate PATCHes of a
+    // chunked upload with 201 and drops the chunks after the first (aws/containers-roadmap#2831).
     out = await pushImage(images.store, client, input.ref, target, {
-      ...(input.chunkSize ? { chunkSize: input.chunkSize } : {}),
       blobSources: (digest) => ledger.sources(login.registry, digest),
       ...(input.onEvent ? { onProgress: input.onEvent } : {}),
     });

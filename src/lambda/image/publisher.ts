@@ -79,8 +79,6 @@ export interface EcrPublisherOptions {
   ecr?: (region: string) => ECRClient;
   /** draw the push's byte progress on stderr (default: when stderr is a terminal) */
   tty?: boolean;
-  /** upload blobs larger than this in chunks (default: one PUT per blob) */
-  chunkSize?: number;
 }
 
 export class EcrFunctionImagePublisher implements FunctionImagePublisher {
@@ -123,7 +121,6 @@ export class EcrFunctionImagePublisher implements FunctionImagePublisher {
       ecr: this.ecr(opts.region),
       ref: built.reference,
       repository: spec.name,
-      ...(this.opts.chunkSize ? { chunkSize: this.opts.chunkSize } : {}),
       say,
       onEvent: (e) => {
         if (!line) return;
