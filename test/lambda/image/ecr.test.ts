@@ -18,6 +18,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { StaticCredentials } from "../../../src/engine/images/auth.js";
 import { ImageStore } from "../../../src/engine/images/index.js";
+import { PushLedger } from "../../../src/engine/images/push-ledger.js";
 import { tarDirectory } from "../../../src/engine/images/tarwriter.js";
 import { EcrError, pushToEcr } from "../../../src/lambda/image/ecr.js";
 import { tempDir } from "../../engine/images/helpers.js";
@@ -185,6 +186,22 @@ test("a push into a second repository of the registry mounts what scar pushed be
   assert.equal(proxy.log.filter((l) => l.startsWith("POST") && l.includes("mount=")).length, 3);
   const back = await pullBack("team/fn-two");
   assert.equal(back.digest, v2.manifestDigest);
+});
+
+test("a stale mount hint (a repository without the blob) falls back to an upload", async () => {
+  const rec = images.find(`${src.host}/lab/fn:1`)!;
+  const digests = [...rec.layers.map((l) => l.digest), rec.configDigest];
+  fs.rmSync(join(images.store.root, "pushed.json"), { force: true }); // only this hint, not earlier tests' hints
+  new PushLedger(images.store.root).record(proxy.host, "deleted/repo", digests);
+  const out = await pushToEcr({ images, ecr, ref: `${src.host}/lab/fn:1`, repository: "fn-stale" });
+  assert.equal(out.blobsMounted, 0);
+  assert.equal(out.bytesUploaded, v1.layers.reduce((a, l) => a + l.length, 0) + configSize(v1));
+  assert.ok(
+    proxy.log.some((l) => l.includes("from=deleted%2Frepo")),
+    "the mount was tried",
+  );
+  const back = await pullBack("fn-stale");
+  assert.equal(back.digest, v1.manifestDigest);
 });
 
 test("no permission: ECR's AccessDeniedException and the registry's 401 are one clear line each", async () => {
