@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 import {
@@ -204,7 +206,7 @@ test("a stale mount hint (a repository without the blob) falls back to an upload
   assert.equal(back.digest, v1.manifestDigest);
 });
 
-test("no permission: ECR's AccessDeniedException and the registry's 401 are one clear line each", async () => {
+test("no permission: ECR's AccessDeniedException and the registry's 401 and 403 are one clear line each", async () => {
   ecrMock.reset();
   ecrMock.on(DescribeRepositoriesCommand).rejects(
     Object.assign(
@@ -231,6 +233,33 @@ test("no permission: ECR's AccessDeniedException and the registry's 401 are one 
       e instanceof EcrError &&
       e.message === `no permission to push to the ECR repository 'fn-locked' (${proxy.host} answered 401)`,
   );
+
+  // ECR's answer to an expired or foreign token: 403 DENIED (a stand-in server gives it to everything)
+  const denying = http.createServer((_req, res) => {
+    res.writeHead(403, { "content-type": "application/json" });
+    res.end('{"errors":[{"code":"DENIED","message":"Your authorization token has expired."}]}');
+  });
+  await new Promise<void>((r) => denying.listen(0, "127.0.0.1", r));
+  const host = `127.0.0.1:${(denying.address() as AddressInfo).port}`;
+  try {
+    ecrMock.on(GetAuthorizationTokenCommand).resolves({
+      authorizationData: [
+        {
+          authorizationToken: Buffer.from(`AWS:${PASSWORD}`).toString("base64"),
+          proxyEndpoint: `http://${host}`,
+        },
+      ],
+    });
+    await assert.rejects(
+      pushToEcr({ images, ecr, ref: `${src.host}/lab/fn:1`, repository: "fn-expired" }),
+      (e: Error) =>
+        e instanceof EcrError &&
+        e.message === `no permission to push to the ECR repository 'fn-expired' (${host} answered 403)`,
+    );
+  } finally {
+    denying.closeAllConnections();
+    await new Promise((r) => denying.close(r));
+  }
 });
 
 test("a function name ECR refuses is an error before any call to AWS", async () => {
