@@ -157,6 +157,14 @@ export interface OscarClusterConfig {
   auth_user?: string;
   auth_password?: string;
   ssl_verify?: boolean;
+  /** OIDC instead of basic auth (oscar-cli's options): an oidc-agent account, or a refresh token. */
+  oidc_account_name?: string;
+  oidc_refresh_token?: string;
+  /** For a refresh token that is not a JWT saying them: its issuer, client (and secret) and scopes. */
+  oidc_issuer?: string;
+  oidc_client_id?: string;
+  oidc_client_secret?: string;
+  oidc_scope?: string;
   memory?: string;
   cpu?: string;
   log_level?: string;

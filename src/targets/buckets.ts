@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { Agent as HttpsAgent } from "node:https";
 import { dirname, join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -36,6 +37,8 @@ export interface BucketStoreOptions {
   region?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** False to accept a self-signed certificate (OSCAR's `minio_provider.verify`). */
+  verify?: boolean;
 }
 
 export interface ObjectEntry {
@@ -64,6 +67,9 @@ export class BucketStore {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
+      ...(opts.verify === false
+        ? { requestHandler: { httpsAgent: new HttpsAgent({ rejectUnauthorized: false }) } }
+        : {}),
       ...(opts.accessKeyId && opts.secretAccessKey
         ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
         : {}),

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import type { ScarConfigFile } from "../config/defaults.js";
 import { doctorHint, engineDataDir, ensureEngine, readCredentials } from "./local-engine.js";
+import { OidcTokenSource } from "./oidc.js";
 import { OscarTarget } from "./oscar.js";
 import { OscarClient } from "./oscar-client.js";
 
@@ -88,16 +89,43 @@ export async function openTarget(
       `add it under "oscar": {"${name.cluster}": {"endpoint": ..., "auth_user": ..., "auth_password": ...}}${known.length ? ` (configured: ${known.join(", ")})` : ""}`,
     );
   }
-  if (!c.endpoint || !c.auth_user || !c.auth_password) {
+  const str = (k: string) => (typeof c[k] === "string" && c[k] ? (c[k] as string) : undefined);
+  const oidc = Boolean(str("oidc_refresh_token") || str("oidc_account_name"));
+  const missing = oidc
+    ? ["endpoint"].filter((k) => !c[k])
+    : ["endpoint", "auth_user", "auth_password"].filter((k) => !c[k]);
+  if (missing.length > 0) {
     throw new TargetError(
-      `OSCAR cluster '${name.cluster}' in scar.cfg lacks ${["endpoint", "auth_user", "auth_password"].filter((k) => !c[k]).join(", ")}`,
-      `set them under "oscar": {"${name.cluster}": {...}} in scar.cfg`,
+      `OSCAR cluster '${name.cluster}' in scar.cfg lacks ${missing.join(", ")}`,
+      `set them under "oscar": {"${name.cluster}": {...}} in scar.cfg (or, for OIDC, oidc_refresh_token or oidc_account_name instead of auth_user and auth_password)`,
     );
   }
+  let bearer: (() => Promise<string>) | undefined;
+  if (oidc) {
+    // oscar-cli's order: an oidc-agent account first, then a refresh token
+    const source = new OidcTokenSource({
+      ...(str("oidc_account_name") ? { accountName: str("oidc_account_name") } : {}),
+      ...(str("oidc_refresh_token") && !str("oidc_account_name")
+        ? { refreshToken: str("oidc_refresh_token") }
+        : {}),
+      ...(str("oidc_issuer") ? { issuer: str("oidc_issuer") } : {}),
+      ...(str("oidc_client_id") ? { clientId: str("oidc_client_id") } : {}),
+      ...(str("oidc_client_secret") ? { clientSecret: str("oidc_client_secret") } : {}),
+      ...(str("oidc_scope") ? { scope: str("oidc_scope") } : {}),
+    });
+    bearer = async () => {
+      try {
+        return await source.token();
+      } catch (err) {
+        throw new TargetError(
+          `cannot get an OIDC token for OSCAR cluster '${name.cluster}': ${(err as Error).message}`,
+        );
+      }
+    };
+  }
   const client = new OscarClient({
-    url: c.endpoint,
-    user: c.auth_user,
-    password: c.auth_password,
+    url: c.endpoint!,
+    ...(bearer ? { bearer } : { user: c.auth_user!, password: c.auth_password! }),
     sslVerify: c.ssl_verify !== false,
   });
   return new OscarTarget(`oscar:${name.cluster}`, client, `OSCAR cluster '${name.cluster}' at ${c.endpoint}`);

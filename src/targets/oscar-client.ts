@@ -8,8 +8,11 @@ import { Agent, type Dispatcher, request } from "undici";
 export interface OscarEndpoint {
   /** Base URL, e.g. `http://127.0.0.1:8080` or `https://oscar.example.org`. */
   url: string;
-  user: string;
-  password: string;
+  /** Basic auth (OSCAR's admin user), unless `bearer` is given. */
+  user?: string;
+  password?: string;
+  /** An OIDC access token for every request instead of basic auth (scar.cfg's OIDC options). */
+  bearer?: () => Promise<string>;
   /** False to accept self-signed certificates (scar.cfg `ssl_verify`). */
   sslVerify?: boolean;
 }
@@ -39,13 +42,15 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Send no credentials (SCAR's HTTP endpoint has none). */
   anonymous?: boolean;
+  /** Send this bearer token instead of the cluster's credentials (a service's token on /run and /job). */
+  token?: string;
   /** Statuses returned instead of thrown (default: 2xx only). */
   accept?: (status: number) => boolean;
 }
 
 export class OscarClient {
   private readonly dispatcher: Dispatcher;
-  private readonly auth: string;
+  private readonly basic?: string;
 
   constructor(readonly endpoint: OscarEndpoint) {
     this.dispatcher = new Agent({
@@ -54,7 +59,13 @@ export class OscarClient {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
-    this.auth = `Basic ${Buffer.from(`${endpoint.user}:${endpoint.password}`).toString("base64")}`;
+    if (!endpoint.bearer)
+      this.basic = `Basic ${Buffer.from(`${endpoint.user ?? ""}:${endpoint.password ?? ""}`).toString("base64")}`;
+  }
+
+  /** The Authorization header of the cluster's credentials. */
+  private async auth(): Promise<string> {
+    return this.endpoint.bearer ? `Bearer ${await this.endpoint.bearer()}` : this.basic!;
   }
 
   url(path: string): string {
@@ -68,7 +79,8 @@ export class OscarClient {
       for (const one of Array.isArray(v) ? v : [v]) target.searchParams.append(k, one);
     }
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-    if (!opts.anonymous) headers.authorization = this.auth;
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    else if (!opts.anonymous) headers.authorization = await this.auth();
     if (opts.contentType) headers["content-type"] = opts.contentType;
     let res: Dispatcher.ResponseData;
     try {
@@ -112,7 +124,7 @@ export class OscarClient {
   async *lines(method: string, path: string, json: unknown): AsyncGenerator<unknown> {
     const res = await request(this.url(path), {
       method: method as Dispatcher.HttpMethod,
-      headers: { authorization: this.auth, "content-type": "application/json" },
+      headers: { authorization: await this.auth(), "content-type": "application/json" },
       body: JSON.stringify(json),
       dispatcher: this.dispatcher,
     });

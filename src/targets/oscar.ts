@@ -3,12 +3,14 @@
  * engine offers more than OSCAR (job records with stage times, dead letters, image import and pull
  * progress, job counts, the SCAR-style HTTP endpoint), it is used when the server says it is scar's.
  */
+import { randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { PullEvent } from "../engine/images/pull.js";
 import type { FunctionSpec } from "../fdl/spec.js";
 import type { BucketStore } from "./buckets.js";
 import { ApiError, type OscarClient } from "./oscar-client.js";
+import { pool } from "./pool.js";
 import { serviceJson } from "./service-json.js";
 import type {
   DeployOptions,
@@ -42,9 +44,27 @@ export function logStreamOf(id: string, created: string | number | null): string
 
 export const logGroupOf = (fn: string) => `/aws/lambda/${fn}`;
 
+/** OSCAR's pod phases (GET /system/logs/<service>) as scar's job statuses. */
+const PHASES: Record<string, JobStatusName> = {
+  Suspended: "queued", // the Job exists, its pod does not yet (Kueue, or not scheduled)
+  Pending: "queued",
+  Running: "running",
+  Succeeded: "succeeded",
+  Failed: "failed",
+};
+
+/** SCAR's payload keys (`scar run` args, run script, -e): scar's engine reads them, OSCAR's supervisor does not. */
+const SCAR_PAYLOAD_KEYS = ["cmd_args", "script", "scar_env", "scar_event_source"];
+
 export class OscarTarget implements Target {
   private engine?: boolean;
+  private version?: string;
   private store?: BucketStore;
+  /** Services read for their token (and owner), by name. */
+  private readonly services = new Map<string, Service>();
+  /** Job names already claimed by a submission of this process (finding names on an OSCAR before 4.1). */
+  private readonly claimed = new Set<string>();
+  private submitting: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly name: string,
@@ -60,11 +80,12 @@ export class OscarTarget implements Target {
   async isScarEngine(): Promise<boolean> {
     if (this.engine === undefined) {
       try {
-        const info = await this.client.json<{ serverless_backend?: { name?: string } }>(
+        const info = await this.client.json<{ version?: string; serverless_backend?: { name?: string } }>(
           "GET",
           "/system/info",
         );
         this.engine = info?.serverless_backend?.name === "scar-local";
+        this.version = info?.version ?? "";
       } catch (err) {
         if (err instanceof ApiError && err.status === 0) throw err;
         this.engine = false;
@@ -177,6 +198,7 @@ export class OscarTarget implements Target {
   async remove(name: string): Promise<boolean> {
     try {
       await this.client.send("DELETE", `/system/services/${encodeURIComponent(name)}`);
+      this.services.delete(name);
       return true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return false;
@@ -195,13 +217,17 @@ export class OscarTarget implements Target {
     event: unknown,
     opts: { answer?: "logs"; requestId?: string } = {},
   ): Promise<RunResult> {
+    const engine = await this.isScarEngine();
     const headers: Record<string, string> = {};
     if (opts.answer === "logs") headers["x-scar-response"] = "logs";
     if (opts.requestId) headers["x-scar-request-id"] = opts.requestId;
+    const token = await this.serviceToken(name);
     const res = await this.client.send("POST", `/run/${encodeURIComponent(name)}`, {
-      body: JSON.stringify(event ?? {}),
-      contentType: "application/json",
+      ...(engine
+        ? { body: JSON.stringify(event ?? {}), contentType: "application/json" }
+        : { body: oscarBody(name, event) }),
       headers,
+      ...(token ? { token } : {}),
       accept: (s) => s < 300 || s === 500 || s === 502,
     });
     // scar's engine says what went wrong as JSON (e.g. output files too large to answer with).
@@ -225,27 +251,145 @@ export class OscarTarget implements Target {
     };
   }
 
+  /**
+   * An async invocation; its job's id. scar's engine answers with it. OSCAR answers 201 with an
+   * empty body, so the job is named here (`X-Delegated-Job-ID`, which OSCAR takes as the name from
+   * 4.1.0 on); an older OSCAR names it itself, and the name is the one /system/logs lists now that
+   * it did not before (submissions of this process are serialized for that). "" when it cannot be told.
+   */
   async submit(name: string, event: unknown): Promise<string> {
-    const res = await this.client.send("POST", `/job/${encodeURIComponent(name)}`, {
-      body: JSON.stringify(event ?? {}),
-      contentType: "application/json",
-    });
-    try {
-      return (JSON.parse(res.body.toString("utf8")) as { jobID?: string }).jobID ?? "";
-    } catch {
-      return "";
+    const engine = await this.isScarEngine();
+    const token = await this.serviceToken(name);
+    const path = `/job/${encodeURIComponent(name)}`;
+    if (engine) {
+      const res = await this.client.send("POST", path, {
+        body: JSON.stringify(event ?? {}),
+        contentType: "application/json",
+        ...(token ? { token } : {}),
+      });
+      try {
+        return (JSON.parse(res.body.toString("utf8")) as { jobID?: string }).jobID ?? "";
+      } catch {
+        return "";
+      }
     }
+    const body = oscarBody(name, event);
+    const send = (headers: Record<string, string> = {}) =>
+      this.client.send("POST", path, { body, headers, ...(token ? { token } : {}) });
+    if (namesJobs(this.version ?? "")) {
+      const id = oscarJobName(name);
+      await send({ "x-delegated-job-id": id });
+      return id;
+    }
+    const turn = this.submitting.then(async () => {
+      const before = new Set(await this.jobNames(name));
+      await send();
+      const fresh = (await this.jobNames(name)).filter((n) => !before.has(n) && !this.claimed.has(n));
+      if (fresh.length !== 1) return "";
+      this.claimed.add(fresh[0]!);
+      return fresh[0]!;
+    });
+    this.submitting = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** The names of a service's jobs OSCAR lists now. */
+  private async jobNames(name: string): Promise<string[]> {
+    return (await this.jobs(name)).map((j) => j.id);
+  }
+
+  /** A service's token, for /run and /job (OSCAR takes Bearer tokens only there); read once. */
+  private async serviceToken(name: string): Promise<string | undefined> {
+    const svc = await this.service(name);
+    return typeof svc?.token === "string" && svc.token ? svc.token : undefined;
+  }
+
+  private async service(name: string): Promise<Service | undefined> {
+    let svc = this.services.get(name);
+    if (!svc) {
+      try {
+        svc = await this.client.json<Service>("GET", `/system/services/${encodeURIComponent(name)}`);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }
+      if (svc) this.services.set(name, svc);
+    }
+    return svc;
+  }
+
+  /**
+   * The event of a file in a bucket, as the target's storage sends it: S3's for scar's engine,
+   * MinIO's for OSCAR (what its supervisor reads; the principal is the service's owner, whose
+   * MinIO credentials OSCAR then gives the job).
+   */
+  async fileEvent(
+    name: string,
+    bucket: string,
+    key: string,
+    size: number,
+    eventSource = false,
+  ): Promise<unknown> {
+    const encoded = encodeURIComponent(key).replace(/%2F/g, "/").replace(/%20/g, "+");
+    if (await this.isScarEngine()) {
+      return {
+        ...(eventSource ? { scar_event_source: true } : {}),
+        Records: [
+          {
+            eventVersion: "2.1",
+            eventSource: "aws:s3",
+            awsRegion: "us-east-1",
+            eventTime: new Date().toISOString(),
+            eventName: "s3:ObjectCreated:Put",
+            s3: {
+              s3SchemaVersion: "1.0",
+              bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+              object: { key: encoded, size },
+            },
+          },
+        ],
+      };
+    }
+    const owner = ((await this.service(name))?.owner as string | undefined) || "cluster_admin";
+    return {
+      EventName: "s3:ObjectCreated:Put",
+      Key: `${bucket}/${key}`,
+      Records: [
+        {
+          eventVersion: "2.0",
+          eventSource: "minio:s3",
+          awsRegion: "",
+          eventTime: new Date().toISOString(),
+          eventName: "s3:ObjectCreated:Put",
+          userIdentity: { principalId: owner },
+          requestParameters: { principalId: owner, region: "", sourceIPAddress: "127.0.0.1" },
+          responseElements: {},
+          s3: {
+            s3SchemaVersion: "1.0",
+            configurationId: "Config",
+            bucket: { name: bucket, ownerIdentity: { principalId: owner }, arn: `arn:aws:s3:::${bucket}` },
+            object: { key: encoded, size },
+          },
+        },
+      ],
+    };
   }
 
   async invokeHttp(name: string, req: HttpInvokeRequest): Promise<RunResult> {
     const engine = await this.isScarEngine();
     if (!engine) {
-      // OSCAR has no API Gateway: its /run and /job endpoints take the body as the event.
+      // OSCAR has no API Gateway: its /run and /job endpoints take the body, in base64, as the input.
+      // -db's file is base64 already; -jd's JSON is sent as oscar-cli sends a text input.
+      const raw = req.body ?? "";
+      const input =
+        req.contentType === "application/octet-stream"
+          ? Buffer.from(String(raw), "base64")
+          : Buffer.from(typeof raw === "string" ? raw : String(raw));
       if (req.asynchronous) {
-        const id = await this.submit(name, req.body ?? "");
+        const id = await this.submit(name, input);
         return asyncResult(name, id);
       }
-      return this.run(name, req.body ?? "");
+      return this.run(name, input);
     }
     const res = await this.client.send(req.method, `/invoke/${encodeURIComponent(name)}`, {
       anonymous: true,
@@ -296,12 +440,14 @@ export class OscarTarget implements Target {
         out.push({
           id,
           function: name,
-          status: j.status,
+          // a phase scar does not know (Kubernetes' "Unknown") is shown as it is, and is not final
+          status: PHASES[j.status] ?? j.status.toLowerCase(),
           created: j.creation_time ?? null,
           started: j.start_time ?? null,
           finished: j.finish_time ?? null,
           logGroup: logGroupOf(name),
           logStream: logStreamOf(id, j.creation_time ?? null),
+          record: { phase: j.status },
         });
       }
       page = res?.next_page;
@@ -322,6 +468,21 @@ export class OscarTarget implements Target {
     return (await this.jobs(fn)).find((j) => j.id === id);
   }
 
+  /** The jobs of these ids that the target knows now (one listing on OSCAR, one request each on scar's engine). */
+  async jobsByIds(name: string, ids: string[]): Promise<Map<string, JobInfo>> {
+    const out = new Map<string, JobInfo>();
+    if (await this.isScarEngine()) {
+      await pool(ids, 8, async (id) => {
+        const j = await this.job(id, name);
+        if (j) out.set(id, j);
+      });
+      return out;
+    }
+    const wanted = new Set(ids);
+    for (const j of await this.jobs(name)) if (wanted.has(j.id)) out.set(j.id, j);
+    return out;
+  }
+
   async jobLog(name: string, id: string): Promise<string> {
     const res = await this.client.send(
       "GET",
@@ -333,7 +494,13 @@ export class OscarTarget implements Target {
   async buckets(): Promise<BucketStore> {
     if (!this.store) {
       const cfg = await this.client.json<{
-        minio_provider?: { endpoint?: string; access_key?: string; secret_key?: string; region?: string };
+        minio_provider?: {
+          endpoint?: string;
+          verify?: boolean;
+          access_key?: string;
+          secret_key?: string;
+          region?: string;
+        };
       }>("GET", "/system/config");
       const m = cfg?.minio_provider;
       if (!m?.endpoint) throw new ApiError(500, `${this.name} does not say where its object store is`);
@@ -344,6 +511,8 @@ export class OscarTarget implements Target {
         region: m.region ?? "us-east-1",
         ...(m.access_key ? { accessKeyId: m.access_key } : {}),
         ...(m.secret_key ? { secretAccessKey: m.secret_key } : {}),
+        // OSCAR says whether its MinIO's certificate can be checked (false: self-signed)
+        ...(m.verify === false ? { verify: false } : {}),
       });
     }
     return this.store;
@@ -413,4 +582,36 @@ function parseMemory(v: string): number | null {
     G: 1e9 / (1024 * 1024),
   };
   return Math.round(n * mib[unit]!);
+}
+
+/** OSCAR takes the job's name from X-Delegated-Job-ID from 4.1.0 on (grycap/oscar pkg/handlers/job.go). */
+function namesJobs(version: string): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 4 || (major === 4 && minor >= 1);
+}
+
+/** A job name as OSCAR makes them: the service's name (its first 16 characters if 25 or more), a dash, a UUID. */
+function oscarJobName(service: string): string {
+  return `${service.length >= 25 ? service.slice(0, 16) : service}-${randomUUID()}`;
+}
+
+/**
+ * The body of /run and /job on OSCAR, as its clients send it: the input in base64 (oscar-cli's
+ * `--text-input`/`--file-input`), nothing for none, a storage event as JSON. SCAR's payload keys
+ * mean nothing to OSCAR's supervisor, so asking for them is an error rather than silently ignored.
+ */
+function oscarBody(name: string, event: unknown): string {
+  if (Buffer.isBuffer(event)) return event.toString("base64");
+  if (typeof event === "string") return Buffer.from(event).toString("base64");
+  if (event === undefined || event === null) return "";
+  const keys = Object.keys(event as object);
+  const scarKeys = keys.filter((k) => SCAR_PAYLOAD_KEYS.includes(k));
+  if (scarKeys.length > 0)
+    throw new ApiError(
+      400,
+      `'${name}' runs on OSCAR, whose supervisor takes no container arguments, run script or -e variables (${scarKeys.join(", ")}): set them in the service's script and environment, and send input with 'scar invoke -db FILE'`,
+    );
+  return keys.length === 0 ? "" : JSON.stringify(event);
 }

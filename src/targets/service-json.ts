@@ -6,6 +6,42 @@
 import { readFileSync } from "node:fs";
 import type { FunctionSpec, StoragePath, StorageProviderSpec } from "../fdl/spec.js";
 
+/**
+ * OSCAR's own service fields an FDL may give (grycap/oscar pkg/types/service.go), sent as written:
+ * scar does not act on them, OSCAR does. Go's decoder drops any it does not know (e.g. `replicas`
+ * on OSCAR 4, where `federation` replaced it).
+ */
+export const OSCAR_PASS_THROUGH = [
+  "vo",
+  "expose",
+  "mount",
+  "annotations",
+  "labels",
+  "image_pull_secrets",
+  "alpine",
+  "enable_gpu",
+  "enable_sgx",
+  "image_prefetch",
+  "synchronous",
+  "total_memory",
+  "total_cpu",
+  "ephemeral_storage_request",
+  "allowed_users",
+  "visibility",
+  "isolation_level",
+  "replicas",
+  "rescheduler_threshold",
+  "delegation",
+  "federation",
+  "clusters",
+  "volume",
+  "kserve",
+  "owner",
+  "interlink_node_name",
+  "file_stage_in",
+  "token",
+] as const;
+
 export interface ServiceJsonOptions {
   storageProviders: Record<string, StorageProviderSpec>;
   /**
@@ -51,16 +87,28 @@ export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Recor
   const retention = (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
     ?.log_retention_policy_in_days;
   if (typeof retention === "number") scar.log_retention_days = retention;
+  const oscar: Record<string, unknown> = {};
+  if (spec.provider === "oscar") {
+    for (const k of OSCAR_PASS_THROUGH) {
+      const v = spec.raw[k];
+      if (v === undefined || v === null) continue;
+      // Go's map[string]string takes strings only; YAML wrote `team: 1` as a number.
+      oscar[k] = k === "annotations" || k === "labels" ? stringValues(v) : v;
+    }
+    // oscar-cli sets it to the FDL's cluster key; OSCAR uses it in job delegations.
+    if (spec.cluster) oscar.cluster_id = spec.cluster;
+  }
   return {
     name: spec.name,
+    ...oscar,
     image: spec.image,
     memory: `${spec.memory}Mi`,
     ...(spec.cpu !== undefined ? { cpu: String(spec.cpu) } : {}),
     log_level: spec.log_level,
     script: spec.script ? readFileSync(spec.script, "utf8") : "",
     environment: {
-      variables: spec.environment,
-      ...(Object.keys(spec.secrets).length > 0 ? { secrets: spec.secrets } : {}),
+      variables: stringValues(spec.environment),
+      ...(Object.keys(spec.secrets).length > 0 ? { secrets: stringValues(spec.secrets) } : {}),
     },
     input: spec.input.map(path),
     output: spec.output.map((o) => ({
@@ -71,4 +119,12 @@ export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Recor
     ...(Object.keys(providers).length > 0 ? { storage_providers: providers } : {}),
     scar,
   };
+}
+
+/** A map with every value a string, as Go's `map[string]string` wants it (objects are left as they are). */
+function stringValues(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
+  return Object.fromEntries(
+    Object.entries(v).map(([k, x]) => [k, typeof x === "object" && x !== null ? x : String(x ?? "")]),
+  );
 }

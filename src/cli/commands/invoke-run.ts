@@ -165,31 +165,6 @@ function printResult(
   }
 }
 
-/**
- * The S3 event SCAR's event launcher should have sent: with eventTime, awsRegion and the key encoded.
- * `eventSource`: sent for SCAR 1.x's `-es BUCKET`, whose results go to `BUCKET/output` when the
- * function has no outputs (src/engine/event-source.ts).
- */
-export function s3Event(bucket: string, key: string, size: number, eventSource = false) {
-  return {
-    ...(eventSource ? { scar_event_source: true } : {}),
-    Records: [
-      {
-        eventVersion: "2.1",
-        eventSource: "aws:s3",
-        awsRegion: "us-east-1",
-        eventTime: new Date().toISOString(),
-        eventName: "s3:ObjectCreated:Put",
-        s3: {
-          s3SchemaVersion: "1.0",
-          bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
-          object: { key: encodeURIComponent(key).replace(/%2F/g, "/").replace(/%20/g, "+"), size },
-        },
-      },
-    ],
-  };
-}
-
 async function launchOverBucket(target: OscarTarget, fn: string, path: string, flags: RunFlags) {
   const [bucket, prefix] = splitBucketPath(path);
   const store = await target.buckets();
@@ -209,7 +184,8 @@ async function launchOverBucket(target: OscarTarget, fn: string, path: string, f
   await pool(files, 16, async (f) => {
     if (!quiet) say(`Sending event for file '${f.key}'`);
     try {
-      const id = await target.submit(fn, s3Event(bucket, f.key, f.size, Boolean(flags.eventSource)));
+      const event = await target.fileEvent(fn, bucket, f.key, f.size, Boolean(flags.eventSource));
+      const id = await target.submit(fn, event);
       launched.push({ key: f.key, id });
       line?.add({ done: 1 });
     } catch (err) {
@@ -256,23 +232,51 @@ async function launchOverBucket(target: OscarTarget, fn: string, path: string, f
 const fmt = (s: number | null) => (s === null ? "-" : `${s.toFixed(s < 10 ? 2 : 1)} s`);
 
 const FINAL = new Set<string>(FINAL_STATUSES);
+/**
+ * Rounds (300 ms apart) a submitted job may go unlisted before it counts as unknown (6 s): OSCAR
+ * creates the Job before it answers, so a job it does not list is gone or was named otherwise.
+ */
+const UNSEEN_POLLS = 20;
 
+/**
+ * Polls the jobs until each has a final status. A job the target does not list never ends by
+ * itself: an empty id (the target could not tell the job's name) is "unknown" at once, one that was
+ * listed and is gone (OSCAR deletes finished jobs after a while) is "unknown" then, and one never
+ * listed is "unknown" after UNSEEN_POLLS rounds.
+ */
 async function waitForJobs(
   target: OscarTarget,
   fn: string,
   jobs: { key: string; id: string }[],
   progress: boolean,
 ) {
-  const pending = new Map(jobs.map((j) => [j.id, j]));
+  const pending = new Map(jobs.filter((j) => j.id).map((j) => [j.id, j]));
   const results = new Map<string, { status: string; seconds: number | null; reason?: string }>();
+  const unnamed = jobs.filter((j) => !j.id).length;
+  const seen = new Set<string>();
+  const unseenRounds = new Map<string, number>();
   const line = progress ? countLine(`waiting for '${fn}'`, jobs.length) : undefined;
   while (pending.size > 0) {
     let running = 0;
-    await pool([...pending.values()].slice(0, 400), 8, async (j) => {
-      const info = await target.job(j.id, fn);
-      if (!info) return;
+    const batch = [...pending.values()].slice(0, 400);
+    const found = await target.jobsByIds(
+      fn,
+      batch.map((j) => j.id),
+    );
+    for (const j of batch) {
+      const info = found.get(j.id);
+      if (!info) {
+        const rounds = (unseenRounds.get(j.id) ?? 0) + 1;
+        unseenRounds.set(j.id, rounds);
+        if (seen.has(j.id) || rounds >= UNSEEN_POLLS) {
+          results.set(j.id, { status: "unknown", seconds: null });
+          pending.delete(j.id);
+        }
+        continue;
+      }
+      seen.add(j.id);
       if (info.status === "running") running++;
-      if (!FINAL.has(info.status)) return;
+      if (!FINAL.has(info.status)) continue;
       const rec = info.record as
         | { startedAt?: number; stages?: { done?: number }; reason?: string }
         | undefined;
@@ -284,9 +288,9 @@ async function waitForJobs(
             : null;
       results.set(j.id, { status: info.status, seconds, ...(rec?.reason ? { reason: rec.reason } : {}) });
       pending.delete(j.id);
-    });
-    const failed = [...results.values()].filter((r) => r.status !== "succeeded").length;
-    line?.update({ done: results.size - failed, failed, running });
+    }
+    const failed = [...results.values()].filter((r) => r.status !== "succeeded").length + unnamed;
+    line?.update({ done: results.size - failed + unnamed, failed, running });
     if (pending.size > 0) await new Promise((r) => setTimeout(r, 300));
   }
   line?.finish();
@@ -297,7 +301,7 @@ async function waitForJobs(
   const pct = (p: number) =>
     secs.length ? secs[Math.min(secs.length - 1, Math.floor(p * secs.length))]! : null;
   const failures = jobs
-    .filter((j) => results.get(j.id)?.status !== "succeeded")
+    .filter((j) => !j.id || results.get(j.id)?.status !== "succeeded")
     .map((j) => ({
       Key: j.key,
       RequestId: j.id,
