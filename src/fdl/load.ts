@@ -261,6 +261,8 @@ export function parseFdl(file: string, text: string, opts: LoadOptions = {}): Fd
     file,
     functions: placed.map((p) => p.spec),
     storage_providers: providers,
+    // OSCAR's FDL: the clusters its services may delegate jobs to (oscar-cli sends them with each service)
+    ...(isPlainObject(doc.clusters) ? { clusters: doc.clusters as Record<string, unknown> } : {}),
     warnings: sortIssues(issues),
   };
 }

@@ -120,5 +120,7 @@ export interface FdlResult {
   functions: FunctionSpec[];
   /** By canonical id, including the built-in `s3.default` and `minio.default`. */
   storage_providers: Record<string, StorageProviderSpec>;
+  /** OSCAR's top-level `clusters` (endpoint, auth_user, auth_password, ssl_verify by cluster id), as written. */
+  clusters?: Record<string, unknown>;
   warnings: import("./issues.js").FdlIssue[];
 }

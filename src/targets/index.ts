@@ -3,8 +3,9 @@
  * `scar.target`, else `local`. `local` reaches the embedded engine (started in the background when
  * it is not running); `oscar:<cluster>` reaches the cluster configured in scar.cfg `oscar.<cluster>`.
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { ScarConfigFile } from "../config/defaults.js";
+import { configFolder } from "../config/scar-cfg.js";
 import { doctorHint, engineDataDir, ensureEngine, readCredentials } from "./local-engine.js";
 import { OidcTokenSource } from "./oidc.js";
 import { OscarTarget } from "./oscar.js";
@@ -103,16 +104,20 @@ export async function openTarget(
   let bearer: (() => Promise<string>) | undefined;
   if (oidc) {
     // oscar-cli's order: an oidc-agent account first, then a refresh token
-    const source = new OidcTokenSource({
-      ...(str("oidc_account_name") ? { accountName: str("oidc_account_name") } : {}),
-      ...(str("oidc_refresh_token") && !str("oidc_account_name")
-        ? { refreshToken: str("oidc_refresh_token") }
-        : {}),
-      ...(str("oidc_issuer") ? { issuer: str("oidc_issuer") } : {}),
-      ...(str("oidc_client_id") ? { clientId: str("oidc_client_id") } : {}),
-      ...(str("oidc_client_secret") ? { clientSecret: str("oidc_client_secret") } : {}),
-      ...(str("oidc_scope") ? { scope: str("oidc_scope") } : {}),
-    });
+    const source = new OidcTokenSource(
+      {
+        ...(str("oidc_account_name") ? { accountName: str("oidc_account_name") } : {}),
+        ...(str("oidc_refresh_token") && !str("oidc_account_name")
+          ? { refreshToken: str("oidc_refresh_token") }
+          : {}),
+        ...(str("oidc_issuer") ? { issuer: str("oidc_issuer") } : {}),
+        ...(str("oidc_client_id") ? { clientId: str("oidc_client_id") } : {}),
+        ...(str("oidc_client_secret") ? { clientSecret: str("oidc_client_secret") } : {}),
+        ...(str("oidc_scope") ? { scope: str("oidc_scope") } : {}),
+      },
+      process.env.OIDC_SOCK,
+      join(configFolder(), "oidc-tokens.json"),
+    );
     bearer = async () => {
       try {
         return await source.token();

@@ -1,11 +1,15 @@
 /**
  * OIDC access tokens for OSCAR clusters that take them (oscar-cli's cluster options): a refresh
  * token exchanged at the issuer's token endpoint, or an account of a running oidc-agent. A token is
- * kept until a minute before it expires, so one command makes one exchange however many requests
- * it sends.
+ * kept until a minute before it expires: in memory, so one command makes one exchange however many
+ * requests it sends, and (refresh tokens) in a cache file only its owner may read, so the next
+ * commands make none. oidc-agent keeps its own tokens.
  */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { request } from "undici";
+import { writeFileAtomic } from "../config/scar-cfg.js";
 
 export interface OidcSettings {
   /** scar.cfg `oidc_refresh_token`: exchanged at the issuer's token endpoint. */
@@ -42,6 +46,8 @@ export class OidcTokenSource {
     private readonly settings: OidcSettings,
     /** Where oidc-agent listens; $OIDC_SOCK when not given. */
     private readonly agentSocket: string | undefined = process.env.OIDC_SOCK,
+    /** The cache file of tokens got from refresh tokens (none: memory only). */
+    private readonly cacheFile?: string,
     private readonly now: () => number = Date.now,
   ) {
     if (!settings.refreshToken && !settings.accountName)
@@ -50,6 +56,7 @@ export class OidcTokenSource {
 
   /** A valid access token, from the cache while it lasts. */
   async token(): Promise<string> {
+    if (!this.cached && this.settings.refreshToken) this.cached = this.readCache();
     if (this.cached && this.cached.expiresAt - MIN_VALID_SECONDS * 1000 > this.now())
       return this.cached.token;
     // Requests sent at once share one exchange.
@@ -63,7 +70,46 @@ export class OidcTokenSource {
     const exp = jwtClaims(token)?.exp;
     // Without a lifetime the token is used for this request only.
     this.cached = { token, expiresAt: expiresAt ?? (typeof exp === "number" ? exp * 1000 : this.now()) };
+    if (this.settings.refreshToken && this.cacheFile) this.writeCache(this.cached);
     return token;
+  }
+
+  /** Entries are keyed by a hash of the refresh token and the settings it is exchanged with. */
+  private cacheKey(): string {
+    const { refreshToken, issuer, clientId, scope } = this.settings;
+    return createHash("sha256")
+      .update(JSON.stringify([refreshToken, issuer ?? "", clientId ?? "", scope ?? ""]))
+      .digest("hex");
+  }
+
+  private cacheEntries(): Record<string, { token: string; expiresAt: number }> {
+    if (!this.cacheFile) return {};
+    try {
+      const j = JSON.parse(readFileSync(this.cacheFile, "utf8")) as unknown;
+      return j && typeof j === "object" ? (j as Record<string, { token: string; expiresAt: number }>) : {};
+    } catch {
+      return {}; // none yet, or unreadable: a new exchange costs one request
+    }
+  }
+
+  private readCache(): { token: string; expiresAt: number } | undefined {
+    const e = this.cacheEntries()[this.cacheKey()];
+    return typeof e?.token === "string" && typeof e.expiresAt === "number" ? e : undefined;
+  }
+
+  private writeCache(entry: { token: string; expiresAt: number }): void {
+    const now = this.now();
+    const kept = Object.fromEntries(
+      Object.entries(this.cacheEntries()).filter(
+        ([, e]) => typeof e?.expiresAt === "number" && e.expiresAt > now,
+      ),
+    );
+    kept[this.cacheKey()] = entry;
+    try {
+      writeFileAtomic(this.cacheFile!, `${JSON.stringify(kept)}\n`); // mode 0600
+    } catch {
+      // a read-only config folder: the token still serves this command
+    }
   }
 
   private async fromRefreshToken(): Promise<string> {

@@ -166,6 +166,7 @@ export class OscarTarget implements Target {
     const ready = opts.prepared ? spec : await this.prepare(spec, opts);
     const body = serviceJson(ready, {
       storageProviders: opts.storageProviders,
+      ...(opts.clusters ? { clusters: opts.clusters } : {}),
       s3AsMinio: !(await this.isScarEngine()),
     });
     await this.client.json(opts.update ? "PUT" : "POST", "/system/services", { json: body });
@@ -193,6 +194,28 @@ export class OscarTarget implements Target {
       if (l.done) return;
       onPull?.(line as PullEvent);
     }
+  }
+
+  /**
+   * The buckets OSCAR deletes, files and all, with the service (grycap/oscar pkg/handlers/delete.go):
+   * those of its inputs and outputs, except the one of its `mount`. None on scar's engine, which
+   * keeps them.
+   */
+  async bucketsDeletedWith(name: string): Promise<string[]> {
+    if (await this.isScarEngine()) return [];
+    const svc = await this.service(name);
+    if (!svc) return [];
+    const bucket = (p: unknown) =>
+      String(p ?? "")
+        .replace(/^[\s/]+/, "")
+        .split("/")[0]!;
+    const mount = bucket((svc.mount as { path?: string } | undefined)?.path);
+    const out = new Set<string>();
+    for (const io of [...(svc.input ?? []), ...(svc.output ?? [])]) {
+      const b = bucket(io.path);
+      if (b && b !== mount) out.add(b);
+    }
+    return [...out];
   }
 
   async remove(name: string): Promise<boolean> {

@@ -49,6 +49,8 @@ export interface ServiceJsonOptions {
    * own MinIO is where `s3` paths of SCAR functions land). The local engine serves both names.
    */
   s3AsMinio: boolean;
+  /** The FDL's top-level OSCAR `clusters`; a service's own `clusters` entries win. */
+  clusters?: Record<string, unknown>;
 }
 
 export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Record<string, unknown> {
@@ -97,6 +99,11 @@ export function serviceJson(spec: FunctionSpec, opts: ServiceJsonOptions): Recor
     }
     // oscar-cli sets it to the FDL's cluster key; OSCAR uses it in job delegations.
     if (spec.cluster) oscar.cluster_id = spec.cluster;
+    if (opts.clusters)
+      oscar.clusters = {
+        ...opts.clusters,
+        ...((oscar.clusters as Record<string, unknown> | undefined) ?? {}),
+      };
   }
   return {
     name: spec.name,

@@ -69,6 +69,8 @@ export interface HttpInvokeRequest {
 
 export interface DeployOptions {
   storageProviders: Record<string, StorageProviderSpec>;
+  /** The FDL's OSCAR `clusters`, sent with each OSCAR service. */
+  clusters?: Record<string, unknown>;
   /** Replace an existing function instead of refusing. */
   update: boolean;
   /** Image pull progress, when the target reports it (the engine's pull events). */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { connect, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -101,6 +101,12 @@ const FDL = `functions:
       output:
       - storage_provider: minio.default
         path: strict-out/output
+clusters:
+  remote:
+    endpoint: https://remote.example.org
+    auth_user: remote-user
+    auth_password: remote-secret
+    ssl_verify: true
 `;
 
 /** A workspace: scar.cfg with the cluster `strict` (these settings), an FDL and its script. */
@@ -181,6 +187,11 @@ describe("the oscar: target against a strict OSCAR (basic auth, OSCAR 4.1)", () 
     assert.equal((svc.expose as { cpu_threshold: number }).cpu_threshold, 70);
     assert.deepEqual(svc.mount, { storage_provider: "minio.default", path: "shared/data" });
     assert.equal(svc.cluster_id, "strict");
+    assert.deepEqual(
+      Object.keys(svc.clusters as object),
+      ["remote"],
+      "the FDL's clusters go with the service",
+    );
     assert.deepEqual((svc.environment as { variables: unknown }).variables, {
       ITERATIONS: "200",
       DEBUG: "true",
@@ -252,8 +263,9 @@ describe("the oscar: target against a strict OSCAR (basic auth, OSCAR 4.1)", () 
   });
 
   test("rm deletes the service (and OSCAR deletes its buckets)", async () => {
-    await ws.ok(["rm", "-n", "grayify"]);
+    const out = await ws.ok(["rm", "-n", "grayify"]);
     assert.equal(oscar.services.has("grayify"), false);
+    assert.match(out, /deleted its buckets too, with their files: 'strict-in', 'strict-out'/);
     assert.ok(oscar.deletedBuckets.includes("strict-in"));
   });
 });
@@ -352,7 +364,7 @@ describe("OIDC clusters", () => {
   const jwt = (claims: Record<string, unknown>) =>
     `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
 
-  test("a refresh token is exchanged at the issuer's token endpoint, once per command", async () => {
+  test("a refresh token is exchanged at the issuer's token endpoint once, and cached until it expires", async () => {
     const oscar = await startStrictOscar({ oidcTokens: [ACCESS], minio: minio(false) });
     try {
       const refresh = jwt({
@@ -372,6 +384,8 @@ describe("OIDC clusters", () => {
       assert.ok(sys.every((r) => r.authorization === `Bearer ${ACCESS}`));
       const out = await ws.ok(["run", "--once", "grayify"]);
       assert.match(out, /processed/);
+      assert.equal(exchanges.length, before + 1, "the next command takes the token from the cache");
+      assert.equal(statSync(join(ws.dir, "cfg", "oidc-tokens.json")).mode & 0o777, 0o600);
 
       const bad = workspace("oidc-bad", {
         endpoint: oscar.url,

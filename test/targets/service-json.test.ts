@@ -59,3 +59,19 @@ test("a bad isolation in the scar object is a 400 naming the field", () => {
       err.status === 400 && err.details?.[0]?.path === "scar.isolation" && /environment/.test(err.message),
   );
 });
+
+test("OSCAR's own fields go to OSCAR as written, in Go's types; scar's engine takes them too", () => {
+  const { json } = roundTrip(
+    "functions:\n  oscar:\n  - my_oscar:\n      name: svc\n      image: busybox\n      script: script.sh\n      vo: vo.example.eu\n      alpine: true\n      labels: {tier: 1}\n      expose: {api_port: 8080}\n      environment:\n        variables: {N: 200}\n",
+  );
+  assert.equal(json.vo, "vo.example.eu");
+  assert.equal(json.alpine, true);
+  assert.deepEqual(json.labels, { tier: "1" }, "map[string]string takes strings only");
+  assert.deepEqual(json.expose, { api_port: 8080 });
+  assert.equal(json.cluster_id, "my_oscar");
+  assert.deepEqual((json.environment as { variables: unknown }).variables, { N: "200" });
+  const aws = roundTrip(
+    "functions:\n  aws:\n  - lambda:\n      name: fn\n      init_script: script.sh\n      container:\n        image: busybox\n",
+  );
+  assert.equal("cluster_id" in aws.json, false, "SCAR functions carry no OSCAR fields");
+});

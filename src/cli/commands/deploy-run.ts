@@ -171,6 +171,7 @@ export async function runInit(positional: string | undefined, flags: InitFlags):
           created.push(
             await target.deploy(spec, {
               storageProviders: def.storage_providers,
+              ...(def.clusters ? { clusters: def.clusters } : {}),
               update: false,
               prepared: true,
             }),
@@ -289,6 +290,8 @@ export async function runUpdate(flags: InitFlags): Promise<void> {
             updated.push(
               await target.deploy(spec, {
                 storageProviders: def.storage_providers,
+                ...(def.clusters ? { clusters: def.clusters } : {}),
+                ...(def.clusters ? { clusters: def.clusters } : {}),
                 update: true,
                 prepared: true,
               }),

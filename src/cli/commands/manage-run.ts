@@ -101,10 +101,24 @@ export async function runRm(flags: RmFlags): Promise<void> {
       const list = names ?? (await target.list()).map((f) => f.name);
       let missing = 0;
       for (const name of list) {
+        // OSCAR deletes a service's buckets with it; scar's engine keeps them
+        const buckets = await target.bucketsDeletedWith(name);
         const removed = await target.remove(name);
         if (flags.json || flags.verbose)
-          printJson({ LambdaOutput: { FunctionName: name, Deleted: removed } });
-        else if (removed) say(`Function '${name}' successfully deleted.`);
+          printJson({
+            LambdaOutput: {
+              FunctionName: name,
+              Deleted: removed,
+              ...(removed && buckets.length > 0 ? { DeletedBuckets: buckets } : {}),
+            },
+          });
+        else if (removed) {
+          say(`Function '${name}' successfully deleted.`);
+          if (buckets.length > 0)
+            say(
+              `${target.name} deleted its buckets too, with their files: ${buckets.map((b) => `'${b}'`).join(", ")}`,
+            );
+        }
         if (!removed) {
           missing++;
           if (!flags.json) process.stderr.write(`error: Unable to find the function '${name}'\n`);
