@@ -223,6 +223,9 @@ describe("the oscar: target against a strict OSCAR (basic auth, OSCAR 4.1)", () 
     const req = oscar.requests.filter((r) => r.path === "/run/grayify").at(-1)!;
     assert.equal(Buffer.from(req.body.toString(), "base64").toString(), "hello strict");
     assert.match(out, /processed: hello strict/);
+    const queued = await ws.ok(["invoke", "-a", "-n", "grayify", "-db", "in.txt"]);
+    const id = /Request Id: (\S+)/.exec(queued)?.[1];
+    assert.ok(id && oscar.jobs.has(id), queued);
   });
 
   test("run -a prints the job's real name, which /system/logs lists", async () => {
@@ -257,9 +260,14 @@ describe("the oscar: target against a strict OSCAR (basic auth, OSCAR 4.1)", () 
     assert.equal(ev.Records[0]!.s3.bucket.name, "strict-in");
   });
 
-  test("logs shows the jobs' logs", async () => {
+  test("logs shows the jobs' logs, and one job's with -ri", async () => {
     const out = await ws.ok(["log", "-n", "grayify"]);
     assert.match(out, /script read/);
+    const id = [...oscar.jobs.values()].find((j) => j.service === "grayify")!.name;
+    assert.match(await ws.ok(["log", "-n", "grayify", "-ri", id]), /script read \d+ bytes/);
+    const none = await ws.scar(["log", "-n", "grayify", "-ri", "grayify-not-a-job"]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /no request 'grayify-not-a-job'/);
   });
 
   test("rm deletes the service (and OSCAR deletes its buckets)", async () => {
