@@ -13,7 +13,7 @@
  *   const r = await emu.invoke(event, { timeoutMs: 3000 });
  *   await emu.close();
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,11 +30,33 @@ export interface RuntimeCommand {
   cwd?: string;
 }
 
+/** How a runtime ended: a process's exit, or a container's (`reason` "oom" when the memory limit killed it). */
+export interface RuntimeExit {
+  code: number | null;
+  signal?: string;
+  reason?: string;
+  message?: string;
+}
+
+/** A runtime the emulator started: its output (stdout and stderr), its end, and a way to end it. */
+export interface LaunchedRuntime {
+  onOutput(listener: (text: string) => void): void;
+  exited: Promise<RuntimeExit>;
+  /** ends it and everything it started, at once (Lambda's reset after a timeout) */
+  kill(): void;
+}
+
+/** Starts a runtime with Lambda's variables (AWS_LAMBDA_RUNTIME_API...) added to its own. */
+export type RuntimeLauncher = (env: Record<string, string>) => LaunchedRuntime;
+
 export interface EmulatorOptions {
   functionName?: string;
   memoryMB?: number;
   region?: string;
+  /** a process to start as the runtime */
   runtime?: RuntimeCommand;
+  /** or any other way to start one (a container of a function image: image-runtime.ts) */
+  launcher?: RuntimeLauncher;
 }
 
 export interface InvokeOptions {
@@ -75,7 +97,7 @@ export class RuntimeApiEmulator {
   private readonly queue: Pending[] = [];
   private current: Pending | undefined;
   private waiting: ServerResponse | undefined;
-  private child: ChildProcess | undefined;
+  private child: LaunchedRuntime | undefined;
   private childExit: Promise<void> | undefined;
   private initError: { body: unknown; errorType?: string } | undefined;
   /** The runtime's output, as lines (a partial last line is kept apart). */
@@ -98,7 +120,7 @@ export class RuntimeApiEmulator {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", () => resolve());
     });
-    if (opts.runtime) emu.startRuntime();
+    if (opts.runtime || opts.launcher) emu.startRuntime();
     return emu;
   }
 
@@ -120,7 +142,7 @@ export class RuntimeApiEmulator {
       : Buffer.from(typeof event === "string" ? event : JSON.stringify(event ?? {}));
     return new Promise((resolve) => {
       this.queue.push({ id: opts.requestId ?? randomUUID(), payload, opts, resolve });
-      if (this.opts.runtime && !this.child) this.startRuntime();
+      if (this.owned && !this.child) this.startRuntime();
       this.dispatch();
     });
   }
@@ -141,77 +163,103 @@ export class RuntimeApiEmulator {
 
   // ---- the runtime process, when the emulator owns it ----
 
-  private startRuntime(): void {
+  /** Whether the emulator starts the runtime itself (and so has its logs). */
+  private get owned(): boolean {
+    return Boolean(this.opts.runtime || this.opts.launcher);
+  }
+
+  private launch(env: Record<string, string>): LaunchedRuntime {
+    if (this.opts.launcher) return this.opts.launcher(env);
     const r = this.opts.runtime!;
     const child = spawn(r.command, r.args ?? [], {
       cwd: r.cwd,
-      env: {
-        ...r.env,
-        AWS_LAMBDA_RUNTIME_API: this.address,
-        AWS_LAMBDA_FUNCTION_NAME: this.functionName,
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(this.opts.memoryMB ?? 512),
-        AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
-        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.functionName}`,
-        AWS_REGION: r.env?.AWS_REGION ?? this.opts.region ?? "us-east-1",
-      },
+      env: { ...r.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // its own process group, so a timeout ends everything it started
     });
+    let spawnError: Error | undefined;
+    const listeners: ((text: string) => void)[] = [];
+    const onData = (chunk: Buffer) => {
+      for (const l of listeners) l(chunk.toString("utf8"));
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    const exited = new Promise<RuntimeExit>((resolve) => {
+      child.on("error", (err) => {
+        spawnError = err;
+        onData(Buffer.from(`cannot start the runtime: ${err.message}\n`));
+      });
+      child.on("close", (code, signal) =>
+        resolve(
+          spawnError
+            ? { code: null, message: `Runtime could not be started: ${spawnError.message}` }
+            : { code, ...(signal ? { signal } : {}) },
+        ),
+      );
+    });
+    return {
+      onOutput: (l) => listeners.push(l),
+      exited,
+      kill() {
+        try {
+          if (child.pid) process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      },
+    };
+  }
+
+  private startRuntime(): void {
+    const env: Record<string, string> = {
+      AWS_LAMBDA_RUNTIME_API: this.address,
+      AWS_LAMBDA_FUNCTION_NAME: this.functionName,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(this.opts.memoryMB ?? 512),
+      AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.functionName}`,
+      AWS_REGION: this.opts.runtime?.env?.AWS_REGION ?? this.opts.region ?? "us-east-1",
+    };
+    const child = this.launch(env);
     this.child = child;
     this.spawnedAt = Date.now();
     this.initError = undefined;
-    const onData = (chunk: Buffer) => this.capture(chunk.toString("utf8"));
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    let spawnError: Error | undefined;
-    this.childExit = new Promise((resolve) => {
-      child.on("close", (code, signal) => {
-        if (this.partial) this.capture("\n");
-        if (this.child === child) {
-          this.child = undefined;
-          this.waiting = undefined;
-          const exit = {
-            errorMessage: spawnError
-              ? `Runtime could not be started: ${spawnError.message}`
-              : `Runtime exited with error: ${signal ? `signal: ${signal}` : `exit status ${code}`}`,
-            errorType: "Runtime.ExitError",
-          };
-          const cur = this.current;
-          if (cur) {
-            if (!cur.result) this.finish(cur, { status: "error", body: exit, errorType: exit.errorType });
-            this.settle(cur);
-          } else {
-            // It died before asking for an invocation: its init failed, and so do the waiting ones.
-            const why = this.initError ?? { body: exit, errorType: exit.errorType };
-            for (const p of this.queue.splice(0))
-              p.resolve({
-                status: "error",
-                requestId: p.id,
-                body: why.body,
-                ...(why.errorType ? { errorType: why.errorType } : {}),
-                logs: this.lines.splice(0),
-              });
-          }
-          // A new execution environment for what is still queued (Lambda starts one after a crash).
-          if (!this.closed && this.queue.length > 0) this.startRuntime();
-        }
-        resolve();
-      });
-      child.on("error", (err) => {
-        spawnError = err;
-        this.capture(`cannot start the runtime: ${err.message}\n`);
-      });
+    child.onOutput((text) => this.capture(text));
+    this.childExit = child.exited.then((exit) => {
+      if (this.partial) this.capture("\n");
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.waiting = undefined;
+      const oom = exit.reason === "oom";
+      const errorMessage =
+        exit.message && exit.code === null && !exit.signal && !oom
+          ? exit.message
+          : `Runtime exited with error: ${oom ? "signal: killed" : exit.signal ? `signal: ${exit.signal}` : `exit status ${exit.code}`}`;
+      const failure = { errorMessage, errorType: oom ? "Runtime.OutOfMemory" : "Runtime.ExitError" };
+      const cur = this.current;
+      if (cur) {
+        if (!cur.result) this.finish(cur, { status: "error", body: failure, errorType: failure.errorType });
+        this.settle(cur);
+      } else {
+        // It died before asking for an invocation: its init failed, and so do the waiting ones.
+        const why = this.initError ?? { body: failure, errorType: failure.errorType };
+        for (const p of this.queue.splice(0))
+          p.resolve({
+            status: "error",
+            requestId: p.id,
+            body: why.body,
+            ...(why.errorType ? { errorType: why.errorType } : {}),
+            logs: this.lines.splice(0),
+          });
+      }
+      // A new execution environment for what is still queued (Lambda starts one after a crash).
+      if (!this.closed && this.queue.length > 0) this.startRuntime();
     });
   }
 
   private async stopRuntime(): Promise<void> {
     const child = this.child;
     if (!child) return;
-    try {
-      if (child.pid) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
+    child.kill();
     await this.childExit;
   }
 
@@ -264,16 +312,16 @@ export class RuntimeApiEmulator {
   private finish(p: Pending, result: NonNullable<Pending["result"]>, extraLog?: string): void {
     clearTimeout(p.timer);
     p.result = result;
-    if (extraLog && this.opts.runtime) this.capture(`${extraLog}\n`);
+    if (extraLog && this.owned) this.capture(`${extraLog}\n`);
     // Without a runtime of its own there are no logs to wait for. With one, the runtime's output for
     // this invocation is all in the pipe once it asks for the next one (or exits): settle then.
-    if (!this.opts.runtime) this.settle(p);
+    if (!this.owned) this.settle(p);
   }
 
   private settle(p: Pending): void {
     if (this.current !== p || !p.result) return;
     this.current = undefined;
-    const logs = this.opts.runtime ? this.framedLogs(p) : undefined;
+    const logs = this.owned ? this.framedLogs(p) : undefined;
     p.resolve({ ...p.result, requestId: p.id, ...(logs ? { logs } : {}) });
     this.dispatch();
   }
