@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerEmulate } from "./commands/emulate.js";
 import { registerEngine } from "./commands/engine.js";
 import { registerImage } from "./commands/image.js";
 import { registerInit } from "./commands/init.js";
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerStore(program);
   registerImage(program);
+  registerEmulate(program);
   registerCompletion(program);
   groupAwsOnlyOptions(program);
   return program;

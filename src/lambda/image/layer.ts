@@ -14,7 +14,9 @@ import { END_OF_ARCHIVE, entryHeader, padding } from "../../engine/images/tarwri
 
 /** 2000-01-01T00:00:00Z: a fixed time for every entry (0 makes some tools warn). */
 export const LAYER_MTIME = 946684800;
-const GZIP_LEVEL = 9;
+// zlib's default. Measured on the runtime layer (node 20, 108 MB): level 9 gave 39.6 MB in 43 s,
+// level 6 39.7 MB in 26 s (a loaded 2-core machine)
+const GZIP_LEVEL = 6;
 
 export type LayerEntry =
   | { path: string; type: "file"; mode: number; source: string }
