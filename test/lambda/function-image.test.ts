@@ -14,7 +14,7 @@ import { ImageStore } from "../../src/engine/images/index.js";
 import { Runner } from "../../src/engine/runtime/index.js";
 import { parseFdl } from "../../src/fdl/load.js";
 import { ImageFunction } from "../../src/lambda/emulator/image-runtime.js";
-import { buildFunctionImage, FunctionImageError } from "../../src/lambda/image/builder.js";
+import { buildFunctionImage } from "../../src/lambda/image/builder.js";
 import type { BuildFunctionImageInput, ImageSource } from "../../src/lambda/image/types.js";
 import { CREDS } from "../engine/store/helpers.js";
 import { type Lab, lab, responseOutput, s3Event } from "./helpers.js";
@@ -92,13 +92,13 @@ function buildInput(f: ReturnType<typeof fdl>, source: ImageSource, tag: string)
   return { spec: f.spec, storageProviders: f.storageProviders, source, images, tag };
 }
 
-async function emulate(reference: string, name: string): Promise<ImageFunction> {
+async function emulate(reference: string, name: string, memoryMB = 256): Promise<ImageFunction> {
   const fn = await ImageFunction.start({
     runner,
     images,
     reference,
     functionName: name,
-    memoryMB: 256,
+    memoryMB,
     env: {
       AWS_ENDPOINT_URL: l.store.store.url,
       AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
@@ -211,4 +211,44 @@ test("scratch + static busybox: the function runs with nothing else in the image
   assert.equal(r2.status, "success", JSON.stringify(r2));
   assert.doesNotMatch(r2.logs!.join("\n"), /Init Duration/);
   assert.equal((await l.get(OUT, "reverse/two.txt"))?.toString(), "yx\n");
+});
+
+test("memory is the container's limit: a script past it is killed, the same script fits in more", async () => {
+  const base = await importRootfs("scratch-mem", scratchBusyboxRootfs);
+  // a 160 MB shell variable: over 128 MB with the runtime, under 512 MB
+  const f = fdl("hog", base, 'x=$(head -c 160000000 /dev/zero | tr "\\0" a)\necho "held ${#x}"');
+  const built = await buildFunctionImage(
+    buildInput(f, { kind: "registry", reference: base }, "scar-lambda/hog:latest"),
+  );
+  const small = await emulate(built.reference, "hog", 128);
+  const r = await small.invoke({}, { timeoutMs: 60_000 });
+  assert.equal(r.status, "error", JSON.stringify(r));
+  // the kernel kills the biggest process in the container: the script, or the runtime itself
+  if (r.errorType === "UserScriptError")
+    assert.match(r.logs!.join("\n"), /User script exited with code 137!/);
+  else {
+    assert.equal(r.errorType, "Runtime.OutOfMemory", JSON.stringify(r));
+    assert.match(r.logs!.join("\n"), /^RequestId: \S+ Error: Runtime exited with error: signal: killed$/m);
+  }
+  assert.match(r.logs!.join("\n"), /Memory Size: 128 MB/);
+  const big = await emulate(built.reference, "hog", 512);
+  const r2 = await big.invoke({}, { timeoutMs: 60_000 });
+  assert.equal(r2.status, "success", JSON.stringify(r2));
+  assert.equal(responseOutput(r2.body).toString(), "held 160000000\n");
+});
+
+test("timeout_threshold in the image: the script is stopped before the deadline, Lambda's error answers", async () => {
+  const base = await importRootfs("scratch-slow", scratchBusyboxRootfs);
+  const f = fdl("slow", base, "echo started\nsleep 30\necho never");
+  const built = await buildFunctionImage(
+    buildInput(f, { kind: "registry", reference: base }, "scar-lambda/slow:latest"),
+  );
+  const fn = await emulate(built.reference, "slow");
+  const r = await fn.invoke({}, { timeoutMs: 5_000 });
+  assert.equal(r.status, "error", JSON.stringify(r));
+  assert.equal(r.errorType, "ContainerTimeoutExpiredWarning");
+  const logs = r.logs!.join("\n");
+  assert.match(logs, /^started$/m);
+  assert.doesNotMatch(logs, /^never$/m);
+  assert.match(logs, /Container timeout expired/);
 });

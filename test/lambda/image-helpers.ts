@@ -92,7 +92,7 @@ export function muslRootfs(root: string, work: string): void {
 /** scratch + a static busybox (its applets as links). */
 export function scratchBusyboxRootfs(root: string): void {
   mkdirSync(join(root, "bin"), { recursive: true });
-  busybox(root, ["sh", "cat", "basename", "echo", "tr", "wc", "rev"]);
+  busybox(root, ["sh", "cat", "basename", "echo", "tr", "wc", "rev", "head", "sleep"]);
 }
 
 function busybox(root: string, applets: string[]): void {

@@ -237,7 +237,13 @@ export class RuntimeApiEmulator {
       const failure = { errorMessage, errorType: oom ? "Runtime.OutOfMemory" : "Runtime.ExitError" };
       const cur = this.current;
       if (cur) {
-        if (!cur.result) this.finish(cur, { status: "error", body: failure, errorType: failure.errorType });
+        // Lambda's own log lines for a runtime that died during an invocation
+        if (!cur.result)
+          this.finish(
+            cur,
+            { status: "error", body: failure, errorType: failure.errorType },
+            `RequestId: ${cur.id} Error: ${failure.errorMessage}\n${failure.errorType}`,
+          );
         this.settle(cur);
       } else {
         // It died before asking for an invocation: its init failed, and so do the waiting ones.
