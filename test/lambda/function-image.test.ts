@@ -216,6 +216,7 @@ test("scratch + static busybox: the function runs with nothing else in the image
 test("memory is the container's limit: a script past it is killed, the same script fits in more", async () => {
   const base = await importRootfs("scratch-mem", scratchBusyboxRootfs);
   // a 160 MB shell variable: over 128 MB with the runtime, under 512 MB
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${#x} is the shell's
   const f = fdl("hog", base, 'x=$(head -c 160000000 /dev/zero | tr "\\0" a)\necho "held ${#x}"');
   const built = await buildFunctionImage(
     buildInput(f, { kind: "registry", reference: base }, "scar-lambda/hog:latest"),

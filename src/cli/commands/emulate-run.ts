@@ -7,7 +7,7 @@ import type { FunctionSpec } from "../../fdl/spec.js";
 import { ImageFunction } from "../../lambda/emulator/image-runtime.js";
 import { buildFunctionImage, FunctionImageError } from "../../lambda/image/builder.js";
 import type { ImageSource } from "../../lambda/image/types.js";
-import { ensureEngine, readCredentials } from "../../targets/local-engine.js";
+import { ensureEngine, readCredentials, runningEngine } from "../../targets/local-engine.js";
 import { chooseFunction, printJson } from "../context.js";
 import { configuredEngine, openPrivateDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
@@ -79,18 +79,22 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
 
   // the event first: a bad one is refused before anything is built
   let event: unknown = {};
+  // the function's S3 is the local engine's store: started for --s3, else used when it runs
+  const storeEnvOf = (s3Url: string): Record<string, string> => {
+    const keys = readCredentials(dataDir).s3;
+    return {
+      AWS_ENDPOINT_URL: s3Url,
+      AWS_ACCESS_KEY_ID: keys.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    };
+  };
   let storeEnv: Record<string, string> = {};
   if (flags.s3 !== undefined) {
     const slash = flags.s3.indexOf("/");
     if (slash <= 0 || slash === flags.s3.length - 1)
       throw new CliError(`--s3: '${flags.s3}' is not BUCKET/KEY`, 2);
     const { info } = await ensureEngine({ dataDir, config: engineCfg.config?.local, say: note });
-    const keys = readCredentials(dataDir).s3;
-    storeEnv = {
-      AWS_ENDPOINT_URL: info.s3,
-      AWS_ACCESS_KEY_ID: keys.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
-    };
+    storeEnv = storeEnvOf(info.s3);
     event = s3ObjectEvent(flags.s3.slice(0, slash), flags.s3.slice(slash + 1), "us-east-1");
   } else if (flags.apiEvent !== undefined) {
     try {
@@ -107,6 +111,11 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
     } catch (err) {
       throw new CliError(`-p: the payload is not JSON: ${(err as Error).message}`, 2);
     }
+  }
+
+  if (flags.s3 === undefined) {
+    const running = await runningEngine(dataDir);
+    if (running) storeEnv = storeEnvOf(running.s3);
   }
 
   const images = new ImageStore({ dataDir });

@@ -9,6 +9,7 @@
  * - `--api-event FILE`: an API Gateway proxy event as written; `--api-body FILE`: a POST proxy event
  *   carrying the file base64-encoded (as `scar invoke -db` sends it);
  * - `-p JSON`: a direct payload (default `{}`).
+ * Whatever the event, a running local engine's store is the function's S3 (AWS_ENDPOINT_URL and keys).
  * Prints the function's logs (START ... REPORT) on stderr and its output on stdout; `--json` prints one
  * document with both.
  */
