@@ -38,6 +38,8 @@ PACKAGES=(
   g++ make python3
   # the build compiles scar's in-container agent, a static binary (warm environments need it)
   gcc libc6-dev
+  # the function image tests: a musl base image (musl's loader, musl-gcc) and an ImageMagick one
+  musl musl-tools imagemagick-6.q16
   # the completion test runs the fish script in fish
   fish
 )
