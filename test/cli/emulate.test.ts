@@ -22,7 +22,7 @@ before(async () => {
   await importImage(root, IMAGE, ["ENV PATH=/bin"]);
   writeFileSync(
     join(dir, "up.sh"),
-    'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"\necho "event kind: ${EVENT_TYPE:-payload} $EVENT"\n',
+    'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"\necho "event: $EVENT"\n',
   );
   writeFileSync(
     join(dir, "fn.yaml"),
