@@ -72,12 +72,24 @@ test("--s3: the object of the engine's store goes through the function image; --
   assert.equal(await out.Body!.transformToString(), "QUIET WORDS\n");
 });
 
-test("-p: a direct payload; the output on stdout, the logs on stderr; bad flags refused", async () => {
+test("-p and --api-body: the output on stdout, the logs on stderr; bad flags refused", async () => {
   const r = await emulate(["-f", "fn.yaml", "-p", '{"hello":"there"}']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Request Id: \S+\n/);
   assert.match(r.stdout, /"hello":"there"/);
   assert.match(r.stderr, /^END RequestId: /m);
+  // an API Gateway event: its base64 body is the script's input file
+  writeFileSync(join(dir, "body.txt"), "posted body\n");
+  const api = await emulate(["-f", "fn.yaml", "--api-body", "body.txt", "--json"]);
+  assert.equal(api.code, 0, api.stderr);
+  const doc = JSON.parse(api.stdout) as { LambdaOutput: { StatusCode: number; Logs: string[] } };
+  assert.equal(doc.LambdaOutput.StatusCode, 200);
+  const uploaded = /Uploading file '(docs\/[^']+)' to bucket 'emu-out'$/m.exec(
+    doc.LambdaOutput.Logs.join("\n"),
+  );
+  assert.ok(uploaded, doc.LambdaOutput.Logs.join("\n"));
+  const out = await s3.send(new GetObjectCommand({ Bucket: "emu-out", Key: uploaded[1] }));
+  assert.equal(await out.Body!.transformToString(), "POSTED BODY\n");
   const bad = await emulate(["-f", "fn.yaml", "--s3", "no-key-here"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--s3: 'no-key-here' is not BUCKET\/KEY/);
