@@ -22,7 +22,7 @@ before(async () => {
   await importImage(root, IMAGE, ["ENV PATH=/bin"]);
   writeFileSync(
     join(dir, "up.sh"),
-    'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"\necho "event: $EVENT"\n',
+    'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"\necho "event: $EVENT lambda: $LAMBDA_VAR"\n',
   );
   writeFileSync(
     join(dir, "fn.yaml"),
@@ -37,6 +37,7 @@ before(async () => {
               timeout: 60,
               init_script: "up.sh",
               container: { image: IMAGE, timeout_threshold: 2 },
+              environment: { Variables: { LAMBDA_VAR: "from-lambda" } },
               input: [{ storage_provider: "s3", path: "emu-in/docs" }],
               output: [{ storage_provider: "s3", path: "emu-out/docs" }],
             },
@@ -76,7 +77,7 @@ test("-p and --api-body: the output on stdout, the logs on stderr; bad flags ref
   const r = await emulate(["-f", "fn.yaml", "-p", '{"hello":"there"}']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Request Id: \S+\n/);
-  assert.match(r.stdout, /"hello":"there"/);
+  assert.match(r.stdout, /"hello":"there"\} lambda: from-lambda$/m);
   assert.match(r.stderr, /^END RequestId: /m);
   // an API Gateway event: its base64 body is the script's input file
   writeFileSync(join(dir, "body.txt"), "posted body\n");

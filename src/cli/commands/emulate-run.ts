@@ -54,6 +54,13 @@ function source(spec: FunctionSpec): ImageSource {
   throw new CliError(`function '${spec.name}' has no container.image nor container.image_file`, 2);
 }
 
+/** SCAR's `lambda.environment.Variables`: the Lambda function's own variables (not the image's ENV). */
+function lambdaVariables(spec: FunctionSpec): Record<string, string> {
+  const lambda = (spec.raw.lambda ?? {}) as { environment?: { Variables?: Record<string, unknown> } };
+  const vars = lambda.environment?.Variables ?? {};
+  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)]));
+}
+
 function readFile(path: string, flag: string): Buffer {
   if (!existsSync(path)) throw new CliError(`${flag}: '${path}' does not exist`, 2);
   return readFileSync(path);
@@ -150,7 +157,7 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
       functionName: spec.name,
       memoryMB: spec.memory,
       ...(spec.ephemeral_storage ? { ephemeralMB: spec.ephemeral_storage } : {}),
-      env: { ...storeEnv, AWS_EC2_METADATA_DISABLED: "true" },
+      env: { ...lambdaVariables(spec), ...storeEnv, AWS_EC2_METADATA_DISABLED: "true" },
     });
     note(`invoking ${spec.name} (timeout ${timeoutS} s, memory ${spec.memory} MB)`);
     const r = await fn.invoke(event, { timeoutMs: timeoutS * 1000 });
