@@ -4,14 +4,16 @@
  * SCAR's rule first (reference/scar-behaviour.md §5.3 step 2): a `container.image` that is an ECR
  * image (`.dkr.ecr.`) with `create_image` not true is used as it is, nothing built or pushed (`:latest`
  * when it has no tag; it must exist). Otherwise the function image is built into the local store
- * (the builder, src/lambda/image/build.ts) and pushed to the ECR repository named after the function
+ * (the builder, src/lambda/image/builder.ts) and pushed to the ECR repository named after the function
  * (ecr.ts). Everything that can be refused locally is refused before the first call to AWS: the
  * repository name, a missing image, an image over Lambda's size limit.
  */
+
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { human, progressLine } from "../../cli/progress.js";
 import type { ImageStore } from "../../engine/images/index.js";
 import type { FunctionSpec, StorageProviderSpec } from "../../fdl/spec.js";
+import { buildFunctionImage } from "./builder.js";
 import { checkRepositoryName, describeEcrImage, EcrError, pushToEcr } from "./ecr.js";
 import type {
   BuildFunctionImageInput,
@@ -73,8 +75,8 @@ export function imageSource(spec: FunctionSpec): ImageSource {
 
 export interface EcrPublisherOptions {
   images: ImageStore;
-  /** the builder (src/lambda/image/build.ts `buildFunctionImage`) */
-  build: (input: BuildFunctionImageInput) => Promise<BuiltFunctionImage>;
+  /** the builder (default: src/lambda/image/builder.ts `buildFunctionImage`; tests pass a stand-in) */
+  build?: (input: BuildFunctionImageInput) => Promise<BuiltFunctionImage>;
   /** an ECR client for a region (default: the SDK's, with its default credentials chain) */
   ecr?: (region: string) => ECRClient;
   /** draw the push's byte progress on stderr (default: when stderr is a terminal) */
@@ -103,7 +105,8 @@ export class EcrFunctionImagePublisher implements FunctionImagePublisher {
     }
     checkRepositoryName(spec.name);
     const tag = `scar-lambda/${spec.name}:latest`;
-    const built = await this.opts.build({
+    const build = this.opts.build ?? buildFunctionImage;
+    const built = await build({
       spec,
       storageProviders,
       source: imageSource(spec),
