@@ -26,7 +26,9 @@ async function jobOf(fn: string, status: string): Promise<{ id: string } | undef
 }
 
 test("Ctrl-C during a sync scar run: exit 130, the request id and how to follow it; the job runs on", async () => {
-  writeFileSync(join(dir, "wait.sh"), "echo started\nsleep 8\necho finished\n");
+  // Long enough that the job still runs when SIGINT arrives on a loaded machine (each `jobs` poll
+  // took seconds there, and with 8 s the run had already ended: exit 0).
+  writeFileSync(join(dir, "wait.sh"), "echo started\nsleep 20\necho finished\n");
   await ok(["init", "-n", "slow", "-s", "wait.sh", "-i", IMAGE]);
   const child = spawn(bin, ["run", "slow"], {
     cwd: dir,
@@ -50,7 +52,7 @@ test("Ctrl-C during a sync scar run: exit 130, the request id and how to follow 
   assert.match(stderr, new RegExp(`^Request Id: ${running.id}$`, "m"));
   assert.match(stderr, new RegExp(`Follow it with: scar log -n slow -ri ${running.id}`));
   // The job was not stopped with the CLI: it finishes, and its log is where the message says.
-  await waitFor("the job to finish", () => jobOf("slow", "succeeded"), 60_000, 500);
+  await waitFor("the job to finish", () => jobOf("slow", "succeeded"), 90_000, 500);
   assert.match(await ok(["log", "-n", "slow", "-ri", running.id]), /finished/);
 });
 
