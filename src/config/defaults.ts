@@ -143,6 +143,11 @@ export interface LocalEngineConfig {
   insecure_registries?: string[];
   /** A bearer token that may read the engine's /metrics besides the admin (for a Prometheus server). */
   metrics_token?: string;
+  /**
+   * Origins (`http://host:port`, or "*") whose web pages may call the engine's API and object store
+   * from a browser, e.g. the OSCAR dashboard served elsewhere; none by default.
+   */
+  cors_origins?: string[];
   /** Free space the object store's uploads must leave ("64MiB", "1%"); absent: 64 MiB or 1% of a smaller disk. */
   store_reserve?: string | number;
   /** Seconds a warm execution environment waits for its function's next invocation before it is closed; default 300. */

@@ -56,6 +56,7 @@ import { agentBinaryPath } from "./runtime/agent-binary.js";
 import { type ImageInput, Runner, rootlessNote } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
 import type { SpaceReserve } from "./store/space.js";
+import { minioEvent } from "./minio-event.js";
 import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
 
 export interface EngineOptions {
@@ -65,6 +66,8 @@ export interface EngineOptions {
   s3Port?: number;
   /** Free space the object store's uploads must leave (default: 64 MiB, or 1% of a smaller disk). */
   storeReserve?: SpaceReserve;
+  /** Origins whose pages may call the object store (scar.cfg `local.cors_origins`); none by default. */
+  corsOrigins?: readonly string[];
   /** Jobs running at once (default: the number of cores). */
   concurrency?: number;
   runtime?: "auto" | "crun" | "runc";
@@ -215,7 +218,9 @@ export class Engine {
         inputs.push({
           function: fn.spec.name,
           trigger: { type: "object", bucket: e.bucket, key: e.key },
-          payload: { Records: [e.record] },
+          // OSCAR services get MinIO's event, as on OSCAR; SCAR's (aws) functions S3's.
+          payload:
+            fn.spec.provider === "oscar" ? minioEvent(e.record, e.bucket, e.key) : { Records: [e.record] },
           queue: fn.spec.execution_mode === "batch" ? "batch" : "lambda",
           invocation: "async",
           dedupeKey: `store-event:${e.id}`,
@@ -234,6 +239,7 @@ export class Engine {
       onCommit,
       log,
       ...(opts.storeReserve ? { reserve: opts.storeReserve } : {}),
+      ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
     });
     const concurrency = opts.concurrency ?? availableParallelism();
     const scheduler = new Scheduler({

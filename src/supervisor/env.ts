@@ -10,7 +10,7 @@ import type { Workspace } from "./types.js";
 export const MAX_EVENT_ENV = 64 * 1024;
 
 export interface EnvInput {
-  fn: Pick<FunctionSpec, "name" | "environment" | "secrets">;
+  fn: Pick<FunctionSpec, "name" | "environment" | "secrets"> & { provider?: FunctionSpec["provider"] };
   requestId: string;
   workspace: Workspace;
   /** INPUT_FILE_PATH as the script sees it. */
@@ -41,6 +41,8 @@ export function buildEnv(i: EnvInput): { env: Record<string, string>; warnings: 
     SCAR_INPUT_DIR: i.workspace.input,
     SCAR_OUTPUT_DIR: i.workspace.output,
   };
+  // OSCAR's supervisor names the job to OSCAR services' scripts (its id is the request's here).
+  if (i.fn.provider === "oscar") abi.JOB_UUID = i.requestId;
   const ev = i.parsed.event;
   if (ev.kind === "storage") {
     abi.STORAGE_OBJECT_KEY = ev.key;

@@ -53,7 +53,7 @@ test("create, read and list a service in OSCAR's JSON", async () => {
   assert.equal(s.memory, "128Mi");
   assert.equal(s.cpu, "0.5");
   assert.equal(s.script, service.script);
-  assert.deepEqual(s.environment, { variables: { MODE: "test" } });
+  assert.deepEqual(s.environment, { variables: { MODE: "test" }, secrets: {} });
   assert.deepEqual(s.input, [{ storage_provider: "minio.default", path: "grey/in" }]);
   assert.match(s.token, /^[0-9a-f]{64}$/);
   const list = await (await call("GET", "/system/services")).json();

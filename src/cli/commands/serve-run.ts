@@ -1,6 +1,6 @@
 import { join, resolve } from "node:path";
 import { configFolder } from "../../config/scar-cfg.js";
-import { startApi } from "../../engine/api/index.js";
+import { corsOrigins, startApi } from "../../engine/api/index.js";
 import { Engine } from "../../engine/engine.js";
 import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
 import { RuntimeUnavailableError } from "../../engine/runtime/index.js";
@@ -53,6 +53,7 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
       ...(concurrency ? { concurrency } : {}),
       ...(opts.insecureRegistry.length > 0 ? { insecureRegistries: opts.insecureRegistry } : {}),
       ...(reserve ? { storeReserve: reserve } : {}),
+      ...(configured.config ? { corsOrigins: corsOrigins(configured.config) } : {}),
       ...(warmIdleSeconds !== undefined ? { warmIdleSeconds } : {}),
       ...(warmMemoryPercent !== undefined ? { warmMemoryPercent } : {}),
       log,

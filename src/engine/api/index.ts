@@ -7,7 +7,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { defaultConfig, type ScarConfigFile } from "../../config/defaults.js";
 import { type Engine, JobsUnavailableError } from "../engine.js";
-import { HttpError, sendJson } from "./http.js";
+import { applyCors, type CorsPolicy } from "../store/cors.js";
+import { HttpError, sendJson, sendText } from "./http.js";
 import { type ApiLimits, buildRouter } from "./routes.js";
 
 export interface ApiOptions {
@@ -49,7 +50,11 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
     },
   );
   const log = opts.log ?? (() => {});
+  const cors: CorsPolicy = { origins: corsOrigins(cfg), ...API_CORS };
   const server = createServer(async (req, res) => {
+    // Browser pages (the OSCAR dashboard) from scar.cfg's local.cors_origins (store/cors.ts).
+    const corsOutcome = applyCors(cors, req, res, (message) => sendJson(res, 403, { error: message }));
+    if (corsOutcome !== "not-cors") return;
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
       const { handler, params } = router.match(req.method ?? "GET", url.pathname);
@@ -63,7 +68,9 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
         if (err.status === 401) res.setHeader("www-authenticate", 'Basic realm="scar"');
         // node closes the socket once this answer is sent (the rest of the body is never read)
         if (err.opts.closeConnection) res.setHeader("connection", "close");
-        sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
+        // A browser page is OSCAR's dashboard, which shows the body of an error as text, as OSCAR sends it.
+        if (req.headers.origin !== undefined) sendText(res, err.status, err.message);
+        else sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
       } else if (err instanceof JobsUnavailableError) {
         // The job database, not the request: a full disk passes (try again), damage needs a restart.
         if (err.fault === "disk") res.setHeader("retry-after", "5");
@@ -96,4 +103,26 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
 function defaultTimeout(cfg: ScarConfigFile): number | null {
   const t = cfg.aws.lambda.timeout;
   return typeof t === "number" && Number.isInteger(t) && t > 0 ? t : null;
+}
+
+/** What OSCAR's clients send and read from a browser: basic auth, JSON, and scar's x-scar-* headers. */
+const API_CORS = {
+  methods: ["GET", "POST", "PUT", "DELETE", "HEAD"],
+  headers: ["authorization", "content-type", "accept", "x-requested-with", "x-scar-*"],
+  expose: [
+    "content-length",
+    "www-authenticate",
+    "retry-after",
+    "x-scar-output",
+    "x-scar-request-id",
+    "x-scar-job-status",
+    "x-scar-log-group",
+    "x-scar-log-stream",
+  ],
+};
+
+/** scar.cfg's `local.cors_origins`: the origins whose pages may call the engine (none by default). */
+export function corsOrigins(cfg: ScarConfigFile): string[] {
+  const v = cfg.local.cors_origins;
+  return Array.isArray(v) ? v.filter((o): o is string => typeof o === "string" && o !== "") : [];
 }

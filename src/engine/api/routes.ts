@@ -46,6 +46,7 @@ import type { IncomingMessage } from "node:http";
 import { arch } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../../version.js";
+import type { FunctionSpec } from "../../fdl/spec.js";
 import { DeployError, type Engine, RerunError } from "../engine.js";
 import { lambdaLog, logGroupName, logStreamName } from "../jobs/index.js";
 import type { JobRecord, JobStatus } from "../jobs/types.js";
@@ -54,6 +55,7 @@ import { HttpError, query, Router, readBody, readJson, sendJson, sendText } from
 import { importImage, listImages, pullImage } from "./images.js";
 import { invokeEndpoint } from "./invoke.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
+import { addOscarSystemRoutes } from "./oscar-system.js";
 import { type ServiceDefaults, serviceJson, specFromServiceJson } from "./services.js";
 import { sendBase64, syncAnswer } from "./sync-answer.js";
 
@@ -152,6 +154,17 @@ function serviceField(field: string): string {
   return field === "memory" || field === "cpu" ? field : `scar.${field}`;
 }
 
+/**
+ * OSCAR shows a service's secrets with empty values; a definition read back and sent again (PUT)
+ * keeps the values it had for the secrets it sends empty.
+ */
+function keepSecrets(spec: FunctionSpec, before: FunctionSpec): FunctionSpec {
+  const secrets = { ...spec.secrets };
+  for (const [k, v] of Object.entries(secrets))
+    if (v === "" && before.secrets?.[k] !== undefined) secrets[k] = before.secrets[k]!;
+  return { ...spec, secrets };
+}
+
 /** What the router takes from scar.cfg. */
 export interface RouterOptions {
   /** What a service definition that leaves them out gets. */
@@ -175,15 +188,16 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
     requireInvoker(req, admin, fn?.token);
     return fnOr404(name);
   };
+  const minio = () => ({ endpoint: engine.store.url, region: engine.store.region });
   const deploy = async (body: unknown, mustExist: boolean) => {
     const { result, cleanup } = specFromServiceJson(body, scratch, serviceDefaults);
     try {
-      const spec = result.functions[0]!;
-      if (mustExist) fnOr404(spec.name);
+      let spec = result.functions[0]!;
+      if (mustExist) spec = keepSecrets(spec, fnOr404(spec.name).spec);
       else if (engine.registry.get(spec.name))
         throw new HttpError(
           409,
-          `service '${spec.name}' already exists; update it with PUT /system/services`,
+          `A service with the provided name already exists ('${spec.name}'); update it with PUT /system/services`,
         );
       await engine.deploy(spec, { storageProviders: result.storage_providers });
     } catch (err) {
@@ -202,7 +216,7 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
     }
   };
 
-  return new Router()
+  const router = new Router()
     .on("GET", "/health", (_req, res) => {
       // "Ok" is what OSCAR clients look for; 503 names what is wrong with the job system.
       const h = engine.health();
@@ -220,8 +234,22 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
     })
     .on("GET", "/system/config", (req, res) => {
       requireAdmin(req, admin);
+      // OSCAR's ConfigForUser: the cluster's settings, the store with the admin's keys, the images allowed.
       sendJson(res, 200, {
-        name: "scar",
+        config: {
+          name: "scar",
+          namespace: "scar",
+          services_namespace: "scar",
+          controller_service_account: "",
+          gpu_available: false,
+          interLink_available: false,
+          serverless_backend: "scar-local",
+          yunikorn_enable: false,
+          kueue_enable: false,
+          volume_enable: false,
+          oidc_groups: [],
+          minio_quota_enabled: false,
+        },
         minio_provider: {
           endpoint: engine.store.url,
           verify: false,
@@ -229,15 +257,20 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
           secret_key: engine.credentials.s3.secretAccessKey,
           region: engine.store.region,
         },
+        allowed_image_repositories: [],
       });
     })
     .on("GET", "/system/services", (req, res) => {
       requireAdmin(req, admin);
-      sendJson(res, 200, engine.functions().map(serviceJson));
+      sendJson(
+        res,
+        200,
+        engine.functions().map((f) => serviceJson(f, minio())),
+      );
     })
     .on("GET", "/system/services/:name", (req, res, p) => {
       requireAdmin(req, admin);
-      sendJson(res, 200, serviceJson(fnOr404(p.name!)));
+      sendJson(res, 200, serviceJson(fnOr404(p.name!), minio()));
     })
     .on("POST", "/system/services", async (req, res) => {
       requireAdmin(req, admin);
@@ -437,6 +470,7 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
       requireAdminOrToken(req, admin, opts.metricsToken);
       sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE);
     });
+  return addOscarSystemRoutes(router, engine, (req) => requireAdmin(req, admin), limits.maxDefinitionBytes);
 }
 
 /** 1.1 MiB, 64 MiB, 12.5 KiB. */

@@ -16,7 +16,9 @@ import { FdlError, type FdlResult, parseFdl } from "../../fdl/index.js";
 import type { FunctionSpec } from "../../fdl/spec.js";
 import type { EngineSettings } from "../engine.js";
 import type { DeployedFunction } from "../registry.js";
+import { isPlainObject } from "../../config/merge.js";
 import { HttpError } from "./http.js";
+import { type DefaultMinio, oscarServiceFields, withoutGoZeroValues } from "./oscar-service.js";
 
 export const LOCAL_CLUSTER = "local";
 
@@ -58,6 +60,8 @@ export const scarExtensionSchema = z
     isolation: z.enum(["environment", "invocation"]).optional(),
     /** MiB one invocation may write to its root file system and output folder (Lambda's ephemeral storage). */
     ephemeral_storage: z.number().int().min(1).max(10240).optional(),
+    /** Shown by GET (the image's manifest digest); ignored when sent back. */
+    image_digest: z.string().optional(),
   })
   .strict()
   .superRefine((x, ctx) => {
@@ -164,31 +168,38 @@ function applyScarExtension(
   return out;
 }
 
-export function serviceJson(fn: DeployedFunction): Record<string, unknown> {
+/**
+ * A deployed function as OSCAR shows a service (every field of OSCAR's Service, oscar-service.ts),
+ * with the engine's own additions under `scar`.
+ */
+export function serviceJson(fn: DeployedFunction, minio: DefaultMinio): Record<string, unknown> {
   const s = fn.spec;
+  const sent = s.raw;
   return {
-    name: s.name,
-    cluster_id: s.cluster ?? LOCAL_CLUSTER,
-    image: fn.image.ref,
-    memory: `${s.memory}Mi`,
-    cpu: s.cpu !== undefined ? String(s.cpu) : lambdaCpu(s.memory),
-    log_level: s.log_level,
-    script: s.script && existsSync(s.script) ? readFileSync(s.script, "utf8") : "",
-    environment: { variables: s.environment },
-    input: s.input.map((i) => ({ storage_provider: i.storage_provider, path: i.path })),
-    output: s.output.map((o) => ({
-      storage_provider: o.storage_provider,
-      path: o.path,
-      suffix: o.suffix,
-      prefix: o.prefix,
-    })),
-    token: fn.token,
-    // Our additions.
-    provider: s.provider,
-    execution_mode: s.execution_mode,
-    timeout: s.timeout,
-    image_digest: fn.image.digest,
-    scar: scarExtensionJson(fn),
+    ...oscarServiceFields(
+      {
+        name: s.name,
+        image: fn.image.ref,
+        memory: `${s.memory}Mi`,
+        cpu: s.cpu !== undefined ? String(s.cpu) : lambdaCpu(s.memory),
+        log_level: s.log_level,
+        script: s.script && existsSync(s.script) ? readFileSync(s.script, "utf8") : "",
+        token: fn.token,
+        variables: s.environment,
+        secretNames: Object.keys(s.secrets ?? {}),
+        input: s.input.map((i) => ({ storage_provider: i.storage_provider, path: i.path })),
+        output: s.output.map((o) => ({
+          storage_provider: o.storage_provider,
+          path: o.path,
+          suffix: o.suffix,
+          prefix: o.prefix,
+        })),
+        sent,
+        sentProviders: isPlainObject(sent.sent_storage_providers) ? sent.sent_storage_providers : undefined,
+      },
+      minio,
+    ),
+    scar: { ...scarExtensionJson(fn), image_digest: fn.image.digest },
   };
 }
 
@@ -196,6 +207,13 @@ export function serviceJson(fn: DeployedFunction): Record<string, unknown> {
 export interface ServiceDefaults {
   /** Seconds (scar.cfg's `aws.lambda.timeout`); null: none. */
   timeout: number | null;
+}
+
+/** A `storage_providers` block without `minio.default` (always the embedded store). */
+function withoutDefaultMinio(block: Record<string, unknown>): Record<string, unknown> {
+  if (!isPlainObject(block.minio) || !("default" in block.minio)) return block;
+  const { default: _d, ...minio } = block.minio;
+  return { ...block, minio };
 }
 
 /** Deeper than any service definition needs (its deepest values are ~5 levels down). */
@@ -247,10 +265,11 @@ export function specFromServiceJson(
   }
   const bad = shapeProblem(body);
   if (bad !== undefined) throw new HttpError(400, `invalid service: ${bad.path}: ${bad.message}`, [bad]);
-  const service: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  // oscar-cli sends Go's zero values for what an FDL leaves out: read as OSCAR reads them.
+  const service = withoutGoZeroValues(body as Record<string, unknown>);
   const {
     storage_providers: providers,
-    cluster_id: _cluster,
+    cluster_id: clusterId,
     token: _token,
     scar: scarValue,
     // What serviceJson adds besides `scar` (the same values are in `scar`, or come from the image).
@@ -286,8 +305,16 @@ export function specFromServiceJson(
       // The engine emulates Lambda for aws functions: their names follow Lambda's rule (fdl/names.ts).
       ...(ext.provider === "aws" ? { nameRule: "lambda" as const } : {}),
     });
+    // Shown again by serviceJson, as sent: the cluster id and the providers (minio.default is the
+    // embedded store's, filled in there).
+    const sentProviders = isPlainObject(providers) ? withoutDefaultMinio(providers) : undefined;
     result.functions = result.functions.map((f) => {
       const spec = applyScarExtension(f, ext, rest.cpu, runScript);
+      spec.raw = {
+        ...spec.raw,
+        ...(typeof clusterId === "string" ? { cluster_id: clusterId } : {}),
+        ...(sentProviders ? { sent_storage_providers: sentProviders } : {}),
+      };
       // OSCAR sets no limit of its own; a service that names none gets scar.cfg's, as `scar init` does.
       if (ext.timeout === undefined && defaults.timeout !== null) spec.timeout = defaults.timeout;
       return spec;

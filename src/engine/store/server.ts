@@ -2,6 +2,7 @@
  * The HTTP front of the store: parses path-style (and *.localhost virtual-host style) S3 requests,
  * authenticates them with SigV4, and routes them to the bucket, object and multipart handlers.
  */
+import { applyCors, type CorsPolicy, S3_CORS } from "./cors.js";
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -39,6 +40,8 @@ export interface StoreOptions {
   log?: (message: string) => void;
   /** Free space uploads must leave on the data dir's disk (default: 64 MiB, or 1% of a smaller disk). */
   reserve?: SpaceReserve;
+  /** Origins whose pages may call the store (cors.ts); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 export interface RunningStore {
@@ -219,7 +222,13 @@ function nextRequestId(): string {
   return idPrefix + idCounter.toString(16).toUpperCase().padStart(8, "0");
 }
 
-export function createHandler(backend: Backend, credentials: Credentials, region: string) {
+export function createHandler(
+  backend: Backend,
+  credentials: Credentials,
+  region: string,
+  corsOrigins: readonly string[] = [],
+) {
+  const cors: CorsPolicy = { origins: corsOrigins, ...S3_CORS };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = nextRequestId();
     res.setHeader("x-amz-request-id", requestId);
@@ -232,6 +241,11 @@ export function createHandler(backend: Backend, credentials: Credentials, region
     const path = percentDecode(rawPath);
     let resource = path;
     const meta = { req, res, requestId };
+    // Browser pages (cors.ts): a preflight is answered here, before signatures (it carries none).
+    const corsOutcome = applyCors(cors, req, res, (message) =>
+      sendError(meta, new S3Error("AccessDenied", `CORS: ${message}`), path),
+    );
+    if (corsOutcome !== "not-cors") return;
     try {
       const { bucket, key } = addressing(req, path);
       resource = key ? `/${bucket}/${key}` : `/${bucket}`;
@@ -308,7 +322,7 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
   await backend.redeliver();
   const server: Server = createServer(
     { keepAlive: true, requestTimeout: 0 },
-    createHandler(backend, credentials, region),
+    createHandler(backend, credentials, region, opts.corsOrigins),
   );
   server.keepAliveTimeout = 30_000;
   const host = opts.host ?? "127.0.0.1";
