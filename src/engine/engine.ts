@@ -51,12 +51,12 @@ import {
   Scheduler,
 } from "./jobs/index.js";
 import { type LimitProblem, machineLimitProblems } from "./limits.js";
+import { minioEvent } from "./minio-event.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
 import { agentBinaryPath } from "./runtime/agent-binary.js";
 import { type ImageInput, Runner, rootlessNote } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
 import type { SpaceReserve } from "./store/space.js";
-import { minioEvent } from "./minio-event.js";
 import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
 
 export interface EngineOptions {

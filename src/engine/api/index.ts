@@ -70,7 +70,8 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
         if (err.opts.closeConnection) res.setHeader("connection", "close");
         // A browser page is OSCAR's dashboard, which shows the body of an error as text, as OSCAR sends it.
         if (req.headers.origin !== undefined) sendText(res, err.status, err.message);
-        else sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
+        else
+          sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
       } else if (err instanceof JobsUnavailableError) {
         // The job database, not the request: a full disk passes (try again), damage needs a restart.
         if (err.fault === "disk") res.setHeader("retry-after", "5");

@@ -45,6 +45,18 @@ export function withoutGoZeroValues(body: Record<string, unknown>): Record<strin
   return out;
 }
 
+/**
+ * `expose` without zero `api_port`/`nodePort`: OSCAR 3.x has them as numbers (oscar-cli sends
+ * `nodePort: 0`), OSCAR 4 as lists, so a zero one would not decode for the other version's clients;
+ * left out, both read their zero value (OSCAR 4 leaves empty ones out too).
+ */
+function withoutZeroPorts(expose: Record<string, unknown>): Record<string, unknown> {
+  const zero = (v: unknown) => v === 0 || v === null || (Array.isArray(v) && v.length === 0);
+  return Object.fromEntries(
+    Object.entries(expose).filter(([k, v]) => !(["api_port", "nodePort"].includes(k) && zero(v))),
+  );
+}
+
 /** The embedded store as `storage_providers.minio.default` shows it. */
 export interface DefaultMinio {
   endpoint: string;
@@ -101,15 +113,25 @@ export function oscarServiceFields(f: ServiceFacts, minio: DefaultMinio): Record
   const passthrough = Object.fromEntries(Object.entries(sent).filter(([k]) => !ENGINE_KEYS.has(k)));
   // OSCAR 3.x clients write `Variables`, later ones `variables`: one key is shown (Go matches keys
   // without regard to case, so both decode it).
-  const { Variables: _v, variables: _vars, secrets: _s, ...env } = isObject(sent.environment)
-    ? sent.environment
-    : {};
+  const {
+    Variables: _v,
+    variables: _vars,
+    secrets: _s,
+    ...env
+  } = isObject(sent.environment) ? sent.environment : {};
   const providers: Record<string, unknown> = { ...(f.sentProviders ?? {}) };
   const minioIds = isObject(providers.minio) ? providers.minio : {};
   providers.minio = {
     ...minioIds,
-    default: { endpoint: minio.endpoint, verify: false, access_key: "hidden", secret_key: "hidden", region: minio.region },
+    default: {
+      endpoint: minio.endpoint,
+      verify: false,
+      access_key: "hidden",
+      secret_key: "hidden",
+      region: minio.region,
+    },
   };
+  if (isObject(passthrough.expose)) passthrough.expose = withoutZeroPorts(passthrough.expose);
   return {
     name: f.name,
     cluster_id: "",

@@ -19,8 +19,9 @@
  * `volume_enable: false`, `kueue_enable: false`, so OSCAR's clients do not ask.
  * Restricted buckets (per-user access) need users: the engine has one, so they are refused (400).
  */
-import { cpus, freemem, hostname, loadavg, totalmem } from "node:os";
+
 import type { IncomingMessage } from "node:http";
+import { cpus, freemem, hostname, loadavg, totalmem } from "node:os";
 import { bucketNameError } from "../../fdl/storage-path.js";
 import { EmbeddedStoreProvider } from "../embedded-provider.js";
 import type { Engine } from "../engine.js";
@@ -45,7 +46,8 @@ function visibilityOf(acl: string | undefined): Visibility {
 function serviceOf(engine: Engine, bucket: string): string | undefined {
   for (const f of engine.functions()) {
     const ios = [...f.spec.input, ...f.spec.output];
-    if (ios.some((p) => EMBEDDED_PROVIDERS.has(p.storage_provider) && p.bucket === bucket)) return f.spec.name;
+    if (ios.some((p) => EMBEDDED_PROVIDERS.has(p.storage_provider) && p.bucket === bucket))
+      return f.spec.name;
   }
   return undefined;
 }
@@ -74,7 +76,10 @@ function bucketBody(body: unknown): { path: string; visibility: Visibility } {
       "restricted visibility gives access to named users; this engine has one user: use private or public",
     );
   if (v !== "" && v !== "private" && v !== "public")
-    throw new HttpError(400, `visibility '${String(b.visibility)}' is not one of private, public, restricted`);
+    throw new HttpError(
+      400,
+      `visibility '${String(b.visibility)}' is not one of private, public, restricted`,
+    );
   return { path, visibility: v === "public" ? "public" : "private" };
 }
 
@@ -210,8 +215,15 @@ export function addOscarSystemRoutes(
       if (!b) throw new HttpError(404, `The bucket '${p.bucket}' does not exist`);
       const from = serviceOf(engine, b.name);
       if (from)
-        throw new HttpError(409, `the bucket '${b.name}' is used by the service '${from}': delete the service first`);
-      const ctx = { requestId: `scar-api-${Date.now().toString(36)}`, principal: "scar-api", sourceIp: "127.0.0.1" };
+        throw new HttpError(
+          409,
+          `the bucket '${b.name}' is used by the service '${from}': delete the service first`,
+        );
+      const ctx = {
+        requestId: `scar-api-${Date.now().toString(36)}`,
+        principal: "scar-api",
+        sourceIp: "127.0.0.1",
+      };
       for (const key of [...b.sorted]) await store.deleteObject(b.name, key, ctx);
       await store.deleteBucket(b.name);
       res.writeHead(204).end();
@@ -289,7 +301,11 @@ export function addOscarSystemRoutes(
         .filter((j) => httpPath(j) !== undefined)
         .map((j) => {
           const path = httpPath(j)!;
-          const status = path.startsWith("/job/") ? 201 : j.status === "failed" || j.status === "dead" ? 500 : 200;
+          const status = path.startsWith("/job/")
+            ? 201
+            : j.status === "failed" || j.status === "dead"
+              ? 500
+              : 200;
           const at = new Date(j.stages.queued ?? 0).toISOString();
           const done = j.stages.done;
           const latency = done !== null && j.stages.queued !== null ? `${done - j.stages.queued}ms` : "";

@@ -45,8 +45,8 @@
 import type { IncomingMessage } from "node:http";
 import { arch } from "node:os";
 import { join } from "node:path";
-import { VERSION } from "../../version.js";
 import type { FunctionSpec } from "../../fdl/spec.js";
+import { VERSION } from "../../version.js";
 import { DeployError, type Engine, RerunError } from "../engine.js";
 import { lambdaLog, logGroupName, logStreamName } from "../jobs/index.js";
 import type { JobRecord, JobStatus } from "../jobs/types.js";

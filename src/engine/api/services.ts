@@ -12,11 +12,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { z } from "zod";
 import { defaultConfig } from "../../config/defaults.js";
+import { isPlainObject } from "../../config/merge.js";
 import { FdlError, type FdlResult, parseFdl } from "../../fdl/index.js";
 import type { FunctionSpec } from "../../fdl/spec.js";
 import type { EngineSettings } from "../engine.js";
 import type { DeployedFunction } from "../registry.js";
-import { isPlainObject } from "../../config/merge.js";
 import { HttpError } from "./http.js";
 import { type DefaultMinio, oscarServiceFields, withoutGoZeroValues } from "./oscar-service.js";
 

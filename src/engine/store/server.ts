@@ -2,7 +2,7 @@
  * The HTTP front of the store: parses path-style (and *.localhost virtual-host style) S3 requests,
  * authenticates them with SigV4, and routes them to the bucket, object and multipart handlers.
  */
-import { applyCors, type CorsPolicy, S3_CORS } from "./cors.js";
+
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,6 +11,7 @@ import { anonymousCanList, anonymousCanRead, anonymousCanWrite } from "./acl.js"
 import { getObjectAttributes } from "./attributes.js";
 import { Backend, type CommitHook, type EventListener, type StoreEvent } from "./backend.js";
 import * as buckets from "./buckets.js";
+import { applyCors, type CorsPolicy, S3_CORS } from "./cors.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, sendError } from "./http.js";
 import * as mp from "./multipart.js";
