@@ -212,7 +212,8 @@ test("oscar_python: config (with its trailing slash), the storage client's provi
 });
 
 test("upload events: OSCAR services get MinIO's event and JOB_UUID; aws functions keep S3's", async () => {
-  const script = 'echo "EVENT=$EVENT"\nif [ -n "$JOB_UUID" ]; then echo "JOB_UUID=$JOB_UUID"; else echo JOB_UUID=none; fi\n';
+  const script =
+    'echo "EVENT=$EVENT"\nif [ -n "$JOB_UUID" ]; then echo "JOB_UUID=$JOB_UUID"; else echo JOB_UUID=none; fi\n';
   for (const [name, extra] of [
     ["ev-oscar", {}],
     ["ev-aws", { scar: { provider: "aws" } }],
