@@ -325,6 +325,12 @@ test("status, execution logs, metrics and deployment in OSCAR's shapes; volumes 
   const b = await json("GET", "/system/metrics/breakdown?group_by=service");
   assert.ok(b.items.some((i: Json) => i.key === "grey-v4" && i.requests_count_sync >= 1));
   assert.equal((await call("GET", "/system/metrics/breakdown")).status, 400);
+  const per = await json("GET", "/system/metrics/grey-v4");
+  assert.ok(per.metrics.find((x: Json) => x.metric === "requests-sync-per-service").value >= 1);
+  const cpu = await json("GET", "/system/metrics/grey-v4?metric=cpu-hours");
+  assert.equal(cpu.metric, "cpu-hours");
+  assert.ok(cpu.value > 0);
+  assert.equal((await call("GET", "/system/metrics/grey-v4?metric=nope")).status, 400);
   const d = await json("GET", "/system/services/grey-v4/deployment");
   decodes(d, DEPLOYMENT_STATUS);
   assert.equal(d.state, "ready");

@@ -11,8 +11,8 @@
  *   GET  /system/status                  this machine as OSCAR's one-node cluster (millicores, bytes),
  *                                        the engine as its deployment, jobs by pod phase, the store
  *   GET  /system/logs                    {logs: [...]}: the /run and /job calls as OSCAR's execution log
- *   GET  /system/metrics, /system/metrics/breakdown?group_by=service|user|country
- *                                        request counts and CPU hours from the job store
+ *   GET  /system/metrics, /system/metrics/breakdown?group_by=service|user|country,
+ *        /system/metrics/<name>?metric=  request counts and CPU hours from the job store
  *   GET  /system/services/<name>/deployment(/logs)   "ready"; no deployment logs (no pods here)
  * Not on one machine, answered as OSCAR answers with the feature off (its routes are not
  * registered): /system/volumes and /system/quotas/user are 404; /system/config says
@@ -385,6 +385,45 @@ export function addOscarSystemRoutes(
         items = [item("oscar", all)];
       }
       sendJson(res, 200, { start: start.toISOString(), end: end.toISOString(), group_by: groupBy, items });
+    })
+    .on("GET", "/system/metrics/:name", (req, res, p, url) => {
+      requireAdmin(req);
+      const { start, end } = range(url);
+      const c = countJobs(engine, recentJobs(engine), start, end).get(p.name!) ?? {
+        sync: 0,
+        async: 0,
+        other: 0,
+        cpuHours: 0,
+      };
+      const values: Record<string, [number, string?]> = {
+        "cpu-hours": [c.cpuHours, "hours"],
+        "gpu-hours": [0, "hours"],
+        "requests-sync-per-service": [c.sync],
+        "requests-async-per-service": [c.async + c.other],
+        "requests-exposed-per-service": [0],
+        "users-per-service": [c.sync + c.async + c.other > 0 ? 1 : 0],
+      };
+      const metric = query(url, "metric");
+      const one = (key: string) => {
+        const [value, unit] = values[key]!;
+        return { metric: key, value, ...(unit ? { unit } : {}), sources: SOURCES };
+      };
+      if (metric === undefined || metric === "") {
+        sendJson(res, 200, {
+          service_name: p.name,
+          start: start.toISOString(),
+          end: end.toISOString(),
+          metrics: Object.keys(values).map(one),
+        });
+        return;
+      }
+      if (!(metric in values)) throw new HttpError(400, "invalid metric key");
+      sendJson(res, 200, {
+        service_id: p.name,
+        start: start.toISOString(),
+        end: end.toISOString(),
+        ...one(metric),
+      });
     })
     .on("GET", "/system/services/:name/deployment", (req, res, p) => {
       requireAdmin(req);
