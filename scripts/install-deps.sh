@@ -42,6 +42,8 @@ PACKAGES=(
   musl musl-tools imagemagick-6.q16
   # the completion test runs the fish script in fish
   fish
+  # a headless browser for the CORS test (test/engine/api-cors-browser.test.ts, via playwright-core)
+  chromium
 )
 if [ "${1:-}" = "--engine" ]; then
   PACKAGES=("${ENGINE_PACKAGES[@]}")
