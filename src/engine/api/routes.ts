@@ -3,11 +3,19 @@
  * additions; the scar CLI uses both.
  *
  * OSCAR (admin basic auth on /system; /run and /job also take the function's bearer token, and
- * answer a missing function with 404 to the admin only, to anyone else as a wrong token: 401):
+ * answer a missing function with 404 to the admin only, to anyone else as a wrong token: 401).
+ * Lenient where OSCAR is strict: OSCAR's /run and /job refuse basic auth (401); here the admin may
+ * call them too, so every client that works with OSCAR works here (scar's CLI uses it locally).
+ * Errors are JSON {error, details?}; to a browser page (an Origin header: OSCAR's dashboard, which
+ * shows the body as text) the message as text/plain, as OSCAR sends them. CORS: index.ts.
  *   GET /health ("Ok"; 503 with the reason when the job database is damaged or cannot be written),
- *   GET /system/info, GET /system/config
- *   GET|POST|PUT /system/services, GET|DELETE /system/services/<name>   (service JSON: services.ts,
- *     with scar's `scar` object)
+ *   GET /system/info, GET /system/config (OSCAR's ConfigForUser: config, minio_provider with the
+ *     store's keys, allowed_image_repositories)
+ *   GET|POST|PUT /system/services, GET|DELETE /system/services/<name>   (service JSON: services.ts
+ *     and oscar-service.ts: Go's zero values read as OSCAR reads them; every field of OSCAR's Service
+ *     back, scar's additions under `scar`; a taken name on POST: 409)
+ *   /system/buckets, /system/status, /system/logs, /system/metrics, /system/services/<name>/deployment:
+ *     oscar-system.ts
  *   POST /run/<name>   sync; the body is base64, as OSCAR's supervisor answers (sync-answer.ts): the
  *                      one file the script left in its output folder, a zip of them (paths relative
  *                      to the folder) when several, its output (stdout+stderr) when none, for a
