@@ -66,6 +66,8 @@ export interface DefaultMinio {
 /** What the engine knows of a deployed service, for the fields OSCAR shows. */
 export interface ServiceFacts {
   name: string;
+  /** The cluster id shown when the definition gave none. */
+  clusterId: string;
   image: string;
   memory: string;
   cpu: string;
@@ -134,7 +136,7 @@ export function oscarServiceFields(f: ServiceFacts, minio: DefaultMinio): Record
   if (isObject(passthrough.expose)) passthrough.expose = withoutZeroPorts(passthrough.expose);
   return {
     name: f.name,
-    cluster_id: "",
+    cluster_id: f.clusterId,
     memory: f.memory,
     cpu: f.cpu,
     total_memory: "",

@@ -179,6 +179,7 @@ export function serviceJson(fn: DeployedFunction, minio: DefaultMinio): Record<s
     ...oscarServiceFields(
       {
         name: s.name,
+        clusterId: s.cluster ?? LOCAL_CLUSTER,
         image: fn.image.ref,
         memory: `${s.memory}Mi`,
         cpu: s.cpu !== undefined ? String(s.cpu) : lambdaCpu(s.memory),
