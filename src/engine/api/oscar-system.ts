@@ -38,8 +38,9 @@ const OBJECTS_PER_PAGE = 1000;
 /** Jobs read for the execution log and the metrics (the most recent first). */
 const JOBS_READ = 5000;
 
-function visibilityOf(acl: string | undefined): Visibility {
-  return acl === "public-read" ? "public" : "private";
+/** OSCAR's public bucket is MinIO's: anyone may list it and read every object (Backend.setPublicObjects). */
+function visibilityOf(publicObjects: boolean | undefined): Visibility {
+  return publicObjects ? "public" : "private";
 }
 
 /** The deployed function whose input or output is in `bucket` (OSCAR tags service buckets so). */
@@ -52,11 +53,15 @@ function serviceOf(engine: Engine, bucket: string): string | undefined {
   return undefined;
 }
 
-function bucketJson(engine: Engine, name: string, acl: string | undefined): Record<string, unknown> {
+function bucketJson(
+  engine: Engine,
+  name: string,
+  publicObjects: boolean | undefined,
+): Record<string, unknown> {
   const from = serviceOf(engine, name);
   return {
     bucket_name: name,
-    visibility: visibilityOf(acl),
+    visibility: visibilityOf(publicObjects),
     allowed_users: [],
     owner: DEFAULT_OWNER,
     metadata: { owner_name: "oscar", ...(from ? { from_service: from, service: "true" } : {}) },
@@ -158,7 +163,7 @@ export function addOscarSystemRoutes(
         200,
         backend()
           .listBuckets()
-          .map((b) => bucketJson(engine, b.name, b.acl)),
+          .map((b) => bucketJson(engine, b.name, b.publicObjects)),
       );
     })
     .on("POST", "/system/buckets", async (req, res) => {
@@ -171,7 +176,7 @@ export function addOscarSystemRoutes(
       if (store.buckets.has(bucket!) && folder.length === 0)
         throw new HttpError(409, `the bucket '${bucket}' already exists`);
       if (!store.buckets.has(bucket!)) await store.createBucket(bucket!);
-      if (visibility === "public") await store.setAcl(bucket!, "public-read");
+      if (visibility === "public") await store.setPublicObjects(bucket!, true);
       if (folder.length > 0) {
         // A folder marker, as MinIO's clients make them (an empty object whose key ends in '/').
         const key = `${folder.join("/")}/`;
@@ -187,7 +192,7 @@ export function addOscarSystemRoutes(
       if (!store.buckets.has(path)) throw new HttpError(404, `The bucket '${path}' does not exist`);
       if (serviceOf(engine, path))
         throw new HttpError(403, "Forbidden action: A bucket from a service can't be modified");
-      await store.setAcl(path, visibility === "public" ? "public-read" : "private");
+      await store.setPublicObjects(path, visibility === "public");
       res.writeHead(204).end();
     })
     .on("GET", "/system/buckets/:bucket", (req, res, p, url) => {
@@ -197,7 +202,7 @@ export function addOscarSystemRoutes(
       const page = query(url, "page") ?? "";
       const list = listPage(b, { prefix: "", delimiter: "", maxKeys: OBJECTS_PER_PAGE, after: page });
       sendJson(res, 200, {
-        ...bucketJson(engine, b.name, b.acl),
+        ...bucketJson(engine, b.name, b.publicObjects),
         objects: list.contents.map((o) => ({
           object_name: o.key,
           size_bytes: o.size,

@@ -165,3 +165,15 @@ test("aws-cli sets and reads an object ACL", async () => {
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test("a bucket the engine makes public (OSCAR's visibility, MinIO's public bucket) serves every object", async () => {
+  await t.s3.send(new CreateBucketCommand({ Bucket: "minio-public" }));
+  await t.s3.send(new PutObjectCommand({ Bucket: "minio-public", Key: "result.png", Body: "pixels" }));
+  assert.equal(await anonymous("/minio-public/result.png"), 403);
+  await t.store.backend.setPublicObjects("minio-public", true);
+  assert.equal(await anonymous("/minio-public/result.png"), 200);
+  assert.equal(await anonymous("/minio-public?list-type=2"), 200);
+  assert.equal(await anonymous("/minio-public/new", { method: "PUT", body: "x" }), 403, "read, not write");
+  await t.store.backend.setPublicObjects("minio-public", false);
+  assert.equal(await anonymous("/minio-public/result.png"), 403);
+});
