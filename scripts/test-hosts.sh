@@ -28,9 +28,9 @@ main() {
 cd "$(dirname "$0")/.."
 PROJECT="$PWD"
 # Bump when the package list or the guest's set-up changes: the cache is keyed by it.
-VERSION=bookworm-3
+VERSION=bookworm-4
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,crun,runc,busybox-static,attr,e2fsprogs,util-linux
+PACKAGES=systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,uidmap,passwd,kmod,crun,runc,busybox-static,attr,e2fsprogs,util-linux
 CACHE="${SCAR_HOSTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scar/hosts}/$VERSION"
 FILTERS=("$@")
 [ "${#FILTERS[@]}" -gt 0 ] || FILTERS=(engine/runtime/)
@@ -139,6 +139,7 @@ mkdir -p "$OUT"
   echo "tests=${FILTERS[*]}"
   echo "bench=${SCAR_HOSTS_BENCH:-}"
   echo "pattern=${SCAR_HOSTS_TESTS:-}"
+  echo "user=${SCAR_HOSTS_USER_TESTS-rootless.test rootless-engine.test cgroup2.test}"
 } >"$OUT/config"
 # node_modules as a link to an install elsewhere (as in the project's worktrees): shared too, mounted
 # in the guest where the link leads
@@ -181,12 +182,13 @@ fi
 cat "$OUT/guest.log"
 if [ "$(cat "$OUT/status" 2>/dev/null)" != 0 ]; then
   echo "FAILED: the tests in the guest (their output below)" >&2
-  cat "$OUT/tests-root.tap" "$OUT/tests-delegated.tap" >&2
+  cat "$OUT/tests-root.tap" "$OUT/tests-delegated.tap" "$OUT/tests-user.tap" >&2 2>/dev/null
   exit 1
 fi
 # the summaries of node's test runner
 tail -9 "$OUT/tests-root.tap"
 grep -E '^# (pass|fail)' "$OUT/tests-delegated.tap"
+[ ! -s "$OUT/tests-user.tap" ] || grep -E '^# (tests|pass|fail|skipped)' "$OUT/tests-user.tap"
 [ ! -s "$OUT/bench.txt" ] || cat "$OUT/bench.txt"
 echo "test-hosts: passed"
 }

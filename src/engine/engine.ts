@@ -251,7 +251,7 @@ export class Engine {
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       onError: (e) => log(`job system: ${(e as Error).message ?? e}`),
     });
-    if (runner.info.rootless) log(rootlessNote(runner.info.rootless));
+    if (runner.info.rootless) log(rootlessNote(runner.info.rootless, runner.info.rootlessLimits));
     const pool = new EnvironmentPool({
       idleMs: (opts.warmIdleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000,
       memoryBudgetBytes: Math.floor((totalmem() * (opts.warmMemoryPercent ?? DEFAULT_MEMORY_PERCENT)) / 100),
@@ -534,7 +534,9 @@ export class Engine {
     // rootless: what does not hold for this run, one line (runtime/rootless.ts)
     const rootless = this.runner.info.rootless;
     if (rootless)
-      new SupervisorLog(fn.spec.log_level, (line) => ctx.log(`${line}\n`)).warning(rootlessNote(rootless));
+      new SupervisorLog(fn.spec.log_level, (line) => ctx.log(`${line}\n`)).warning(
+        rootlessNote(rootless, this.runner.info.rootlessLimits),
+      );
     try {
       const r = await invoke({
         fn: withEventSourceOutput(fn.spec, job.payload),

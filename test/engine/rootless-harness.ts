@@ -12,7 +12,21 @@ import { join } from "node:path";
 import { craftTar, tempDir } from "./images/helpers.js";
 import { busyboxLayer } from "./images/registry-harness.js";
 
-export const NOBODY_UID = 65534;
+/**
+ * The ordinary user the rootless tests run as: nobody, or the one SCAR_TEST_ROOTLESS_UID names (the
+ * cgroup v2 VM's user with a systemd user session, scripts/test-hosts.sh).
+ */
+export const NOBODY_UID = Number(process.env.SCAR_TEST_ROOTLESS_UID || 65534);
+/**
+ * What that user's engine should find, as the host's set-up makes it (test-hosts.sh sets these for
+ * its user): a delegated cgroup with memory, pids and cpu (`SCAR_TEST_ROOTLESS_LIMITS=1`), and
+ * /etc/subuid ranges with newuidmap (`SCAR_TEST_ROOTLESS_MAPPING=ranges`). Default: neither (nobody
+ * on a hybrid-cgroup host).
+ */
+export const EXPECT = {
+  limits: process.env.SCAR_TEST_ROOTLESS_LIMITS === "1",
+  mapping: process.env.SCAR_TEST_ROOTLESS_MAPPING === "ranges" ? "ranges" : "single",
+} as const;
 export const NOBODY = ["setpriv", `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, "--clear-groups", "--"];
 export const bin = new URL("../../../bin/scar", import.meta.url).pathname;
 

@@ -22,17 +22,34 @@
  * - the real root cgroup (no systemd, no namespace): the root, which may hold processes and
  *   children at once, as before.
  *
+ * An ordinary user's (rootless) engine does the same with the user's own systemd: its cgroup when
+ * the user's manager delegated it, else a transient scope asked of the user's manager over the user
+ * bus (`busctl --user`; `$XDG_RUNTIME_DIR/bus`, `/run/user/<uid>/bus` when the variable is unset),
+ * the way rootless podman gets one. The manager moves the process itself (from a login session's
+ * scope it asks the system's systemd to), and `user@.service` delegates memory, pids and cpu on
+ * systemd >= 252. Without a user session (no bus) the placement fails with why, and the rootless
+ * engine goes without limits (runner.ts).
+ *
  * In it: `cgroup.subtree_control` gets `+cpu +memory +pids` (those the cgroup has), and each runner
  * makes `scar-<tag>` with the same, under which each run gets `<run id>` (the engine's: it keeps the
  * run's `memory.events`, whose counts include its children's, after the runtime removed the
  * container's own cgroup `<run id>/ctr`).
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { parseProcCgroup } from "./cgroups.js";
 import { findBinary, RuntimeUnavailableError } from "./detect.js";
+import { USER_SESSION } from "./host-checks.js";
 
 const ROOT = "/sys/fs/cgroup";
 /** the engine's processes' leaf in its delegated cgroup */
@@ -89,17 +106,45 @@ export function cgroupDir(path: string): string {
 
 async function place(): Promise<V2Placement> {
   const own = ownCgroup2();
+  const user = (process.geteuid?.() ?? 0) !== 0;
   // The real root (no memory.max there) may hold processes and children at once; the root of a
   // cgroup namespace (a container's) is a cgroup like any other.
-  if (own === "/" && !existsSync(join(ROOT, "memory.max"))) return enable("/", "root");
-  if (basename(own) === ENGINE_LEAF) return enable(dirname(own), "inherited");
-  if (readPid1() !== "systemd" || (await delegatedBySystemd(own))) {
+  if (!user && own === "/" && !existsSync(join(ROOT, "memory.max"))) return enable("/", "root");
+  if (basename(own) === ENGINE_LEAF && (!user || writable(dirname(own))))
+    return enable(dirname(own), "inherited");
+  if (readPid1() !== "systemd" ? !user || writable(own) : await delegatedBySystemd(own, user)) {
     moveAll(own, join(own, ENGINE_LEAF));
     return enable(own, "own");
   }
-  const scope = await startScope();
+  if (readPid1() !== "systemd")
+    throw new CgroupPlacementError(
+      `this user's cgroup ${own} is not delegated to it (not writable), and no systemd runs here to ask for one`,
+      "have the init system delegate a cgroup to this user",
+    );
+  const scope = await startScope(user);
   moveAll(scope, join(scope, ENGINE_LEAF));
   return enable(scope, "scope");
+}
+
+/** Whether this process may make child cgroups in `path` and move processes into them. */
+function writable(path: string): boolean {
+  try {
+    for (const f of ["", "cgroup.procs", "cgroup.subtree_control"])
+      accessSync(join(cgroupDir(path), f), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The environment of a command that talks to this user's systemd (`systemctl --user`, `busctl
+ * --user`): the user bus is found through XDG_RUNTIME_DIR, which a login session sets and `su`,
+ * `setpriv` or cron do not: then the usual place, /run/user/<uid>.
+ */
+export function userBusEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env.XDG_RUNTIME_DIR || env.DBUS_SESSION_BUS_ADDRESS) return env;
+  return { ...env, XDG_RUNTIME_DIR: `/run/user/${process.geteuid?.() ?? 0}` };
 }
 
 function readPid1(): string {
@@ -115,14 +160,20 @@ function readPid1(): string {
  * no unit exists only inside a delegated subtree (systemd makes only units' cgroups); a unit's
  * cgroup is delegated when the unit says `Delegate=yes`.
  */
-async function delegatedBySystemd(path: string): Promise<boolean> {
+async function delegatedBySystemd(path: string, user: boolean): Promise<boolean> {
+  // an ordinary user may write only where some manager gave the cgroup to it
+  if (user && !writable(path)) return false;
   const name = basename(path);
   if (!/\.(service|scope|slice)$/.test(name)) return true;
   if (name.endsWith(".slice")) return false;
   const systemctl = findBinary("systemctl");
   if (!systemctl) return false;
   try {
-    const { stdout } = await run(systemctl, ["show", "--property=Delegate", "--value", name]);
+    const { stdout } = await run(
+      systemctl,
+      [...(user ? ["--user"] : []), "show", "--property=Delegate", "--value", name],
+      user ? { env: userBusEnv() } : {},
+    );
     return stdout.trim() === "yes";
   } catch {
     return false;
@@ -131,14 +182,19 @@ async function delegatedBySystemd(path: string): Promise<boolean> {
 
 const run = promisify(execFile);
 
-/** Asks systemd for a transient scope with Delegate=yes holding this process; its cgroup path. */
-async function startScope(): Promise<string> {
+/**
+ * Asks systemd (the user's own for an ordinary user) for a transient scope with Delegate=yes holding
+ * this process; its cgroup path.
+ */
+async function startScope(user: boolean): Promise<string> {
   const busctl = findBinary("busctl");
   const unit = `scar-engine-${process.pid}.scope`;
-  const fix =
-    "start scar in a delegated cgroup instead: systemd-run --scope -p Delegate=yes scar serve (or a service with Delegate=yes)";
+  const fix = user
+    ? USER_SESSION
+    : "start scar in a delegated cgroup instead: systemd-run --scope -p Delegate=yes scar serve (or a service with Delegate=yes)";
+  const whose = user ? "your systemd user session" : "systemd";
   if (!busctl)
-    throw new CgroupPlacementError(`busctl (systemd) is missing to ask systemd for a delegated cgroup`, fix);
+    throw new CgroupPlacementError(`busctl (systemd) is missing to ask ${whose} for a delegated cgroup`, fix);
   const props = [
     ["PIDs", "au", "1", String(process.pid)],
     ["Delegate", "b", "true"],
@@ -149,6 +205,7 @@ async function startScope(): Promise<string> {
     ["Description", "s", "scar engine: its containers' cgroups"],
   ];
   const args = [
+    ...(user ? ["--user"] : []),
     "call",
     "--quiet",
     "org.freedesktop.systemd1",
@@ -163,11 +220,11 @@ async function startScope(): Promise<string> {
     "0",
   ];
   try {
-    await run(busctl, args, { timeout: 30_000 });
+    await run(busctl, args, { timeout: 30_000, ...(user ? { env: userBusEnv() } : {}) });
   } catch (e) {
     const said = (e as { stderr?: string }).stderr?.trim() || (e as Error).message;
     throw new CgroupPlacementError(
-      `systemd did not make the scope ${unit} for the containers' cgroups: ${said}`,
+      `${whose} did not make the scope ${unit} for the containers' cgroups: ${said}`,
       fix,
     );
   }

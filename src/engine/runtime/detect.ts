@@ -85,6 +85,8 @@ export interface OpenRuntimeOptions {
   busybox?: string;
   /** run rootless (rootless.ts): the helper's namespace is a user namespace too, and always made */
   rootless?: RootlessMode;
+  /** cgroup v2: the engine's delegated cgroup, the runtimes' /sys/fs/cgroup (mountns.ts); the helper is always made then */
+  cgroupRoot?: string;
 }
 
 export interface OpenedRuntime {
@@ -117,7 +119,7 @@ export async function openRuntime(opts: OpenRuntimeOptions): Promise<OpenedRunti
     const stateDir = join(opts.stateDir, name);
     const hide = name === "crun" && mode === "hybrid" ? ["/sys/fs/cgroup/unified"] : [];
     let ns: PrivateMountNamespace | undefined;
-    if (hide.length > 0 || opts.namespace || rootless) {
+    if (hide.length > 0 || opts.namespace || rootless || opts.cgroupRoot) {
       try {
         mkdirSync(opts.stateDir, { recursive: true });
         ns = await PrivateMountNamespace.create({
@@ -125,6 +127,7 @@ export async function openRuntime(opts: OpenRuntimeOptions): Promise<OpenedRunti
           errorFile: join(opts.stateDir, "mount-helper.err"),
           ...(opts.busybox ? { busybox: opts.busybox } : {}),
           ...(rootless ? { userns: rootless } : {}),
+          ...(opts.cgroupRoot ? { cgroupRoot: opts.cgroupRoot } : {}),
         });
       } catch (e) {
         // rootless, the runtime can only run in there

@@ -23,6 +23,7 @@ import {
   type OverlayFlavour,
   overlayFlavour,
   overlayFlavourCheck,
+  rootlessLimitFound,
   subordinateIdsCheck,
   systemdCheck,
   systemdIsPid1,
@@ -180,6 +181,25 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
               },
         );
         // What the runner found beats what the host's files predict.
+        if (rootless && i.rootlessLimits) {
+          const found = i.rootlessLimits;
+          for (const l of limits) if (l.limit !== "disk") l.rootless = rootlessLimitFound(l.limit, found);
+          checks[0] = { name: "privileges", status: "ok", value: rootlessNote(rootless, found) };
+          const delegation = checks.findIndex((c) => c.name === "cgroup delegation");
+          if (found.held.length > 0)
+            checks[delegation] = {
+              name: "cgroup delegation",
+              status: "ok",
+              value: `delegated to this user: ${found.cgroup} (the engine's; its containers' cgroups go below it)`,
+            };
+          const oom = checks.findIndex((c) => c.name === "oom detection");
+          if (found.held.includes("memory"))
+            checks[oom] = {
+              name: "oom detection",
+              status: "ok",
+              value: `exact (memory.events of each container's cgroup, in ${found.cgroup})`,
+            };
+        }
         const disk = limits.find((l) => l.limit === "disk")!;
         if (root)
           disk.root =
@@ -292,7 +312,7 @@ async function testContainer(runner: import("./runner.js").Runner, state: string
     {
       name: "container",
       status: "ok",
-      value: `test container ran (${ms} ms with ${r.rootfs} rootfs, ${runner.info.rootless ? "rootless: no memory or pids limits" : "memory and pids limits"})`,
+      value: `test container ran (${ms} ms with ${r.rootfs} rootfs, ${runner.info.rootless ? `rootless: ${runner.info.rootlessLimits?.held.includes("memory") ? "memory and pids limits" : "no memory or pids limits"}` : "memory and pids limits"})`,
     },
     mode === "2"
       ? {

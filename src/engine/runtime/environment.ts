@@ -593,7 +593,8 @@ class WarmEnvironment implements Environment {
    * kernel-wide counter and the kernel log's record of a kill in this container's cgroup.
    */
   private oomKilled(before: number, globalBefore: number): boolean {
-    if (this.host.rootless) return false; // no memory limit of its own to be killed at
+    // rootless without a delegated cgroup: no memory limit of its own to be killed at
+    if (this.host.rootless && this.host.facts.cgroupRoot === undefined) return false;
     const now = this.oomKills();
     if (now >= 0 && before >= 0) return now > before;
     if (globalBefore < 0 || oomKillCount() <= globalBefore) return false;

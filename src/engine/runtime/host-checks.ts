@@ -8,6 +8,7 @@
 import { type CgroupMode, classifyCgroups, parseProcCgroup } from "./cgroups.js";
 import { installCommand } from "./detect.js";
 import type { Cgroup2Dir, HostInfo } from "./host-info.js";
+import type { RootlessLimits } from "./rootless.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
 
@@ -95,6 +96,9 @@ export function systemdIsPid1(info: Pick<HostInfo, "pid1">): boolean {
 
 /** The fix that moves a user's process into a cgroup systemd delegates to it. */
 const DELEGATED_SCOPE = "systemd-run --user --scope -p Delegate=yes scar serve";
+/** What gives an ordinary user's engine a delegated cgroup on a systemd host. */
+export const USER_SESSION =
+  "a systemd user session for the user: log in, or keep one without a login: loginctl enable-linger <user> (an administrator's command); its bus needs the dbus-user-session package";
 /** The systemd drop-in that delegates cpu (and io, cpuset) to users' services, not only memory and pids. */
 const DELEGATE_ALL =
   "mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' > /etc/systemd/system/user@.service.d/delegate.conf && systemctl daemon-reload (then log in again)";
@@ -372,21 +376,35 @@ function rootlessCgroupLimit(
       fix: "boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1 on the kernel command line)",
     };
   if (!info.v2Own?.writable)
-    return {
-      holds: false,
-      how: `the engine's cgroup is not delegated to it: ${UNLIMITED[limit]}`,
-      fix: systemdIsPid1(info) ? DELEGATED_SCOPE : "delegate a cgroup to the engine's user",
-    };
+    return systemdIsPid1(info)
+      ? {
+          holds: false,
+          how: `the engine's cgroup is not delegated to it, so the engine asks the user's systemd user session for a scope (\`scar doctor\` as that user says whether it got one); without a session: ${UNLIMITED[limit]}`,
+          fix: USER_SESSION,
+        }
+      : {
+          holds: false,
+          how: `the engine's cgroup is not delegated to it: ${UNLIMITED[limit]}`,
+          fix: "delegate a cgroup to the engine's user",
+        };
   if (!controllerSet(info.v2Own.controllers).has(c))
     return {
       holds: false,
       how: `${c} is not delegated (the parent's cgroup.subtree_control lacks it): ${UNLIMITED[limit]}`,
       fix: systemdIsPid1(info) ? DELEGATE_ALL : `enable ${c} in the parent cgroup's cgroup.subtree_control`,
     };
-  // What the runtime does (rootless.ts): no cgroup for rootless containers, delegated or not.
+  return { holds: true, how: `cgroup v2 ${c} controller, in the cgroup delegated to this user` };
+}
+
+/** What a rootless runner found (runner.ts: its delegated cgroup, or why none), as one limit's Holds. */
+export function rootlessLimitFound(limit: Exclude<LimitName, "disk">, found: RootlessLimits): Holds {
+  const c = CONTROLLER[limit];
+  if (found.held.includes(c))
+    return { holds: true, how: `cgroup v2 ${c} controller in ${found.cgroup}, delegated to this user` };
   return {
     holds: false,
-    how: `cgroup v2 ${c} is delegated to this user, but the rootless runtime does not use delegated cgroups yet: ${UNLIMITED[limit]}`,
+    how: `${found.held.length > 0 ? `${c} is not delegated to this user` : (found.why ?? "no delegated cgroup")}: ${UNLIMITED[limit]}`,
+    fix: found.held.length > 0 ? DELEGATE_ALL : USER_SESSION,
   };
 }
 

@@ -56,6 +56,14 @@ export interface NamespaceOptions {
    * inherited from the host is locked in there: it cannot be unmounted)
    */
   userns?: RootlessMode;
+  /**
+   * on cgroup v2: the engine's delegated cgroup (cgroup2.ts), bound over /sys/fs/cgroup in the
+   * namespace, so that the runtimes (which enable controllers in every cgroup from the root down to a
+   * container's) see it as the root and write nothing above it: no `+hugetlb` in systemd's
+   * system.slice, and a rootless runtime finds its whole path writable. Containers' cgroup paths
+   * are then given relative to it (spec.ts).
+   */
+  cgroupRoot?: string;
 }
 
 /** Thrown when the helper cannot mount or unmount; `message` is what mount/umount said. */
@@ -315,6 +323,7 @@ export function helperScript(
   errorFile: string,
   busybox?: string,
   cover = false,
+  cgroupRoot?: string,
 ): string {
   // With busybox's own sh, the applets go through $B: empty when that sh runs an applet named
   // without a path in a fork of itself, with no exec (its standalone mode, as Debian's static build
@@ -338,6 +347,9 @@ export function helperScript(
         ? `${bb}mount -n -t tmpfs -o ro,size=4k,mode=755 scar-hidden ${shellQuote(p)} || exit 1`
         : `${umount} ${shellQuote(p)} || exit 1`,
     ),
+    ...(cgroupRoot && cgroupRoot !== "/"
+      ? [`${bb}mount -n -o bind ${shellQuote(`/sys/fs/cgroup${cgroupRoot}`)} /sys/fs/cgroup || exit 1`]
+      : []),
     "echo ready",
     "while IFS= read -r op && IFS= read -r o && IFS= read -r t && IFS= read -r wd; do",
     // "prepare-stdin", "fifos-stdin": as without the suffix, with a third FIFO for `serve`'s stdin
@@ -366,7 +378,7 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
   // Without a file of the caller's, one in a folder nobody else can plant a symlink in.
   const ownFolder = opts.errorFile ? undefined : mkdtempSync(join(tmpdir(), "scar-mount-helper-"));
   const errorFile = opts.errorFile ?? join(ownFolder!, "mount.err");
-  const script = helperScript(hide, errorFile, opts.busybox, opts.userns !== undefined);
+  const script = helperScript(hide, errorFile, opts.busybox, opts.userns !== undefined, opts.cgroupRoot);
   // Rootless: the helper waits for its id maps (one line from this process), then executes its shell
   // again, so that it holds its capabilities as the namespace's root (capabilities are reckoned at exec)
   const argv = opts.userns

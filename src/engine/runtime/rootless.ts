@@ -27,10 +27,13 @@
  * anything (the helper waits for a line from the engine, then re-executes its shell so that it holds
  * its capabilities as the namespace's root).
  *
- * What does not hold rootless: cgroup limits (memory, pids, cpu) need a cgroup delegated to the user,
- * which cgroup v1 and hybrid hosts cannot give and which the runtime does not use yet on v2, so runs
- * go without them; the disk limit needs loop mounts (root). The time limit holds: the runner kills
- * the container's init, whose death ends its pid namespace.
+ * Limits: memory, pids and cpu limits need a cgroup delegated to the user. On cgroup v2 with a
+ * systemd user session the engine gets one (a scope of the user's manager, cgroup2.ts), the helper
+ * binds it over /sys/fs/cgroup, and the runtimes, root of the namespace that owns those files, make
+ * the containers' cgroups in it with their limits; OOM kills are read from its memory.events as as
+ * root. Without one (cgroup v1 or hybrid, no user session, no user bus) runs go without those limits,
+ * and the engine's log and each job's log say why. The disk limit needs loop mounts (root). The time
+ * limit always holds: the runner kills the container's init, whose death ends its pid namespace.
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -192,7 +195,8 @@ export function containerUser(
 /** A container's spec, for a run and an environment alike: made rootless when the engine is. */
 export function containerSpec(input: SpecInput, mode: RootlessMode | undefined): Record<string, unknown> {
   const spec = buildSpec(input);
-  return mode ? rootlessSpec(spec, mode) : spec;
+  // a rootless engine's runtimes have a cgroup root only when a cgroup was delegated to it
+  return mode ? rootlessSpec(spec, mode, input.host.cgroupRoot !== undefined) : spec;
 }
 
 /**
@@ -212,16 +216,26 @@ type Spec = Record<string, unknown> & {
 };
 
 /**
- * A spec built for root, made rootless: no cgroup (nothing is delegated, see the module doc), no
- * device rules (the device cgroup is root's), devpts without `gid=5` when gid 5 is not mapped, and
- * with the host's network (no network namespace of the container's own, so sysfs cannot be mounted
- * anew) the host's /sys bound read-only, as runc's rootless spec and podman do.
+ * A spec built for root, made rootless: a cgroup and its limits only with a delegated cgroup
+ * (`delegated`, see the module doc), no device rules (the device cgroup is root's), devpts without
+ * `gid=5` when gid 5 is not mapped, and with the host's network (no network namespace of the
+ * container's own, so sysfs cannot be mounted anew) the host's /sys bound read-only, as runc's
+ * rootless spec and podman do.
  */
-export function rootlessSpec(spec: Record<string, unknown>, mode: RootlessMode): Record<string, unknown> {
+export function rootlessSpec(
+  spec: Record<string, unknown>,
+  mode: RootlessMode,
+  delegated = false,
+): Record<string, unknown> {
   const s = spec as Spec;
   const linux = { ...s.linux };
-  delete linux.cgroupsPath;
-  delete linux.resources;
+  if (delegated && linux.resources) {
+    const { devices: _devices, ...resources } = linux.resources as Record<string, unknown>;
+    linux.resources = resources;
+  } else {
+    delete linux.cgroupsPath;
+    delete linux.resources;
+  }
   const ownNetwork = ((linux.namespaces as { type: string }[] | undefined) ?? []).some(
     (n) => n.type === "network",
   );
@@ -240,13 +254,30 @@ export function userxattrKernel(release: string): boolean {
   return kernelAtLeast(release, 5, 11);
 }
 
+/** What a rootless engine's cgroup gives it (runner.ts): the limit controllers held, or why none. */
+export interface RootlessLimits {
+  /** the limit controllers (memory, pids, cpu) the delegated cgroup has */
+  held: string[];
+  /** the delegated cgroup */
+  cgroup?: string;
+  /** why there is none (or why some are missing) */
+  why?: string;
+}
+
+const NO_CGROUP: RootlessLimits = { held: [], why: "no cgroup is delegated to this user" };
+
 /** The one line the engine's log and each job's log carry about what a rootless engine cannot limit. */
-export function rootlessNote(mode: RootlessMode): string {
+export function rootlessNote(mode: RootlessMode, limits: RootlessLimits = NO_CGROUP): string {
   const ids =
     mode.mapping === "single"
       ? "only your own uid is mapped, so every container runs as you (root in its namespace)"
       : `your uid and ${mode.uidMap.slice(1).reduce((n, l) => n + l.count, 0)} subordinate uids are mapped`;
-  return `rootless: no memory, pids or cpu limits (no cgroup is delegated to this user) and no disk limit (loop disks need root); the time limit holds; ${ids}`;
+  const disk = "no disk limit (loop disks need root); the time limit holds";
+  if (limits.held.length === 0)
+    return `rootless: no memory, pids or cpu limits (${limits.why ?? NO_CGROUP.why}) and ${disk}; ${ids}`;
+  const missing = ["memory", "pids", "cpu"].filter((c) => !limits.held.includes(c));
+  const words = (l: string[]) => (l.length > 1 ? `${l.slice(0, -1).join(", ")} and ${l.at(-1)}` : l.join(""));
+  return `rootless: ${words(limits.held)} limits hold (cgroup ${limits.cgroup ?? "?"}, delegated to this user)${missing.length ? `, no ${words(missing)} limit (${limits.why ?? "not delegated to this user"})` : ""}; ${disk}; ${ids}`;
 }
 
 /** Why a rootless engine cannot run here: the helper's namespace could not be made. */

@@ -22,6 +22,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
 import {
+  CgroupPlacementError,
   makeRunnerParent,
   oomKillsIn,
   placeEngine,
@@ -56,6 +57,7 @@ import {
 import {
   containerSpec,
   containerUser,
+  type RootlessLimits,
   type RootlessMode,
   rootlessMode,
   userxattrKernel,
@@ -106,6 +108,11 @@ export interface RuntimeInfo {
    * (RunRequest.limits) and no disk limit holds, only the time limit
    */
   rootless?: RootlessMode;
+  /**
+   * rootless: the cgroup delegated to the engine's user and the limits it holds (cgroup v2 with a
+   * systemd user session), or why there is none
+   */
+  rootlessLimits?: RootlessLimits;
 }
 
 const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
@@ -144,10 +151,28 @@ export class Runner {
     let placement: V2Placement | undefined;
     const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
     const rootless = rootlessMode();
+    let rootlessLimits: RootlessLimits | undefined;
     try {
       // on cgroup v2, out of the cgroup systemd manages into a delegated one, before the mount
-      // helper starts (it and the runtimes it starts live in the engine's leaf)
-      if (process.getuid?.() === 0 && cgroupMode() === "v2") placement = await placeEngine();
+      // helper starts (it and the runtimes it starts live in the engine's leaf); rootless, a user
+      // without one (no systemd user session) runs without limits
+      if (cgroupMode() === "v2") {
+        try {
+          placement = await placeEngine();
+        } catch (e) {
+          if (!rootless || !(e instanceof CgroupPlacementError)) throw e;
+          rootlessLimits = {
+            held: [],
+            why: e.install ? `${e.message}; to get them: ${e.install}` : e.message,
+          };
+        }
+      }
+      if (rootless && placement)
+        rootlessLimits = {
+          held: placement.controllers,
+          cgroup: placement.delegated,
+          ...(placement.missing.length ? { why: "not delegated to this user" } : {}),
+        };
       opened = await openRuntime({
         stateDir,
         prefer: opts.runtime ?? "auto",
@@ -155,6 +180,7 @@ export class Runner {
         namespace: opts.rootfs !== "copy",
         ...(bb ? { busybox: bb } : {}),
         ...(rootless ? { rootless } : {}),
+        ...(placement ? { cgroupRoot: placement.delegated } : {}),
       });
     } catch (e) {
       releaseLock(stateDir);
@@ -206,13 +232,18 @@ export class Runner {
           ? "loop ext4"
           : `unavailable: ${rootless ? "rootless (loop disks need root)" : !mkfs ? "no mkfs.ext4 (e2fsprogs)" : !mount ? "no mount (util-linux)" : !ns ? "no private mount namespace" : "no overlayfs (runs use a copy)"}`,
         ...(rootless ? { rootless } : {}),
+        ...(rootlessLimits ? { rootlessLimits } : {}),
       };
       const runner = new Runner(
         runtime,
         info,
         stateDir,
         placement ? makeRunnerParent(placement, tag) : cgroupParent(opened.cgroupMode, tag),
-        { nofileHard: nofileHardLimit(), swapAccounting: swapAccounting(opened.cgroupMode) },
+        {
+          nofileHard: nofileHardLimit(),
+          swapAccounting: swapAccounting(opened.cgroupMode),
+          ...(placement ? { cgroupRoot: placement.delegated } : {}),
+        },
         disks,
         placement ? { placement, staleParents: staleRunnerParents(placement, tag) } : undefined,
       );
@@ -451,8 +482,8 @@ export class Runner {
           errors.join("; ") || `${this.runtime.name} exited with ${exitCode}`,
         );
       }
-      // (rootless: no memory limit, so no OOM kill of this container's own)
-      if (exitCode === 137 && !this.info.rootless && this.oomKilled(id, oomBefore))
+      // (rootless without a delegated cgroup: no memory limit, so no OOM kill of this container's own)
+      if (exitCode === 137 && (!this.info.rootless || this.cgroupV2) && this.oomKilled(id, oomBefore))
         return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
       if (exitCode === 0) return result("ok", 0);
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);

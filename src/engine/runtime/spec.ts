@@ -51,6 +51,19 @@ export interface HostFacts {
   swapAccounting: boolean;
   /** absolute cgroup path of this container */
   cgroupsPath: string;
+  /**
+   * cgroup v2: the engine's delegated cgroup, which the runtimes see as /sys/fs/cgroup (mountns.ts):
+   * `cgroupsPath` is given to them relative to it
+   */
+  cgroupRoot?: string;
+}
+
+/** `path` as the runtimes see it when `root` is their /sys/fs/cgroup. */
+export function cgroupPathUnder(root: string | undefined, path: string): string {
+  if (!root || root === "/") return path;
+  const r = root.replace(/\/+$/, "");
+  if (path !== r && !path.startsWith(`${r}/`)) throw new SpecError(`cgroup ${path} is not under ${r}`);
+  return path.slice(r.length) || "/";
 }
 
 export interface SpecInput {
@@ -198,7 +211,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     hostname: req.hostname ?? "scar",
     mounts,
     linux: {
-      cgroupsPath: host.cgroupsPath,
+      cgroupsPath: cgroupPathUnder(host.cgroupRoot, host.cgroupsPath),
       resources,
       namespaces,
       ...((req.seccomp ?? "default") === "default" ? { seccomp: defaultSeccompProfile() } : {}),

@@ -21,6 +21,7 @@ import {
   limitsWhere,
   overlayFlavour,
   overlayFlavourCheck,
+  rootlessLimitFound,
   subidRanges,
   subordinateIdsCheck,
   userNamespacesCheck,
@@ -165,7 +166,7 @@ test("cgroup v2: a delegated scope is ok, an undelegated session says how to get
   );
 });
 
-test("a delegated cgroup.subtree_control without memory: the memory limit would not hold rootless; none does yet", () => {
+test("a delegated cgroup.subtree_control without memory: the memory limit would not hold rootless, cpu and pids would", () => {
   const host = desktop({
     v2Own: {
       path: "/user.slice/x.scope",
@@ -181,20 +182,17 @@ test("a delegated cgroup.subtree_control without memory: the memory limit would 
   assert.match(memory.rootless.how, /memory is not delegated/);
   assert.match(memory.rootless.fix!, /Delegate=cpu cpuset io memory pids/);
   assert.equal(memory.root.holds, true, "a root engine uses the root cgroup's controllers");
-  // delegated, but the rootless runtime sets no cgroup limits (rootless.ts): the doctor says what it does
+  // delegated: the rootless runtime sets its limits in that cgroup (rootless.ts)
   const cpu = limits.find((l) => l.limit === "cpu")!;
-  assert.equal(cpu.rootless.holds, false);
-  assert.match(
-    cpu.rootless.how,
-    /cpu is delegated to this user, but the rootless runtime does not use delegated cgroups yet/,
-  );
+  assert.equal(cpu.rootless.holds, true);
+  assert.match(cpu.rootless.how, /cgroup v2 cpu controller, in the cgroup delegated to this user/);
   const checks = limitChecks(limits, false);
   assert.deepEqual(
     checks.map((c) => [c.name, c.status]),
     [
       ["memory limit", "warn"],
-      ["pids limit", "warn"],
-      ["cpu limit", "warn"],
+      ["pids limit", "ok"],
+      ["cpu limit", "ok"],
       ["disk limit", "warn"],
     ],
   );
@@ -210,6 +208,45 @@ test("cgroup v2 root without the memory controller: no memory limit even as root
   assert.equal(memory.status, "warn");
   assert.match(memory.value, /as root: no memory controller: a function may use all of the machine's memory/);
   assert.match(memory.fix!, /cgroup_enable=memory/);
+});
+
+test("what a rootless runner found: the limits its delegated cgroup holds, or why none and the fix", () => {
+  const found = rootlessLimitFound("memory", {
+    held: ["cpu", "memory", "pids"],
+    cgroup: "/user.slice/user-1000.slice/user@1000.service/app.slice/scar-engine-7.scope",
+  });
+  assert.equal(found.holds, true);
+  assert.match(
+    found.how,
+    /memory controller in \/user.slice\/.*scar-engine-7\.scope, delegated to this user/,
+  );
+  const partial = rootlessLimitFound("cpu", { held: ["memory", "pids"], cgroup: "/x.scope" });
+  assert.equal(partial.holds, false);
+  assert.match(partial.how, /^cpu is not delegated to this user: a function may use every core/);
+  assert.match(partial.fix!, /Delegate=cpu cpuset io memory pids/);
+  const none = rootlessLimitFound("pids", {
+    held: [],
+    why: "your systemd user session did not make the scope",
+  });
+  assert.equal(none.holds, false);
+  assert.match(none.how, /^your systemd user session did not make the scope: a fork bomb/);
+  assert.match(none.fix!, /loginctl enable-linger <user>.*dbus-user-session/);
+  // a session's undelegated cgroup under systemd: the engine asks the user's manager (the doctor run
+  // as that user says what it got)
+  const ssh = limitsWhere(
+    desktop({
+      v2Own: {
+        path: "/user.slice/user-1000.slice/session-3.scope",
+        controllers: "cpu memory pids",
+        subtreeControl: "",
+        writable: false,
+        ownerUid: 0,
+      },
+    }),
+  ).find((l) => l.limit === "memory")!;
+  assert.equal(ssh.rootless.holds, false);
+  assert.match(ssh.rootless.how, /asks the user's systemd user session for a scope/);
+  assert.match(ssh.rootless.fix!, /loginctl enable-linger/);
 });
 
 test("cgroup v1: limits hold as root, none rootless, and the fix is cgroup v2", () => {

@@ -59,6 +59,16 @@ for (const runtime of ["crun", "runc"] as const) {
     limits: { memoryBytes: 64 << 20, pids: 64 },
     diskBytes: 64 << 20,
   });
+  // a memory limit, which holds only with a delegated cgroup: an OOM kill there, a normal end without
+  const hog = await runner.run({
+    image,
+    cmd: [
+      "/bin/sh",
+      "-c",
+      "cat /sys/fs/cgroup/memory.max 2>/dev/null || echo none; dd if=/dev/zero of=/dev/shm/fill bs=1M count=60 2>/dev/null; echo survived",
+    ],
+    limits: { memoryBytes: 32 << 20, pids: 16, cpus: 0.5 },
+  });
   const marker = `98${runtime === "crun" ? 71 : 72}3`;
   const timeout = await runner.run({
     image,
@@ -85,8 +95,11 @@ for (const runtime of ["crun", "runc"] as const) {
       userxattr: info.overlay.userxattr ?? false,
       disk: info.disk,
       mapping: info.rootless?.mapping,
+      limits: info.rootlessLimits?.held ?? [],
+      why: info.rootlessLimits?.why,
     },
     seen: brief(seen),
+    hog: brief(hog),
     output: {
       text: readFileSync(join(out, "result.txt"), "utf8"),
       uid: statSync(join(out, "result.txt")).uid,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import {
   chooseMapping,
+  containerSpec,
   mapText,
   newidmapArgs,
   rootlessNote,
@@ -20,6 +21,7 @@ import {
 } from "../../../src/engine/runtime/rootless.js";
 import { buildSpec } from "../../../src/engine/runtime/spec.js";
 import {
+  EXPECT,
   layeredArchive,
   NOBODY,
   NOBODY_UID,
@@ -54,6 +56,22 @@ test("one uid/gid mapped without newuidmap or subordinate ranges; ranges follow 
   assert.deepEqual(newidmapArgs(4242, ranges.gidMap), ["4242", "0", "1000", "1", "1", "100000", "65536"]);
   assert.match(rootlessNote(ranges), /66536 subordinate uids/);
   assert.match(rootlessNote(single), /no memory, pids or cpu limits.*no disk limit.*the time limit holds/);
+  assert.match(
+    rootlessNote(single, { held: ["cpu", "memory", "pids"], cgroup: "/u/scar-engine-7.scope" }),
+    /^rootless: cpu, memory and pids limits hold \(cgroup \/u\/scar-engine-7\.scope, delegated to this user\); no disk limit/,
+  );
+  assert.match(
+    rootlessNote(single, {
+      held: ["memory", "pids"],
+      cgroup: "/u/s.scope",
+      why: "not delegated to this user",
+    }),
+    /^rootless: memory and pids limits hold \(cgroup \/u\/s\.scope, delegated to this user\), no cpu limit \(not delegated to this user\); no disk limit/,
+  );
+  assert.match(
+    rootlessNote(single, { held: [], why: "no user bus" }),
+    /^rootless: no memory, pids or cpu limits \(no user bus\) and no disk limit/,
+  );
 });
 
 test("a non-root image user runs as the namespace's root when only one id is mapped", () => {
@@ -101,6 +119,23 @@ test("the rootless spec: no cgroup or device rules, devpts without an unmapped g
     subuid: "ana:1:9\n",
     subgid: "ana:1:9\n",
   });
+  // with a delegated cgroup (the runtimes' /sys/fs/cgroup): the cgroup and its limits, no device rules
+  const delegated = containerSpec(
+    {
+      ...input("none"),
+      host: { ...input("none").host, cgroupsPath: "/u/e.scope/scar-x/r1/ctr", cgroupRoot: "/u/e.scope" },
+    },
+    single,
+  ) as typeof s;
+  assert.equal(delegated.linux.cgroupsPath, "/scar-x/r1/ctr");
+  const res = delegated.linux.resources as Record<string, unknown>;
+  assert.deepEqual(res.memory, { limit: 1 << 26, swap: 1 << 26 });
+  assert.deepEqual(res.pids, { limit: 10 });
+  assert.equal(res.devices, undefined);
+  assert.throws(
+    () => containerSpec({ ...input("none"), host: { ...input("none").host, cgroupRoot: "/other" } }, single),
+    /cgroup \/scar-x\/r1 is not under \/other/,
+  );
   const withGid5 = rootlessSpec(buildSpec(input("none")), ranges) as typeof s;
   assert.ok(withGid5.mounts.find((m) => m.type === "devpts")!.options.includes("gid=5"));
 });
@@ -128,17 +163,27 @@ test("as nobody: an image unpacked rootless runs with crun and runc, overlay, ow
   assert.equal(report.topLayerSuidMode, 0o755, "the setuid bit is dropped by an ordinary user's unpack");
   for (const rt of ["crun", "runc"]) {
     const x = report.runtimes[rt];
+    const { why, ...info } = x.info;
     assert.deepEqual(
-      x.info,
+      info,
       {
         runtime: rt,
         rootfs: "overlay",
         userxattr: true,
         disk: "unavailable: rootless (loop disks need root)",
-        mapping: "single",
+        mapping: EXPECT.mapping,
+        limits: EXPECT.limits ? ["cpu", "memory", "pids"] : [],
       },
-      rt,
+      `${rt}: ${why}`,
     );
+    if (EXPECT.limits) {
+      // the user's delegated cgroup holds the limit: the kernel kills the container, the engine says why
+      assert.equal(x.hog.reason, "oom", `${rt}: ${JSON.stringify(x.hog)}`);
+      assert.equal(x.hog.stdout, `${32 << 20}\n`);
+    } else {
+      assert.equal(x.hog.reason, "ok", `${rt}: no limit holds rootless here: ${JSON.stringify(x.hog)}`);
+      assert.match(x.hog.stdout, /^(max|none)\nsurvived\n$/);
+    }
     assert.equal(x.seen.reason, "ok", `${rt}: ${JSON.stringify(x.seen)}`);
     assert.equal(x.seen.rootfs, "overlay");
     assert.equal(

@@ -1,7 +1,8 @@
 #!/bin/sh
 # In the guest, from boot.sh, with the project at /project and the results folder at /results (9p
 # shares of scripts/test-hosts.sh): runs the tests /results/config names (and the benchmark) as
-# root, and leaves their status in /results/status.
+# root, then the rootless ones as an ordinary user with a systemd user session, and leaves their
+# status in /results/status.
 set -u
 exec >/results/guest.log 2>&1
 if [ -L /project/node_modules ]; then
@@ -18,6 +19,9 @@ echo "this service's cgroup: $(cat /proc/self/cgroup)"
 echo "crun $(crun --version | sed -n 's/^crun version //p'), runc $(runc --version | sed -n 's/^runc version //p'), node $(node --version)"
 status=0
 cd /project
+# what systemd set in the cgroups it owns, before any container: the engine and the runtimes must
+# leave it so (crun enables every controller in every cgroup above a container's)
+slice_before=$(cat /sys/fs/cgroup/system.slice/cgroup.subtree_control)
 # the test file filters (node scripts/run-tests.mjs <substring ...>)
 filters=$(sed -n 's/^tests=//p' "$cfg")
 echo "== tests as root: $filters"
@@ -45,6 +49,37 @@ TMPDIR=/var/tmp systemd-run --scope --quiet -p Delegate=yes node --test \
   >/results/tests-delegated.tap 2>&1 || d=1
 [ "$d" = 0 ] || status=1
 echo "in a delegated scope: exit $d in $(($(date +%s) - start)) s"
+user_tests=$(sed -n 's/^user=//p' "$cfg")
+if [ -n "$user_tests" ]; then
+  # An ordinary user the way a shared server has one: /etc/subuid ranges (Debian's uidmap gives
+  # newuidmap) and a systemd user session kept without a login (enable-linger starts user@1000.service,
+  # which delegates cpu, memory and pids on systemd 252, and its user bus). The tests run as root and
+  # drop to the user (setpriv) for the engine, which finds the bus at /run/user/1000.
+  echo "== as an ordinary user (scar, uid 1000, systemd user session): $user_tests"
+  start=$(date +%s)
+  useradd -m -u 1000 -s /bin/sh scar
+  echo scar:100000:65536 >/etc/subuid
+  echo scar:100000:65536 >/etc/subgid
+  loginctl enable-linger scar
+  i=0
+  while [ ! -S /run/user/1000/bus ] && [ "$i" -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+  echo "user session: $(systemctl is-active user@1000.service), bus $([ -S /run/user/1000/bus ] && echo up || echo missing), delegated: $(cat /sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers)"
+  files=$(find dist/test -name '*.test.js' | sort | while read -r f; do
+    for s in $user_tests; do case "$f" in *"$s"*) echo "$f"; break ;; esac; done
+  done)
+  u=0
+  TMPDIR=/var/tmp SCAR_TEST_ROOTLESS_UID=1000 SCAR_TEST_ROOTLESS_LIMITS=1 SCAR_TEST_ROOTLESS_MAPPING=ranges \
+    node --test $files >/results/tests-user.tap 2>&1 || u=1
+  [ "$u" = 0 ] || status=1
+  echo "as the user: exit $u in $(($(date +%s) - start)) s"
+fi
+slice_after=$(cat /sys/fs/cgroup/system.slice/cgroup.subtree_control)
+if [ "$slice_before" = "$slice_after" ]; then
+  echo "system.slice's cgroup.subtree_control unchanged by the runs: $slice_after"
+else
+  echo "FAILED: system.slice's cgroup.subtree_control was '$slice_before' at boot, '$slice_after' after the runs"
+  status=1
+fi
 bench=$(sed -n 's/^bench=//p' "$cfg")
 if [ -n "$bench" ]; then
   echo "== bench: node dist/bench/runtime.js $bench"
