@@ -60,11 +60,15 @@ async function serve(home: string): Promise<Served> {
     err += b;
   });
   const exited = new Promise((res) => child.on("exit", res));
-  for (let i = 0; i < 1200 && !/functions:/.test(out) && child.exitCode === null; i++)
+  for (let i = 0; i < 6000 && !/functions:/.test(out) && child.exitCode === null; i++)
     await new Promise((r) => setTimeout(r, 50));
   const api = /API: +(http:\/\/\S+)/.exec(out)?.[1];
   const s3 = /object store: +(http:\/\/\S+)/.exec(out)?.[1];
-  if (!api || !s3) throw new Error(`scar serve did not start as nobody: ${out}${err}`);
+  if (!api || !s3) {
+    // (a child left running would keep this test file's process alive)
+    child.kill("SIGKILL");
+    throw new Error(`scar serve did not start as nobody (exit ${child.exitCode}): ${out}${err}`);
+  }
   return { child, api, s3, exited, log: () => err };
 }
 

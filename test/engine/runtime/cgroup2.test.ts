@@ -38,12 +38,12 @@ function open(asUser: boolean, name: string, env: NodeJS.ProcessEnv = {}): Opene
         encoding: "utf8",
         env: { ...nobodyEnv(state), ...env },
         cwd: state,
-        timeout: 120_000,
+        timeout: 600_000,
       })
     : spawnSync(argv[0]!, argv.slice(1), {
         encoding: "utf8",
         env: { ...process.env, ...env },
-        timeout: 120_000,
+        timeout: 600_000,
       });
   assert.equal(r.status, 0, `${r.stderr}${r.stdout}`);
   return JSON.parse(r.stdout) as Opened;
@@ -107,12 +107,12 @@ function doctor(asUser: boolean): Doctor {
         encoding: "utf8",
         env: nobodyEnv(home),
         cwd: home,
-        timeout: 180_000,
+        timeout: 600_000,
       })
     : spawnSync(argv[0]!, argv.slice(1), {
         encoding: "utf8",
         env: { ...process.env, HOME: home },
-        timeout: 180_000,
+        timeout: 600_000,
       });
   return JSON.parse(r.stdout) as Doctor;
 }

@@ -155,7 +155,7 @@ test("as nobody: an image unpacked rootless runs with crun and runc, overlay, ow
     encoding: "utf8",
     env: nobodyEnv(work),
     cwd: work,
-    timeout: 180_000,
+    timeout: 900_000,
   });
   assert.equal(r.status, 0, `the rootless child failed: ${r.stderr}${r.stdout}`);
   const report = JSON.parse(r.stdout);
