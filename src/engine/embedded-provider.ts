@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import { constants, createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
-import { copyFile, link, open, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { copyFile, link, open, rename } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
@@ -61,11 +61,25 @@ export class EmbeddedStoreProvider implements StorageProvider {
   async upload(srcFile: string, bucket: string, key: string, opts: UploadOptions = {}): Promise<void> {
     if (opts.consume && (await this.put(bucket, key, "binary/octet-stream", (abs) => take(srcFile, abs))))
       return;
-    if ((await stat(srcFile)).size <= SMALL) {
-      const bytes = await readFile(srcFile);
+    // A small file in one read and one write, fsynced through the handle that wrote it.
+    let bytes: Buffer | undefined;
+    const src = await open(srcFile, "r");
+    try {
+      if ((await src.stat()).size <= SMALL) bytes = await src.readFile();
+    } finally {
+      await src.close();
+    }
+    if (bytes) {
+      const small = bytes;
       await this.put(bucket, key, "binary/octet-stream", async (abs) => {
-        await writeFile(abs, bytes);
-        return { size: bytes.length, etag: createHash("md5").update(bytes).digest("hex") };
+        const out = await open(abs, "w");
+        try {
+          await out.writeFile(small);
+          await out.sync();
+        } finally {
+          await out.close();
+        }
+        return { size: small.length, etag: createHash("md5").update(small).digest("hex"), synced: true };
       });
       return;
     }

@@ -97,7 +97,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
   const { fn } = req;
   const log = new SupervisorLog(fn.log_level, req.onLog);
   const root = join(req.workRoot, requestId);
-  const ws = req.executor.workspace(root, requestId);
+  let ws: Workspace | undefined;
   const outputs: InvocationResult["outputs"] = [];
   let exec: ExecResult | undefined;
   let kept: KeptOutputs | undefined;
@@ -129,8 +129,15 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
   };
 
   try {
-    await mkdir(ws.hostInput, { recursive: true });
-    await mkdir(ws.hostOutput, { recursive: true });
+    try {
+      ws = await req.executor.workspace(root, requestId, req.signal);
+    } catch (err) {
+      return finish("start-error", (err as Error).message ?? String(err));
+    }
+    if (!ws.release) {
+      await mkdir(ws.hostInput, { recursive: true });
+      await mkdir(ws.hostOutput, { recursive: true });
+    }
     let parsed: ParsedEvent;
     try {
       parsed = parseEvent(req.event);
@@ -217,7 +224,8 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     }
     return finish(reason, reason === "ok" ? undefined : exec.detail);
   } finally {
-    if (req.removeWorkspace) await req.removeWorkspace(root);
+    if (ws?.release) await ws.release();
+    else if (req.removeWorkspace) await req.removeWorkspace(root);
     else await rm(root, { recursive: true, force: true });
   }
 }

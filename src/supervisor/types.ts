@@ -17,6 +17,12 @@ export interface Workspace {
    * input files' owner or mode (it would change the stored file's).
    */
   inputReadOnly?: boolean;
+  /**
+   * Set when the executor made the folders itself and owns them (a warm environment's own, on its
+   * disk): they exist already, and the supervisor calls this once it is done with them (after
+   * stage-out) instead of removing the request's folder.
+   */
+  release?: () => Promise<void>;
 }
 
 export type Command =
@@ -61,7 +67,11 @@ export interface ExecResult {
 
 /** Runs one command for one invocation: on the host, in a crun/runc container, in Lambda... */
 export interface Executor {
-  /** Lays out the workspace folders of a request under `root` (host side) and says how the script will see them. */
-  workspace(root: string, requestId: string): Workspace;
+  /**
+   * Lays out the workspace folders of a request under `root` (host side) and says how the script will
+   * see them; or makes them elsewhere and says so (Workspace.release). A rejection is the request's
+   * start-error (nothing could be made ready to run it).
+   */
+  workspace(root: string, requestId: string, signal?: AbortSignal): Workspace | Promise<Workspace>;
   run(req: ExecRequest): Promise<ExecResult>;
 }

@@ -2,9 +2,14 @@
  * The supervisor's Executor on warm execution environments (issue 14): an invocation runs as a new
  * process in a container of its function that may have run earlier invocations, as on Lambda.
  *
- *   supervisor stages into the workspace (data disk) -> acquire an environment (warm, or a cold
- *   start) -> its fresh /tmp/<id>/input|output -> the staged files moved in -> the agent runs the
- *   command -> the outputs moved back into the workspace -> the folders removed -> release
+ *   warm (an idle environment waits): workspace() takes it and hands the supervisor the
+ *   environment's own fresh /tmp/<id>/input|output (on its disk) -> the supervisor stages in there
+ *   -> the agent runs the command -> the supervisor stages out from there -> the workspace's
+ *   release: the folders removed, the environment released. Nothing is copied twice.
+ *   cold (none waits): the supervisor stages into a workspace on the data disk -> run() acquires an
+ *   environment (a cold start, or one released meanwhile) -> its fresh /tmp/<id>/input|output -> the
+ *   staged files moved in -> the agent runs the command -> the outputs moved back into the workspace
+ *   -> the folders removed -> release
  *
  * The container's limits are the function's, as with ContainerExecutor, but they hold for the whole
  * environment: its memory limit is all its processes', its disk holds its root file system's writes
@@ -15,7 +20,7 @@ import type { ExecRequest, ExecResult, Executor, Workspace } from "../../supervi
 import { type ContainerFunction, containerWorkspace, DEFAULT_DISK_MIB } from "../container-executor.js";
 import { processArgs, resolveUser } from "../runtime/index.js";
 import type { Environment, EnvironmentInvocationResult, EnvironmentRequest } from "../runtime/types.js";
-import { moveEntries, type Owner } from "./move.js";
+import { giveEntries, moveEntries, type Owner } from "./move.js";
 import type { EnvironmentPool, Lease, PoolKey } from "./pool.js";
 
 export interface WarmFunction extends ContainerFunction {
@@ -33,9 +38,18 @@ export interface WarmExecutorOptions {
 /** Starts one environment (the runner's startEnvironment). */
 export type StartEnvironment = (req: EnvironmentRequest) => Promise<Environment>;
 
+/** An environment taken by workspace() for one request, until the workspace's release. */
+interface Held {
+  lease: Lease;
+  requestId: string;
+  /** false once an invocation in it left it unusable */
+  reusable: boolean;
+}
+
 export class WarmContainerExecutor implements Executor {
   private readonly maxOutput: number;
   private readonly diskMiB: number;
+  private held: Held | undefined;
 
   constructor(
     private readonly pool: EnvironmentPool,
@@ -47,8 +61,42 @@ export class WarmContainerExecutor implements Executor {
     this.diskMiB = fn.diskMiB ?? DEFAULT_DISK_MIB;
   }
 
-  workspace(root: string, requestId: string): Workspace {
-    return containerWorkspace(root, requestId);
+  /**
+   * With an idle warm environment: its own invocation folders, which the supervisor stages into and
+   * out of directly (on the environment's disk, so inputs count against it as the script's files do).
+   * Else a workspace on the data disk, moved into an environment by run().
+   */
+  async workspace(root: string, requestId: string): Promise<Workspace> {
+    const lease = this.held ? undefined : this.pool.acquireIdle(this.fn.key);
+    if (!lease) return containerWorkspace(root, requestId);
+    const held: Held = { lease, requestId, reusable: true };
+    let folders: { hostInput: string; hostOutput: string };
+    try {
+      folders = await lease.env.prepareInvocation(requestId);
+    } catch {
+      // the environment cannot take an invocation: it goes, and run() finds another one
+      this.pool.release(lease.env, false);
+      return containerWorkspace(root, requestId);
+    }
+    this.held = held;
+    return {
+      ...containerWorkspace(root, requestId),
+      ...folders,
+      release: () => this.releaseHeld(held),
+    };
+  }
+
+  /** The end of a held environment's request: its folders removed, the environment given back. */
+  private async releaseHeld(held: Held): Promise<void> {
+    if (this.held !== held) return;
+    this.held = undefined;
+    let reusable = held.reusable;
+    try {
+      await held.lease.env.finishInvocation(held.requestId);
+    } catch {
+      reusable = false; // folders it could not remove would be in the next invocation's way
+    }
+    this.pool.release(held.lease.env, reusable);
   }
 
   async run(req: ExecRequest): Promise<ExecResult> {
@@ -71,6 +119,14 @@ export class WarmContainerExecutor implements Executor {
       return failed("start-error", (err as Error).message);
     }
 
+    const held = this.held;
+    if (held && req.workspace.release) {
+      // staged in place by the supervisor: the folders are the environment's already
+      const { env } = held.lease;
+      const r = await this.invoke(env, req, argv, owner, true);
+      if (!r.reusable) held.reusable = false;
+      return { ...r.result, environment: { id: env.id, start: "warm", startMs: 0 } };
+    }
     let lease: Lease;
     try {
       lease = await this.pool.acquire(this.fn.key, {
@@ -105,12 +161,18 @@ export class WarmContainerExecutor implements Executor {
     req: ExecRequest,
     argv: string[],
     owner: Owner | undefined,
+    inPlace = false,
   ): Promise<{ result: ExecResult; reusable: boolean }> {
     const ws = req.workspace;
     let folders: { hostInput: string; hostOutput: string };
     try {
-      folders = await env.prepareInvocation(req.requestId);
-      await moveEntries(ws.hostInput, folders.hostInput, owner);
+      if (inPlace) {
+        folders = ws;
+        if (owner) await giveEntries(ws.hostInput, owner);
+      } else {
+        folders = await env.prepareInvocation(req.requestId);
+        await moveEntries(ws.hostInput, folders.hostInput, owner);
+      }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // Inputs live on the environment's disk, with what the function writes.
@@ -154,7 +216,7 @@ export class WarmContainerExecutor implements Executor {
     // Only a run whose outputs the supervisor uploads needs them (a timed-out one uploads what it
     // wrote before the kill, SCAR's timeout_threshold rule).
     let reusable = r.reusable;
-    if (reason === "ok" || reason === "timeout") {
+    if (!inPlace && (reason === "ok" || reason === "timeout")) {
       try {
         await moveEntries(folders.hostOutput, ws.hostOutput);
       } catch (err) {

@@ -33,6 +33,12 @@ export async function moveEntries(from: string, to: string, owner?: Owner): Prom
   }
 }
 
+/** Gives everything in `dir` (not `dir` itself) to `owner`. */
+export async function giveEntries(dir: string, owner: Owner): Promise<void> {
+  const d = Buffer.from(dir);
+  for (const name of await readdir(d, { encoding: "buffer" })) await chownTree(child(d, name), owner);
+}
+
 function child(dir: Buffer, name: Buffer): Buffer {
   return Buffer.concat([dir, Buffer.from("/"), name]);
 }

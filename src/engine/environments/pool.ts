@@ -143,6 +143,20 @@ export class EnvironmentPool {
   }
 
   /**
+   * An idle warm environment of `key`'s function when one waits, handed out as acquire() would hand
+   * it out; undefined (nothing started, nothing waited for) when none does.
+   */
+  acquireIdle(key: PoolKey): Lease | undefined {
+    if (this.closed) return undefined;
+    const g = this.groups.get(keyOf(key));
+    const warm = g ? this.takeIdle(g) : undefined;
+    if (!warm) return undefined;
+    warm.state = "busy";
+    this.count(key.function).reused++;
+    return { env: warm.env!, start: "warm" };
+  }
+
+  /**
    * Gives an environment back after an invocation. `reusable` false (the invocation timed out, was
    * OOM-killed, or left the agent unusable), a dead container, a retired revision or a closed pool
    * close it; else it waits, idle, for the next invocation of its function.
