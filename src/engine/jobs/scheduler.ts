@@ -29,7 +29,7 @@ import { availableParallelism } from "node:os";
 import { dbFault, type JobHealthState } from "./faults.js";
 import { takeOwnership } from "./owner.js";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry.js";
-import type { Claimed, JobStore } from "./store.js";
+import type { Claimed, JobStore, StageTimesOf } from "./store.js";
 import {
   DEFAULT_RETENTION_DAYS,
   DEFAULT_RETRIES,
@@ -71,6 +71,8 @@ interface Running {
   abortedFor?: "cancel" | "shutdown" | "disk";
   /** A write of its records failed because the database could not be written: what failed. */
   unwritten?: string;
+  /** Its first stage was recorded (and written at once; later ones are buffered). */
+  staged?: boolean;
   done: Promise<void>;
 }
 
@@ -105,6 +107,8 @@ export class Scheduler extends EventEmitter {
     { resolve: (j: JobRecord) => void; reject: (e: Error) => void }[]
   >();
   private readonly logBuffer = new Map<number, string[]>();
+  /** Stage times not written yet, by job seq (see bufferStage). */
+  private readonly stageBuffer = new Map<number, StageTimesOf>();
   private logBufferSize = 0;
   private logTimer: NodeJS.Timeout | null = null;
   private wakeTimer: NodeJS.Timeout | null = null;
@@ -345,12 +349,12 @@ export class Scheduler extends EventEmitter {
       signal: controller.signal,
       attempt: claimed.attempt,
       stage: (stage: HandlerStage, at?: number) => {
-        // Log text written before the stage should be on disk before the stage is.
-        this.flushLogs();
-        try {
-          this.store.recordStage(seq, stage, at ?? this.store.now());
-        } catch (e) {
-          if (!this.unwritable(entry, `its stage ${stage}`, e)) throw e;
+        this.bufferStage(seq, stage, at ?? this.store.now());
+        // The first stage is written at once, with the log so far: a job that began its work shows
+        // it, also after a crash. The others wait for the next flush (at the latest, the job's end).
+        if (!entry.staged) {
+          entry.staged = true;
+          this.flushLogs();
         }
       },
       log: (text: string) => this.bufferLog(seq, text),
@@ -510,28 +514,54 @@ export class Scheduler extends EventEmitter {
     else this.logBuffer.set(seq, [text]);
     this.logBufferSize += text.length;
     if (this.logBufferSize >= LOG_FLUSH_BYTES) this.flushLogs();
-    else if (!this.logTimer) {
-      this.logTimer = setTimeout(() => this.flushLogs(), this.logFlushMs);
-      this.logTimer.unref();
-    }
+    else this.armFlush();
   }
 
-  /** Writes every buffered log text in one transaction. */
+  /**
+   * A stage's time waits in memory with the log text and is written with it: a short job's stages
+   * and log cost two transactions (its first stage, its end), not ten.
+   */
+  private bufferStage(seq: number, stage: HandlerStage, at: number): void {
+    const times = this.stageBuffer.get(seq);
+    if (times) times[stage] = at;
+    else this.stageBuffer.set(seq, { [stage]: at });
+    this.armFlush();
+  }
+
+  private armFlush(): void {
+    if (this.logTimer) return;
+    this.logTimer = setTimeout(() => this.flushLogs(), this.logFlushMs);
+    this.logTimer.unref();
+  }
+
+  /** Writes every buffered log text and stage time in one transaction. */
   private flushLogs(): void {
     if (this.logTimer) {
       clearTimeout(this.logTimer);
       this.logTimer = null;
     }
-    if (this.logBuffer.size === 0) return;
+    if (this.logBuffer.size === 0 && this.stageBuffer.size === 0) return;
     const entries = [...this.logBuffer].map(([seq, parts]): [number, string] => [seq, parts.join("")]);
+    const stages = [...this.stageBuffer];
     this.logBuffer.clear();
+    this.stageBuffer.clear();
     this.logBufferSize = 0;
     try {
-      this.store.appendLogs(entries);
+      this.store.recordProgress(entries, stages);
     } catch (e) {
-      const lost = new Map(entries);
-      const jobs = [...this.running.values()].filter((r) => lost.has(r.claimed.seq));
-      const what = (r: Running) => `${lost.get(r.claimed.seq)!.length} characters of its log`;
+      const lostLog = new Map(entries);
+      const lostStages = new Map(stages);
+      const jobs = [...this.running.values()].filter(
+        (r) => lostLog.has(r.claimed.seq) || lostStages.has(r.claimed.seq),
+      );
+      const what = (r: Running) => {
+        const parts: string[] = [];
+        const times = lostStages.get(r.claimed.seq);
+        if (times) parts.push(...Object.keys(times).map((s) => `its stage ${s}`));
+        const text = lostLog.get(r.claimed.seq);
+        if (text !== undefined) parts.push(`${text.length} characters of its log`);
+        return parts.join(", ");
+      };
       const stopped = jobs.map((r) => this.unwritable(r, what(r), e));
       if (!stopped.includes(true) && !dbFault(e)) this.onError(e);
     }

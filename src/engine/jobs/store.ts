@@ -115,9 +115,12 @@ export class JobStore {
       (seq: number, outcome: JobOutcome, policy: { retries: number; backoff: Backoff }) =>
         this.finishBody(seq, outcome, policy),
     );
-    this.appendTx = db.transaction((entries: Iterable<[number, string]>) => {
-      for (const [seq, text] of entries) this.logs.append(seq, text);
-    });
+    this.appendTx = db.transaction(
+      (entries: Iterable<[number, string]>, stages: Iterable<[number, StageTimesOf]>) => {
+        for (const [seq, text] of entries) this.logs.append(seq, text);
+        for (const [seq, t] of stages) this.st.stageTimes.run({ ...NO_STAGES, ...t, seq });
+      },
+    );
   }
 
   static open(opts: JobStoreOptions): JobStore {
@@ -250,7 +253,18 @@ export class JobStore {
 
   /** Appends buffered log text of several jobs in one transaction. */
   appendLogs(entries: Iterable<[seq: number, text: string]>): void {
-    this.guard(() => this.appendTx(entries), true);
+    this.guard(() => this.appendTx(entries, []), true);
+  }
+
+  /**
+   * Appends buffered log text and records buffered stage times of several running jobs, all in one
+   * transaction (the log text first: what a job logged before a stage is never missing after it).
+   */
+  recordProgress(
+    entries: Iterable<[seq: number, text: string]>,
+    stages: Iterable<[seq: number, times: StageTimesOf]>,
+  ): void {
+    this.guard(() => this.appendTx(entries, stages), true);
   }
 
   /**
@@ -574,6 +588,17 @@ export class JobStore {
   }
 }
 
+/** Stage times of one job, as the scheduler buffers them. */
+export type StageTimesOf = Partial<Record<HandlerStage, number>>;
+
+const NO_STAGES: Record<HandlerStage, null> = {
+  image_ready: null,
+  stage_in: null,
+  container_start: null,
+  script_end: null,
+  stage_out: null,
+};
+
 /** The hot query: the next due job of one (function, queue); exported so a test can check its plan. */
 export const READY_QUERY = `SELECT seq FROM jobs WHERE status = 'queued' AND fn = ? AND queue = ? AND not_before <= ?
   ORDER BY not_before, seq LIMIT 1`;
@@ -588,7 +613,13 @@ function prepare(db: Database.Database) {
     if (s === "queued" || s === "done") continue;
     stage[s] = db.prepare(`UPDATE jobs SET ${stageColumn(s)} = ? WHERE seq = ? AND status = 'running'`);
   }
+  const handlerStages = STAGES.filter((s) => s !== "queued" && s !== "done");
   return {
+    // Every handler stage at once; a stage not given (null) keeps its value.
+    stageTimes: db.prepare<[Record<string, number | null>]>(
+      `UPDATE jobs SET ${handlerStages.map((s) => `${stageColumn(s)} = coalesce(@${s}, ${stageColumn(s)})`).join(", ")}
+       WHERE seq = @seq AND status = 'running'`,
+    ),
     insert: db.prepare(
       `INSERT INTO jobs (id, fn, queue, invocation, trig, payload, payload_kind, dedupe_key, parent_id,
          status, not_before, t_queued)

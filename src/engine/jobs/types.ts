@@ -181,7 +181,11 @@ export interface JobContext {
   signal: AbortSignal;
   /** 1-based attempt number in the current cycle. */
   attempt: number;
-  /** Records that a stage happened now (or at `at`, ms since the epoch). */
+  /**
+   * Records that a stage happened now (or at `at`, ms since the epoch). The job's first stage is
+   * written at once with its log so far; later ones with the log text, one transaction per flush
+   * (at the latest when the job ends), not one write per stage.
+   */
   stage(stage: HandlerStage, at?: number): void;
   /** Appends text to the job's log (written in batches; the size cap applies). */
   log(text: string): void;

@@ -179,6 +179,42 @@ test("stages, log, outcome and the Lambda lines are recorded; wait() returns the
   ]);
 });
 
+test("a job's first stage is written at once with its log; later stages wait for one write at its end", async () => {
+  const store = openStore();
+  const seen: Record<string, unknown> = {};
+  const handler: JobHandler = async (job, ctx) => {
+    ctx.log("before the first stage\n");
+    ctx.stage("image_ready");
+    const first = store.get(job.id)!;
+    seen.first = [typeof first.stages.image_ready, store.log(job.id)];
+    ctx.stage("stage_in");
+    ctx.log("between\n");
+    ctx.stage("container_start");
+    // nothing more was written: the stages and the log text wait in memory (no write per stage)
+    const later = store.get(job.id)!;
+    seen.later = [later.stages.stage_in, later.stages.container_start, store.log(job.id)];
+    return { status: "succeeded" };
+  };
+  const { id } = store.enqueue({ function: "f", trigger: obj("a.txt") });
+  const s = scheduler(store, handler);
+  s.start();
+  const job = await s.wait(id);
+  await s.stop();
+  assert.deepEqual(seen.first, ["number", "before the first stage\n"]);
+  assert.deepEqual(seen.later, [null, null, "before the first stage\n"]);
+  // all of it written by the job's end, before its outcome
+  assert.equal(typeof job.stages.stage_in, "number");
+  assert.equal(typeof job.stages.container_start, "number");
+  assert.equal(store.log(id), "before the first stage\nbetween\n");
+  assert.deepEqual(Object.keys(store.attempts(id)[0]!.stages), [
+    "queued",
+    "image_ready",
+    "stage_in",
+    "container_start",
+    "done",
+  ]);
+});
+
 test("async failures retry with backoff then dead-letter; redrive runs them again", async () => {
   const store = openStore();
   let calls = 0;
