@@ -9,6 +9,7 @@
  * any statement is recorded in `health` (faults.ts) before the error reaches the caller.
  */
 import { randomUUID } from "node:crypto";
+import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { type Durability, durableTransaction, openDatabase } from "./db.js";
@@ -95,6 +96,8 @@ export class JobStore {
   /** The database's faults (damaged, cannot be written) as the statements meet them. */
   readonly health: JobHealth;
   private readonly durability: Durability;
+  /** The write-ahead log, opened for syncWal's fsyncs. */
+  private wal: Promise<FileHandle> | undefined;
   private readonly logs: LogWriter;
   private readonly listeners = new Set<(fn: string, queue: Queue) => void>();
   private readonly st: ReturnType<typeof prepare>;
@@ -128,6 +131,9 @@ export class JobStore {
   }
 
   close(): void {
+    const wal = this.wal;
+    this.wal = undefined;
+    void wal?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
   }
 
@@ -172,6 +178,37 @@ export class JobStore {
     const out = this.transaction(() => inputs.map((i) => this.insert(i)));
     for (const i of inputs) this.notify(i.function, i.queue ?? "lambda");
     return out;
+  }
+
+  /**
+   * Several enqueues in one transaction whose commit is not fsynced: on disk when this returns (they
+   * survive a kill -9), but the caller must await syncWal() before it tells anyone the jobs exist,
+   * for them to survive a power loss as enqueueMany's do. The scheduler may start them meanwhile.
+   */
+  enqueueManyUnsynced(inputs: readonly EnqueueInput[]): EnqueueResult[] {
+    const out = this.guard(
+      () => this.db.transaction(() => inputs.map((i) => this.insert(i))).immediate(),
+      true,
+    );
+    for (const i of inputs) this.notify(i.function, i.queue ?? "lambda");
+    return out;
+  }
+
+  /**
+   * Makes every transaction committed so far durable against a power loss: one fsync of the
+   * database's write-ahead log, on the thread pool (SQLite's own, with `synchronous = FULL`, holds
+   * the engine's thread for it). Nothing to do with `durability: "process"`.
+   */
+  async syncWal(): Promise<void> {
+    if (this.durability === "process") return;
+    try {
+      this.wal ??= open(`${this.db.name}-wal`, "r");
+      await (await this.wal).sync();
+    } catch (e) {
+      this.wal = undefined;
+      this.health.note(e);
+      throw e;
+    }
   }
 
   /** Called after each enqueue (the scheduler wakes up). A rolled-back enqueue may still notify. */
