@@ -10,22 +10,15 @@ import { doctorHint, engineDataDir, ensureEngine, readCredentials } from "./loca
 import { OidcTokenSource } from "./oidc.js";
 import { OscarTarget } from "./oscar.js";
 import { OscarClient } from "./oscar-client.js";
+import { TargetError } from "./target-error.js";
 
 export { BucketError } from "./bucket-error.js";
 export type { BucketStore, ObjectEntry } from "./buckets.js";
 export { logGroupOf, logStreamOf, OscarTarget } from "./oscar.js";
 export { ApiError } from "./oscar-client.js";
+export { TargetError } from "./target-error.js";
 export type * from "./types.js";
 
-export class TargetError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = "TargetError";
-  }
-}
 
 export type TargetName = { kind: "local" } | { kind: "oscar"; cluster: string };
 

@@ -1,7 +1,7 @@
 /**
  * Target: where the CLI's commands act. `local` (the embedded engine) and `oscar:<cluster>` are the
- * same code over OSCAR's REST API (src/targets/oscar.ts); `aws` will implement this interface with
- * the AWS SDK.
+ * same code over OSCAR's REST API (src/targets/oscar.ts); `aws` implements it with the AWS SDK
+ * (src/targets/aws/).
  */
 
 import type { PullEvent } from "../engine/images/pull.js";
@@ -57,6 +57,8 @@ export interface RunResult {
   /** The job's status and reason when the target says. */
   status?: string;
   httpStatus: number;
+  /** The end of the invocation's log, when the platform returns it with the answer (Lambda's LogType Tail). */
+  logTail?: string;
 }
 
 export interface HttpInvokeRequest {
@@ -80,7 +82,7 @@ export interface DeployOptions {
 }
 
 export interface Target {
-  /** `local` or `oscar:<cluster>`. */
+  /** `local`, `oscar:<cluster>` or `aws`. */
   readonly name: string;
   /** One line saying where this is (URL, data folder). */
   describe(): string;

@@ -1,0 +1,568 @@
+/**
+ * The `aws` target: SCAR's commands on Lambda, S3, CloudWatch Logs, API Gateway, Batch and ECR
+ * (reference/scar-behaviour.md §2.7, §5). Each service's calls live in their own module; this one
+ * puts them in SCAR's order and keeps init all-or-nothing: every step that made something pushes
+ * its undo, and a failure runs them backwards. Buckets and objects are never deleted.
+ */
+import { type FunctionConfiguration, InvokeCommand, type InvokeCommandOutput } from "@aws-sdk/client-lambda";
+import { GetUserCommand } from "@aws-sdk/client-iam";
+import type { FunctionSpec } from "../../fdl/spec.js";
+import type { FunctionImagePublisher } from "../../lambda/image/types.js";
+import type { BucketStore } from "../buckets.js";
+import { TargetError } from "../target-error.js";
+import type { DeployOptions, FunctionInfo, HttpInvokeRequest, JobInfo, RunResult, Target } from "../types.js";
+import { apiSourceArn, apiUrl, createApi, deleteApi, wireApi } from "./api-gateway.js";
+import { batchPlan, ensureBatch, removeBatch } from "./batch-env.js";
+import { checkFunction, checkRegion, parseRole, roleOf } from "./checks.js";
+import { type AwsClients, createClients } from "./clients.js";
+import { deleteRepository, repositoryOf } from "./ecr-repo.js";
+import { awsError, errorName } from "./errors.js";
+import { deleteImageOf, functionConfig, functionEnvironment, storedConfig } from "./function-env.js";
+import {
+  allowInvoke,
+  CREATED_BY,
+  createFunction,
+  type DeployedFunction,
+  deleteFunction,
+  findFunction,
+  listScarFunctions,
+  madeByScar,
+  statementId,
+  waitActive,
+} from "./lambda-function.js";
+import { checkRetention, deleteLogGroup, ensureLogGroup, logGroupName, readLogEvents, requestLines } from "./log-group.js";
+import { addTrigger, bucketState, ensureBucket, ensureFolder, removeTriggers } from "./s3-triggers.js";
+import { type Pace, REAL_PACE } from "./wait.js";
+
+export interface AwsTargetOptions {
+  /** The region of commands that name no function definition: scar.cfg's aws.lambda.region, else the SDK's. */
+  region: string;
+  /** Builds and pushes the function image; loaded only by `init`. */
+  publisher: () => Promise<FunctionImagePublisher>;
+  /** SCAR's progress messages ("Log group ... successfully created."). */
+  say?: (line: string) => void;
+  pace?: Pace;
+  env?: NodeJS.ProcessEnv;
+  /** Makes the clients of a region (tests keep the default: the SDK clients, mocked). */
+  clients?: (region: string) => AwsClients;
+}
+
+interface Undo {
+  what: string;
+  run: () => Promise<unknown>;
+}
+
+export class AwsTarget implements Target {
+  readonly name = "aws";
+  private readonly byRegion = new Map<string, AwsClients>();
+  private readonly pace: Pace;
+  private readonly env: NodeJS.ProcessEnv;
+  private owner: string | undefined | null = null;
+  private store?: BucketStore;
+
+  constructor(private readonly opts: AwsTargetOptions) {
+    this.pace = opts.pace ?? REAL_PACE;
+    this.env = opts.env ?? process.env;
+    checkRegion(opts.region, "aws.lambda.region");
+  }
+
+  describe(): string {
+    const ep = this.env.AWS_ENDPOINT_URL;
+    return `AWS region ${this.opts.region}${ep ? ` through ${ep}` : ""}`;
+  }
+
+  async isScarEngine(): Promise<boolean> {
+    return false;
+  }
+
+  private clients(region = this.opts.region): AwsClients {
+    let c = this.byRegion.get(region);
+    if (!c) {
+      c = (this.opts.clients ?? ((r) => createClients(r, this.env)))(region);
+      this.byRegion.set(region, c);
+    }
+    return c;
+  }
+
+  private say(line: string): void {
+    this.opts.say?.(line);
+  }
+
+  /** The function's region: its FDL's `lambda.region` (merged over scar.cfg), else the target's. */
+  regionOf(spec: FunctionSpec): string {
+    const r = (spec.raw.lambda as { region?: unknown } | undefined)?.region;
+    return typeof r === "string" && r ? checkRegion(r, `function '${spec.name}': lambda.region`) : this.opts.region;
+  }
+
+  /** Any function of that name; one that scar did not create is an error (scar leaves it alone). */
+  private async find(name: string, region?: string): Promise<DeployedFunction | undefined> {
+    const c = this.clients(region);
+    let fn: DeployedFunction | undefined;
+    try {
+      fn = await findFunction(c.lambda, name);
+    } catch (err) {
+      throw awsError(err, `looking for function '${name}'`, c.region);
+    }
+    if (fn && !madeByScar(fn))
+      throw new TargetError(
+        `function '${name}' exists in ${c.region} but scar did not create it (no tag ${CREATED_BY.key}=${CREATED_BY.value}); scar leaves it alone`,
+        "give scar's function another name (lambda.name or -n)",
+      );
+    return fn;
+  }
+
+  async get(name: string): Promise<FunctionInfo | undefined> {
+    const fn = await this.find(name);
+    return fn ? this.info(fn.config, fn.imageUri) : undefined;
+  }
+
+  async list(): Promise<FunctionInfo[]> {
+    const c = this.clients();
+    try {
+      return (await listScarFunctions(c.lambda)).map((f) => this.info(f));
+    } catch (err) {
+      throw awsError(err, "listing functions", c.region);
+    }
+  }
+
+  private info(f: FunctionConfiguration, imageUri?: string): FunctionInfo {
+    const vars = f.Environment?.Variables ?? {};
+    const cfg = storedConfig(vars) ?? {};
+    const region = f.FunctionArn?.split(":")[3] ?? this.opts.region;
+    const paths = (key: "input" | "output") =>
+      ((cfg[key] as { storage_provider?: string; path?: string }[] | undefined) ?? []).map((p) => ({
+        storage_provider: p.storage_provider ?? "s3",
+        path: p.path ?? "",
+      }));
+    return {
+      name: f.FunctionName ?? "",
+      image: vars.IMAGE_ID ?? imageUri ?? "-",
+      memory: f.MemorySize ?? null,
+      timeout: f.Timeout ?? null,
+      cpu: null,
+      apiUrl: vars.API_GATEWAY_ID ? apiUrl(vars.API_GATEWAY_ID, region, this.env) : null,
+      // the function image carries scar's runtime, whose version is scar's
+      supervisorVersion: vars.SCAR_RUNTIME_VERSION ?? null,
+      input: paths("input"),
+      output: paths("output"),
+      raw: f as Record<string, unknown>,
+    };
+  }
+
+  /** The tag `owner`: the deploying IAM user, as SCAR tags (absent for roles and SSO sessions). */
+  private async ownerTag(c: AwsClients): Promise<Record<string, string>> {
+    if (this.owner === null) {
+      try {
+        const u = await c.iam.send(new GetUserCommand({}));
+        this.owner = u.User?.UserName ?? u.User?.UserId;
+      } catch (err) {
+        // SCAR reads the name out of the AccessDenied message (".../user/<name> is not authorized")
+        this.owner = /user\/(\S+)/.exec((err as Error).message ?? "")?.[1];
+      }
+    }
+    return this.owner ? { owner: this.owner } : {};
+  }
+
+  /**
+   * Everything checked before anything is made: the values against AWS's rules, the role, the
+   * region, the name not taken by a function scar did not create, the buckets the account's.
+   */
+  async prepare(spec: FunctionSpec): Promise<FunctionSpec> {
+    checkFunction(spec);
+    const role = roleOf(spec);
+    const region = this.regionOf(spec);
+    checkRetention((spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)?.log_retention_policy_in_days, spec.name);
+    await this.find(spec.name, region);
+    const c = this.clients(region);
+    for (const p of [...spec.input, ...spec.output]) {
+      if (!p.storage_provider.startsWith("s3")) continue;
+      try {
+        await bucketState(c.s3, p.bucket, role.account);
+      } catch (err) {
+        throw awsError(err, `checking bucket '${p.bucket}'`, region);
+      }
+    }
+    return spec;
+  }
+
+  async deploy(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {
+    if (opts.update)
+      throw new TargetError(
+        "scar update is not available on the aws target yet",
+        `remove and create the function again: 'scar rm -n ${spec.name}' then 'scar init'`,
+      );
+    if (!opts.prepared) await this.prepare(spec);
+    const role = roleOf(spec);
+    const region = this.regionOf(spec);
+    const c = this.clients(region);
+    const undo: Undo[] = [];
+    let doing = "publishing the function image";
+    try {
+      // 1. The function image (built from the user's image and pushed to ECR).
+      const publisher = await this.opts.publisher();
+      const image = await publisher.publish(spec, opts.storageProviders, { region, onProgress: (l) => this.say(l) });
+      const repo = repositoryOf(image.imageUri);
+      if (repo && deleteImageOf(spec))
+        undo.push({ what: `ECR repository '${repo}'`, run: () => deleteRepository(c.ecr, repo) });
+
+      // 2. The API before the function: its id goes into the function's environment (SCAR's order).
+      let apiId: string | undefined;
+      if (spec.api_gateway) {
+        doing = `creating API '${spec.api_gateway}'`;
+        apiId = await createApi(c.apigateway, spec.api_gateway, spec.name);
+        const id = apiId;
+        undo.push({ what: `API '${id}'`, run: () => deleteApi(c.apigateway, id) });
+        this.say(`API Gateway endpoint: ${apiUrl(apiId, region, this.env)}`);
+      }
+
+      // 3. The function, then wait until it is Active.
+      doing = `creating function '${spec.name}'`;
+      const tags = { [CREATED_BY.key]: CREATED_BY.value, ...(await this.ownerTag(c)) };
+      const lambda = (spec.raw.lambda ?? {}) as Record<string, unknown>;
+      const created = await createFunction(
+        c.lambda,
+        {
+          FunctionName: spec.name,
+          PackageType: "Image",
+          Code: { ImageUri: image.imageUri },
+          Role: role.arn,
+          MemorySize: spec.memory,
+          Timeout: spec.timeout ?? 300,
+          Description: spec.description ?? "",
+          Environment: { Variables: functionEnvironment(spec, opts.storageProviders, apiId ? { apiId } : {}) },
+          Architectures: Array.isArray(lambda.architectures) && lambda.architectures.length > 0
+            ? (lambda.architectures as ("x86_64" | "arm64")[]).slice(0, 1)
+            : ["x86_64"],
+          ...(lambda.vpc ? { VpcConfig: lambda.vpc as Record<string, unknown> } : {}),
+          ...(lambda.file_system ? { FileSystemConfigs: lambda.file_system as { Arn: string; LocalMountPath: string }[] } : {}),
+          ...(spec.ephemeral_storage ? { EphemeralStorage: { Size: Math.max(512, spec.ephemeral_storage) } } : {}),
+          Tags: tags,
+        },
+        this.pace,
+      );
+      undo.push({ what: `function '${spec.name}'`, run: () => deleteFunction(c.lambda, spec.name) });
+      const arn = created.FunctionArn!;
+      this.say("Wait function to be 'Active'");
+      doing = `waiting for function '${spec.name}'`;
+      const active = await waitActive(c.lambda, spec.name, this.pace);
+      this.say("Function 'Active'");
+
+      // 4. The log group, with its retention.
+      doing = `creating log group '${logGroupName(spec.name)}'`;
+      const retention = checkRetention(
+        (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)?.log_retention_policy_in_days,
+        spec.name,
+      );
+      if (await ensureLogGroup(c.logs, spec.name, tags, retention)) {
+        undo.push({ what: `log group '${logGroupName(spec.name)}'`, run: () => deleteLogGroup(c.logs, spec.name) });
+        this.say(`Log group '${logGroupName(spec.name)}' successfully created.`);
+      } else this.say(`Using existent log group '${logGroupName(spec.name)}'.`);
+
+      // 5. Input buckets: the bucket and folder, the permission for S3, then the trigger.
+      for (const p of spec.input) {
+        if (!p.storage_provider.startsWith("s3")) continue;
+        doing = `preparing input bucket '${p.bucket}'`;
+        await this.bucketAndFolder(c, p.bucket, p.folder, role.account);
+        await allowInvoke(
+          c.lambda,
+          spec.name,
+          {
+            statementId: statementId("s3", p.bucket),
+            principal: "s3.amazonaws.com",
+            sourceArn: `arn:${role.partition}:s3:::${p.bucket}`,
+            sourceAccount: role.account,
+          },
+          this.pace,
+        );
+        doing = `adding the trigger of bucket '${p.bucket}'`;
+        const bucket = p.bucket;
+        // before the write: a write that timed out may still have happened
+        undo.push({ what: `trigger of bucket '${bucket}'`, run: () => removeTriggers(c.s3, bucket, arn, role.account) });
+        await addTrigger(c.s3, p.bucket, p.folder, arn, role.account);
+        if (!p.folder) this.say(`Input bucket "${p.bucket}" successfully created`);
+      }
+
+      // 6. Output buckets.
+      for (const p of spec.output) {
+        if (!p.storage_provider.startsWith("s3")) continue;
+        doing = `preparing output bucket '${p.bucket}'`;
+        await this.bucketAndFolder(c, p.bucket, p.folder, role.account);
+      }
+
+      // 7. The API's route to the function and its permission to invoke it.
+      if (apiId) {
+        doing = `connecting API '${spec.api_gateway}' to the function`;
+        await allowInvoke(
+          c.lambda,
+          spec.name,
+          {
+            statementId: statementId("apigateway", apiId),
+            principal: "apigateway.amazonaws.com",
+            sourceArn: apiSourceArn({ partition: role.partition, region, account: role.account, id: apiId }),
+          },
+          this.pace,
+        );
+        await wireApi(c.apigateway, apiId, { name: spec.api_gateway!, region, partition: role.partition, functionArn: arn });
+      }
+
+      // 8. AWS Batch for batch and lambda-batch.
+      if (spec.execution_mode !== "lambda") {
+        doing = `creating the AWS Batch environment of '${spec.name}'`;
+        const plan = batchPlan(spec, {
+          imageUri: image.imageUri,
+          account: role.account,
+          functionConfig: functionConfig(spec, opts.storageProviders),
+        });
+        undo.push({ what: `AWS Batch environment '${spec.name}'`, run: () => removeBatch(c.batch, spec.name, this.pace) });
+        await ensureBatch(c.batch, plan, this.pace);
+      }
+      return this.info(active, image.imageUri);
+    } catch (err) {
+      const e = awsError(err, doing, region);
+      const left: string[] = [];
+      for (const u of undo.reverse()) {
+        try {
+          await u.run();
+        } catch {
+          left.push(u.what);
+        }
+      }
+      if (left.length > 0)
+        throw new TargetError(
+          `${e.message}; could not remove again ${left.join(", ")}`,
+          `'scar rm -n ${spec.name}' removes what is left (buckets are kept)`,
+        );
+      throw e;
+    }
+  }
+
+  private async bucketAndFolder(c: AwsClients, bucket: string, folder: string, account: string): Promise<void> {
+    await ensureBucket(c.s3, bucket, c.region, account);
+    if (await ensureFolder(c.s3, bucket, folder)) this.say(`Folder '${folder}/' created in bucket '${bucket}'.`);
+  }
+
+  /**
+   * SCAR's order: the API, the log group, this function's bucket triggers, the function (and its
+   * ECR repository), the Batch environment. Each part already gone is skipped.
+   */
+  async remove(name: string): Promise<boolean> {
+    const fn = await this.find(name);
+    if (!fn) return false;
+    const c = this.clients(fn.config.FunctionArn?.split(":")[3]);
+    const vars = fn.config.Environment?.Variables ?? {};
+    const cfg = storedConfig(vars) ?? {};
+    const arn = fn.config.FunctionArn!;
+    const account = arn.split(":")[4]!;
+    let doing = "";
+    try {
+      if (vars.API_GATEWAY_ID) {
+        doing = `deleting API '${vars.API_GATEWAY_ID}'`;
+        if (await deleteApi(c.apigateway, vars.API_GATEWAY_ID))
+          this.say(`API Endpoint '${vars.API_GATEWAY_ID}' successfully deleted.`);
+        else this.say(`The requested API '${vars.API_GATEWAY_ID}' does not exist.`);
+      }
+      doing = `deleting log group '${logGroupName(name)}'`;
+      if (await deleteLogGroup(c.logs, name)) this.say(`Log group '${logGroupName(name)}' successfully deleted.`);
+      else this.say(`The requested log group '${logGroupName(name)}' does not exist.`);
+      const inputs = (cfg.input as { storage_provider?: string; path?: string }[] | undefined) ?? [];
+      const buckets = new Set(
+        inputs
+          .filter((i) => (i.storage_provider ?? "s3").startsWith("s3") && i.path)
+          .map((i) => i.path!.replace(/^\/+/, "").split("/")[0]!),
+      );
+      for (const b of buckets) {
+        doing = `removing the trigger of bucket '${b}'`;
+        if (await removeTriggers(c.s3, b, arn, account)) this.say("Bucket notifications successfully deleted.");
+      }
+      doing = `deleting function '${name}'`;
+      await deleteFunction(c.lambda, name);
+      const repo = fn.imageUri ? repositoryOf(fn.imageUri) : undefined;
+      const deleteImage = (cfg.ecr as { delete_image?: unknown } | undefined)?.delete_image !== false;
+      if (repo && deleteImage) {
+        doing = `deleting ECR repository '${repo}'`;
+        this.say(`Deleting ECR repo: ${repo}`);
+        await deleteRepository(c.ecr, repo);
+      }
+      doing = `deleting the AWS Batch environment of '${name}'`;
+      if (await removeBatch(c.batch, name, this.pace)) this.say("Job definitions successfully deleted.");
+    } catch (err) {
+      throw awsError(err, doing, c.region);
+    }
+    return true;
+  }
+
+  /** The deployed function's configuration, for commands that need its environment. */
+  private async deployed(name: string): Promise<DeployedFunction> {
+    const fn = await this.find(name);
+    if (!fn) throw new TargetError(`Unable to find the function '${name}'`);
+    return fn;
+  }
+
+  /** SCAR's `run`: Invoke RequestResponse with the log tail Lambda returns. */
+  async run(name: string, event: unknown): Promise<RunResult> {
+    const c = this.clients();
+    let res: InvokeCommandOutput;
+    try {
+      res = await c.lambda.send(
+        new InvokeCommand({
+          FunctionName: name,
+          InvocationType: "RequestResponse",
+          LogType: "Tail",
+          Payload: Buffer.from(JSON.stringify(event ?? {})),
+        }),
+      );
+    } catch (err) {
+      if (errorName(err) === "ResourceNotFoundException") throw new TargetError(`Unable to find the function '${name}'`);
+      throw awsError(err, `invoking '${name}'`, c.region);
+    }
+    const requestId = res.$metadata.requestId ?? "";
+    const tail = res.LogResult ? Buffer.from(res.LogResult, "base64").toString("utf8") : undefined;
+    const text = Buffer.from(res.Payload ?? new Uint8Array()).toString("utf8");
+    let doc: Record<string, unknown> | undefined;
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (parsed && typeof parsed === "object") doc = parsed as Record<string, unknown>;
+    } catch {}
+    const headers = (doc?.headers ?? {}) as Record<string, string>;
+    const base = {
+      requestId,
+      logGroup: headers["amz-log-group-name"] ?? logGroupName(name),
+      logStream: headers["amz-log-stream-name"] ?? "",
+      ...(tail !== undefined ? { logTail: tail } : {}),
+    };
+    if (res.FunctionError || (doc && "errorMessage" in doc)) {
+      const message = String(doc?.errorMessage ?? text);
+      const timedOut = /Task timed out after ([\d.]+) seconds/.exec(message);
+      return {
+        ...base,
+        output: Buffer.from(timedOut ? `Function '${name}' timed out after ${timedOut[1]} seconds` : message),
+        ok: false,
+        status: "failed",
+        httpStatus: res.StatusCode ?? 200,
+      };
+    }
+    const body = typeof doc?.body === "string" ? doc.body : doc ? "" : text;
+    const output = doc?.isBase64Encoded ? Buffer.from(body, "base64") : Buffer.from(body);
+    const statusCode = typeof doc?.statusCode === "number" ? doc.statusCode : (res.StatusCode ?? 200);
+    return { ...base, output, ok: statusCode < 300, httpStatus: statusCode };
+  }
+
+  /** SCAR's `run -a`: Invoke Event; the request id. */
+  async submit(name: string, event: unknown): Promise<string> {
+    const c = this.clients();
+    try {
+      const res = await c.lambda.send(
+        new InvokeCommand({
+          FunctionName: name,
+          InvocationType: "Event",
+          Payload: Buffer.from(JSON.stringify(event ?? {})),
+        }),
+      );
+      return res.$metadata.requestId ?? "";
+    } catch (err) {
+      if (errorName(err) === "ResourceNotFoundException") throw new TargetError(`Unable to find the function '${name}'`);
+      throw awsError(err, `invoking '${name}'`, c.region);
+    }
+  }
+
+  /** SCAR's `invoke`: an HTTP call of the function's API Gateway URL. */
+  async invokeHttp(name: string, req: HttpInvokeRequest): Promise<RunResult> {
+    const fn = await this.deployed(name);
+    const id = fn.config.Environment?.Variables?.API_GATEWAY_ID;
+    if (!id)
+      throw new TargetError(
+        `Error retrieving API ID for lambda function '${name}'`,
+        "the function has no API: create it with api_gateway.name in the FDL (or init -api NAME)",
+      );
+    const url = new URL(apiUrl(id, fn.config.FunctionArn?.split(":")[3] ?? this.opts.region, this.env));
+    for (const [k, v] of Object.entries(req.query ?? {}))
+      for (const one of Array.isArray(v) ? v : [v]) url.searchParams.append(k, one);
+    const headers: Record<string, string> = {};
+    if (req.asynchronous) headers["X-Amz-Invocation-Type"] = "Event";
+    if (req.contentType) headers["Content-Type"] = req.contentType;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: req.method,
+        headers,
+        ...(req.body !== undefined ? { body: typeof req.body === "string" ? req.body : new Uint8Array(req.body) } : {}),
+      });
+    } catch (err) {
+      throw new TargetError(`calling ${url.origin} failed: ${(err as Error).message}`);
+    }
+    const body = Buffer.from(await res.arrayBuffer());
+    const requestId = res.headers.get("amz-lambda-request-id") ?? res.headers.get("x-amzn-requestid") ?? "";
+    // An asynchronous Lambda answers API Gateway with nothing, which API Gateway turns into a 502.
+    const accepted = req.asynchronous && (res.status === 202 || res.status === 502 || res.ok);
+    if (!res.ok && !accepted) {
+      let message = body.toString("utf8");
+      try {
+        message = String((JSON.parse(message) as { message?: unknown }).message ?? message);
+      } catch {}
+      throw new TargetError(`Error (${res.statusText || res.status}): ${message}`);
+    }
+    const text = body.toString("latin1").trim();
+    const decoded =
+      text && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0 ? Buffer.from(text, "base64") : body;
+    return {
+      requestId,
+      logGroup: res.headers.get("amz-log-group-name") ?? logGroupName(name),
+      logStream: res.headers.get("amz-log-stream-name") ?? "",
+      output: accepted && !res.ok ? Buffer.alloc(0) : decoded,
+      ok: true,
+      httpStatus: accepted ? 202 : res.status,
+    };
+  }
+
+  /** The function's whole log (one stream with `stream`), or one request's lines (SCAR's `-ri`). */
+  async logText(name: string, q: { stream?: string; requestId?: string; startTime?: number } = {}): Promise<{ text: string; last: number }> {
+    const c = this.clients();
+    let events: Awaited<ReturnType<typeof readLogEvents>>;
+    try {
+      events = await readLogEvents(c.logs, logGroupName(name), {
+        ...(q.stream ? { stream: q.stream } : {}),
+        ...(q.startTime !== undefined ? { startTime: q.startTime } : {}),
+      });
+    } catch (err) {
+      if (errorName(err) === "ResourceNotFoundException")
+        throw new TargetError(`function '${name}' has no log group '${logGroupName(name)}' (it has not run yet, or it was removed)`);
+      throw awsError(err, `reading the logs of '${name}'`, c.region);
+    }
+    const text = events.map((e) => (e.message?.endsWith("\n") ? e.message : `${e.message ?? ""}\n`)).join("");
+    const last = events.reduce((m, e) => Math.max(m, e.timestamp ?? 0), q.startTime ?? 0);
+    return { text: q.requestId ? requestLines(text, q.requestId) : text, last };
+  }
+
+  /** Lambda keeps no job list: the requests are what the log says. */
+  async jobs(_name: string): Promise<JobInfo[]> {
+    return [];
+  }
+
+  async job(_id: string): Promise<JobInfo | undefined> {
+    return undefined;
+  }
+
+  async jobLog(name: string, id: string): Promise<string> {
+    return (await this.logText(name, { requestId: id })).text;
+  }
+
+  async buckets(): Promise<BucketStore> {
+    if (!this.store) {
+      const endpoint = this.env.AWS_ENDPOINT_URL_S3 || this.env.AWS_ENDPOINT_URL || undefined;
+      const { BucketStore } = await import("../buckets.js");
+      this.store = new BucketStore(endpoint, { ...(endpoint ? { endpoint } : {}), region: this.opts.region });
+    }
+    return this.store;
+  }
+
+  async close(): Promise<void> {
+    this.store?.destroy();
+    for (const c of this.byRegion.values()) c.destroy();
+    this.byRegion.clear();
+  }
+}
+
+/** The account of a role ARN, for callers that have only scar.cfg. */
+export function accountOfRole(arn: string): string {
+  return parseRole(arn).account;
+}
