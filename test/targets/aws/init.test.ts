@@ -206,7 +206,8 @@ test("a failure in the middle undoes what this init made, and a second init then
     "ecr.DeleteRepository",
   ]);
 
-  // The same command again: now everything is made.
+  // The same command again (S3 answers again): now everything is made.
+  fakeAws(m, s);
   s.repos.add("scar-cowsay");
   await deploy(target().t);
   assert.equal(s.functions.size, 1);
