@@ -172,6 +172,8 @@ export class AwsTarget implements Target {
     const role = roleOf(spec);
     const region = this.regionOf(spec);
     checkRetention((spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)?.log_retention_policy_in_days, spec.name);
+    // Batch's settings too (subnets, security groups): checked now, used once the image exists
+    if (spec.execution_mode !== "lambda") batchPlan(spec, { imageUri: "", account: role.account, functionConfig: {} });
     await this.find(spec.name, region);
     const c = this.clients(region);
     for (const p of [...spec.input, ...spec.output]) {
