@@ -9,7 +9,7 @@ import type { FdlResult, FunctionSpec } from "../fdl/spec.js";
 import {
   ApiError,
   BucketError,
-  type OscarTarget,
+  type CliTarget,
   openTarget,
   TargetError,
   targetName,
@@ -35,10 +35,10 @@ export function loadConfig(): LoadedConfig {
 /** Opens the target of the command (starting the local engine if needed) and runs `fn` on it. */
 export async function withTarget<T>(
   flags: TargetFlags,
-  fn: (target: OscarTarget, cfg: LoadedConfig) => Promise<T>,
+  fn: (target: CliTarget, cfg: LoadedConfig) => Promise<T>,
   cfg: LoadedConfig = loadConfig(),
 ): Promise<T> {
-  let target: OscarTarget;
+  let target: CliTarget;
   try {
     const { name } = targetName(flags.target, process.env, cfg.config);
     target = await openTarget(name, cfg.config, { say: (l) => process.stderr.write(`${l}\n`) });
@@ -59,7 +59,7 @@ export const UNREACHABLE_REGISTRY_HINT =
   "get the image another way: 'scar image import' takes a 'docker save' archive, an OCI layout or a root file system; or 'scar image pull' it once the registry answers (a registry without TLS needs --insecure-registry)";
 
 /** The terminal's version of an error from the target layer. */
-export function cliErrorOf(err: unknown, target?: OscarTarget): unknown {
+export function cliErrorOf(err: unknown, target?: CliTarget): unknown {
   if (err instanceof CliError) return err;
   if (err instanceof TargetError) return new CliError(err.message, 1, err.hint);
   if (err instanceof BucketError) return new CliError(err.message, 1);

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
+import { registerAwsPolicy } from "./commands/aws-policy.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerEmulate } from "./commands/emulate.js";
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerStore(program);
   registerImage(program);
   registerEmulate(program);
+  registerAwsPolicy(program);
   registerCompletion(program);
   groupAwsOnlyOptions(program);
   return program;

@@ -6,12 +6,14 @@
 import { join, resolve } from "node:path";
 import type { ScarConfigFile } from "../config/defaults.js";
 import { configFolder } from "../config/scar-cfg.js";
+import type { AwsTarget } from "./aws/aws-target.js";
 import { doctorHint, engineDataDir, ensureEngine, readCredentials } from "./local-engine.js";
 import { OidcTokenSource } from "./oidc.js";
 import { OscarTarget } from "./oscar.js";
 import { OscarClient } from "./oscar-client.js";
 import { TargetError } from "./target-error.js";
 
+export type { AwsTarget } from "./aws/aws-target.js";
 export { BucketError } from "./bucket-error.js";
 export type { BucketStore, ObjectEntry } from "./buckets.js";
 export { logGroupOf, logStreamOf, OscarTarget } from "./oscar.js";
@@ -19,8 +21,10 @@ export { ApiError } from "./oscar-client.js";
 export { TargetError } from "./target-error.js";
 export type * from "./types.js";
 
+/** What a command acts on: the embedded engine or an OSCAR cluster (one class), or AWS. */
+export type CliTarget = OscarTarget | AwsTarget;
 
-export type TargetName = { kind: "local" } | { kind: "oscar"; cluster: string };
+export type TargetName = { kind: "local" } | { kind: "oscar"; cluster: string } | { kind: "aws" };
 
 export function targetName(
   flag: string | undefined,
@@ -36,11 +40,12 @@ export function targetName(
           ? [cfg.scar.target, "scar.cfg (scar.target)"]
           : ["local", "the default"];
   if (value === "local") return { name: { kind: "local" }, from };
+  if (value === "aws") return { name: { kind: "aws" }, from };
   const m = /^oscar:(.+)$/.exec(value);
   if (m) return { name: { kind: "oscar", cluster: m[1]! }, from };
   throw new TargetError(
     `unknown target '${value}' (from ${from})`,
-    "this version of scar deploys to 'local' (the embedded engine) and 'oscar:<cluster>' (a cluster of scar.cfg's oscar section)",
+    "scar deploys to 'local' (the embedded engine), 'aws' (AWS Lambda) and 'oscar:<cluster>' (a cluster of scar.cfg's oscar section)",
   );
 }
 
@@ -53,7 +58,8 @@ export async function openTarget(
   name: TargetName,
   cfg: ScarConfigFile,
   opts: OpenOptions = {},
-): Promise<OscarTarget> {
+): Promise<CliTarget> {
+  if (name.kind === "aws") return openAws(cfg, opts);
   if (name.kind === "local") {
     const dataDir = resolve(engineDataDir(cfg.local));
     let info: Awaited<ReturnType<typeof ensureEngine>>;
@@ -127,4 +133,28 @@ export async function openTarget(
     sslVerify: c.ssl_verify !== false,
   });
   return new OscarTarget(`oscar:${name.cluster}`, client, `OSCAR cluster '${name.cluster}' at ${c.endpoint}`);
+}
+
+/**
+ * The AWS target, in the region of scar.cfg's `aws.lambda.region`, else the SDK's (AWS_REGION, the
+ * profile). Its modules load the AWS SDK, so they are imported only here.
+ */
+async function openAws(cfg: ScarConfigFile, opts: OpenOptions): Promise<AwsTarget> {
+  const [{ AwsTarget }, { sdkRegion }, { publisherFactory }] = await Promise.all([
+    import("./aws/aws-target.js"),
+    import("./aws/clients.js"),
+    import("./aws/publisher.js"),
+  ]);
+  const configured = cfg.aws?.lambda?.region;
+  const region = (typeof configured === "string" && configured) || (await sdkRegion());
+  if (!region)
+    throw new TargetError(
+      "no AWS region: set aws.lambda.region in scar.cfg (or lambda.region in the FDL), or AWS_REGION",
+      "e.g. us-east-1",
+    );
+  return new AwsTarget({
+    region,
+    publisher: publisherFactory({ dataDir: resolve(engineDataDir(cfg.local)) }),
+    ...(opts.say ? { say: opts.say } : {}),
+  });
 }

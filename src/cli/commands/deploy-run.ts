@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { LoadedConfig } from "../../config/scar-cfg.js";
 import { FdlError, type FdlResult, type FunctionSpec, loadFdl, parseFdl } from "../../fdl/index.js";
-import type { FunctionInfo, OscarTarget, TargetName } from "../../targets/index.js";
+import type { CliTarget, FunctionInfo, OscarTarget, TargetName } from "../../targets/index.js";
 import { targetName } from "../../targets/index.js";
 import { cliErrorOf, fdlFailure, loadConfig, printJson, printWarnings, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
@@ -41,16 +41,20 @@ export function readDefinition(flags: InitFlags, cfg: LoadedConfig, to: TargetNa
 /** The functions of an FDL that go to this target: all of them, except other OSCAR clusters' services. */
 function forTarget(fns: FunctionSpec[], name: TargetName): FunctionSpec[] {
   if (name.kind === "local") return fns;
+  if (name.kind === "aws") return fns.filter((f) => f.provider === "aws");
   return fns.filter((f) => f.provider === "aws" || f.cluster === name.cluster);
 }
 
-function describe(fn: FunctionInfo, target: OscarTarget, verbose: boolean) {
+function describe(fn: FunctionInfo, target: CliTarget, verbose: boolean) {
   return {
     LambdaOutput: verbose
       ? fn.raw
       : {
           FunctionName: fn.name,
-          FunctionArn: `arn:scar:lambda:${target.name}:function:${fn.name}`,
+          FunctionArn:
+            target.name === "aws"
+              ? String(fn.raw.FunctionArn ?? "")
+              : `arn:scar:lambda:${target.name}:function:${fn.name}`,
           Timeout: fn.timeout,
           MemorySize: fn.memory,
           Image: fn.image,
@@ -106,7 +110,7 @@ function selectFunctions(
 }
 
 /** An error that says nothing was changed (a deployment of several functions is all or nothing). */
-function nothingChanged(err: unknown, target: OscarTarget, fn: string, what = "deployed"): unknown {
+function nothingChanged(err: unknown, target: CliTarget, fn: string, what = "deployed"): unknown {
   const e = cliErrorOf(err, target);
   if (!(e instanceof CliError)) return e;
   return new CliError(`function '${fn}': ${e.message}; nothing was ${what}`, e.exitCode, e.hint);
@@ -251,7 +255,14 @@ export async function runUpdate(flags: InitFlags): Promise<void> {
   const cfg = loadConfig();
   await withTarget(
     flags,
-    async (target) => {
+    async (any) => {
+      if (any.name === "aws")
+        throw new CliError(
+          "scar update is not available on the aws target yet",
+          1,
+          "remove the function and create it again: 'scar rm' then 'scar init'",
+        );
+      const target = any as OscarTarget;
       if (flags.confFile) {
         const tname = targetOf(flags, cfg);
         const { def, fns, several } = selectFunctions(flags, cfg, tname);

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { FINAL_STATUSES } from "../../engine/jobs/types.js";
 import type { FdlResult } from "../../fdl/index.js";
-import type { OscarTarget, RunResult } from "../../targets/index.js";
+import type { CliTarget, RunResult } from "../../targets/index.js";
 import { ApiError } from "../../targets/index.js";
 import { pool } from "../../targets/pool.js";
 import { chooseFunction, confirm, printJson, say, withTarget } from "../context.js";
@@ -150,11 +150,17 @@ function printResult(
         LogStreamName: r.logStream,
         RequestId: r.requestId,
         ...(r.status ? { Status: r.status } : {}),
+        ...(r.logTail !== undefined ? { LogResult: r.logTail } : {}),
       },
     });
   } else {
     say(`Request Id: ${r.requestId}\nLog Group Name: ${r.logGroup}\nLog Stream Name: ${r.logStream}`);
     process.stdout.write(r.output);
+    // Lambda's last 4 KB of the invocation's log, kept off stdout, which carries the output
+    if (r.logTail)
+      process.stderr.write(
+        `${r.output.length && !r.output.toString().endsWith("\n") ? "\n" : ""}${r.logTail}`,
+      );
   }
   if (!r.ok) {
     throw new CliError(
@@ -165,7 +171,13 @@ function printResult(
   }
 }
 
-async function launchOverBucket(target: OscarTarget, fn: string, path: string, flags: RunFlags) {
+async function launchOverBucket(target: CliTarget, fn: string, path: string, flags: RunFlags) {
+  if (flags.wait && target.name === "aws")
+    throw new CliError(
+      "--wait follows the jobs of scar's engine; Lambda keeps no job list",
+      2,
+      `send the events without --wait, then read the results with 'scar log -n ${fn}' and 'scar ls -b BUCKET/FOLDER'`,
+    );
   const [bucket, prefix] = splitBucketPath(path);
   const store = await target.buckets();
   const files: { key: string; size: number }[] = [];
@@ -245,7 +257,7 @@ const UNSEEN_POLLS = 20;
  * listed is "unknown" after UNSEEN_POLLS rounds.
  */
 async function waitForJobs(
-  target: OscarTarget,
+  target: CliTarget,
   fn: string,
   jobs: { key: string; id: string }[],
   progress: boolean,

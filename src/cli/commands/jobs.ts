@@ -3,7 +3,7 @@
  * dead letters). OSCAR clusters keep no such records; there `scar log` shows what they have.
  */
 import type { Command } from "commander";
-import type { OscarTarget } from "../../targets/index.js";
+import type { CliTarget, OscarTarget } from "../../targets/index.js";
 import { CliError } from "../errors.js";
 import { addTargetOption, type TargetFlags } from "../options.js";
 import { formatTable } from "../table.js";
@@ -29,13 +29,17 @@ interface JobRecord {
   environment?: { id: string; start: "cold" | "warm"; startMs: number } | null;
 }
 
-async function engineOnly(target: OscarTarget): Promise<void> {
-  if (!(await target.isScarEngine()))
+/** The target as scar's engine; any other has no job records to show. */
+async function engineOnly(target: CliTarget): Promise<OscarTarget> {
+  if (target.name === "aws" || !(await target.isScarEngine()))
     throw new CliError(
       `${target.name} keeps no job records; 'scar jobs' works with scar's engine`,
       1,
-      "see an OSCAR service's jobs with 'scar log -n NAME'",
+      target.name === "aws"
+        ? "see a function's requests with 'scar log -n NAME'"
+        : "see an OSCAR service's jobs with 'scar log -n NAME'",
     );
+  return target as OscarTarget;
 }
 
 function trigger(j: JobRecord): string {
@@ -142,8 +146,8 @@ export function registerJobs(program: Command): void {
   ).action(async (flags: Flags) =>
     (await import("../context.js")).withTarget(flags, async (target) => {
       const { printJson, say } = await import("../context.js");
-      await engineOnly(target);
-      const res = await target.client.json<{ jobs: JobRecord[] }>("GET", "/system/jobs", {
+      const engine = await engineOnly(target);
+      const res = await engine.client.json<{ jobs: JobRecord[] }>("GET", "/system/jobs", {
         query: { service: flags.name, status: flags.status, limit: flags.limit },
       });
       if (flags.json) return printJson(res);
@@ -173,8 +177,8 @@ export function registerJobs(program: Command): void {
   ).action(async (id: string, flags: Flags) =>
     (await import("../context.js")).withTarget(flags, async (target) => {
       const { printJson, say } = await import("../context.js");
-      await engineOnly(target);
-      const j = await target.client.json<JobRecord>("GET", `/system/jobs/${encodeURIComponent(id)}`);
+      const engine = await engineOnly(target);
+      const j = await engine.client.json<JobRecord>("GET", `/system/jobs/${encodeURIComponent(id)}`);
       if (flags.json) return printJson(j);
       say(showText(j));
     }),
@@ -184,8 +188,8 @@ export function registerJobs(program: Command): void {
     async (id: string, flags: Flags) =>
       (await import("../context.js")).withTarget(flags, async (target) => {
         const { printJson, say } = await import("../context.js");
-        await engineOnly(target);
-        const r = await target.client.json<{ jobID?: string }>(
+        const engine = await engineOnly(target);
+        const r = await engine.client.json<{ jobID?: string }>(
           "POST",
           `/system/jobs/${encodeURIComponent(id)}/retry`,
         );
@@ -202,8 +206,8 @@ export function registerJobs(program: Command): void {
   ).action(async (flags: Flags) =>
     (await import("../context.js")).withTarget(flags, async (target) => {
       const { printJson, say } = await import("../context.js");
-      await engineOnly(target);
-      const res = await target.client.json<{ jobs: JobRecord[] }>("GET", "/system/dead-letters", {
+      const engine = await engineOnly(target);
+      const res = await engine.client.json<{ jobs: JobRecord[] }>("GET", "/system/dead-letters", {
         query: { service: flags.name },
       });
       if (flags.json) return printJson(res);
@@ -225,8 +229,8 @@ export function registerJobs(program: Command): void {
   ).action(async (ids: string[], flags: Flags) =>
     (await import("../context.js")).withTarget(flags, async (target) => {
       const { printJson, say } = await import("../context.js");
-      await engineOnly(target);
-      const r = await target.client.json<{ redriven: number }>("POST", "/system/dead-letters/redrive", {
+      const engine = await engineOnly(target);
+      const r = await engine.client.json<{ redriven: number }>("POST", "/system/dead-letters/redrive", {
         query: { service: flags.name },
         ...(ids.length > 0 ? { json: { ids } } : {}),
       });

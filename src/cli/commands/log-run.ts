@@ -1,6 +1,6 @@
 /** What `scar log` does. */
 import { FINAL_STATUSES } from "../../engine/jobs/types.js";
-import type { JobInfo, OscarTarget } from "../../targets/index.js";
+import type { AwsTarget, CliTarget, JobInfo } from "../../targets/index.js";
 import { chooseFunction, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
 import { readFdlFile } from "../fdl-file.js";
@@ -12,6 +12,7 @@ export async function runLog(positional: string | undefined, flags: LogFlags): P
   const fdl = flags.confFile ? readFdlFile(flags.confFile) : undefined;
   const fn = await chooseFunction(flags.name ?? positional, fdl);
   await withTarget(flags, async (target) => {
+    if (target.name === "aws") return awsLog(target as AwsTarget, fn, flags);
     if (!(await target.get(fn))) {
       // scar's engine keeps the jobs and logs of a deleted function (scar rm says so): show them
       const kept = (await target.isScarEngine()) && (await target.jobs(fn)).length > 0;
@@ -54,7 +55,7 @@ export async function runLog(positional: string | undefined, flags: LogFlags): P
 }
 
 /** One request's log, and the log of the batch job it was delegated to (SCAR's `-ri`). */
-async function requestLog(target: OscarTarget, fn: string, id: string): Promise<string> {
+async function requestLog(target: CliTarget, fn: string, id: string): Promise<string> {
   let job: JobInfo | undefined;
   try {
     job = await target.job(id, fn);
@@ -78,4 +79,32 @@ async function requestLog(target: OscarTarget, fn: string, id: string): Promise<
 
 function ensureNewline(s: string): string {
   return s === "" || s.endsWith("\n") ? s : `${s}\n`;
+}
+
+/**
+ * SCAR's `log` on AWS: the log group's events (one stream with -ls), one request's lines with -ri
+ * (and the Batch job it was delegated to), and with --follow what is new every two seconds.
+ */
+async function awsLog(target: AwsTarget, fn: string, flags: LogFlags): Promise<void> {
+  if (!(await target.get(fn))) throw new CliError(`Unable to find the function '${fn}'`);
+  const q = {
+    ...(flags.logStreamName ? { stream: flags.logStreamName } : {}),
+    ...(flags.requestId ? { requestId: flags.requestId } : {}),
+  };
+  let { text, last } = await target.logText(fn, q);
+  if (flags.requestId) text += await target.batchJobLog(flags.requestId);
+  process.stdout.write(text);
+  if (!flags.follow) return;
+  process.stderr.write(`(following the logs of '${fn}'; Ctrl-C to stop)\n`);
+  let stop = false;
+  process.once("SIGINT", () => {
+    stop = true;
+  });
+  while (!stop) {
+    await new Promise((r) => setTimeout(r, 2000));
+    if (stop) break;
+    const next = await target.logText(fn, { ...q, startTime: last + 1 });
+    process.stdout.write(next.text);
+    last = next.last;
+  }
 }

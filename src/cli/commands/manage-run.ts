@@ -48,6 +48,34 @@ export async function runLs(flags: LsFlags): Promise<void> {
       return;
     }
     const fns = (await target.list()).sort((a, b) => a.name.localeCompare(b.name));
+    if (target.name === "aws") {
+      // SCAR's own columns: Lambda keeps no job counts
+      if (flags.json || flags.verbose)
+        printJson({
+          Functions: fns.map((f) =>
+            flags.verbose
+              ? f.raw
+              : {
+                  Name: f.name,
+                  Memory: f.memory,
+                  Timeout: f.timeout,
+                  Image_id: f.image,
+                  Api_gateway: f.apiUrl ?? "-",
+                  Sup_version: f.supervisorVersion ?? "-",
+                },
+          ),
+        });
+      else {
+        say("AWS FUNCTIONS:");
+        say(
+          formatTable(
+            ["NAME", "MEMORY", "TIME", "IMAGE_ID", "API_URL", "SUPERVISOR_VERSION"],
+            fns.map((f) => [f.name, f.memory, f.timeout, f.image, f.apiUrl, f.supervisorVersion]),
+          ),
+        );
+      }
+      return;
+    }
     if (flags.json || flags.verbose) {
       printJson({
         Functions: fns.map((f) =>
@@ -116,7 +144,7 @@ export async function runRm(flags: RmFlags): Promise<void> {
           say(`Function '${name}' successfully deleted.`);
           if (buckets.length > 0)
             say(
-              `${target.name} deleted its buckets too, with their files: ${buckets.map((b) => `'${b}'`).join(", ")}`,
+              `${target.name} deleted its buckets too, with their files: ${buckets.map((b: string) => `'${b}'`).join(", ")}`,
             );
         }
         if (!removed) {

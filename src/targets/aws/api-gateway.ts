@@ -40,7 +40,11 @@ export function apiSourceArn(s: { partition: string; region: string; account: st
 /** Creates the REST API; returns its id. The rest is `wireApi`, once the function exists. */
 export async function createApi(apigw: APIGatewayClient, name: string, fn: string): Promise<string> {
   const api = await apigw.send(
-    new CreateRestApiCommand({ name, description: `scar: HTTP endpoint of function '${fn}'`, tags: { createdby: "scar" } }),
+    new CreateRestApiCommand({
+      name,
+      description: `scar: HTTP endpoint of function '${fn}'`,
+      tags: { createdby: "scar" },
+    }),
   );
   return api.id!;
 }
@@ -50,7 +54,9 @@ export async function wireApi(apigw: APIGatewayClient, id: string, s: ApiSetting
   const resources = await apigw.send(new GetResourcesCommand({ restApiId: id }));
   const root = resources.items?.find((r) => r.path === "/");
   let proxy = resources.items?.find((r) => r.pathPart === "{proxy+}");
-  proxy ??= await apigw.send(new CreateResourceCommand({ restApiId: id, parentId: root!.id!, pathPart: "{proxy+}" }));
+  proxy ??= await apigw.send(
+    new CreateResourceCommand({ restApiId: id, parentId: root!.id!, pathPart: "{proxy+}" }),
+  );
   if (!proxy.resourceMethods?.ANY) {
     await apigw.send(
       new PutMethodCommand({

@@ -4,8 +4,10 @@
  * puts them in SCAR's order and keeps init all-or-nothing: every step that made something pushes
  * its undo, and a failure runs them backwards. Buckets and objects are never deleted.
  */
-import { type FunctionConfiguration, InvokeCommand, type InvokeCommandOutput } from "@aws-sdk/client-lambda";
+
+import { DescribeJobsCommand } from "@aws-sdk/client-batch";
 import { GetUserCommand } from "@aws-sdk/client-iam";
+import { type FunctionConfiguration, InvokeCommand, type InvokeCommandOutput } from "@aws-sdk/client-lambda";
 import type { FunctionSpec } from "../../fdl/spec.js";
 import type { FunctionImagePublisher } from "../../lambda/image/types.js";
 import type { BucketStore } from "../buckets.js";
@@ -30,7 +32,14 @@ import {
   statementId,
   waitActive,
 } from "./lambda-function.js";
-import { checkRetention, deleteLogGroup, ensureLogGroup, logGroupName, readLogEvents, requestLines } from "./log-group.js";
+import {
+  checkRetention,
+  deleteLogGroup,
+  ensureLogGroup,
+  logGroupName,
+  readLogEvents,
+  requestLines,
+} from "./log-group.js";
 import { addTrigger, bucketState, ensureBucket, ensureFolder, removeTriggers } from "./s3-triggers.js";
 import { type Pace, REAL_PACE } from "./wait.js";
 
@@ -91,7 +100,9 @@ export class AwsTarget implements Target {
   /** The function's region: its FDL's `lambda.region` (merged over scar.cfg), else the target's. */
   regionOf(spec: FunctionSpec): string {
     const r = (spec.raw.lambda as { region?: unknown } | undefined)?.region;
-    return typeof r === "string" && r ? checkRegion(r, `function '${spec.name}': lambda.region`) : this.opts.region;
+    return typeof r === "string" && r
+      ? checkRegion(r, `function '${spec.name}': lambda.region`)
+      : this.opts.region;
   }
 
   /** Any function of that name; one that scar did not create is an error (scar leaves it alone). */
@@ -171,9 +182,14 @@ export class AwsTarget implements Target {
     checkFunction(spec);
     const role = roleOf(spec);
     const region = this.regionOf(spec);
-    checkRetention((spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)?.log_retention_policy_in_days, spec.name);
+    checkRetention(
+      (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
+        ?.log_retention_policy_in_days,
+      spec.name,
+    );
     // Batch's settings too (subnets, security groups): checked now, used once the image exists
-    if (spec.execution_mode !== "lambda") batchPlan(spec, { imageUri: "", account: role.account, functionConfig: {} });
+    if (spec.execution_mode !== "lambda")
+      batchPlan(spec, { imageUri: "", account: role.account, functionConfig: {} });
     await this.find(spec.name, region);
     const c = this.clients(region);
     for (const p of [...spec.input, ...spec.output]) {
@@ -202,7 +218,10 @@ export class AwsTarget implements Target {
     try {
       // 1. The function image (built from the user's image and pushed to ECR).
       const publisher = await this.opts.publisher();
-      const image = await publisher.publish(spec, opts.storageProviders, { region, onProgress: (l) => this.say(l) });
+      const image = await publisher.publish(spec, opts.storageProviders, {
+        region,
+        onProgress: (l) => this.say(l),
+      });
       const repo = repositoryOf(image.imageUri);
       if (repo && deleteImageOf(spec))
         undo.push({ what: `ECR repository '${repo}'`, run: () => deleteRepository(c.ecr, repo) });
@@ -231,13 +250,20 @@ export class AwsTarget implements Target {
           MemorySize: spec.memory,
           Timeout: spec.timeout ?? 300,
           Description: spec.description ?? "",
-          Environment: { Variables: functionEnvironment(spec, opts.storageProviders, apiId ? { apiId } : {}) },
-          Architectures: Array.isArray(lambda.architectures) && lambda.architectures.length > 0
-            ? (lambda.architectures as ("x86_64" | "arm64")[]).slice(0, 1)
-            : ["x86_64"],
+          Environment: {
+            Variables: functionEnvironment(spec, opts.storageProviders, apiId ? { apiId } : {}),
+          },
+          Architectures:
+            Array.isArray(lambda.architectures) && lambda.architectures.length > 0
+              ? (lambda.architectures as ("x86_64" | "arm64")[]).slice(0, 1)
+              : ["x86_64"],
           ...(lambda.vpc ? { VpcConfig: lambda.vpc as Record<string, unknown> } : {}),
-          ...(lambda.file_system ? { FileSystemConfigs: lambda.file_system as { Arn: string; LocalMountPath: string }[] } : {}),
-          ...(spec.ephemeral_storage ? { EphemeralStorage: { Size: Math.max(512, spec.ephemeral_storage) } } : {}),
+          ...(lambda.file_system
+            ? { FileSystemConfigs: lambda.file_system as { Arn: string; LocalMountPath: string }[] }
+            : {}),
+          ...(spec.ephemeral_storage
+            ? { EphemeralStorage: { Size: Math.max(512, spec.ephemeral_storage) } }
+            : {}),
           Tags: tags,
         },
         this.pace,
@@ -252,11 +278,15 @@ export class AwsTarget implements Target {
       // 4. The log group, with its retention.
       doing = `creating log group '${logGroupName(spec.name)}'`;
       const retention = checkRetention(
-        (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)?.log_retention_policy_in_days,
+        (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
+          ?.log_retention_policy_in_days,
         spec.name,
       );
       if (await ensureLogGroup(c.logs, spec.name, tags, retention)) {
-        undo.push({ what: `log group '${logGroupName(spec.name)}'`, run: () => deleteLogGroup(c.logs, spec.name) });
+        undo.push({
+          what: `log group '${logGroupName(spec.name)}'`,
+          run: () => deleteLogGroup(c.logs, spec.name),
+        });
         this.say(`Log group '${logGroupName(spec.name)}' successfully created.`);
       } else this.say(`Using existent log group '${logGroupName(spec.name)}'.`);
 
@@ -279,7 +309,10 @@ export class AwsTarget implements Target {
         doing = `adding the trigger of bucket '${p.bucket}'`;
         const bucket = p.bucket;
         // before the write: a write that timed out may still have happened
-        undo.push({ what: `trigger of bucket '${bucket}'`, run: () => removeTriggers(c.s3, bucket, arn, role.account) });
+        undo.push({
+          what: `trigger of bucket '${bucket}'`,
+          run: () => removeTriggers(c.s3, bucket, arn, role.account),
+        });
         await addTrigger(c.s3, p.bucket, p.folder, arn, role.account);
         if (!p.folder) this.say(`Input bucket "${p.bucket}" successfully created`);
       }
@@ -304,7 +337,12 @@ export class AwsTarget implements Target {
           },
           this.pace,
         );
-        await wireApi(c.apigateway, apiId, { name: spec.api_gateway!, region, partition: role.partition, functionArn: arn });
+        await wireApi(c.apigateway, apiId, {
+          name: spec.api_gateway!,
+          region,
+          partition: role.partition,
+          functionArn: arn,
+        });
       }
 
       // 8. AWS Batch for batch and lambda-batch.
@@ -315,7 +353,10 @@ export class AwsTarget implements Target {
           account: role.account,
           functionConfig: functionConfig(spec, opts.storageProviders),
         });
-        undo.push({ what: `AWS Batch environment '${spec.name}'`, run: () => removeBatch(c.batch, spec.name, this.pace) });
+        undo.push({
+          what: `AWS Batch environment '${spec.name}'`,
+          run: () => removeBatch(c.batch, spec.name, this.pace),
+        });
         await ensureBatch(c.batch, plan, this.pace);
       }
       return this.info(active, image.imageUri);
@@ -338,9 +379,15 @@ export class AwsTarget implements Target {
     }
   }
 
-  private async bucketAndFolder(c: AwsClients, bucket: string, folder: string, account: string): Promise<void> {
+  private async bucketAndFolder(
+    c: AwsClients,
+    bucket: string,
+    folder: string,
+    account: string,
+  ): Promise<void> {
     await ensureBucket(c.s3, bucket, c.region, account);
-    if (await ensureFolder(c.s3, bucket, folder)) this.say(`Folder '${folder}/' created in bucket '${bucket}'.`);
+    if (await ensureFolder(c.s3, bucket, folder))
+      this.say(`Folder '${folder}/' created in bucket '${bucket}'.`);
   }
 
   /**
@@ -364,7 +411,8 @@ export class AwsTarget implements Target {
         else this.say(`The requested API '${vars.API_GATEWAY_ID}' does not exist.`);
       }
       doing = `deleting log group '${logGroupName(name)}'`;
-      if (await deleteLogGroup(c.logs, name)) this.say(`Log group '${logGroupName(name)}' successfully deleted.`);
+      if (await deleteLogGroup(c.logs, name))
+        this.say(`Log group '${logGroupName(name)}' successfully deleted.`);
       else this.say(`The requested log group '${logGroupName(name)}' does not exist.`);
       const inputs = (cfg.input as { storage_provider?: string; path?: string }[] | undefined) ?? [];
       const buckets = new Set(
@@ -374,7 +422,8 @@ export class AwsTarget implements Target {
       );
       for (const b of buckets) {
         doing = `removing the trigger of bucket '${b}'`;
-        if (await removeTriggers(c.s3, b, arn, account)) this.say("Bucket notifications successfully deleted.");
+        if (await removeTriggers(c.s3, b, arn, account))
+          this.say("Bucket notifications successfully deleted.");
       }
       doing = `deleting function '${name}'`;
       await deleteFunction(c.lambda, name);
@@ -414,7 +463,8 @@ export class AwsTarget implements Target {
         }),
       );
     } catch (err) {
-      if (errorName(err) === "ResourceNotFoundException") throw new TargetError(`Unable to find the function '${name}'`);
+      if (errorName(err) === "ResourceNotFoundException")
+        throw new TargetError(`Unable to find the function '${name}'`);
       throw awsError(err, `invoking '${name}'`, c.region);
     }
     const requestId = res.$metadata.requestId ?? "";
@@ -462,7 +512,8 @@ export class AwsTarget implements Target {
       );
       return res.$metadata.requestId ?? "";
     } catch (err) {
-      if (errorName(err) === "ResourceNotFoundException") throw new TargetError(`Unable to find the function '${name}'`);
+      if (errorName(err) === "ResourceNotFoundException")
+        throw new TargetError(`Unable to find the function '${name}'`);
       throw awsError(err, `invoking '${name}'`, c.region);
     }
   }
@@ -487,7 +538,9 @@ export class AwsTarget implements Target {
       res = await fetch(url, {
         method: req.method,
         headers,
-        ...(req.body !== undefined ? { body: typeof req.body === "string" ? req.body : new Uint8Array(req.body) } : {}),
+        ...(req.body !== undefined
+          ? { body: typeof req.body === "string" ? req.body : new Uint8Array(req.body) }
+          : {}),
       });
     } catch (err) {
       throw new TargetError(`calling ${url.origin} failed: ${(err as Error).message}`);
@@ -505,7 +558,9 @@ export class AwsTarget implements Target {
     }
     const text = body.toString("latin1").trim();
     const decoded =
-      text && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0 ? Buffer.from(text, "base64") : body;
+      text && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0
+        ? Buffer.from(text, "base64")
+        : body;
     return {
       requestId,
       logGroup: res.headers.get("amz-log-group-name") ?? logGroupName(name),
@@ -517,7 +572,10 @@ export class AwsTarget implements Target {
   }
 
   /** The function's whole log (one stream with `stream`), or one request's lines (SCAR's `-ri`). */
-  async logText(name: string, q: { stream?: string; requestId?: string; startTime?: number } = {}): Promise<{ text: string; last: number }> {
+  async logText(
+    name: string,
+    q: { stream?: string; requestId?: string; startTime?: number } = {},
+  ): Promise<{ text: string; last: number }> {
     const c = this.clients();
     let events: Awaited<ReturnType<typeof readLogEvents>>;
     try {
@@ -527,7 +585,9 @@ export class AwsTarget implements Target {
       });
     } catch (err) {
       if (errorName(err) === "ResourceNotFoundException")
-        throw new TargetError(`function '${name}' has no log group '${logGroupName(name)}' (it has not run yet, or it was removed)`);
+        throw new TargetError(
+          `function '${name}' has no log group '${logGroupName(name)}' (it has not run yet, or it was removed)`,
+        );
       throw awsError(err, `reading the logs of '${name}'`, c.region);
     }
     const text = events.map((e) => (e.message?.endsWith("\n") ? e.message : `${e.message ?? ""}\n`)).join("");
@@ -535,9 +595,73 @@ export class AwsTarget implements Target {
     return { text: q.requestId ? requestLines(text, q.requestId) : text, last };
   }
 
+  /**
+   * SCAR's `log -ri`: when the id is an AWS Batch job (a delegated request), its status, and its
+   * log once it succeeded (group /aws/batch/job). Empty when it is no Batch job.
+   */
+  async batchJobLog(id: string): Promise<string> {
+    const c = this.clients();
+    try {
+      const r = await c.batch.send(new DescribeJobsCommand({ jobs: [id] }));
+      const job = r.jobs?.[0];
+      if (!job) return "";
+      let text = `Batch job status: ${job.status}\n`;
+      const stream = job.container?.logStreamName;
+      if (job.status === "SUCCEEDED" && stream) {
+        const events = await readLogEvents(c.logs, "/aws/batch/job", { stream });
+        text += events.map((e) => (e.message?.endsWith("\n") ? e.message : `${e.message ?? ""}\n`)).join("");
+      }
+      return text;
+    } catch (err) {
+      // a request id is no job id: Batch says it is invalid
+      if (errorName(err) === "ClientException") return "";
+      throw awsError(err, `reading Batch job '${id}'`, c.region);
+    }
+  }
+
   /** Lambda keeps no job list: the requests are what the log says. */
   async jobs(_name: string): Promise<JobInfo[]> {
     return [];
+  }
+
+  /** None: `run --wait` is refused on AWS before any job is followed. */
+  async jobsByIds(_name: string, _ids: string[]): Promise<Map<string, JobInfo>> {
+    return new Map();
+  }
+
+  /** scar rm on AWS never deletes buckets (SCAR's rule). */
+  async bucketsDeletedWith(_name: string): Promise<string[]> {
+    return [];
+  }
+
+  /**
+   * The S3 event of an object, as S3 sends it to Lambda (SCAR's `run -ib` launcher sends the same);
+   * `eventSource`: SCAR 1.x's `-es BUCKET` (results to BUCKET/output when the function has none).
+   */
+  async fileEvent(
+    _name: string,
+    bucket: string,
+    key: string,
+    size: number,
+    eventSource = false,
+  ): Promise<unknown> {
+    return {
+      ...(eventSource ? { scar_event_source: true } : {}),
+      Records: [
+        {
+          eventVersion: "2.1",
+          eventSource: "aws:s3",
+          awsRegion: this.opts.region,
+          eventTime: new Date().toISOString(),
+          eventName: "s3:ObjectCreated:Put",
+          s3: {
+            s3SchemaVersion: "1.0",
+            bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+            object: { key: encodeURIComponent(key).replace(/%2F/g, "/").replace(/%20/g, "+"), size },
+          },
+        },
+      ],
+    };
   }
 
   async job(_id: string): Promise<JobInfo | undefined> {

@@ -98,7 +98,10 @@ export function batchPlan(
     },
     tags: { createdby: "scar" },
   };
-  const env = Object.entries(b.environment?.Variables ?? {}).map(([name, value]) => ({ name, value: String(value) }));
+  const env = Object.entries(b.environment?.Variables ?? {}).map(([name, value]) => ({
+    name,
+    value: String(value),
+  }));
   env.push({
     name: "FUNCTION_CONFIG",
     value: Buffer.from(JSON.stringify(o.functionConfig)).toString("base64"),
@@ -131,9 +134,13 @@ async function queueStatus(batch: BatchClient, name: string) {
   return r.jobQueues?.[0];
 }
 
-function settled<T extends { status?: string; statusReason?: string }>(what: string, x: T | undefined): T | undefined {
+function settled<T extends { status?: string; statusReason?: string }>(
+  what: string,
+  x: T | undefined,
+): T | undefined {
   if (!x) return undefined;
-  if (x.status === "INVALID") throw new TargetError(`${what} is INVALID: ${x.statusReason ?? "no reason given"}`);
+  if (x.status === "INVALID")
+    throw new TargetError(`${what} is INVALID: ${x.statusReason ?? "no reason given"}`);
   return x.status === "VALID" ? x : undefined;
 }
 
@@ -182,7 +189,11 @@ export async function removeBatch(batch: BatchClient, name: string, pace: Pace):
   let token: string | undefined;
   do {
     const defs = await batch.send(
-      new DescribeJobDefinitionsCommand({ jobDefinitionName: name, status: "ACTIVE", ...(token ? { nextToken: token } : {}) }),
+      new DescribeJobDefinitionsCommand({
+        jobDefinitionName: name,
+        status: "ACTIVE",
+        ...(token ? { nextToken: token } : {}),
+      }),
     );
     for (const d of defs.jobDefinitions ?? [])
       await batch.send(new DeregisterJobDefinitionCommand({ jobDefinition: d.jobDefinitionArn! }));
@@ -190,10 +201,11 @@ export async function removeBatch(batch: BatchClient, name: string, pace: Pace):
   } while (token);
   const q = await queueStatus(batch, name);
   if (q && q.status !== "DELETED") {
-    if (q.state !== "DISABLED") await batch.send(new UpdateJobQueueCommand({ jobQueue: name, state: "DISABLED" }));
+    if (q.state !== "DISABLED")
+      await batch.send(new UpdateJobQueueCommand({ jobQueue: name, state: "DISABLED" }));
     await waitFor(pace, `job queue '${name}' to be disabled`, async () => {
       const s = await queueStatus(batch, name);
-      return !s || s.status !== "UPDATING" ? true : undefined;
+      return s?.status !== "UPDATING" ? true : undefined;
     });
     await batch.send(new DeleteJobQueueCommand({ jobQueue: name }));
     await waitFor(pace, `job queue '${name}' to be deleted`, async () => {
@@ -207,7 +219,7 @@ export async function removeBatch(batch: BatchClient, name: string, pace: Pace):
       await batch.send(new UpdateComputeEnvironmentCommand({ computeEnvironment: name, state: "DISABLED" }));
     await waitFor(pace, `compute environment '${name}' to be disabled`, async () => {
       const s = await ceStatus(batch, name);
-      return !s || s.status !== "UPDATING" ? true : undefined;
+      return s?.status !== "UPDATING" ? true : undefined;
     });
     await batch.send(new DeleteComputeEnvironmentCommand({ computeEnvironment: name }));
   }

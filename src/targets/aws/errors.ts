@@ -54,18 +54,23 @@ function hintFor(e: SdkError, region?: string): string | undefined {
     return region
       ? `no AWS endpoint answers for region '${region}': check lambda.region in the FDL or aws.lambda.region in scar.cfg (e.g. us-east-1, eu-west-1)`
       : "check the region and your network";
-  if (e.code === "ECONNREFUSED") return "nothing listens at the endpoint: check AWS_ENDPOINT_URL (is LocalStack running?)";
+  if (e.code === "ECONNREFUSED")
+    return "nothing listens at the endpoint: check AWS_ENDPOINT_URL (is LocalStack running?)";
   if (name === "CredentialsProviderError" || /Could not load credentials/i.test(msg))
     return "give AWS credentials: 'aws configure', AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-  if (/^(UnrecognizedClientException|InvalidClientTokenId|InvalidAccessKeyId|SignatureDoesNotMatch)$/.test(name))
+  if (
+    /^(UnrecognizedClientException|InvalidClientTokenId|InvalidAccessKeyId|SignatureDoesNotMatch)$/.test(name)
+  )
     return "the AWS credentials are not valid: check AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY";
   if (/^(ExpiredToken|ExpiredTokenException|RequestExpired)$/.test(name))
     return "the AWS session has expired: log in again ('aws sso login') or renew the session token";
   if (/AccessDenied|UnauthorizedOperation|AuthorizationError|NotAuthorized/.test(name)) return POLICY_HINT;
-  if (THROTTLED.has(name)) return "AWS kept throttling the requests after every retry: wait a minute and run the same command again";
+  if (THROTTLED.has(name))
+    return "AWS kept throttling the requests after every retry: wait a minute and run the same command again";
   if (name === "InvalidParameterValueException" && /role|assume/i.test(msg))
     return "the role must trust lambda.amazonaws.com (its trust policy), and a new role takes a few seconds to be usable; see 'scar aws-policy'";
-  if (name === "ResourceConflictException") return "the function is being changed by another operation: run the same command again in a few seconds";
+  if (name === "ResourceConflictException")
+    return "the function is being changed by another operation: run the same command again in a few seconds";
   return undefined;
 }
 

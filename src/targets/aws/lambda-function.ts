@@ -27,7 +27,10 @@ export interface DeployedFunction {
   imageUri?: string;
 }
 
-export async function findFunction(lambda: LambdaClient, name: string): Promise<DeployedFunction | undefined> {
+export async function findFunction(
+  lambda: LambdaClient,
+  name: string,
+): Promise<DeployedFunction | undefined> {
   try {
     const r = await lambda.send(new GetFunctionCommand({ FunctionName: name }));
     return {
@@ -62,7 +65,11 @@ export async function createFunction(
 }
 
 /** Waits while the function is Pending; a Failed function is an error with Lambda's reason. */
-export async function waitActive(lambda: LambdaClient, name: string, pace: Pace): Promise<FunctionConfiguration> {
+export async function waitActive(
+  lambda: LambdaClient,
+  name: string,
+  pace: Pace,
+): Promise<FunctionConfiguration> {
   return waitFor(
     pace,
     `function '${name}' to become Active`,
@@ -105,7 +112,9 @@ export async function allowInvoke(
   try {
     await retrying(
       pace,
-      (err) => errorName(err) === "ResourceConflictException" && !/already exists/i.test((err as Error).message ?? ""),
+      (err) =>
+        errorName(err) === "ResourceConflictException" &&
+        !/already exists/i.test((err as Error).message ?? ""),
       () =>
         lambda.send(
           new AddPermissionCommand({
@@ -119,7 +128,10 @@ export async function allowInvoke(
         ),
     );
   } catch (err) {
-    if (errorName(err) === "ResourceConflictException" && /already exists/i.test((err as Error).message ?? ""))
+    if (
+      errorName(err) === "ResourceConflictException" &&
+      /already exists/i.test((err as Error).message ?? "")
+    )
       return;
     throw err;
   }

@@ -19,13 +19,18 @@ import { TargetError } from "../target-error.js";
 import { errorName, httpStatus } from "./errors.js";
 
 /** Whether the bucket exists and is the account's; a bucket of another account is an error. */
-export async function bucketState(s3: S3Client, bucket: string, account: string): Promise<"mine" | "missing"> {
+export async function bucketState(
+  s3: S3Client,
+  bucket: string,
+  account: string,
+): Promise<"mine" | "missing"> {
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket, ExpectedBucketOwner: account }));
     return "mine";
   } catch (err) {
     const status = httpStatus(err);
-    if (status === 404 || errorName(err) === "NotFound" || errorName(err) === "NoSuchBucket") return "missing";
+    if (status === 404 || errorName(err) === "NotFound" || errorName(err) === "NoSuchBucket")
+      return "missing";
     if (status === 403)
       throw new TargetError(
         `bucket '${bucket}' belongs to another AWS account (or your user may not read it): scar changes only buckets of account ${account}`,
@@ -41,13 +46,20 @@ export async function bucketState(s3: S3Client, bucket: string, account: string)
 }
 
 /** Creates the bucket (in the region, as S3 wants it said outside us-east-1) when it is missing. */
-export async function ensureBucket(s3: S3Client, bucket: string, region: string, account: string): Promise<boolean> {
+export async function ensureBucket(
+  s3: S3Client,
+  bucket: string,
+  region: string,
+  account: string,
+): Promise<boolean> {
   if ((await bucketState(s3, bucket, account)) === "mine") return false;
   try {
     await s3.send(
       new CreateBucketCommand({
         Bucket: bucket,
-        ...(region !== "us-east-1" ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+        ...(region !== "us-east-1"
+          ? { CreateBucketConfiguration: { LocationConstraint: region as never } }
+          : {}),
       }),
     );
     return true;
@@ -74,18 +86,31 @@ export async function ensureFolder(s3: S3Client, bucket: string, folder: string)
     if (httpStatus(err) !== 404 && errorName(err) !== "NotFound") throw err;
   }
   await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: "", ContentLength: 0, ContentType: "application/x-directory" }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: "",
+      ContentLength: 0,
+      ContentType: "application/x-directory",
+    }),
   );
   return true;
 }
 
 /** The bucket's notification configuration without the SDK's response metadata. */
-async function readNotifications(s3: S3Client, bucket: string, account: string): Promise<NotificationConfiguration> {
-  const r = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket, ExpectedBucketOwner: account }));
+async function readNotifications(
+  s3: S3Client,
+  bucket: string,
+  account: string,
+): Promise<NotificationConfiguration> {
+  const r = await s3.send(
+    new GetBucketNotificationConfigurationCommand({ Bucket: bucket, ExpectedBucketOwner: account }),
+  );
   const out: NotificationConfiguration = {};
   if (r.TopicConfigurations?.length) out.TopicConfigurations = r.TopicConfigurations;
   if (r.QueueConfigurations?.length) out.QueueConfigurations = r.QueueConfigurations;
-  if (r.LambdaFunctionConfigurations?.length) out.LambdaFunctionConfigurations = r.LambdaFunctionConfigurations;
+  if (r.LambdaFunctionConfigurations?.length)
+    out.LambdaFunctionConfigurations = r.LambdaFunctionConfigurations;
   if (r.EventBridgeConfiguration) out.EventBridgeConfiguration = r.EventBridgeConfiguration;
   return out;
 }
@@ -141,7 +166,12 @@ export async function addTrigger(
 }
 
 /** Removes this function's triggers from the bucket; false when there were none (or no bucket). */
-export async function removeTriggers(s3: S3Client, bucket: string, functionArn: string, account: string): Promise<boolean> {
+export async function removeTriggers(
+  s3: S3Client,
+  bucket: string,
+  functionArn: string,
+  account: string,
+): Promise<boolean> {
   let cfg: NotificationConfiguration;
   try {
     cfg = await readNotifications(s3, bucket, account);

@@ -42,7 +42,11 @@ export async function waitFor<T>(
  * Runs `call` again while it fails with an error `transient` accepts (a role IAM has not spread yet,
  * a function being updated), up to the limit; then the last error goes up.
  */
-export async function retrying<T>(pace: Pace, transient: (err: unknown) => boolean, call: () => Promise<T>): Promise<T> {
+export async function retrying<T>(
+  pace: Pace,
+  transient: (err: unknown) => boolean,
+  call: () => Promise<T>,
+): Promise<T> {
   const rounds = Math.max(1, Math.ceil(pace.limitMs / pace.intervalMs));
   for (let i = 1; ; i++) {
     try {

@@ -55,7 +55,15 @@ import {
 import { ACCOUNT, awsErr, type Mocks } from "./fixtures.js";
 
 export interface FakeState {
-  functions: Map<string, { config: Record<string, unknown>; tags: Record<string, string>; imageUri: string; permissions: Set<string> }>;
+  functions: Map<
+    string,
+    {
+      config: Record<string, unknown>;
+      tags: Record<string, string>;
+      imageUri: string;
+      permissions: Set<string>;
+    }
+  >;
   logGroups: Set<string>;
   apis: Set<string>;
   buckets: Map<string, { owner: string; objects: Set<string>; notifications: NotificationConfiguration }>;
@@ -81,7 +89,9 @@ export function newState(): FakeState {
 const notFound = (what: string) => awsErr("ResourceNotFoundException", `${what} not found`, 404);
 
 export function fakeAws(m: Mocks, s: FakeState): void {
-  m.iam.on(GetUserCommand).resolves({ User: { UserName: "alice", UserId: "AIDA", Arn: "", Path: "/", CreateDate: new Date() } });
+  m.iam
+    .on(GetUserCommand)
+    .resolves({ User: { UserName: "alice", UserId: "AIDA", Arn: "", Path: "/", CreateDate: new Date() } });
 
   // Lambda
   m.lambda.on(GetFunctionCommand).callsFake((i) => {
@@ -90,7 +100,8 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     return { Configuration: f.config, Tags: f.tags, Code: { ImageUri: f.imageUri, RepositoryType: "ECR" } };
   });
   m.lambda.on(CreateFunctionCommand).callsFake((i) => {
-    if (s.functions.has(i.FunctionName)) throw awsErr("ResourceConflictException", `Function already exist: ${i.FunctionName}`, 409);
+    if (s.functions.has(i.FunctionName))
+      throw awsErr("ResourceConflictException", `Function already exist: ${i.FunctionName}`, 409);
     const config = {
       FunctionName: i.FunctionName,
       FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${i.FunctionName}`,
@@ -100,7 +111,12 @@ export function fakeAws(m: Mocks, s: FakeState): void {
       PackageType: "Image",
       State: "Pending",
     };
-    s.functions.set(i.FunctionName, { config, tags: i.Tags ?? {}, imageUri: i.Code.ImageUri, permissions: new Set() });
+    s.functions.set(i.FunctionName, {
+      config,
+      tags: i.Tags ?? {},
+      imageUri: i.Code.ImageUri,
+      permissions: new Set(),
+    });
     return config;
   });
   m.lambda.on(GetFunctionConfigurationCommand).callsFake((i) => {
@@ -115,7 +131,11 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     const f = s.functions.get(i.FunctionName);
     if (!f) throw notFound(`Function ${i.FunctionName}`);
     if (f.permissions.has(i.StatementId))
-      throw awsErr("ResourceConflictException", `The statement id (${i.StatementId}) provided already exists. Please provide a new statement id, or remove the existing statement.`, 409);
+      throw awsErr(
+        "ResourceConflictException",
+        `The statement id (${i.StatementId}) provided already exists. Please provide a new statement id, or remove the existing statement.`,
+        409,
+      );
     f.permissions.add(i.StatementId);
     return { Statement: "{}" };
   });
@@ -123,7 +143,9 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     if (!s.functions.delete(i.FunctionName)) throw notFound(`Function ${i.FunctionName}`);
     return {};
   });
-  m.lambda.on(ListFunctionsCommand).callsFake(() => ({ Functions: [...s.functions.values()].map((f) => f.config) }));
+  m.lambda
+    .on(ListFunctionsCommand)
+    .callsFake(() => ({ Functions: [...s.functions.values()].map((f) => f.config) }));
   m.lambda.on(ListTagsCommand).callsFake((i) => {
     const f = [...s.functions.values()].find((x) => x.config.FunctionArn === i.Resource);
     return { Tags: f?.tags ?? {} };
@@ -136,7 +158,8 @@ export function fakeAws(m: Mocks, s: FakeState): void {
 
   // CloudWatch Logs
   m.logs.on(CreateLogGroupCommand).callsFake((i) => {
-    if (s.logGroups.has(i.logGroupName)) throw awsErr("ResourceAlreadyExistsException", "The specified log group already exists");
+    if (s.logGroups.has(i.logGroupName))
+      throw awsErr("ResourceAlreadyExistsException", "The specified log group already exists");
     s.logGroups.add(i.logGroupName);
     return {};
   });
@@ -148,7 +171,9 @@ export function fakeAws(m: Mocks, s: FakeState): void {
   m.logs.on(FilterLogEventsCommand).callsFake((i) => {
     if (!s.logGroups.has(i.logGroupName)) throw notFound("The specified log group does not exist.");
     const all = s.logEvents.filter(
-      (e) => (!i.logStreamNames || i.logStreamNames.includes(e.logStreamName)) && (i.startTime === undefined || e.timestamp >= i.startTime),
+      (e) =>
+        (!i.logStreamNames || i.logStreamNames.includes(e.logStreamName)) &&
+        (i.startTime === undefined || e.timestamp >= i.startTime),
     );
     // two pages, to check that every page is read
     const start = i.nextToken ? Number(i.nextToken) : 0;
@@ -169,7 +194,8 @@ export function fakeAws(m: Mocks, s: FakeState): void {
   m.apigateway.on(PutIntegrationCommand).resolves({});
   m.apigateway.on(CreateDeploymentCommand).resolves({ id: "dep1" });
   m.apigateway.on(DeleteRestApiCommand).callsFake((i) => {
-    if (!s.apis.delete(i.restApiId)) throw awsErr("NotFoundException", "Invalid API identifier specified", 404);
+    if (!s.apis.delete(i.restApiId))
+      throw awsErr("NotFoundException", "Invalid API identifier specified", 404);
     return {};
   });
 
@@ -199,7 +225,9 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     bucketOf(i.Bucket).objects.add(i.Key);
     return {};
   });
-  m.s3.on(GetBucketNotificationConfigurationCommand).callsFake((i) => structuredClone(bucketOf(i.Bucket, i.ExpectedBucketOwner).notifications));
+  m.s3
+    .on(GetBucketNotificationConfigurationCommand)
+    .callsFake((i) => structuredClone(bucketOf(i.Bucket, i.ExpectedBucketOwner).notifications));
   m.s3.on(PutBucketNotificationConfigurationCommand).callsFake((i) => {
     const b = bucketOf(i.Bucket, i.ExpectedBucketOwner);
     for (const c of i.NotificationConfiguration.LambdaFunctionConfigurations ?? []) {
@@ -216,7 +244,11 @@ export function fakeAws(m: Mocks, s: FakeState): void {
   // Batch
   m.batch.on(DescribeComputeEnvironmentsCommand).callsFake((i) => {
     const st = s.batch.ce.get(i.computeEnvironments[0]);
-    return { computeEnvironments: st ? [{ computeEnvironmentName: i.computeEnvironments[0], status: "VALID", state: st }] : [] };
+    return {
+      computeEnvironments: st
+        ? [{ computeEnvironmentName: i.computeEnvironments[0], status: "VALID", state: st }]
+        : [],
+    };
   });
   m.batch.on(CreateComputeEnvironmentCommand).callsFake((i) => {
     s.batch.ce.set(i.computeEnvironmentName, "ENABLED");
@@ -235,7 +267,9 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     s.batch.defs.push(arn);
     return { jobDefinitionArn: arn };
   });
-  m.batch.on(DescribeJobDefinitionsCommand).callsFake(() => ({ jobDefinitions: s.batch.defs.map((a) => ({ jobDefinitionArn: a })) }));
+  m.batch
+    .on(DescribeJobDefinitionsCommand)
+    .callsFake(() => ({ jobDefinitions: s.batch.defs.map((a) => ({ jobDefinitionArn: a })) }));
   m.batch.on(DeregisterJobDefinitionCommand).callsFake((i) => {
     s.batch.defs = s.batch.defs.filter((a) => a !== i.jobDefinition);
     return {};
@@ -259,7 +293,8 @@ export function fakeAws(m: Mocks, s: FakeState): void {
 
   // ECR
   m.ecr.on(DeleteRepositoryCommand).callsFake((i) => {
-    if (!s.repos.delete(i.repositoryName)) throw awsErr("RepositoryNotFoundException", "repository does not exist", 400);
+    if (!s.repos.delete(i.repositoryName))
+      throw awsErr("RepositoryNotFoundException", "repository does not exist", 400);
     return {};
   });
 }

@@ -3,6 +3,10 @@
  * scar.cfg's defaults), SDK client mocks that record every call in one ordered log, a publisher
  * that answers like an ECR push, and a pace that never sleeps.
  */
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { APIGatewayClient } from "@aws-sdk/client-api-gateway";
 import { BatchClient } from "@aws-sdk/client-batch";
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
@@ -10,9 +14,6 @@ import { ECRClient } from "@aws-sdk/client-ecr";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { S3Client } from "@aws-sdk/client-s3";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { mockClient } from "aws-sdk-client-mock";
 import { defaultConfig } from "../../../src/config/defaults.js";
 import { parseFdl } from "../../../src/fdl/index.js";
@@ -31,7 +32,10 @@ export const DIR = mkdtempSync(join(tmpdir(), "scar-aws-test-"));
 writeFileSync(join(DIR, "cow.sh"), "#!/bin/sh\ncowsay moo\n");
 process.on("exit", () => rmSync(DIR, { recursive: true, force: true }));
 
-export function fdl(text: string, cfgPatch: (c: ReturnType<typeof defaultConfig>) => void = () => {}): FdlResult {
+export function fdl(
+  text: string,
+  cfgPatch: (c: ReturnType<typeof defaultConfig>) => void = () => {},
+): FdlResult {
   const config = defaultConfig();
   config.aws.iam.role = ROLE;
   config.aws.lambda.region = REGION;
@@ -70,7 +74,9 @@ export function mockAws(): { mocks: Mocks; calls: Call[]; restore(): void } {
   for (const [service, cls] of Object.entries(CLIENTS)) {
     const m = mockClient(cls as never);
     m.onAnyCommand().callsFake((input: Record<string, unknown>) => {
-      throw Object.assign(new Error(`unexpected call on ${service}: ${JSON.stringify(input)}`), { name: "UnexpectedCall" });
+      throw Object.assign(new Error(`unexpected call on ${service}: ${JSON.stringify(input)}`), {
+        name: "UnexpectedCall",
+      });
     });
     mocks[service as keyof Mocks] = m;
   }
@@ -92,7 +98,8 @@ export function mockAws(): { mocks: Mocks; calls: Call[]; restore(): void } {
     calls,
     restore() {
       for (const cls of Object.values(CLIENTS)) {
-        const proto = (cls as unknown as { prototype: { send: { restoreRecording?: () => void } } }).prototype;
+        const proto = (cls as unknown as { prototype: { send: { restoreRecording?: () => void } } })
+          .prototype;
         proto.send.restoreRecording?.();
       }
       for (const m of Object.values(mocks)) m.restore();
@@ -106,12 +113,22 @@ export function fakePublisher(uri = IMAGE_URI): FunctionImagePublisher & { publi
     published,
     async publish(spec, _providers, opts): Promise<PushedImage> {
       published.push(`${spec.name}@${opts.region}`);
-      return { imageUri: uri, digest: `sha256:${"a".repeat(64)}`, bytesUploaded: 1, blobsSkipped: 0, blobsMounted: 0 };
+      return {
+        imageUri: uri,
+        digest: `sha256:${"a".repeat(64)}`,
+        bytesUploaded: 1,
+        blobsSkipped: 0,
+        blobsMounted: 0,
+      };
     },
   };
 }
 
-export function target(opts: Partial<AwsTargetOptions> = {}): { t: AwsTarget; said: string[]; publisher: ReturnType<typeof fakePublisher> } {
+export function target(opts: Partial<AwsTargetOptions> = {}): {
+  t: AwsTarget;
+  said: string[];
+  publisher: ReturnType<typeof fakePublisher>;
+} {
   const said: string[] = [];
   const publisher = fakePublisher();
   const t = new AwsTarget({

@@ -3,8 +3,22 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, test } from "node:test";
 import { PutBucketNotificationConfigurationCommand } from "@aws-sdk/client-s3";
 import { FUNCTION_NAME, MEMORY, ROLE_ARN, TIMEOUT } from "../../../src/targets/aws/checks.js";
-import { fakeAws, type FakeState, newState } from "./fake-aws.js";
-import { ACCOUNT, awsErr, type Call, fdl, IMAGE_URI, type Mocks, mockAws, names, ROLE, target } from "./fixtures.js";
+import { type FakeState, fakeAws, newState } from "./fake-aws.js";
+import {
+  ACCOUNT,
+  awsErr,
+  type Call,
+  fdl,
+  IMAGE_URI,
+  type Mocks,
+  mockAws,
+  names,
+  ROLE,
+  target,
+} from "./fixtures.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: call inputs are read field by field
+type Loose = any;
 
 let m: Mocks;
 let calls: Call[];
@@ -52,7 +66,8 @@ const deploy = (t: ReturnType<typeof target>["t"], f = fdl(FDL)) =>
 function checkInputs(list: Call[]) {
   for (const c of list) {
     const i = c.input;
-    if (c.service === "lambda" && "FunctionName" in i) assert.match(String(i.FunctionName), FUNCTION_NAME, `${c.command}.FunctionName`);
+    if (c.service === "lambda" && "FunctionName" in i)
+      assert.match(String(i.FunctionName), FUNCTION_NAME, `${c.command}.FunctionName`);
     if (c.command === "CreateFunction") {
       assert.match(String(i.Role), ROLE_ARN);
       assert.ok(Number(i.MemorySize) >= MEMORY.min && Number(i.MemorySize) <= MEMORY.max);
@@ -62,9 +77,15 @@ function checkInputs(list: Call[]) {
     if (c.command === "AddPermission") {
       assert.match(String(i.StatementId), /^[a-zA-Z0-9_.-]{1,100}$/);
       assert.equal(i.Action, "lambda:InvokeFunction");
-      assert.match(String(i.SourceArn), /^arn:aws:(s3:::[a-z0-9.-]{3,63}|execute-api:[a-z0-9-]+:\d{12}:[a-z0-9]+\/\*)$/);
+      assert.match(
+        String(i.SourceArn),
+        /^arn:aws:(s3:::[a-z0-9.-]{3,63}|execute-api:[a-z0-9-]+:\d{12}:[a-z0-9]+\/\*)$/,
+      );
     }
-    if (c.command === "PutBucketNotificationConfiguration" || c.command === "GetBucketNotificationConfiguration")
+    if (
+      c.command === "PutBucketNotificationConfiguration" ||
+      c.command === "GetBucketNotificationConfiguration"
+    )
       assert.equal(i.ExpectedBucketOwner, ACCOUNT, "scar changes only its own account's buckets");
     if (c.command === "CreateLogGroup") assert.match(String(i.logGroupName), /^[\w\-/.#]{1,512}$/);
   }
@@ -75,7 +96,9 @@ test("init makes, in SCAR's order, the image, API, function, log group, trigger,
     owner: ACCOUNT,
     objects: new Set(),
     notifications: {
-      TopicConfigurations: [{ Id: "backup", TopicArn: "arn:aws:sns:eu-west-1:123456789012:t", Events: ["s3:ObjectRemoved:*"] }],
+      TopicConfigurations: [
+        { Id: "backup", TopicArn: "arn:aws:sns:eu-west-1:123456789012:t", Events: ["s3:ObjectRemoved:*"] },
+      ],
       LambdaFunctionConfigurations: [
         {
           Id: "other-tool",
@@ -119,7 +142,7 @@ test("init makes, in SCAR's order, the image, API, function, log group, trigger,
   ]);
   checkInputs(calls);
 
-  const create = calls.find((c) => c.command === "CreateFunction")!.input as Record<string, any>;
+  const create = calls.find((c) => c.command === "CreateFunction")!.input as Loose;
   assert.equal(create.PackageType, "Image");
   assert.deepEqual(create.Code, { ImageUri: IMAGE_URI });
   assert.equal(create.Role, ROLE);
@@ -135,7 +158,11 @@ test("init makes, in SCAR's order, the image, API, function, log group, trigger,
   assert.equal(vars.API_GATEWAY_ID, "api1xyz");
   const stored = JSON.parse(Buffer.from(vars.FDL, "base64").toString());
   assert.equal(stored.name, "scar-cowsay");
-  assert.equal(stored.init_script, "cow.sh", "the script as a file name next to the config, as SCAR ships it");
+  assert.equal(
+    stored.init_script,
+    "cow.sh",
+    "the script as a file name next to the config, as SCAR ships it",
+  );
   assert.deepEqual(stored.input, [{ storage_provider: "s3", path: "scar-in/input" }]);
   assert.deepEqual(stored.ecr, { delete_image: true });
 
@@ -158,7 +185,10 @@ test("init makes, in SCAR's order, the image, API, function, log group, trigger,
   const n = s.buckets.get("scar-in")!.notifications;
   assert.equal(n.TopicConfigurations?.[0]?.Id, "backup");
   assert.deepEqual(
-    n.LambdaFunctionConfigurations?.map((c) => [c.LambdaFunctionArn?.split(":").pop(), c.Filter?.Key?.FilterRules?.[0]?.Value]),
+    n.LambdaFunctionConfigurations?.map((c) => [
+      c.LambdaFunctionArn?.split(":").pop(),
+      c.Filter?.Key?.FilterRules?.[0]?.Value,
+    ]),
     [
       ["thumbnails", "images/"],
       ["scar-cowsay", "input/"],
@@ -185,10 +215,15 @@ test("init makes, in SCAR's order, the image, API, function, log group, trigger,
 
 test("a failure in the middle undoes what this init made, and a second init then completes", async () => {
   s.buckets.set("scar-in", { owner: ACCOUNT, objects: new Set(["input/"]), notifications: {} });
-  m.s3.on(PutBucketNotificationConfigurationCommand).rejectsOnce(awsErr("ServiceUnavailable", "Please reduce your request rate.", 503));
+  m.s3
+    .on(PutBucketNotificationConfigurationCommand)
+    .rejectsOnce(awsErr("ServiceUnavailable", "Please reduce your request rate.", 503));
   const { t } = target();
   await assert.rejects(deploy(t), (e: Error) => {
-    assert.equal(e.message, "adding the trigger of bucket 'scar-in' failed: ServiceUnavailable: Please reduce your request rate.");
+    assert.equal(
+      e.message,
+      "adding the trigger of bucket 'scar-in' failed: ServiceUnavailable: Please reduce your request rate.",
+    );
     assert.ok(!e.stack?.includes("\n    at ") || e.name === "TargetError");
     return true;
   });
@@ -231,7 +266,12 @@ test("a trigger left from an earlier init of the same function is replaced, not 
     objects: new Set(["input/"]),
     notifications: {
       LambdaFunctionConfigurations: [
-        { Id: "old", LambdaFunctionArn: arn, Events: ["s3:ObjectCreated:*"], Filter: { Key: { FilterRules: [{ Name: "prefix", Value: "input/" }] } } },
+        {
+          Id: "old",
+          LambdaFunctionArn: arn,
+          Events: ["s3:ObjectCreated:*"],
+          Filter: { Key: { FilterRules: [{ Name: "prefix", Value: "input/" }] } },
+        },
       ],
     },
   });
@@ -247,9 +287,17 @@ test("a new role that Lambda cannot assume yet is retried, then init goes on", a
   const base = s;
   m.lambda.on(CreateFunctionCommand).callsFake((i) => {
     n++;
-    if (n < 3) throw awsErr("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.");
+    if (n < 3)
+      throw awsErr(
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+      );
     base.functions.set(i.FunctionName, {
-      config: { FunctionName: i.FunctionName, FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${i.FunctionName}`, State: "Active" },
+      config: {
+        FunctionName: i.FunctionName,
+        FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${i.FunctionName}`,
+        State: "Active",
+      },
       tags: i.Tags,
       imageUri: i.Code.ImageUri,
       permissions: new Set(),
@@ -263,10 +311,20 @@ test("a new role that Lambda cannot assume yet is retried, then init goes on", a
 
 test("a role that never becomes assumable ends in one line with a hint, and nothing is left", async () => {
   const { CreateFunctionCommand } = await import("@aws-sdk/client-lambda");
-  m.lambda.on(CreateFunctionCommand).rejects(awsErr("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda."));
+  m.lambda
+    .on(CreateFunctionCommand)
+    .rejects(
+      awsErr(
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+      ),
+    );
   const { t } = target();
   await assert.rejects(deploy(t), (e: Error & { hint?: string }) => {
-    assert.equal(e.message, "creating function 'scar-cowsay' failed: InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda.");
+    assert.equal(
+      e.message,
+      "creating function 'scar-cowsay' failed: InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda.",
+    );
     assert.match(e.hint ?? "", /trust lambda\.amazonaws\.com/);
     return true;
   });
