@@ -199,47 +199,7 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     return {};
   });
 
-  // S3
-  const bucketOf = (name: string, expected?: string) => {
-    const b = s.buckets.get(name);
-    if (!b) throw Object.assign(awsErr("NoSuchBucket", "The specified bucket does not exist", 404));
-    if (expected && b.owner !== expected) throw awsErr("AccessDenied", "Access Denied", 403);
-    return b;
-  };
-  m.s3.on(HeadBucketCommand).callsFake((i) => {
-    const b = s.buckets.get(i.Bucket);
-    if (!b) throw awsErr("NotFound", "", 404);
-    if (i.ExpectedBucketOwner && b.owner !== i.ExpectedBucketOwner) throw awsErr("Forbidden", "", 403);
-    return {};
-  });
-  m.s3.on(CreateBucketCommand).callsFake((i) => {
-    if (s.buckets.has(i.Bucket)) throw awsErr("BucketAlreadyOwnedByYou", "yours", 409);
-    s.buckets.set(i.Bucket, { owner: ACCOUNT, objects: new Set(), notifications: {} });
-    return {};
-  });
-  m.s3.on(HeadObjectCommand).callsFake((i) => {
-    if (!bucketOf(i.Bucket).objects.has(i.Key)) throw awsErr("NotFound", "", 404);
-    return {};
-  });
-  m.s3.on(PutObjectCommand).callsFake((i) => {
-    bucketOf(i.Bucket).objects.add(i.Key);
-    return {};
-  });
-  m.s3
-    .on(GetBucketNotificationConfigurationCommand)
-    .callsFake((i) => structuredClone(bucketOf(i.Bucket, i.ExpectedBucketOwner).notifications));
-  m.s3.on(PutBucketNotificationConfigurationCommand).callsFake((i) => {
-    const b = bucketOf(i.Bucket, i.ExpectedBucketOwner);
-    for (const c of i.NotificationConfiguration.LambdaFunctionConfigurations ?? []) {
-      const name = String(c.LambdaFunctionArn).split(":").pop()!;
-      const f = s.functions.get(name);
-      // S3 checks that it may invoke the destination, as AWS does
-      if (f && ![...f.permissions].some((p) => p.startsWith("scar-s3-")))
-        throw awsErr("InvalidArgument", "Unable to validate the following destination configurations", 400);
-    }
-    b.notifications = structuredClone(i.NotificationConfiguration);
-    return {};
-  });
+  if (m.s3) fakeS3(m, s);
 
   // Batch
   m.batch.on(DescribeComputeEnvironmentsCommand).callsFake((i) => {
@@ -297,4 +257,49 @@ export function fakeAws(m: Mocks, s: FakeState): void {
       throw awsErr("RepositoryNotFoundException", "repository does not exist", 400);
     return {};
   });
+}
+
+/** S3 with buckets of owners, objects, and the notification check S3 makes (it may invoke the function). */
+function fakeS3(m: Mocks, s: FakeState): void {
+  const bucketOf = (name: string, expected?: string) => {
+    const b = s.buckets.get(name);
+    if (!b) throw Object.assign(awsErr("NoSuchBucket", "The specified bucket does not exist", 404));
+    if (expected && b.owner !== expected) throw awsErr("AccessDenied", "Access Denied", 403);
+    return b;
+  };
+  m.s3.on(HeadBucketCommand).callsFake((i) => {
+    const b = s.buckets.get(i.Bucket);
+    if (!b) throw awsErr("NotFound", "", 404);
+    if (i.ExpectedBucketOwner && b.owner !== i.ExpectedBucketOwner) throw awsErr("Forbidden", "", 403);
+    return {};
+  });
+  m.s3.on(CreateBucketCommand).callsFake((i) => {
+    if (s.buckets.has(i.Bucket)) throw awsErr("BucketAlreadyOwnedByYou", "yours", 409);
+    s.buckets.set(i.Bucket, { owner: ACCOUNT, objects: new Set(), notifications: {} });
+    return {};
+  });
+  m.s3.on(HeadObjectCommand).callsFake((i) => {
+    if (!bucketOf(i.Bucket).objects.has(i.Key)) throw awsErr("NotFound", "", 404);
+    return {};
+  });
+  m.s3.on(PutObjectCommand).callsFake((i) => {
+    bucketOf(i.Bucket).objects.add(i.Key);
+    return {};
+  });
+  m.s3
+    .on(GetBucketNotificationConfigurationCommand)
+    .callsFake((i) => structuredClone(bucketOf(i.Bucket, i.ExpectedBucketOwner).notifications));
+  m.s3.on(PutBucketNotificationConfigurationCommand).callsFake((i) => {
+    const b = bucketOf(i.Bucket, i.ExpectedBucketOwner);
+    for (const c of i.NotificationConfiguration.LambdaFunctionConfigurations ?? []) {
+      const name = String(c.LambdaFunctionArn).split(":").pop()!;
+      const f = s.functions.get(name);
+      // S3 checks that it may invoke the destination, as AWS does
+      if (f && ![...f.permissions].some((p) => p.startsWith("scar-s3-")))
+        throw awsErr("InvalidArgument", "Unable to validate the following destination configurations", 400);
+    }
+    b.notifications = structuredClone(i.NotificationConfiguration);
+    return {};
+  });
+
 }

@@ -68,10 +68,15 @@ export type Mocks = { -readonly [K in keyof typeof CLIENTS]: ReturnType<typeof m
  * Mocks of every client; `calls` is the order in which the target sent its commands, across
  * services. Unanswered commands fail (as an unknown call should).
  */
-export function mockAws(): { mocks: Mocks; calls: Call[]; restore(): void } {
+export function mockAws(only: (keyof typeof CLIENTS)[] = Object.keys(CLIENTS) as (keyof typeof CLIENTS)[]): {
+  mocks: Mocks;
+  calls: Call[];
+  restore(): void;
+} {
   const calls: Call[] = [];
   const mocks = {} as Mocks;
-  for (const [service, cls] of Object.entries(CLIENTS)) {
+  const chosen = Object.entries(CLIENTS).filter(([k]) => only.includes(k as keyof typeof CLIENTS));
+  for (const [service, cls] of chosen) {
     const m = mockClient(cls as never);
     m.onAnyCommand().callsFake((input: Record<string, unknown>) => {
       throw Object.assign(new Error(`unexpected call on ${service}: ${JSON.stringify(input)}`), {
@@ -81,7 +86,7 @@ export function mockAws(): { mocks: Mocks; calls: Call[]; restore(): void } {
     mocks[service as keyof Mocks] = m;
   }
   // Record every send in order: wrap the stubbed send once more.
-  for (const [service, cls] of Object.entries(CLIENTS)) {
+  for (const [service, cls] of chosen) {
     const proto = (cls as unknown as { prototype: { send: (c: unknown) => Promise<unknown> } }).prototype;
     const stubbed = proto.send;
     proto.send = function (this: unknown, command: unknown) {
@@ -97,7 +102,7 @@ export function mockAws(): { mocks: Mocks; calls: Call[]; restore(): void } {
     mocks,
     calls,
     restore() {
-      for (const cls of Object.values(CLIENTS)) {
+      for (const [, cls] of chosen) {
         const proto = (cls as unknown as { prototype: { send: { restoreRecording?: () => void } } })
           .prototype;
         proto.send.restoreRecording?.();
