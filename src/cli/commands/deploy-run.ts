@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { LoadedConfig } from "../../config/scar-cfg.js";
 import { FdlError, type FdlResult, type FunctionSpec, loadFdl, parseFdl } from "../../fdl/index.js";
-import type { CliTarget, FunctionInfo, OscarTarget, TargetName } from "../../targets/index.js";
+import type { AwsTarget, CliTarget, FunctionInfo, OscarTarget, TargetName } from "../../targets/index.js";
 import { targetName } from "../../targets/index.js";
 import { cliErrorOf, fdlFailure, loadConfig, printJson, printWarnings, say, withTarget } from "../context.js";
 import { CliError } from "../errors.js";
@@ -142,6 +142,7 @@ export async function runInit(positional: string | undefined, flags: InitFlags):
     flags,
     async (target) => {
       // 1. Check every function and get every image before changing anything.
+      if (target.name === "aws") for (const spec of fns) (target as AwsTarget).check(spec);
       const planned: FunctionSpec[] = [];
       const taken: string[] = [];
       for (let spec of fns) {

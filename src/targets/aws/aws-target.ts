@@ -179,17 +179,7 @@ export class AwsTarget implements Target {
    * region, the name not taken by a function scar did not create, the buckets the account's.
    */
   async prepare(spec: FunctionSpec): Promise<FunctionSpec> {
-    checkFunction(spec);
-    const role = roleOf(spec);
-    const region = this.regionOf(spec);
-    checkRetention(
-      (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
-        ?.log_retention_policy_in_days,
-      spec.name,
-    );
-    // Batch's settings too (subnets, security groups): checked now, used once the image exists
-    if (spec.execution_mode !== "lambda")
-      batchPlan(spec, { imageUri: "", account: role.account, functionConfig: {} });
+    const { role, region } = this.check(spec);
     await this.find(spec.name, region);
     const c = this.clients(region);
     for (const p of [...spec.input, ...spec.output]) {
@@ -201,6 +191,22 @@ export class AwsTarget implements Target {
       }
     }
     return spec;
+  }
+
+  /** The checks that need no call to AWS: values, role, region, log retention, Batch settings. */
+  check(spec: FunctionSpec): { role: ReturnType<typeof roleOf>; region: string } {
+    checkFunction(spec);
+    const role = roleOf(spec);
+    const region = this.regionOf(spec);
+    checkRetention(
+      (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
+        ?.log_retention_policy_in_days,
+      spec.name,
+    );
+    // Batch's settings too (subnets, security groups): checked now, used once the image exists
+    if (spec.execution_mode !== "lambda")
+      batchPlan(spec, { imageUri: "", account: role.account, functionConfig: {} });
+    return { role, region };
   }
 
   async deploy(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {

@@ -301,5 +301,4 @@ function fakeS3(m: Mocks, s: FakeState): void {
     b.notifications = structuredClone(i.NotificationConfiguration);
     return {};
   });
-
 }

@@ -28,7 +28,13 @@ let mocked: ReturnType<typeof mockAws>;
 
 before(async () => {
   // a regional endpoint, as S3 in eu-west-1: CreateBucket must say its location there
-  store = await startStore({ dataDir: join(dir, "store"), host: "127.0.0.1", port: 0, credentials: CREDS, region: "eu-west-1" });
+  store = await startStore({
+    dataDir: join(dir, "store"),
+    host: "127.0.0.1",
+    port: 0,
+    credentials: CREDS,
+    region: "eu-west-1",
+  });
   // the default credential chain and the SDK's own endpoint variable: nothing passed to the clients
   process.env.AWS_ACCESS_KEY_ID = CREDS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = CREDS.secretAccessKey;
@@ -57,7 +63,12 @@ functions:
 `;
 
 test("init makes the buckets and folders and merges its trigger into the store's configuration; rm takes it out", async () => {
-  await s3.send(new CreateBucketCommand({ Bucket: "e2e-in", CreateBucketConfiguration: { LocationConstraint: "eu-west-1" } }));
+  await s3.send(
+    new CreateBucketCommand({
+      Bucket: "e2e-in",
+      CreateBucketConfiguration: { LocationConstraint: "eu-west-1" },
+    }),
+  );
   const foreign = {
     Id: "thumbnails",
     LambdaFunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:thumbnails`,
