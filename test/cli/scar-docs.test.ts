@@ -452,9 +452,21 @@ test("errors: bad FDL (file:line:column, exit 1), no image (exit 2), missing upl
   const put = await scar(["put", "-b", "bucket-name/input", "-p", "no-such-file"]);
   assert.equal(put.code, 1);
   assert.match(put.stderr, /Unable to find the file to upload with path 'no-such-file'/);
-  const target = await scar(["ls", "--target", "aws"]);
+  const target = await scar(["ls", "--target", "gcp"]);
   assert.equal(target.code, 1);
-  assert.match(target.stderr, /unknown target 'aws' \(from --target\)/);
+  assert.match(target.stderr, /unknown target 'gcp' \(from --target\)/);
+  // aws is a target: without credentials it says how to give them, in one line and a hint
+  const aws = await scar(["ls", "--target", "aws"], {
+    AWS_ACCESS_KEY_ID: "",
+    AWS_SECRET_ACCESS_KEY: "",
+    AWS_PROFILE: "",
+    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
+    AWS_CONFIG_FILE: "/nonexistent",
+    AWS_EC2_METADATA_DISABLED: "true",
+  });
+  assert.equal(aws.code, 1);
+  assert.match(aws.stderr, /^error: listing functions failed: .*\nhint: give AWS credentials/);
+  assert.doesNotMatch(aws.stderr, /\n\s+at /, "no stack trace");
   const env = await scar(["ls"], { SCAR_TARGET: "oscar:nowhere" });
   assert.equal(env.code, 1);
   assert.match(env.stderr, /no OSCAR cluster 'nowhere' in scar\.cfg/);
