@@ -16,6 +16,7 @@ import {
 } from "../targets/index.js";
 import { CliError } from "./errors.js";
 import type { TargetFlags } from "./options.js";
+import { showProgress } from "./progress.js";
 import { ask, interactive } from "./prompt.js";
 
 export type { OutputFlags, TargetFlags } from "./options.js";
@@ -41,7 +42,11 @@ export async function withTarget<T>(
   let target: CliTarget;
   try {
     const { name } = targetName(flags.target, process.env, cfg.config);
-    target = await openTarget(name, cfg.config, { say: (l) => process.stderr.write(`${l}\n`) });
+    const json = (flags as { json?: boolean }).json;
+    target = await openTarget(name, cfg.config, {
+      say: (l) => process.stderr.write(`${l}\n`),
+      progress: showProgress(json),
+    });
   } catch (err) {
     throw cliErrorOf(err);
   }

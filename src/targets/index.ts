@@ -52,6 +52,8 @@ export function targetName(
 export interface OpenOptions {
   /** Told about engine start-up ("starting the local engine ..."). */
   say?: (line: string) => void;
+  /** Long operations may draw progress on stderr (a TTY without --json). */
+  progress?: boolean;
 }
 
 export async function openTarget(
@@ -154,7 +156,7 @@ async function openAws(cfg: ScarConfigFile, opts: OpenOptions): Promise<AwsTarge
     );
   return new AwsTarget({
     region,
-    publisher: publisherFactory({ dataDir: resolve(engineDataDir(cfg.local)) }),
+    publisher: publisherFactory({ dataDir: resolve(engineDataDir(cfg.local)), tty: opts.progress === true }),
     ...(opts.say ? { say: opts.say } : {}),
   });
 }
