@@ -43,8 +43,10 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Engine } from "../src/engine/engine.js";
+import { childCgroups } from "../src/engine/runtime/cgroups.js";
 import type { Runner } from "../src/engine/runtime/index.js";
 import { buildSpec } from "../src/engine/runtime/spec.js";
+import { mountsUnder } from "../src/engine/runtime/sweep.js";
 import { parseFdl } from "../src/fdl/index.js";
 import { alternate, describe, median, ratio, type SideSummary } from "./lib/rounds.js";
 import type { UploadJob } from "./lib/upload-worker.js";
@@ -248,19 +250,31 @@ try {
       const warmup = Math.min(500, LONG_FILES / 5);
       await burst(fn, "in/long-w", warmup, done0 + warmup);
       await engine.runner.drain();
-      const before = footprint(engine);
+      const longT0 = performance.now();
+      const before = await footprint(engine);
       for (let n = warmup; n < LONG_FILES; n += 500) {
         const count = Math.min(500, LONG_FILES - n);
         await burst(fn, `in/long-${n}-`, count, done0 + n + count);
       }
       await engine.runner.drain();
-      await sleep(200);
-      const after = footprint(engine);
+      // finished invocations' folders are deleted in the background (environment.ts finishInvocation)
+      await sleep(1000);
+      const after = await footprint(engine);
       const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-      long.push(
-        `  ${iso.label}: ${LONG_FILES} files: RSS ${mib(before.rss)} MiB after ${warmup} files, ${mib(after.rss)} MiB at the end (${after.rss - before.rss >= 0 ? "+" : ""}${mib(after.rss - before.rss)} MiB; budget <= 32 MiB); ` +
-          `mounts ${before.mounts} -> ${after.mounts}, cgroups ${before.cgroups} -> ${after.cgroups}, processes ${before.processes} -> ${after.processes}, folders ${before.folders} -> ${after.folders}`,
-      );
+      const grew = after.rss - before.rss;
+      const check = (ok: boolean) => (ok ? "pass" : "FAIL");
+      const lines = [
+        `  ${iso.label}: ${LONG_FILES} files in ${((performance.now() - longT0) / 1000).toFixed(0)} s`,
+        `    RSS ${mib(before.rss)} MiB after ${warmup} files, ${mib(after.rss)} MiB at the end: ${grew >= 0 ? "+" : ""}${mib(grew)} MiB (budget <= 32 MiB) ${check(grew <= 32 * 2 ** 20)}`,
+        `    expected at the end: ${after.live} warm environments, ${after.spares} spare bundles, ${after.pooledDisks} pooled disks`,
+      ];
+      for (const k of ["mounts", "cgroups", "processes", "folders"] as const)
+        lines.push(
+          `    leaked ${k}: ${after.leaked[k].length}${after.leaked[k].length ? ` (${after.leaked[k].slice(0, 3).join(", ")}${after.leaked[k].length > 3 ? " ..." : ""})` : ""} ${check(after.leaked[k].length === 0)}`,
+        );
+      long.push(...lines);
+      // printed as it comes: a long run takes minutes
+      console.error(lines.join("\n"));
     }
   }
 
@@ -344,27 +358,77 @@ try {
   rmSync(root, { recursive: true, force: true });
 }
 
-/** What the engine holds: its RSS, and mounts, cgroups, processes and folders of its runs. */
-function footprint(engine: Engine) {
+/**
+ * What the engine holds: its RSS, and what of its containers is left besides what it keeps on
+ * purpose (its warm environments, the bundles prepared ahead of their starts, the pool of emptied
+ * disks): mounts under the data dir (the host's and the mount helper's namespace), container cgroups,
+ * processes that name the data dir (no more than one runtime per live environment), and folders: run
+ * folders, the trash, job workspaces, and the invocation folders in every environment disk's /tmp and
+ * aside folder (at most the one made ahead per environment).
+ */
+async function footprint(engine: Engine) {
   const data = engine.dataDir;
-  const ns = engine.runner.runtime.host.namespace;
-  const mountinfo = ["/proc/self/mountinfo", ...(ns?.alive ? [`/proc/${ns.pid}/mountinfo`] : [])].flatMap(
-    (f) => readFileSync(f, "utf8").split("\n"),
+  const runner = engine.runner;
+  const ns = runner.runtime.host.namespace;
+  const live = runner.environmentIds();
+  const spares = runner.spareBundleIds();
+  const kept = [...live, ...spares];
+  const runsDir = runner.runsDir;
+  const disksDir = join(data, "runtime", "disks");
+  const ownedBy = (p: string) =>
+    kept.some((id) => p === join(runsDir, id) || p.startsWith(`${join(runsDir, id)}/`));
+  const mountPoints = ["/proc/self/mountinfo", ...(ns?.alive ? [`/proc/${ns.pid}/mountinfo`] : [])].flatMap(
+    (f) => mountsUnder(data, f),
   );
-  const mounts = mountinfo.filter((l) => l.includes(data)).length;
-  const parent = engine.runner.cgroupParent;
-  const cgroups = ["/sys/fs/cgroup", ...readdirSafe("/sys/fs/cgroup").map((d) => join("/sys/fs/cgroup", d))]
-    .map((base) => join(base, parent))
-    .filter((p) => existsSync(p))
-    .reduce((n, p) => n + readdirSafe(p).filter((e) => existsSync(join(p, e, "cgroup.procs"))).length, 0);
-  let processes = 0;
+  const diskMounts = mountPoints.filter((m) => m.startsWith(`${disksDir}/`));
+  const mounts = mountPoints.filter((m) => !ownedBy(m) && !m.startsWith(`${disksDir}/`));
+  // one disk per environment and spare bundle, the rest the pool's (at most one per run at once)
+  const pooledDisks = Math.max(0, diskMounts.length - kept.length);
+  if (pooledDisks > CORES + 1) mounts.push(`${pooledDisks} pooled disks for ${CORES} jobs at once`);
+  const cgroups = childCgroups(runner.cgroupParent).filter((c) => !live.includes(c));
+  const processes: string[] = [];
   for (const pid of readdirSafe("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(data)) processes++;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (cmd.includes(data) && !live.some((id) => cmd.includes(id)))
+        processes.push(`${pid} ${cmd.replace(/\0/g, " ").slice(0, 80)}`);
     } catch {}
   }
-  const folders = readdirSafe(join(data, "work")).length + readdirSafe(join(data, "runtime", "runs")).length;
-  return { rss: process.memoryUsage().rss, mounts, cgroups, processes, folders };
+  const folders = [
+    ...readdirSafe(runsDir)
+      .filter((n) => !kept.includes(n))
+      .map((n) => `runs/${n}`),
+    ...readdirSafe(runner.trashDir).map((n) => `trash/${n}`),
+    ...readdirSafe(join(data, "work"))
+      .filter((n) => n !== "api" && n !== "image-uploads")
+      .map((n) => `work/${n}`),
+  ];
+  if (ns?.alive)
+    for (const d of readdirSafe(ns.view(disksDir))) {
+      const tmp = readdirSafe(ns.view(join(disksDir, d, "mounts", "0")));
+      const aside = readdirSafe(ns.view(join(disksDir, d, "mounts", "aside")));
+      folders.push(...tmp.map((n) => `${d}:/tmp/${n}`));
+      // the next invocation's folders, made ahead (one per environment)
+      folders.push(...aside.filter((n) => !n.startsWith("n")).map((n) => `${d}:aside/${n}`));
+      if (aside.filter((n) => n.startsWith("n")).length > 1)
+        folders.push(`${d}: ${aside.length} spare invocation folders`);
+    }
+  // (the environments' own folders: a no-disk environment's /tmp and aside)
+  for (const id of live) {
+    folders.push(...readdirSafe(join(runsDir, id, "tmp")).map((n) => `${id}:/tmp/${n}`));
+    folders.push(
+      ...readdirSafe(join(runsDir, id, "aside"))
+        .filter((n) => !n.startsWith("n"))
+        .map((n) => `${id}:aside/${n}`),
+    );
+  }
+  return {
+    rss: process.memoryUsage().rss,
+    live: live.length,
+    spares: spares.length,
+    pooledDisks,
+    leaked: { mounts, cgroups, processes, folders },
+  };
 }
 
 function readdirSafe(p: string): string[] {

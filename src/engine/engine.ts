@@ -201,6 +201,8 @@ export class Engine {
       runtime: opts.runtime ?? "auto",
       // the first job does not wait for its disk to be made (functions without ephemeral_storage)
       prewarmDiskBytes: DEFAULT_DISK_MIB << 20,
+      // an environment's start mounts no overlay and makes no disk on its way (runner.ts)
+      spareBundles: true,
     });
     let engine: Engine | undefined;
     // Jobs are created inside the store's commit: the hook runs before the upload is acknowledged, and

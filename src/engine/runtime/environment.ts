@@ -27,12 +27,13 @@ import type { ContainerRuntime } from "./adapters.js";
 import { runtimeErrors } from "./adapters.js";
 import { AGENT_BUILD_HINT, agentBinaryPath } from "./agent-binary.js";
 import { AgentClient, type AgentExit, AgentLostError, AgentProtocolError } from "./agent-client.js";
+import { type BundleState, prepareBundle } from "./bundle.js";
 import { type CgroupMode, oomKillCount, oomKillLogged, oomKillsOf } from "./cgroups.js";
 import type { Disk, DiskPool } from "./disk.js";
 import { signalNumber } from "./exec.js";
 import { MountError } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
-import { copyLayers, hostNetworkFiles, OverlayError, overlayMount } from "./rootfs.js";
+import { hostNetworkFiles } from "./rootfs.js";
 import { containerSpec, containerUser, type RootlessMode } from "./rootless.js";
 import { type HostFacts, processEnv, SpecError } from "./spec.js";
 import type {
@@ -89,6 +90,73 @@ export interface EnvironmentHost {
   forget(id: string): void;
 }
 
+/**
+ * An environment's bundle folder, prepared (bundle.ts) with what only environments have: the third
+ * FIFO for the agent's stdin, the /tmp the container gets and the aside folder beside it. Made on the
+ * way when an environment starts, or ahead of need by the runner (Runner.startEnvironment's spares):
+ * everything but config.json, which needs the environment's request.
+ */
+export interface PreparedBundle {
+  /** the container's id: its folder in runs/, its runtime state and cgroup are named after it */
+  readonly id: string;
+  readonly dir: string;
+  readonly state: BundleState;
+  /** the disk (RunRequest.diskBytes) its overlay's upper and /tmp live on */
+  disk?: Disk;
+  /** everything is in place (a failed or unfinished one is released, never used) */
+  ready: boolean;
+}
+
+/** A new bundle id: environments' start with "e" (the sweep tells them from runs by nothing else). */
+export function environmentId(): string {
+  return `e${Date.now().toString(36)}${randomBytes(5).toString("hex")}`;
+}
+
+/**
+ * Prepares `b` for an environment of `layers` with a disk of `diskBytes` (none when undefined or
+ * on the copy fallback). Throws SpecError when the disk cannot be made; on any failure, `b` says
+ * what to release (EnvironmentHost.release).
+ */
+export async function prepareEnvironmentBundle(
+  host: EnvironmentHost,
+  b: PreparedBundle,
+  layers: readonly string[],
+  diskBytes: number | undefined,
+  config?: (b: PreparedBundle) => unknown,
+): Promise<void> {
+  if (diskBytes !== undefined && host.disks && host.rootfs === "overlay") {
+    try {
+      b.disk = await host.disks.acquire(diskBytes);
+    } catch (e) {
+      if (!(e instanceof MountError)) throw e;
+      throw new SpecError(`cannot make the environment's ${diskBytes >> 20} MiB disk: ${e.message}`);
+    }
+  }
+  await prepareBundle(
+    {
+      namespace: host.runtime.host.namespace,
+      rootfs: host.rootfs,
+      overlayVolatile: host.overlayVolatile,
+      overlayUserxattr: host.overlayUserxattr,
+    },
+    b.state,
+    {
+      dir: b.dir,
+      layers,
+      stdin: true,
+      ...(b.disk ? { disk: b.disk } : {}),
+      ...(config ? { config: config(b) } : {}),
+    },
+  );
+  const tmp = b.disk ? host.disks!.view(b.disk, "mounts", "0") : join(b.dir, "tmp");
+  if (!b.disk) await mkdir(tmp);
+  // a /tmp as images have it: anyone may write, only the owner may delete (the invocation folders
+  // in it are the image user's, see prepareInvocation)
+  await chmod(tmp, 0o1777);
+  await mkdir(b.disk ? host.disks!.view(b.disk, "mounts", "aside") : join(b.dir, "aside"));
+  b.ready = true;
+}
+
 /** The container's process as this process talks to it. */
 interface Launched {
   stdin: Writable;
@@ -99,10 +167,15 @@ interface Launched {
 }
 
 /** Starts one environment (Runner.startEnvironment). */
-export async function startEnvironment(host: EnvironmentHost, req: EnvironmentRequest): Promise<Environment> {
+export async function startEnvironment(
+  host: EnvironmentHost,
+  req: EnvironmentRequest,
+  /** a bundle prepared ahead for this image and disk size (ready), taken over by the environment */
+  prepared?: PreparedBundle,
+): Promise<Environment> {
   const t0 = performance.now();
-  const id = `e${Date.now().toString(36)}${randomBytes(5).toString("hex")}`;
-  const env = new WarmEnvironment(host, req, id);
+  const ready = prepared?.ready === true ? prepared : undefined;
+  const env = new WarmEnvironment(host, req, ready?.id ?? environmentId(), ready);
   host.track(env);
   try {
     await env.start();
@@ -121,11 +194,8 @@ class WarmEnvironment implements Environment {
   readonly memoryBytes: number;
   private readonly dir: string;
   private user!: ResolvedUser;
-  private disk: Disk | undefined;
-  /** the overlay's mount point, once a mount was asked for */
-  private mounted: string | undefined;
-  /** the helper (pid) in whose namespace the overlay is mounted */
-  private mountedBy: number | undefined;
+  /** its folder, root file system and disk (bundle.ts), prepared ahead or on the way */
+  private readonly bundle: PreparedBundle;
   private launched: Launched | undefined;
   private client: AgentClient | undefined;
   /** the runtime's exit status, once it exited */
@@ -147,9 +217,15 @@ class WarmEnvironment implements Environment {
     private readonly host: EnvironmentHost,
     private readonly req: EnvironmentRequest,
     readonly id: string,
+    prepared: PreparedBundle | undefined,
   ) {
     this.dir = join(host.runsDir, id);
     this.memoryBytes = req.limits?.memoryBytes ?? 0;
+    this.bundle = prepared ?? { id, dir: this.dir, state: { kind: host.rootfs, fifos: false }, ready: false };
+  }
+
+  private get disk(): Disk | undefined {
+    return this.bundle.disk;
   }
 
   get alive(): boolean {
@@ -200,83 +276,38 @@ class WarmEnvironment implements Environment {
       if (m.onDisk) throw new SpecError(`an environment's mounts cannot be onDisk: ${m.destination}`);
     }
     this.user = containerUser(req.user ?? req.image.config.User, req.image.layers, host.rootless);
-    let rootfsKind = host.rootfs;
-    if (req.diskBytes !== undefined && host.disks && rootfsKind === "overlay") {
-      try {
-        this.disk = await host.disks.acquire(req.diskBytes);
-      } catch (e) {
-        if (!(e instanceof MountError)) throw e;
-        throw new SpecError(`cannot make the environment's ${req.diskBytes >> 20} MiB disk: ${e.message}`);
-      }
-    }
-    const rootfs = join(this.dir, "rootfs");
-    const mounts: BindMount[] = [
-      ...(req.mounts ?? []),
-      { source: agent, destination: AGENT_PATH, readonly: true },
-      { source: this.tmpSource, destination: "/tmp" },
-    ];
-    if (req.network === "host") mounts.unshift(...hostNetworkFiles(mounts));
-    const spec = containerSpec(
-      {
-        rootfs,
-        config: req.image.config,
-        request: {
-          entrypoint: [AGENT_PATH],
-          cmd: [],
-          mounts,
-          ...(req.workdir !== undefined ? { workdir: req.workdir } : {}),
-          ...(req.limits ? { limits: req.limits } : {}),
-          ...(req.seccomp ? { seccomp: req.seccomp } : {}),
-          ...(req.network ? { network: req.network } : {}),
-          ...(req.hostname !== undefined ? { hostname: req.hostname } : {}),
+    const spec = () => {
+      const mounts: BindMount[] = [
+        ...(req.mounts ?? []),
+        { source: agent, destination: AGENT_PATH, readonly: true },
+        { source: this.tmpSource, destination: "/tmp" },
+      ];
+      if (req.network === "host") mounts.unshift(...hostNetworkFiles(mounts));
+      return containerSpec(
+        {
+          rootfs: join(this.dir, "rootfs"),
+          config: req.image.config,
+          request: {
+            entrypoint: [AGENT_PATH],
+            cmd: [],
+            mounts,
+            ...(req.workdir !== undefined ? { workdir: req.workdir } : {}),
+            ...(req.limits ? { limits: req.limits } : {}),
+            ...(req.seccomp ? { seccomp: req.seccomp } : {}),
+            ...(req.network ? { network: req.network } : {}),
+            ...(req.hostname !== undefined ? { hostname: req.hostname } : {}),
+          },
+          user: this.user,
+          host: { ...host.facts, cgroupsPath: host.containerCgroup(this.id) },
         },
-        user: this.user,
-        host: { ...host.facts, cgroupsPath: host.containerCgroup(this.id) },
-      },
-      host.rootless,
-    );
-
-    await mkdir(this.dir);
-    if (!this.disk) await mkdir(join(this.dir, "tmp"));
-    // a /tmp as images have it: anyone may write, only the owner may delete (the invocation folders
-    // in it are the image user's, see prepareInvocation)
-    await chmod(this.tmpView, 0o1777);
-    await mkdir(this.asideView);
-    let preparing: Promise<unknown> | undefined;
-    if (rootfsKind === "overlay" && ns) {
-      const upper = this.disk ? join(this.disk.path, "upper") : join(this.dir, "upper");
-      const work = this.disk ? join(this.disk.path, "work") : join(this.dir, "work");
-      await Promise.all(this.disk ? [mkdir(rootfs)] : [mkdir(rootfs), mkdir(upper), mkdir(work)]);
-      if (!this.disk) await chmod(upper, 0o755);
-      try {
-        const m = overlayMount(
-          req.image.layers,
-          { upper, work, merged: rootfs },
-          { volatile: host.overlayVolatile, userxattr: host.overlayUserxattr },
-        );
-        this.mounted = rootfs;
-        this.mountedBy = ns.pid;
-        preparing = ns.prepareRun(m.options, this.dir, m.wd, true).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-      } catch (e) {
-        if (!(e instanceof OverlayError)) throw e;
-        rootfsKind = "copy";
-      }
-    } else {
-      rootfsKind = "copy";
-      await mkdir(rootfs);
-    }
-    await writeFile(join(this.dir, "config.json"), JSON.stringify(spec));
-    const prepareError = await preparing;
-    if (prepareError !== undefined) {
-      if (!(prepareError instanceof MountError)) throw prepareError;
-      rootfsKind = "copy";
-      this.mounted = undefined;
-    }
-    if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
-    const fifos = preparing !== undefined && prepareError === undefined;
+        host.rootless,
+      );
+    };
+    // A bundle prepared ahead needs only its config.json; else it is prepared now, config.json
+    // written while the helper mounts the overlay.
+    if (this.bundle.ready) await writeFile(join(this.dir, "config.json"), JSON.stringify(spec()));
+    else await prepareEnvironmentBundle(host, this.bundle, req.image.layers, req.diskBytes, spec);
+    const fifos = this.bundle.state.fifos;
 
     const argv = host.runtime.runArgv({
       bundle: this.dir,
@@ -287,6 +318,8 @@ class WarmEnvironment implements Environment {
     if (this.closing) throw new SpecError("the environment was closed while it started");
     const launched = await this.launch(argv, fifos);
     this.launched = launched;
+    // the first invocation's folders, made while the container starts (see prepareInvocation)
+    this.spare ??= this.makeSpare();
     launched.stderr.setEncoding("utf8");
     launched.stderr.on("data", (d: string) => {
       this.diagnostics = (this.diagnostics + d).slice(-4096);
@@ -657,9 +690,10 @@ class WarmEnvironment implements Environment {
     // A helper started since (the one that mounted the overlay was killed) has no such mount: the old
     // namespace, with the overlay and the disk in it, went when its last process, the runtime, ended.
     const ns = this.host.runtime.host.namespace;
-    const mounted = ns?.alive && ns.pid === this.mountedBy ? this.mounted : undefined;
+    const { mounted, mountedBy } = this.bundle.state;
+    const stillMounted = ns?.alive && ns.pid === mountedBy ? mounted : undefined;
     try {
-      await this.host.release(this.id, this.dir, mounted, this.disk);
+      await this.host.release(this.id, this.dir, stillMounted, this.disk);
     } finally {
       this.host.forget(this.id);
     }

@@ -15,12 +15,13 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { chmod, chown, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, readdir, rename, rm, stat } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { release } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { type ContainerRuntime, type RuntimeName, runtimeErrors, stopSignal } from "./adapters.js";
+import { type BundleHost, type BundleState, prepareBundle } from "./bundle.js";
 import {
   CgroupPlacementError,
   makeRunnerParent,
@@ -42,18 +43,17 @@ import {
 } from "./cgroups.js";
 import { findBinary, nofileHardLimit, openRuntime, staticBusybox } from "./detect.js";
 import { type Disk, DiskPool } from "./disk.js";
-import { type EnvironmentHost, startEnvironment } from "./environment.js";
+import {
+  type EnvironmentHost,
+  environmentId,
+  type PreparedBundle,
+  prepareEnvironmentBundle,
+  startEnvironment,
+} from "./environment.js";
 import { signalNumber } from "./exec.js";
 import { MountError, type Started } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
-import {
-  copyLayers,
-  hostNetworkFiles,
-  OverlayError,
-  type OverlaySupport,
-  overlayMount,
-  probeOverlay,
-} from "./rootfs.js";
+import { hostNetworkFiles, type OverlaySupport, probeOverlay } from "./rootfs.js";
 import {
   containerSpec,
   containerUser,
@@ -87,6 +87,12 @@ export interface RunnerOptions {
   busybox?: boolean;
   /** make a disk of this many bytes in the background at start (the usual RunRequest.diskBytes), see disk.ts */
   prewarmDiskBytes?: number;
+  /**
+   * keep one environment bundle prepared ahead per image and disk size (startEnvironment's spares:
+   * a mounted overlay on its disk, folders and FIFOs), so that an environment's start is config.json
+   * and the runtime's start; default false
+   */
+  spareBundles?: boolean;
 }
 
 export interface RuntimeInfo {
@@ -124,6 +130,14 @@ export class Runner {
   private readonly finishing = new Map<string, Promise<void>>();
   /** warm environments (environment.ts) started and not yet closed */
   private readonly environments = new Map<string, Environment>();
+  /**
+   * environment bundles prepared ahead (spareBundles), by image layers and disk size, at most one
+   * each and MAX_SPARES in all (the oldest is released first); a spare is taken by the next
+   * environment of that key, and another one prepared after it started
+   */
+  private readonly spares = new Map<string, Spare>();
+  /** RunnerOptions.spareBundles */
+  private spareBundles = false;
   private closed = false;
   private trashing: Promise<void> | undefined;
   private trashAgain = false;
@@ -247,6 +261,7 @@ export class Runner {
         disks,
         placement ? { placement, staleParents: staleRunnerParents(placement, tag) } : undefined,
       );
+      runner.spareBundles = opts.spareBundles ?? false;
       if (opts.sweep ?? true) await runner.sweep();
       return runner;
     } catch (e) {
@@ -273,7 +288,12 @@ export class Runner {
       trashDir: this.trashDir,
       cgroupParent: this.cgroupParent,
       staleCgroupParents: this.cgroupV2?.staleParents ?? [],
-      active: new Set([...this.active.keys(), ...this.finishing.keys(), ...this.environments.keys()]),
+      active: new Set([
+        ...this.active.keys(),
+        ...this.finishing.keys(),
+        ...this.environments.keys(),
+        ...[...this.spares.values()].map((s) => s.bundle.id),
+      ]),
     });
   }
 
@@ -282,6 +302,7 @@ export class Runner {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.environments.values()].map((e) => e.close()));
+    await Promise.all([...this.spares.keys()].map((k) => this.dropSpare(k)));
     const pending = [...this.active.values()];
     for (const kill of pending) kill();
     while (this.active.size > 0) await new Promise((r) => setTimeout(r, 10));
@@ -297,9 +318,109 @@ export class Runner {
    * which runs invocations one at a time (environment.ts). Rejects with EnvironmentStartError when
    * it cannot start; close() (or this runner's close()) ends it.
    */
-  startEnvironment(req: EnvironmentRequest): Promise<Environment> {
-    if (this.closed) return Promise.reject(new Error("runner is closed"));
-    const host: EnvironmentHost = {
+  async startEnvironment(req: EnvironmentRequest): Promise<Environment> {
+    if (this.closed) throw new Error("runner is closed");
+    const host = this.environmentHost();
+    if (!this.spareBundles) return startEnvironment(host, req);
+    const key = spareKey(req);
+    const env = await startEnvironment(host, req, await this.takeSpare(key));
+    // the next one of this image, off this start's path: a moment after it (its first invocation
+    // runs meanwhile)
+    this.scheduleSpare(key, req);
+    return env;
+  }
+
+  /** ids of the warm environments started and not yet closed */
+  environmentIds(): string[] {
+    return [...this.environments.keys()];
+  }
+
+  /** ids of the environment bundles prepared ahead (spareBundles), ready or being prepared */
+  spareBundleIds(): string[] {
+    return [...this.spares.values()].map((s) => s.bundle.id);
+  }
+
+  /**
+   * The spare of `key` for an environment to take over (it leaves the pool), if there is one: one
+   * still waiting for its turn is prepared now, one being prepared is waited for (both sooner done
+   * than a bundle begun now).
+   */
+  private async takeSpare(key: string): Promise<PreparedBundle | undefined> {
+    const s = this.spares.get(key);
+    if (!s) return undefined;
+    this.spares.delete(key);
+    s.hurry();
+    await s.done;
+    if (!s.bundle.ready) return undefined;
+    const ns = this.runtime.host.namespace;
+    const helper = ns?.alive ? ns.pid : undefined;
+    // made in a namespace that is gone (its helper was killed): its mounts went with it
+    const stale =
+      (s.bundle.disk !== undefined && s.bundle.disk.helper !== helper) ||
+      (s.bundle.state.mountedBy !== undefined && s.bundle.state.mountedBy !== helper);
+    if (!stale) return s.bundle;
+    void this.releaseSpare(s.bundle);
+    return undefined;
+  }
+
+  private scheduleSpare(key: string, req: EnvironmentRequest): void {
+    if (this.closed || this.spares.has(key)) return;
+    const id = environmentId();
+    const bundle: PreparedBundle = {
+      id,
+      dir: join(this.runsDir, id),
+      state: { kind: this.info.rootfs, fifos: false },
+      ready: false,
+    };
+    let hurry = () => {};
+    const turn = new Promise<void>((r) => {
+      const t = setTimeout(r, SPARE_DELAY_MS).unref();
+      hurry = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    const spare: Spare = { bundle, done: Promise.resolve(), hurry: () => hurry() };
+    spare.done = (async () => {
+      await turn;
+      // (taken meanwhile: prepared for its taker, which waits)
+      if (this.closed || spare.cancelled) return;
+      try {
+        await prepareEnvironmentBundle(this.environmentHost(), bundle, req.image.layers, req.diskBytes);
+      } catch {
+        // the next environment prepares its own and says what fails
+        if (this.spares.get(key) === spare) this.spares.delete(key);
+        bundle.ready = false;
+        await this.releaseSpare(bundle);
+      }
+    })();
+    this.spares.set(key, spare);
+    for (const k of [...this.spares.keys()].slice(0, Math.max(0, this.spares.size - MAX_SPARES)))
+      void this.dropSpare(k);
+  }
+
+  /** Releases the spare of `key` (when it is prepared). */
+  private async dropSpare(key: string): Promise<void> {
+    const s = this.spares.get(key);
+    if (!s) return;
+    this.spares.delete(key);
+    s.cancelled = true;
+    s.hurry();
+    await s.done;
+    if (s.bundle.ready) await this.releaseSpare(s.bundle);
+  }
+
+  /** Unmounts a prepared bundle's overlay (if its helper still holds it), deletes it, puts its disk back. */
+  private async releaseSpare(b: PreparedBundle): Promise<void> {
+    const ns = this.runtime.host.namespace;
+    const { mounted, mountedBy } = b.state;
+    const stillMounted = ns?.alive && ns.pid === mountedBy ? mounted : undefined;
+    await this.cleanup(b.id, b.dir, stillMounted, b.disk).catch(() => undefined);
+    await this.finishing.get(b.id);
+  }
+
+  private environmentHost(): EnvironmentHost {
+    return {
       runtime: this.runtime,
       runsDir: this.runsDir,
       cgroupParent: this.cgroupParent,
@@ -318,7 +439,15 @@ export class Runner {
         await this.finishing.get(id);
       },
     };
-    return startEnvironment(host, req);
+  }
+
+  private get bundleHost(): BundleHost {
+    return {
+      namespace: this.runtime.host.namespace,
+      rootfs: this.info.rootfs,
+      overlayVolatile: this.info.overlay.volatile,
+      overlayUserxattr: this.info.overlay.userxattr ?? false,
+    };
   }
 
   async run(req: RunRequest): Promise<RunResult> {
@@ -399,54 +528,16 @@ export class Runner {
         }
         throw e;
       }
-      // Asynchronous file system calls: on a busy ext4 (the store fsyncs every upload) a mkdir can
-      // wait milliseconds for the journal, which would stall the whole engine's event loop
-      // (measured in the engine bench: ~4 ms of blocked main thread per run with mkdirSync).
-      await mkdir(dir);
-      const ns = this.runtime.host.namespace;
-      let preparing: Promise<unknown> | undefined;
-      if (rootfsKind === "overlay" && ns) {
-        const upper = disk ? join(disk.path, "upper") : join(dir, "upper");
-        const work = disk ? join(disk.path, "work") : join(dir, "work");
-        await Promise.all(disk ? [mkdir(rootfs)] : [mkdir(rootfs), mkdir(upper), mkdir(work)]);
-        // the upper's root is the container's /: 0755 whatever the engine's umask (077), or a
-        // container whose user is not root could not even exec its command (on a run disk, the
-        // helper creates it with umask 022)
-        if (!disk) await chmod(upper, 0o755);
-        try {
-          const m = overlayMount(
-            req.image.layers,
-            { upper, work, merged: rootfs },
-            { volatile: this.info.overlay.volatile, userxattr: this.info.overlay.userxattr ?? false },
-          );
-          // Mounted by the helper (with the FIFOs for the output), in the engine's private namespace
-          // only, where the runtime runs, while this process writes the bundle; unmounted in cleanup.
-          mounted = rootfs;
-          preparing = ns.prepareRun(m.options, dir, m.wd).then(
-            () => undefined,
-            (e: unknown) => e,
-          );
-        } catch (e) {
-          if (!(e instanceof OverlayError)) throw e;
-          rootfsKind = "copy";
-        }
-      } else {
-        rootfsKind = "copy";
-        await mkdir(rootfs);
+      const bundle: BundleState = { kind: rootfsKind, fifos: false };
+      try {
+        await prepareBundle(this.bundleHost, bundle, { dir, layers: req.image.layers, disk, config: spec });
+      } finally {
+        rootfsKind = bundle.kind;
+        mounted = bundle.mounted;
       }
-      await writeFile(join(dir, "config.json"), JSON.stringify(spec));
       const argv = this.runtime.runArgv({ bundle: dir, id, pidFile, logFile });
-      const prepareError = await preparing;
       /** the helper made the FIFOs with the overlay */
-      const fifos = preparing !== undefined && prepareError === undefined;
-      if (prepareError !== undefined) {
-        if (!(prepareError instanceof MountError)) throw prepareError;
-        // overlayfs refused these layers (on a file system it cannot use?): run on a copy; a failed
-        // prepare leaves nothing mounted
-        rootfsKind = "copy";
-        mounted = undefined;
-      }
-      if (rootfsKind === "copy") await copyLayers(req.image.layers, rootfs);
+      const fifos = bundle.fifos;
       timings.prepareMs = performance.now() - t0;
 
       // ---- run
@@ -761,6 +852,7 @@ export class Runner {
    * and disks being made ahead of need are made (all of it happens in the background).
    */
   async drain(): Promise<void> {
+    await Promise.all([...this.spares.values()].map((s) => s.done));
     await this.disks?.settled();
     while (this.finishing.size > 0) await Promise.all(this.finishing.values());
     while (this.trashing) await this.trashing;
@@ -768,6 +860,30 @@ export class Runner {
 }
 
 type KillReason = "timeout" | "abort" | "close";
+
+/** Environment bundles prepared ahead, per image and disk size: at most this many at once. */
+const MAX_SPARES = 4;
+/**
+ * How long after an environment's start its image's next bundle is prepared: the start's first
+ * invocation (the reason for the start) runs first, on a 2-core machine it would share the CPU with
+ * the disk's mkfs and the overlay's mount.
+ */
+const SPARE_DELAY_MS = 250;
+
+/** A bundle being prepared ahead (ready when `bundle.ready`), and its preparation. */
+interface Spare {
+  bundle: PreparedBundle;
+  done: Promise<void>;
+  /** starts the preparation now instead of after SPARE_DELAY_MS */
+  hurry: () => void;
+  /** dropped before its preparation began: it is not prepared */
+  cancelled?: boolean;
+}
+
+/** What tells a spare bundle's use: the image's layers and the disk size (the rest is config.json). */
+function spareKey(req: EnvironmentRequest): string {
+  return JSON.stringify([req.image.layers, req.diskBytes ?? null]);
+}
 
 /** The runtime's process, however it was started. */
 interface Launched {

@@ -327,6 +327,49 @@ for (const runtime of ["crun", "runc"] as const) {
       await assert.rejects(other.startEnvironment({ image }), /closed/);
     });
 
+    test("spareBundles: the next environment of an image starts on a bundle prepared ahead; sweep and close leave none", async () => {
+      const stateDir = join(f.root, `state-spares`);
+      const spares = await Runner.open({ stateDir, runtime, spareBundles: true });
+      const ns = spares.runtime.host.namespace;
+      try {
+        const req = { image, diskBytes: 16 << 20 };
+        const a = await spares.startEnvironment(req);
+        // prepared after the start, in the background: drain() waits for it
+        await spares.drain();
+        const ids = spares.spareBundleIds();
+        assert.equal(ids.length, 1);
+        assert.notEqual(ids[0], a.id);
+        assert.ok(existsSync(join(spares.runsDir, ids[0]!, "config.json")) === false);
+        if (ns)
+          assert.ok(
+            mountsMentioning(join(spares.runsDir, ids[0]!, "rootfs"), ns.pid).length > 0,
+            "the spare's overlay is mounted ahead",
+          );
+        // the runner's sweep leaves it alone
+        const swept = await spares.sweep();
+        assert.deepEqual(swept.dirs, []);
+        assert.deepEqual(swept.mounts, []);
+        const b = await spares.startEnvironment(req);
+        assert.equal(b.id, ids[0], "the second environment took the spare");
+        const r = await b.invoke(
+          sh("echo hi > /tmp/x && cat /tmp/x && ls /bin/busybox && df -k /tmp | tail -1"),
+        );
+        assert.equal(r.reason, "ok", r.stderr.toString());
+        assert.match(r.stdout.toString(), /^hi\n\/bin\/busybox\n/);
+        // on its own 16 MiB disk
+        const kib = Number(r.stdout.toString().trim().split("\n").pop()!.split(/\s+/)[1]);
+        assert.ok(kib > 8 * 1024 && kib < 24 * 1024, `a 16 MiB /tmp: ${kib} KiB`);
+        await Promise.all([a.close(), b.close()]);
+        await spares.drain();
+        assert.equal(spares.spareBundleIds().length, 1, "one spare per image and disk size");
+      } finally {
+        await spares.close();
+      }
+      assert.deepEqual(readdirSync(join(stateDir, "runs")), []);
+      assert.deepEqual(mountsMentioning(stateDir), []);
+      assert.deepEqual(childCgroups(spares.cgroupParent), []);
+    });
+
     test("on the copy fallback (without a mount helper when the host needs no workaround: the runtime a child of this process, with pipes)", async () => {
       const copy = await Runner.open({ stateDir: join(f.root, "state-copy"), runtime, rootfs: "copy" });
       try {
