@@ -30,7 +30,6 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import {
-  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
