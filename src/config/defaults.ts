@@ -154,6 +154,11 @@ export interface LocalEngineConfig {
   warm_idle_seconds?: number;
   /** Percent of the machine's memory the warm environments' memory limits may add up to before idle ones close; default 50. */
   warm_memory_percent?: number;
+  /**
+   * Start one warm environment of each function at deploy and at the engine's start, so that its
+   * first invocation is warm; default false (each costs its container's memory while it waits).
+   */
+  warm_prewarm?: boolean;
   [k: string]: unknown;
 }
 

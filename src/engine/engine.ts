@@ -31,6 +31,7 @@ import {
   DEFAULT_MEMORY_PERCENT,
   EnvironmentPool,
   type FunctionEnvironmentStats,
+  PoolClosedError,
 } from "./environments/pool.js";
 import { withEventSourceOutput } from "./event-source.js";
 import { ImageStore } from "./images/index.js";
@@ -86,6 +87,13 @@ export interface EngineOptions {
    * before the least recently used idle ones are closed (scar.cfg `local.warm_memory_percent`; default 50).
    */
   warmMemoryPercent?: number;
+  /**
+   * Start one warm environment of a function when it is deployed and of each deployed function when
+   * the engine starts, so that its first invocation is warm (scar.cfg `local.warm_prewarm`; default
+   * false). Each costs its container's memory (the agent and the image's processes: ~1 MiB for a
+   * shell image) until it is idle for warmIdleSeconds.
+   */
+  warmPrewarm?: boolean;
   log?: (message: string) => void;
 }
 
@@ -183,6 +191,8 @@ export class Engine {
     private readonly startEnvironment: StartEnvironment | undefined,
     /** The most lambda jobs running at once: a function's environments without a concurrency of its own. */
     private readonly concurrency: number,
+    /** EngineOptions.warmPrewarm */
+    private readonly warmPrewarm: boolean,
   ) {}
 
   static async start(opts: EngineOptions): Promise<Engine> {
@@ -273,8 +283,10 @@ export class Engine {
       pool,
       environmentStarter(runner),
       concurrency,
+      opts.warmPrewarm ?? false,
     );
     scheduler.start();
+    if (opts.warmPrewarm) for (const fn of registry.list()) engine.prewarm(fn);
     return engine;
   }
 
@@ -353,6 +365,7 @@ export class Engine {
     const fn = this.registry.save({ ...spec, raw: { ...spec.raw, storage_providers: providers } }, image);
     // New invocations get environments of the new revision; running ones finish in the old ones.
     this.pool.retire(fn.spec.name, fn.updatedAt);
+    if (this.warmPrewarm) this.prewarm(fn);
     await this.applyTriggers();
     this.log(`deployed '${spec.name}' (image ${image.ref}, ${image.digest.slice(0, 19)})`);
     return fn;
@@ -611,7 +624,37 @@ export class Engine {
    * when the function asks for that (`isolation: invocation`), for batch jobs (their own limits, and
    * a long job gains nothing from a warm start), or when the runner cannot start environments.
    */
-  private executor(fn: DeployedFunction, job: JobWithPayload, image: ImageInput): Executor {
+  /**
+   * Starts one environment of `fn` in the background, left idle for its first invocation
+   * (EngineOptions.warmPrewarm); not when the function runs each invocation in its own container or
+   * already has an environment. A failure is logged: the first invocation starts one and says why.
+   */
+  private prewarm(fn: DeployedFunction): void {
+    const stats = this.pool.stats()[fn.spec.name];
+    if (stats && stats.idle + stats.busy > 0) return;
+    let image: ReturnType<ImageStore["resolve"]>;
+    try {
+      image = this.images.resolve(fn.image.digest);
+    } catch {
+      return; // the first invocation says what is wrong with it
+    }
+    const executor = this.executor(
+      fn,
+      { queue: "lambda" },
+      { config: image.config, layers: image.layerDirs },
+    );
+    if (!(executor instanceof WarmContainerExecutor)) return;
+    const release = this.images.lease(image);
+    void executor
+      .prewarm()
+      .catch((e: unknown) => {
+        if (!(e instanceof PoolClosedError))
+          this.log(`could not prewarm an environment of '${fn.spec.name}': ${(e as Error).message}`);
+      })
+      .finally(release);
+  }
+
+  private executor(fn: DeployedFunction, job: Pick<JobWithPayload, "queue">, image: ImageInput): Executor {
     const batch = job.queue === "batch" && fn.spec.batch;
     const limits: ContainerFunction = {
       image,

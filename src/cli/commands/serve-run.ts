@@ -26,6 +26,11 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
   const local = configured.config?.local;
   const warmIdleSeconds = cfgNumber(local?.warm_idle_seconds, "local.warm_idle_seconds", 1, 86_400);
   const warmMemoryPercent = cfgNumber(local?.warm_memory_percent, "local.warm_memory_percent", 1, 100);
+  const warmPrewarm = local?.warm_prewarm;
+  if (warmPrewarm !== undefined && typeof warmPrewarm !== "boolean")
+    throw new CliError(
+      `scar.cfg: local.warm_prewarm must be true or false, not ${JSON.stringify(warmPrewarm)}`,
+    );
   const dataDir = resolve(opts.dataDir ?? configured.dataDir);
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
@@ -56,6 +61,7 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
       ...(configured.config ? { corsOrigins: corsOrigins(configured.config) } : {}),
       ...(warmIdleSeconds !== undefined ? { warmIdleSeconds } : {}),
       ...(warmMemoryPercent !== undefined ? { warmMemoryPercent } : {}),
+      ...(warmPrewarm !== undefined ? { warmPrewarm } : {}),
       log,
     });
   } catch (err) {

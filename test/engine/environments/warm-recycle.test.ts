@@ -20,7 +20,10 @@ const root = mkdtempSync(join(tmpdir(), "scar-warm-recycle-"));
 let fixture: Fixture;
 let engine: Engine;
 
-async function startEngine(name: string, opts: { warmMemoryPercent?: number; warmIdleSeconds?: number }) {
+async function startEngine(
+  name: string,
+  opts: { warmMemoryPercent?: number; warmIdleSeconds?: number; warmPrewarm?: boolean },
+) {
   if (engine) await engine.close();
   engine = await Engine.start({ dataDir: join(root, name), s3Port: 0, concurrency: 2, ...opts });
   await engine.images.import(fixture.base, { format: "rootfs", tag: IMAGE, changes: ["ENV PATH=/bin"] });
@@ -70,4 +73,31 @@ test("an environment idle for longer than warm_idle_seconds is closed", async ()
     engine.environmentStats().idle?.idle === 0 ? true : undefined,
   );
   assert.equal(await call("idle"), "cold\n");
+});
+
+test("warm_prewarm: an environment started at deploy takes the function's first invocation", async () => {
+  await startEngine("prewarm", { warmPrewarm: true });
+  await engine.deploy(spec("pre"));
+  await waitFor("the environment started at deploy", () =>
+    engine.environmentStats().pre?.idle === 1 ? true : undefined,
+  );
+  const { job, result } = await engine.invoke("pre", {}, { sync: true });
+  assert.equal(job.status, "succeeded", result?.log.join("\n"));
+  // the first invocation in that container, and no start on its way
+  assert.equal(result!.output.toString(), "cold\n");
+  assert.equal(job.environment?.start, "warm");
+  assert.deepEqual(engine.environmentStats().pre, { idle: 1, busy: 0, started: 1, reused: 1 });
+  // an engine started with deployed functions prewarms them too
+  await engine.close();
+  engine = await Engine.start({
+    dataDir: join(root, "prewarm"),
+    s3Port: 0,
+    concurrency: 2,
+    warmPrewarm: true,
+  });
+  await waitFor("the environment started with the engine", () =>
+    engine.environmentStats().pre?.idle === 1 ? true : undefined,
+  );
+  assert.equal(await call("pre"), "cold\n");
+  assert.equal(engine.environmentStats().pre?.reused, 1);
 });
