@@ -199,7 +199,12 @@ try {
   // ---- cold start: the first invocation of a new function, against one bare run
   const firstInvocation = async (fn: string) => {
     await uploadAndWait(fn, "in/first.txt");
-    const j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
+    // (the output object lands before the job's record is finished)
+    let j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
+    while (!j.stages.done) {
+      await sleep(5);
+      j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
+    }
     if (j.environment?.start !== "cold") throw new Error(`${fn}'s first invocation was not a cold start`);
     return { value: j.stages.script_end! - j.stages.container_start!, cpuUnits: 1 };
   };
