@@ -31,7 +31,7 @@
  * Usage: node dist/bench/engine.js [--quick] [--long] [files=1000] [latency samples per round=10]
  * [rounds=5] [long files=10000]
  * --quick (or SCAR_BENCH_QUICK=1): 40 files, 3 samples, 5 rounds, 300 files in the long mode (a
- * smoke run); --long or SCAR_BENCH_LONG=1 adds the long run.
+ * smoke run); --long or SCAR_BENCH_LONG=1 adds the long run, --long-only runs only that.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -53,7 +53,8 @@ import type { UploadJob } from "./lib/upload-worker.js";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const args = process.argv.slice(2);
 const QUICK = args.includes("--quick") || process.env.SCAR_BENCH_QUICK === "1";
-const LONG = args.includes("--long") || process.env.SCAR_BENCH_LONG === "1";
+const LONG_ONLY = args.includes("--long-only");
+const LONG = LONG_ONLY || args.includes("--long") || process.env.SCAR_BENCH_LONG === "1";
 const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
 const FILES = nums[0] ?? (QUICK ? 40 : 1000);
 const SAMPLES = nums[1] ?? (QUICK ? 3 : 10);
@@ -130,132 +131,180 @@ try {
     return ns?.alive ? [ns.pid] : [];
   };
 
-  // ---- latency and overhead: one file at a time on an idle engine
-  const bare = bareBundles(engine.runner, rootfs, hostDir, "bare-out", ROUNDS * (SAMPLES + 1));
-  let bareNext = 0;
-  const bareRun = async (): Promise<number> => {
-    const cmd = engine.runner.runtime.host.command(engine.runner.runtime.binary, bare[bareNext++]!);
-    const t0 = performance.now();
-    const code = await new Promise<number | null>((resolve) => {
-      spawn(cmd.file, cmd.args, { stdio: "ignore" }).on("close", resolve);
-    });
-    if (code !== 0) throw new Error(`bare ${engine.runner.info.runtime} run exited with ${code}`);
-    return performance.now() - t0;
-  };
-  const hostOut = join(hostDir, "host-out");
-  mkdirSync(hostOut);
-  const hostScript = async (i: number): Promise<number> => {
-    const t0 = performance.now();
-    await new Promise((resolve) =>
-      spawn("sh", [join(hostDir, "count.sh"), join(hostDir, "in", `t${i % FILES}.txt`), hostOut], {
-        stdio: "ignore",
-      }).on("close", resolve),
-    );
-    return performance.now() - t0;
-  };
-  // warm-up: the first runs fill caches (and start the warm environments)
-  for (const iso of ISOLATIONS) {
-    for (let i = 0; i < 3; i++) await uploadAndWait(`lat-${iso.label}`, `in/w${i}.txt`);
-  }
-  const jobP50 = new Map<string, number[]>();
-  const latencySides = [
-    ...ISOLATIONS.map((iso) => ({
-      name: `engine (${iso.label})`,
-      pids: helper,
-      round: async (k: number) => {
-        const fn = `lat-${iso.label}`;
-        const ms: number[] = [];
-        for (let i = 0; i < SAMPLES; i++) ms.push(await uploadAndWait(fn, `in/r${k}-l${i}.txt`));
-        // The output object lands before its job is done (its record is written after stage-out).
-        const ofRound = () =>
-          engine.jobs
-            .list(fn, { limit: SAMPLES + 10 })
-            .jobs.filter((j) => j.trigger.type === "object" && j.trigger.key.startsWith(`in/r${k}-`));
-        while (ofRound().some((j) => !j.stages.done)) await sleep(5);
-        const jobs = ofRound().map((j) => j.stages.done! - j.stages.queued!);
-        jobP50.set(fn, [...(jobP50.get(fn) ?? []), median(jobs)]);
-        return { value: median(ms), cpuUnits: SAMPLES };
-      },
-    })),
-    {
-      name: `bare ${engine.runner.info.runtime} run`,
-      round: async () => {
-        const ms: number[] = [];
-        for (let i = 0; i < SAMPLES; i++) ms.push(await bareRun());
-        return { value: median(ms), cpuUnits: SAMPLES };
-      },
-    },
-    {
-      name: "the script on the host",
-      round: async (k: number) => {
-        const ms: number[] = [];
-        for (let i = 0; i < SAMPLES; i++) ms.push(await hostScript(k * SAMPLES + i));
-        return { value: median(ms), cpuUnits: SAMPLES };
-      },
-    },
-  ];
-  const latency = await alternate(latencySides, ROUNDS);
-
-  // ---- cold start: the first invocation of a new function, against one bare run
-  const firstInvocation = async (fn: string) => {
-    await uploadAndWait(fn, "in/first.txt");
-    // (the output object lands before the job's record is finished)
-    let j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
-    while (!j.stages.done) {
-      await sleep(5);
-      j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
+  /** prints the short measures' figures (after the engine closed) */
+  let report: (() => void) | undefined;
+  if (!LONG_ONLY) {
+    // ---- latency and overhead: one file at a time on an idle engine
+    const bare = bareBundles(engine.runner, rootfs, hostDir, "bare-out", ROUNDS * (SAMPLES + 1));
+    let bareNext = 0;
+    const bareRun = async (): Promise<number> => {
+      const cmd = engine.runner.runtime.host.command(engine.runner.runtime.binary, bare[bareNext++]!);
+      const t0 = performance.now();
+      const code = await new Promise<number | null>((resolve) => {
+        spawn(cmd.file, cmd.args, { stdio: "ignore" }).on("close", resolve);
+      });
+      if (code !== 0) throw new Error(`bare ${engine.runner.info.runtime} run exited with ${code}`);
+      return performance.now() - t0;
+    };
+    const hostOut = join(hostDir, "host-out");
+    mkdirSync(hostOut);
+    const hostScript = async (i: number): Promise<number> => {
+      const t0 = performance.now();
+      await new Promise((resolve) =>
+        spawn("sh", [join(hostDir, "count.sh"), join(hostDir, "in", `t${i % FILES}.txt`), hostOut], {
+          stdio: "ignore",
+        }).on("close", resolve),
+      );
+      return performance.now() - t0;
+    };
+    // warm-up: the first runs fill caches (and start the warm environments)
+    for (const iso of ISOLATIONS) {
+      for (let i = 0; i < 3; i++) await uploadAndWait(`lat-${iso.label}`, `in/w${i}.txt`);
     }
-    if (j.environment?.start !== "cold") throw new Error(`${fn}'s first invocation was not a cold start`);
-    return { value: j.stages.script_end! - j.stages.container_start!, cpuUnits: 1 };
-  };
-  const cold = await alternate(
-    [
-      {
-        name: "first invocation (container_start -> script_end)",
-        pids: helper,
-        round: (k: number) => firstInvocation(`cold${k}`),
-      },
-      {
-        name: "first invocation, an image of its own",
-        pids: helper,
-        round: (k: number) => firstInvocation(`coldimage${k}`),
-      },
-      {
-        name: `bare ${engine.runner.info.runtime} run`,
-        round: async () => ({ value: await bareRun(), cpuUnits: 1 }),
-      },
-    ],
-    ROUNDS,
-  );
-
-  // ---- throughput: FILES tiny files at once, against xargs -P on the host
-  let hostRound = 0;
-  const throughput = await alternate(
-    [
+    const jobP50 = new Map<string, number[]>();
+    const latencySides = [
       ...ISOLATIONS.map((iso) => ({
         name: `engine (${iso.label})`,
         pids: helper,
         round: async (k: number) => {
-          const fn = `tput-${iso.label}`;
-          const r = await burst(fn, `in/r${k}-t`, FILES, (k + 1) * FILES);
-          return { value: FILES / r.secs, cpuUnits: FILES, cpuExcludeMs: r.uploaderCpuMs };
+          const fn = `lat-${iso.label}`;
+          const ms: number[] = [];
+          for (let i = 0; i < SAMPLES; i++) ms.push(await uploadAndWait(fn, `in/r${k}-l${i}.txt`));
+          // The output object lands before its job is done (its record is written after stage-out).
+          const ofRound = () =>
+            engine.jobs
+              .list(fn, { limit: SAMPLES + 10 })
+              .jobs.filter((j) => j.trigger.type === "object" && j.trigger.key.startsWith(`in/r${k}-`));
+          while (ofRound().some((j) => !j.stages.done)) await sleep(5);
+          const jobs = ofRound().map((j) => j.stages.done! - j.stages.queued!);
+          jobP50.set(fn, [...(jobP50.get(fn) ?? []), median(jobs)]);
+          return { value: median(ms), cpuUnits: SAMPLES };
         },
       })),
       {
-        name: `xargs -P ${CORES} on the host`,
+        name: `bare ${engine.runner.info.runtime} run`,
         round: async () => {
-          const out = join(hostDir, `xargs-out-${hostRound++}`);
-          mkdirSync(out);
-          const t0 = performance.now();
-          execFileSync("sh", ["-c", `ls in/*.txt | xargs -P ${CORES} -I{} sh count.sh {} ${out}`], {
-            cwd: hostDir,
-          });
-          return { value: FILES / ((performance.now() - t0) / 1000), cpuUnits: FILES };
+          const ms: number[] = [];
+          for (let i = 0; i < SAMPLES; i++) ms.push(await bareRun());
+          return { value: median(ms), cpuUnits: SAMPLES };
         },
       },
-    ],
-    ROUNDS,
-  );
+      {
+        name: "the script on the host",
+        round: async (k: number) => {
+          const ms: number[] = [];
+          for (let i = 0; i < SAMPLES; i++) ms.push(await hostScript(k * SAMPLES + i));
+          return { value: median(ms), cpuUnits: SAMPLES };
+        },
+      },
+    ];
+    const latency = await alternate(latencySides, ROUNDS);
+
+    // ---- cold start: the first invocation of a new function, against one bare run
+    const firstInvocation = async (fn: string) => {
+      await uploadAndWait(fn, "in/first.txt");
+      // (the output object lands before the job's record is finished)
+      let j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
+      while (!j.stages.done) {
+        await sleep(5);
+        j = engine.jobs.list(fn, { limit: 5 }).jobs[0]!;
+      }
+      if (j.environment?.start !== "cold") throw new Error(`${fn}'s first invocation was not a cold start`);
+      return { value: j.stages.script_end! - j.stages.container_start!, cpuUnits: 1 };
+    };
+    const cold = await alternate(
+      [
+        {
+          name: "first invocation (container_start -> script_end)",
+          pids: helper,
+          round: (k: number) => firstInvocation(`cold${k}`),
+        },
+        {
+          name: "first invocation, an image of its own",
+          pids: helper,
+          round: (k: number) => firstInvocation(`coldimage${k}`),
+        },
+        {
+          name: `bare ${engine.runner.info.runtime} run`,
+          round: async () => ({ value: await bareRun(), cpuUnits: 1 }),
+        },
+      ],
+      ROUNDS,
+    );
+
+    // ---- throughput: FILES tiny files at once, against xargs -P on the host
+    let hostRound = 0;
+    const throughput = await alternate(
+      [
+        ...ISOLATIONS.map((iso) => ({
+          name: `engine (${iso.label})`,
+          pids: helper,
+          round: async (k: number) => {
+            const fn = `tput-${iso.label}`;
+            const r = await burst(fn, `in/r${k}-t`, FILES, (k + 1) * FILES);
+            return { value: FILES / r.secs, cpuUnits: FILES, cpuExcludeMs: r.uploaderCpuMs };
+          },
+        })),
+        {
+          name: `xargs -P ${CORES} on the host`,
+          round: async () => {
+            const out = join(hostDir, `xargs-out-${hostRound++}`);
+            mkdirSync(out);
+            const t0 = performance.now();
+            execFileSync("sh", ["-c", `ls in/*.txt | xargs -P ${CORES} -I{} sh count.sh {} ${out}`], {
+              cwd: hostDir,
+            });
+            return { value: FILES / ((performance.now() - t0) / 1000), cpuUnits: FILES };
+          },
+        },
+      ],
+      ROUNDS,
+    );
+
+    report = () => {
+      const byName = (rows: SideSummary[], prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
+      const bareLat = byName(latency, "bare");
+      const hostLat = byName(latency, "the script");
+      console.log(
+        `engine: ${CORES} cores, busybox image, script: ${SCRIPT.trim()}; ${ROUNDS} alternating rounds per measure`,
+      );
+      console.log(`\nupload -> output object, one small file, idle engine (p50 of ${SAMPLES} per round):`);
+      for (const r of latency) console.log(`  ${describe(r, "ms", "invocation")}`);
+      for (const iso of ISOLATIONS) {
+        const r = byName(latency, `engine (${iso.label})`);
+        console.log(`  ${ratio(r, bareLat)}   (budget: engine p50 <= 25 ms)`);
+      }
+      console.log(
+        "\nengine overhead per invocation (queued -> done minus the script's own time on the host):",
+      );
+      for (const iso of ISOLATIONS) {
+        const jobs = jobP50.get(`lat-${iso.label}`) ?? [];
+        const over = jobs.map((j, k) => j - hostLat.values[k]!);
+        console.log(
+          `  ${iso.label}: queued -> done p50 ${median(jobs).toFixed(1)} ms, script ${hostLat.value.toFixed(1)} ms: overhead ${median(over).toFixed(1)} ms (rounds: ${over.map((o) => o.toFixed(1)).join(" ")})   (budget <= 5 ms)`,
+        );
+      }
+      console.log("\ncold start:");
+      for (const r of cold) console.log(`  ${describe(r, "ms", "invocation")}`);
+      const bareCold = byName(cold, "bare");
+      for (const r of cold.filter((r) => r !== bareCold))
+        console.log(
+          `  ${r.name} - bare run: ${(r.value - bareCold.value).toFixed(1)} ms; ${ratio(r, bareCold)}   (budget <= +10 ms)`,
+        );
+      console.log(`\n${FILES} tiny files, at most ${CORES} jobs at once:`);
+      for (const r of throughput) console.log(`  ${describe(r, "files/s", "file")}`);
+      const xargs = byName(throughput, "xargs");
+      for (const iso of ISOLATIONS)
+        console.log(
+          `  ${ratio(byName(throughput, `engine (${iso.label})`), xargs)}   (budget >= 250 files/s and >= 0.5x)`,
+        );
+      const warm = byName(throughput, "engine (warm)");
+      const inv = byName(throughput, "engine (invocation)");
+      console.log(
+        `  warm environments / a container per invocation: ${(warm.value / inv.value).toFixed(2)}x`,
+      );
+    };
+  }
 
   // ---- long: 10,000 files in a row per isolation
   const long: string[] = [];
@@ -297,43 +346,7 @@ try {
   s3.destroy();
   await engine.close();
 
-  const byName = (rows: SideSummary[], prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
-  const bareLat = byName(latency, "bare");
-  const hostLat = byName(latency, "the script");
-  console.log(
-    `engine: ${CORES} cores, busybox image, script: ${SCRIPT.trim()}; ${ROUNDS} alternating rounds per measure`,
-  );
-  console.log(`\nupload -> output object, one small file, idle engine (p50 of ${SAMPLES} per round):`);
-  for (const r of latency) console.log(`  ${describe(r, "ms", "invocation")}`);
-  for (const iso of ISOLATIONS) {
-    const r = byName(latency, `engine (${iso.label})`);
-    console.log(`  ${ratio(r, bareLat)}   (budget: engine p50 <= 25 ms)`);
-  }
-  console.log("\nengine overhead per invocation (queued -> done minus the script's own time on the host):");
-  for (const iso of ISOLATIONS) {
-    const jobs = jobP50.get(`lat-${iso.label}`) ?? [];
-    const over = jobs.map((j, k) => j - hostLat.values[k]!);
-    console.log(
-      `  ${iso.label}: queued -> done p50 ${median(jobs).toFixed(1)} ms, script ${hostLat.value.toFixed(1)} ms: overhead ${median(over).toFixed(1)} ms (rounds: ${over.map((o) => o.toFixed(1)).join(" ")})   (budget <= 5 ms)`,
-    );
-  }
-  console.log("\ncold start:");
-  for (const r of cold) console.log(`  ${describe(r, "ms", "invocation")}`);
-  const bareCold = byName(cold, "bare");
-  for (const r of cold.filter((r) => r !== bareCold))
-    console.log(
-      `  ${r.name} - bare run: ${(r.value - bareCold.value).toFixed(1)} ms; ${ratio(r, bareCold)}   (budget <= +10 ms)`,
-    );
-  console.log(`\n${FILES} tiny files, at most ${CORES} jobs at once:`);
-  for (const r of throughput) console.log(`  ${describe(r, "files/s", "file")}`);
-  const xargs = byName(throughput, "xargs");
-  for (const iso of ISOLATIONS)
-    console.log(
-      `  ${ratio(byName(throughput, `engine (${iso.label})`), xargs)}   (budget >= 250 files/s and >= 0.5x)`,
-    );
-  const warm = byName(throughput, "engine (warm)");
-  const inv = byName(throughput, "engine (invocation)");
-  console.log(`  warm environments / a container per invocation: ${(warm.value / inv.value).toFixed(2)}x`);
+  report?.();
   if (long.length) console.log(`\nlong run (${LONG_FILES} files in a row):\n${long.join("\n")}`);
 
   /** Uploads one file through the S3 API and waits (in process) until its output object exists. */
