@@ -418,9 +418,16 @@ async function footprint(engine: Engine) {
   if (pooledDisks > CORES + 1) mounts.push(`${pooledDisks} pooled disks for ${CORES} jobs at once`);
   const cgroups = childCgroups(runner.cgroupParent).filter((c) => !live.includes(c));
   const processes: string[] = [];
+  // the mount helper, and its subshell per live environment waiting for the runtime, have its command line
+  let helperCmd = "";
+  try {
+    if (ns?.alive) helperCmd = readFileSync(`/proc/${ns.pid}/cmdline`, "utf8");
+  } catch {}
+  let helpers = 0;
   for (const pid of readdirSafe("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (helperCmd && cmd === helperCmd && ++helpers <= 1 + live.length) continue;
       if (cmd.includes(data) && !live.some((id) => cmd.includes(id)))
         processes.push(`${pid} ${cmd.replace(/\0/g, " ").slice(0, 80)}`);
     } catch {}

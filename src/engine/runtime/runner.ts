@@ -262,6 +262,7 @@ export class Runner {
         placement ? { placement, staleParents: staleRunnerParents(placement, tag) } : undefined,
       );
       runner.spareBundles = opts.spareBundles ?? false;
+      if (disks && runner.spareBundles) disks.keepSpare = true;
       if (opts.sweep ?? true) await runner.sweep();
       return runner;
     } catch (e) {
