@@ -375,7 +375,8 @@ export class Runner {
     };
     let hurry = () => {};
     const turn = new Promise<void>((r) => {
-      const t = setTimeout(r, SPARE_DELAY_MS).unref();
+      // (not unref'd: drain() waits for it)
+      const t = setTimeout(r, SPARE_DELAY_MS);
       hurry = () => {
         clearTimeout(t);
         r();
