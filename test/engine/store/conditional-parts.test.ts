@@ -23,7 +23,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { startStore } from "../../../src/engine/store/index.js";
-import { awsEnv, CREDS, run, type TestStore, withStore } from "./helpers.js";
+import { awsEnv, CREDS, run, s3Error, type TestStore, withStore } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 let t: TestStore;
@@ -34,16 +34,6 @@ before(async () => {
 after(async () => {
   await t.stop();
 });
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail("expected an S3 error");
-}
 
 async function body(key: string, s3: S3Client = t.s3, bucket = "cond"): Promise<Buffer> {
   const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -1,8 +1,9 @@
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import { S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { type RunningStore, type StoreOptions, startStore } from "../../../src/engine/store/index.js";
 
 export const CREDS = { accessKeyId: "AKIDSCARTEST", secretAccessKey: "scar/test+secret" };
@@ -78,4 +79,15 @@ export function awsEnv(home: string, store: RunningStore): Record<string, string
     AWS_ENDPOINT_URL: store.url,
     AWS_PAGER: "",
   };
+}
+
+/** The S3 error a request ends with (fails the test when it succeeds or fails otherwise). */
+export async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof S3ServiceException) return e;
+    throw e;
+  }
+  assert.fail("expected an S3 error");
 }

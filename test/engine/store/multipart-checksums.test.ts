@@ -19,11 +19,10 @@ import {
   HeadObjectCommand,
   ListPartsCommand,
   PutObjectCommand,
-  S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { appendFiles } from "../../../src/engine/store/payload.js";
-import { type TestStore, withStore } from "./helpers.js";
+import { s3Error, type TestStore, withStore } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 let t: TestStore;
@@ -34,16 +33,6 @@ before(async () => {
 after(async () => {
   await t.stop();
 });
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail("expected an S3 error");
-}
 
 const crc32 = (b: Buffer) => {
   const out = Buffer.alloc(4);

@@ -29,12 +29,11 @@ import {
   PutObjectCommand,
   PutObjectTaggingCommand,
   S3Client,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { CREDS, type TestStore, withStore } from "./helpers.js";
+import { CREDS, s3Error, type TestStore, withStore } from "./helpers.js";
 
 let t: TestStore;
 before(async () => {
@@ -43,16 +42,6 @@ before(async () => {
 after(async () => {
   await t.stop();
 });
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail("expected an S3 error");
-}
 
 async function put(bucket: string, key: string, body: string | Buffer) {
   return t.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));

@@ -11,10 +11,9 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { CREDS, type TestStore, withStore } from "./helpers.js";
+import { CREDS, s3Error, type TestStore, withStore } from "./helpers.js";
 
 let t: TestStore;
 before(async () => {
@@ -25,16 +24,6 @@ before(async () => {
 after(async () => {
   await t.stop();
 });
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail("expected an S3 error");
-}
 
 /** A client whose requests get `change` applied after they were signed. */
 function tampering(change: (headers: Record<string, string>) => void, region = "us-east-1"): S3Client {
