@@ -156,21 +156,31 @@ test("an image whose registry cannot be reached says so and names scar image imp
   assert.doesNotMatch(p.stderr, /getaddrinfo/);
 });
 
-test("--target aws gets the same helpful message on every command", async () => {
+test("--target aws without credentials or a role says what to give, in one line, on every command", async () => {
+  // No AWS configuration or credentials at all: nothing reaches AWS.
+  const env = {
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_CONFIG_FILE: join(dir, "no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-creds"),
+  };
   for (const args of [
     ["init", "-n", "x", "-i", "scar-test/busybox"],
     ["ls"],
     ["rm", "-n", "x"],
     ["log", "-n", "x"],
     ["put", "-b", "b", "-p", dir],
-    ["jobs", "ls"],
   ]) {
-    const r = await scar([...args, "--target", "aws"]);
+    const r = await scar([...args, "--target", "aws"], env);
     assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(r.stderr, /unknown target 'aws'/, args.join(" "));
-    assert.match(r.stderr, /^hint: this version of scar deploys to 'local'/m, args.join(" "));
+    assert.match(r.stderr, /^error: .*(aws\.iam\.role|credentials|region)/m, args.join(" "));
+    assert.doesNotMatch(r.stderr, /^\s+at /m, args.join(" "));
     assert.doesNotMatch(r.stderr, /SCAR_DEBUG/, args.join(" "));
   }
+  // A target scar does not have is refused with the list of those it has.
+  const r = await scar(["ls", "--target", "gcp"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /unknown target 'gcp'/);
+  assert.match(r.stderr, /^hint: scar deploys to 'local' \(the embedded engine\), 'aws'/m);
 });
 
 test("a wrong command line exits 2, as the README says", async () => {
