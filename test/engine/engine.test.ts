@@ -108,8 +108,9 @@ test("sync invocation returns the script's output", async () => {
 test("invocations arriving together share one commit (one fsync) of the job database, and each returns once it is committed", async () => {
   await engine.deploy(spec("grouped", "", "echo grouped\n"));
   const calls: number[] = [];
-  const enqueueMany = engine.jobs.enqueueMany.bind(engine.jobs);
-  engine.jobs.enqueueMany = (inputs) => {
+  // The batcher commits with enqueueManyUnsynced, then fsyncs the WAL once on the thread pool.
+  const enqueueMany = engine.jobs.enqueueManyUnsynced.bind(engine.jobs);
+  engine.jobs.enqueueManyUnsynced = (inputs) => {
     calls.push(inputs.length);
     return enqueueMany(inputs);
   };
@@ -121,7 +122,7 @@ test("invocations arriving together share one commit (one fsync) of the job data
     for (const { job } of jobs) assert.ok(engine.jobs.get(job.id), "committed before invoke returned");
     for (const { job } of jobs) assert.equal((await waitJob(job.id)).status, "succeeded");
   } finally {
-    engine.jobs.enqueueMany = enqueueMany;
+    engine.jobs.enqueueManyUnsynced = enqueueMany;
   }
 });
 
