@@ -132,7 +132,7 @@ test("a service deployed without a timeout gets scar.cfg's default and is stoppe
   const r = await call("POST", "/system/services", { body: service("sleeper", { script: "sleep 30\n" }) });
   assert.equal(r.status, 201, await r.text());
   const s = await (await call("GET", "/system/services/sleeper")).json();
-  assert.equal(s.timeout, 2);
+  assert.equal(s.scar.timeout, 2, "the engine's own fields are under scar");
   const job = await call("POST", "/job/sleeper", { body: "{}" });
   const id = (await job.json()).jobID;
   const done = await waitFor("the sleeper to stop", async () => {
@@ -145,7 +145,7 @@ test("a service deployed without a timeout gets scar.cfg's default and is stoppe
     body: service("no-limit", { scar: { timeout: null } }),
   });
   assert.equal(none.status, 201, await none.text());
-  assert.equal((await (await call("GET", "/system/services/no-limit")).json()).timeout, null);
+  assert.equal((await (await call("GET", "/system/services/no-limit")).json()).scar.timeout, null);
 });
 
 /** Sends an endless chunked body (no Content-Length) and returns the status of the answer. */
