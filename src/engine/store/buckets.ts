@@ -36,6 +36,12 @@ export async function createBucket(ctx: Ctx): Promise<void> {
     }
   }
   const acl = requestAcl(ctx);
+  // S3 answers 200 to the owner re-creating a bucket in us-east-1 (its legacy rule, nothing
+  // changes) and BucketAlreadyOwnedByYou in every other region.
+  if (ctx.backend.buckets.has(ctx.bucket) && ctx.region === "us-east-1") {
+    sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
+    return;
+  }
   await ctx.backend.createBucket(ctx.bucket);
   if (acl && acl !== "private") await ctx.backend.setAcl(ctx.bucket, acl);
   sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });

@@ -26,6 +26,8 @@ export interface ListPage {
 
 export function listPage(b: BucketState, p: ListParams): ListPage {
   const { prefix, delimiter, maxKeys } = p;
+  // S3: max-keys=0 lists nothing and is not truncated.
+  if (maxKeys === 0) return { contents: [], commonPrefixes: [], truncated: false, last: null };
   const sorted = b.sorted;
   let i = lowerBound(sorted, prefix);
   if (p.after !== "" && compareKeys(p.after, prefix) >= 0) {
@@ -172,4 +174,40 @@ export function decodeToken(token: string): string {
     });
   }
   return s.slice(3);
+}
+
+/**
+ * ListObjectVersions of a bucket that never had versioning: every object is its only version, with
+ * the version id "null", as S3 answers it (tools that empty a bucket list versions first).
+ */
+export function listVersionsXml(
+  bucket: string,
+  page: ListPage,
+  p: ListParams,
+  opts: { url: boolean; keyMarker: string },
+): string {
+  const enc = encoder(opts.url);
+  return xmlDocument("ListVersionsResult", {
+    Name: bucket,
+    Prefix: enc(p.prefix),
+    KeyMarker: enc(opts.keyMarker),
+    VersionIdMarker: "",
+    NextKeyMarker: page.truncated && page.last !== null ? enc(page.last) : undefined,
+    NextVersionIdMarker: page.truncated ? "null" : undefined,
+    MaxKeys: p.maxKeys,
+    Delimiter: p.delimiter ? enc(p.delimiter) : undefined,
+    IsTruncated: page.truncated,
+    Version: page.contents.map((o) => ({
+      Key: enc(o.key),
+      VersionId: "null",
+      IsLatest: true,
+      LastModified: new Date(o.mtime),
+      ETag: `"${o.etag}"`,
+      Size: o.size,
+      Owner: OWNER,
+      StorageClass: "STANDARD",
+    })),
+    CommonPrefixes: page.commonPrefixes.map((cp) => ({ Prefix: enc(cp) })),
+    EncodingType: opts.url ? "url" : undefined,
+  });
 }

@@ -9,7 +9,15 @@ import { writeCondition } from "./conditions.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, header, httpDate, sendEmpty, sendXml } from "./http.js";
 import { validateKey } from "./keys.js";
-import { checkEncodingType, decodeToken, listPage, listV1Xml, listV2Xml, parseMaxKeys } from "./listing.js";
+import {
+  checkEncodingType,
+  decodeToken,
+  listPage,
+  listV1Xml,
+  listV2Xml,
+  listVersionsXml,
+  parseMaxKeys,
+} from "./listing.js";
 import { fdatasync, fdSink, receiveSmall, receiveToFile } from "./payload.js";
 import { percentDecode } from "./sigv4.js";
 import { asNode, children, parseXml, text, xmlDocument } from "./xml.js";
@@ -546,4 +554,19 @@ export function listObjects(ctx: Ctx, v2: boolean): void {
     const page = listPage(b, params);
     sendXml(ctx, 200, listV1Xml(b.name, page, params, { url, marker }));
   }
+}
+
+/** ListObjectVersions: buckets are never versioned here, so each object is its "null" version. */
+export function listObjectVersions(ctx: Ctx): void {
+  const b = ctx.backend.bucket(ctx.bucket);
+  const q = ctx.query;
+  const url = checkEncodingType(q.get("encoding-type"));
+  const keyMarker = q.get("key-marker") ?? "";
+  const params = {
+    prefix: q.get("prefix") ?? "",
+    delimiter: q.get("delimiter") ?? "",
+    maxKeys: parseMaxKeys(q.get("max-keys")),
+    after: keyMarker,
+  };
+  sendXml(ctx, 200, listVersionsXml(b.name, listPage(b, params), params, { url, keyMarker }));
 }

@@ -87,7 +87,6 @@ const UNSUPPORTED = [
   "intelligent-tiering",
   "restore",
   "select",
-  "versions",
 ];
 
 async function route(ctx: Ctx): Promise<void> {
@@ -136,6 +135,7 @@ async function route(ctx: Ctx): Promise<void> {
         if (query.has("notification")) return buckets.getBucketNotification(ctx);
         if (query.has("uploads")) return mp.listUploads(ctx);
         if (query.has("versioning")) return buckets.getBucketVersioning(ctx);
+        if (query.has("versions")) return objects.listObjectVersions(ctx);
         return objects.listObjects(ctx, query.get("list-type") === "2");
       default:
         throw new S3Error("MethodNotAllowed");

@@ -1,0 +1,124 @@
+// Listing and bucket edge cases tools rely on (issue 18): max-keys=0, ListObjectVersions of a
+// bucket that never had versioning, and CreateBucket of a bucket its owner already has.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import {
+  CreateBucketCommand,
+  GetBucketVersioningCommand,
+  ListObjectsCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { startStore } from "../../../src/engine/store/index.js";
+import { awsEnv, CREDS, run, s3Error, type TestStore, withStore } from "./helpers.js";
+
+let t: TestStore;
+before(async () => {
+  t = await withStore();
+  await t.s3.send(new CreateBucketCommand({ Bucket: "edges" }));
+  for (const k of ["a/1", "a/2", "b", "c"]) {
+    await t.s3.send(new PutObjectCommand({ Bucket: "edges", Key: k, Body: k }));
+  }
+});
+after(async () => {
+  await t.stop();
+});
+
+test("max-keys=0 lists nothing and is not truncated (v1 and v2)", async () => {
+  const v2 = await t.s3.send(new ListObjectsV2Command({ Bucket: "edges", MaxKeys: 0 }));
+  assert.equal(v2.KeyCount, 0);
+  assert.equal(v2.Contents, undefined);
+  assert.equal(v2.IsTruncated, false);
+  const v1 = await t.s3.send(new ListObjectsCommand({ Bucket: "edges", MaxKeys: 0 }));
+  assert.equal(v1.Contents, undefined);
+  assert.equal(v1.IsTruncated, false);
+});
+
+test("ListObjectVersions of an unversioned bucket: each object once, version null, paged", async () => {
+  const all = await t.s3.send(new ListObjectVersionsCommand({ Bucket: "edges" }));
+  assert.deepEqual(
+    all.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.Size]),
+    [
+      ["a/1", "null", true, 3],
+      ["a/2", "null", true, 3],
+      ["b", "null", true, 1],
+      ["c", "null", true, 1],
+    ],
+  );
+  assert.equal(all.IsTruncated, false);
+  const grouped = await t.s3.send(new ListObjectVersionsCommand({ Bucket: "edges", Delimiter: "/" }));
+  assert.deepEqual(
+    grouped.CommonPrefixes?.map((p) => p.Prefix),
+    ["a/"],
+  );
+  const keys: string[] = [];
+  let marker: string | undefined;
+  for (;;) {
+    const page = await t.s3.send(
+      new ListObjectVersionsCommand({ Bucket: "edges", MaxKeys: 3, KeyMarker: marker }),
+    );
+    keys.push(...(page.Versions ?? []).map((v) => v.Key!));
+    if (!page.IsTruncated) break;
+    marker = page.NextKeyMarker;
+  }
+  assert.deepEqual(keys, ["a/1", "a/2", "b", "c"]);
+  const versioning = await t.s3.send(new GetBucketVersioningCommand({ Bucket: "edges" }));
+  assert.equal(versioning.Status, undefined, "never versioned: no status");
+});
+
+test("aws-cli lists the versions of an unversioned bucket", async () => {
+  const home = mkdtempSync(join(tmpdir(), "scar-versions-cli-"));
+  try {
+    const r = await run(
+      "aws",
+      ["s3api", "list-object-versions", "--bucket", "edges", "--prefix", "a/"],
+      awsEnv(home, t.store),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      JSON.parse(r.stdout).Versions.map((v: { Key: string; VersionId: string }) => `${v.Key}@${v.VersionId}`),
+      ["a/1@null", "a/2@null"],
+    );
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("CreateBucket of a bucket its owner has: 200 in us-east-1, BucketAlreadyOwnedByYou elsewhere", async () => {
+  const again = await t.s3.send(new CreateBucketCommand({ Bucket: "edges" }));
+  assert.equal(again.$metadata.httpStatusCode, 200);
+  const v2 = await t.s3.send(new ListObjectsV2Command({ Bucket: "edges" }));
+  assert.equal(v2.KeyCount, 4, "nothing was reset");
+  const dir = mkdtempSync(join(tmpdir(), "scar-store-eu-"));
+  const store = await startStore({
+    dataDir: dir,
+    host: "127.0.0.1",
+    port: 0,
+    credentials: CREDS,
+    region: "eu-west-1",
+  });
+  const eu = new S3Client({
+    endpoint: store.url,
+    region: "eu-west-1",
+    forcePathStyle: true,
+    credentials: CREDS,
+  });
+  try {
+    const cfg = { LocationConstraint: "eu-west-1" as const };
+    await eu.send(new CreateBucketCommand({ Bucket: "mine", CreateBucketConfiguration: cfg }));
+    const e = await s3Error(
+      eu.send(new CreateBucketCommand({ Bucket: "mine", CreateBucketConfiguration: cfg })),
+    );
+    assert.equal(e.name, "BucketAlreadyOwnedByYou");
+    assert.equal(e.$metadata.httpStatusCode, 409);
+  } finally {
+    eu.destroy();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
