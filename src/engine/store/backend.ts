@@ -126,6 +126,8 @@ export interface BucketState {
    * `visibility: public`): a bucket policy in S3's terms, set by the engine, not by S3 requests.
    */
   publicObjects?: boolean;
+  /** Bucket tags (PutBucketTagging), in the order they were given. */
+  tags?: [string, string][];
 }
 
 /** One notification: an S3 record for one matching configuration of one committed change. */
@@ -163,6 +165,7 @@ type JournalRecord =
   | { op: "ntf"; b: string; cfg: NotificationConfig | null }
   | { op: "acl"; b: string; acl: CannedAcl }
   | { op: "pub"; b: string; on: boolean }
+  | { op: "btag"; b: string; tags: [string, string][] | null }
   | { op: "put"; b: string; o: ObjectMeta; mv?: [string, string]; ev?: StoreEvent[]; mpx?: string }
   | { op: "del"; b: string; k: string; path: string; ev?: StoreEvent[] }
   | { op: "ack"; ids: (string | number)[] }
@@ -469,6 +472,11 @@ export class Backend {
         if (b) b.publicObjects = r.on;
         break;
       }
+      case "btag": {
+        const b = this.buckets.get(r.b);
+        if (b) b.tags = r.tags ?? undefined;
+        break;
+      }
       case "ntf": {
         const b = this.buckets.get(r.b);
         if (b) b.notification = r.cfg;
@@ -532,6 +540,7 @@ export class Backend {
       if (b.notification) out.push({ op: "ntf", b: b.name, cfg: b.notification });
       if (b.acl && b.acl !== "private") out.push({ op: "acl", b: b.name, acl: b.acl });
       if (b.publicObjects) out.push({ op: "pub", b: b.name, on: true });
+      if (b.tags) out.push({ op: "btag", b: b.name, tags: b.tags });
       for (const k of b.sorted) out.push({ op: "put", b: b.name, o: b.objects.get(k)! });
     }
     for (const u of this.uploads.values()) {
@@ -599,6 +608,13 @@ export class Backend {
     const b = this.bucket(name);
     await this.commitRecords([{ op: "acl", b: name, acl }]);
     b.acl = acl;
+  }
+
+  /** Sets (or with null removes) a bucket's tags. */
+  async setBucketTags(name: string, tags: [string, string][] | null): Promise<void> {
+    const b = this.bucket(name);
+    await this.commitRecords([{ op: "btag", b: name, tags }]);
+    b.tags = tags ?? undefined;
   }
 
   /** Lets anonymous clients read (and list) every object of a bucket, or stops it (see publicObjects). */

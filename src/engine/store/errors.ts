@@ -56,6 +56,7 @@ const STATUS_AND_MESSAGE: Record<string, [number, string]> = {
   MissingSecurityHeader: [400, "Your request is missing a required header."],
   NoSuchBucket: [404, "The specified bucket does not exist"],
   NoSuchKey: [404, "The specified key does not exist."],
+  NoSuchTagSet: [404, "The TagSet does not exist"],
   NoSuchUpload: [
     404,
     "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",

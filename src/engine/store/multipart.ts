@@ -112,7 +112,14 @@ export async function uploadPartCopy(ctx: Ctx): Promise<void> {
     const range = header(ctx, "x-amz-copy-source-range");
     if (range !== undefined) {
       const m = /^bytes=(\d+)-(\d+)$/.exec(range.trim());
-      if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= so.size) {
+      // A well-formed range past the source's end is S3's InvalidRange; a malformed one InvalidArgument.
+      if (m && Number(m[1]) <= Number(m[2]) && Number(m[2]) >= so.size) {
+        throw new S3Error("InvalidRange", undefined, {
+          RangeRequested: range,
+          ActualObjectSize: String(so.size),
+        });
+      }
+      if (!m || Number(m[1]) > Number(m[2])) {
         throw new S3Error(
           "InvalidArgument",
           `Range specified is not valid for source object of size: ${so.size}`,

@@ -100,9 +100,9 @@ export function parseTaggingHeader(v: string | undefined): Record<string, string
   return tags;
 }
 
-function checkTags(tags: Record<string, string>): void {
+function checkTags(tags: Record<string, string>, max = 10): void {
   const entries = Object.entries(tags);
-  if (entries.length > 10) throw new S3Error("BadRequest", "Object tags cannot be greater than 10");
+  if (entries.length > max) throw new S3Error("InvalidTag", `Tags cannot be more than ${max}`);
   for (const [k, v] of entries) {
     if (k.length === 0 || k.length > 128 || v.length > 256) {
       throw new S3Error("InvalidTag", "The TagKey you have provided is invalid", { TagKey: k });
@@ -133,21 +133,48 @@ export function getObjectTagging(ctx: Ctx): void {
   sendXml(ctx, 200, xmlDocument("Tagging", { TagSet: { Tag: tags } }));
 }
 
-export async function putObjectTagging(ctx: Ctx): Promise<void> {
-  ctx.backend.head(ctx.bucket, ctx.key);
+/** The <Tagging> document of PutObjectTagging / PutBucketTagging: its tags, in order, checked. */
+async function taggingBody(ctx: Ctx, max: number): Promise<[string, string][]> {
   const body = await receiveSmall(ctx.req, ctx.signing);
   const root = parseXml(body.toString("utf8"), "Tagging");
   const set = root.TagSet === undefined ? {} : asNode(root.TagSet);
-  const tags: Record<string, string> = {};
+  const tags: [string, string][] = [];
   for (const raw of children(set, "Tag")) {
     const node = asNode(raw);
     const k = text(node, "Key");
     if (k === undefined) throw new S3Error("MalformedXML");
-    if (k in tags)
+    if (tags.some(([have]) => have === k))
       throw new S3Error("InvalidTag", "Cannot provide multiple Tags with the same key", { TagKey: k });
-    tags[k] = text(node, "Value") ?? "";
+    tags.push([k, text(node, "Value") ?? ""]);
   }
-  checkTags(tags);
+  checkTags(Object.fromEntries(tags), max);
+  return tags;
+}
+
+export function getBucketTagging(ctx: Ctx): void {
+  const tags = ctx.backend.bucket(ctx.bucket).tags;
+  if (!tags) throw new S3Error("NoSuchTagSet", "The TagSet does not exist", { BucketName: ctx.bucket });
+  sendXml(
+    ctx,
+    200,
+    xmlDocument("Tagging", { TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) } }),
+  );
+}
+
+export async function putBucketTagging(ctx: Ctx): Promise<void> {
+  ctx.backend.bucket(ctx.bucket);
+  await ctx.backend.setBucketTags(ctx.bucket, await taggingBody(ctx, 50));
+  sendEmpty(ctx, 204);
+}
+
+export async function deleteBucketTagging(ctx: Ctx): Promise<void> {
+  await ctx.backend.setBucketTags(ctx.bucket, null);
+  sendEmpty(ctx, 204);
+}
+
+export async function putObjectTagging(ctx: Ctx): Promise<void> {
+  ctx.backend.head(ctx.bucket, ctx.key);
+  const tags = Object.fromEntries(await taggingBody(ctx, 10));
   await ctx.backend.updateObject(ctx.bucket, ctx.key, (o) => ({ ...o, tags }));
   sendEmpty(ctx, 200);
 }

@@ -68,7 +68,6 @@ const UNSUPPORTED = [
   "policy",
   "cors",
   "lifecycle",
-  "tagging",
   "website",
   "replication",
   "encryption",
@@ -104,6 +103,12 @@ async function route(ctx: Ctx): Promise<void> {
     }
     if (method === "GET") return buckets.getBucketAcl(ctx);
     if (method === "PUT") return buckets.putBucketAcl(ctx);
+    throw new S3Error("MethodNotAllowed");
+  }
+  if (key === "" && query.has("tagging")) {
+    if (method === "GET") return objects.getBucketTagging(ctx);
+    if (method === "PUT") return objects.putBucketTagging(ctx);
+    if (method === "DELETE") return objects.deleteBucketTagging(ctx);
     throw new S3Error("MethodNotAllowed");
   }
   if (key !== "" && query.has("tagging")) {

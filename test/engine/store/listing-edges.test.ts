@@ -1,5 +1,6 @@
 // Listing and bucket edge cases tools rely on (issue 18): max-keys=0, ListObjectVersions of a
-// bucket that never had versioning, and CreateBucket of a bucket its owner already has.
+// bucket that never had versioning, CreateBucket of a bucket its owner already has, bucket tagging
+// and the tag limits.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,11 +8,15 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
   CreateBucketCommand,
+  DeleteBucketTaggingCommand,
+  GetBucketTaggingCommand,
   GetBucketVersioningCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
+  PutBucketTaggingCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { startStore } from "../../../src/engine/store/index.js";
@@ -121,4 +126,32 @@ test("CreateBucket of a bucket its owner has: 200 in us-east-1, BucketAlreadyOwn
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("bucket tagging keeps the tags in order; too many tags, object or bucket, are InvalidTag", async () => {
+  const none = await s3Error(t.s3.send(new GetBucketTaggingCommand({ Bucket: "edges" })));
+  assert.equal(none.name, "NoSuchTagSet");
+  const TagSet = [
+    { Key: "team", Value: "imaging" },
+    { Key: "2", Value: "two" },
+    { Key: "cost-center", Value: "42" },
+    { Key: "1", Value: "one" },
+  ];
+  await t.s3.send(new PutBucketTaggingCommand({ Bucket: "edges", Tagging: { TagSet } }));
+  assert.deepEqual((await t.s3.send(new GetBucketTaggingCommand({ Bucket: "edges" }))).TagSet, TagSet);
+  await t.s3.send(new DeleteBucketTaggingCommand({ Bucket: "edges" }));
+  assert.equal(
+    (await s3Error(t.s3.send(new GetBucketTaggingCommand({ Bucket: "edges" })))).name,
+    "NoSuchTagSet",
+  );
+  const eleven = Array.from({ length: 11 }, (_, i) => ({ Key: `k${i}`, Value: "v" }));
+  const obj = await s3Error(
+    t.s3.send(new PutObjectTaggingCommand({ Bucket: "edges", Key: "b", Tagging: { TagSet: eleven } })),
+  );
+  assert.equal(obj.name, "InvalidTag");
+  const fiftyOne = Array.from({ length: 51 }, (_, i) => ({ Key: `k${i}`, Value: "v" }));
+  const bucket = await s3Error(
+    t.s3.send(new PutBucketTaggingCommand({ Bucket: "edges", Tagging: { TagSet: fiftyOne } })),
+  );
+  assert.equal(bucket.name, "InvalidTag");
 });

@@ -614,6 +614,19 @@ test("UploadPartCopy: a multipart object assembled from ranges of another object
     ),
   );
   assert.equal(bad.name, "InvalidArgument");
+  const past = await s3Error(
+    t.s3.send(
+      new UploadPartCopyCommand({
+        Bucket: "partcopy",
+        Key: "dst",
+        UploadId,
+        PartNumber: 3,
+        CopySource: "partcopy/src",
+        CopySourceRange: `bytes=0-${src.length}`,
+      }),
+    ),
+  );
+  assert.equal(past.name, "InvalidRange", "a range past the source's end");
   await t.s3.send(
     new CompleteMultipartUploadCommand({
       Bucket: "partcopy",
