@@ -7,6 +7,7 @@
  *   PUT  /system/buckets                 {bucket_name, visibility}: 204 (a service's bucket: 403)
  *   GET  /system/buckets/<b>?page=       the bucket with its objects (object_name, size_bytes,
  *                                        last_modified), next_page, is_truncated, returned_items
+ *   POST /system/buckets/<b>/presign     a presigned upload or download URL (oscar-presign.ts)
  *   DELETE /system/buckets/<b>           204 (its objects go too, as OSCAR's MinIO removal); 404
  *   GET  /system/status                  this machine as OSCAR's one-node cluster (millicores, bytes),
  *                                        the engine as its deployment, jobs by pod phase, the store
@@ -29,6 +30,7 @@ import type { JobRecord } from "../jobs/types.js";
 import { listPage } from "../store/listing.js";
 import { EMBEDDED_PROVIDERS } from "../triggers.js";
 import { HttpError, query, type Router, readJson, sendJson } from "./http.js";
+import { parsePresignRequest, presign } from "./oscar-presign.js";
 import { DEFAULT_OWNER } from "./oscar-service.js";
 
 type Visibility = "private" | "public";
@@ -212,6 +214,22 @@ export function addOscarSystemRoutes(
         is_truncated: list.truncated,
         returned_items: list.contents.length,
       });
+    })
+    .on("POST", "/system/buckets/:bucket/presign", async (req, res, p) => {
+      requireAdmin(req);
+      const request = parsePresignRequest(await readJson(req, maxBody));
+      if (!backend().buckets.has(p.bucket!)) throw new HttpError(404, `Bucket '${p.bucket}' not found`);
+      const answer = await presign(
+        {
+          url: engine.store.url,
+          region: engine.store.region,
+          accessKeyId: engine.credentials.s3.accessKeyId,
+          secretAccessKey: engine.credentials.s3.secretAccessKey,
+        },
+        p.bucket!,
+        request,
+      );
+      sendJson(res, 200, answer);
     })
     .on("DELETE", "/system/buckets/:bucket", async (req, res, p) => {
       requireAdmin(req);

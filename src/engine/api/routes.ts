@@ -78,6 +78,12 @@ export interface ApiLimits {
   maxImageBytes: number;
 }
 
+/**
+ * The OSCAR release whose API the engine answers, as /system/info's `version`: v4.0.0 has every route
+ * here (presign included); 4.1's job names from X-Delegated-Job-ID are not taken.
+ */
+export const OSCAR_API_VERSION = "v4.0.0";
+
 const JOB_STATUSES: readonly JobStatus[] = ["queued", "running", "succeeded", "failed", "dead"];
 
 /** OSCAR reports Kubernetes pod phases. */
@@ -233,7 +239,10 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
     .on("GET", "/system/info", (req, res) => {
       requireAdmin(req, admin);
       sendJson(res, 200, {
-        version: VERSION,
+        // OSCAR's clients turn features on by this version (the dashboard's deployment view from
+        // 4.0): it names the OSCAR release whose API the engine answers; scar's own version is
+        // serverless_backend's.
+        version: OSCAR_API_VERSION,
         git_commit: "",
         architecture: arch(),
         kubernetes_version: "",
