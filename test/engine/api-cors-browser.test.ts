@@ -11,7 +11,14 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutBucketCorsCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { chromium } from "playwright-core";
 import { defaultConfig } from "../../src/config/defaults.js";
 import { useApiEngine } from "./api-harness.js";
@@ -96,5 +103,66 @@ test("a page from an allowed origin reads the API and the store; another origin'
     assert.match(refused.list.error ?? "", /Failed to fetch/);
   } finally {
     await browser.close();
+  }
+});
+
+test("a bucket's own CORS rules let another origin's page upload with a presigned URL", {
+  skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (scripts/install-deps.sh installs it)`,
+}, async () => {
+  const s3 = new S3Client({
+    endpoint: t.engine.store.url,
+    region: t.engine.store.region,
+    forcePathStyle: true,
+    credentials: t.engine.credentials.s3,
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  try {
+    for (const b of ["uploads", "closed"]) await s3.send(new CreateBucketCommand({ Bucket: b }));
+    await s3.send(
+      new PutBucketCorsCommand({
+        Bucket: "uploads",
+        CORSConfiguration: {
+          CORSRules: [
+            {
+              AllowedOrigins: [otherPage.origin],
+              AllowedMethods: ["PUT"],
+              AllowedHeaders: ["content-type"],
+              ExposeHeaders: ["ETag"],
+            },
+          ],
+        },
+      }),
+    );
+    const url = (bucket: string) =>
+      getSignedUrl(
+        s3,
+        new PutObjectCommand({ Bucket: bucket, Key: "from-page.txt", ContentType: "text/plain" }),
+      );
+    const page = await browser.newPage();
+    await page.goto(`${otherPage.origin}/`);
+    const upload = (u: string) =>
+      page.evaluate(async (u) => {
+        try {
+          const r = await fetch(u, {
+            method: "PUT",
+            body: "from the page",
+            headers: { "content-type": "text/plain" },
+          });
+          return { status: r.status, etag: r.headers.get("etag") };
+        } catch (e) {
+          return { error: String(e) };
+        }
+      }, u);
+    const ok = await upload(await url("uploads"));
+    assert.equal(ok.status, 200, JSON.stringify(ok));
+    assert.match(ok.etag ?? "", /^"[0-9a-f]{32}"$/, "the rule exposes ETag to the page");
+    const got = await s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "from-page.txt" }));
+    assert.equal(await got.Body!.transformToString(), "from the page");
+    const refused = await upload(await url("closed"));
+    assert.match(refused.error ?? "", /Failed to fetch/);
+    assert.equal(t.engine.store.backend.buckets.get("closed")!.objects.size, 0);
+  } finally {
+    await browser.close();
+    s3.destroy();
   }
 });

@@ -9,6 +9,7 @@
  * Replaying the journal after a crash redoes step 3 for records whose temp file is still there, so
  * a committed object is never lost and an uncommitted one never appears.
  */
+
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import {
@@ -30,6 +31,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { CannedAcl } from "./acl.js";
+import type { BucketCorsRule } from "./bucket-cors.js";
 import type { ChecksumAlgorithm } from "./checksums.js";
 import { checkWriteCondition, conflictError, type WriteCondition } from "./conditions.js";
 import { errors, S3Error } from "./errors.js";
@@ -128,6 +130,8 @@ export interface BucketState {
   publicObjects?: boolean;
   /** Bucket tags (PutBucketTagging), in the order they were given. */
   tags?: [string, string][];
+  /** The bucket's CORS rules (PutBucketCors, bucket-cors.ts). */
+  cors?: BucketCorsRule[];
 }
 
 /** One notification: an S3 record for one matching configuration of one committed change. */
@@ -166,6 +170,7 @@ type JournalRecord =
   | { op: "acl"; b: string; acl: CannedAcl }
   | { op: "pub"; b: string; on: boolean }
   | { op: "btag"; b: string; tags: [string, string][] | null }
+  | { op: "cors"; b: string; rules: BucketCorsRule[] | null }
   | { op: "put"; b: string; o: ObjectMeta; mv?: [string, string]; ev?: StoreEvent[]; mpx?: string }
   | { op: "del"; b: string; k: string; path: string; ev?: StoreEvent[] }
   | { op: "ack"; ids: (string | number)[] }
@@ -477,6 +482,11 @@ export class Backend {
         if (b) b.tags = r.tags ?? undefined;
         break;
       }
+      case "cors": {
+        const b = this.buckets.get(r.b);
+        if (b) b.cors = r.rules ?? undefined;
+        break;
+      }
       case "ntf": {
         const b = this.buckets.get(r.b);
         if (b) b.notification = r.cfg;
@@ -541,6 +551,7 @@ export class Backend {
       if (b.acl && b.acl !== "private") out.push({ op: "acl", b: b.name, acl: b.acl });
       if (b.publicObjects) out.push({ op: "pub", b: b.name, on: true });
       if (b.tags) out.push({ op: "btag", b: b.name, tags: b.tags });
+      if (b.cors) out.push({ op: "cors", b: b.name, rules: b.cors });
       for (const k of b.sorted) out.push({ op: "put", b: b.name, o: b.objects.get(k)! });
     }
     for (const u of this.uploads.values()) {
@@ -615,6 +626,12 @@ export class Backend {
     const b = this.bucket(name);
     await this.commitRecords([{ op: "btag", b: name, tags }]);
     b.tags = tags ?? undefined;
+  }
+
+  async setBucketCors(name: string, rules: BucketCorsRule[] | null): Promise<void> {
+    const b = this.bucket(name);
+    await this.commitRecords([{ op: "cors", b: name, rules }]);
+    b.cors = rules ?? undefined;
   }
 
   /** Lets anonymous clients read (and list) every object of a bucket, or stops it (see publicObjects). */

@@ -1,7 +1,7 @@
 /**
  * Cross-origin requests from browser pages (the OSCAR dashboard calls the store with the AWS SDK from
  * its own origin): one allowlist of origins for the whole server, from scar.cfg (`local.cors_origins`;
- * none by default, so no page may call it). Per-bucket CORS rules (PutBucketCors) are not kept.
+ * none by default). An origin not on it is judged by the bucket's own rules (bucket-cors.ts).
  *
  * A preflight (OPTIONS with Origin and Access-Control-Request-Method) from an allowed origin is
  * answered 204 with the method and the request headers it asked for, when they are ones the server
@@ -60,7 +60,7 @@ export const S3_CORS = {
   ],
 } as const;
 
-function originAllowed(policy: CorsPolicy, origin: string): boolean {
+export function originAllowed(policy: CorsPolicy, origin: string): boolean {
   return policy.origins.includes("*") || policy.origins.includes(origin);
 }
 

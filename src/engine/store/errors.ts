@@ -6,6 +6,8 @@ import { xmlDocument } from "./xml.js";
 
 const STATUS_AND_MESSAGE: Record<string, [number, string]> = {
   AccessDenied: [403, "Access Denied"],
+  // What S3 answers a refused CORS preflight (the message says why: bucket-cors.ts).
+  AccessForbidden: [403, "CORSResponse: This CORS request is not allowed."],
   AuthorizationHeaderMalformed: [400, "The authorization header is malformed."],
   AuthorizationQueryParametersError: [400, "Error parsing the X-Amz-Credential parameter."],
   BadRequest: [400, "Bad Request"],
@@ -57,6 +59,7 @@ const STATUS_AND_MESSAGE: Record<string, [number, string]> = {
   NoSuchBucket: [404, "The specified bucket does not exist"],
   NoSuchKey: [404, "The specified key does not exist."],
   NoSuchTagSet: [404, "The TagSet does not exist"],
+  NoSuchCORSConfiguration: [404, "The CORS configuration does not exist"],
   NoSuchUpload: [
     404,
     "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",

@@ -10,8 +10,10 @@ import { resolve } from "node:path";
 import { anonymousCanList, anonymousCanRead, anonymousCanWrite } from "./acl.js";
 import { getObjectAttributes } from "./attributes.js";
 import { Backend, type CommitHook, type EventListener, type StoreEvent } from "./backend.js";
+import * as bucketCors from "./bucket-cors.js";
+import { applyBucketCors } from "./bucket-cors.js";
 import * as buckets from "./buckets.js";
-import { applyCors, type CorsPolicy, S3_CORS } from "./cors.js";
+import { applyCors, type CorsPolicy, originAllowed, S3_CORS } from "./cors.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, sendError } from "./http.js";
 import * as mp from "./multipart.js";
@@ -66,7 +68,6 @@ export const DEFAULT_CREDENTIALS: StoreCredentials = {
 // Subresources we do not implement: answering NotImplemented beats silently treating them as a listing.
 const UNSUPPORTED = [
   "policy",
-  "cors",
   "lifecycle",
   "website",
   "replication",
@@ -109,6 +110,12 @@ async function route(ctx: Ctx): Promise<void> {
     if (method === "GET") return objects.getBucketTagging(ctx);
     if (method === "PUT") return objects.putBucketTagging(ctx);
     if (method === "DELETE") return objects.deleteBucketTagging(ctx);
+    throw new S3Error("MethodNotAllowed");
+  }
+  if (key === "" && query.has("cors")) {
+    if (method === "GET") return bucketCors.getBucketCors(ctx);
+    if (method === "PUT") return bucketCors.putBucketCors(ctx);
+    if (method === "DELETE") return bucketCors.deleteBucketCors(ctx);
     throw new S3Error("MethodNotAllowed");
   }
   if (key !== "" && query.has("tagging")) {
@@ -247,10 +254,21 @@ export function createHandler(
     const path = percentDecode(rawPath);
     let resource = path;
     const meta = { req, res, requestId };
-    // Browser pages (cors.ts): a preflight is answered here, before signatures (it carries none).
-    const corsOutcome = applyCors(cors, req, res, (message) =>
-      sendError(meta, new S3Error("AccessDenied", `CORS: ${message}`), path),
-    );
+    // Browser pages: a preflight is answered here, before signatures (it carries none). The
+    // store-wide allowlist (cors.ts) first, else the bucket's own rules (bucket-cors.ts).
+    const origin = req.headers.origin;
+    const corsOutcome =
+      typeof origin === "string" && !originAllowed(cors, origin)
+        ? applyBucketCors(
+            backend.buckets.get(addressing(req, path).bucket)?.cors,
+            origin,
+            req,
+            res,
+            (message) => sendError(meta, new S3Error("AccessForbidden", message), path),
+          )
+        : applyCors(cors, req, res, (message) =>
+            sendError(meta, new S3Error("AccessDenied", `CORS: ${message}`), path),
+          );
     if (corsOutcome !== "not-cors") return;
     try {
       const { bucket, key } = addressing(req, path);
