@@ -60,6 +60,15 @@ const STATUS_AND_MESSAGE: Record<string, [number, string]> = {
   NoSuchKey: [404, "The specified key does not exist."],
   NoSuchTagSet: [404, "The TagSet does not exist"],
   NoSuchCORSConfiguration: [404, "The CORS configuration does not exist"],
+  InvalidPolicyDocument: [
+    400,
+    "The content of the form does not meet the conditions specified in the policy document.",
+  ],
+  MalformedPOSTRequest: [400, "The body of your POST request is not well-formed multipart/form-data."],
+  MaxPostPreDataLengthExceededError: [
+    400,
+    "Your POST request fields preceding the upload file were too large.",
+  ],
   NoSuchUpload: [
     404,
     "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",

@@ -136,7 +136,12 @@ export function getObjectTagging(ctx: Ctx): void {
 /** The <Tagging> document of PutObjectTagging / PutBucketTagging: its tags, in order, checked. */
 async function taggingBody(ctx: Ctx, max: number): Promise<[string, string][]> {
   const body = await receiveSmall(ctx.req, ctx.signing);
-  const root = parseXml(body.toString("utf8"), "Tagging");
+  return parseTaggingXml(body.toString("utf8"), max);
+}
+
+/** A <Tagging> document (a request body, or POST Object's `tagging` field): its tags, in order, checked. */
+export function parseTaggingXml(xml: string, max: number): [string, string][] {
+  const root = parseXml(xml, "Tagging");
   const set = root.TagSet === undefined ? {} : asNode(root.TagSet);
   const tags: [string, string][] = [];
   for (const raw of children(set, "Tag")) {

@@ -4,6 +4,8 @@
  * in constant memory while the ETag (MD5), Content-MD5, x-amz-content-sha256 and x-amz-checksum-*
  * are computed. Nothing is committed unless every check passes.
  */
+
+import { createHash } from "node:crypto";
 import {
   closeSync,
   createReadStream,
@@ -385,4 +387,51 @@ export async function receiveSmall(
   await pipeline(stream, hasher, sink);
   verify();
   return Buffer.concat(parts);
+}
+
+/**
+ * The file of a browser form upload (POST Object) into a temp file: its MD5 (the ETag), its size
+ * checked against the policy's content-length-range (EntityTooLarge as soon as it passes `max`,
+ * without reading the rest), written and flushed like a PUT's body. The temp file is removed on failure.
+ */
+export async function receiveFormFile(
+  file: Readable,
+  tmpAbs: string,
+  range: { min: number; max: number },
+): Promise<ReceivedBody> {
+  const md5 = createHash("md5");
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _e, cb: TransformCallback) {
+      size += chunk.length;
+      if (size > range.max)
+        return cb(
+          new S3Error("EntityTooLarge", undefined, {
+            ProposedSize: String(size),
+            MaxSizeAllowed: String(range.max),
+          }),
+        );
+      md5.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  const fd = await openFile(tmpAbs, "wx", 0o644);
+  let ok = false;
+  try {
+    await pipeline(file, count, fdSink(fd));
+    if (size < range.min)
+      throw new S3Error("EntityTooSmall", undefined, {
+        ProposedSize: String(size),
+        MinSizeAllowed: String(range.min),
+      });
+    if (size > 0) await fdatasync(fd);
+    ok = true;
+    return { size, md5: md5.digest("hex") };
+  } catch (e) {
+    if (isDiskFull(e)) throw insufficientStorage(`the disk is full (${(e as Error).message})`);
+    throw e;
+  } finally {
+    closeSync(fd);
+    if (!ok) rmSync(tmpAbs, { force: true });
+  }
 }

@@ -18,6 +18,7 @@ import { S3Error } from "./errors.js";
 import { type Ctx, sendError } from "./http.js";
 import * as mp from "./multipart.js";
 import * as objects from "./objects.js";
+import { postObject } from "./post-object.js";
 import { type Credentials, parseQuery, percentDecode, type QueryParam, verifyRequest } from "./sigv4.js";
 import { insufficientStorage, isDiskFull, type SpaceReserve } from "./space.js";
 
@@ -89,7 +90,7 @@ const UNSUPPORTED = [
   "select",
 ];
 
-async function route(ctx: Ctx): Promise<void> {
+async function route(ctx: Ctx, credentials: Credentials): Promise<void> {
   const { req, bucket, key, query } = ctx;
   const method = req.method ?? "GET";
   if (bucket === "") {
@@ -141,6 +142,7 @@ async function route(ctx: Ctx): Promise<void> {
         return buckets.deleteBucket(ctx);
       case "POST":
         if (query.has("delete")) return objects.deleteObjects(ctx);
+        if (isForm(req)) return postObject(ctx, credentials);
         throw new S3Error("MethodNotAllowed");
       case "GET":
         if (query.has("location")) return buckets.getBucketLocation(ctx);
@@ -203,6 +205,7 @@ function anonymousAllowed(
   key: string,
   query: QueryParam[],
   copy: boolean,
+  form: boolean,
 ): boolean {
   const b = bucket === "" ? undefined : backend.buckets.get(bucket);
   if (!b) return false;
@@ -210,11 +213,17 @@ function anonymousAllowed(
     // A copy would read its source with nobody's rights: never anonymous.
     return key !== "" && anonymousCanWrite(b.acl) && query.length === 0 && !copy;
   }
+  // A browser form upload carries its authority in its fields (post-object.ts checks them).
+  if (method === "POST") return key === "" && query.length === 0 && form;
   if (method !== "GET" && method !== "HEAD") return false;
   if (key === "")
     return (b.publicObjects || anonymousCanList(b.acl)) && query.every((q) => LIST_PARAMS.has(q.name));
   if (!query.every((q) => q.name.startsWith("response-") || q.name === "partNumber")) return false;
   return b.publicObjects === true || anonymousCanRead(b.objects.get(key)?.acl);
+}
+
+function isForm(req: IncomingMessage): boolean {
+  return /^multipart\/form-data\s*;/i.test(req.headers["content-type"] ?? "");
 }
 
 /** Splits "bucket/key" out of the request (path style, or virtual-host style for <bucket>.localhost). */
@@ -281,7 +290,10 @@ export function createHandler(
         region,
       );
       const copy = req.headers["x-amz-copy-source"] !== undefined;
-      if (!signing && !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery, copy)) {
+      if (
+        !signing &&
+        !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery, copy, isForm(req))
+      ) {
         // S3 tells anyone that a bucket does not exist; only existing ones are private.
         if (bucket !== "" && !backend.buckets.has(bucket)) {
           throw new S3Error("NoSuchBucket", undefined, { BucketName: bucket });
@@ -303,7 +315,7 @@ export function createHandler(
         principal: signing?.accessKey ?? "anonymous",
         sourceIp: req.socket.remoteAddress ?? "",
       };
-      await route(ctx);
+      await route(ctx, credentials);
     } catch (e) {
       if (e instanceof S3Error || isDiskFull(e)) {
         const err =

@@ -446,3 +446,53 @@ export function trailerSignature(ctx: SigningContext, previous: string, canonica
 }
 
 export { safeEqualHex };
+
+/**
+ * The signature of a browser form upload (POST Object): the base64 policy document signed with the
+ * key of the x-amz-credential field's scope (docs: "Authenticating Requests in Browser-Based
+ * Uploads Using POST"). The policy's own expiration and conditions are checked by post-object.ts.
+ * Returns the access key that signed.
+ */
+export function verifyPostPolicy(
+  fields: ReadonlyMap<string, string>,
+  credentials: Credentials,
+  region: string,
+): string {
+  const alg = fields.get("x-amz-algorithm");
+  const credential = fields.get("x-amz-credential");
+  const amzDate = fields.get("x-amz-date");
+  const signature = fields.get("x-amz-signature");
+  const policy = fields.get("policy") ?? "";
+  if (fields.has("awsaccesskeyid") || (fields.has("signature") && !signature))
+    throw new S3Error(
+      "InvalidArgument",
+      "POST with signature version 2 is not implemented by scar store: sign with AWS4-HMAC-SHA256",
+    );
+  if (alg !== ALGORITHM)
+    throw new S3Error("InvalidArgument", 'x-amz-algorithm only supports "AWS4-HMAC-SHA256"', {
+      ArgumentName: "x-amz-algorithm",
+      ArgumentValue: alg ?? "",
+    });
+  if (!credential || !amzDate || !signature)
+    throw new S3Error(
+      "InvalidArgument",
+      "Bucket POST must contain the fields x-amz-credential, x-amz-date and x-amz-signature with a policy",
+    );
+  const cred = parseCredential(credential, "InvalidArgument");
+  const secret = credentials.get(cred.accessKey);
+  if (secret === undefined)
+    throw new S3Error("InvalidAccessKeyId", undefined, { AWSAccessKeyId: cred.accessKey });
+  if (Number.isNaN(parseAmzDate(amzDate)))
+    throw new S3Error(
+      "InvalidArgument",
+      `x-amz-date '${amzDate}' is not an ISO 8601 basic date (YYYYMMDDTHHMMSSZ)`,
+    );
+  checkScope(cred, amzDate, region, "InvalidArgument");
+  const expected = hmac(signingKey(secret, cred.date, cred.region, cred.service), policy).toString("hex");
+  if (!safeEqualHex(expected, signature))
+    throw new S3Error(
+      "SignatureDoesNotMatch",
+      "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+    );
+  return cred.accessKey;
+}
