@@ -8,15 +8,55 @@ import { notificationConfigXml, parseNotificationConfig } from "./notifications.
 import { receiveSmall } from "./payload.js";
 import { parseXml, text, xmlDocument } from "./xml.js";
 
+/**
+ * ListBuckets, with S3's paging (2024): `prefix`, `max-buckets` (1 to 10,000) and an opaque
+ * `continuation-token` (here the last name given, base64url); `bucket-region` keeps only this
+ * store's region, the only one it has. Names come in S3's order (bytes of UTF-8, which bucket names'
+ * ASCII makes plain string order).
+ */
 export function listBuckets(ctx: Ctx): void {
+  const prefix = ctx.query.get("prefix") ?? "";
+  const maxRaw = ctx.query.get("max-buckets");
+  const max = maxRaw === undefined ? 10000 : Number(maxRaw);
+  if (!/^\d+$/.test(maxRaw ?? "1") || max < 1 || max > 10000)
+    throw new S3Error("InvalidArgument", "Argument max-buckets must be an integer between 1 and 10000.", {
+      ArgumentName: "max-buckets",
+      ArgumentValue: maxRaw ?? "",
+    });
+  const token = ctx.query.get("continuation-token");
+  let after = "";
+  if (token !== undefined) {
+    after = Buffer.from(token, "base64url").toString("utf8");
+    if (token === "" || Buffer.from(after, "utf8").toString("base64url") !== token)
+      throw new S3Error("InvalidArgument", "The continuation token provided is incorrect", {
+        ArgumentName: "continuation-token",
+        ArgumentValue: token,
+      });
+  }
+  const region = ctx.query.get("bucket-region");
+  const all = region !== undefined && region !== ctx.region ? [] : ctx.backend.listBuckets();
+  const matching = all
+    .filter((b) => b.name.startsWith(prefix) && b.name > after)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const page = matching.slice(0, max);
+  const next =
+    matching.length > max
+      ? Buffer.from(page[page.length - 1]!.name, "utf8").toString("base64url")
+      : undefined;
   sendXml(
     ctx,
     200,
     xmlDocument("ListAllMyBucketsResult", {
       Owner: OWNER,
       Buckets: {
-        Bucket: ctx.backend.listBuckets().map((b) => ({ Name: b.name, CreationDate: new Date(b.created) })),
+        Bucket: page.map((b) => ({
+          Name: b.name,
+          CreationDate: new Date(b.created),
+          BucketRegion: ctx.region,
+        })),
       },
+      ...(next ? { ContinuationToken: next } : {}),
+      ...(ctx.query.has("prefix") ? { Prefix: prefix } : {}),
     }),
   );
 }

@@ -11,6 +11,7 @@ import {
   DeleteBucketTaggingCommand,
   GetBucketTaggingCommand,
   GetBucketVersioningCommand,
+  ListBucketsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
@@ -154,4 +155,73 @@ test("bucket tagging keeps the tags in order; too many tags, object or bucket, a
     t.s3.send(new PutBucketTaggingCommand({ Bucket: "edges", Tagging: { TagSet: fiftyOne } })),
   );
   assert.equal(bucket.name, "InvalidTag");
+});
+
+test("ListBuckets pages with max-buckets and a continuation token, filtered by prefix", async () => {
+  const s = await withStore();
+  try {
+    for (const b of ["zeta", "alpha-2", "alpha-1", "beta", "alpha-3"])
+      await s.s3.send(new CreateBucketCommand({ Bucket: b }));
+    const names: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const r = await s.s3.send(
+        new ListBucketsCommand({ MaxBuckets: 2, ...(token ? { ContinuationToken: token } : {}) }),
+      );
+      names.push(...(r.Buckets ?? []).map((b) => b.Name!));
+      assert.ok((r.Buckets ?? []).every((b) => b.BucketRegion === "us-east-1"));
+      token = r.ContinuationToken;
+      pages++;
+    } while (token);
+    assert.deepEqual(names, ["alpha-1", "alpha-2", "alpha-3", "beta", "zeta"]);
+    assert.equal(pages, 3);
+    const alpha = await s.s3.send(new ListBucketsCommand({ Prefix: "alpha-", MaxBuckets: 2 }));
+    assert.deepEqual(
+      alpha.Buckets?.map((b) => b.Name),
+      ["alpha-1", "alpha-2"],
+    );
+    assert.equal(alpha.Prefix, "alpha-");
+    const rest = await s.s3.send(
+      new ListBucketsCommand({ Prefix: "alpha-", ContinuationToken: alpha.ContinuationToken }),
+    );
+    assert.deepEqual(
+      rest.Buckets?.map((b) => b.Name),
+      ["alpha-3"],
+    );
+    assert.equal(rest.ContinuationToken, undefined);
+    const elsewhere = await s.s3.send(new ListBucketsCommand({ BucketRegion: "eu-west-1" }));
+    assert.deepEqual(elsewhere.Buckets ?? [], []);
+    const bad = await s3Error(s.s3.send(new ListBucketsCommand({ MaxBuckets: 0 })));
+    assert.equal(bad.name, "InvalidArgument");
+    const forged = await s3Error(s.s3.send(new ListBucketsCommand({ ContinuationToken: "not a token!" })));
+    assert.match(forged.message, /continuation token provided is incorrect/);
+    // aws-cli: a page, then the next one from its token.
+    const home = mkdtempSync(join(tmpdir(), "scar-listbuckets-"));
+    try {
+      const cli = async (...args: string[]) => {
+        const r = await run(
+          "aws",
+          ["s3api", "list-buckets", "--output", "json", ...args],
+          awsEnv(home, s.store),
+        );
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as { Buckets: { Name: string }[]; ContinuationToken?: string };
+      };
+      const first = await cli("--prefix", "alpha-", "--max-buckets", "2");
+      assert.deepEqual(
+        first.Buckets.map((b) => b.Name),
+        ["alpha-1", "alpha-2"],
+      );
+      const second = await cli("--prefix", "alpha-", "--continuation-token", first.ContinuationToken!);
+      assert.deepEqual(
+        second.Buckets.map((b) => b.Name),
+        ["alpha-3"],
+      );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  } finally {
+    await s.stop();
+  }
 });
