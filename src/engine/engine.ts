@@ -213,6 +213,9 @@ export class Engine {
       prewarmDiskBytes: DEFAULT_DISK_MIB << 20,
       // an environment's start mounts no overlay and makes no disk on its way (runner.ts)
       spareBundles: true,
+      // every overlay over an image's layers (a run's, a warm environment's, a spare bundle's) keeps
+      // `scar image rm|prune` away from them for as long as it is mounted
+      leaseLayers: (dirs) => images.leaseLayerDirs(dirs),
     });
     let engine: Engine | undefined;
     // Jobs are created inside the store's commit: the hook runs before the upload is acknowledged, and
@@ -362,9 +365,11 @@ export class Engine {
         .filter((p) => !EMBEDDED_PROVIDERS.has(p.storage_provider))
         .map((p) => [p.storage_provider, opts.storageProviders![p.storage_provider]!]),
     );
+    const before = this.registry.get(spec.name);
     const fn = this.registry.save({ ...spec, raw: { ...spec.raw, storage_providers: providers } }, image);
     // New invocations get environments of the new revision; running ones finish in the old ones.
     this.pool.retire(fn.spec.name, fn.updatedAt);
+    if (before && before.image.digest !== image.digest) this.dropUnusedSpares(before.image.digest);
     if (this.warmPrewarm) this.prewarm(fn);
     await this.applyTriggers();
     this.log(`deployed '${spec.name}' (image ${image.ref}, ${image.digest.slice(0, 19)})`);
@@ -373,8 +378,10 @@ export class Engine {
 
   /** Removes a function. Its buckets, objects, jobs and logs are kept (as SCAR keeps buckets). */
   async remove(name: string): Promise<boolean> {
+    const image = this.registry.get(name)?.image.digest;
     const had = this.registry.remove(name);
     this.pool.retire(name);
+    if (image) this.dropUnusedSpares(image);
     if (had) {
       await this.applyTriggers();
       this.log(`removed '${name}' (its buckets, jobs and logs are kept)`);
@@ -499,6 +506,24 @@ export class Engine {
     this.jobs.close();
     await this.runner.close();
     for (const p of this.providers.values()) (p as S3Provider).destroy?.();
+  }
+
+  /**
+   * An image no deployed function uses any more: the runner's spare bundles of it go (in the
+   * background), or their mounts would keep its layers from `scar image rm|prune` until the engine
+   * stops. (Its warm environments close as their functions retire.)
+   */
+  private dropUnusedSpares(digest: string): void {
+    if (this.registry.list().some((f) => f.image.digest === digest)) return;
+    let layers: string[];
+    try {
+      layers = this.images.resolve(digest).layerDirs;
+    } catch {
+      // its record is gone (`scar image rm --force`): its spares stay, and keep its layers, until
+      // the engine stops
+      return;
+    }
+    void this.runner.dropSpareBundles(layers).catch(() => undefined);
   }
 
   private policy(name: string): FunctionPolicy {

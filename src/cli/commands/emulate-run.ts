@@ -147,7 +147,10 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
       `built ${built.reference} (${built.digest.slice(7, 19)}, ${human(built.uncompressedBytes)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
     );
 
-  const runner = await Runner.open({ stateDir: join(dataDir, "emulator") });
+  const runner = await Runner.open({
+    stateDir: join(dataDir, "emulator"),
+    leaseLayers: (dirs) => images.leaseLayerDirs(dirs),
+  });
   let fn: ImageFunction | undefined;
   try {
     fn = await ImageFunction.start({

@@ -277,13 +277,17 @@ export function registerImage(program: Command): void {
     }
     for (const n of r.untagged) process.stdout.write(`Untagged: ${n}\n`);
     for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+    if (r.kept) for (const line of keptLines(r.kept)) process.stdout.write(`${line}\n`);
   });
 
   addStoreOptions(
     image
       .command("prune")
       .description("remove images without a name, and every blob and layer no image uses")
-      .option("-a, --all", "remove all images (except those in use by a running container)"),
+      .option(
+        "-a, --all",
+        "remove all images (except those in use by a running container or a warm environment) and scar's cached Lambda runtime layer",
+      ),
   ).action(async (opts: StoreOpts & { all?: boolean }) => {
     const { images } = await open(opts);
     const r = await friendly(() => images.prune({ all: opts.all === true }));
@@ -292,10 +296,24 @@ export function registerImage(program: Command): void {
       return;
     }
     for (const d of r.images) process.stdout.write(`Deleted: ${d}\n`);
+    for (const line of keptLines(r.kept)) process.stdout.write(`${line}\n`);
     process.stdout.write(
       `Removed ${r.images.length} images, ${r.blobs} blobs, ${r.layers} unpacked layers; reclaimed ${human(r.bytes)}\n`,
     );
   });
+}
+
+/** What prune or rm left in place and why, a line each (nothing when it kept nothing). */
+function keptLines(kept: import("../../engine/images/index.js").Kept): string[] {
+  const inUse = "in use by a running container or a warm execution environment";
+  const lines = kept.images.map((d) => `Kept: ${d} (${inUse})`);
+  if (kept.layers > 0)
+    lines.push(
+      `Kept ${kept.layers} unpacked layer${kept.layers === 1 ? "" : "s"} (${human(kept.layerBytes)}) ${inUse}: a prune after ${kept.layers === 1 ? "it ends" : "they end"} removes ${kept.layers === 1 ? "it" : "them"}`,
+    );
+  for (const p of kept.pins)
+    lines.push(`Kept ${p.what} (${human(p.bytes)}) for the next build: 'scar image prune --all' removes it`);
+  return lines;
 }
 
 /**

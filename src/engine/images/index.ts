@@ -31,7 +31,7 @@ export type { PullEvent, PullOptions } from "./pull.js";
 export type { PushEvent, PushOptions, PushResult } from "./push.js";
 export { familiarName, formatReference, ImageReferenceError, parseReference } from "./reference.js";
 export { RegistryError } from "./registry.js";
-export type { ImageRecord, LayerRecord } from "./store.js";
+export type { ImageRecord, Kept, LayerRecord, Pin, PruneResult } from "./store.js";
 export { ImageNotFoundError } from "./store.js";
 export type { ImageConfig, Platform } from "./types.js";
 export { UnsafeLayerError } from "./unpack.js";
@@ -165,6 +165,16 @@ export class ImageStore {
   /** Keeps the image's layers from being pruned until the returned function is called. */
   lease(img: ResolvedImage): () => void {
     return this.store.lease(img.chainIds);
+  }
+
+  /**
+   * lease() by layer folders (ResolvedImage.layerDirs), as the runtime knows an image: the runtime
+   * takes one for every overlay it mounts over them, for as long as the mount lives
+   * (RunnerOptions.leaseLayers). Folders that are not this store's are left out.
+   */
+  leaseLayerDirs(dirs: readonly string[]): () => void {
+    const chains = dirs.map((d) => this.store.chainIdOfLayerDir(d)).filter((c) => c !== undefined);
+    return this.store.lease(chains);
   }
 
   /** Copies the merged file system of an image into dest (the fallback when overlay is unavailable). */

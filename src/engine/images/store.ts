@@ -6,6 +6,8 @@
  *   layers/<chainhex>/layer.json  its DiffID, whiteouts, opaque dirs, size (written last: marks it complete)
  *   images.json                 image records by manifest digest, and names (tags) pointing at them
  *   leases/<pid>-<id>.json      layers in use by a live process (prune leaves them alone)
+ *   pins/<group>/<key>.json     a blob kept for reuse though no image may use it (scar's Lambda runtime
+ *                               layer): prune keeps each group's most recently used one, `--all` not
  *   tmp/<pid>-<id>              work in progress; renamed into place when complete, so a crash leaves
  *                               only temp files, which prune removes
  *
@@ -18,7 +20,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { ensurePrivateDir } from "../data-dir.js";
 import { chainIds, checkDigest, Digester, DigestMismatchError, digestHex } from "./digest.js";
 import { formatReference, parseReference } from "./reference.js";
@@ -82,6 +84,33 @@ interface IndexFile {
   version: 1;
   images: Record<string, Omit<ImageRecord, "names">>;
   names: Record<string, string>;
+}
+
+/** A pin's record (see ContentStore.writePin); the caller may keep more fields in it. */
+export interface Pin {
+  digest: string;
+  /** what it is, for prune's report ("scar's Lambda runtime layer") */
+  what: string;
+}
+
+/** What prune or rm left in place that it would otherwise have deleted. */
+export interface Kept {
+  /** images prune would have removed, whose layers a running container or warm environment uses */
+  images: string[];
+  /** unpacked layers no image uses any more, kept because one is still mounted (or being made) */
+  layers: number;
+  layerBytes: number;
+  /** pinned blobs kept for reuse (see ContentStore.writePin) */
+  pins: { group: string; what: string; digest: string; bytes: number }[];
+}
+
+export interface PruneResult {
+  /** image digests removed */
+  images: string[];
+  blobs: number;
+  layers: number;
+  bytes: number;
+  kept: Kept;
 }
 
 export class ImageNotFoundError extends Error {
@@ -223,6 +252,14 @@ export class ContentStore {
   /** The overlay lower directory of an unpacked layer. */
   layerDir(chainId: string): string {
     return join(this.layerPath(chainId), "fs");
+  }
+
+  /** The ChainID of a folder layerDir() gave; undefined for any other folder (not this store's). */
+  chainIdOfLayerDir(dir: string): string | undefined {
+    const p = resolve(dir);
+    const hex = basename(dirname(p));
+    if (basename(p) !== "fs" || dirname(dirname(p)) !== join(this.root, "layers")) return undefined;
+    return /^[a-f0-9]{64}$/.test(hex) ? `sha256:${hex}` : undefined;
   }
 
   getLayer(chainId: string): LayerMeta | undefined {
@@ -454,6 +491,68 @@ export class ContentStore {
     return cfg;
   }
 
+  // ---- pins: blobs kept for reuse ------------------------------------------------------------------
+
+  private pinPath(group: string, key: string): string {
+    if (!/^[a-z0-9-]+$/.test(group) || !/^[A-Za-z0-9._-]+$/.test(key))
+      throw new Error(`invalid pin ${JSON.stringify(`${group}/${key}`)}`);
+    return join(this.root, "pins", group, `${key}.json`);
+  }
+
+  /**
+   * Keeps `pin.digest`, a blob made to be reused (scar's Lambda runtime layer, costly to make again),
+   * though no image may use it: prune and rm keep the most recently used pin of each group and its
+   * blob (older ones are what an older build of scar made), `prune --all` removes them all.
+   * `pin.what` names it in prune's report.
+   */
+  writePin<T extends Pin>(group: string, key: string, pin: T): void {
+    const file = this.pinPath(group, key);
+    fs.mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = this.tempPath("pin");
+    fs.writeFileSync(tmp, JSON.stringify(pin));
+    fs.renameSync(tmp, file);
+  }
+
+  /**
+   * A pin written by writePin, marked as used now (prune keeps the most recently used one of its
+   * group); undefined when there is none. Its blob may be gone (removed by `prune --all` or by hand):
+   * the caller checks.
+   */
+  readPin<T extends Pin>(group: string, key: string): T | undefined {
+    const file = this.pinPath(group, key);
+    try {
+      const pin = JSON.parse(fs.readFileSync(file, "utf8")) as T;
+      const now = new Date();
+      fs.utimesSync(file, now, now);
+      return pin;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Per group, the pins newest first (by last use), with their files. */
+  private pins(): { group: string; pins: { file: string; pin: Pin }[] }[] {
+    const dir = join(this.root, "pins");
+    const out: { group: string; pins: { file: string; pin: Pin }[] }[] = [];
+    for (const group of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const pins: { file: string; pin: Pin; used: number }[] = [];
+      for (const name of fs.readdirSync(join(dir, group))) {
+        const file = join(dir, group, name);
+        try {
+          const pin = JSON.parse(fs.readFileSync(file, "utf8")) as Pin;
+          checkDigest(pin.digest);
+          pins.push({ file, pin, used: fs.statSync(file).mtimeMs });
+        } catch {
+          // half of one (it is written by rename: should not be) or not a pin: it keeps nothing
+          pins.push({ file, pin: { digest: "", what: "" }, used: -1 });
+        }
+      }
+      pins.sort((a, b) => b.used - a.used);
+      out.push({ group, pins });
+    }
+    return out;
+  }
+
   // ---- leases, removal, garbage collection ----------------------------------------------------------
 
   /**
@@ -551,7 +650,7 @@ export class ContentStore {
   async remove(
     refs: string[],
     opts: { force?: boolean } = {},
-  ): Promise<{ untagged: string[]; deleted: string[] }> {
+  ): Promise<{ untagged: string[]; deleted: string[]; kept?: Kept }> {
     const untagged: string[] = [];
     const deleted: string[] = [];
     await this.withLock((idx) => {
@@ -593,45 +692,64 @@ export class ContentStore {
         }
       }
     });
-    if (deleted.length > 0) await this.collect();
-    return { untagged, deleted };
+    if (deleted.length === 0) return { untagged, deleted };
+    const { kept } = await this.collect();
+    return { untagged, deleted, kept };
   }
 
   /**
    * Prune: removes images without names (all images with `all`), then every blob and unpacked layer
    * no image uses and no live process leases, and temp files of dead processes.
    */
-  async prune(
-    opts: { all?: boolean } = {},
-  ): Promise<{ images: string[]; blobs: number; layers: number; bytes: number }> {
+  async prune(opts: { all?: boolean } = {}): Promise<PruneResult> {
     const images: string[] = [];
+    const inUse: string[] = [];
     await this.withLock((idx) => {
       const named = new Set(Object.values(idx.names));
       const leased = this.leased();
       for (const r of Object.values(idx.images)) {
         if (opts.all || !named.has(r.digest)) {
-          if (r.layers.some((l) => leased.has(l.chainId))) continue;
+          if (r.layers.some((l) => leased.has(l.chainId))) {
+            inUse.push(r.digest);
+            continue;
+          }
           delete idx.images[r.digest];
           images.push(r.digest);
           for (const [n, d] of Object.entries(idx.names)) if (d === r.digest) delete idx.names[n];
         }
       }
     });
-    const gc = await this.collect();
-    return { images, ...gc };
+    const gc = await this.collect(opts);
+    return { images, ...gc, kept: { ...gc.kept, images: inUse } };
   }
 
-  /** Deletes blobs and layers no image references (and no lease holds), and dead temp files. */
-  async collect(): Promise<{ blobs: number; layers: number; bytes: number }> {
+  /**
+   * Deletes blobs and layers no image references (and no lease holds), and dead temp files; keeps
+   * the most recently used pin of each group and its blob (see writePin), none with `all`. Says what
+   * it kept that it would have deleted but for a lease, and the pins it kept.
+   */
+  async collect(opts: { all?: boolean } = {}): Promise<Omit<PruneResult, "images">> {
     return this.withLock(async (idx) => {
       const { blobs, layers } = this.countRefs(idx);
       const leased = this.leased();
+      const kept: Kept = { images: [], layers: 0, layerBytes: 0, pins: [] };
       let nb = 0;
       let nl = 0;
       let bytes = 0;
+      const pinned = new Set<string>();
+      for (const { group, pins } of this.pins()) {
+        for (const [i, { file, pin }] of pins.entries()) {
+          const size = pin.digest ? this.blobSize(pin.digest) : undefined;
+          if (i === 0 && !opts.all && size !== undefined) {
+            pinned.add(pin.digest);
+            kept.pins.push({ group, what: pin.what, digest: pin.digest, bytes: size });
+          } else fs.rmSync(file, { force: true });
+        }
+      }
       for (const alg of fs.readdirSync(join(this.root, "blobs"))) {
         for (const hex of fs.readdirSync(join(this.root, "blobs", alg))) {
-          if (blobs.has(`${alg}:${hex}`) || leased.has(`${alg}:${hex}`)) continue;
+          const digest = `${alg}:${hex}`;
+          if (blobs.has(digest) || leased.has(digest) || pinned.has(digest)) continue;
           const p = join(this.root, "blobs", alg, hex);
           bytes += fs.statSync(p).size;
           fs.rmSync(p, { force: true });
@@ -640,8 +758,15 @@ export class ContentStore {
       }
       for (const hex of fs.readdirSync(join(this.root, "layers"))) {
         const chain = `sha256:${hex}`;
-        if (layers.has(chain) || leased.has(chain) || this.inflightLayers.has(chain)) continue;
+        if (layers.has(chain) || this.inflightLayers.has(chain)) continue;
         const meta = this.getLayer(chain);
+        if (leased.has(chain)) {
+          // mounted under a container or a warm environment (or being made): deleting it would
+          // pull the files from under them
+          kept.layers++;
+          kept.layerBytes += meta?.size ?? 0;
+          continue;
+        }
         const trash = this.tempPath("trash");
         fs.renameSync(join(this.root, "layers", hex), trash);
         await removeTree(trash);
@@ -653,7 +778,7 @@ export class ContentStore {
         if (pidAlive(pid) && !name.includes("-trash-")) continue;
         await removeTree(join(this.root, "tmp", name));
       }
-      return { blobs: nb, layers: nl, bytes };
+      return { blobs: nb, layers: nl, bytes, kept };
     }, false);
   }
 

@@ -81,9 +81,18 @@ export interface EnvironmentHost {
   readonly disks?: DiskPool;
   /**
    * Removes what the runtime left of container `id`, unmounts its overlay, deletes its folder and
-   * puts its disk back in the pool, as after a run; resolves when all of that is done.
+   * puts its disk back in the pool, as after a run, then calls `unlease` (the bundle's lease on its
+   * layers); resolves when all of that is done.
    */
-  release(id: string, dir: string, mounted: string | undefined, disk: Disk | undefined): Promise<void>;
+  release(
+    id: string,
+    dir: string,
+    mounted: string | undefined,
+    disk: Disk | undefined,
+    unlease: (() => void) | undefined,
+  ): Promise<void>;
+  /** RunnerOptions.leaseLayers: the image store's lease on layers an overlay is mounted over */
+  readonly leaseLayers?: (layers: readonly string[]) => () => void;
   /** an environment is starting: the runner's close() closes it, its sweep leaves it alone */
   track(env: Environment): void;
   /** the environment ended (closed, or its start failed): the runner forgets it */
@@ -103,6 +112,12 @@ export interface PreparedBundle {
   readonly state: BundleState;
   /** the disk (RunRequest.diskBytes) its overlay's upper and /tmp live on */
   disk?: Disk;
+  /**
+   * releases the image store's lease on its layers (EnvironmentHost.leaseLayers), taken before its
+   * overlay is mounted; whoever holds the bundle (a spare, then its environment) has it called when
+   * the bundle is released
+   */
+  unlease?: () => void;
   /** everything is in place (a failed or unfinished one is released, never used) */
   ready: boolean;
 }
@@ -124,6 +139,8 @@ export async function prepareEnvironmentBundle(
   diskBytes: number | undefined,
   config?: (b: PreparedBundle) => unknown,
 ): Promise<void> {
+  // before anything is mounted over the layers: prune must not delete them from under the overlay
+  b.unlease ??= host.leaseLayers?.(layers);
   if (diskBytes !== undefined && host.disks && host.rootfs === "overlay") {
     try {
       b.disk = await host.disks.acquire(diskBytes);
@@ -693,7 +710,7 @@ class WarmEnvironment implements Environment {
     const { mounted, mountedBy } = this.bundle.state;
     const stillMounted = ns?.alive && ns.pid === mountedBy ? mounted : undefined;
     try {
-      await this.host.release(this.id, this.dir, stillMounted, this.disk);
+      await this.host.release(this.id, this.dir, stillMounted, this.disk, this.bundle.unlease);
     } finally {
       this.host.forget(this.id);
     }

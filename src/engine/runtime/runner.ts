@@ -93,6 +93,13 @@ export interface RunnerOptions {
    * and the runtime's start; default false
    */
   spareBundles?: boolean;
+  /**
+   * Keeps the image store from deleting these layer folders (ImageStore.leaseLayerDirs): taken for
+   * every bundle mounted over an image's layers (a run, a warm environment, a spare bundle) before
+   * its mount, and released once the mount is gone, so that `scar image rm|prune` leave the layers
+   * of a live container alone whoever started it
+   */
+  leaseLayers?: (layers: readonly string[]) => () => void;
 }
 
 export interface RuntimeInfo {
@@ -138,6 +145,8 @@ export class Runner {
   private readonly spares = new Map<string, Spare>();
   /** RunnerOptions.spareBundles */
   private spareBundles = false;
+  /** RunnerOptions.leaseLayers */
+  private leaseLayers: ((layers: readonly string[]) => () => void) | undefined;
   private closed = false;
   private trashing: Promise<void> | undefined;
   private trashAgain = false;
@@ -262,6 +271,7 @@ export class Runner {
         placement ? { placement, staleParents: staleRunnerParents(placement, tag) } : undefined,
       );
       runner.spareBundles = opts.spareBundles ?? false;
+      runner.leaseLayers = opts.leaseLayers;
       if (disks && runner.spareBundles) disks.keepSpare = true;
       if (opts.sweep ?? true) await runner.sweep();
       return runner;
@@ -382,7 +392,7 @@ export class Runner {
         r();
       };
     });
-    const spare: Spare = { bundle, done: Promise.resolve(), hurry: () => hurry() };
+    const spare: Spare = { bundle, layers: req.image.layers, done: Promise.resolve(), hurry: () => hurry() };
     spare.done = (async () => {
       await turn;
       // (taken meanwhile: prepared for its taker, which waits)
@@ -401,6 +411,18 @@ export class Runner {
       void this.dropSpare(k);
   }
 
+  /**
+   * Releases the spares prepared for an image (its layer folders, as EnvironmentRequest.image has
+   * them): its last function was removed or moved to another image, and a spare's mount would keep
+   * the layers from `scar image rm|prune` until the engine stops.
+   */
+  async dropSpareBundles(layers: readonly string[]): Promise<void> {
+    const of = JSON.stringify(layers);
+    await Promise.all(
+      [...this.spares].filter(([, s]) => JSON.stringify(s.layers) === of).map(([k]) => this.dropSpare(k)),
+    );
+  }
+
   /** Releases the spare of `key` (when it is prepared). */
   private async dropSpare(key: string): Promise<void> {
     const s = this.spares.get(key);
@@ -417,7 +439,7 @@ export class Runner {
     const ns = this.runtime.host.namespace;
     const { mounted, mountedBy } = b.state;
     const stillMounted = ns?.alive && ns.pid === mountedBy ? mounted : undefined;
-    await this.cleanup(b.id, b.dir, stillMounted, b.disk).catch(() => undefined);
+    await this.cleanup(b.id, b.dir, stillMounted, b.disk, b.unlease).catch(() => undefined);
     await this.finishing.get(b.id);
   }
 
@@ -436,8 +458,9 @@ export class Runner {
       ...(this.disks ? { disks: this.disks } : {}),
       track: (env) => this.environments.set(env.id, env),
       forget: (id) => this.environments.delete(id),
-      release: async (id, dir, mounted, disk) => {
-        await this.cleanup(id, dir, mounted, disk);
+      ...(this.leaseLayers ? { leaseLayers: this.leaseLayers } : {}),
+      release: async (id, dir, mounted, disk, unlease) => {
+        await this.cleanup(id, dir, mounted, disk, unlease);
         await this.finishing.get(id);
       },
     };
@@ -480,6 +503,8 @@ export class Runner {
     let mounted: string | undefined;
     /** the run's disk (RunRequest.diskBytes) */
     let disk: Disk | undefined;
+    /** the image store's lease on the layers, released once the overlay over them is gone */
+    const unlease = this.leaseLayers?.(req.image.layers);
     this.active.set(id, () => {
       if (ctl.kill) ctl.kill("close");
       else ctl.pending = "close";
@@ -582,7 +607,7 @@ export class Runner {
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
     } finally {
       const t2 = performance.now();
-      await this.cleanup(id, dir, mounted, disk);
+      await this.cleanup(id, dir, mounted, disk, unlease);
       timings.cleanupMs = performance.now() - t2;
       this.active.delete(id);
     }
@@ -758,7 +783,18 @@ export class Runner {
     return undefined;
   }
 
-  private async cleanup(id: string, dir: string, mounted: string | undefined, disk?: Disk): Promise<void> {
+  /**
+   * Removes what is left of a container or bundle `id` (see EnvironmentHost.release); `unlease`
+   * (RunnerOptions.leaseLayers) is called once nothing is mounted over the image's layers any more:
+   * never while a mount may remain (a failed umount keeps the layers until the engine ends).
+   */
+  private async cleanup(
+    id: string,
+    dir: string,
+    mounted: string | undefined,
+    disk?: Disk,
+    unlease?: () => void,
+  ): Promise<void> {
     // `run` deletes the container when it exits; state is left only when the runtime failed or was killed
     if (existsSync(join(this.runtime.stateDir, id))) await this.runtime.delete(id, true);
     if (hierarchyDirs(`${this.cgroupParent}/${id}`).length > 0) await removeCgroup(this.cgroupParent, id);
@@ -771,13 +807,17 @@ export class Runner {
       const done = ns
         .finishRun(id, dir, mounted !== undefined)
         // the overlay is gone: the disk can be emptied and used again (not if the umount failed)
-        .then(() => (disk ? this.disks?.release(`${id}-wipe`, disk) : undefined))
+        .then(() => {
+          unlease?.();
+          return disk ? this.disks?.release(`${id}-wipe`, disk) : undefined;
+        })
         .catch(async () => {
           // The helper was killed before it finished: its namespace, and the overlay in it, went with
           // the runtime's last process, so the folder holds no mount and goes to the trash.
           // The next helper deletes it (a rootless engine cannot delete the overlay's mode-000 work
           // folder itself; the helper, root in the user namespace, can).
           if (!ns.alive || ns.pid !== helper) {
+            unlease?.();
             if (!this.closed) await ns.ensure().catch(() => undefined);
             return this.discard(id, dir).catch(() => undefined);
           }
@@ -788,6 +828,8 @@ export class Runner {
       this.finishing.set(id, done);
       return;
     }
+    // no helper: no overlay (a copy of the layers, or its namespace went with its mounts)
+    unlease?.();
     await this.discard(id, dir);
   }
 
@@ -875,6 +917,8 @@ const SPARE_DELAY_MS = 250;
 /** A bundle being prepared ahead (ready when `bundle.ready`), and its preparation. */
 interface Spare {
   bundle: PreparedBundle;
+  /** the image's layer folders it is prepared for */
+  layers: readonly string[];
   done: Promise<void>;
   /** starts the preparation now instead of after SPARE_DELAY_MS */
   hurry: () => void;
