@@ -8,14 +8,17 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { Engine } from "../../../src/engine/engine.js";
 import { ImageStore } from "../../../src/engine/images/index.js";
 import { agentBinaryPath } from "../../../src/engine/runtime/agent-binary.js";
 import { Runner } from "../../../src/engine/runtime/index.js";
 import type { EnvironmentRequest } from "../../../src/engine/runtime/types.js";
+import { parseFdl } from "../../../src/fdl/index.js";
+import { waitFor } from "../api-harness.js";
 import { type Fixture, makeFixture } from "../runtime/fixtures.js";
 
 const bin = new URL("../../../../bin/scar", import.meta.url).pathname;
@@ -151,4 +154,48 @@ test("the runner's close releases what its environments and spares held", async 
   assert.deepEqual(pruned.images, [img.digest]);
   assert.equal(pruned.layers, 1);
   assert.ok(!existsSync(img.layerDirs[0]!));
+});
+
+test("the engine: a prewarmed function's environment and spare keep its image; removing the function lets prune have it", async () => {
+  const engine = await Engine.start({
+    dataDir: join(work, "engine"),
+    s3Port: 0,
+    concurrency: 1,
+    warmPrewarm: true,
+  });
+  try {
+    const tag = "localhost/leases/engine:1";
+    await engine.images.import(f.base, { format: "rootfs", tag, changes: ["ENV PATH=/bin"] });
+    const img = engine.images.resolve(tag);
+    const dir = mkdtempSync(join(work, "fdl-"));
+    writeFileSync(join(dir, "script.sh"), "head -1 /etc/passwd\n");
+    const yaml = `functions:\n  aws:\n  - lambda:\n      name: held\n      memory: 128\n      init_script: script.sh\n      container:\n        image: ${tag}\n`;
+    await engine.deploy(parseFdl(join(dir, "fn.yaml"), yaml).functions[0]!);
+    await waitFor("the environment started at deploy", () =>
+      engine.environmentStats().held?.idle === 1 ? true : undefined,
+    );
+    await engine.runner.drain();
+    assert.equal(engine.runner.spareBundleIds().length, 1, "the image's spare bundle is present");
+
+    const pruned = await engine.images.prune({ all: true });
+    assert.deepEqual(pruned.images, []);
+    assert.deepEqual(pruned.kept.images, [img.digest]);
+    const { job, result } = await engine.invoke("held", {}, { sync: true });
+    assert.equal(job.status, "succeeded", result?.log.join("\n"));
+    assert.equal(job.environment?.start, "warm");
+    assert.equal(result!.output.toString(), "root:x:0:0:root:/root:/bin/sh\n");
+
+    // the function removed: its environment closes and its image's spare goes, in the background
+    await engine.remove("held");
+    const removed = await engine.images.remove([tag]);
+    assert.deepEqual(removed.deleted, [img.digest]);
+    await waitFor("the layers to be released", async () =>
+      (await engine.images.prune()).kept.layers === 0 ? true : undefined,
+    );
+    assert.ok(!existsSync(img.layerDirs[0]!), "pruned once nothing is mounted over it");
+    assert.deepEqual(engine.runner.spareBundleIds(), []);
+    assert.deepEqual(engine.runner.environmentIds(), []);
+  } finally {
+    await engine.close();
+  }
 });
