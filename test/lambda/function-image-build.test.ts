@@ -4,7 +4,7 @@
  * with a one-line error before any image is recorded. A real `docker-registry` on loopback.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import { ImageStore } from "../../src/engine/images/index.js";
 import { type Manifest, MEDIA } from "../../src/engine/images/types.js";
 import { parseFdl } from "../../src/fdl/load.js";
-import { buildFunctionImage, FunctionImageError } from "../../src/lambda/image/builder.js";
+import { buildFunctionImage, FunctionImageError, RUNTIME_PIN_GROUP } from "../../src/lambda/image/builder.js";
 import type { ImageSource } from "../../src/lambda/image/types.js";
 import {
   busyboxLayer,
@@ -146,7 +146,7 @@ test("reproducible: the same inputs give the same digest; a script edit changes 
   const f = fdl("rep", "echo one\n");
   const a = await build(f, "scar-lambda/rep:a");
   // compress the runtime layer again instead of using the one kept from the first build
-  rmSync(join(images.store.root, "scar-lambda-runtime"), { recursive: true, force: true });
+  rmSync(join(images.store.root, "pins", RUNTIME_PIN_GROUP), { recursive: true, force: true });
   const b = await build(fdl("rep", "echo one\n"), "scar-lambda/rep:b");
   assert.equal(b.digest, a.digest);
   const c = await build(fdl("rep", "echo two\n"), "scar-lambda/rep:c");
@@ -246,4 +246,38 @@ test("bad input is refused in one line with the fix, and no image is recorded", 
     /^FunctionImageError: init_script '.*script\.sh' does not exist: fix the path in the FDL file$/,
   );
   assert.equal(images.find(`${reg.host}/lab/never:1`), undefined);
+});
+
+test("prune keeps the runtime layer for the next build, says so, and prune --all removes it", async () => {
+  const built = await build(fdl("pin", "echo pin\n"), "scar-lambda/pin:1");
+  const runtime = manifestOf(built.digest).layers[1]!.digest;
+  // no image uses it any more: every function image goes
+  for (const r of images.list())
+    if (r.layers.some((l) => l.digest === runtime)) await images.remove([r.digest], { force: true });
+  assert.ok(images.list().every((r) => r.layers.every((l) => l.digest !== runtime)));
+  const prune = (...args: string[]) => {
+    // the CLI in its own process, on this test's data folder
+    const env: NodeJS.ProcessEnv = { ...process.env, SCAR_DATA_DIR: join(work, "data") };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const bin = new URL("../../../bin/scar", import.meta.url).pathname;
+    const r = spawnSync(bin, ["image", "prune", ...args], { env, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const kept = prune();
+  assert.match(
+    kept,
+    /^Kept scar's Lambda runtime layer \(\d+(\.\d)? MB\) for the next build: 'scar image prune --all' removes it$/m,
+  );
+  assert.ok(images.store.hasBlob(runtime), "a plain prune keeps it");
+  const json = JSON.parse(prune("--json")) as { kept: { pins: { group: string; digest: string }[] } };
+  assert.deepEqual(
+    json.kept.pins.map((p) => [p.group, p.digest]),
+    [[RUNTIME_PIN_GROUP, runtime]],
+  );
+  // (in this process: another one still sees this one's leases of the build for a few seconds)
+  const all = await images.prune({ all: true });
+  assert.deepEqual(all.kept.pins, []);
+  assert.ok(!images.store.hasBlob(runtime), "prune --all removes it");
+  assert.doesNotMatch(prune(), /Lambda runtime layer/, "and its pin");
 });

@@ -305,7 +305,8 @@ export function registerImage(program: Command): void {
 
 /** What prune or rm left in place and why, a line each (nothing when it kept nothing). */
 function keptLines(kept: import("../../engine/images/index.js").Kept): string[] {
-  const inUse = "in use by a running container or a warm execution environment";
+  // (a lease: a container or warm environment mounted over the layers, or a pull, import or build)
+  const inUse = "in use by a running container, a warm execution environment or an image being made";
   const lines = kept.images.map((d) => `Kept: ${d} (${inUse})`);
   if (kept.layers > 0)
     lines.push(

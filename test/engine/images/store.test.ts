@@ -212,3 +212,26 @@ for (const umask of [0o022, 0o077])
       process.umask(before);
     }
   });
+
+test("pins: prune keeps each group's most recently used pin and its blob, drops older ones; --all drops all", async () => {
+  const images = new ImageStore({ dataDir: tempDir("scar-pins-") });
+  const store = images.store;
+  const older = store.putBlob(Buffer.from("runtime layer of an older scar"));
+  const newer = store.putBlob(Buffer.from("runtime layer of this scar"));
+  const loose = store.putBlob(Buffer.from("nobody keeps this one"));
+  store.writePin("cache", "old", { digest: older, what: "an older layer" });
+  const past = new Date(Date.now() - 3600_000);
+  fs.utimesSync(join(store.root, "pins/cache/old.json"), past, past);
+  store.writePin("cache", "new", { digest: newer, what: "the layer" });
+  const p1 = await images.prune();
+  assert.deepEqual(p1.kept.pins, [{ group: "cache", what: "the layer", digest: newer, bytes: 26 }]);
+  assert.equal(p1.blobs, 2, "the older pin's blob and the loose one go");
+  assert.ok(store.hasBlob(newer) && !store.hasBlob(older) && !store.hasBlob(loose));
+  assert.equal(store.readPin("cache", "old"), undefined, "the older pin is gone");
+  assert.deepEqual(store.readPin("cache", "new"), { digest: newer, what: "the layer" });
+  assert.equal((await images.prune()).kept.pins.length, 1, "kept at every prune");
+  const all = await images.prune({ all: true });
+  assert.deepEqual(all.kept.pins, []);
+  assert.ok(!store.hasBlob(newer));
+  assert.equal(store.readPin("cache", "new"), undefined);
+});
