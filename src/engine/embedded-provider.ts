@@ -37,7 +37,9 @@ export class EmbeddedStoreProvider implements StorageProvider {
 
   async download(bucket: string, key: string, destFile: string, opts: DownloadOptions = {}): Promise<void> {
     const fail = (err: unknown) =>
-      new StorageError(`downloading '${key}' from bucket '${bucket}' failed: ${describe(err)}`, this.id);
+      new StorageError(`downloading '${key}' from bucket '${bucket}' failed: ${describe(err)}`, this.id, {
+        cause: err,
+      });
     let files: string[];
     try {
       ({ files } = this.backend.objectFiles(bucket, key));

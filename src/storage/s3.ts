@@ -55,6 +55,9 @@ export class S3Provider implements StorageProvider {
       throw new StorageError(
         `downloading '${key}' from bucket '${bucket}' failed: ${describe(err)}`,
         this.id,
+        {
+          cause: err,
+        },
       );
     }
   }

@@ -34,8 +34,10 @@ export class StorageError extends Error {
   constructor(
     message: string,
     readonly provider: string,
+    /** `cause`: the error underneath (a file system error keeps its code there: ENOSPC, ...) */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "StorageError";
   }
 }

@@ -128,6 +128,15 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     };
   };
 
+  /**
+   * Writing the input folder failed: past the function's own disk (Workspace.noRoom), or another
+   * file system error (the data disk is full, ...), told in the script's paths.
+   */
+  const inputNotWritten = (err: unknown, w: Workspace): InvocationResult => {
+    if (w.noRoom && noRoom(err)) return finish("disk", w.noRoom());
+    return finish("stage-error", scriptView((err as Error).message ?? String(err), w));
+  };
+
   try {
     try {
       ws = await req.executor.workspace(root, requestId, req.signal);
@@ -155,12 +164,16 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
         permanent = true;
         return finish("stage-error", err.message);
       }
-      // Also a file system error writing the input folder (the disk is full, ...): told in the
-      // script's paths.
-      return finish("stage-error", scriptView((err as Error).message ?? String(err), ws));
+      return inputNotWritten(err, ws);
     }
 
-    const command = await chooseCommand(req, parsed, ws, log, basename(inputFile));
+    let command: Command;
+    try {
+      command = await chooseCommand(req, parsed, ws, log, basename(inputFile));
+    } catch (err) {
+      // the script is staged into the input folder too
+      return inputNotWritten(err, ws);
+    }
     const { env, warnings } = buildEnv({
       fn,
       requestId,
@@ -271,6 +284,15 @@ function inputFileName(ev: StorageEvent): string {
       `the input key '${oneLine(ev.key)}' of bucket '${oneLine(ev.bucket)}' cannot be staged as a file: ${why}`,
     );
   return name;
+}
+
+/** The error (or one it was caused by) is a write that found no room on its disk. */
+function noRoom(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return true;
+  }
+  return false;
 }
 
 /** A message with the request's host folders written as the script sees them (`/tmp/<id>/input|output`). */

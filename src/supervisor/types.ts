@@ -23,6 +23,14 @@ export interface Workspace {
    * stage-out) instead of removing the request's folder.
    */
   release?: () => Promise<void>;
+  /**
+   * Called when a write into these folders found no room (ENOSPC, EDQUOT) and they are on a disk of
+   * the function's own size (a warm environment's): returns what that means, and stage-in fails with
+   * reason `disk` and these words, as when the executor moves the input onto that disk itself (the
+   * executor may also stop reusing that disk). Unset (a workspace on the data disk): a stage-error,
+   * since a full data disk may have room on a retry.
+   */
+  noRoom?: () => string;
 }
 
 export type Command =

@@ -83,6 +83,13 @@ export class WarmContainerExecutor implements Executor {
       ...containerWorkspace(root, requestId),
       ...folders,
       release: () => this.releaseHeld(held),
+      // Staged straight onto the environment's disk: an input past it is told as run() tells it, and
+      // as there the environment is not reused (what an earlier invocation left on its root file
+      // system may be what fills the disk).
+      noRoom: () => {
+        held.reusable = false;
+        return inputPastDisk(this.diskMiB);
+      },
     };
   }
 
@@ -177,13 +184,7 @@ export class WarmContainerExecutor implements Executor {
       const e = err as NodeJS.ErrnoException;
       // Inputs live on the environment's disk, with what the function writes.
       if (e.code === "ENOSPC" || e.code === "EDQUOT")
-        return {
-          result: failed(
-            "disk",
-            `The input does not fit the function's disk of ${this.diskMiB} MiB (its input and output folders and root file system together). Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`,
-          ),
-          reusable: false,
-        };
+        return { result: failed("disk", inputPastDisk(this.diskMiB)), reusable: false };
       return {
         result: failed("start-error", `the input could not be placed in the environment: ${e.message}`),
         reusable: false,
@@ -266,6 +267,11 @@ export class WarmContainerExecutor implements Executor {
       hostname: "scar",
     };
   }
+}
+
+/** Why an input could not be placed in an environment whose disk is `diskMiB` MiB. */
+function inputPastDisk(diskMiB: number): string {
+  return `The input does not fit the function's disk of ${diskMiB} MiB (its input and output folders and root file system together). Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`;
 }
 
 function failed(reason: ExecResult["reason"], detail: string): ExecResult {
