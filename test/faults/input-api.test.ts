@@ -113,6 +113,10 @@ test("/run: a script's output past 6 MiB keeps its start and its end, where the 
     body: service("loud", {
       script:
         'echo "starting"\nhead -c 8000000 /dev/zero | tr "\\000" a | fold -w 99\necho "ERROR: it failed at the end" >&2\nexit 1\n',
+      // Not scar.cfg's 2 s of this file: at half a CPU the script took 1.2 s of them with the
+      // machine's load at 10 (its 8 MB also pass through the agent and the engine), and a heavier
+      // load killed it at the limit, before its last line.
+      scar: { timeout: 300 },
     }),
   });
   assert.equal(r.status, 201, await r.text());
@@ -121,6 +125,8 @@ test("/run: a script's output past 6 MiB keeps its start and its end, where the 
   assert.equal(run.status, 200);
   assert.equal(run.headers.get("x-scar-output"), "logs");
   const text = Buffer.from(await run.text(), "base64").toString();
+  const job = await (await call("GET", `/system/jobs/${run.headers.get("x-scar-request-id")}`)).json();
+  assert.equal(job.reason, "script-error", "it ran to its end (exit 1), not into a limit");
   assert.ok(text.startsWith("starting\n"), text.slice(0, 100));
   assert.match(text, /\n\[scar: output truncated, \d+ bytes omitted\]\n/);
   assert.ok(text.endsWith("ERROR: it failed at the end\n"), text.slice(-200));
