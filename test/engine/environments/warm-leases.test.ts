@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -145,6 +145,27 @@ test("a warm environment and a spare bundle keep their image's layers from rm an
   assert.equal(last.layers, 1, "the layer goes once nothing uses it");
   assert.equal(last.kept.layers, 0);
   assert.ok(!existsSync(layer));
+});
+
+test("a run (isolation: invocation) holds the lease until its overlay is unmounted", async () => {
+  const { img, req } = await importImage("localhost/leases/bb:3");
+  const shared = mkdtempSync(join(work, "shared-"));
+  chmodSync(shared, 0o777);
+  // the run waits for the test's word, so that prune runs while it is mounted
+  const run = runner.run({
+    image: req.image,
+    entrypoint: ["/bin/sh", "-c", "touch /w/started; while [ ! -e /w/go ]; do sleep 0.05; done"],
+    mounts: [{ source: shared, destination: "/w" }],
+    timeoutMs: 60_000,
+  });
+  await waitFor("the run to start", () => (existsSync(join(shared, "started")) ? true : undefined));
+  assert.deepEqual((await images.prune({ all: true })).kept.images, [img.digest]);
+  writeFileSync(join(shared, "go"), "");
+  assert.equal((await run).reason, "ok");
+  await runner.drain(); // its overlay is unmounted in the background
+  const pruned = await images.prune({ all: true });
+  assert.deepEqual(pruned.images, [img.digest], "released once its overlay is gone");
+  assert.ok(!existsSync(img.layerDirs[0]!));
 });
 
 test("the runner's close releases what its environments and spares held", async () => {
