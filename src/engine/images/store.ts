@@ -520,14 +520,19 @@ export class ContentStore {
    */
   readPin<T extends Pin>(group: string, key: string): T | undefined {
     const file = this.pinPath(group, key);
+    let pin: T;
     try {
-      const pin = JSON.parse(fs.readFileSync(file, "utf8")) as T;
-      const now = new Date();
-      fs.utimesSync(file, now, now);
-      return pin;
+      pin = JSON.parse(fs.readFileSync(file, "utf8")) as T;
     } catch {
       return undefined;
     }
+    try {
+      const now = new Date();
+      fs.utimesSync(file, now, now);
+    } catch {
+      // removed meanwhile (prune --all): the caller finds its blob gone, or leases it first
+    }
+    return pin;
   }
 
   /** Per group, the pins newest first (by last use), with their files. */
