@@ -567,7 +567,8 @@ export function listObjects(ctx: Ctx, v2: boolean): void {
   if (v2) {
     const token = q.get("continuation-token");
     const startAfter = q.get("start-after");
-    const after = token !== undefined ? decodeToken(token) : (startAfter ?? "");
+    // An empty token is no token (S3 lists from the start and echoes it empty).
+    const after = token !== undefined && token !== "" ? decodeToken(token) : (startAfter ?? "");
     const params = { prefix, delimiter, maxKeys, after };
     const page = listPage(b, params);
     sendXml(

@@ -222,6 +222,20 @@ function anonymousAllowed(
   return b.publicObjects === true || anonymousCanRead(b.objects.get(key)?.acl);
 }
 
+const PREFLIGHT_METHODS = new Set(["GET", "PUT", "HEAD", "POST", "DELETE"]);
+
+/** Why an OPTIONS request is not a preflight S3 can judge (400), or undefined when it is one. */
+function malformedPreflight(
+  origin: string | undefined,
+  method: string | string[] | undefined,
+): string | undefined {
+  if (origin === undefined || origin === "") return "Insufficient information. Origin request header needed.";
+  if (typeof method !== "string" || method === "")
+    return "Insufficient information. Access-Control-Request-Method request header needed.";
+  if (!PREFLIGHT_METHODS.has(method.toUpperCase())) return `Invalid Access-Control-Request-Method: ${method}`;
+  return undefined;
+}
+
 function isForm(req: IncomingMessage): boolean {
   return /^multipart\/form-data\s*;/i.test(req.headers["content-type"] ?? "");
 }
@@ -266,6 +280,10 @@ export function createHandler(
     // Browser pages: a preflight is answered here, before signatures (it carries none). The
     // store-wide allowlist (cors.ts) first, else the bucket's own rules (bucket-cors.ts).
     const origin = req.headers.origin;
+    if (req.method === "OPTIONS") {
+      const refused = malformedPreflight(origin, req.headers["access-control-request-method"]);
+      if (refused) return sendError(meta, new S3Error("BadRequest", refused), path);
+    }
     const corsOutcome =
       typeof origin === "string" && !originAllowed(cors, origin)
         ? applyBucketCors(
@@ -300,6 +318,9 @@ export function createHandler(
         }
         throw new S3Error("AccessDenied");
       }
+      // Expect: 100-continue (startStore handles checkContinue here): the client sends its body
+      // only once the request is known to be signed and allowed, as S3 answers it.
+      if (/^100-continue$/i.test(String(req.headers.expect ?? ""))) res.writeContinue();
       const ctx: Ctx = {
         req,
         res,
@@ -356,10 +377,10 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
   });
   // Events that were committed before a crash but never acknowledged go out before we take requests.
   await backend.redeliver();
-  const server: Server = createServer(
-    { keepAlive: true, requestTimeout: 0 },
-    createHandler(backend, credentials, region, opts.corsOrigins),
-  );
+  const handler = createHandler(backend, credentials, region, opts.corsOrigins);
+  const server: Server = createServer({ keepAlive: true, requestTimeout: 0 }, handler);
+  // Not Node's automatic 100 Continue: the handler sends it after the signature check.
+  server.on("checkContinue", handler);
   server.keepAliveTimeout = 30_000;
   const host = opts.host ?? "127.0.0.1";
   await new Promise<void>((ok, fail) => {

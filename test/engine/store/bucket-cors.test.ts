@@ -185,3 +185,28 @@ test("an origin on the store-wide allowlist is answered by it, whatever the buck
     await t.stop();
   }
 });
+
+test("a malformed preflight is 400: no Origin, no or an unknown Access-Control-Request-Method", async () => {
+  const t = await withStore({ corsOrigins: [APP] });
+  try {
+    await t.store.backend.createBucket("web");
+    const url = `${t.store.url}/web/k`;
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ "access-control-request-method": "PUT" }, /Origin request header needed/],
+      [{ origin: APP }, /Access-Control-Request-Method request header needed/],
+      [
+        { origin: APP, "access-control-request-method": "PATCH" },
+        /Invalid Access-Control-Request-Method: PATCH/,
+      ],
+    ];
+    for (const [headers, why] of cases) {
+      const r = await fetch(url, { method: "OPTIONS", headers });
+      assert.equal(r.status, 400, JSON.stringify(headers));
+      const body = await r.text();
+      assert.match(body, /<Code>BadRequest<\/Code>/);
+      assert.match(body, why);
+    }
+  } finally {
+    await t.stop();
+  }
+});

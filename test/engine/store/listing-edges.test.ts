@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import {
   CreateBucketCommand,
   DeleteBucketTaggingCommand,
+  DeleteObjectCommand,
   GetBucketTaggingCommand,
   GetBucketVersioningCommand,
   ListBucketsCommand,
@@ -223,5 +224,33 @@ test("ListBuckets pages with max-buckets and a continuation token, filtered by p
     }
   } finally {
     await s.stop();
+  }
+});
+
+test("an empty continuation token lists from the start and is echoed empty", async () => {
+  const r = await t.s3.send(new ListObjectsV2Command({ Bucket: "edges", ContinuationToken: "" }));
+  assert.equal(r.ContinuationToken, "");
+  assert.equal(r.IsTruncated, false);
+  assert.deepEqual(
+    r.Contents?.map((o) => o.Key),
+    ["a/1", "a/2", "b", "c"],
+  );
+});
+
+test("encoding-type=url: the prefix and keys come back URL-encoded", async () => {
+  await t.s3.send(new PutObjectCommand({ Bucket: "edges", Key: "sp ace/ü+1", Body: "x" }));
+  try {
+    // The JS SDK hands the listing back as sent, encoded.
+    const r = await t.s3.send(
+      new ListObjectsV2Command({ Bucket: "edges", Prefix: "sp ace/", EncodingType: "url" }),
+    );
+    assert.equal(r.EncodingType, "url");
+    assert.equal(r.Prefix, "sp%20ace/");
+    assert.deepEqual(
+      r.Contents?.map((o) => o.Key),
+      ["sp%20ace/%C3%BC%2B1"],
+    );
+  } finally {
+    await t.s3.send(new DeleteObjectCommand({ Bucket: "edges", Key: "sp ace/ü+1" }));
   }
 });

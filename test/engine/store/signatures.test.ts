@@ -3,6 +3,9 @@
 // a bucket exists. Requests are made with @aws-sdk/client-s3 and changed after signing by a
 // middleware, the way a man in the middle (or a buggy proxy) would.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
   CreateBucketCommand,
@@ -13,7 +16,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { CREDS, s3Error, type TestStore, withStore } from "./helpers.js";
+import { CREDS, run, s3Error, type TestStore, withStore } from "./helpers.js";
 
 let t: TestStore;
 before(async () => {
@@ -141,4 +144,39 @@ test("anonymous: a missing bucket is NoSuchBucket, an existing private one Acces
   // Signed requests still work, with every x-amz header signed by the SDK.
   const acl = await t.s3.send(new GetBucketAclCommand({ Bucket: "sig" }));
   assert.ok(acl.Owner);
+});
+
+test("Expect: 100-continue: the body is asked for only after the signature is checked", async () => {
+  const t = await withStore();
+  const dir = mkdtempSync(join(tmpdir(), "scar-continue-"));
+  try {
+    await t.s3.send(new CreateBucketCommand({ Bucket: "cont" }));
+    const file = join(dir, "body");
+    writeFileSync(file, Buffer.alloc(2 * 1024 * 1024, 7));
+    const url = await getSignedUrl(t.s3, new PutObjectCommand({ Bucket: "cont", Key: "big" }));
+    const put = (u: string) =>
+      run("curl", [
+        "-sS",
+        "-v",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Expect: 100-continue",
+        "-T",
+        file,
+        u,
+      ]);
+    const ok = await put(url);
+    assert.equal(ok.stdout, "200", ok.stderr);
+    assert.match(ok.stderr, /< HTTP\/1\.1 100 Continue/);
+    assert.equal(t.store.backend.head("cont", "big").size, 2 * 1024 * 1024);
+    const bad = await put(url.replace(/X-Amz-Signature=[0-9a-f]+/, `X-Amz-Signature=${"0".repeat(64)}`));
+    assert.equal(bad.stdout, "403", bad.stderr);
+    assert.doesNotMatch(bad.stderr, /100 Continue/);
+  } finally {
+    await t.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
