@@ -371,6 +371,7 @@ export class Engine {
     this.pool.retire(fn.spec.name, fn.updatedAt);
     if (before && before.image.digest !== image.digest) this.dropUnusedSpares(before.image.digest);
     if (this.warmPrewarm) this.prewarm(fn);
+    else this.prepareAhead(fn);
     await this.applyTriggers();
     this.log(`deployed '${spec.name}' (image ${image.ref}, ${image.digest.slice(0, 19)})`);
     return fn;
@@ -677,6 +678,28 @@ export class Engine {
           this.log(`could not prewarm an environment of '${fn.spec.name}': ${(e as Error).message}`);
       })
       .finally(release);
+  }
+
+  /**
+   * Has the runner prepare the bundle of `fn`'s first environment now (its disk, the overlay over its
+   * image, the FIFOs), so that the first invocation after a deploy starts only the container; not
+   * when it runs each invocation in its own container. Nothing starts: an idle environment would
+   * hold the function's memory (that is `warmPrewarm`).
+   */
+  private prepareAhead(fn: DeployedFunction): void {
+    let image: ReturnType<ImageStore["resolve"]>;
+    try {
+      image = this.images.resolve(fn.image.digest);
+    } catch {
+      return; // the first invocation says what is wrong with it
+    }
+    const executor = this.executor(
+      fn,
+      { queue: "lambda" },
+      { config: image.config, layers: image.layerDirs },
+    );
+    if (executor instanceof WarmContainerExecutor)
+      this.runner.prepareEnvironmentAhead(executor.environmentRequest());
   }
 
   private executor(fn: DeployedFunction, job: Pick<JobWithPayload, "queue">, image: ImageInput): Executor {

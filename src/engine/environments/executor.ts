@@ -252,7 +252,8 @@ export class WarmContainerExecutor implements Executor {
     this.pool.release(lease.env, true);
   }
 
-  private environmentRequest(): EnvironmentRequest {
+  /** What an environment of this function is started with. */
+  environmentRequest(): EnvironmentRequest {
     return {
       image: this.fn.image,
       limits: {

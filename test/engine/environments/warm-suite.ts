@@ -101,6 +101,21 @@ export function warmSuite(runtime: "crun" | "runc"): void {
       assert.deepEqual(engine.environmentStats().same, { idle: 1, busy: 0, started: 1, reused: 1 });
     });
 
+    test("a deploy prepares its first environment's bundle; the first invocation starts on it", async () => {
+      // a disk size no other function here has: the runner keeps one bundle per image and disk size
+      const before = new Set(engine.runner.spareBundleIds());
+      await engine.deploy(spec("fresh", "      ephemeral_storage: 600\n"));
+      await engine.runner.drain();
+      const prepared = engine.runner.spareBundleIds().filter((id) => !before.has(id));
+      assert.equal(prepared.length, 1, "one bundle prepared at deploy, with no environment started");
+      assert.equal(engine.environmentStats().fresh, undefined);
+      const first = await call("fresh", "nothing");
+      assert.equal(first.job.status, "succeeded", first.log);
+      assert.equal(first.out, "cold\n");
+      assert.equal(first.job.environment?.start, "cold");
+      assert.equal(first.job.environment?.id, prepared[0], "its environment took over that bundle");
+    });
+
     test("a background process of one invocation does not survive into the next", async () => {
       await engine.deploy(spec("background"));
       const first = await call("background", "background");
