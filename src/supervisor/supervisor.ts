@@ -405,7 +405,7 @@ async function stageOut(
       const key = outputKey(out, f.rel);
       log.info(`Uploading file '${key}' to bucket '${out.bucket}'`);
       await provider.upload(f.abs, out.bucket, key, {
-        consume: !req.keepOutputs && lastUse.get(f.abs) === i,
+        consume: !req.keepOutputs && !ws.onOtherFileSystem && lastUse.get(f.abs) === i,
       });
       outputs.push({ storage_provider: out.storage_provider, bucket: out.bucket, key });
     }

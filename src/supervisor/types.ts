@@ -18,6 +18,12 @@ export interface Workspace {
    */
   inputReadOnly?: boolean;
   /**
+   * The folders are on a file system of their own (a warm environment's disk), not the data disk:
+   * stage-out does not offer its outputs to be taken (`consume`), since a provider keeping its objects
+   * on the data disk would try a rename that fails (EXDEV) before copying.
+   */
+  onOtherFileSystem?: boolean;
+  /**
    * Set when the executor made the folders itself and owns them (a warm environment's own, on its
    * disk): they exist already, and the supervisor calls this once it is done with them (after
    * stage-out) instead of removing the request's folder.

@@ -15,6 +15,8 @@
  * environment: its memory limit is all its processes', its disk holds its root file system's writes
  * and its invocation folders.
  */
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { CappedOutput } from "../../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../../supervisor/types.js";
 import { type ContainerFunction, containerWorkspace, DEFAULT_DISK_MIB } from "../container-executor.js";
@@ -82,6 +84,9 @@ export class WarmContainerExecutor implements Executor {
     return {
       ...containerWorkspace(root, requestId),
       ...folders,
+      ...((await crossDevice(lease.env, folders.hostOutput, dirname(root)))
+        ? { onOtherFileSystem: true }
+        : {}),
       release: () => this.releaseHeld(held),
       // Staged straight onto the environment's disk: an input past it is told as run() tells it, and
       // as there the environment is not reused (what an earlier invocation left on its root file
@@ -172,13 +177,15 @@ export class WarmContainerExecutor implements Executor {
   ): Promise<{ result: ExecResult; reusable: boolean }> {
     const ws = req.workspace;
     let folders: { hostInput: string; hostOutput: string };
+    let cross = false;
     try {
       if (inPlace) {
         folders = ws;
         if (owner) await giveEntries(ws.hostInput, owner);
       } else {
         folders = await env.prepareInvocation(req.requestId);
-        await moveEntries(ws.hostInput, folders.hostInput, owner);
+        cross = await crossDevice(env, folders.hostInput, dirname(dirname(ws.hostInput)));
+        await moveEntries(ws.hostInput, folders.hostInput, owner, { crossDevice: cross });
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -219,7 +226,7 @@ export class WarmContainerExecutor implements Executor {
     let reusable = r.reusable;
     if (!inPlace && (reason === "ok" || reason === "timeout")) {
       try {
-        await moveEntries(folders.hostOutput, ws.hostOutput);
+        await moveEntries(folders.hostOutput, ws.hostOutput, undefined, { crossDevice: cross });
       } catch (err) {
         reason = "error";
         message = `the outputs could not be copied out of the environment: ${(err as Error).message}`;
@@ -273,6 +280,35 @@ export class WarmContainerExecutor implements Executor {
 /** Why an input could not be placed in an environment whose disk is `diskMiB` MiB. */
 function inputPastDisk(diskMiB: number): string {
   return `The input does not fit the function's disk of ${diskMiB} MiB (its input and output folders and root file system together). Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`;
+}
+
+/** Each environment's file system (st_dev of its invocation folders): stat'ed once per environment. */
+const environmentDevices = new WeakMap<Environment, number>();
+/** The data disk's file system, by work folder (the parent of every request's workspace). */
+const workDevices = new Map<string, number>();
+
+/**
+ * Whether `env`'s invocation folders (`envFolder` one of them) and the work folder `workRoot` are on
+ * two file systems (an environment with a disk of its own: always), so that moving files between
+ * them is a copy and a rename would only fail with EXDEV. False when either cannot be told (the
+ * rename is tried, and falls back to a copy).
+ */
+async function crossDevice(env: Environment, envFolder: string, workRoot: string): Promise<boolean> {
+  try {
+    let e = environmentDevices.get(env);
+    if (e === undefined) {
+      e = (await stat(envFolder)).dev;
+      environmentDevices.set(env, e);
+    }
+    let w = workDevices.get(workRoot);
+    if (w === undefined) {
+      w = (await stat(workRoot)).dev;
+      workDevices.set(workRoot, w);
+    }
+    return e !== w;
+  } catch {
+    return false;
+  }
 }
 
 function failed(reason: ExecResult["reason"], detail: string): ExecResult {

@@ -11,24 +11,39 @@ export interface Owner {
   gid: number;
 }
 
+export interface MoveOptions {
+  /**
+   * `from` and `to` are known to be on two file systems (the caller compared their devices): copy at
+   * once, without the rename that would fail with EXDEV for every entry
+   */
+  crossDevice?: boolean;
+}
+
 /**
  * Moves everything in `from` into `to` (an existing folder), and gives what it moved to `owner` when
  * one is given. Only regular files, folders and symbolic links are copied across file systems: a
  * device or a FIFO an invocation made in its output folder is not an output (stage-out skips them).
  */
-export async function moveEntries(from: string, to: string, owner?: Owner): Promise<void> {
+export async function moveEntries(
+  from: string,
+  to: string,
+  owner?: Owner,
+  opts: MoveOptions = {},
+): Promise<void> {
   // Names as bytes: an invocation may name its outputs in anything but UTF-8 (stage-out warns)
   const src = Buffer.from(from);
   const dst = Buffer.from(to);
   for (const name of await readdir(src, { encoding: "buffer" })) {
     const a = child(src, name);
     const b = child(dst, name);
-    try {
-      await rename(a, b);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-      await copyTree(a, b);
-    }
+    if (opts.crossDevice) await copyTree(a, b);
+    else
+      try {
+        await rename(a, b);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+        await copyTree(a, b);
+      }
     if (owner) await chownTree(b, owner);
   }
 }

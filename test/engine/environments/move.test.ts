@@ -63,6 +63,17 @@ for (const [what, target] of [
   });
 }
 
+test("moveEntries with crossDevice copies without trying a rename (the sources stay, new inodes)", async () => {
+  const from = mkdtempSync(join(disk, "from-"));
+  const to = mkdtempSync(join(disk, "to-"));
+  fill(from);
+  const inode = statSync(join(from, "a.txt")).ino;
+  await moveEntries(from, to, undefined, { crossDevice: true });
+  check(to);
+  assert.equal(readdirSync(from).length, 5, "copied, as across file systems");
+  assert.notEqual(statSync(join(to, "a.txt")).ino, inode);
+});
+
 test("moveEntries gives what it moved to the image's user, and only that", async () => {
   const from = mkdtempSync(join(disk, "from-"));
   const to = mkdtempSync(join(shm, "to-"));

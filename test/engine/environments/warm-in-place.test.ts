@@ -77,6 +77,8 @@ test("with a warm environment idle, the input and outputs are staged in its own 
   assert.ok(ws.release, "the executor owns these folders");
   assert.ok(!ws.hostInput.startsWith(workRoot), ws.hostInput);
   assert.ok(existsSync(ws.hostInput) && existsSync(ws.hostOutput));
+  // on the environment's own disk: stage-out copies the outputs, no rename into the store is tried
+  assert.equal(ws.onOtherFileSystem, true);
   assert.deepEqual(pool.stats().inplace, { idle: 0, busy: 1, started: 1, reused: 1 });
   await ws.release();
   assert.deepEqual(pool.stats().inplace, { idle: 1, busy: 0, started: 1, reused: 1 });
