@@ -324,6 +324,7 @@ try {
       await engine.runner.drain();
       // finished invocations' folders are deleted in the background (environment.ts finishInvocation)
       await sleep(1000);
+      await engine.runner.drain(); // (a disk the pool made meanwhile)
       const after = await footprint(engine);
       const mib = (b: number) => (b / 2 ** 20).toFixed(1);
       const grew = after.rss - before.rss;
@@ -411,11 +412,13 @@ async function footprint(engine: Engine) {
   const mountPoints = ["/proc/self/mountinfo", ...(ns?.alive ? [`/proc/${ns.pid}/mountinfo`] : [])].flatMap(
     (f) => mountsUnder(data, f),
   );
-  const diskMounts = mountPoints.filter((m) => m.startsWith(`${disksDir}/`));
-  const mounts = mountPoints.filter((m) => !ownedBy(m) && !m.startsWith(`${disksDir}/`));
-  // one disk per environment and spare bundle, the rest the pool's (at most one per run at once)
-  const pooledDisks = Math.max(0, diskMounts.length - kept.length);
-  if (pooledDisks > CORES + 1) mounts.push(`${pooledDisks} pooled disks for ${CORES} jobs at once`);
+  // Disks: each one held by a warm environment or a spare bundle, or emptied and waiting in the pool
+  // (as many as runs had them at once, their wipes included: with a fresh container per invocation
+  // that is more than the jobs at once); any other disk mount is a leak.
+  const disks = runner.disksInUse();
+  const expectedDisks = new Set([...disks.held, ...disks.pooled]);
+  const mounts = mountPoints.filter((m) => !ownedBy(m) && !expectedDisks.has(m));
+  const pooledDisks = disks.pooled.length;
   const cgroups = childCgroups(runner.cgroupParent).filter((c) => !live.includes(c));
   const processes: string[] = [];
   // the mount helper, and its subshell per live environment waiting for the runtime, have its command line

@@ -185,6 +185,11 @@ export class DiskPool {
     this.free.set(d.limitBytes, list);
   }
 
+  /** Where the free disks (emptied, waiting for their next run) are mounted, in the helper's namespace. */
+  freePaths(): string[] {
+    return [...this.free.values()].flat().map((d) => d.path);
+  }
+
   /** Resolves when the disks being made ahead of need are made. */
   async settled(): Promise<void> {
     await Promise.all(this.warming);

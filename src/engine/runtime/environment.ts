@@ -245,6 +245,10 @@ class WarmEnvironment implements Environment {
     return this.bundle.disk;
   }
 
+  get diskPath(): string | undefined {
+    return this.bundle.disk?.path;
+  }
+
   get alive(): boolean {
     if (this.launched === undefined || this.ended !== null || this.closing !== undefined) return false;
     // its disk is reached through the helper that mounted it: without it, no invocation folders

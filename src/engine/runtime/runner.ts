@@ -358,6 +358,20 @@ export class Runner {
     return [...this.environments.keys()];
   }
 
+  /**
+   * The disks mounted on purpose (paths in the mount helper's namespace): `pooled`, emptied and
+   * waiting in the pool for their next run or environment (as many as were in use at once, at most);
+   * `held` by warm environments and by bundles prepared ahead. A disk mount that is neither (with no
+   * run under way) is a leak.
+   */
+  disksInUse(): { pooled: string[]; held: string[] } {
+    const held = [
+      ...[...this.environments.values()].map((e) => e.diskPath),
+      ...[...this.spares.values()].map((s) => s.bundle.disk?.path),
+    ].filter((p): p is string => p !== undefined);
+    return { pooled: this.disks?.freePaths() ?? [], held };
+  }
+
   /** ids of the environment bundles prepared ahead (spareBundles), ready or being prepared */
   spareBundleIds(): string[] {
     return [...this.spares.values()].map((s) => s.bundle.id);

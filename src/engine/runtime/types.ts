@@ -197,6 +197,8 @@ export interface Environment {
   readonly memoryBytes: number;
   /** false once the container has ended or close() was called */
   readonly alive: boolean;
+  /** where its disk (EnvironmentRequest.diskBytes) is mounted in the mount helper's namespace, if it has one */
+  readonly diskPath?: string | undefined;
   /**
    * Makes fresh, empty `/tmp/<requestId>/input` and `output` folders (owned by the image's user) and
    * returns their paths as this process can reach them (on the environment's disk, or on the data
