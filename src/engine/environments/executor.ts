@@ -15,7 +15,7 @@
  * environment: its memory limit is all its processes', its disk holds its root file system's writes
  * and its invocation folders.
  */
-import { stat } from "node:fs/promises";
+import { lstat, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CappedOutput } from "../../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../../supervisor/types.js";
@@ -219,6 +219,29 @@ export class WarmContainerExecutor implements Executor {
     }
     let message = r.message;
     let reason = r.reason;
+    // Reached through host paths, the folders must still be folders: a link the invocation put in
+    // place of one would resolve against the host's root, and stage-out would read (and the cleanup
+    // delete) host files.
+    const replaced = await notAFolder(folders);
+    if (replaced !== undefined) {
+      const seen =
+        replaced === folders.hostInput
+          ? ws.input
+          : replaced === folders.hostOutput
+            ? ws.output
+            : dirname(ws.output);
+      return {
+        result: {
+          reason: "error",
+          exitCode: r.exitCode,
+          output: out.result(),
+          startedAt: r.startedAt,
+          endedAt: r.endedAt,
+          detail: `the invocation replaced its folder ${seen} by something that is not a folder (a link?): its outputs are not staged out`,
+        },
+        reusable: false,
+      };
+    }
     if (reason === "disk")
       message = `The function wrote more than its disk limit of ${this.diskMiB} MiB (root file system, input and output folders together) and failed. Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`;
     // Only a run whose outputs the supervisor uploads needs them (a timed-out one uploads what it
@@ -280,6 +303,19 @@ export class WarmContainerExecutor implements Executor {
 /** Why an input could not be placed in an environment whose disk is `diskMiB` MiB. */
 function inputPastDisk(diskMiB: number): string {
   return `The input does not fit the function's disk of ${diskMiB} MiB (its input and output folders and root file system together). Raise the limit with the FDL key lambda.ephemeral_storage (MB, up to 10240).`;
+}
+
+/**
+ * The first of an invocation's folders (/tmp/<id>, then its input and output folders) that exists
+ * and is not a folder (lstat: a link is not followed), if any. Nothing of the invocation runs any
+ * more (the agent killed its processes), so what this finds stays so.
+ */
+async function notAFolder(f: { hostInput: string; hostOutput: string }): Promise<string | undefined> {
+  for (const p of [dirname(f.hostOutput), f.hostInput, f.hostOutput]) {
+    const st = await lstat(p).catch(() => undefined);
+    if (st && !st.isDirectory()) return p;
+  }
+  return undefined;
 }
 
 /** Each environment's file system (st_dev of its invocation folders): stat'ed once per environment. */

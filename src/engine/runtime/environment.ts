@@ -19,7 +19,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, chown, mkdir, readdir, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { isAbsolute, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -497,7 +497,11 @@ class WarmEnvironment implements Environment {
     const remove = async (): Promise<void> => {
       // An invocation's few files go in process, with a handful of unlinks on the thread pool; a
       // fork of the helper's `rm -rf` costs its shell several ms of CPU per invocation.
-      if (await removeSmallTree(Buffer.from(view)).catch(() => false)) return;
+      // What was /tmp/<id> may be a link the invocation put there (to a host path, as this process
+      // would resolve it): the link goes, never what it points to.
+      // (removeSmallTree reads the folder through it; `rm -rf` and rm() remove a link itself)
+      const st = await lstat(view).catch(() => undefined);
+      if (st?.isDirectory() && (await removeSmallTree(Buffer.from(view)).catch(() => false))) return;
       if (ns?.alive && (this.disk === undefined || this.disk.helper === ns.pid)) {
         await ns.remove(`${this.id}-${trash}`, source).catch(() => undefined);
         if (!existsSync(view)) return;
