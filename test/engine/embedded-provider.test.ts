@@ -6,6 +6,7 @@ import {
   chownSync,
   existsSync,
   linkSync,
+  lstatSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -147,6 +148,17 @@ test("download with mayLink hard-links the stored file; a later overwrite of the
   }
 });
 
+/**
+ * What is in the store's temp folder but the empty temp files made ahead for copies (their names
+ * made durable at once, backend.durableTempPath).
+ */
+function leftInTmp(): string[] {
+  const tmp = join(root, "store", ".scar-store", "tmp");
+  return readdirSync(tmp).filter(
+    (n) => lstatSync(join(tmp, n)).size > 0 || !lstatSync(join(tmp, n)).isFile(),
+  );
+}
+
 test("upload with consume takes the file by rename, made the store's own (owner, 0600), fsynced and committed like a PutObject", async () => {
   const src = join(root, "out.bin");
   writeFileSync(src, "a container's output");
@@ -165,7 +177,21 @@ test("upload with consume takes the file by rename, made the store's own (owner,
   assert.equal(o.size, "a container's output".length);
   assert.equal(o.etag, createHash("md5").update("a container's output").digest("hex"));
   assert.equal(events.length, before + 1, "its notification fires");
-  assert.deepEqual(readdirSync(join(root, "store", ".scar-store", "tmp")), [], "nothing left in tmp");
+  assert.deepEqual(leftInTmp(), [], "nothing left in tmp");
+});
+
+test("a copy is written into a temp file made ahead, whose name was durable before its commit", async () => {
+  const tmp = await store.backend.durableTempPath();
+  const abs = store.backend.abs(tmp);
+  assert.ok(tmp.startsWith(join(".scar-store", "tmp")), tmp);
+  assert.equal(statSync(abs).size, 0, "it exists (made with the others), empty");
+  rmSync(abs);
+  const src = join(root, "copied.txt");
+  writeFileSync(src, "copied bytes");
+  await provider.upload(src, "media", "in/copied.txt");
+  assert.equal(readFileSync(storedFile("in/copied.txt"), "utf8"), "copied bytes");
+  assert.equal(readFileSync(src, "utf8"), "copied bytes", "left where it was");
+  assert.deepEqual(leftInTmp(), []);
 });
 
 test("upload with consume copies a file it must not take: another name shares it, or it is on another file system", async () => {
@@ -200,7 +226,7 @@ test("upload with consume never follows a link put where a file was listed, and 
   );
   assert.throws(() => store.backend.head("media", "in/sneaky.txt"), /NoSuchKey|not exist/i);
   assert.equal(readFileSync(secret, "utf8"), "host secret");
-  assert.deepEqual(readdirSync(join(root, "store", ".scar-store", "tmp")), []);
+  assert.deepEqual(leftInTmp(), []);
 });
 
 test("stage-out takes a file only at its last upload, and never when the files are kept for the answer", async () => {

@@ -1,12 +1,12 @@
 /**
- * Stage-out by rename is as durable as an upload: kill -9 of a process staging outputs into the
- * embedded store (files renamed into it, see embedded-provider.ts), then a restart: every output
- * whose upload returned is there byte for byte, owned by the store's user with mode 0600, and no
- * other object exists half-written.
+ * Stage-out is as durable as an upload: kill -9 of a process staging outputs into the embedded store
+ * (files renamed into it, or copied into temp files made ahead with durable names, see
+ * embedded-provider.ts), then a restart: every output whose upload returned is there byte for byte
+ * (renamed ones owned by the store's user with mode 0600), and no other object exists half-written.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -19,11 +19,9 @@ after(() => rmSync(root, { recursive: true, force: true }));
 // the child's content rule (take-child.ts), repeated here so that a wrong file cannot pass
 const contentOf = (key: string) => `${key}:`.repeat(50 + ((key.length * 37) % 400));
 
-test("kill -9 while outputs are renamed into the store: every acknowledged one survives, whole and the store's", async () => {
-  const dataDir = join(root, "store");
-  const src = join(root, "src");
+async function stageAndKill(dataDir: string, src: string, mode: "take" | "copy"): Promise<string[]> {
   mkdirSync(src);
-  const p = spawn(process.execPath, [child, dataDir, src], { stdio: ["ignore", "pipe", "inherit"] });
+  const p = spawn(process.execPath, [child, dataDir, src, mode], { stdio: ["ignore", "pipe", "inherit"] });
   const acked: string[] = [];
   let buf = "";
   await new Promise<void>((resolve, reject) => {
@@ -42,6 +40,13 @@ test("kill -9 while outputs are renamed into the store: every acknowledged one s
     });
   });
   await new Promise((r) => p.once("close", r));
+  return acked;
+}
+
+test("kill -9 while outputs are renamed into the store: every acknowledged one survives, whole and the store's", async () => {
+  const dataDir = join(root, "store");
+  const src = join(root, "src");
+  const acked = await stageAndKill(dataDir, src, "take");
   const store = await startStore({ dataDir, host: "127.0.0.1", port: 0 });
   try {
     const b = store.backend;
@@ -56,6 +61,26 @@ test("kill -9 while outputs are renamed into the store: every acknowledged one s
     // Objects committed but not yet acknowledged when the kill came are whole too.
     for (const o of b.bucket("out").objects.values())
       assert.equal(readFileSync(b.abs(o.path), "utf8"), contentOf(o.key), o.key);
+  } finally {
+    await store.close();
+  }
+});
+
+test("kill -9 while outputs are copied into temp files made ahead: every acknowledged one survives whole; no temp file is left", async () => {
+  const dataDir = join(root, "store-copy");
+  const src = join(root, "src-copy");
+  const acked = await stageAndKill(dataDir, src, "copy");
+  const store = await startStore({ dataDir, host: "127.0.0.1", port: 0 });
+  try {
+    const b = store.backend;
+    for (const key of acked) {
+      assert.equal(readFileSync(b.abs(b.head("out", key).path), "utf8"), contentOf(key), key);
+      assert.equal(existsSync(join(src, key)), true, `${key} was copied`);
+    }
+    for (const o of b.bucket("out").objects.values())
+      assert.equal(readFileSync(b.abs(o.path), "utf8"), contentOf(o.key), o.key);
+    // the temp files made ahead and never used went at the start, with every uncommitted one
+    assert.deepEqual(readdirSync(join(dataDir, ".scar-store", "tmp")), []);
   } finally {
     await store.close();
   }

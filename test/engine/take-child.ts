@@ -1,14 +1,17 @@
 /**
  * Child of staging-crash.test.ts: opens a store on argv[2] and stages out files of argv[3] into
  * bucket "out" as the engine does (EmbeddedStoreProvider.upload with consume: renamed into the
- * store), four at a time, printing each key once its upload has returned (acknowledged), until killed.
+ * store; with argv[4] "copy", copied), four at a time, printing each key once its upload has returned
+ * (acknowledged), until killed.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EmbeddedStoreProvider } from "../../src/engine/embedded-provider.js";
 import { startStore } from "../../src/engine/store/index.js";
 
-const [dataDir, srcDir] = process.argv.slice(2) as [string, string];
+const [dataDir, srcDir, mode] = process.argv.slice(2) as [string, string, string?];
+// "copy": the outputs are copied (as from an environment's own disk) into temp files made ahead
+const consume = mode !== "copy";
 const store = await startStore({ dataDir, host: "127.0.0.1", port: 0 });
 if (!store.backend.buckets.has("out")) await store.backend.createBucket("out");
 const provider = new EmbeddedStoreProvider("s3.default", store.backend);
@@ -19,7 +22,7 @@ await Promise.all(
       const key = `k${next++}`;
       const src = join(srcDir, key);
       writeFileSync(src, contentOf(key));
-      await provider.upload(src, "out", key, { consume: true });
+      await provider.upload(src, "out", key, { consume });
       process.stdout.write(`${key}\n`);
     }
   }),

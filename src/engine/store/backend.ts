@@ -41,6 +41,8 @@ import { buildRecord, matchingRules, type NotificationConfig, type S3EventRecord
 import { insufficientStorage, isDiskFull, type SpaceReserve, spaceInfo } from "./space.js";
 
 export const META_DIR = ".scar-store";
+/** Temp files made ahead at once by durableTempPath() (one fsync of the temp folder for them all). */
+const DURABLE_TEMPS = 32;
 const execFileP = promisify(execFile);
 
 /** One string per (bucket, key): bucket names hold no NUL. */
@@ -268,6 +270,9 @@ export class Backend {
   private closed = false;
   private compacting: Promise<void> | null = null;
   private snapshotBytes = 0;
+  /** Temp files made ahead with durable names (durableTempPath), and their making. */
+  private readonly durableTemps: string[] = [];
+  private makingTemps: Promise<void> | null = null;
   /** The temp folder, open for the fsync before every journal batch. */
   private tmpDir: FileHandle | null = null;
   /**
@@ -405,8 +410,11 @@ export class Backend {
   }
 
   /** Every durable change goes through here; a journal grown past its threshold gets compacted. */
-  private async commitRecords(records: JournalRecord[]): Promise<void> {
-    await this.journal.commit(records);
+  private async commitRecords(
+    records: JournalRecord[],
+    opts: { tempNamesDurable?: boolean } = {},
+  ): Promise<void> {
+    await this.journal.commit(records, opts.tempNamesDurable ? { beforeCommit: false } : {});
     const limit = Math.max(this.opts.compactBytes ?? 64 * 1024 * 1024, this.snapshotBytes);
     if (this.journal.appended > limit && !this.compacting && !this.closed) {
       this.compacting = this.compact()
@@ -652,6 +660,39 @@ export class Backend {
     return join(META_DIR, "tmp", randomUUID());
   }
 
+  /**
+   * A temp path (as newTempPath's) whose file exists, empty, with a durable name: made ahead,
+   * DURABLE_TEMPS at a time, with one fsync of the temp folder for all of them. Bytes written into
+   * it (the file opened for writing, not replaced) and fsynced can be committed with
+   * `tempNameDurable`, which spares that commit the temp folder's fsync: the journal record names a
+   * file whose name was on disk before the record was written. A caller that does not commit it
+   * removes it, as any temp file.
+   */
+  async durableTempPath(): Promise<string> {
+    while (this.durableTemps.length === 0) {
+      this.makingTemps ??= this.makeDurableTemps().finally(() => {
+        this.makingTemps = null;
+      });
+      await this.makingTemps;
+    }
+    return this.durableTemps.pop()!;
+  }
+
+  private async makeDurableTemps(): Promise<void> {
+    if (this.closed || !this.tmpDir) throw new Error("the store is closed");
+    const made = await Promise.all(
+      Array.from({ length: DURABLE_TEMPS }, async () => {
+        const rel = this.newTempPath();
+        await (await open(this.abs(rel), "wx", 0o600)).close();
+        return rel;
+      }),
+    );
+    // Their names are durable before any record names one. (Unused ones, after a crash or at close,
+    // are emptied from tmp/ at the next start as any temp file no record names.)
+    await this.tmpDir.sync();
+    this.durableTemps.push(...made);
+  }
+
   abs(rel: string): string {
     return join(this.dataDir, rel);
   }
@@ -872,6 +913,8 @@ export class Backend {
     ctx: RequestContext,
     completesUpload?: string,
     condition?: WriteCondition,
+    /** `tmp` came from durableTempPath(): its name is on disk already */
+    tempNameDurable = false,
   ): Promise<ObjectMeta> {
     const b = this.bucket(bucket);
     // Checked in the same tick as the record is queued: no other write to the key can come between.
@@ -889,7 +932,7 @@ export class Backend {
     try {
       const rec: JournalRecord = { op: "put", b: bucket, o: meta, mv: [tmp, path], ev };
       if (completesUpload) rec.mpx = completesUpload;
-      await this.commitRecords([rec]);
+      await this.commitRecords([rec], { tempNamesDurable: tempNameDurable });
       // Same tick as the commit: the index changes in journal order, and readers find the bytes in
       // the temp file until the rename (on the thread pool, off the event loop) has landed.
       const live = this.buckets.get(bucket);

@@ -175,7 +175,14 @@ export function rewriteJournal(path: string, records: unknown[]): number {
 
 export class Journal {
   private fh: FileHandle | null = null;
-  private queue: { line: string; durable: boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private queue: {
+    line: string;
+    durable: boolean;
+    /** the batch runs beforeCommit for it (every durable record but those whose caller says not) */
+    before: boolean;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private writing = false;
   private paused = false;
   private idle: (() => void)[] = [];
@@ -201,10 +208,20 @@ export class Journal {
     this.appended = 0;
   }
 
-  /** Appends records and resolves once they are on stable storage. */
-  commit(records: unknown[]): Promise<void> {
+  /**
+   * Appends records and resolves once they are on stable storage. `beforeCommit: false`: these
+   * records need nothing of beforeCommit (the store: the temp files they name were made durable
+   * names beforehand), so a batch of only such records skips it.
+   */
+  commit(records: unknown[], opts: { beforeCommit?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ line: records.map(encode).join(""), durable: true, resolve, reject });
+      this.queue.push({
+        line: records.map(encode).join(""),
+        durable: true,
+        before: opts.beforeCommit ?? true,
+        resolve,
+        reject,
+      });
       this.kick();
     });
   }
@@ -220,6 +237,7 @@ export class Journal {
     this.queue.push({
       line: records.map(encode).join(""),
       durable: false,
+      before: false,
       resolve: () => {},
       reject: () => {},
     });
@@ -238,7 +256,7 @@ export class Journal {
         if (this.broken) throw this.broken;
         if (!this.fh) throw new Error("journal is closed");
         const durable = batch.some((b) => b.durable);
-        if (durable) await this.beforeCommit();
+        if (batch.some((b) => b.before)) await this.beforeCommit();
         const text = batch.map((b) => b.line).join("");
         const bytes = Buffer.byteLength(text);
         try {

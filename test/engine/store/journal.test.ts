@@ -87,6 +87,33 @@ test("records safe to lose (acks) skip the commit's fsyncs; they stay in order w
   }
 });
 
+test("records whose temp files have durable names skip the temp folder's fsync, unless batched with others", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "scar-journal-"));
+  try {
+    const p = join(dir, "journal");
+    let syncs = 0;
+    const j = new Journal(p, async () => {
+      syncs++;
+    });
+    await j.open();
+    await j.commit([{ op: "put", n: 1 }], { beforeCommit: false });
+    assert.equal(syncs, 0, "the temp folder's fsync ran for a record that needs none");
+    // in one batch with a record that needs it, it runs (once)
+    await Promise.all([
+      j.commit([{ op: "put", n: 2 }], { beforeCommit: false }),
+      j.commit([{ op: "put", n: 3 }]),
+    ]);
+    assert.equal(syncs, 1);
+    await j.close();
+    assert.deepEqual(
+      readJournal(p).records.map((r) => (r as { n: number }).n),
+      [1, 2, 3],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 function readJournalCrc(s: string): number {
   let c = ~0 >>> 0;
   for (const b of Buffer.from(s)) {
