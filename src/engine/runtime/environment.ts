@@ -227,6 +227,8 @@ class WarmEnvironment implements Environment {
   private readonly killTimers: NodeJS.Timeout[] = [];
   /** the next invocation's folders, made ahead of need outside /tmp (see prepareInvocation) */
   private spare: Promise<string | undefined> | undefined;
+  /** the container's OOM kill counter as read after the last invocation: the next one's "before" */
+  private oomSeen: number | undefined;
   /** finished invocations' folders being deleted in the background (waited for by close()) */
   private readonly removing = new Set<Promise<unknown>>();
 
@@ -555,7 +557,12 @@ class WarmEnvironment implements Environment {
     }
     this.busy = true;
     const client = this.client;
-    const oomBefore = this.oomKills();
+    // The container's counter as the end of the last invocation left it (read then): nothing but the
+    // idle agent runs in between, so it cannot have moved (an OOM kill of the agent itself ends the
+    // environment): one read of a cgroup file on the engine's thread fewer per warm invocation. (The
+    // kernel's counter, for when the container's is gone by the end, moves with every container's
+    // kills: it is read before each invocation.)
+    const oomBefore = this.oomSeen ?? this.oomKills();
     const oomGlobalBefore = oomKillCount();
     // The engine's guard: when the agent does not report the end by the time limit (or an abort) and
     // a few seconds more, the container goes, with everything in it.
@@ -660,6 +667,7 @@ class WarmEnvironment implements Environment {
     // rootless without a delegated cgroup: no memory limit of its own to be killed at
     if (this.host.rootless && this.host.facts.cgroupRoot === undefined) return false;
     const now = this.oomKills();
+    this.oomSeen = now >= 0 ? now : undefined;
     if (now >= 0 && before >= 0) return now > before;
     if (globalBefore < 0 || oomKillCount() <= globalBefore) return false;
     return oomKillLogged(this.host.containerCgroup(this.id)) ?? true;
