@@ -1,0 +1,194 @@
+/**
+ * `scar run --target aws` (the real binary and the real LambdaClient) against a Lambda at
+ * AWS_ENDPOINT_URL_LAMBDA whose Invoke runs the function's real image in scar's emulator (real
+ * crun/runc): what the user sees is the runtime's own response, request id and log tail, through the
+ * SDK's own serialisation (X-Amz-Log-Result, X-Amz-Function-Error, x-amzn-RequestId).
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ImageStore } from "../../../src/engine/images/index.js";
+import { Runner } from "../../../src/engine/runtime/index.js";
+import { parseFdl } from "../../../src/fdl/load.js";
+import { ImageFunction } from "../../../src/lambda/emulator/image-runtime.js";
+import { buildFunctionImage } from "../../../src/lambda/image/builder.js";
+import { functionEnvironment } from "../../../src/targets/aws/function-env.js";
+import { runScar } from "../../cli/harness.js";
+import { busyboxRootfs } from "../../engine/images/helpers.js";
+import { type LambdaFn, LambdaHttp } from "./lambda-http.js";
+
+const work = mkdtempSync(join(tmpdir(), "scar-aws-run-image-"));
+const cfgDir = join(work, "cfg");
+const ROLE = "arn:aws:iam::123456789012:role/scar-lambda";
+const NAME = "scar-say";
+let images: ImageStore;
+let runner: Runner;
+let lambda: LambdaHttp;
+const running = new Map<string, ImageFunction>();
+
+before(async () => {
+  images = new ImageStore({ dataDir: join(work, "data") });
+  runner = await Runner.open({ stateDir: join(work, "runtime") });
+  const root = join(work, "rootfs");
+  busyboxRootfs(root, ["sh", "echo", "printf", "cat"]);
+  await images.import(root, { format: "rootfs", tag: "localhost/say:1", changes: ["ENV PATH=/bin"] });
+  writeFileSync(
+    join(work, "say.sh"),
+    'echo "said by $AWS_LAMBDA_FUNCTION_NAME: $GREETING"\n[ -n "$FAIL" ] && { echo "failing as asked" >&2; exit 3; }\ntrue\n',
+  );
+  const text = JSON.stringify({
+    functions: {
+      aws: [
+        {
+          lambda: {
+            name: NAME,
+            runtime: "image",
+            memory: 256,
+            timeout: 60,
+            init_script: "say.sh",
+            container: {
+              image: "localhost/say:1",
+              timeout_threshold: 2,
+              environment: { Variables: { GREETING: "hola" } },
+            },
+          },
+          iam: { role: ROLE },
+        },
+      ],
+    },
+  });
+  const file = join(work, "say.yaml");
+  writeFileSync(file, text);
+  const def = parseFdl(file, text);
+  const spec = def.functions[0]!;
+  const built = await buildFunctionImage({
+    spec,
+    storageProviders: def.storage_providers,
+    source: { kind: "registry", reference: "localhost/say:1" },
+    images,
+    tag: `scar-lambda/${NAME}:latest`,
+  });
+
+  lambda = await LambdaHttp.start("eu-west-1");
+  // what `scar init` leaves: the image, scar's variables and tags (init itself is tested over mocks)
+  lambda.add({
+    FunctionName: NAME,
+    Role: ROLE,
+    MemorySize: 256,
+    Timeout: 60,
+    Code: { ImageUri: built.reference },
+    Environment: { Variables: functionEnvironment(spec, def.storage_providers) },
+    Tags: { createdby: "scar" },
+  });
+  // Lambda's Invoke: the payload through the function image, one warm environment per function
+  lambda.invoke = async (fn: LambdaFn, payload: Buffer, requestId: string) => {
+    let f = running.get(fn.imageUri);
+    if (!f) {
+      f = await ImageFunction.start({
+        runner,
+        images,
+        reference: fn.imageUri,
+        functionName: String(fn.config.FunctionName),
+        memoryMB: Number(fn.config.MemorySize),
+        region: lambda.region,
+        env: {
+          ...(fn.config.Environment as { Variables: Record<string, string> }).Variables,
+          AWS_EC2_METADATA_DISABLED: "true",
+        },
+      });
+      running.set(fn.imageUri, f);
+    }
+    const r = await f.invoke(JSON.parse(payload.toString("utf8")), {
+      timeoutMs: Number(fn.config.Timeout) * 1000,
+      requestId,
+    });
+    return {
+      payload: r.body,
+      ...(r.status !== "success" ? { functionError: "Unhandled" } : {}),
+      logs: r.logs ?? [],
+    };
+  };
+
+  mkdirSync(cfgDir, { recursive: true });
+  writeFileSync(
+    join(cfgDir, "scar.cfg"),
+    JSON.stringify({
+      scar: { config_version: "2.0.0", target: "aws" },
+      local: { data_dir: join(work, "engine") },
+      aws: { iam: { role: ROLE }, lambda: { region: "eu-west-1" } },
+    }),
+  );
+});
+
+after(async () => {
+  for (const f of running.values()) await f.close();
+  await runner?.close();
+  await lambda?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const scar = (args: string[], env: Record<string, string> = {}) =>
+  runScar([args[0]!, "--target", "aws", ...args.slice(1)], {
+    cfgDir,
+    cwd: work,
+    timeout: 180_000,
+    env: {
+      AWS_ENDPOINT_URL_LAMBDA: lambda.url,
+      AWS_ACCESS_KEY_ID: "AKIDSCARTEST",
+      AWS_SECRET_ACCESS_KEY: "scar-test-secret",
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_CONFIG_FILE: join(work, "no-aws-config"),
+      AWS_SHARED_CREDENTIALS_FILE: join(work, "no-aws-creds"),
+      ...env,
+    },
+  });
+
+test("a sync run prints the runtime's output, its request id and the log tail Lambda returns", async () => {
+  const r = await scar(["run", "-n", NAME]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = /^Request Id: (\S+)$/m.exec(r.stdout)?.[1];
+  assert.ok(id, r.stdout);
+  assert.match(r.stdout, /^Log Group Name: \/aws\/lambda\/scar-say$/m);
+  assert.match(r.stdout, /^said by scar-say: hola$/m);
+  // the tail: Lambda's START ... REPORT lines of this very request, with the supervisor's own
+  assert.match(r.stderr, new RegExp(`^START RequestId: ${id} Version: \\$LATEST$`, "m"));
+  assert.match(r.stderr, / - supervisor - INFO - SUPERVISOR: Initializing AWS Lambda supervisor$/m);
+  assert.match(
+    r.stderr,
+    new RegExp(`^REPORT RequestId: ${id}\\tDuration: [0-9.]+ ms\\t.*Memory Size: 256 MB`, "m"),
+  );
+  assert.doesNotMatch(r.stderr, /^error:/m);
+});
+
+test("-s sends the script in the payload; -o saves the decoded body, byte for byte; -j has LogResult", async () => {
+  writeFileSync(join(work, "bytes.sh"), "printf '\\000\\001\\377binary\\n'\n");
+  const r = await scar(["run", "-n", NAME, "-s", "bytes.sh", "-o", "out.bin"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Output saved in file 'out.bin'$/m);
+  assert.deepEqual(readFileSync(join(work, "out.bin")), Buffer.from([0, 1, 255, ...Buffer.from("binary\n")]));
+  const j = await scar(["run", "-n", NAME, "-j", "--", "sh", "-c", "echo args $0"]);
+  assert.equal(j.code, 0, j.stderr);
+  const doc = JSON.parse(j.stdout) as {
+    LambdaOutput: { StatusCode: number; Payload: string; RequestId: string; LogResult: string };
+  };
+  assert.equal(doc.LambdaOutput.StatusCode, 200);
+  assert.equal(doc.LambdaOutput.Payload, "args sh\n");
+  assert.match(doc.LambdaOutput.LogResult, new RegExp(`^END RequestId: ${doc.LambdaOutput.RequestId}$`, "m"));
+});
+
+test("a failing script: exit 1, the runtime's error message and the tail, no stack", async () => {
+  writeFileSync(join(work, "fail.sh"), 'echo "about to fail"\nexit 3\n');
+  const r = await scar(["run", "-n", NAME, "-s", "fail.sh"]);
+  assert.equal(r.code, 1, r.stdout);
+  const id = /^Request Id: (\S+)$/m.exec(r.stdout)?.[1];
+  assert.ok(id, r.stdout);
+  assert.match(r.stdout, /^User script exited with code 3!$/m);
+  assert.match(r.stderr, /^about to fail$/m);
+  assert.match(
+    r.stderr,
+    new RegExp(`^error: Error in function response: '${NAME}' failed \\(request ${id}\\)$`, "m"),
+  );
+  assert.doesNotMatch(r.stderr, /^\s+at /m);
+});
