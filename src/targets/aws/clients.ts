@@ -2,7 +2,8 @@
  * One SDK v3 client per AWS service, for one region. Credentials come from the SDK's default chain
  * (environment, shared files, AWS_PROFILE, SSO, instance roles); AWS_ENDPOINT_URL and
  * AWS_ENDPOINT_URL_<SERVICE> are read by the SDK itself, so every client can be aimed at LocalStack.
- * Throttling gets the SDK's adaptive retries (a client-side rate limiter on top of backoff).
+ * Throttling gets the SDK's adaptive retries (a client-side rate limiter on top of backoff), 8
+ * attempts per call unless AWS_MAX_ATTEMPTS says otherwise.
  */
 import { APIGatewayClient } from "@aws-sdk/client-api-gateway";
 import { BatchClient } from "@aws-sdk/client-batch";
@@ -27,8 +28,21 @@ export interface AwsClients {
 /** Attempts per call, throttling included: adaptive mode slows the client down between them. */
 export const MAX_ATTEMPTS = 8;
 
+/**
+ * The retry settings: adaptive, MAX_ATTEMPTS attempts, unless the SDK's own variables say otherwise
+ * (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE: a client given values ignores them, so they are read here).
+ */
+export function retrySettings(env: NodeJS.ProcessEnv): { retryMode: string; maxAttempts: number } {
+  const n = Number(env.AWS_MAX_ATTEMPTS);
+  const mode = env.AWS_RETRY_MODE;
+  return {
+    retryMode: mode === "standard" || mode === "legacy" ? mode : "adaptive",
+    maxAttempts: Number.isInteger(n) && n >= 1 ? n : MAX_ATTEMPTS,
+  };
+}
+
 export function createClients(region: string, env: NodeJS.ProcessEnv = process.env): AwsClients {
-  const common = { region, retryMode: "adaptive", maxAttempts: MAX_ATTEMPTS } as const;
+  const common = { region, ...retrySettings(env) };
   const lambda = new LambdaClient(common);
   const iam = new IAMClient(common);
   const logs = new CloudWatchLogsClient(common);

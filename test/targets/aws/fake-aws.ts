@@ -93,68 +93,7 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     .on(GetUserCommand)
     .resolves({ User: { UserName: "alice", UserId: "AIDA", Arn: "", Path: "/", CreateDate: new Date() } });
 
-  // Lambda
-  m.lambda.on(GetFunctionCommand).callsFake((i) => {
-    const f = s.functions.get(i.FunctionName);
-    if (!f) throw notFound(`Function ${i.FunctionName}`);
-    return { Configuration: f.config, Tags: f.tags, Code: { ImageUri: f.imageUri, RepositoryType: "ECR" } };
-  });
-  m.lambda.on(CreateFunctionCommand).callsFake((i) => {
-    if (s.functions.has(i.FunctionName))
-      throw awsErr("ResourceConflictException", `Function already exist: ${i.FunctionName}`, 409);
-    const config = {
-      FunctionName: i.FunctionName,
-      FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${i.FunctionName}`,
-      MemorySize: i.MemorySize,
-      Timeout: i.Timeout,
-      Environment: { Variables: i.Environment?.Variables ?? {} },
-      PackageType: "Image",
-      State: "Pending",
-    };
-    s.functions.set(i.FunctionName, {
-      config,
-      tags: i.Tags ?? {},
-      imageUri: i.Code.ImageUri,
-      permissions: new Set(),
-    });
-    return config;
-  });
-  m.lambda.on(GetFunctionConfigurationCommand).callsFake((i) => {
-    const f = s.functions.get(i.FunctionName);
-    if (!f) throw notFound(`Function ${i.FunctionName}`);
-    // Pending on the first look, Active on the next (as Lambda does while it caches the image)
-    const state = f.config.State;
-    f.config.State = "Active";
-    return { ...f.config, State: state, LastUpdateStatus: "Successful" };
-  });
-  m.lambda.on(AddPermissionCommand).callsFake((i) => {
-    const f = s.functions.get(i.FunctionName);
-    if (!f) throw notFound(`Function ${i.FunctionName}`);
-    if (f.permissions.has(i.StatementId))
-      throw awsErr(
-        "ResourceConflictException",
-        `The statement id (${i.StatementId}) provided already exists. Please provide a new statement id, or remove the existing statement.`,
-        409,
-      );
-    f.permissions.add(i.StatementId);
-    return { Statement: "{}" };
-  });
-  m.lambda.on(DeleteFunctionCommand).callsFake((i) => {
-    if (!s.functions.delete(i.FunctionName)) throw notFound(`Function ${i.FunctionName}`);
-    return {};
-  });
-  m.lambda
-    .on(ListFunctionsCommand)
-    .callsFake(() => ({ Functions: [...s.functions.values()].map((f) => f.config) }));
-  m.lambda.on(ListTagsCommand).callsFake((i) => {
-    const f = [...s.functions.values()].find((x) => x.config.FunctionArn === i.Resource);
-    return { Tags: f?.tags ?? {} };
-  });
-  m.lambda.on(InvokeCommand).callsFake((i) => {
-    if (!s.functions.has(i.FunctionName)) throw notFound(`Function ${i.FunctionName}`);
-    if (!s.invoke) throw new Error("no invoke answer set");
-    return s.invoke(i);
-  });
+  if (m.lambda) fakeLambda(m, s);
 
   // CloudWatch Logs
   m.logs.on(CreateLogGroupCommand).callsFake((i) => {
@@ -256,6 +195,70 @@ export function fakeAws(m: Mocks, s: FakeState): void {
     if (!s.repos.delete(i.repositoryName))
       throw awsErr("RepositoryNotFoundException", "repository does not exist", 400);
     return {};
+  });
+}
+
+function fakeLambda(m: Mocks, s: FakeState): void {
+  m.lambda.on(GetFunctionCommand).callsFake((i) => {
+    const f = s.functions.get(i.FunctionName);
+    if (!f) throw notFound(`Function ${i.FunctionName}`);
+    return { Configuration: f.config, Tags: f.tags, Code: { ImageUri: f.imageUri, RepositoryType: "ECR" } };
+  });
+  m.lambda.on(CreateFunctionCommand).callsFake((i) => {
+    if (s.functions.has(i.FunctionName))
+      throw awsErr("ResourceConflictException", `Function already exist: ${i.FunctionName}`, 409);
+    const config = {
+      FunctionName: i.FunctionName,
+      FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${i.FunctionName}`,
+      MemorySize: i.MemorySize,
+      Timeout: i.Timeout,
+      Environment: { Variables: i.Environment?.Variables ?? {} },
+      PackageType: "Image",
+      State: "Pending",
+    };
+    s.functions.set(i.FunctionName, {
+      config,
+      tags: i.Tags ?? {},
+      imageUri: i.Code.ImageUri,
+      permissions: new Set(),
+    });
+    return config;
+  });
+  m.lambda.on(GetFunctionConfigurationCommand).callsFake((i) => {
+    const f = s.functions.get(i.FunctionName);
+    if (!f) throw notFound(`Function ${i.FunctionName}`);
+    // Pending on the first look, Active on the next (as Lambda does while it caches the image)
+    const state = f.config.State;
+    f.config.State = "Active";
+    return { ...f.config, State: state, LastUpdateStatus: "Successful" };
+  });
+  m.lambda.on(AddPermissionCommand).callsFake((i) => {
+    const f = s.functions.get(i.FunctionName);
+    if (!f) throw notFound(`Function ${i.FunctionName}`);
+    if (f.permissions.has(i.StatementId))
+      throw awsErr(
+        "ResourceConflictException",
+        `The statement id (${i.StatementId}) provided already exists. Please provide a new statement id, or remove the existing statement.`,
+        409,
+      );
+    f.permissions.add(i.StatementId);
+    return { Statement: "{}" };
+  });
+  m.lambda.on(DeleteFunctionCommand).callsFake((i) => {
+    if (!s.functions.delete(i.FunctionName)) throw notFound(`Function ${i.FunctionName}`);
+    return {};
+  });
+  m.lambda
+    .on(ListFunctionsCommand)
+    .callsFake(() => ({ Functions: [...s.functions.values()].map((f) => f.config) }));
+  m.lambda.on(ListTagsCommand).callsFake((i) => {
+    const f = [...s.functions.values()].find((x) => x.config.FunctionArn === i.Resource);
+    return { Tags: f?.tags ?? {} };
+  });
+  m.lambda.on(InvokeCommand).callsFake((i) => {
+    if (!s.functions.has(i.FunctionName)) throw notFound(`Function ${i.FunctionName}`);
+    if (!s.invoke) throw new Error("no invoke answer set");
+    return s.invoke(i);
   });
 }
 

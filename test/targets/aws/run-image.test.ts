@@ -192,3 +192,25 @@ test("a failing script: exit 1, the runtime's error message and the tail, no sta
   );
   assert.doesNotMatch(r.stderr, /^\s+at /m);
 });
+
+test("throttled Invokes are sent again by the SDK; past the last attempt, one line and a hint", async () => {
+  const THROTTLED = { status: 429, type: "TooManyRequestsException", message: "Rate exceeded" };
+  lambda.fail("Invoke", 2, THROTTLED);
+  const calls = lambda.calls.length;
+  const r = await scar(["run", "-n", NAME]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^said by scar-say: hola$/m);
+  assert.deepEqual(
+    lambda.calls.slice(calls).filter((c) => c === "Invoke"),
+    ["Invoke", "Invoke", "Invoke"],
+  );
+  lambda.fail("Invoke", 20, THROTTLED);
+  const t = await scar(["run", "-n", NAME], { AWS_MAX_ATTEMPTS: "2" });
+  lambda.clearFaults();
+  assert.equal(t.code, 1);
+  assert.equal(
+    t.stderr,
+    "error: invoking 'scar-say' failed: TooManyRequestsException: Rate exceeded\n" +
+      "hint: AWS kept throttling the requests after every retry: wait a minute and run the same command again\n",
+  );
+});
