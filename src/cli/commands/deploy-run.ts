@@ -257,12 +257,7 @@ export async function runUpdate(flags: InitFlags): Promise<void> {
   await withTarget(
     flags,
     async (any) => {
-      if (any.name === "aws")
-        throw new CliError(
-          "scar update is not available on the aws target yet",
-          1,
-          "remove the function and create it again: 'scar rm' then 'scar init'",
-        );
+      if (any.name === "aws") return updateOnAws(any as AwsTarget, flags, cfg);
       const target = any as OscarTarget;
       if (flags.confFile) {
         const tname = targetOf(flags, cfg);
@@ -348,6 +343,131 @@ export async function runUpdate(flags: InitFlags): Promise<void> {
     },
     cfg,
   );
+}
+
+/**
+ * The flags whose values live in the function image (its function_config.yaml, its script): on AWS,
+ * `scar update -n NAME` cannot apply them without the FDL's files.
+ */
+const IMAGE_FLAGS: [keyof InitFlags, string][] = [
+  ["image", "-i"],
+  ["imageFile", "--if"],
+  ["initScript", "-s"],
+  ["environment", "-e"],
+  ["timeoutThreshold", "--tt"],
+  ["logLevel", "--ll"],
+  ["layers", "-l"],
+  ["inputBucket", "--ib"],
+  ["outputBucket", "--ob"],
+  ["eventSource", "--es"],
+  ["executionMode", "--em"],
+  ["supervisorVersion", "--sv"],
+  ["runtime", "--rt"],
+  ["batchMemory", "--bm"],
+  ["batchVcpus", "--bc"],
+  ["enableGpu", "-g"],
+];
+
+/**
+ * `scar update` on AWS. With -f: every function of the FDL checked as init checks it, then updated
+ * (image rebuilt and pushed, code and configuration); if one fails, those already updated are put
+ * back. With -n alone: memory, timeout, description, role and Lambda variables (the rest lives in
+ * the function image, which is built from the FDL's files).
+ */
+async function updateOnAws(target: AwsTarget, flags: InitFlags, cfg: LoadedConfig): Promise<void> {
+  const report = (fn: FunctionInfo) => {
+    if (flags.json || flags.verbose) printJson(describe(fn, target, Boolean(flags.verbose)));
+    else say(`Function '${fn.name}' successfully updated.`);
+  };
+  if (!flags.confFile) {
+    const imageFlags = IMAGE_FLAGS.filter(([k]) => {
+      const v = flags[k];
+      return Array.isArray(v) ? v.length > 0 : v !== undefined;
+    }).map(([, flag]) => flag);
+    if (imageFlags.length > 0)
+      throw new CliError(
+        `on the aws target, 'scar update -n' changes memory (-m), timeout (-t), description (-d), role (-r) and Lambda variables (--le); ${imageFlags.join(", ")} change${imageFlags.length === 1 ? "s" : ""} the function image`,
+        2,
+        `give the function definition: scar update -f FDL -n ${flags.name}`,
+      );
+    const number = (v: string | undefined, flag: string) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new CliError(`${flag} must be a whole number, not '${v}'`, 2);
+      return n;
+    };
+    const memory = number(flags.memory, "-m");
+    const timeout = number(flags.timeout, "-t");
+    const fn = await target.updateSettings(flags.name!, {
+      ...(memory !== undefined ? { memory } : {}),
+      ...(timeout !== undefined ? { timeout } : {}),
+      ...(flags.description !== undefined ? { description: flags.description } : {}),
+      ...(flags.iamRole !== undefined ? { role: flags.iamRole } : {}),
+      ...(flags.lambdaEnvironment.length > 0
+        ? { variables: assignments(flags.lambdaEnvironment, "--le") }
+        : {}),
+    });
+    report(fn);
+    return;
+  }
+  const { def, fns, several } = selectFunctions(flags, cfg, { kind: "aws" });
+  printWarnings(def);
+  if (fns.length === 0) throw new CliError(`${def.file} has no function for target aws`);
+  // Everything checked, and every function found, before anything changes.
+  for (const spec of fns) target.check(spec);
+  const before = [];
+  const missing: string[] = [];
+  for (const spec of fns) {
+    const snap = await target.snapshot(spec.name, target.regionOf(spec));
+    if (snap) before.push(snap);
+    else missing.push(spec.name);
+  }
+  if (missing.length > 0)
+    throw new CliError(
+      `Unable to find the function${missing.length === 1 ? "" : "s"} ${missing.map((n) => `'${n}'`).join(", ")}`,
+      1,
+      several
+        ? `create ${missing.length === 1 ? "it" : "them"} with ${missing.map((n) => `'scar init -f ${flags.confFile} -n ${n}'`).join(", ")}; nothing was updated`
+        : `create it with 'scar init -f ${flags.confFile}'`,
+    );
+  for (const spec of fns) {
+    try {
+      await target.prepare(spec);
+    } catch (err) {
+      throw several ? nothingChanged(err, target, spec.name, "updated") : err;
+    }
+  }
+  const updated: FunctionInfo[] = [];
+  let failing = "";
+  try {
+    for (const spec of fns) {
+      failing = spec.name;
+      updated.push(
+        await target.deploy(spec, { storageProviders: def.storage_providers, update: true, prepared: true }),
+      );
+    }
+  } catch (err) {
+    if (updated.length === 0) throw several ? nothingChanged(err, target, failing, "updated") : err;
+    const e = cliErrorOf(err, target);
+    if (!(e instanceof CliError)) throw e;
+    const failed: string[] = [];
+    for (const fn of updated) {
+      try {
+        await target.restore(before.find((b) => b.config.FunctionName === fn.name)!);
+      } catch {
+        failed.push(fn.name);
+      }
+    }
+    const names = updated.map((f) => `'${f.name}'`).join(", ");
+    throw new CliError(
+      failed.length === 0
+        ? `function '${failing}': ${e.message}; nothing was updated (${names} put back as ${updated.length === 1 ? "it was" : "they were"})`
+        : `function '${failing}': ${e.message}; could not put back ${failed.map((n) => `'${n}'`).join(", ")} as before`,
+      e.exitCode,
+      e.hint,
+    );
+  }
+  for (const fn of updated) report(fn);
 }
 
 /** `scar update -n NAME -m 512 -e K=V ...`: the deployed service definition with those changes. */

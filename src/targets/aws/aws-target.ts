@@ -19,7 +19,13 @@ import { checkFunction, checkRegion, parseRole, roleOf } from "./checks.js";
 import { type AwsClients, createClients } from "./clients.js";
 import { deleteRepository, repositoryOf } from "./ecr-repo.js";
 import { awsError, errorName } from "./errors.js";
-import { deleteImageOf, functionConfig, functionEnvironment, storedConfig } from "./function-env.js";
+import {
+  checkedEnvironment,
+  deleteImageOf,
+  functionConfig,
+  functionEnvironment,
+  storedConfig,
+} from "./function-env.js";
 import {
   allowInvoke,
   CREATED_BY,
@@ -30,6 +36,8 @@ import {
   listScarFunctions,
   madeByScar,
   statementId,
+  updateCode,
+  updateConfiguration,
   waitActive,
 } from "./lambda-function.js";
 import {
@@ -210,12 +218,8 @@ export class AwsTarget implements Target {
   }
 
   async deploy(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {
-    if (opts.update)
-      throw new TargetError(
-        "scar update is not available on the aws target yet",
-        `remove and create the function again: 'scar rm -n ${spec.name}' then 'scar init'`,
-      );
     if (!opts.prepared) await this.prepare(spec);
+    if (opts.update) return this.update(spec, opts);
     const role = roleOf(spec);
     const region = this.regionOf(spec);
     const c = this.clients(region);
@@ -245,31 +249,14 @@ export class AwsTarget implements Target {
       // 3. The function, then wait until it is Active.
       doing = `creating function '${spec.name}'`;
       const tags = { [CREATED_BY.key]: CREATED_BY.value, ...(await this.ownerTag(c)) };
-      const lambda = (spec.raw.lambda ?? {}) as Record<string, unknown>;
       const created = await createFunction(
         c.lambda,
         {
           FunctionName: spec.name,
           PackageType: "Image",
           Code: { ImageUri: image.imageUri },
-          Role: role.arn,
-          MemorySize: spec.memory,
-          Timeout: spec.timeout ?? 300,
-          Description: spec.description ?? "",
-          Environment: {
-            Variables: functionEnvironment(spec, opts.storageProviders, apiId ? { apiId } : {}),
-          },
-          Architectures:
-            Array.isArray(lambda.architectures) && lambda.architectures.length > 0
-              ? (lambda.architectures as ("x86_64" | "arm64")[]).slice(0, 1)
-              : ["x86_64"],
-          ...(lambda.vpc ? { VpcConfig: lambda.vpc as Record<string, unknown> } : {}),
-          ...(lambda.file_system
-            ? { FileSystemConfigs: lambda.file_system as { Arn: string; LocalMountPath: string }[] }
-            : {}),
-          ...(spec.ephemeral_storage
-            ? { EphemeralStorage: { Size: Math.max(512, spec.ephemeral_storage) } }
-            : {}),
+          ...settingsOf(spec, opts, role.arn, apiId),
+          Architectures: architecturesOf(spec),
           Tags: tags,
         },
         this.pace,
@@ -394,6 +381,142 @@ export class AwsTarget implements Target {
     await ensureBucket(c.s3, bucket, c.region, account);
     if (await ensureFolder(c.s3, bucket, folder))
       this.say(`Folder '${folder}/' created in bucket '${bucket}'.`);
+  }
+
+  /**
+   * `scar update` of a function scar created (SCAR 1.x–3.x had it): the function image built again
+   * and pushed (the build is reproducible, so an unchanged script and image give the same digest and
+   * the code is left alone), UpdateFunctionCode when the digest differs, then UpdateFunctionConfiguration
+   * (role, memory, timeout, description, environment), each waited for until Lambda says Successful;
+   * the log retention, the output buckets, and a new Batch job definition for a new image. What
+   * update cannot change in place (input buckets, the API, Lambda to Batch) is refused before anything
+   * changes. A failure after the code changed puts the function back as it was.
+   */
+  private async update(spec: FunctionSpec, opts: DeployOptions): Promise<FunctionInfo> {
+    const { role, region } = this.check(spec);
+    const c = this.clients(region);
+    const before = await this.find(spec.name, region);
+    if (!before)
+      throw new TargetError(`Unable to find the function '${spec.name}'`, "create it with 'scar init'");
+    refuseInPlaceChanges(spec, before);
+    const apiId = before.config.Environment?.Variables?.API_GATEWAY_ID;
+    let doing = "publishing the function image";
+    let changedCode = false;
+    try {
+      const publisher = await this.opts.publisher();
+      const image = await publisher.publish(spec, opts.storageProviders, {
+        region,
+        onProgress: (l) => this.say(l),
+      });
+      if (!sameImage(image.imageUri, before.imageUri)) {
+        doing = `updating the code of function '${spec.name}'`;
+        this.say(`Updating the image of function '${spec.name}'`);
+        changedCode = true;
+        await updateCode(c.lambda, spec.name, image.imageUri, architecturesOf(spec), this.pace);
+      }
+      doing = `updating the configuration of function '${spec.name}'`;
+      const updated = await updateConfiguration(
+        c.lambda,
+        { FunctionName: spec.name, ...settingsOf(spec, opts, role.arn, apiId) },
+        this.pace,
+      );
+      doing = `setting the retention of log group '${logGroupName(spec.name)}'`;
+      const retention = checkRetention(
+        (spec.raw.cloudwatch as { log_retention_policy_in_days?: unknown } | undefined)
+          ?.log_retention_policy_in_days,
+        spec.name,
+      );
+      await ensureLogGroup(c.logs, spec.name, { [CREATED_BY.key]: CREATED_BY.value }, retention);
+      for (const p of spec.output) {
+        if (!p.storage_provider.startsWith("s3")) continue;
+        doing = `preparing output bucket '${p.bucket}'`;
+        await this.bucketAndFolder(c, p.bucket, p.folder, role.account);
+      }
+      if (spec.execution_mode !== "lambda" && changedCode) {
+        // Batch runs the same image: its job definition gets a new revision that names it
+        doing = `updating the AWS Batch job definition of '${spec.name}'`;
+        await ensureBatch(
+          c.batch,
+          batchPlan(spec, {
+            imageUri: image.imageUri,
+            account: role.account,
+            functionConfig: functionConfig(spec, opts.storageProviders),
+          }),
+          this.pace,
+        );
+      }
+      return this.info(updated, image.imageUri);
+    } catch (err) {
+      const e = awsError(err, doing, region);
+      if (!changedCode) throw e;
+      try {
+        await this.restore(before);
+      } catch (again) {
+        throw new TargetError(
+          `${e.message}; could not put its earlier image back: ${awsError(again, "restoring", region).message}`,
+          `'scar update' with the earlier FDL puts it back; ${e.hint ?? ""}`.replace(/; $/, ""),
+        );
+      }
+      throw new TargetError(`${e.message}; the function was put back as it was`, e.hint);
+    }
+  }
+
+  /** What `restore` needs to put a function back as it is now (update of several functions). */
+  async snapshot(name: string, region?: string): Promise<DeployedFunction | undefined> {
+    return this.find(name, region);
+  }
+
+  /** Puts a function back to an earlier image and configuration (after a failed update). */
+  async restore(fn: DeployedFunction): Promise<void> {
+    const name = fn.config.FunctionName!;
+    const c = this.clients(fn.config.FunctionArn?.split(":")[3]);
+    if (fn.imageUri) {
+      const now = await findFunction(c.lambda, name);
+      if (now && !sameImage(fn.imageUri, now.imageUri))
+        await updateCode(c.lambda, name, fn.imageUri, fn.config.Architectures, this.pace);
+    }
+    await updateConfiguration(c.lambda, configurationOf(fn.config), this.pace);
+  }
+
+  /**
+   * `scar update -n NAME` with settings of the Lambda function alone (memory, timeout, description,
+   * role, Lambda variables): checked as init checks them, then UpdateFunctionConfiguration.
+   */
+  async updateSettings(
+    name: string,
+    change: {
+      memory?: number;
+      timeout?: number;
+      description?: string;
+      role?: string;
+      variables?: Record<string, string>;
+    },
+  ): Promise<FunctionInfo> {
+    const fn = await this.deployed(name);
+    const cfg = fn.config;
+    const role = change.role !== undefined ? parseRole(change.role, name).arn : cfg.Role;
+    const memory = change.memory ?? cfg.MemorySize ?? 128;
+    const timeout = change.timeout ?? cfg.Timeout ?? 3;
+    checkFunction({ name, memory, timeout } as FunctionSpec);
+    const c = this.clients(cfg.FunctionArn?.split(":")[3]);
+    const vars = { ...(cfg.Environment?.Variables ?? {}), ...(change.variables ?? {}) };
+    try {
+      const updated = await updateConfiguration(
+        c.lambda,
+        {
+          FunctionName: name,
+          ...(role ? { Role: role } : {}),
+          MemorySize: memory,
+          Timeout: timeout,
+          ...(change.description !== undefined ? { Description: change.description } : {}),
+          ...(change.variables ? { Environment: { Variables: checkedEnvironment(name, vars) } } : {}),
+        },
+        this.pace,
+      );
+      return this.info(updated, fn.imageUri);
+    } catch (err) {
+      throw awsError(err, `updating the configuration of function '${name}'`, c.region);
+    }
   }
 
   /**
@@ -692,6 +815,87 @@ export class AwsTarget implements Target {
     for (const c of this.byRegion.values()) c.destroy();
     this.byRegion.clear();
   }
+}
+
+/** Lambda's settings of a function that CreateFunction and UpdateFunctionConfiguration share. */
+function settingsOf(spec: FunctionSpec, opts: DeployOptions, roleArn: string, apiId: string | undefined) {
+  const lambda = (spec.raw.lambda ?? {}) as Record<string, unknown>;
+  return {
+    Role: roleArn,
+    MemorySize: spec.memory,
+    Timeout: spec.timeout ?? 300,
+    Description: spec.description ?? "",
+    Environment: { Variables: functionEnvironment(spec, opts.storageProviders, apiId ? { apiId } : {}) },
+    ...(lambda.vpc ? { VpcConfig: lambda.vpc as Record<string, unknown> } : {}),
+    ...(lambda.file_system
+      ? { FileSystemConfigs: lambda.file_system as { Arn: string; LocalMountPath: string }[] }
+      : {}),
+    ...(spec.ephemeral_storage ? { EphemeralStorage: { Size: Math.max(512, spec.ephemeral_storage) } } : {}),
+  };
+}
+
+function architecturesOf(spec: FunctionSpec): ("x86_64" | "arm64")[] {
+  const a = (spec.raw.lambda as { architectures?: unknown } | undefined)?.architectures;
+  return Array.isArray(a) && a.length > 0 ? (a as ("x86_64" | "arm64")[]).slice(0, 1) : ["x86_64"];
+}
+
+/** A deployed configuration as UpdateFunctionConfiguration takes it back. */
+function configurationOf(f: FunctionConfiguration) {
+  return {
+    FunctionName: f.FunctionName!,
+    ...(f.Role ? { Role: f.Role } : {}),
+    ...(f.MemorySize ? { MemorySize: f.MemorySize } : {}),
+    ...(f.Timeout ? { Timeout: f.Timeout } : {}),
+    Description: f.Description ?? "",
+    Environment: { Variables: f.Environment?.Variables ?? {} },
+    ...(f.EphemeralStorage ? { EphemeralStorage: f.EphemeralStorage } : {}),
+  };
+}
+
+/** The same image: the same digest when both name one, else the same reference. */
+function sameImage(a: string, b: string | undefined): boolean {
+  if (!b) return false;
+  const digest = (u: string) => /@(sha256:[0-9a-f]{64})$/.exec(u)?.[1];
+  return digest(a) && digest(b) ? digest(a) === digest(b) : a === b;
+}
+
+/** `bucket/folder` of each S3 path, for comparing what is deployed with what is asked. */
+function s3Paths(paths: { storage_provider?: string; path?: string }[]): string[] {
+  return paths
+    .filter((p) => (p.storage_provider ?? "s3").startsWith("s3") && p.path)
+    .map((p) => p.path!.replace(/^\/+|\/+$/g, ""))
+    .sort();
+}
+
+/**
+ * What update cannot change in place: the input buckets (their triggers and permissions), the API,
+ * and going from Lambda alone to Batch or back (the Batch environment). Refused before any change,
+ * with the way to do it.
+ */
+function refuseInPlaceChanges(spec: FunctionSpec, fn: DeployedFunction): void {
+  const vars = fn.config.Environment?.Variables ?? {};
+  const stored = storedConfig(vars);
+  const again = `remove it and create it again: 'scar rm -n ${spec.name}' then 'scar init' (buckets and their files are kept)`;
+  if (stored) {
+    const was = s3Paths((stored.input as { storage_provider?: string; path?: string }[] | undefined) ?? []);
+    const now = s3Paths(spec.input);
+    if (was.join(",") !== now.join(","))
+      throw new TargetError(
+        `function '${spec.name}': update cannot change its input buckets (${was.join(", ") || "none"} -> ${now.join(", ") || "none"})`,
+        again,
+      );
+    const wasMode = String(stored.execution_mode ?? "lambda");
+    if ((wasMode === "lambda") !== (spec.execution_mode === "lambda"))
+      throw new TargetError(
+        `function '${spec.name}': update cannot change execution_mode from ${wasMode} to ${spec.execution_mode}`,
+        again,
+      );
+  }
+  if (Boolean(vars.API_GATEWAY_ID) !== Boolean(spec.api_gateway))
+    throw new TargetError(
+      `function '${spec.name}': update cannot ${spec.api_gateway ? "add an API" : "remove its API"} (api_gateway)`,
+      again,
+    );
 }
 
 /** The account of a role ARN, for callers that have only scar.cfg. */

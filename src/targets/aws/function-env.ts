@@ -76,9 +76,14 @@ export function functionEnvironment(
     };
     vars.FDL = Buffer.from(JSON.stringify(slim)).toString("base64");
   }
+  return checkedEnvironment(spec.name, vars);
+}
+
+/** The variables, refused when over Lambda's limit. */
+export function checkedEnvironment(fn: string, vars: Record<string, string>): Record<string, string> {
   if (size(vars) > ENV_LIMIT_BYTES)
     throw new TargetError(
-      `function '${spec.name}': its Lambda environment would be ${size(vars)} bytes, over Lambda's ${ENV_LIMIT_BYTES}`,
+      `function '${fn}': its Lambda environment would be ${size(vars)} bytes, over Lambda's ${ENV_LIMIT_BYTES}`,
       "keep fewer or shorter variables in lambda.environment.Variables (container variables go in lambda.container.environment.Variables, which the image carries)",
     );
   return vars;

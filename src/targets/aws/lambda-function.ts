@@ -1,6 +1,7 @@
 /**
- * The Lambda function itself: create it from the function image, wait until it is Active, find it,
- * list scar's functions, give other services permission to invoke it, delete it.
+ * The Lambda function itself: create it from the function image, wait until it is Active, change its
+ * code or configuration and wait until the change is done, find it, list scar's functions, give
+ * other services permission to invoke it, delete it.
  */
 import {
   AddPermissionCommand,
@@ -13,6 +14,9 @@ import {
   type LambdaClient,
   ListTagsCommand,
   paginateListFunctions,
+  UpdateFunctionCodeCommand,
+  UpdateFunctionConfigurationCommand,
+  type UpdateFunctionConfigurationCommandInput,
 } from "@aws-sdk/client-lambda";
 import { TargetError } from "../target-error.js";
 import { errorName, isNotFound } from "./errors.js";
@@ -87,6 +91,76 @@ export async function waitActive(
     },
     "Lambda still prepares the image; 'scar ls' shows the function once it is Active",
   );
+}
+
+/**
+ * Lambda takes one change at a time: while a function is Pending or its last update InProgress,
+ * another change gets ResourceConflictException, which passes once Lambda is done.
+ */
+function busyWithAnotherChange(err: unknown): boolean {
+  return (
+    errorName(err) === "ResourceConflictException" &&
+    /update is in progress|in the following state: Pending/i.test((err as Error).message ?? "")
+  );
+}
+
+/** Waits while the function's last change is InProgress; a Failed change is an error with Lambda's reason. */
+export async function waitUpdated(
+  lambda: LambdaClient,
+  name: string,
+  pace: Pace,
+): Promise<FunctionConfiguration> {
+  return waitFor(
+    pace,
+    `the change of function '${name}' to finish`,
+    async () => {
+      const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
+      if (c.LastUpdateStatus === "Failed")
+        throw new TargetError(
+          `the change of function '${name}' failed: ${c.LastUpdateStatusReasonCode ?? ""} ${c.LastUpdateStatusReason ?? ""}`.trim(),
+          c.LastUpdateStatusReasonCode === "ImageAccessDenied"
+            ? "the role needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the image's repository"
+            : undefined,
+        );
+      if (c.State === "Pending" || c.LastUpdateStatus === "InProgress") return undefined;
+      return c;
+    },
+    "Lambda is still applying the change; 'scar ls' shows the function's settings once it is done",
+  );
+}
+
+/** UpdateFunctionCode to another image, then waits until Lambda has it (LastUpdateStatus Successful). */
+export async function updateCode(
+  lambda: LambdaClient,
+  name: string,
+  imageUri: string,
+  architectures: ("x86_64" | "arm64")[] | undefined,
+  pace: Pace,
+): Promise<FunctionConfiguration> {
+  await retrying(pace, busyWithAnotherChange, () =>
+    lambda.send(
+      new UpdateFunctionCodeCommand({
+        FunctionName: name,
+        ImageUri: imageUri,
+        ...(architectures ? { Architectures: architectures } : {}),
+      }),
+    ),
+  );
+  return waitUpdated(lambda, name, pace);
+}
+
+/** UpdateFunctionConfiguration (memory, timeout, environment, role ...), then waits until it is applied. */
+export async function updateConfiguration(
+  lambda: LambdaClient,
+  input: UpdateFunctionConfigurationCommandInput,
+  pace: Pace,
+): Promise<FunctionConfiguration> {
+  await retrying(
+    pace,
+    (err) => busyWithAnotherChange(err) || roleNotReady(err),
+    () => lambda.send(new UpdateFunctionConfigurationCommand(input)),
+  );
+  return waitUpdated(lambda, input.FunctionName!, pace);
 }
 
 export async function deleteFunction(lambda: LambdaClient, name: string): Promise<boolean> {

@@ -42,6 +42,8 @@ import {
   InvokeCommand,
   ListFunctionsCommand,
   ListTagsCommand,
+  UpdateFunctionCodeCommand,
+  UpdateFunctionConfigurationCommand,
 } from "@aws-sdk/client-lambda";
 import {
   CreateBucketCommand,
@@ -86,6 +88,12 @@ export function newState(): FakeState {
   };
 }
 
+const updateInProgress = (f: { config: Record<string, unknown> }) =>
+  awsErr(
+    "ResourceConflictException",
+    `The operation cannot be performed at this time. An update is in progress for resource: ${f.config.FunctionArn}`,
+    409,
+  );
 const notFound = (what: string) => awsErr("ResourceNotFoundException", `${what} not found`, 404);
 
 export function fakeAws(m: Mocks, s: FakeState): void {
@@ -212,6 +220,8 @@ function fakeLambda(m: Mocks, s: FakeState): void {
       FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${i.FunctionName}`,
       MemorySize: i.MemorySize,
       Timeout: i.Timeout,
+      Role: i.Role,
+      Description: i.Description,
       Environment: { Variables: i.Environment?.Variables ?? {} },
       PackageType: "Image",
       State: "Pending",
@@ -229,8 +239,28 @@ function fakeLambda(m: Mocks, s: FakeState): void {
     if (!f) throw notFound(`Function ${i.FunctionName}`);
     // Pending on the first look, Active on the next (as Lambda does while it caches the image)
     const state = f.config.State;
+    const update = f.config.LastUpdateStatus ?? "Successful";
     f.config.State = "Active";
-    return { ...f.config, State: state, LastUpdateStatus: "Successful" };
+    // an update is InProgress on the first look after it, Successful on the next
+    f.config.LastUpdateStatus = "Successful";
+    return { ...f.config, State: state, LastUpdateStatus: update };
+  });
+  m.lambda.on(UpdateFunctionCodeCommand).callsFake((i) => {
+    const f = s.functions.get(i.FunctionName);
+    if (!f) throw notFound(`Function ${i.FunctionName}`);
+    if (f.config.LastUpdateStatus === "InProgress") throw updateInProgress(f);
+    f.imageUri = i.ImageUri;
+    f.config.LastUpdateStatus = "InProgress";
+    return f.config;
+  });
+  m.lambda.on(UpdateFunctionConfigurationCommand).callsFake((i) => {
+    const f = s.functions.get(i.FunctionName);
+    if (!f) throw notFound(`Function ${i.FunctionName}`);
+    if (f.config.LastUpdateStatus === "InProgress") throw updateInProgress(f);
+    for (const k of ["Role", "MemorySize", "Timeout", "Description", "Environment", "EphemeralStorage"])
+      if (i[k] !== undefined) f.config[k] = i[k];
+    f.config.LastUpdateStatus = "InProgress";
+    return f.config;
   });
   m.lambda.on(AddPermissionCommand).callsFake((i) => {
     const f = s.functions.get(i.FunctionName);

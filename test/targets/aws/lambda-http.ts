@@ -202,12 +202,12 @@ export class LambdaHttp {
           Tags: fn.tags,
         });
       case "GetFunctionConfiguration": {
-        const v = this.view(fn);
+        // `n` looks see Pending / InProgress, the next one Active / Successful
         if (fn.pendingLooks > 0) fn.pendingLooks--;
         else fn.config.State = "Active";
         if (fn.updateLooks > 0) fn.updateLooks--;
         else fn.config.LastUpdateStatus = "Successful";
-        return this.send(res, 200, v);
+        return this.send(res, 200, this.view(fn));
       }
       case "DeleteFunction":
         this.functions.delete(name);

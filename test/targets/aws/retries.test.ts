@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, test } from "node:test";
 import { TargetError } from "../../../src/targets/target-error.js";
 import { fakeAws, newState } from "./fake-aws.js";
-import { fdl, mockAws, target } from "./fixtures.js";
+import { fakePublisher, fdl, mockAws, target } from "./fixtures.js";
 import { LambdaHttp } from "./lambda-http.js";
 
 let lambda: LambdaHttp;
@@ -118,4 +118,51 @@ test("a function that stays busy: init ends with Lambda's message and a hint, an
   assert.equal(count("AddPermission"), 5, "limitMs / intervalMs attempts");
   assert.equal(count("DeleteFunction"), 1);
   assert.equal(lambda.functions.size, 0);
+});
+
+test("update waits while Lambda applies the new code, and goes through a conflict of its own", async () => {
+  const f = spec();
+  await target({ pace: PACE, env: process.env }).t.deploy(f.functions[0]!, {
+    storageProviders: f.storage_providers,
+    update: false,
+  });
+  const NEW_URI = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/scar-cowsay@sha256:${"b".repeat(64)}`;
+  lambda.calls.length = 0;
+  lambda.updateLooks = 3;
+  // another change of the function (someone else's) still InProgress when scar changes its configuration
+  lambda.fail("UpdateFunctionConfiguration", 2, UPDATING);
+  const g = fdl(
+    `
+functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      init_script: cow.sh
+      memory: 1024
+      container: {image: grycap/cowsay}
+      input: [{storage_provider: s3, path: in-bkt/input}]
+`,
+  );
+  const { t } = target({ pace: PACE, env: process.env, publisher: async () => fakePublisher(NEW_URI) });
+  const info = await t.deploy(g.functions[0]!, { storageProviders: g.storage_providers, update: true });
+  await t.close();
+  assert.deepEqual(lambda.calls.slice(lambda.calls.indexOf("UpdateFunctionCode")), [
+    "UpdateFunctionCode",
+    "GetFunctionConfiguration", // InProgress
+    "GetFunctionConfiguration",
+    "GetFunctionConfiguration",
+    "GetFunctionConfiguration", // Successful
+    "UpdateFunctionConfiguration", // conflict
+    "UpdateFunctionConfiguration", // conflict
+    "UpdateFunctionConfiguration",
+    "GetFunctionConfiguration",
+    "GetFunctionConfiguration",
+    "GetFunctionConfiguration",
+    "GetFunctionConfiguration",
+  ]);
+  const fn = lambda.functions.get("scar-cowsay")!;
+  assert.equal(fn.imageUri, NEW_URI);
+  assert.equal(fn.config.MemorySize, 1024);
+  assert.equal(fn.config.LastUpdateStatus, "Successful");
+  assert.equal(info.memory, 1024);
 });

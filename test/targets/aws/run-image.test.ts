@@ -214,3 +214,28 @@ test("throttled Invokes are sent again by the SDK; past the last attempt, one li
       "hint: AWS kept throttling the requests after every retry: wait a minute and run the same command again\n",
   );
 });
+
+test("update -n changes memory and Lambda variables; image flags and bad values are refused", async () => {
+  const before = lambda.calls.length;
+  const r = await scar(["update", "-n", NAME, "-m", "384", "--le", "MODE=fast"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `Function '${NAME}' successfully updated.\n`);
+  const fn = lambda.functions.get(NAME)!;
+  assert.equal(fn.config.MemorySize, 384);
+  const vars = (fn.config.Environment as { Variables: Record<string, string> }).Variables;
+  assert.equal(vars.MODE, "fast");
+  assert.ok(vars.FDL, "scar's variables kept");
+  assert.deepEqual(lambda.calls.slice(before, before + 2), ["GetFunction", "UpdateFunctionConfiguration"]);
+  assert.equal(lambda.calls.at(-1), "GetFunctionConfiguration", "waited until Lambda applied it");
+  const img = await scar(["update", "-n", NAME, "-e", "A=b", "-s", "say.sh"]);
+  assert.equal(img.code, 2);
+  assert.match(
+    img.stderr,
+    /^error: on the aws target, 'scar update -n' changes .*; -s, -e change the function image$/m,
+  );
+  assert.match(img.stderr, /^hint: give the function definition: scar update -f FDL -n scar-say$/m);
+  const big = await scar(["update", "-n", NAME, "-m", "20000"]);
+  assert.equal(big.code, 1);
+  assert.match(big.stderr, /^error: function 'scar-say': memory 20000 MB is out of Lambda's range$/m);
+  assert.equal(lambda.functions.get(NAME)!.config.MemorySize, 384, "nothing changed");
+});
