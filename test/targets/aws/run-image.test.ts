@@ -5,10 +5,14 @@
  * SDK's own serialisation (X-Amz-Log-Result, X-Amz-Function-Error, x-amzn-RequestId).
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { apiGatewayEvent } from "../../../src/engine/api/invoke.js";
 import { ImageStore } from "../../../src/engine/images/index.js";
 import { Runner } from "../../../src/engine/runtime/index.js";
 import { parseFdl } from "../../../src/fdl/load.js";
@@ -17,7 +21,7 @@ import { buildFunctionImage } from "../../../src/lambda/image/builder.js";
 import { functionEnvironment } from "../../../src/targets/aws/function-env.js";
 import { runScar } from "../../cli/harness.js";
 import { busyboxRootfs } from "../../engine/images/helpers.js";
-import { type LambdaFn, LambdaHttp } from "./lambda-http.js";
+import { type InvokeAnswer, type LambdaFn, LambdaHttp } from "./lambda-http.js";
 
 const work = mkdtempSync(join(tmpdir(), "scar-aws-run-image-"));
 const cfgDir = join(work, "cfg");
@@ -27,6 +31,51 @@ let images: ImageStore;
 let runner: Runner;
 let lambda: LambdaHttp;
 const running = new Map<string, ImageFunction>();
+const API_ID = "apiscar1";
+let apiGateway: Server;
+let apiUrl: string;
+/** The last asynchronous invocation API Gateway passed on. */
+let lastAsync: Promise<InvokeAnswer> | undefined;
+
+/**
+ * API Gateway's stage `scar` at AWS_ENDPOINT_URL_API_GATEWAY (LocalStack's paths): `{proxy+}` ANY as
+ * a Lambda proxy integration. The request becomes the proxy event, the function's proxy response
+ * the HTTP answer (its body passed as it is: no binary media types, as SCAR's API has none); with
+ * X-Amz-Invocation-Type Event the function is invoked asynchronously and API Gateway, which gets no
+ * proxy response, answers 502.
+ */
+async function startApiGateway(): Promise<void> {
+  apiGateway = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const m = /^\/restapis\/([^/]+)\/scar\/_user_request_(\/.*)$/.exec(url.pathname);
+    const fn = [...lambda.functions.values()].find(
+      (f) =>
+        m &&
+        (f.config.Environment as { Variables: Record<string, string> }).Variables.API_GATEWAY_ID === m[1],
+    );
+    const json = (status: number, message: string) => {
+      res.writeHead(status, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ message }));
+    };
+    if (!m || !fn || !lambda.invoke) return json(403, "Forbidden");
+    const event = Buffer.from(
+      JSON.stringify(apiGatewayEvent(req, new URL(`${m[2]}${url.search}`, url), Buffer.concat(chunks))),
+    );
+    if (req.headers["x-amz-invocation-type"] === "Event") {
+      lastAsync = lambda.invoke(fn, event, randomUUID(), "Event");
+      return json(502, "Internal server error");
+    }
+    const a = await lambda.invoke(fn, event, randomUUID(), "RequestResponse");
+    const p = a.payload as { statusCode?: number; headers?: Record<string, string>; body?: string };
+    if (a.functionError || typeof p?.statusCode !== "number") return json(502, "Internal server error");
+    res.writeHead(p.statusCode, p.headers ?? {});
+    res.end(p.body ?? "");
+  });
+  await new Promise<void>((r) => apiGateway.listen(0, "127.0.0.1", r));
+  apiUrl = `http://127.0.0.1:${(apiGateway.address() as AddressInfo).port}`;
+}
 
 before(async () => {
   images = new ImageStore({ dataDir: join(work, "data") });
@@ -36,7 +85,12 @@ before(async () => {
   await images.import(root, { format: "rootfs", tag: "localhost/say:1", changes: ["ENV PATH=/bin"] });
   writeFileSync(
     join(work, "say.sh"),
-    'echo "said by $AWS_LAMBDA_FUNCTION_NAME: $GREETING"\n[ -n "$FAIL" ] && { echo "failing as asked" >&2; exit 3; }\ntrue\n',
+    [
+      '[ -n "$CONT_VAR_WHO" ] && to=" to $CONT_VAR_WHO"',
+      'echo "said by $AWS_LAMBDA_FUNCTION_NAME: $GREETING$to"',
+      '[ -s "$INPUT_FILE_PATH" ] && { echo "input:"; cat "$INPUT_FILE_PATH"; }',
+      "true",
+    ].join("\n"),
   );
   const text = JSON.stringify({
     functions: {
@@ -79,7 +133,7 @@ before(async () => {
     MemorySize: 256,
     Timeout: 60,
     Code: { ImageUri: built.reference },
-    Environment: { Variables: functionEnvironment(spec, def.storage_providers) },
+    Environment: { Variables: functionEnvironment(spec, def.storage_providers, { apiId: API_ID }) },
     Tags: { createdby: "scar" },
   });
   // Lambda's Invoke: the payload through the function image, one warm environment per function
@@ -111,6 +165,7 @@ before(async () => {
     };
   };
 
+  await startApiGateway();
   mkdirSync(cfgDir, { recursive: true });
   writeFileSync(
     join(cfgDir, "scar.cfg"),
@@ -126,6 +181,8 @@ after(async () => {
   for (const f of running.values()) await f.close();
   await runner?.close();
   await lambda?.close();
+  apiGateway?.closeAllConnections();
+  await new Promise((r) => apiGateway?.close(r));
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -136,6 +193,7 @@ const scar = (args: string[], env: Record<string, string> = {}) =>
     timeout: 180_000,
     env: {
       AWS_ENDPOINT_URL_LAMBDA: lambda.url,
+      AWS_ENDPOINT_URL_API_GATEWAY: apiUrl,
       AWS_ACCESS_KEY_ID: "AKIDSCARTEST",
       AWS_SECRET_ACCESS_KEY: "scar-test-secret",
       AWS_EC2_METADATA_DISABLED: "true",
@@ -238,4 +296,28 @@ test("update -n changes memory and Lambda variables; image flags and bad values 
   assert.equal(big.code, 1);
   assert.match(big.stderr, /^error: function 'scar-say': memory 20000 MB is out of Lambda's range$/m);
   assert.equal(lambda.functions.get(NAME)!.config.MemorySize, 384, "nothing changed");
+});
+
+test("invoke through the API's URL: GET, -db with -p and -o, and -a (API Gateway's 502 is success)", async () => {
+  const g = await scar(["invoke", "-n", NAME]);
+  assert.equal(g.code, 0, g.stderr);
+  assert.match(g.stdout, /^Request Id: \S+\nLog Group Name: \/aws\/lambda\/scar-say\n/);
+  assert.match(g.stdout, /^said by scar-say: hola$/m);
+  assert.doesNotMatch(g.stdout, /^input:/m, "a GET has no body");
+  writeFileSync(join(work, "words.txt"), "some words\n");
+  const p = await scar(["invoke", "-n", NAME, "-db", "words.txt", "-p", '{"WHO": "world"}', "-o", "inv.out"]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.equal(p.stdout, "Output saved in file 'inv.out'\n");
+  assert.equal(
+    readFileSync(join(work, "inv.out"), "utf8"),
+    "said by scar-say: hola to world\ninput:\nsome words\n",
+  );
+  lastAsync = undefined;
+  const a = await scar(["invoke", "-n", NAME, "-a"]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stdout, /^Function 'scar-say' launched correctly$/m);
+  const pending = lastAsync as Promise<InvokeAnswer> | undefined;
+  assert.ok(pending, "API Gateway passed the request on as an Event");
+  const done = await pending;
+  assert.ok(done.logs.includes("said by scar-say: hola"), done.logs.join("\n"));
 });
