@@ -408,7 +408,7 @@ export class AwsTarget implements Target {
         region,
         onProgress: (l) => this.say(l),
       });
-      if (!sameImage(image.imageUri, before.imageUri)) {
+      if (!sameImage(image, before)) {
         doing = `updating the code of function '${spec.name}'`;
         this.say(`Updating the image of function '${spec.name}'`);
         changedCode = true;
@@ -470,10 +470,13 @@ export class AwsTarget implements Target {
   async restore(fn: DeployedFunction): Promise<void> {
     const name = fn.config.FunctionName!;
     const c = this.clients(fn.config.FunctionArn?.split(":")[3]);
-    if (fn.imageUri) {
+    // by digest: the tag it was deployed from may name another image by now
+    const earlier = fn.resolvedImageUri ?? fn.imageUri;
+    if (earlier) {
       const now = await findFunction(c.lambda, name);
-      if (now && !sameImage(fn.imageUri, now.imageUri))
-        await updateCode(c.lambda, name, fn.imageUri, fn.config.Architectures, this.pace);
+      const digest = digestOf(earlier);
+      if (now && !(digest && sameImage({ imageUri: earlier, digest }, now)))
+        await updateCode(c.lambda, name, earlier, fn.config.Architectures, this.pace);
     }
     await updateConfiguration(c.lambda, configurationOf(fn.config), this.pace);
   }
@@ -852,11 +855,16 @@ function configurationOf(f: FunctionConfiguration) {
   };
 }
 
-/** The same image: the same digest when both name one, else the same reference. */
-function sameImage(a: string, b: string | undefined): boolean {
-  if (!b) return false;
-  const digest = (u: string) => /@(sha256:[0-9a-f]{64})$/.exec(u)?.[1];
-  return digest(a) && digest(b) ? digest(a) === digest(b) : a === b;
+const digestOf = (uri: string | undefined) => (uri ? /@(sha256:[0-9a-f]{64})$/.exec(uri)?.[1] : undefined);
+
+/**
+ * Whether the function runs this image already: by digest (the one Lambda resolved the deployed
+ * tag to), else by the same reference.
+ */
+function sameImage(image: { imageUri: string; digest?: string }, fn: DeployedFunction): boolean {
+  const deployed = digestOf(fn.resolvedImageUri) ?? digestOf(fn.imageUri);
+  const wanted = image.digest || digestOf(image.imageUri);
+  return deployed && wanted ? deployed === wanted : image.imageUri === fn.imageUri;
 }
 
 /** `bucket/folder` of each S3 path, for comparing what is deployed with what is asked. */

@@ -29,6 +29,8 @@ export interface DeployedFunction {
   config: FunctionConfiguration;
   tags: Record<string, string>;
   imageUri?: string;
+  /** The image by digest, as Lambda resolved `imageUri` (a tag) when the code was last set. */
+  resolvedImageUri?: string;
 }
 
 export async function findFunction(
@@ -41,6 +43,7 @@ export async function findFunction(
       config: r.Configuration ?? {},
       tags: r.Tags ?? {},
       ...(r.Code?.ImageUri ? { imageUri: r.Code.ImageUri } : {}),
+      ...(r.Code?.ResolvedImageUri ? { resolvedImageUri: r.Code.ResolvedImageUri } : {}),
     };
   } catch (err) {
     if (isNotFound(err)) return undefined;

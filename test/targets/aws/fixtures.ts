@@ -120,7 +120,7 @@ export function fakePublisher(uri = IMAGE_URI): FunctionImagePublisher & { publi
       published.push(`${spec.name}@${opts.region}`);
       return {
         imageUri: uri,
-        digest: `sha256:${"a".repeat(64)}`,
+        digest: /@(sha256:[0-9a-f]{64})$/.exec(uri)?.[1] ?? `sha256:${"a".repeat(64)}`,
         bytesUploaded: 1,
         blobsSkipped: 0,
         blobsMounted: 0,

@@ -16,6 +16,8 @@ export const LAMBDA_ACCOUNT = "123456789012";
 export interface LambdaFn {
   config: Record<string, unknown>;
   imageUri: string;
+  /** The image by digest, as Lambda resolves a tag when the code is set. */
+  resolvedImageUri: string;
   tags: Record<string, string>;
   statements: Set<string>;
   /** GetFunctionConfiguration looks left before Pending becomes Active / InProgress becomes Successful. */
@@ -50,7 +52,9 @@ export class LambdaHttp {
   invoke?: (fn: LambdaFn, payload: Buffer, requestId: string, type: string) => Promise<InvokeAnswer>;
   /** How many looks an update stays InProgress. */
   updateLooks = 2;
-  private readonly faults = new Map<string, Fault[]>();
+  /** What a tag is resolved to when a function's code is set (ECR's digest of it). */
+  resolve: (imageUri: string) => string = (u) => u;
+  private readonly faults = new Map<string, { fault: Fault; only?: string }[]>();
 
   private constructor(
     private readonly server: Server,
@@ -69,10 +73,10 @@ export class LambdaHttp {
     return l;
   }
 
-  /** The next `times` requests of `op` get this answer instead of the real one. */
-  fail(op: string, times: number, fault: Fault): void {
+  /** The next `times` requests of `op` (for function `only`, if given) get this answer instead of the real one. */
+  fail(op: string, times: number, fault: Fault, only?: string): void {
     const q = this.faults.get(op) ?? [];
-    for (let i = 0; i < times; i++) q.push(fault);
+    for (let i = 0; i < times; i++) q.push({ fault, ...(only ? { only } : {}) });
     this.faults.set(op, q);
   }
 
@@ -110,6 +114,7 @@ export class LambdaHttp {
         ...(i.EphemeralStorage ? { EphemeralStorage: i.EphemeralStorage } : {}),
       },
       imageUri: String((i.Code as { ImageUri?: string } | undefined)?.ImageUri ?? ""),
+      resolvedImageUri: this.resolve(String((i.Code as { ImageUri?: string } | undefined)?.ImageUri ?? "")),
       tags: (i.Tags as Record<string, string> | undefined) ?? {},
       statements: new Set(),
       pendingLooks: 1,
@@ -167,10 +172,14 @@ export class LambdaHttp {
       else if (sub === "invocations") op = "Invoke";
     } else if (parts[1] === "2017-03-31" && parts[2] === "tags") op = "ListTags";
     this.calls.push(op);
-    const fault = this.faults.get(op)?.shift();
-    if (fault) return this.error(res, fault.status, fault.type, fault.message);
-    const body = () => JSON.parse(raw.toString("utf8") || "{}") as Record<string, unknown>;
     const name = parts[3] ?? "";
+    const queue = this.faults.get(op) ?? [];
+    const at = queue.findIndex((f) => !f.only || f.only === name);
+    if (at >= 0) {
+      const { fault } = queue.splice(at, 1)[0]!;
+      return this.error(res, fault.status, fault.type, fault.message);
+    }
+    const body = () => JSON.parse(raw.toString("utf8") || "{}") as Record<string, unknown>;
     if (op === "CreateFunction") {
       const i = body();
       if (this.functions.has(String(i.FunctionName)))
@@ -198,7 +207,7 @@ export class LambdaHttp {
       case "GetFunction":
         return this.send(res, 200, {
           Configuration: this.view(fn),
-          Code: { RepositoryType: "ECR", ImageUri: fn.imageUri, ResolvedImageUri: fn.imageUri },
+          Code: { RepositoryType: "ECR", ImageUri: fn.imageUri, ResolvedImageUri: fn.resolvedImageUri },
           Tags: fn.tags,
         });
       case "GetFunctionConfiguration": {
@@ -236,6 +245,7 @@ export class LambdaHttp {
       case "UpdateFunctionCode": {
         if (fn.config.LastUpdateStatus === "InProgress") return busy();
         fn.imageUri = String(body().ImageUri);
+        fn.resolvedImageUri = this.resolve(fn.imageUri);
         fn.config.LastUpdateStatus = "InProgress";
         fn.updateLooks = this.updateLooks;
         return this.send(res, 200, this.view(fn));
