@@ -82,6 +82,13 @@ function ensureNewline(s: string): string {
 }
 
 /**
+ * How far back `--follow` asks again: CloudWatch takes events in late (their time is when they were
+ * written, not when they arrived), and several share a millisecond; those already shown are left out
+ * by their eventId.
+ */
+const LATE_MS = 5 * 60_000;
+
+/**
  * SCAR's `log` on AWS: the log group's events (one stream with -ls), one request's lines with -ri
  * (and the Batch job it was delegated to), and with --follow what is new every two seconds.
  */
@@ -90,6 +97,7 @@ async function awsLog(target: AwsTarget, fn: string, flags: LogFlags): Promise<v
   const q = {
     ...(flags.logStreamName ? { stream: flags.logStreamName } : {}),
     ...(flags.requestId ? { requestId: flags.requestId } : {}),
+    ...(flags.follow ? { seen: new Map<string, number>() } : {}),
   };
   let { text, last } = await target.logText(fn, q);
   if (flags.requestId) text += await target.batchJobLog(flags.requestId);
@@ -103,8 +111,8 @@ async function awsLog(target: AwsTarget, fn: string, flags: LogFlags): Promise<v
   while (!stop) {
     await new Promise((r) => setTimeout(r, 2000));
     if (stop) break;
-    const next = await target.logText(fn, { ...q, startTime: last + 1 });
+    const next = await target.logText(fn, { ...q, startTime: Math.max(0, last - LATE_MS) });
     process.stdout.write(next.text);
-    last = next.last;
+    last = Math.max(last, next.last);
   }
 }

@@ -703,10 +703,14 @@ export class AwsTarget implements Target {
     };
   }
 
-  /** The function's whole log (one stream with `stream`), or one request's lines (SCAR's `-ri`). */
+  /**
+   * The function's whole log (one stream with `stream`), or one request's lines (SCAR's `-ri`).
+   * `seen` (for `--follow`): the events already shown, by CloudWatch's eventId with their time;
+   * those are left out, the new ones added, and those older than `startTime` forgotten.
+   */
   async logText(
     name: string,
-    q: { stream?: string; requestId?: string; startTime?: number } = {},
+    q: { stream?: string; requestId?: string; startTime?: number; seen?: Map<string, number> } = {},
   ): Promise<{ text: string; last: number }> {
     const c = this.clients();
     let events: Awaited<ReturnType<typeof readLogEvents>>;
@@ -721,6 +725,16 @@ export class AwsTarget implements Target {
           `function '${name}' has no log group '${logGroupName(name)}' (it has not run yet, or it was removed)`,
         );
       throw awsError(err, `reading the logs of '${name}'`, c.region);
+    }
+    const seen = q.seen;
+    if (seen) {
+      for (const [id, t] of seen) if (t < (q.startTime ?? 0)) seen.delete(id);
+      events = events.filter((e) => {
+        if (!e.eventId) return true;
+        if (seen.has(e.eventId)) return false;
+        seen.set(e.eventId, e.timestamp ?? 0);
+        return true;
+      });
     }
     const text = events.map((e) => (e.message?.endsWith("\n") ? e.message : `${e.message ?? ""}\n`)).join("");
     const last = events.reduce((m, e) => Math.max(m, e.timestamp ?? 0), q.startTime ?? 0);

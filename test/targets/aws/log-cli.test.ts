@@ -3,7 +3,8 @@
  * their SDK endpoints (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, AWS_ENDPOINT_URL_BATCH) answered by a small
  * server holding log events and jobs, Lambda by LambdaHttp. `-ri` of a lambda-batch request and of
  * the Batch job it was delegated to (SCAR's "Batch job status" and the job's stream of
- * /aws/batch/job), and `--follow`, which prints what arrives later, once, until Ctrl-C.
+ * /aws/batch/job), and `--follow`, which prints what arrives later (also events CloudWatch takes in
+ * late, with a time at or before the last shown), once, until Ctrl-C.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -64,12 +65,12 @@ async function startLogsAndBatch(): Promise<void> {
       // three events a page, as CloudWatch pages its answers
       const from = body.nextToken ? Number(body.nextToken) : 0;
       return send(200, {
-        events: all.slice(from, from + 3).map((e, i) => ({
+        events: all.slice(from, from + 3).map((e) => ({
           logStreamName: e.stream,
           timestamp: e.timestamp,
           ingestionTime: e.timestamp,
           message: e.message,
-          eventId: String(from + i),
+          eventId: String(events.indexOf(e)),
         })),
         ...(from + 3 < all.length ? { nextToken: String(from + 3) } : {}),
       });
@@ -182,7 +183,7 @@ test("log: every page of the group; -ri of a request, and of the Batch job it wa
   assert.equal(running.stdout, "Batch job status: RUNNING\n");
 });
 
-test("log --follow prints what arrives later, once, until Ctrl-C", async () => {
+test("log --follow prints what arrives later, once, until Ctrl-C", { timeout: 90_000 }, async () => {
   const child = spawn(bin, ["log", "-n", NAME, "--follow"], {
     cwd: work,
     env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir, ...env() },
@@ -205,8 +206,21 @@ test("log --follow prints what arrives later, once, until Ctrl-C", async () => {
   try {
     await until("the log so far", () => /following the logs/.test(err) && /REPORT RequestId: r-2/.test(out));
     const polls = filterCalls;
-    events.push(...lambdaLines("r-3", "2026/12/04/[$LATEST]bbb", 5000, ["a later request"]));
-    await until("the later request", () => /REPORT RequestId: r-3/.test(out));
+    // CloudWatch takes events in late: one of the same millisecond as the last shown, one older
+    events.push(
+      {
+        group: GROUP,
+        stream: "2026/12/04/[$LATEST]ccc",
+        timestamp: 2003,
+        message: "same millisecond, later\n",
+      },
+      { group: GROUP, stream: "2026/12/04/[$LATEST]ddd", timestamp: 1500, message: "older, ingested late\n" },
+      ...lambdaLines("r-3", "2026/12/04/[$LATEST]bbb", 5000, ["a later request"]),
+    );
+    await until(
+      "the later events",
+      () => /REPORT RequestId: r-3/.test(out) && /same millisecond/.test(out) && /ingested late/.test(out),
+    );
     // one more round after it: nothing printed twice
     await until("another poll", () => filterCalls > polls + 1);
     child.kill("SIGINT");
@@ -214,7 +228,13 @@ test("log --follow prints what arrives later, once, until Ctrl-C", async () => {
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
   }
-  assert.equal(out.split("\n").filter((l) => l === "a later request").length, 1);
+  for (const line of [
+    "a later request",
+    "same millisecond, later",
+    "older, ingested late",
+    "quick work done",
+  ])
+    assert.equal(out.split("\n").filter((l) => l === line).length, 1, line);
   assert.equal(out.split("\n").filter((l) => l.startsWith("START RequestId: r-1")).length, 1);
   assert.doesNotMatch(err, /^error:/m);
 });
