@@ -866,6 +866,12 @@ function configurationOf(f: FunctionConfiguration) {
     Description: f.Description ?? "",
     Environment: { Variables: f.Environment?.Variables ?? {} },
     ...(f.EphemeralStorage ? { EphemeralStorage: f.EphemeralStorage } : {}),
+    // empty lists take away what an update may have added
+    VpcConfig: {
+      SubnetIds: f.VpcConfig?.SubnetIds ?? [],
+      SecurityGroupIds: f.VpcConfig?.SecurityGroupIds ?? [],
+    },
+    FileSystemConfigs: f.FileSystemConfigs ?? [],
   };
 }
 

@@ -147,7 +147,8 @@ test("a configuration Lambda refuses after the new code: the function is put bac
     .on(UpdateFunctionConfigurationCommand, { MemorySize: 2048 })
     .rejects(awsErr("InvalidParameterValueException", "MemorySize is not valid for this account"));
   const { t } = target({ publisher: async () => fakePublisher(NEW_URI) });
-  await assert.rejects(update(t, FDL().replace("memory: 512", "memory: 2048")), (e: Error) => {
+  const withVpc = FDL("      vpc: {SubnetIds: [subnet-1], SecurityGroupIds: [sg-1]}\n");
+  await assert.rejects(update(t, withVpc.replace("memory: 512", "memory: 2048")), (e: Error) => {
     assert.equal(
       e.message,
       "updating the configuration of function 'scar-cowsay' failed: InvalidParameterValueException: MemorySize is not valid for this account; the function was put back as it was",
@@ -158,6 +159,13 @@ test("a configuration Lambda refuses after the new code: the function is put bac
   assert.equal(fn.imageUri, IMAGE_URI, "the earlier image again");
   assert.equal(fn.config.MemorySize, before.MemorySize);
   assert.deepEqual(fn.config.Environment, before.Environment);
+  const configs = calls.filter((c) => c.command === "UpdateFunctionConfiguration").map((c) => c.input);
+  assert.deepEqual(configs[0]!.VpcConfig, { SubnetIds: ["subnet-1"], SecurityGroupIds: ["sg-1"] });
+  assert.deepEqual(
+    configs.at(-1)!.VpcConfig,
+    { SubnetIds: [], SecurityGroupIds: [] },
+    "the VPC taken away again",
+  );
 });
 
 test("update -n: memory, timeout and Lambda variables alone, checked as init checks them", async () => {
