@@ -32,6 +32,78 @@ let runner: Runner;
 let lambda: LambdaHttp;
 const running = new Map<string, ImageFunction>();
 const API_ID = "apiscar1";
+const SLOW = "scar-slow";
+let logsAndBatch: Server;
+let logsUrl: string;
+const logEvents: { group: string; stream: string; timestamp: number; message: string }[] = [];
+const batchJobs = new Map<string, Record<string, unknown>>();
+
+/**
+ * CloudWatch Logs' FilterLogEvents (the function's log as the emulator wrote it) and AWS Batch's
+ * SubmitJob / DescribeJobs at their SDK endpoints. A submitted job is SUCCEEDED at once; its stream
+ * in /aws/batch/job says which request it ran (its variables, as SubmitJob gave them).
+ */
+async function startLogsAndBatch(): Promise<void> {
+  logsAndBatch = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
+    const send = (status: number, doc: unknown) => {
+      res.writeHead(status, { "Content-Type": "application/json", "x-amzn-RequestId": randomUUID() });
+      res.end(JSON.stringify(doc));
+    };
+    if (req.headers["x-amz-target"] === "Logs_20140328.FilterLogEvents") {
+      const all = logEvents.filter(
+        (e) =>
+          e.group === body.logGroupName &&
+          (!body.logStreamNames || (body.logStreamNames as string[]).includes(e.stream)),
+      );
+      if (all.length === 0)
+        return send(400, {
+          __type: "ResourceNotFoundException",
+          message: "The specified log group does not exist.",
+        });
+      return send(200, {
+        events: all.map((e) => ({ ...e, logStreamName: e.stream, eventId: String(logEvents.indexOf(e)) })),
+      });
+    }
+    if (req.url === "/v1/submitjob") {
+      const jobId = randomUUID();
+      const env =
+        (body.containerOverrides as { environment?: { name: string; value: string }[] })?.environment ?? [];
+      const stream = `${body.jobDefinition}/default/${jobId.slice(0, 8)}`;
+      batchJobs.set(jobId, {
+        jobId,
+        jobName: body.jobName,
+        jobQueue: body.jobQueue,
+        status: "SUCCEEDED",
+        container: { logStreamName: stream },
+        environment: env,
+      });
+      logEvents.push({
+        group: "/aws/batch/job",
+        stream,
+        timestamp: Date.now(),
+        message: `batch job of queue ${body.jobQueue}: ${env
+          .map((e) => e.name)
+          .sort()
+          .join(",")}\n`,
+      });
+      return send(200, {
+        jobId,
+        jobName: body.jobName,
+        jobArn: `arn:aws:batch:eu-west-1:123456789012:job/${jobId}`,
+      });
+    }
+    if (req.url === "/v1/describejobs")
+      return send(200, {
+        jobs: ((body.jobs as string[]) ?? []).map((id) => batchJobs.get(id)).filter(Boolean),
+      });
+    send(400, { __type: "UnknownOperationException", message: `${req.method} ${req.url}` });
+  });
+  await new Promise<void>((r) => logsAndBatch.listen(0, "127.0.0.1", r));
+  logsUrl = `http://127.0.0.1:${(logsAndBatch.address() as AddressInfo).port}`;
+}
 let apiGateway: Server;
 let apiUrl: string;
 /** The last asynchronous invocation API Gateway passed on. */
@@ -125,7 +197,47 @@ before(async () => {
     tag: `scar-lambda/${NAME}:latest`,
   });
 
+  // a lambda-batch function whose script outlives Lambda's time: delegated to AWS Batch
+  writeFileSync(join(work, "slow.sh"), 'echo "slow work starts"\nsleep 60\n');
+  const slowText = JSON.stringify({
+    functions: {
+      aws: [
+        {
+          lambda: {
+            name: SLOW,
+            runtime: "image",
+            memory: 256,
+            timeout: 4,
+            execution_mode: "lambda-batch",
+            init_script: "slow.sh",
+            container: { image: "localhost/say:1", timeout_threshold: 2 },
+          },
+          iam: { role: ROLE },
+        },
+      ],
+    },
+  });
+  writeFileSync(join(work, "slow.yaml"), slowText);
+  const slowDef = parseFdl(join(work, "slow.yaml"), slowText);
+  const slowBuilt = await buildFunctionImage({
+    spec: slowDef.functions[0]!,
+    storageProviders: slowDef.storage_providers,
+    source: { kind: "registry", reference: "localhost/say:1" },
+    images,
+    tag: `scar-lambda/${SLOW}:latest`,
+  });
+
   lambda = await LambdaHttp.start("eu-west-1");
+  lambda.add({
+    FunctionName: SLOW,
+    Role: ROLE,
+    MemorySize: 256,
+    Timeout: 4,
+    Code: { ImageUri: slowBuilt.reference },
+    Environment: { Variables: functionEnvironment(slowDef.functions[0]!, slowDef.storage_providers) },
+    Tags: { createdby: "scar" },
+  });
+  await startLogsAndBatch();
   // what `scar init` leaves: the image, scar's variables and tags (init itself is tested over mocks)
   lambda.add({
     FunctionName: NAME,
@@ -150,6 +262,10 @@ before(async () => {
         env: {
           ...(fn.config.Environment as { Variables: Record<string, string> }).Variables,
           AWS_EC2_METADATA_DISABLED: "true",
+          // Lambda's credentials of the role; the SDK's endpoint of Batch for the delegated jobs
+          AWS_ACCESS_KEY_ID: "ASIASCARROLE",
+          AWS_SECRET_ACCESS_KEY: "scar-role-secret",
+          AWS_ENDPOINT_URL_BATCH: logsUrl,
         },
       });
       running.set(fn.imageUri, f);
@@ -158,6 +274,16 @@ before(async () => {
       timeoutMs: Number(fn.config.Timeout) * 1000,
       requestId,
     });
+    // what Lambda writes to the function's log group
+    const t = Date.now();
+    logEvents.push(
+      ...(r.logs ?? []).map((l, i) => ({
+        group: `/aws/lambda/${fn.config.FunctionName}`,
+        stream: "2026/12/04/[$LATEST]0123",
+        timestamp: t + i,
+        message: `${l}\n`,
+      })),
+    );
     return {
       payload: r.body,
       ...(r.status !== "success" ? { functionError: "Unhandled" } : {}),
@@ -181,6 +307,8 @@ after(async () => {
   for (const f of running.values()) await f.close();
   await runner?.close();
   await lambda?.close();
+  logsAndBatch?.closeAllConnections();
+  await new Promise((r) => logsAndBatch?.close(r));
   apiGateway?.closeAllConnections();
   await new Promise((r) => apiGateway?.close(r));
   rmSync(work, { recursive: true, force: true });
@@ -194,6 +322,8 @@ const scar = (args: string[], env: Record<string, string> = {}) =>
     env: {
       AWS_ENDPOINT_URL_LAMBDA: lambda.url,
       AWS_ENDPOINT_URL_API_GATEWAY: apiUrl,
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logsUrl,
+      AWS_ENDPOINT_URL_BATCH: logsUrl,
       AWS_ACCESS_KEY_ID: "AKIDSCARTEST",
       AWS_SECRET_ACCESS_KEY: "scar-test-secret",
       AWS_EC2_METADATA_DISABLED: "true",
@@ -320,4 +450,40 @@ test("invoke through the API's URL: GET, -db with -p and -o, and -a (API Gateway
   assert.ok(pending, "API Gateway passed the request on as an Event");
   const done = await pending;
   assert.ok(done.logs.includes("said by scar-say: hola"), done.logs.join("\n"));
+});
+
+test("lambda-batch: a script out of time goes to AWS Batch; log -ri of the request and of its job", async () => {
+  const r = await scar(["run", "-n", SLOW]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = /^Request Id: (\S+)$/m.exec(r.stdout)?.[1];
+  const job = new RegExp(
+    `^Job delegated to batch\\.\\nCheck batch logs with:\\n  scar log -n ${SLOW} -ri (\\S+)$`,
+    "m",
+  ).exec(r.stdout)?.[1];
+  assert.ok(id && job, r.stdout);
+  assert.ok(batchJobs.has(job), "the job id is the one SubmitJob gave");
+  assert.equal(batchJobs.get(job)!.jobQueue, SLOW);
+
+  const lambdaPart = await scar(["log", "-n", SLOW, "-ri", id]);
+  assert.equal(lambdaPart.code, 0, lambdaPart.stderr);
+  const lines = lambdaPart.stdout.split("\n");
+  assert.equal(lines[0], `START RequestId: ${id} Version: $LATEST`);
+  assert.ok(lines.includes("slow work starts"), lambdaPart.stdout);
+  // the supervisor writes one log line per message (its newlines escaped)
+  assert.ok(
+    lines.some((l) =>
+      l.endsWith(
+        ` - supervisor - INFO - Job delegated to batch.\\nCheck batch logs with:\\n  scar log -n ${SLOW} -ri ${job}`,
+      ),
+    ),
+    lambdaPart.stdout,
+  );
+  assert.match(lines.at(-2)!, new RegExp(`^REPORT RequestId: ${id}\\t`));
+
+  const batchPart = await scar(["log", "-n", SLOW, "-ri", job]);
+  assert.equal(batchPart.code, 0, batchPart.stderr);
+  assert.match(
+    batchPart.stdout,
+    /^Batch job status: SUCCEEDED\nbatch job of queue scar-slow: \S*EVENT\S*\n$/,
+  );
 });
