@@ -19,6 +19,7 @@ import {
   PutBucketAclCommand,
   PutBucketNotificationConfigurationCommand,
 } from "@aws-sdk/client-s3";
+import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { chromium } from "playwright-core";
 import type { StoreEvent } from "../../../src/engine/store/index.js";
 import { awsEnv, run, withStore } from "./helpers.js";
@@ -182,6 +183,43 @@ test("a boto3 presigned POST sent by curl: stored, conditions and expiry enforce
     unsubscribe();
     await t.stop();
     rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("the JS SDK's createPresignedPost, sent with fetch and FormData", async () => {
+  const t = await withStore();
+  try {
+    await t.store.backend.createBucket("sdk-forms");
+    const { url, fields } = await createPresignedPost(t.s3, {
+      Bucket: "sdk-forms",
+      Key: `in/${FILENAME}`,
+      Conditions: [
+        ["content-length-range", 1, 1000],
+        ["starts-with", "$Content-Type", "image/"],
+      ],
+      Fields: { "Content-Type": "image/png" },
+      Expires: 60,
+    });
+    const send = (body: string, type = "image/png") => {
+      const form = new FormData();
+      for (const [k, v] of Object.entries({ ...fields, "Content-Type": type })) form.append(k, v);
+      form.append("file", new Blob([body]), "pic.png");
+      return fetch(url, { method: "POST", body: form });
+    };
+    const ok = await send("not really a png");
+    assert.equal(ok.status, 204, await ok.clone().text());
+    assert.match(ok.headers.get("location") ?? "", /\/sdk-forms\/in\/pic\.png$/);
+    const got = await t.s3.send(new GetObjectCommand({ Bucket: "sdk-forms", Key: "in/pic.png" }));
+    assert.equal(got.ContentType, "image/png");
+    assert.equal(await got.Body!.transformToString(), "not really a png");
+    const wrongType = await send("x", "text/html");
+    assert.equal(wrongType.status, 403);
+    assert.match(await wrongType.text(), /starts-with/);
+    const empty = await send("");
+    assert.equal(empty.status, 400);
+    assert.match(await empty.text(), /EntityTooSmall/);
+  } finally {
+    await t.stop();
   }
 });
 
