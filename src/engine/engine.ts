@@ -51,11 +51,12 @@ import {
   logStreamName,
   Scheduler,
 } from "./jobs/index.js";
+import { foreignRemover, LayerOwners } from "./layer-owners.js";
 import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { minioEvent } from "./minio-event.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
 import { agentBinaryPath } from "./runtime/agent-binary.js";
-import { type ImageInput, Runner, rootlessNote } from "./runtime/index.js";
+import { type ImageInput, Runner, rootlessMode, rootlessNote } from "./runtime/index.js";
 import { type RunningStore, type StoreEvent, startStore } from "./store/index.js";
 import type { SpaceReserve } from "./store/space.js";
 import { EMBEDDED_PROVIDERS, functionOfArn, triggerRules } from "./triggers.js";
@@ -172,6 +173,8 @@ export class Engine {
   /** What a waiting sync caller asked to keep of a job's output folder (OSCAR's /run answer). */
   private readonly keepOutputs = new Map<string, { maxBytes: number }>();
   private readonly providers = new Map<string, StorageProvider>();
+  /** rootless with subordinate ids: the layers' owners, given before an image's first container */
+  private readonly layerOwners: LayerOwners;
 
   private constructor(
     readonly dataDir: string,
@@ -193,7 +196,9 @@ export class Engine {
     private readonly concurrency: number,
     /** EngineOptions.warmPrewarm */
     private readonly warmPrewarm: boolean,
-  ) {}
+  ) {
+    this.layerOwners = new LayerOwners(images, runner, log);
+  }
 
   static async start(opts: EngineOptions): Promise<Engine> {
     const dir = opts.dataDir;
@@ -202,9 +207,11 @@ export class Engine {
     const { credentials } = loadOrCreateCredentials(dir);
     const jobs = JobStore.open({ dataDir: join(dir, "jobs") });
     const registry = new FunctionRegistry(dir);
+    const remover = foreignRemover(rootlessMode());
     const images = new ImageStore({
       dataDir: dir,
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+      ...(remover ? { removeForeign: remover } : {}),
     });
     const runner = await Runner.open({
       stateDir: join(dir, "runtime"),
@@ -560,6 +567,7 @@ export class Engine {
     let image: ReturnType<ImageStore["resolve"]>;
     try {
       image = this.images.resolve(fn.image.digest);
+      await this.layerOwners.give(image);
     } catch (err) {
       return {
         status: "failed",
@@ -671,8 +679,9 @@ export class Engine {
     );
     if (!(executor instanceof WarmContainerExecutor)) return;
     const release = this.images.lease(image);
-    void executor
-      .prewarm()
+    void this.layerOwners
+      .give(image)
+      .then(() => executor.prewarm())
       .catch((e: unknown) => {
         if (!(e instanceof PoolClosedError))
           this.log(`could not prewarm an environment of '${fn.spec.name}': ${(e as Error).message}`);

@@ -104,7 +104,38 @@ export async function layeredArchive(): Promise<Buffer> {
     { name: "opq/new", data: "visible\n" },
     { name: "bin/suid", data: "#!/bin/sh\nid -u\n", mode: 0o4755 },
   ]);
-  const layers = [base, top];
+  return dockerArchive([base, top]);
+}
+
+/**
+ * A `docker save` archive whose layers' tar owners are 0, 1000 and 65534: busybox with /home/app
+ * (1000:1000, 0750) holding a file of 1000's, then a layer with /srv/nobody (65534:65534), /etc/rootfile
+ * (0:0), a setuid program of 1000's and a setgid one of group 50, a hard link to 1000's file, and a
+ * file in /home/app named without its folder (the folder copied up from below keeps 1000:1000).
+ */
+export async function ownersArchive(): Promise<Buffer> {
+  const base = Buffer.concat([
+    (await busyboxLayer()).subarray(0, -1024),
+    craftTar([
+      { name: "home/", type: "dir", mode: 0o755 },
+      { name: "home/app/", type: "dir", mode: 0o750, uid: 1000, gid: 1000 },
+      { name: "home/app/data", data: "app data\n", mode: 0o640, uid: 1000, gid: 1000 },
+    ]),
+  ]);
+  const top = craftTar([
+    { name: "srv/", type: "dir", mode: 0o755 },
+    { name: "srv/nobody", data: "n\n", uid: 65534, gid: 65534 },
+    { name: "etc/rootfile", data: "r\n" },
+    { name: "bin/suid", data: "#!/bin/sh\nid -u\n", mode: 0o4755, uid: 1000, gid: 1000 },
+    { name: "bin/sgid", data: "#!/bin/sh\nid -g\n", mode: 0o2755, gid: 50 },
+    { name: "home/app/new", data: "new\n", uid: 1000, gid: 1000 },
+    { name: "srv/link", type: "link", linkname: "srv/nobody", uid: 65534, gid: 65534 },
+  ]);
+  return dockerArchive([base, top]);
+}
+
+/** A `docker save` archive of these layer tars, bottom to top (Cmd /bin/sh, PATH=/bin). */
+function dockerArchive(layers: Buffer[]): Buffer {
   const config = Buffer.from(
     JSON.stringify({
       architecture: process.arch === "arm64" ? "arm64" : "amd64",

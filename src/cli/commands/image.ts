@@ -43,7 +43,19 @@ async function open(
   const m = await import("../../engine/images/index.js");
   const dataDir = opts.dataDir ?? (await (await import("../data-dir.js")).configuredDataDir());
   await openPrivateDataDir(dataDir);
-  const images = new m.ImageStore({ dataDir, insecureRegistries: opts.insecureRegistry ?? [] });
+  // an ordinary user's rootless engine may have given layers to subordinate ids: rm and prune then
+  // delete them in a user namespace (engine/layer-owners.ts)
+  const remover =
+    process.geteuid?.() !== 0
+      ? await import("../../engine/layer-owners.js").then(async (lo) =>
+          lo.foreignRemover((await import("../../engine/runtime/rootless.js")).rootlessMode()),
+        )
+      : undefined;
+  const images = new m.ImageStore({
+    dataDir,
+    insecureRegistries: opts.insecureRegistry ?? [],
+    ...(remover ? { removeForeign: remover } : {}),
+  });
   return { m, images, dataDir };
 }
 

@@ -31,10 +31,10 @@ export type { PullEvent, PullOptions } from "./pull.js";
 export type { PushEvent, PushOptions, PushResult } from "./push.js";
 export { familiarName, formatReference, ImageReferenceError, parseReference } from "./reference.js";
 export { RegistryError } from "./registry.js";
-export type { ImageRecord, Kept, LayerRecord, Pin, PruneResult } from "./store.js";
+export type { ImageRecord, Kept, LayerMeta, LayerRecord, Pin, PruneResult } from "./store.js";
 export { ImageNotFoundError } from "./store.js";
 export type { ImageConfig, Platform } from "./types.js";
-export { UnsafeLayerError } from "./unpack.js";
+export { type LayerOwner, UnsafeLayerError } from "./unpack.js";
 
 /** What the runtime needs to run a container of an image. */
 export interface ResolvedImage {
@@ -63,6 +63,8 @@ export interface ImageStoreOptions {
   insecureRegistries?: string[];
   /** parallel blob downloads (default 3) */
   concurrency?: number;
+  /** see ContentStoreOptions.removeForeign (a rootless engine's layers given to subordinate ids) */
+  removeForeign?: (path: string) => Promise<void>;
 }
 
 import { defaultDataDir } from "../data-dir.js";
@@ -77,7 +79,10 @@ export class ImageStore {
   private readonly resolved = new Map<string, { version: string; image: ResolvedImage }>();
 
   constructor(opts: ImageStoreOptions = {}) {
-    this.store = new ContentStore(opts.dataDir ?? defaultDataDir());
+    this.store = new ContentStore(
+      opts.dataDir ?? defaultDataDir(),
+      opts.removeForeign ? { removeForeign: opts.removeForeign } : {},
+    );
     this.client = new RegistryClient({ credentials: opts.credentials, insecure: opts.insecureRegistries });
     this.puller = new Puller(this.store, this.client, { concurrency: opts.concurrency });
   }

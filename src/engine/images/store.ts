@@ -25,7 +25,7 @@ import { ensurePrivateDir } from "../data-dir.js";
 import { chainIds, checkDigest, Digester, DigestMismatchError, digestHex } from "./digest.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { ImageConfigFile, Manifest, Platform } from "./types.js";
-import { type LowerLayer, materialize, type UnpackResult, unpackLayer } from "./unpack.js";
+import { type LayerOwner, type LowerLayer, materialize, type UnpackResult, unpackLayer } from "./unpack.js";
 
 export interface LayerRecord {
   /** digest of the blob as stored/distributed (compressed or not) */
@@ -78,6 +78,24 @@ export interface LayerMeta {
   overlay: boolean;
   skipped: { path: string; type: string }[];
   created: string;
+  /**
+   * unpacked by an ordinary user: the owners its tar gave (entries not owned by 0:0), its files being
+   * all the user's; absent when unpacked as root (the files have them)
+   */
+  owners?: LayerOwner[];
+  /**
+   * the id maps (rootless.ts mappingKey) under which a rootless engine gave the files those owners,
+   * inside its user namespace (engine/layer-owners.ts); absent while the files are all the user's
+   */
+  ownersMapped?: string;
+}
+
+export interface ContentStoreOptions {
+  /**
+   * removes a folder this process may not empty itself: a layer whose files a rootless engine gave to
+   * subordinate ids (in its user namespace); without it such a removal fails with EACCES
+   */
+  removeForeign?: (path: string) => Promise<void>;
 }
 
 interface IndexFile {
@@ -149,7 +167,10 @@ export class ContentStore {
   private indexWrites = 0;
   private readonly leaseFile = `${process.pid}-${randomBytes(6).toString("hex")}.json`;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    private readonly opts: ContentStoreOptions = {},
+  ) {
     this.root = join(dataDir, "images");
     // Unpacked layers keep their setuid programs (images need them inside); only the engine's user
     // may enter the folders that hold them: the data folder, and layers/ and tmp/ themselves.
@@ -271,7 +292,36 @@ export class ContentStore {
   }
 
   lowerOf(meta: LayerMeta): LowerLayer {
-    return { dir: this.layerDir(meta.chainId), whiteouts: meta.whiteouts, opaque: meta.opaque };
+    return {
+      dir: this.layerDir(meta.chainId),
+      whiteouts: meta.whiteouts,
+      opaque: meta.opaque,
+      ...(meta.owners ? { owners: meta.owners } : {}),
+    };
+  }
+
+  /**
+   * Records that a layer's files now have the owners its tar gave, under the id maps `key` (see
+   * LayerMeta.ownersMapped). layer.json is replaced atomically.
+   */
+  markOwnersMapped(chainId: string, key: string): void {
+    const meta = this.getLayer(chainId);
+    if (!meta) throw new Error(`layer ${chainId} is not unpacked`);
+    const file = join(this.layerPath(chainId), "layer.json");
+    const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`;
+    fs.writeFileSync(tmp, `${JSON.stringify({ ...meta, ownersMapped: key })}\n`);
+    fs.renameSync(tmp, file);
+  }
+
+  /** removeTree, then (for a layer given to subordinate ids) the removeForeign option's removal. */
+  private async removeAll(p: string): Promise<void> {
+    try {
+      await removeTree(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== "EACCES" && code !== "EPERM") || !this.opts.removeForeign) throw e;
+      await this.opts.removeForeign(p);
+    }
   }
 
   /**
@@ -327,6 +377,7 @@ export class ContentStore {
       overlay: r.overlay,
       skipped: r.skipped,
       created: new Date().toISOString(),
+      ...(r.owners ? { owners: r.owners } : {}),
     };
     if (i > 0) meta.parent = layers[i - 1]!.chainId;
     fs.writeFileSync(join(tmp, "layer.json"), `${JSON.stringify(meta)}\n`);
@@ -774,14 +825,14 @@ export class ContentStore {
         }
         const trash = this.tempPath("trash");
         fs.renameSync(join(this.root, "layers", hex), trash);
-        await removeTree(trash);
+        await this.removeAll(trash);
         bytes += meta?.size ?? 0;
         nl++;
       }
       for (const name of fs.readdirSync(join(this.root, "tmp"))) {
         const pid = Number(name.split("-")[0]);
         if (pidAlive(pid) && !name.includes("-trash-")) continue;
-        await removeTree(join(this.root, "tmp", name));
+        await this.removeAll(join(this.root, "tmp", name));
       }
       return { blobs: nb, layers: nl, bytes, kept };
     }, false);

@@ -20,7 +20,10 @@
  * Owners are kept only as root. An ordinary user's layers are all the user's (with a rootless engine's
  * single id mapping, root's in the container), and their setuid and setgid bits are dropped: such a
  * program could only ever run as the engine's user, so the bit gains a container nothing and would
- * let anyone who reaches the data folder run it as that user.
+ * let anyone who reaches the data folder run it as that user. What the tar said is recorded instead
+ * (`UnpackResult.owners`: every entry not owned by 0:0), so that a rootless engine with subordinate
+ * id ranges can give the files those owners later, from inside its user namespace, where they are
+ * ids it maps (the engine's `layer-owners.ts`); the bits stay dropped there too.
  *
  * Because the result depends on the lower layers, unpacked layers are keyed by ChainID, not DiffID.
  */
@@ -46,6 +49,9 @@ export class UnsafeLayerError extends Error {
   }
 }
 
+/** An entry's owner as the layer's tar gave it: path (relative, `/`-separated; "" is the root), uid, gid. */
+export type LayerOwner = [path: string, uid: number, gid: number];
+
 /** A layer already unpacked, as seen by the layers above it. */
 export interface LowerLayer {
   /** its root directory (the overlay lower) */
@@ -54,6 +60,8 @@ export interface LowerLayer {
   whiteouts: string[];
   /** directories of this layer that hide the content of the layers below them ("" is the root) */
   opaque: string[];
+  /** unpacked without owners: the owners its tar gave (not 0:0), for directories copied up from it */
+  owners?: readonly LayerOwner[];
 }
 
 export interface UnpackOptions extends TarLimits {
@@ -84,6 +92,11 @@ export interface UnpackResult {
   overlay: boolean;
   /** special files not created (devices, FIFOs, unknown types) */
   skipped: { path: string; type: string }[];
+  /**
+   * unpacked without owners (an ordinary user's unpack): the owners the tar gave, for every entry not
+   * owned by 0:0, sorted by path; undefined when the owners were kept
+   */
+  owners?: LayerOwner[];
 }
 
 interface Node {
@@ -127,9 +140,11 @@ class LowerView {
   private readonly cache = new Map<string, Node | null>();
   readonly whiteouts: Set<string>;
   readonly opaque: Set<string>;
+  readonly owners: Map<string, [number, number]>;
   constructor(readonly layer: LowerLayer) {
     this.whiteouts = new Set(layer.whiteouts);
     this.opaque = new Set(layer.opaque);
+    this.owners = new Map((layer.owners ?? []).map(([p, u, g]) => [p, [u, g]]));
   }
   get(path: string): Node | null {
     let n = this.cache.get(path);
@@ -168,6 +183,8 @@ class LayerWriter {
   readonly opaque = new Set<string>();
   readonly dirAttrs = new Map<string, DirAttrs>();
   readonly skipped: { path: string; type: string }[] = [];
+  /** without owners: what the tar said of each entry not owned by 0:0 (directories: see dirAttrs) */
+  readonly owned = new Map<string, [number, number]>();
   private readonly lowers: LowerView[];
 
   constructor(
@@ -235,7 +252,9 @@ class LayerWriter {
       const n = l.get(path);
       if (n?.kind === "dir") {
         const st = fs.statSync(join(l.layer.dir, path));
-        return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000 };
+        // unpacked without owners, the lower's files are all the user's: its tar's owner is recorded
+        const [uid, gid] = this.owners ? [st.uid, st.gid] : (l.owners.get(path) ?? [0, 0]);
+        return { mode: st.mode & 0o7777, uid, gid, mtime: st.mtimeMs / 1000 };
       }
       if (n || this.hides(l, path)) return undefined;
     }
@@ -266,9 +285,11 @@ class LayerWriter {
     await this.flush();
     fs.rmSync(join(this.root, path), { recursive: true, force: true });
     this.nodes.delete(path);
+    this.owned.delete(path);
     if (n.kind === "dir") {
       const prefix = `${path}/`;
       for (const k of [...this.nodes.keys()]) if (k.startsWith(prefix)) this.nodes.delete(k);
+      for (const k of [...this.owned.keys()]) if (k.startsWith(prefix)) this.owned.delete(k);
       for (const k of [...this.dirAttrs.keys()])
         if (k === path || k.startsWith(prefix)) this.dirAttrs.delete(k);
       for (const k of [...this.whiteouts]) if (k.startsWith(prefix)) this.whiteouts.delete(k);
@@ -287,6 +308,22 @@ class LayerWriter {
 
   private setOwner(path: string, h: TarHeader): void {
     if (this.owners) fs.lchownSync(join(this.root, path), h.uid, h.gid);
+    else this.record(path, h.uid, h.gid);
+  }
+
+  /** Without owners: remembers a non-directory entry's owner (directories' are in dirAttrs). */
+  private record(path: string, uid: number, gid: number): void {
+    if (uid !== 0 || gid !== 0) this.owned.set(path, [uid, gid]);
+    else this.owned.delete(path);
+  }
+
+  /** Without owners: every entry's owner the tar gave that is not 0:0, sorted by path. */
+  ownerList(): LayerOwner[] {
+    const all = new Map(this.owned);
+    for (const [p, a] of this.dirAttrs) if (a.uid !== 0 || a.gid !== 0) all.set(p, [a.uid, a.gid]);
+    return [...all.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([p, [u, g]]) => [p, u, g]);
   }
 
   async apply(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
@@ -341,6 +378,7 @@ class LayerWriter {
 
     switch (h.type) {
       case "file": {
+        if (!this.owners) this.record(path, h.uid, h.gid);
         if (h.size <= SMALL_FILE) {
           const parts: Buffer[] = [];
           for await (const chunk of body) parts.push(Buffer.from(chunk));
@@ -397,6 +435,9 @@ class LayerWriter {
         await this.flush(); // the target may still be being written in the background
         fs.linkSync(join(this.root, t.path), abs);
         this.nodes.set(path, { ...tnode });
+        // one inode: the link's owner is its target's
+        const to = this.owned.get(t.path);
+        if (to) this.owned.set(path, [...to]);
         return;
       }
       default:
@@ -455,6 +496,7 @@ class LayerWriter {
     if (node.kind === "symlink") fs.symlinkSync(node.target!, dst);
     else fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
     if (this.owners) fs.lchownSync(dst, st.uid, st.gid);
+    else this.record(path, ...(lower.owners.get(path) ?? [0, 0]));
     if (node.kind !== "symlink") fs.chmodSync(dst, st.mode & 0o7777);
     fs.lutimesSync(dst, st.atime, st.mtime);
     this.nodes.set(path, { ...node });
@@ -560,6 +602,7 @@ export async function unpackLayer(
     opaque,
     overlay,
     skipped: w.skipped,
+    ...(w.owners ? {} : { owners: w.ownerList() }),
   };
 }
 

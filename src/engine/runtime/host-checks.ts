@@ -243,7 +243,7 @@ export function subordinateIdsCheck(
     return {
       name: "subordinate ids",
       status: "ok",
-      value: `${found}, newuidmap/newgidmap installed: ${ROOTLESS} containers may switch to an image's other users`,
+      value: `${found}, newuidmap/newgidmap installed: in ${ROOTLESS} containers an image's files have the owners its layers give (your subordinate ids on the host, given before the image's first container) and its other users can be switched to; setuid and setgid bits are dropped`,
     };
   const fixes: string[] = [];
   if (!info.newuidmap || !info.newgidmap) fixes.push(uidmapInstall());
@@ -254,7 +254,7 @@ export function subordinateIdsCheck(
   return {
     name: "subordinate ids",
     status: "warn",
-    value: `${missing.join("; ")}: ${ROOTLESS} containers map only your own uid: every file of an image is yours (root in the container), an image's other User runs as root of the namespace (you), and setuid bits are dropped`,
+    value: `${missing.join("; ")}: ${ROOTLESS} containers map only your own uid: every file of an image is yours (root in the container, whatever owner its layers give), an image's other User runs as root of the namespace (you), and setuid bits are dropped`,
     fix: fixes.join("; "),
   };
 }

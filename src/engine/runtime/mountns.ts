@@ -488,6 +488,41 @@ async function mapIds(child: ChildProcess, mode: RootlessMode): Promise<void> {
 }
 
 /**
+ * Runs `argv` as root of a new user namespace of this user, with the ids of `mode` mapped (no mount
+ * namespace, no helper): what a rootless engine's user needs outside the engine to remove files it
+ * gave to subordinate ids (engine/images' layers, see layer-owners.ts). Resolves with the exit code
+ * and error output.
+ */
+export async function runInUserNamespace(
+  mode: RootlessMode,
+  argv: readonly string[],
+  unshare = "unshare",
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(
+    unshare,
+    ["--user", "sh", "-c", 'IFS= read -r go && [ "$go" = go ] && exec "$@"', "scar-userns", ...argv],
+    { stdio: ["pipe", "ignore", "pipe"], cwd: "/" },
+  );
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => resolve(code));
+  });
+  try {
+    await mapIds(child, mode);
+  } catch (e) {
+    child.kill("SIGKILL");
+    await exited.catch(() => {});
+    throw new Error(`cannot create a user namespace: ${(e as Error).message}`);
+  }
+  child.stdin!.end();
+  return { code: await exited, stderr };
+}
+
+/**
  * Opens a FIFO for reading without waiting for its writer (O_NONBLOCK), as a socket: libuv waits
  * for data (no EOF before a writer has come and gone), and the socket ends when the last writer
  * closes. For writing: opened O_RDWR (an O_WRONLY open would wait for a reader, or fail with

@@ -19,10 +19,12 @@
  * - `ranges`: the user as 0, then the user's /etc/subuid and /etc/subgid ranges from 1, written by
  *   newuidmap/newgidmap (setuid helpers from the `uidmap` package). Containers may then switch to
  *   an image's other users (their input and output folders are opened to them, container-executor.ts).
- *   Not done yet: the layers' owners. An ordinary user's unpack (engine/images) cannot chown into
- *   subordinate ids from outside the namespace, so every file stays the user's (root's in the
- *   container), as with a single mapping, and setuid bits are dropped the same way. Not tested on
- *   this project's machines (no newuidmap there): only the maps and newuidmap's arguments are.
+ *   The layers get their tars' owners: an ordinary user's unpack (engine/images) cannot chown into
+ *   subordinate ids from outside the namespace, so it records them, and before an image's first
+ *   container the helper, root of the namespace, chowns the layers' files to them (chownCommands,
+ *   Runner.giveLayerOwners, engine/layer-owners.ts), as rootless podman's storage has them. Setuid
+ *   and setgid bits stay dropped. Tested as nobody with ranges of the test's own
+ *   (test/engine/runtime/rootless-owners.test.ts) and in the cgroup v2 VM.
  * The engine writes the maps itself, after the helper has made its namespace and before it does
  * anything (the helper waits for a line from the engine, then re-executes its shell so that it holds
  * its capabilities as the namespace's root).
@@ -172,6 +174,58 @@ export async function writeIdMaps(pid: number, mode: RootlessMode): Promise<void
 /** newuidmap's and newgidmap's arguments: the pid, then inside, outside and count of each line. */
 export function newidmapArgs(pid: number, m: readonly IdMapping[]): string[] {
   return [String(pid), ...m.flatMap((l) => [l.inside, l.outside, l.count].map(String))];
+}
+
+/** The id maps as one string: what layer owners applied under them are marked with (layer-owners.ts). */
+export function mappingKey(mode: RootlessMode): string {
+  return `uid ${mapText(mode.uidMap).trim().replace(/\n/g, ",")}; gid ${mapText(mode.gidMap).trim().replace(/\n/g, ",")}`;
+}
+
+/**
+ * The `chown -h` command lines (at most ~32 KB each) that give the entries of `dir` the owners a
+ * layer's tar gave them, run as root of the namespace, where they are mapped ids. An owner the maps
+ * do not hold stays root's (the user's), as with a single mapping; those are counted in `unmapped`.
+ */
+export function chownCommands(
+  dir: string,
+  owners: readonly (readonly [string, number, number])[],
+  mode: RootlessMode,
+  chown: string,
+  quote: (s: string) => string,
+): { commands: string[]; unmapped: number } {
+  const groups = new Map<string, string[]>();
+  let unmapped = 0;
+  for (const [path, uid, gid] of owners) {
+    if (!mapped(mode.uidMap, uid) || !mapped(mode.gidMap, gid)) {
+      unmapped++;
+      continue;
+    }
+    const k = `${uid}:${gid}`;
+    const g = groups.get(k) ?? [];
+    groups.set(k, g);
+    g.push(quote(path === "" ? dir : `${dir}/${path}`));
+  }
+  // one `chown -h uid:gid paths...` per owner and ~32 KB, joined by && up to ~32 KB a command
+  const MAX = 32_000;
+  const lines: string[] = [];
+  for (const [k, paths] of groups) {
+    let line = "";
+    for (const q of paths) {
+      if (line && line.length + q.length >= MAX) {
+        lines.push(line);
+        line = "";
+      }
+      line = line ? `${line} ${q}` : `${chown} -h ${k} ${q}`;
+    }
+    if (line) lines.push(line);
+  }
+  const commands: string[] = [];
+  for (const l of lines) {
+    const last = commands.length - 1;
+    if (last >= 0 && commands[last]!.length + l.length < MAX) commands[last] += ` && ${l}`;
+    else commands.push(l);
+  }
+  return { commands, unmapped };
 }
 
 /** Whether `id` of the namespace maps to some id of the host. */

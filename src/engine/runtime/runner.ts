@@ -51,12 +51,14 @@ import {
   startEnvironment,
 } from "./environment.js";
 import { signalNumber } from "./exec.js";
-import { MountError, type Started } from "./mountns.js";
+import { MountError, type Started, shellQuote } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
 import { hostNetworkFiles, type OverlaySupport, probeOverlay } from "./rootfs.js";
 import {
+  chownCommands,
   containerSpec,
   containerUser,
+  mappingKey,
   type RootlessLimits,
   type RootlessMode,
   rootlessMode,
@@ -280,6 +282,44 @@ export class Runner {
       releaseLock(stateDir);
       throw e;
     }
+  }
+
+  /**
+   * Rootless with subordinate id ranges and an overlay root: the key (rootless.ts mappingKey) under
+   * which layers unpacked by this user get their tar's owners (giveLayerOwners); undefined when they
+   * cannot (a single mapping: every file stays the user's, root's in the container; the copy
+   * fallback copies from outside the namespace).
+   */
+  get ownersKey(): string | undefined {
+    const mode = this.info.rootless;
+    if (mode?.mapping !== "ranges" || this.info.rootfs !== "overlay" || !this.runtime.host.namespace)
+      return undefined;
+    return mappingKey(mode);
+  }
+
+  /**
+   * Gives the entries of an unpacked layer `dir` (all this user's) the owners its tar gave, by
+   * `chown -h` as root of the helper's user namespace, where they are mapped ids (see ownersKey).
+   * Owners the maps do not hold stay root's; their count is returned.
+   */
+  async giveLayerOwners(
+    dir: string,
+    owners: readonly (readonly [string, number, number])[],
+  ): Promise<{ unmapped: number }> {
+    const ns = this.runtime.host.namespace;
+    const mode = this.info.rootless;
+    if (!ns || !mode || this.ownersKey === undefined)
+      throw new Error("layer owners are given only by a rootless runner with subordinate id ranges");
+    await ns.ensure();
+    const { commands, unmapped } = chownCommands(dir, owners, mode, `${ns.applet}chown`, shellQuote);
+    const id = `owners-${randomBytes(6).toString("hex")}`;
+    const errorFile = join(this.stateDir, `${id}.err`);
+    try {
+      for (const c of commands) await ns.shell(id, c, errorFile, `chown in ${dir}`);
+    } finally {
+      rmSync(errorFile, { force: true });
+    }
+    return { unmapped };
   }
 
   get runsDir(): string {

@@ -390,3 +390,51 @@ test("hard links to files written just before them in the same layer", async () 
     assert.equal(fs.statSync(join(dir, `links/l${i}`)).nlink, 2);
   }
 });
+
+test("without owners: the tar's owners are recorded (not 0:0), replaced entries forgotten, copied-up folders keep theirs", async () => {
+  const { dir: lowerDir } = fresh();
+  const low = await unpack(
+    craftTar([
+      { name: "home/", type: "dir" },
+      { name: "home/app/", type: "dir", mode: 0o750, uid: 1000, gid: 1000 },
+      { name: "home/app/f", data: "x", uid: 1000, gid: 1000 },
+      { name: "srv/x", data: "x", uid: 7, gid: 8 },
+    ]),
+    lowerDir,
+    [],
+    { preserveOwners: false },
+  );
+  assert.deepEqual(low.owners, [
+    ["home/app", 1000, 1000],
+    ["home/app/f", 1000, 1000],
+    ["srv/x", 7, 8],
+  ]);
+  const { dir } = fresh();
+  const top = await unpack(
+    craftTar([
+      { name: "home/app/g", data: "y", uid: 1000, gid: 1000 },
+      { name: "a", data: "first", uid: 5, gid: 5 },
+      { name: "a", data: "again, root's" },
+      { name: "b", data: "b", uid: 65534, gid: 65534 },
+      { name: "c", type: "link", linkname: "b" },
+      { name: "s", type: "symlink", linkname: "b", uid: 3, gid: 3 },
+      { name: "u", data: "u", mode: 0o6755, uid: 9, gid: 9 },
+    ]),
+    dir,
+    [{ ...low.layer, owners: low.owners! }],
+    { preserveOwners: false },
+  );
+  assert.deepEqual(top.owners, [
+    ["b", 65534, 65534],
+    ["c", 65534, 65534],
+    ["home/app", 1000, 1000],
+    ["home/app/g", 1000, 1000],
+    ["s", 3, 3],
+    ["u", 9, 9],
+  ]);
+  assert.equal(fs.statSync(join(dir, "u")).mode & 0o7777, 0o755, "no setuid or setgid bit");
+  const kept = await unpack(craftTar([{ name: "k", data: "k", uid: 4, gid: 4 }]), fresh().dir, [], {
+    preserveOwners: true,
+  });
+  assert.equal(kept.owners, undefined, "owners kept on the files: nothing recorded");
+});

@@ -344,7 +344,9 @@ test("/etc/subuid ranges by name or uid; a user without any is told the usermod 
   ]);
   assert.deepEqual(subidRanges(text, "eve", 1001), [{ start: 165536, count: 65536 }]);
   assert.deepEqual(subidRanges(text, "bob", 1002), [], "an empty range is none");
-  assert.equal(subordinateIdsCheck(desktop()).status, "ok");
+  const ok = subordinateIdsCheck(desktop());
+  assert.equal(ok.status, "ok");
+  assert.match(ok.value, /an image's files have the owners its layers give/);
   const none = desktop({ subuid: "", subgid: "" });
   delete none.newuidmap;
   const c = subordinateIdsCheck(none);
@@ -352,6 +354,10 @@ test("/etc/subuid ranges by name or uid; a user without any is told the usermod 
   assert.match(
     c.value,
     /newuidmap\/newgidmap not installed; no \/etc\/subuid range for ana; no \/etc\/subgid range for ana/,
+  );
+  assert.match(
+    c.value,
+    /every file of an image is yours \(root in the container, whatever owner its layers give\)/,
   );
   assert.match(c.fix!, /usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ana/);
   assert.equal(subordinateIdsCheck(desktop({ uid: 0, user: "root" })).status, "skip");
