@@ -18,7 +18,7 @@
 #    The guest runs the tests from a plain system service (the engine asks systemd for a delegated
 #    scope of its own), then the v2 placement and OOM tests again under `systemd-run --scope -p
 #    Delegate=yes` (the engine uses that scope), then the rootless tests (SCAR_HOSTS_USER_TESTS, test
-#    file filters; default rootless.test rootless-engine.test cgroup2.test; empty: none) as user
+#    file filters; default rootless.test rootless-owners.test rootless-engine.test cgroup2.test; empty: none) as user
 #    scar with /etc/subuid ranges and a lingering systemd user session (its engine asks the user's
 #    systemd for its scope), and checks that system.slice's cgroup.subtree_control is as at boot.
 # 3. results: the guest's summary, the tests' TAP output, and the status; exit 1 when a test failed
@@ -142,7 +142,7 @@ mkdir -p "$OUT"
   echo "tests=${FILTERS[*]}"
   echo "bench=${SCAR_HOSTS_BENCH:-}"
   echo "pattern=${SCAR_HOSTS_TESTS:-}"
-  echo "user=${SCAR_HOSTS_USER_TESTS-rootless.test rootless-engine.test cgroup2.test}"
+  echo "user=${SCAR_HOSTS_USER_TESTS-rootless.test rootless-owners.test rootless-engine.test cgroup2.test}"
 } >"$OUT/config"
 # node_modules as a link to an install elsewhere (as in the project's worktrees): shared too, mounted
 # in the guest where the link leads

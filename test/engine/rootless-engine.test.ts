@@ -117,11 +117,14 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
     });
     assert.equal(r.status, 201, await r.text());
   };
-  // what the container sees: root of its namespace, the upper layer's whiteout
+  // what the container sees: root of its namespace, the upper layer's whiteout, and the owner of a
+  // file uid 1000 owns in the tar: 1000 with subuid ranges (the engine gave the layer its owners), else
+  // root (the user)
   await deploy(
     "shout",
-    'n=$(basename "$INPUT_FILE_PATH"); { tr a-z A-Z < "$INPUT_FILE_PATH"; id -u; cat /etc/issue 2>/dev/null || echo no-issue; } > "$TMP_OUTPUT_DIR/$n"\n',
+    'n=$(basename "$INPUT_FILE_PATH"); { tr a-z A-Z < "$INPUT_FILE_PATH"; id -u; stat -c %u /etc/owned; cat /etc/issue 2>/dev/null || echo no-issue; } > "$TMP_OUTPUT_DIR/$n"\n',
   );
+  const owned = EXPECT.mapping === "ranges" ? 1000 : 0;
   let s3 = new S3Client({
     endpoint: engine.s3,
     region: "us-east-1",
@@ -136,7 +139,10 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
       .catch(() => undefined);
 
   await s3.send(new PutObjectCommand({ Bucket: "shout", Key: "in/a.txt", Body: "hello" }));
-  assert.equal(await until("shout/out/a.txt", () => object("shout/out/a.txt")), "HELLO0\nno-issue\n");
+  assert.equal(
+    await until("shout/out/a.txt", () => object("shout/out/a.txt")),
+    `HELLO0\n${owned}\nno-issue\n`,
+  );
   const jobs = (await (await api("/system/jobs?service=shout")).json()) as { jobs: { id: string }[] };
   const log = await (await api(`/system/jobs/${jobs.jobs[0]!.id}/log`)).text();
   const note = log.split("\n").filter((l) => said.test(l));
@@ -146,7 +152,7 @@ test("a rootless engine (nobody): deploy, upload -> output, sync run, kill -9 mi
   const sync = await api("/run/shout", { method: "POST", body: Buffer.from("sync me").toString("base64") });
   assert.equal(sync.status, 200);
   assert.match(sync.headers.get("x-scar-output") ?? "", /^file:/);
-  assert.equal(Buffer.from(await sync.text(), "base64").toString(), "SYNC ME0\nno-issue\n");
+  assert.equal(Buffer.from(await sync.text(), "base64").toString(), `SYNC ME0\n${owned}\nno-issue\n`);
   // both ran in one warm execution environment, started rootless for the first
   const starts = (
     (await (await api("/system/jobs?service=shout")).json()) as {

@@ -84,7 +84,7 @@ const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 /**
  * A `docker save` archive of two layers: busybox with /etc/issue, /opq/old and /etc/motd, then a layer
  * that whites out /etc/issue, makes /opq opaque (with /opq/new), changes /etc/motd and adds a
- * setuid program.
+ * setuid program and /etc/owned, uid 1000's in the tar.
  */
 export async function layeredArchive(): Promise<Buffer> {
   const base = Buffer.concat([
@@ -103,6 +103,7 @@ export async function layeredArchive(): Promise<Buffer> {
     { name: "opq/.wh..wh..opq", data: "" },
     { name: "opq/new", data: "visible\n" },
     { name: "bin/suid", data: "#!/bin/sh\nid -u\n", mode: 0o4755 },
+    { name: "etc/owned", data: "uid 1000's\n", uid: 1000, gid: 1000 },
   ]);
   return dockerArchive([base, top]);
 }
