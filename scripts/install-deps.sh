@@ -12,7 +12,9 @@ set -euo pipefail
 # for its mount helper and test container, setfattr for the layers' overlay markers; uidmap
 # (newuidmap/newgidmap) lets a rootless engine map an image's other users to the user's /etc/subuid
 # ranges (without it every container runs as the user). util-linux (unshare, nsenter) and e2fsprogs
-# are in every Debian/Ubuntu install.
+# are in every Debian/Ubuntu install. Optional: fuse-overlayfs, a rootless engine's overlay where the
+# kernel refuses its own in a user namespace (before Linux 5.11; without either, each run copies the
+# image): --engine adds it on such kernels only.
 ENGINE_PACKAGES=(crun busybox-static attr uidmap)
 
 PACKAGES=(
@@ -22,6 +24,8 @@ PACKAGES=(
   docker-registry skopeo umoci
   # overlay whiteouts of unpacked layers (setfattr); zstd layers in the image tests
   attr zstd
+  # rootless: subordinate ids (newuidmap) and the fuse-overlayfs root file system (their tests)
+  uidmap fuse-overlayfs
   # the runtime benchmark's peer (podman run --rm of the same rootfs)
   podman
   # htpasswd, for the registry basic-auth test
@@ -47,6 +51,10 @@ PACKAGES=(
 )
 if [ "${1:-}" = "--engine" ]; then
   PACKAGES=("${ENGINE_PACKAGES[@]}")
+  IFS=. read -r major minor _ <<<"$(uname -r)"
+  if [ "${major:-0}" -lt 5 ] || { [ "$major" -eq 5 ] && [ "${minor%%[!0-9]*}" -lt 11 ]; }; then
+    PACKAGES+=(fuse-overlayfs)
+  fi
 elif [ "$#" -gt 0 ]; then
   PACKAGES=("$@")
 fi

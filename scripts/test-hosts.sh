@@ -18,7 +18,7 @@
 #    The guest runs the tests from a plain system service (the engine asks systemd for a delegated
 #    scope of its own), then the v2 placement and OOM tests again under `systemd-run --scope -p
 #    Delegate=yes` (the engine uses that scope), then the rootless tests (SCAR_HOSTS_USER_TESTS, test
-#    file filters; default rootless.test rootless-owners.test rootless-engine.test cgroup2.test; empty: none) as user
+#    file filters; default rootless.test rootless-rootfs.test rootless-engine.test cgroup2.test; empty: none) as user
 #    scar with /etc/subuid ranges and a lingering systemd user session (its engine asks the user's
 #    systemd for its scope), and checks that system.slice's cgroup.subtree_control is as at boot.
 # 3. results: the guest's summary, the tests' TAP output, and the status; exit 1 when a test failed
@@ -31,9 +31,9 @@ main() {
 cd "$(dirname "$0")/.."
 PROJECT="$PWD"
 # Bump when the package list or the guest's set-up changes: the cache is keyed by it.
-VERSION=bookworm-4
+VERSION=bookworm-5
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,uidmap,passwd,kmod,crun,runc,busybox-static,attr,e2fsprogs,util-linux
+PACKAGES=systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,uidmap,fuse-overlayfs,passwd,kmod,crun,runc,busybox-static,attr,e2fsprogs,util-linux
 CACHE="${SCAR_HOSTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scar/hosts}/$VERSION"
 FILTERS=("$@")
 [ "${#FILTERS[@]}" -gt 0 ] || FILTERS=(engine/runtime/)
@@ -142,7 +142,7 @@ mkdir -p "$OUT"
   echo "tests=${FILTERS[*]}"
   echo "bench=${SCAR_HOSTS_BENCH:-}"
   echo "pattern=${SCAR_HOSTS_TESTS:-}"
-  echo "user=${SCAR_HOSTS_USER_TESTS-rootless.test rootless-owners.test rootless-engine.test cgroup2.test}"
+  echo "user=${SCAR_HOSTS_USER_TESTS-rootless.test rootless-rootfs.test rootless-engine.test cgroup2.test}"
 } >"$OUT/config"
 # node_modules as a link to an install elsewhere (as in the project's worktrees): shared too, mounted
 # in the guest where the link leads

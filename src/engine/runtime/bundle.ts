@@ -23,6 +23,8 @@ export interface BundleHost {
   readonly overlayVolatile: boolean;
   /** the overlay is mounted with `userxattr` (rootless) */
   readonly overlayUserxattr: boolean;
+  /** the overlay is fuse-overlayfs's (rootless, where the kernel's is refused) */
+  readonly overlayFuse?: boolean;
 }
 
 /** What a prepared bundle holds; filled in as preparing goes. */
@@ -77,13 +79,15 @@ export async function prepareBundle(
       const m = overlayMount(
         opts.layers,
         { upper, work, merged: rootfs },
-        { volatile: host.overlayVolatile, userxattr: host.overlayUserxattr },
+        host.overlayFuse
+          ? { volatile: false, fuse: true }
+          : { volatile: host.overlayVolatile, userxattr: host.overlayUserxattr },
       );
       // Mounted by the helper (with the FIFOs for the output), in the engine's private namespace
       // only, where the runtime runs, while this process writes the bundle; unmounted in cleanup.
       state.mounted = rootfs;
       state.mountedBy = ns.pid;
-      preparing = ns.prepareRun(m.options, dir, m.wd, opts.stdin ?? false).then(
+      preparing = ns.prepareRun(m.options, dir, m.wd, opts.stdin ?? false, host.overlayFuse ?? false).then(
         () => undefined,
         (e: unknown) => e,
       );

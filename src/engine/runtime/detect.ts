@@ -87,6 +87,8 @@ export interface OpenRuntimeOptions {
   rootless?: RootlessMode;
   /** cgroup v2: the engine's delegated cgroup, the runtimes' /sys/fs/cgroup (mountns.ts); the helper is always made then */
   cgroupRoot?: string;
+  /** rootless: the fuse-overlayfs binary the helper mounts runs' overlays with where the kernel's is refused */
+  fuseOverlayfs?: string;
 }
 
 export interface OpenedRuntime {
@@ -128,6 +130,7 @@ export async function openRuntime(opts: OpenRuntimeOptions): Promise<OpenedRunti
           ...(opts.busybox ? { busybox: opts.busybox } : {}),
           ...(rootless ? { userns: rootless } : {}),
           ...(opts.cgroupRoot ? { cgroupRoot: opts.cgroupRoot } : {}),
+          ...(opts.fuseOverlayfs ? { fuseOverlayfs: opts.fuseOverlayfs } : {}),
         });
       } catch (e) {
         // rootless, the runtime can only run in there

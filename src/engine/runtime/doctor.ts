@@ -168,9 +168,11 @@ export async function diagnose(opts: { container?: boolean } = {}): Promise<Doct
           status: "ok",
           value: `${runtime} (${i.binary})${i.workaround === "none" ? "" : `, hybrid-cgroup workaround: ${i.workaround}`}${i.skipped.length ? `; skipped ${i.skipped.join(", ")}` : ""}`,
         });
-        overlay = i.overlay.overlay
-          ? `overlayfs${i.overlay.volatile ? " (volatile upper)" : ""}${i.overlay.userxattr ? " in a user namespace (userxattr)" : ""}`
-          : "copy fallback";
+        overlay = i.overlay.fuse
+          ? `fuse-overlayfs in a user namespace (${i.overlay.error ?? "the kernel's overlay refused"})`
+          : i.overlay.overlay
+            ? `overlayfs${i.overlay.volatile ? " (volatile upper)" : ""}${i.overlay.userxattr ? " in a user namespace (userxattr)" : ""}`
+            : "copy fallback";
         checks.push(
           i.overlay.overlay
             ? { name: "overlay", status: "ok", value: `${overlay}: runs never copy the image` }

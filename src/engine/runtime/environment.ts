@@ -76,6 +76,8 @@ export interface EnvironmentHost {
   readonly overlayVolatile: boolean;
   /** the overlay is mounted with `userxattr` (rootless) */
   readonly overlayUserxattr: boolean;
+  /** the overlay is fuse-overlayfs's (rootless, where the kernel's is refused) */
+  readonly overlayFuse?: boolean;
   /** set when the engine runs as an ordinary user (rootless.ts): no cgroup limits, ids mapped */
   readonly rootless?: RootlessMode;
   readonly disks?: DiskPool;
@@ -155,6 +157,7 @@ export async function prepareEnvironmentBundle(
       rootfs: host.rootfs,
       overlayVolatile: host.overlayVolatile,
       overlayUserxattr: host.overlayUserxattr,
+      overlayFuse: host.overlayFuse ?? false,
     },
     b.state,
     {

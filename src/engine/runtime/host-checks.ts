@@ -154,14 +154,22 @@ function rootPlacement(info: Pick<HostInfo, "v2Own" | "pid1">): string {
   return `${leaf}, in its own cgroup when systemd delegated it (Delegate=yes), else in a transient scope systemd makes for it (scar-engine-<pid>.scope, Delegate=yes)`;
 }
 
-export function systemdCheck(info: Pick<HostInfo, "pid1" | "cgroups">): Check {
+export function systemdCheck(info: Pick<HostInfo, "pid1" | "cgroups"> & { uid?: number }): Check {
   if (systemdIsPid1(info))
     return { name: "systemd", status: "ok", value: "PID 1 (it can delegate cgroups to users)" };
   const v2 = cgroupModeOf(info) === "v2";
+  const not = `not PID 1 (PID 1 is ${info.pid1 || "unknown"})`;
+  // an ordinary user's engine is the rootless one: what it costs that user, not what root needs
+  if (info.uid !== undefined && info.uid !== 0)
+    return {
+      name: "systemd",
+      status: "ok",
+      value: `${not}: no systemd delegates a cgroup to you, so your ${ROOTLESS} engine's containers get no memory, pids or cpu limits${v2 ? " unless its cgroup is delegated to you another way" : ""} (see cgroup delegation)`,
+    };
   return {
     name: "systemd",
     status: "ok",
-    value: `not PID 1 (PID 1 is ${info.pid1 || "unknown"}): not needed by a root engine${v2 ? `; ${ROOTLESS} containers would need another way to get a delegated cgroup` : ""}`,
+    value: `${not}: not needed by a root engine${v2 ? `; a ${ROOTLESS} engine (an ordinary user's) would need another way to get a delegated cgroup` : ""}`,
   };
 }
 
@@ -270,8 +278,11 @@ function uidmapInstall(): string {
 export interface OverlayFlavour {
   /** what a root engine mounts */
   root: "kernel overlay" | "copy fallback";
-  /** what a rootless engine mounts (fuse-overlayfs is not used by the runtime yet) */
-  rootless: "overlay in a user namespace" | "copy fallback";
+  /**
+   * what a rootless engine mounts: the kernel's overlay in its user namespace, else fuse-overlayfs,
+   * else a copy (the runner tries them in that order: rootfs.ts chooseRootlessOverlay)
+   */
+  rootless: "overlay in a user namespace" | "fuse-overlayfs" | "copy fallback";
 }
 
 export function overlayFlavour(
@@ -281,7 +292,11 @@ export function overlayFlavour(
   return {
     root: kernel ? "kernel overlay" : "copy fallback",
     rootless:
-      kernel && kernelAtLeast(info.kernelRelease, 5, 11) ? "overlay in a user namespace" : "copy fallback",
+      kernel && kernelAtLeast(info.kernelRelease, 5, 11)
+        ? "overlay in a user namespace"
+        : info.fuseOverlayfs && info.devFuse
+          ? "fuse-overlayfs"
+          : "copy fallback",
   };
 }
 
@@ -298,10 +313,21 @@ export function overlayFlavourCheck(
     : info.overlayModule
       ? "kernel overlay (module, loaded at first mount)"
       : "no kernel overlay";
-  const fuse = info.fuseOverlayfs
-    ? `fuse-overlayfs installed${info.devFuse ? "" : " but no /dev/fuse"}, not used by scar yet`
-    : "fuse-overlayfs not installed, not used by scar yet";
-  const value = `as root: ${f.root === "kernel overlay" ? kernel : "copy fallback (each run copies the image: slow, and as much disk as the image)"}; ${ROOTLESS}: ${f.rootless === "copy fallback" ? "copy fallback (each run copies the image)" : f.rootless} (kernel ${info.kernelRelease}${f.rootless === "overlay in a user namespace" ? " >= 5.11, with userxattr" : " < 5.11"}; ${fuse})`;
+  const fuse = !info.fuseOverlayfs
+    ? "fuse-overlayfs not installed"
+    : !info.devFuse
+      ? "fuse-overlayfs installed, but /dev/fuse is missing or closed to you"
+      : "fuse-overlayfs installed";
+  const userns = kernelAtLeast(info.kernelRelease, 5, 11)
+    ? `kernel ${info.kernelRelease} >= 5.11: overlay with userxattr`
+    : `kernel ${info.kernelRelease} < 5.11: no overlay in a user namespace`;
+  const rootless =
+    f.rootless === "overlay in a user namespace"
+      ? `the kernel's overlay in a user namespace (${userns}); fuse-overlayfs where the kernel refuses that mount${info.fuseOverlayfs && info.devFuse ? "" : ` (${fuse}: then a copy per run)`}`
+      : f.rootless === "fuse-overlayfs"
+        ? `fuse-overlayfs (${userns}; ${fuse}): a FUSE daemon per run, slower than the kernel's overlay, no copy`
+        : `copy fallback: each run copies the image (${kernel === "no kernel overlay" ? kernel : userns}; ${fuse})`;
+  const value = `as root: ${f.root === "kernel overlay" ? kernel : "copy fallback (each run copies the image: slow, and as much disk as the image)"}; ${ROOTLESS}: ${rootless}`;
   if (info.uid === 0 && f.root === "copy fallback")
     return {
       name: "overlay flavour",
@@ -314,7 +340,7 @@ export function overlayFlavourCheck(
       name: "overlay flavour",
       status: "warn",
       value,
-      fix: "a kernel of 5.11 or later (the overlay in a user namespace), or run scar as root",
+      fix: `${info.fuseOverlayfs ? "make /dev/fuse readable and writable by users (crw-rw-rw-)" : installCommand("fuse-overlayfs")}, or a kernel of 5.11 or later (the overlay in a user namespace), or run scar as root`,
     };
   return { name: "overlay flavour", status: "ok", value };
 }

@@ -58,6 +58,7 @@ export interface HostInfo {
   /** overlay is a module of this kernel that modprobe could load */
   overlayModule: boolean;
   fuseOverlayfs?: string;
+  /** /dev/fuse can be used by a rootless engine: open to this user, or (as root) to every user */
   devFuse: boolean;
   mkfsExt4?: string;
   loopControl: boolean;
@@ -155,7 +156,7 @@ export function readHostInfo(): HostInfo {
     overlayModule: ["", ".xz", ".zst", ".gz"].some((z) =>
       existsSync(`/lib/modules/${kernelRelease}/kernel/fs/overlayfs/overlay.ko${z}`),
     ),
-    devFuse: existsSync("/dev/fuse"),
+    devFuse: devFuseOpen(),
     loopControl: existsSync("/dev/loop-control"),
   };
   if (cgroups.root === "cgroup2") {
@@ -174,4 +175,17 @@ export function readHostInfo(): HostInfo {
     if (p) info[key] = p;
   }
   return info;
+}
+
+/** See HostInfo.devFuse. */
+function devFuseOpen(): boolean {
+  try {
+    if (process.getuid?.() !== 0) {
+      accessSync("/dev/fuse", constants.R_OK | constants.W_OK);
+      return true;
+    }
+    return (statSync("/dev/fuse").mode & 0o006) === 0o006;
+  } catch {
+    return false;
+  }
 }

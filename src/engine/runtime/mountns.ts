@@ -64,6 +64,11 @@ export interface NamespaceOptions {
    * are then given relative to it (spec.ts).
    */
   cgroupRoot?: string;
+  /**
+   * rootless: the fuse-overlayfs binary for `prepareRun(..., { fuse: true })` (runs' overlays where
+   * the kernel refuses overlay in a user namespace)
+   */
+  fuseOverlayfs?: string;
 }
 
 /** Thrown when the helper cannot mount or unmount; `message` is what mount/umount said. */
@@ -150,9 +155,12 @@ export class PrivateMountNamespace {
    * it relative to `wd` or absolute) at `dir/rootfs`, and the FIFOs `start` writes to (and, with
    * `stdin`, the one it reads from). Throws MountError with mount's message, and then nothing is mounted.
    */
-  async prepareRun(options: string, dir: string, wd: string, stdin = false): Promise<void> {
-    const answer = await this.request([stdin ? "prepare-stdin" : "prepare", options, dir, wd]);
-    if (answer !== "ok") throw new MountError(`mount overlay: ${failure(answer)}`);
+  async prepareRun(options: string, dir: string, wd: string, stdin = false, fuse = false): Promise<void> {
+    if (fuse && !this.opts.fuseOverlayfs) throw new MountError("fuse-overlayfs: not given to the helper");
+    const op = fuse ? "fprepare" : "prepare";
+    const answer = await this.request([stdin ? `${op}-stdin` : op, options, dir, wd]);
+    if (answer !== "ok")
+      throw new MountError(`${fuse ? "fuse-overlayfs" : "mount overlay"}: ${failure(answer)}`);
   }
 
   /**
@@ -324,6 +332,7 @@ export function helperScript(
   busybox?: string,
   cover = false,
   cgroupRoot?: string,
+  fuseOverlayfs?: string,
 ): string {
   // With busybox's own sh, the applets go through $B: empty when that sh runs an applet named
   // without a path in a fork of itself, with no exec (its standalone mode, as Debian's static build
@@ -333,6 +342,8 @@ export function helperScript(
   const umount = `${bb}umount -n`;
   const e = shellQuote(errorFile);
   const fail = `{ m=; IFS= read -r m <${e}; echo "fail $m"; }`;
+  // fuse-overlayfs's first line may be its noise about mount options: the first other line
+  const ffail = `{ m=; while IFS= read -r m; do case "$m" in "unknown argument ignored"*) m= ;; *) break ;; esac; done <${e}; echo "fail $m"; }`;
   // ("$si": the request asked for a stdin FIFO too, see `serve`)
   const fifos = `${bb}mkfifo -m 600 "$t/stdout" "$t/stderr" \${si:+"$t/stdin"} 2>${e}`;
   return [
@@ -359,6 +370,13 @@ export function helperScript(
     `  fifos) if ${fifos}; then echo ok; else ${fail}; fi ;;`,
     // if the FIFOs cannot be made, the overlay is unmounted again: a failed prepare leaves no mount
     `  prepare) if cd "$wd" 2>${e} && ${bb}mount -n -t overlay overlay -o "$o" "$t/rootfs" 2>${e}; then cd /; if ${fifos}; then echo ok; else ${fail}; ${umount} "$t/rootfs"; fi; else cd /; ${fail}; fi ;;`,
+    // the same with fuse-overlayfs (rootless, where the kernel's overlay is refused): it daemonizes
+    // once mounted; its one line of noise on success ("unknown argument ignored: lazytime") is dropped
+    ...(fuseOverlayfs
+      ? [
+          `  fprepare) if cd "$wd" 2>${e} && ${shellQuote(fuseOverlayfs)} -o "$o" "$t/rootfs" 2>${e} </dev/null >/dev/null; then cd /; if ${fifos}; then echo ok; else ${fail}; ${umount} "$t/rootfs"; fi; else cd /; ${ffail}; fi ;;`,
+        ]
+      : []),
     `  start) jobs >/dev/null; ( eval "$o" </dev/null >"$t/stdout" 2>"$t/stderr"; echo "exit $wd $?" ) & echo ok ;;`,
     // as start, reading the stdin FIFO (held open for writing by the engine: this open does not wait)
     `  serve) jobs >/dev/null; ( eval "$o" <"$t/stdin" >"$t/stdout" 2>"$t/stderr"; echo "exit $wd $?" ) & echo ok ;;`,
@@ -378,7 +396,14 @@ async function startHelper(opts: NamespaceOptions): Promise<Helper> {
   // Without a file of the caller's, one in a folder nobody else can plant a symlink in.
   const ownFolder = opts.errorFile ? undefined : mkdtempSync(join(tmpdir(), "scar-mount-helper-"));
   const errorFile = opts.errorFile ?? join(ownFolder!, "mount.err");
-  const script = helperScript(hide, errorFile, opts.busybox, opts.userns !== undefined, opts.cgroupRoot);
+  const script = helperScript(
+    hide,
+    errorFile,
+    opts.busybox,
+    opts.userns !== undefined,
+    opts.cgroupRoot,
+    opts.fuseOverlayfs,
+  );
   // Rootless: the helper waits for its id maps (one line from this process), then executes its shell
   // again, so that it holds its capabilities as the namespace's root (capabilities are reckoned at exec)
   const argv = opts.userns

@@ -3,7 +3,16 @@
  * fresh upper (so a run never copies or changes the image), or, where overlayfs cannot be mounted, a
  * per-run copy of the layers with the whiteouts applied (slow, but correct).
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Host } from "./adapters.js";
@@ -16,6 +25,12 @@ export interface OverlaySupport {
   volatile: boolean;
   /** mounted with `userxattr` (rootless: in a user namespace, opaque markers are user.overlay.* xattrs) */
   userxattr?: boolean;
+  /**
+   * rootless, where the kernel's overlay is refused in a user namespace: the runs' overlays are
+   * mounted by this fuse-overlayfs binary instead (it reads the same whiteouts and user.overlay.opaque)
+   */
+  fuse?: string;
+  /** why there is no overlay; with `fuse`, why the kernel's was not used */
   error?: string;
 }
 
@@ -32,6 +47,11 @@ const MAX_OPTIONS = 4000;
 export interface OverlayFlags {
   volatile: boolean;
   userxattr?: boolean;
+  /**
+   * for fuse-overlayfs (no `volatile` or `userxattr`; `allow_other`, or the FUSE mount would refuse
+   * every container user but the mounter: an image's other users, mapped from subordinate ids)
+   */
+  fuse?: boolean;
 }
 
 function overlayOptions(
@@ -42,7 +62,9 @@ function overlayOptions(
 ): string {
   const rel = (p: string) => (base ? relative(base, p) || "." : p);
   const lower = [...layers].reverse().map(rel).join(":");
-  return `lowerdir=${lower},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}${flags.volatile ? ",volatile" : ""}${flags.userxattr ? ",userxattr" : ""}`;
+  const dirsPart = `lowerdir=${lower},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}`;
+  if (flags.fuse) return `${dirsPart},allow_other`;
+  return `${dirsPart}${flags.volatile ? ",volatile" : ""}${flags.userxattr ? ",userxattr" : ""}`;
 }
 
 function commonDir(paths: readonly string[]): string {
@@ -88,6 +110,90 @@ export async function mountOverlay(
   const { options, wd } = overlayMount(layers, dirs, volatile);
   const r = await host.exec("mount", ["-t", "overlay", "overlay", "-o", options, dirs.merged], { wd });
   if (r.code !== 0) throw new OverlayError(`mount overlay: ${firstLine(r.stderr) || `exit ${r.code}`}`);
+}
+
+/** Mounts fuse-overlayfs (binary `fuse`) at dirs.merged in the helper's namespace; it daemonizes. */
+export async function mountFuseOverlay(
+  host: Host,
+  fuse: string,
+  layers: readonly string[],
+  dirs: RunDirs,
+): Promise<void> {
+  const { options, wd } = overlayMount(layers, dirs, { volatile: false, fuse: true });
+  const r = await host.exec(fuse, ["-o", options, dirs.merged], { wd });
+  // (it says "unknown argument ignored: lazytime" on success: only the exit status counts)
+  if (r.code !== 0)
+    throw new OverlayError(
+      `fuse-overlayfs: ${firstLine(r.stderr.replace(/^unknown argument ignored.*\n/gm, "")) || `exit ${r.code}`}`,
+    );
+}
+
+/** What a rootless engine may mount its runs' root file systems with (chooseRootlessOverlay). */
+export interface RootlessOverlayFacts {
+  /** the kernel can mount overlay in a user namespace (`userxattr`, Linux 5.11); else why not */
+  kernel: true | string;
+  /** the fuse-overlayfs binary, when installed */
+  fuseOverlayfs?: string;
+  /** /dev/fuse can be opened for reading and writing by this user; else why not */
+  devFuse: true | string;
+  /** only fuse-overlayfs (RunnerOptions.rootfs "fuse-overlayfs") */
+  forceFuse?: boolean;
+}
+
+/**
+ * A rootless engine's root file systems: the kernel's overlay in the user namespace, else
+ * fuse-overlayfs (a FUSE daemon per run: slower, but no copy of the image per run), else a copy.
+ * Each candidate is tried for real (the probes); the first that mounts wins, and `error` says why
+ * the ones before it did not.
+ */
+export async function chooseRootlessOverlay(
+  f: RootlessOverlayFacts,
+  probeKernel: () => Promise<OverlaySupport>,
+  probeFuse: (fuse: string) => Promise<OverlaySupport>,
+): Promise<OverlaySupport> {
+  const why: string[] = [];
+  if (f.forceFuse) why.push("kernel overlay: not asked for");
+  else if (f.kernel !== true) why.push(`kernel overlay: ${f.kernel}`);
+  else {
+    const k = await probeKernel();
+    if (k.overlay) return k;
+    why.push(`kernel overlay: ${k.error ?? "refused"}`);
+  }
+  if (!f.fuseOverlayfs) why.push("fuse-overlayfs: not installed");
+  else if (f.devFuse !== true) why.push(`fuse-overlayfs: ${f.devFuse}`);
+  else {
+    const u = await probeFuse(f.fuseOverlayfs);
+    if (u.overlay) return { ...u, error: why.join("; ") };
+    why.push(`fuse-overlayfs: ${u.error ?? "refused"}`);
+  }
+  return { overlay: false, volatile: false, error: why.join("; ") };
+}
+
+/** Whether this process may open /dev/fuse for reading and writing; else why not. */
+export function devFuseUsable(path = "/dev/fuse"): true | string {
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? `no ${path}` : `${path}: ${code ?? (e as Error).message}`;
+  }
+}
+
+/** Tries a fuse-overlayfs mount in `scratch` (made and removed here), in the helper's namespace. */
+export async function probeFuseOverlay(host: Host, scratch: string, fuse: string): Promise<OverlaySupport> {
+  const dirs = { upper: join(scratch, "u"), work: join(scratch, "w"), merged: join(scratch, "m") };
+  const lower = join(scratch, "l");
+  for (const d of [lower, dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
+  try {
+    await mountFuseOverlay(host, fuse, [lower], dirs);
+    await unmount(host, dirs.merged);
+    return { overlay: true, volatile: false, fuse };
+  } catch (e) {
+    return { overlay: false, volatile: false, error: (e as Error).message };
+  } finally {
+    await removeFolder(host, scratch);
+  }
 }
 
 /** Unmounts a run's root file system; lazily if it is still busy. Missing or unmounted is fine. */

@@ -24,7 +24,7 @@
  *   container the helper, root of the namespace, chowns the layers' files to them (chownCommands,
  *   Runner.giveLayerOwners, engine/layer-owners.ts), as rootless podman's storage has them. Setuid
  *   and setgid bits stay dropped. Tested as nobody with ranges of the test's own
- *   (test/engine/runtime/rootless-owners.test.ts) and in the cgroup v2 VM.
+ *   (test/engine/runtime/rootless-rootfs.test.ts) and in the cgroup v2 VM.
  * The engine writes the maps itself, after the helper has made its namespace and before it does
  * anything (the helper waits for a line from the engine, then re-executes its shell so that it holds
  * its capabilities as the namespace's root).

@@ -53,7 +53,14 @@ import {
 import { signalNumber } from "./exec.js";
 import { MountError, type Started, shellQuote } from "./mountns.js";
 import { CappedBuffer } from "./output.js";
-import { hostNetworkFiles, type OverlaySupport, probeOverlay } from "./rootfs.js";
+import {
+  chooseRootlessOverlay,
+  devFuseUsable,
+  hostNetworkFiles,
+  type OverlaySupport,
+  probeFuseOverlay,
+  probeOverlay,
+} from "./rootfs.js";
 import {
   chownCommands,
   containerSpec,
@@ -82,7 +89,7 @@ export interface RunnerOptions {
   /** "auto" (default): crun if it works here, else runc */
   runtime?: RuntimeName | "auto";
   /** "auto" (default): overlay if this kernel/file system can, else the copy fallback; "copy" forces the fallback */
-  rootfs?: "auto" | "copy";
+  rootfs?: "auto" | "copy" | "fuse-overlayfs";
   /** sweep leftovers of an earlier (crashed) runner with the same stateDir when opening; default true */
   sweep?: boolean;
   /** use a static busybox for the mount helper's `sh`, `mount` and `umount` when the host has one; default true */
@@ -176,6 +183,7 @@ export class Runner {
     let placement: V2Placement | undefined;
     const bb = (opts.busybox ?? true) ? await staticBusybox() : undefined;
     const rootless = rootlessMode();
+    const fuseOverlayfs = rootless && opts.rootfs !== "copy" ? findBinary("fuse-overlayfs") : undefined;
     let rootlessLimits: RootlessLimits | undefined;
     try {
       // on cgroup v2, out of the cgroup systemd manages into a delegated one, before the mount
@@ -206,6 +214,7 @@ export class Runner {
         ...(bb ? { busybox: bb } : {}),
         ...(rootless ? { rootless } : {}),
         ...(placement ? { cgroupRoot: placement.delegated } : {}),
+        ...(rootless && fuseOverlayfs ? { fuseOverlayfs } : {}),
       });
     } catch (e) {
       releaseLock(stateDir);
@@ -214,20 +223,23 @@ export class Runner {
     const { runtime } = opened;
     try {
       mkdirSync(runtime.stateDir, { recursive: true });
+      const scratch = () => join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`);
+      // rootless: the kernel's overlay in the user namespace, else fuse-overlayfs, else a copy
       const overlay: OverlaySupport =
         opts.rootfs === "copy"
           ? { overlay: false, volatile: false, error: "disabled" }
-          : rootless && !userxattrKernel(release())
-            ? {
-                overlay: false,
-                volatile: false,
-                error: `kernel ${release()} < 5.11: no overlay in a user namespace`,
-              }
-            : await probeOverlay(
-                runtime.host,
-                join(stateDir, "runs", `probe-${randomBytes(4).toString("hex")}`),
-                rootless !== undefined,
-              );
+          : rootless
+            ? await chooseRootlessOverlay(
+                {
+                  kernel: userxattrKernel(release()) || `kernel ${release()} < 5.11`,
+                  ...(fuseOverlayfs ? { fuseOverlayfs } : {}),
+                  devFuse: devFuseUsable(),
+                  forceFuse: opts.rootfs === "fuse-overlayfs",
+                },
+                () => probeOverlay(runtime.host, scratch(), true),
+                (fuse) => probeFuseOverlay(runtime.host, scratch(), fuse),
+              )
+            : await probeOverlay(runtime.host, scratch(), false);
       const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 10);
       // Disk limits need the namespace's helper (it mounts the disks) and mkfs.ext4.
       const mkfs = findBinary("mkfs.ext4");
@@ -524,6 +536,7 @@ export class Runner {
       rootfs: this.info.rootfs,
       overlayVolatile: this.info.overlay.volatile,
       overlayUserxattr: this.info.overlay.userxattr ?? false,
+      overlayFuse: this.info.overlay.fuse !== undefined,
       ...(this.info.rootless ? { rootless: this.info.rootless } : {}),
       ...(this.disks ? { disks: this.disks } : {}),
       track: (env) => this.environments.set(env.id, env),
@@ -542,6 +555,7 @@ export class Runner {
       rootfs: this.info.rootfs,
       overlayVolatile: this.info.overlay.volatile,
       overlayUserxattr: this.info.overlay.userxattr ?? false,
+      overlayFuse: this.info.overlay.fuse !== undefined,
     };
   }
 

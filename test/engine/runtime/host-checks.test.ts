@@ -24,6 +24,7 @@ import {
   rootlessLimitFound,
   subidRanges,
   subordinateIdsCheck,
+  systemdCheck,
   userNamespacesCheck,
   usernsBlocker,
   warmEnvironmentsCheck,
@@ -265,12 +266,12 @@ test("cgroup v1: limits hold as root, none rootless, and the fix is cgroup v2", 
   assert.equal(limitsWhere(noPids).find((l) => l.limit === "pids")!.root.holds, false);
 });
 
-test("/proc/filesystems without overlay: the copy fallback, as root and rootless (fuse-overlayfs is not used)", () => {
+test("/proc/filesystems without overlay: the copy fallback as root; rootless, fuse-overlayfs if it can", () => {
   assert.equal(hasFilesystem(FILESYSTEMS, "overlay"), true);
   assert.equal(hasFilesystem(NO_OVERLAY, "overlay"), false);
   assert.deepEqual(overlayFlavour(desktop({ procFilesystems: NO_OVERLAY })), {
     root: "copy fallback",
-    rootless: "copy fallback",
+    rootless: "fuse-overlayfs",
   });
   const bare = desktop({ uid: 0, procFilesystems: NO_OVERLAY, devFuse: false });
   assert.deepEqual(overlayFlavour(bare), { root: "copy fallback", rootless: "copy fallback" });
@@ -297,15 +298,42 @@ test("overlay in a user namespace needs kernel 5.11; before it, the copy fallbac
   assert.equal(kernelAtLeast("garbage", 5, 11), false);
   assert.equal(overlayFlavour(desktop()).rootless, "overlay in a user namespace");
   const old = desktop({ kernelRelease: "5.10.0-28-amd64" });
-  assert.equal(overlayFlavour(old).rootless, "copy fallback", "fuse-overlayfs is not used by scar yet");
-  assert.match(overlayFlavourCheck(old).value, /fuse-overlayfs installed, not used by scar yet/);
+  assert.equal(overlayFlavour(old).rootless, "fuse-overlayfs", "the middle choice");
+  assert.match(
+    overlayFlavourCheck(old).value,
+    /rootless: fuse-overlayfs \(kernel 5\.10\.0-28-amd64 < 5\.11: no overlay in a user namespace; fuse-overlayfs installed\): a FUSE daemon per run/,
+  );
+  assert.equal(overlayFlavourCheck(old).status, "ok");
+  assert.match(
+    overlayFlavourCheck(desktop()).value,
+    /rootless: the kernel's overlay in a user namespace \(kernel 6\.\S+ >= 5\.11: overlay with userxattr\); fuse-overlayfs where the kernel refuses that mount$/,
+  );
+  const closedFuse = desktop({ kernelRelease: "5.10.0-28-amd64", devFuse: false });
+  assert.equal(overlayFlavour(closedFuse).rootless, "copy fallback");
+  assert.match(overlayFlavourCheck(closedFuse).fix!, /make \/dev\/fuse readable and writable by users/);
   const oldBare = desktop({ kernelRelease: "5.10.0-28-amd64" });
   delete oldBare.fuseOverlayfs;
   oldBare.devFuse = false;
   const c = overlayFlavourCheck(oldBare);
   assert.equal(overlayFlavour(oldBare).rootless, "copy fallback");
   assert.equal(c.status, "warn");
-  assert.match(c.fix!, /a kernel of 5\.11 or later/);
+  assert.match(
+    c.value,
+    /rootless: copy fallback: each run copies the image \(kernel 5\.10\.0-28-amd64 < 5\.11: no overlay in a user namespace; fuse-overlayfs not installed\)/,
+  );
+  assert.match(c.fix!, /fuse-overlayfs.*, or a kernel of 5\.11 or later/);
+});
+
+test("systemd not PID 1: said as what it costs root, or the ordinary user running doctor", () => {
+  const v2 = desktop({ pid1: "init" });
+  assert.match(
+    systemdCheck({ ...v2, uid: 0 }).value,
+    /not PID 1 \(PID 1 is init\): not needed by a root engine; a rootless engine/,
+  );
+  assert.match(
+    systemdCheck(v2).value,
+    /not PID 1 \(PID 1 is init\): no systemd delegates a cgroup to you, so your rootless engine's containers get no memory, pids or cpu limits unless/,
+  );
 });
 
 test("user namespaces: each blocker names its sysctl, kernel option or package", () => {

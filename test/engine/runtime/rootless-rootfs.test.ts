@@ -11,6 +11,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { shellQuote } from "../../../src/engine/runtime/mountns.js";
+import { chooseRootlessOverlay, devFuseUsable } from "../../../src/engine/runtime/rootfs.js";
 import { chooseMapping, chownCommands } from "../../../src/engine/runtime/rootless.js";
 import {
   NOBODY,
@@ -57,9 +58,78 @@ test("chown commands: grouped by owner, unmapped owners left to root, long lists
   assert.equal(many.commands.join(" ").split("'/l/some").length - 1, 5000, "every path once");
 });
 
+test("rootless root file systems: kernel overlay, else fuse-overlayfs, else a copy, each said why", async () => {
+  const ok = { overlay: true, volatile: true, userxattr: true };
+  const fused = (fuse: string) => Promise.resolve({ overlay: true, volatile: false, fuse });
+  const refused = (error: string) => () => Promise.resolve({ overlay: false, volatile: false, error });
+  const all = { kernel: true as const, fuseOverlayfs: "/usr/bin/fuse-overlayfs", devFuse: true as const };
+  let fuseTried = 0;
+  const countFuse = (f: string) => {
+    fuseTried++;
+    return fused(f);
+  };
+  assert.deepEqual(await chooseRootlessOverlay(all, () => Promise.resolve(ok), countFuse), ok);
+  assert.equal(fuseTried, 0, "the kernel's overlay mounted: fuse-overlayfs is not tried");
+  assert.deepEqual(
+    await chooseRootlessOverlay(all, refused("mount overlay: Operation not permitted"), fused),
+    {
+      overlay: true,
+      volatile: false,
+      fuse: "/usr/bin/fuse-overlayfs",
+      error: "kernel overlay: mount overlay: Operation not permitted",
+    },
+  );
+  assert.deepEqual(
+    await chooseRootlessOverlay({ ...all, kernel: "kernel 5.4.0 < 5.11" }, refused("not called"), fused),
+    {
+      overlay: true,
+      volatile: false,
+      fuse: "/usr/bin/fuse-overlayfs",
+      error: "kernel overlay: kernel 5.4.0 < 5.11",
+    },
+  );
+  assert.deepEqual(
+    await chooseRootlessOverlay({ ...all, forceFuse: true }, () => Promise.resolve(ok), fused),
+    {
+      overlay: true,
+      volatile: false,
+      fuse: "/usr/bin/fuse-overlayfs",
+      error: "kernel overlay: not asked for",
+    },
+  );
+  const { fuseOverlayfs: _, ...noFuse } = all;
+  assert.deepEqual(await chooseRootlessOverlay(noFuse, refused("EPERM"), fused), {
+    overlay: false,
+    volatile: false,
+    error: "kernel overlay: EPERM; fuse-overlayfs: not installed",
+  });
+  assert.deepEqual(
+    await chooseRootlessOverlay({ ...all, devFuse: "no /dev/fuse" }, refused("EPERM"), fused),
+    {
+      overlay: false,
+      volatile: false,
+      error: "kernel overlay: EPERM; fuse-overlayfs: no /dev/fuse",
+    },
+  );
+  assert.deepEqual(await chooseRootlessOverlay(all, refused("EPERM"), refused("fuse: device not found")), {
+    overlay: false,
+    volatile: false,
+    error: "kernel overlay: EPERM; fuse-overlayfs: fuse: device not found",
+  });
+  assert.equal(devFuseUsable("/nonexistent/fuse"), "no /nonexistent/fuse");
+});
+
 const skip = rootlessSkip() || (!existsSync("/usr/bin/newuidmap") && "no newuidmap (package uidmap)");
-const place = skip ? undefined : nobodyRoot("scar-rootless-owners-");
+const place = skip ? undefined : nobodyRoot("scar-rootless-rootfs-");
 after(() => place?.cleanup());
+
+/** fuse-overlayfs can run for the user here: installed, and /dev/fuse open to it; else why not */
+const fuseSkip =
+  skip ||
+  (!existsSync("/usr/bin/fuse-overlayfs") && "no fuse-overlayfs (package fuse-overlayfs)") ||
+  (spawnSync(NOBODY[0]!, [...NOBODY.slice(1), "test", "-r", "/dev/fuse", "-a", "-w", "/dev/fuse"]).status !==
+    0 &&
+    "/dev/fuse is not open to the user");
 
 /** Runs the child as the ordinary user with these /etc/subuid and /etc/subgid texts. */
 function child(name: string, subids: string) {
@@ -67,7 +137,7 @@ function child(name: string, subids: string) {
   const archive = join(place!.root, `${name}.tar`);
   const ids = join(place!.root, `${name}.subids`);
   writeFileSync(ids, subids);
-  const script = new URL("./rootless-owners-child.js", import.meta.url).pathname;
+  const script = new URL("./rootless-rootfs-child.js", import.meta.url).pathname;
   const r = spawnSync(
     "unshare",
     [
@@ -85,7 +155,12 @@ function child(name: string, subids: string) {
       work,
       archive,
     ],
-    { encoding: "utf8", env: nobodyEnv(work), cwd: work, timeout: 600_000 },
+    {
+      encoding: "utf8",
+      env: { ...nobodyEnv(work), ...(fuseSkip ? {} : { SCAR_TEST_FUSE: "1" }) },
+      cwd: work,
+      timeout: 600_000,
+    },
   );
   return { r, archive };
 }
@@ -138,6 +213,40 @@ test("rootless with subordinate ranges: the container sees the tar's owners", { 
     suidMode: 0o755,
   });
   assert.deepEqual(x.layersLeft, [], "layers of subordinate ids removed (in a user namespace)");
+  if (fuseSkip) return;
+  // the same layers through fuse-overlayfs: the same owners, writable, and open to uid 1000
+  assert.equal(x.fuse.overlay.fuse, "/usr/bin/fuse-overlayfs", JSON.stringify(x.fuse));
+  assert.equal(x.fuse.root.reason, "ok", JSON.stringify(x.fuse));
+  assert.equal(x.fuse.root.stdout, `${x.stdout}fuse-root\nw\n`);
+  assert.deepEqual(x.fuse.app, { reason: "ok", stdout: "1000\napp data\n", stderr: "" });
+  assert.deepEqual(x.fuse.runsLeft, []);
+});
+
+test("fuse-overlayfs: a crashed engine's daemon ends with the next runner's sweep", {
+  skip: fuseSkip,
+}, async () => {
+  const work = place!.dir("crash");
+  const archive = join(place!.root, "crash.tar");
+  writeFileSync(archive, await ownersArchive());
+  const script = new URL("./rootless-fuse-crash-child.js", import.meta.url).pathname;
+  const run = (mode: string) =>
+    spawnSync(NOBODY[0]!, [...NOBODY.slice(1), process.execPath, script, mode, work, archive], {
+      encoding: "utf8",
+      env: nobodyEnv(work),
+      cwd: work,
+      timeout: 300_000,
+    });
+  const crashed = run("crash");
+  assert.equal(crashed.signal, "SIGKILL", `the first runner killed itself: ${crashed.stderr}`);
+  const r = run("reopen");
+  assert.equal(r.status, 0, `the second runner failed: ${r.stderr}${r.stdout}`);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    before: 1,
+    after: 0,
+    sleepers: 0,
+    reason: "ok",
+    stdout: "app data\n",
+  });
 });
 
 test("rootless without subordinate ranges: every file is the user's, root's inside", { skip }, async () => {

@@ -1,10 +1,10 @@
 /**
- * Run by rootless-owners.test.ts as an ordinary user: imports an image whose tars own files by 0,
+ * Run by rootless-rootfs.test.ts as an ordinary user: imports an image whose tars own files by 0,
  * 1000 and 65534 into a data folder of its own, gives the layers their owners the way the engine does
  * (LayerOwners: only with subordinate ranges), runs `stat` in a crun container, then removes the image
  * and prunes (layers given to subordinate ids are deleted in a user namespace). Prints one JSON object.
  *
- *   node rootless-owners-child.js <work folder (the user's)> <archive>
+ *   node rootless-rootfs-child.js <work folder (the user's)> <archive>
  */
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -40,6 +40,38 @@ const seen = await runner.run({
   image: { config: img.config, layers: img.layerDirs },
   cmd: ["/bin/sh", "-c", `stat -c '%n %u %g %a' ${paths.join(" ")}`],
 });
+// fuse-overlayfs (forced: this kernel mounts overlay in a user namespace), when it can run here:
+// the same owners, and a container user other than root gets in (allow_other)
+let fuse: Record<string, unknown> | undefined;
+if (process.env.SCAR_TEST_FUSE === "1") {
+  const fr = await Runner.open({
+    stateDir: join(work, "state-fuse"),
+    runtime: "crun",
+    rootfs: "fuse-overlayfs",
+  });
+  const asRoot = await fr.run({
+    image: { config: img.config, layers: img.layerDirs },
+    cmd: [
+      "/bin/sh",
+      "-c",
+      `stat -c '%n %u %g %a' ${paths.join(" ")}; grep -q fuse-overlayfs /proc/self/mountinfo && echo fuse-root; echo w > /written && cat /written`,
+    ],
+  });
+  const asApp = await fr.run({
+    image: { config: img.config, layers: img.layerDirs },
+    user: "1000:1000",
+    cmd: ["/bin/sh", "-c", "id -u; cat /home/app/data"],
+  });
+  await fr.drain();
+  fuse = {
+    overlay: fr.info.overlay,
+    rootfs: fr.info.rootfs,
+    root: { reason: asRoot.reason, stdout: asRoot.stdout.toString(), stderr: asRoot.stderr.toString() },
+    app: { reason: asApp.reason, stdout: asApp.stdout.toString(), stderr: asApp.stderr.toString() },
+    runsLeft: [...readdirSync(fr.runsDir), ...readdirSync(fr.trashDir)],
+  };
+  await fr.close();
+}
 const hostUid = (p: string) => lstatSync(p).uid;
 const report = {
   mapping: runner.info.rootless?.mapping,
@@ -58,6 +90,7 @@ const report = {
     suidMode: lstatSync(join(top, "bin/suid")).mode & 0o7777,
   },
   layersLeft: [] as string[],
+  fuse,
 };
 await runner.close();
 await images.remove([ref]);
