@@ -72,6 +72,10 @@ if [ -n "$user_tests" ]; then
     node --test $files >/results/tests-user.tap 2>&1 || u=1
   [ "$u" = 0 ] || status=1
   echo "as the user: exit $u in $(($(date +%s) - start)) s"
+  # what `scar doctor` tells that user (read by whoever checks its wording; its exit status is not judged)
+  echo "== scar doctor as the user"
+  setpriv --reuid=1000 --regid=1000 --init-groups env -u SCAR_DATA_DIR HOME=/home/scar \
+    XDG_RUNTIME_DIR=/run/user/1000 node bin/scar doctor 2>&1 || echo "(doctor: exit $?)"
 fi
 slice_after=$(cat /sys/fs/cgroup/system.slice/cgroup.subtree_control)
 if [ "$slice_before" = "$slice_after" ]; then
@@ -80,6 +84,8 @@ else
   echo "FAILED: system.slice's cgroup.subtree_control was '$slice_before' at boot, '$slice_after' after the runs"
   status=1
 fi
+echo "== scar doctor as root"
+HOME=/root node bin/scar doctor 2>&1 || echo "(doctor: exit $?)"
 bench=$(sed -n 's/^bench=//p' "$cfg")
 if [ -n "$bench" ]; then
   echo "== bench: node dist/bench/runtime.js $bench"
