@@ -226,7 +226,7 @@ export function userNamespacesCheck(f: UsernsFacts & Pick<HostInfo, "user">): Ch
   return {
     name: "user namespaces",
     status: "ok",
-    value: `available (unshare -Ur works for ${who}${max !== undefined ? `, max ${max}` : ""}): an ordinary user's engine runs its containers in one (${ROOTLESS}); a root engine's containers share the host's ids, held by dropped capabilities, no-new-privileges and the seccomp profile`,
+    value: `available (unshare -Ur works for ${who}${max !== undefined ? `, max ${max}` : ""}): ${f.uid === 0 ? `an ordinary user's engine runs its containers in one (${ROOTLESS}); a root engine's containers share the host's ids, held by dropped capabilities, no-new-privileges and the seccomp profile` : `your engine runs ${ROOTLESS}, its containers in a user namespace of yours`}`,
   };
 }
 
@@ -245,7 +245,7 @@ export function subordinateIdsCheck(
     return {
       name: "subordinate ids",
       status: "skip",
-      value: `not needed as root (a ${ROOTLESS} engine maps an image's other users to its user's /etc/subuid, /etc/subgid ranges with newuidmap/newgidmap); newuidmap ${info.newuidmap ? "installed" : "not installed"}`,
+      value: `not needed as root (a ${ROOTLESS} engine maps an image's other users and its files' owners to its user's /etc/subuid, /etc/subgid ranges with newuidmap/newgidmap); newuidmap ${info.newuidmap ? "installed" : "not installed"}`,
     };
   if (missing.length === 0)
     return {
@@ -391,7 +391,7 @@ function rootCgroupLimit(
 
 function rootlessCgroupLimit(
   limit: Exclude<LimitName, "disk">,
-  info: Pick<HostInfo, "cgroups" | "v2Own" | "pid1">,
+  info: Pick<HostInfo, "cgroups" | "v2Own" | "pid1"> & { uid?: number },
 ): Holds {
   const mode = cgroupModeOf(info);
   const c = CONTROLLER[limit];
@@ -400,6 +400,12 @@ function rootlessCgroupLimit(
       holds: false,
       how: `${v1Words(mode)}: v1 controllers cannot be delegated to a user: ${UNLIMITED[limit]}`,
       fix: "boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1 on the kernel command line)",
+    };
+  // root's own cgroup says nothing of a user's: their engine's comes from their systemd user session
+  if (info.uid === 0 && systemdIsPid1(info))
+    return {
+      holds: true,
+      how: `cgroup v2 ${c} controller, for an ordinary user whose systemd user session delegates it (user@.service; \`scar doctor\` as that user says)`,
     };
   if (!info.v2Own?.writable)
     return systemdIsPid1(info)

@@ -426,3 +426,25 @@ test("warm environments are available with a built agent, and off with what to i
   assert.match(off.value, /^off: .*every invocation starts a container of its own/);
   assert.equal(off.fix, "apt-get install gcc libc6-dev");
 });
+
+test("doctor as root on cgroup v2 with systemd: a user's limits are their session's, not root's cgroup's", () => {
+  // root in a service whose cgroup has no cpu (the VM's scar-hosts.service): says nothing of a user's
+  const root = desktop({
+    uid: 0,
+    user: "root",
+    v2Own: {
+      path: "/system.slice/scar-hosts.service",
+      controllers: "memory pids",
+      subtreeControl: "",
+      writable: true,
+      ownerUid: 0,
+    },
+  });
+  const cpu = limitsWhere(root).find((l) => l.limit === "cpu")!;
+  assert.equal(cpu.rootless.holds, true);
+  assert.match(cpu.rootless.how, /for an ordinary user whose systemd user session delegates it/);
+  assert.match(userNamespacesCheck(root).value, /an ordinary user's engine runs its containers in one/);
+  const user = userNamespacesCheck(desktop());
+  assert.match(user.value, /unshare -Ur works for ana, max 63000\): your engine runs rootless/);
+  assert.doesNotMatch(user.value, /root engine/);
+});
