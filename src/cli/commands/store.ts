@@ -12,6 +12,7 @@ interface ServeOptions {
   port: string;
   accessKey?: string;
   secretKey?: string;
+  credentialsFile?: string;
   region: string;
   eventLog?: string;
   reserve?: string;
@@ -27,6 +28,10 @@ export function registerStore(program: Command): void {
     .option("--port <port>", "port to listen on (0 picks a free one)", "9000")
     .option("--access-key <key>", "access key id clients sign with (default: scar)")
     .option("--secret-key <secret>", "secret access key (default: scar-secret-key)")
+    .option(
+      "--credentials-file <file>",
+      "more users and key pairs: an AWS credentials file, one [profile] per key pair (see the store README)",
+    )
     .option("--region <region>", "region reported to clients and in events", "us-east-1")
     .option(
       "--event-log <file>",
@@ -58,10 +63,19 @@ export function registerStore(program: Command): void {
       const { openPrivateDataDir } = await import("../data-dir.js");
       await openPrivateDataDir(opts.dataDir);
       const { startStore, DEFAULT_CREDENTIALS } = await import("../../engine/store/index.js");
-      const credentials =
+      const given =
         opts.accessKey !== undefined
-          ? { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey! }
-          : DEFAULT_CREDENTIALS;
+          ? [{ accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey! }]
+          : [];
+      if (opts.credentialsFile !== undefined) {
+        const { readCredentialsFile } = await import("../../engine/store/credentials-file.js");
+        try {
+          given.push(...readCredentialsFile(opts.credentialsFile));
+        } catch (e) {
+          throw new CliError(`--credentials-file: ${(e as Error).message}`, 2);
+        }
+      }
+      const credentials = given.length > 0 ? given : [DEFAULT_CREDENTIALS];
       let onCommit: import("../../engine/store/index.js").CommitHook | undefined;
       let log: import("node:fs/promises").FileHandle | undefined;
       if (opts.eventLog) {
@@ -96,7 +110,7 @@ export function registerStore(program: Command): void {
         throw new CliError(`cannot start the store: ${err.message}`);
       }
       process.stdout.write(
-        `scar store listening on ${running.url} (data dir ${opts.dataDir}, access key ${credentials.accessKeyId})\n`,
+        `scar store listening on ${running.url} (data dir ${opts.dataDir}, ${credentials.length === 1 ? `access key ${credentials[0]!.accessKeyId}` : `${credentials.length} key pairs`})\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

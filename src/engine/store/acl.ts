@@ -2,14 +2,13 @@
  * Canned ACLs of buckets and objects, and what they let anonymous clients do, as S3 defines them:
  * a bucket's ACL governs listing it (and, for public-read-write, writing into it); an **object's**
  * ACL governs reading the object. So a private object in a public-read bucket stays private.
- * The store has one owner (one key pair), so the grants that name the owner, authenticated users
- * or the bucket owner add nothing a signed request does not already have; only AllUsers grants
- * change what anonymous requests may do. Grants by header (x-amz-grant-*) and ACL documents that
+ * What signed requests of the store's users may do is authorize.ts's business; here are what
+ * anonymous requests may do and the ACL documents. Grants by header (x-amz-grant-*) and ACL documents that
  * no canned ACL describes are refused as not implemented rather than half applied.
  */
 import { S3Error } from "./errors.js";
 import { type Ctx, header } from "./http.js";
-import { OWNER } from "./listing.js";
+import type { StoreUser } from "./users.js";
 import { asNode, children, parseXml, text } from "./xml.js";
 
 export const CANNED_ACLS = [
@@ -55,16 +54,24 @@ export function anonymousCanWrite(bucketAcl: CannedAcl | undefined): boolean {
   return bucketAcl === "public-read-write";
 }
 
-function grantee(uri?: string): string {
+function grantee(who: string | StoreUser): string {
   const xsi = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
-  return uri
-    ? `<Grantee ${xsi} xsi:type="Group"><URI>${uri}</URI></Grantee>`
-    : `<Grantee ${xsi} xsi:type="CanonicalUser"><ID>${OWNER.ID}</ID><DisplayName>${OWNER.DisplayName}</DisplayName></Grantee>`;
+  return typeof who === "string"
+    ? `<Grantee ${xsi} xsi:type="Group"><URI>${who}</URI></Grantee>`
+    : `<Grantee ${xsi} xsi:type="CanonicalUser"><ID>${who.id}</ID><DisplayName>${who.displayName}</DisplayName></Grantee>`;
 }
 
-/** The AccessControlPolicy document of a canned ACL (GetBucketAcl, GetObjectAcl). */
-export function aclXml(acl: CannedAcl | undefined): string {
-  const grants = [`<Grant>${grantee()}<Permission>FULL_CONTROL</Permission></Grant>`];
+/**
+ * The AccessControlPolicy document of a canned ACL (GetBucketAcl, GetObjectAcl): `owner` is the
+ * bucket's or object's owner; for an object, `bucketOwner` is its bucket's, which bucket-owner-read
+ * and bucket-owner-full-control name when it is someone else.
+ */
+export function aclXml(acl: CannedAcl | undefined, owner: StoreUser, bucketOwner: StoreUser = owner): string {
+  const grants = [`<Grant>${grantee(owner)}<Permission>FULL_CONTROL</Permission></Grant>`];
+  if (bucketOwner.id !== owner.id && acl === "bucket-owner-read")
+    grants.push(`<Grant>${grantee(bucketOwner)}<Permission>READ</Permission></Grant>`);
+  if (bucketOwner.id !== owner.id && acl === "bucket-owner-full-control")
+    grants.push(`<Grant>${grantee(bucketOwner)}<Permission>FULL_CONTROL</Permission></Grant>`);
   if (acl === "public-read" || acl === "public-read-write") {
     grants.push(`<Grant>${grantee(ALL_USERS)}<Permission>READ</Permission></Grant>`);
   }
@@ -75,7 +82,7 @@ export function aclXml(acl: CannedAcl | undefined): string {
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     '<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    `<Owner><ID>${OWNER.ID}</ID><DisplayName>${OWNER.DisplayName}</DisplayName></Owner>` +
+    `<Owner><ID>${owner.id}</ID><DisplayName>${owner.displayName}</DisplayName></Owner>` +
     `<AccessControlList>${grants.join("")}</AccessControlList></AccessControlPolicy>`
   );
 }
@@ -84,7 +91,7 @@ export function aclXml(acl: CannedAcl | undefined): string {
  * The canned ACL an AccessControlPolicy document (a PutBucketAcl/PutObjectAcl body) amounts to:
  * the owner's FULL_CONTROL plus AllUsers/AuthenticatedUsers grants that a canned ACL has.
  */
-export function cannedFromXml(body: string): CannedAcl {
+export function cannedFromXml(body: string, ownerId: string): CannedAcl {
   const root = parseXml(body, "AccessControlPolicy");
   const list = root.AccessControlList === undefined ? {} : asNode(root.AccessControlList);
   const groups = new Set<string>();
@@ -94,10 +101,10 @@ export function cannedFromXml(body: string): CannedAcl {
     const uri = text(who, "URI");
     const permission = text(g, "Permission") ?? "";
     if (uri === undefined) {
-      if (text(who, "ID") !== OWNER.ID && text(who, "ID") !== undefined) {
+      if (text(who, "ID") !== ownerId && text(who, "ID") !== undefined) {
         throw new S3Error(
           "NotImplemented",
-          "Grants to other accounts are not implemented by scar store (it has one owner)",
+          "Grants to other accounts are not implemented by scar store: use a canned ACL (x-amz-acl)",
         );
       }
       continue;

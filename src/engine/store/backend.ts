@@ -90,6 +90,8 @@ export interface ObjectMeta {
   acl?: CannedAcl;
   /** Object tags (x-amz-tagging / PutObjectTagging). */
   tags?: Record<string, string>;
+  /** Canonical id of the user who wrote it, kept only when that is not the bucket's owner (users.ts). */
+  owner?: string;
 }
 
 export interface PartMeta {
@@ -113,12 +115,16 @@ export interface UploadMeta {
   tags?: Record<string, string>;
   /** x-amz-acl of CreateMultipartUpload, given to the object at completion */
   acl?: CannedAcl;
+  /** Who initiated it when not the bucket's owner: the object's owner at completion. */
+  owner?: string;
   parts: Map<number, PartMeta>;
 }
 
 export interface BucketState {
   name: string;
   created: number;
+  /** Canonical id of the user who created it; absent (journals before users existed) is the admin. */
+  owner?: string;
   objects: Map<string, ObjectMeta>;
   /** Keys sorted in S3 (UTF-8 byte) order. */
   sorted: string[];
@@ -166,7 +172,7 @@ export interface RequestContext {
 }
 
 type JournalRecord =
-  | { op: "mkb"; b: string; t: number }
+  | { op: "mkb"; b: string; t: number; own?: string }
   | { op: "rmb"; b: string }
   | { op: "ntf"; b: string; cfg: NotificationConfig | null }
   | { op: "acl"; b: string; acl: CannedAcl }
@@ -466,6 +472,7 @@ export class Backend {
         this.buckets.set(r.b, {
           name: r.b,
           created: r.t,
+          ...(r.own ? { owner: r.own } : {}),
           objects: new Map(),
           sorted: [],
           notification: null,
@@ -554,7 +561,7 @@ export class Backend {
   private snapshot(): JournalRecord[] {
     const out: JournalRecord[] = [];
     for (const b of this.buckets.values()) {
-      out.push({ op: "mkb", b: b.name, t: b.created });
+      out.push({ op: "mkb", b: b.name, t: b.created, ...(b.owner ? { own: b.owner } : {}) });
       if (b.notification) out.push({ op: "ntf", b: b.name, cfg: b.notification });
       if (b.acl && b.acl !== "private") out.push({ op: "acl", b: b.name, acl: b.acl });
       if (b.publicObjects) out.push({ op: "pub", b: b.name, on: true });
@@ -598,13 +605,27 @@ export class Backend {
     return [...this.buckets.values()].sort((a, b) => compareKeys(a.name, b.name));
   }
 
-  async createBucket(name: string): Promise<void> {
-    if (this.buckets.has(name)) throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
+  /** Creates a bucket; `owner` is the creator's canonical id (absent: the admin, users.ts). */
+  async createBucket(name: string, owner?: string): Promise<void> {
+    const taken = () => {
+      const b = this.buckets.get(name);
+      if (!b) return;
+      if (b.owner !== owner) throw new S3Error("BucketAlreadyExists", undefined, { BucketName: name });
+      throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
+    };
+    taken();
     const t = Date.now();
     mkdirSync(join(this.dataDir, name), { recursive: true });
-    await this.commitRecords([{ op: "mkb", b: name, t }]);
-    if (this.buckets.has(name)) throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
-    this.buckets.set(name, { name, created: t, objects: new Map(), sorted: [], notification: null });
+    await this.commitRecords([{ op: "mkb", b: name, t, ...(owner ? { own: owner } : {}) }]);
+    taken();
+    this.buckets.set(name, {
+      name,
+      created: t,
+      ...(owner ? { owner } : {}),
+      objects: new Map(),
+      sorted: [],
+      notification: null,
+    });
   }
 
   async deleteBucket(name: string): Promise<void> {

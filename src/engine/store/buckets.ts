@@ -1,9 +1,9 @@
 /** Bucket operations: list, create, head, delete, location, notification configuration. */
 import { aclXml, cannedFromXml, requestAcl } from "./acl.js";
+import { bucketOwner } from "./authorize.js";
 import { S3Error } from "./errors.js";
-import { type Ctx, sendEmpty, sendXml } from "./http.js";
+import { type Ctx, callerUser, recordedOwner, sendEmpty, sendXml } from "./http.js";
 import { validBucketName } from "./keys.js";
-import { OWNER } from "./listing.js";
 import { notificationConfigXml, parseNotificationConfig } from "./notifications.js";
 import { receiveSmall } from "./payload.js";
 import { parseXml, text, xmlDocument } from "./xml.js";
@@ -35,7 +35,11 @@ export function listBuckets(ctx: Ctx): void {
   }
   const region = ctx.query.get("bucket-region");
   const all = region !== undefined && region !== ctx.region ? [] : ctx.backend.listBuckets();
+  // each user lists the buckets it owns (a key pair with an allowlist: those of them it may use)
+  const me = callerUser(ctx);
+  const allowed = ctx.caller?.buckets;
   const matching = all
+    .filter((b) => bucketOwner(b, ctx.users.admin.id) === me.id && (!allowed || allowed.has(b.name)))
     .filter((b) => b.name.startsWith(prefix) && b.name > after)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const page = matching.slice(0, max);
@@ -47,7 +51,7 @@ export function listBuckets(ctx: Ctx): void {
     ctx,
     200,
     xmlDocument("ListAllMyBucketsResult", {
-      Owner: OWNER,
+      Owner: { ID: me.id, DisplayName: me.displayName },
       Buckets: {
         Bucket: page.map((b) => ({
           Name: b.name,
@@ -78,11 +82,14 @@ export async function createBucket(ctx: Ctx): Promise<void> {
   const acl = requestAcl(ctx);
   // S3 answers 200 to the owner re-creating a bucket in us-east-1 (its legacy rule, nothing
   // changes) and BucketAlreadyOwnedByYou in every other region.
-  if (ctx.backend.buckets.has(ctx.bucket) && ctx.region === "us-east-1") {
+  const existing = ctx.backend.buckets.get(ctx.bucket);
+  if (existing && bucketOwner(existing, ctx.users.admin.id) !== callerUser(ctx).id)
+    throw new S3Error("BucketAlreadyExists", undefined, { BucketName: ctx.bucket });
+  if (existing && ctx.region === "us-east-1") {
     sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
     return;
   }
-  await ctx.backend.createBucket(ctx.bucket);
+  await ctx.backend.createBucket(ctx.bucket, recordedOwner(ctx, ctx.users.admin.id));
   if (acl && acl !== "private") await ctx.backend.setAcl(ctx.bucket, acl);
   sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
 }
@@ -129,11 +136,13 @@ export async function putBucketAcl(ctx: Ctx): Promise<void> {
   ctx.backend.bucket(ctx.bucket);
   const fromHeader = requestAcl(ctx);
   const body = await receiveSmall(ctx.req, ctx.signing);
-  const acl = fromHeader ?? cannedFromXml(body.toString("utf8"));
+  const owner = bucketOwner(ctx.backend.bucket(ctx.bucket), ctx.users.admin.id);
+  const acl = fromHeader ?? cannedFromXml(body.toString("utf8"), owner);
   await ctx.backend.setAcl(ctx.bucket, acl);
   sendEmpty(ctx, 200);
 }
 
 export function getBucketAcl(ctx: Ctx): void {
-  sendXml(ctx, 200, aclXml(ctx.backend.bucket(ctx.bucket).acl));
+  const b = ctx.backend.bucket(ctx.bucket);
+  sendXml(ctx, 200, aclXml(b.acl, ctx.users.user(b.owner)));
 }

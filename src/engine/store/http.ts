@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Backend, RequestContext } from "./backend.js";
 import type { S3Error } from "./errors.js";
 import type { QueryParam, SigningContext } from "./sigv4.js";
+import type { Principal, StoreUser, Users } from "./users.js";
 
 export interface Ctx extends RequestContext {
   req: IncomingMessage;
@@ -16,6 +17,23 @@ export interface Ctx extends RequestContext {
   /** Base URL clients used (for Location elements). */
   baseUrl: string;
   region: string;
+  /** Who signed the request (absent: anonymous). */
+  caller?: Principal;
+  users: Users;
+}
+
+/**
+ * The owner id to record for what the caller creates in a bucket owned by `bucketOwner`: absent
+ * when it is that owner (or anonymous), which keeps journal records as they were before users.
+ */
+export function recordedOwner(ctx: Ctx, bucketOwner: string): string | undefined {
+  const me = ctx.caller?.user.id;
+  return me === undefined || me === bucketOwner ? undefined : me;
+}
+
+/** The caller's user, or for anonymous requests the admin (who owns what they write, as before). */
+export function callerUser(ctx: Ctx): StoreUser {
+  return ctx.caller?.user ?? ctx.users.admin;
 }
 
 export function header(ctx: Ctx, name: string): string | undefined {

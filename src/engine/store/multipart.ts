@@ -1,10 +1,11 @@
 /** Multipart uploads: Create, UploadPart, Complete (S3's "<md5 of part md5s>-<n>" ETag), Abort, ListParts, ListMultipartUploads. */
 import { closeSync, openSync, rmSync } from "node:fs";
 import { requestAcl } from "./acl.js";
+import { bucketOwner } from "./authorize.js";
 import type { ObjectChecksum, ObjectMeta, PartMeta, UploadMeta } from "./backend.js";
 import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checksums.js";
 import { S3Error } from "./errors.js";
-import { type Ctx, header, sendEmpty, sendXml } from "./http.js";
+import { type Ctx, header, recordedOwner, sendEmpty, sendXml } from "./http.js";
 import { compareKeys, validateKey } from "./keys.js";
 import { OWNER } from "./listing.js";
 import {
@@ -53,6 +54,7 @@ export async function createUpload(ctx: Ctx): Promise<void> {
     checksumType,
     tags,
     ...(acl && acl !== "private" ? { acl } : {}),
+    ...withOwner(recordedOwner(ctx, bucketOwner(ctx.backend.bucket(ctx.bucket), ctx.users.admin.id))),
   });
   const h: Record<string, string> = {};
   if (checksumAlg) h["x-amz-checksum-algorithm"] = checksumAlg.toUpperCase();
@@ -260,6 +262,7 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
         parts: parts.length,
         partSizes: parts.map((p) => p.size),
         acl: u.acl,
+        owner: u.owner,
         partChecksums:
           alg && parts.every((p) => p.checksum?.alg === alg)
             ? parts.map((p) => p.checksum!.value)
@@ -359,4 +362,8 @@ export function listUploads(ctx: Ctx): void {
       })),
     }),
   );
+}
+
+function withOwner(owner: string | undefined): { owner?: string } {
+  return owner ? { owner } : {};
 }

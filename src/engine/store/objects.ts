@@ -3,11 +3,12 @@ import { closeSync, createReadStream, openSync, readSync, rmSync } from "node:fs
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { aclXml, cannedFromXml, requestAcl } from "./acl.js";
+import { bucketOwner, objectOwner } from "./authorize.js";
 import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
 import { newDigest } from "./checksums.js";
 import { writeCondition } from "./conditions.js";
 import { S3Error } from "./errors.js";
-import { type Ctx, header, httpDate, sendEmpty, sendXml } from "./http.js";
+import { type Ctx, header, httpDate, recordedOwner, sendEmpty, sendXml } from "./http.js";
 import { validateKey } from "./keys.js";
 import {
   checkEncodingType,
@@ -111,15 +112,23 @@ function checkTags(tags: Record<string, string>, max = 10): void {
 }
 
 export function getObjectAcl(ctx: Ctx): void {
-  sendXml(ctx, 200, aclXml(ctx.backend.head(ctx.bucket, ctx.key).acl));
+  const b = ctx.backend.bucket(ctx.bucket);
+  const o = ctx.backend.head(ctx.bucket, ctx.key);
+  const admin = ctx.users.admin.id;
+  sendXml(
+    ctx,
+    200,
+    aclXml(o.acl, ctx.users.user(objectOwner(b, o, admin)), ctx.users.user(bucketOwner(b, admin))),
+  );
 }
 
 /** PutObjectAcl: a canned ACL by header or an AccessControlPolicy body that amounts to one. */
 export async function putObjectAcl(ctx: Ctx): Promise<void> {
-  ctx.backend.head(ctx.bucket, ctx.key);
+  const o = ctx.backend.head(ctx.bucket, ctx.key);
+  const owner = objectOwner(ctx.backend.bucket(ctx.bucket), o, ctx.users.admin.id);
   const fromHeader = requestAcl(ctx);
   const body = await receiveSmall(ctx.req, ctx.signing);
-  const acl = fromHeader ?? cannedFromXml(body.toString("utf8"));
+  const acl = fromHeader ?? cannedFromXml(body.toString("utf8"), owner);
   await ctx.backend.updateObject(ctx.bucket, ctx.key, (o) => ({
     ...o,
     acl: acl === "private" ? undefined : acl,
@@ -206,7 +215,17 @@ export async function putObject(ctx: Ctx): Promise<void> {
       throw new S3Error("NoSuchBucket", undefined, { BucketName: b.name });
     const o = await ctx.backend.commitObject(
       ctx.bucket,
-      { key: ctx.key, size: body.size, etag: body.md5, headers, meta, checksum: body.checksum, tags, acl },
+      {
+        key: ctx.key,
+        size: body.size,
+        etag: body.md5,
+        headers,
+        meta,
+        checksum: body.checksum,
+        tags,
+        acl,
+        owner: recordedOwner(ctx, bucketOwner(b, ctx.users.admin.id)),
+      },
       tmp,
       "s3:ObjectCreated:Put",
       ctx,
@@ -536,6 +555,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
         parts: so.parts,
         partSizes: so.partSizes,
         acl,
+        owner: recordedOwner(ctx, bucketOwner(ctx.backend.bucket(ctx.bucket), ctx.users.admin.id)),
         tags:
           (header(ctx, "x-amz-tagging-directive") ?? "COPY").toUpperCase() === "REPLACE"
             ? parseTaggingHeader(header(ctx, "x-amz-tagging"))

@@ -16,6 +16,7 @@ import { rmSync } from "node:fs";
 import type { Readable } from "node:stream";
 import busboy from "busboy";
 import { anonymousCanWrite, CANNED_ACLS, type CannedAcl } from "./acl.js";
+import { bucketOwner, mayWrite } from "./authorize.js";
 import { STORED_HEADERS } from "./backend.js";
 import { S3Error } from "./errors.js";
 import { type Ctx, sendEmpty, sendXml } from "./http.js";
@@ -257,9 +258,20 @@ export async function postObject(ctx: Ctx, credentials: Credentials): Promise<vo
   let committed = false;
   try {
     let principal = "anonymous";
+    let owner: string | undefined;
     let range = { min: 0, max: MAX_OBJECT_BYTES };
     if (fields.has("policy")) {
       principal = verifyPostPolicy(fields, credentials, ctx.region);
+      // the policy's signer must be allowed to write here, as a PUT it signed would be
+      const signer = ctx.users.principal(principal);
+      const admin = ctx.users.admin.id;
+      if (
+        !signer ||
+        (signer.buckets && !signer.buckets.has(ctx.bucket)) ||
+        !mayWrite(bucket, signer.user.id, admin)
+      )
+        throw new S3Error("AccessDenied");
+      if (signer.user.id !== bucketOwner(bucket, admin)) owner = signer.user.id;
       const conditions = readPolicy(fields.get("policy")!, Date.now());
       const withKey = new Map(fields);
       if (fields.has("key")) withKey.set("key", fields.get("key")!.replaceAll(FILENAME, form.filename));
@@ -288,7 +300,7 @@ export async function postObject(ctx: Ctx, credentials: Credentials): Promise<vo
     const body = await receiveFormFile(form.file, ctx.backend.abs(tmp), range);
     const o = await ctx.backend.commitObject(
       ctx.bucket,
-      { key, size: body.size, etag: body.md5, ...props },
+      { key, size: body.size, etag: body.md5, ...props, ...(owner ? { owner } : {}) },
       tmp,
       "s3:ObjectCreated:Post",
       { ...ctx, principal },

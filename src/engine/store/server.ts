@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { anonymousCanList, anonymousCanRead, anonymousCanWrite } from "./acl.js";
 import { getObjectAttributes } from "./attributes.js";
+import { LIST_PARAMS, signedAllowed } from "./authorize.js";
 import { Backend, type CommitHook, type EventListener, type StoreEvent } from "./backend.js";
 import * as bucketCors from "./bucket-cors.js";
 import { applyBucketCors } from "./bucket-cors.js";
@@ -21,11 +22,10 @@ import * as objects from "./objects.js";
 import { postObject } from "./post-object.js";
 import { type Credentials, parseQuery, percentDecode, type QueryParam, verifyRequest } from "./sigv4.js";
 import { insufficientStorage, isDiskFull, type SpaceReserve } from "./space.js";
+import { type KeyPair, Users } from "./users.js";
 
-export interface StoreCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+/** A key pair, the user it signs for and the buckets it may use (users.ts). */
+export type StoreCredentials = KeyPair;
 
 export interface StoreOptions {
   /** Folder that holds every bucket (created if missing). */
@@ -33,7 +33,10 @@ export interface StoreOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Accepted key pairs; defaults to the single pair scar / scar-secret-key. */
+  /**
+   * Accepted key pairs; defaults to the single pair scar / scar-secret-key. The first one's user is
+   * the admin: it owns buckets of stores written before users existed (users.ts).
+   */
   credentials?: StoreCredentials | StoreCredentials[];
   /** Journal compaction threshold in bytes (default 64 MiB); tests make it small. */
   compactBytes?: number;
@@ -54,6 +57,8 @@ export interface RunningStore {
   port: number;
   region: string;
   backend: Backend;
+  /** The users and key pairs; key pairs can be added and removed while the store serves. */
+  users: Users;
   /** Live events of this process (not durable: use onCommit for that). Returns an unsubscribe function. */
   subscribe(listener: EventListener): () => void;
   /** Events committed but not yet acknowledged by onCommit. */
@@ -181,18 +186,6 @@ async function route(ctx: Ctx, credentials: Credentials): Promise<void> {
   }
 }
 
-const LIST_PARAMS = new Set([
-  "list-type",
-  "prefix",
-  "delimiter",
-  "max-keys",
-  "continuation-token",
-  "start-after",
-  "encoding-type",
-  "fetch-owner",
-  "marker",
-]);
-
 /**
  * What an anonymous request may do (acl.ts): list a bucket whose ACL is public-read(-write); read an
  * object whose own ACL is public-read(-write); write into a public-read-write bucket. A bucket the
@@ -260,10 +253,11 @@ function nextRequestId(): string {
 
 export function createHandler(
   backend: Backend,
-  credentials: Credentials,
+  users: Users,
   region: string,
   corsOrigins: readonly string[] = [],
 ) {
+  const credentials: Credentials = users.secrets;
   const cors: CorsPolicy = { origins: corsOrigins, ...S3_CORS };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = nextRequestId();
@@ -308,6 +302,8 @@ export function createHandler(
         region,
       );
       const copy = req.headers["x-amz-copy-source"] !== undefined;
+      const query = new Map(rawQuery.map((p) => [p.name, p.value]));
+      const caller = signing ? users.principal(signing.accessKey) : undefined;
       if (
         !signing &&
         !anonymousAllowed(backend, req.method ?? "GET", bucket, key, rawQuery, copy, isForm(req))
@@ -317,6 +313,20 @@ export function createHandler(
           throw new S3Error("NoSuchBucket", undefined, { BucketName: bucket });
         }
         throw new S3Error("AccessDenied");
+      }
+      if (signing) {
+        // a key pair removed while its request was on the way
+        if (!caller)
+          throw new S3Error("InvalidAccessKeyId", undefined, { AWSAccessKeyId: signing.accessKey });
+        const source = req.headers["x-amz-copy-source"];
+        const allowed = signedAllowed(backend, caller, users.admin.id, {
+          method: req.method ?? "GET",
+          bucket,
+          key,
+          query,
+          ...(typeof source === "string" ? { copySource: objects.parseCopySource(source) } : {}),
+        });
+        if (!allowed) throw new S3Error("AccessDenied");
       }
       // Expect: 100-continue (startStore handles checkContinue here): the client sends its body
       // only once the request is known to be signed and allowed, as S3 answers it.
@@ -328,13 +338,15 @@ export function createHandler(
         signing,
         bucket,
         key,
-        query: new Map(rawQuery.map((p) => [p.name, p.value])),
+        query,
         rawQuery,
         baseUrl: `http://${req.headers.host ?? "localhost"}`,
         region,
         requestId,
         principal: signing?.accessKey ?? "anonymous",
         sourceIp: req.socket.remoteAddress ?? "",
+        users,
+        ...(caller ? { caller } : {}),
       };
       await route(ctx, credentials);
     } catch (e) {
@@ -367,7 +379,7 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
   const dataDir = resolve(opts.dataDir);
   const region = opts.region ?? "us-east-1";
   const list = opts.credentials === undefined ? [DEFAULT_CREDENTIALS] : [opts.credentials].flat();
-  const credentials: Credentials = new Map(list.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  const users = new Users(list);
   const backend = await Backend.open(dataDir, {
     region,
     onCommit: opts.onCommit,
@@ -377,7 +389,7 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
   });
   // Events that were committed before a crash but never acknowledged go out before we take requests.
   await backend.redeliver();
-  const handler = createHandler(backend, credentials, region, opts.corsOrigins);
+  const handler = createHandler(backend, users, region, opts.corsOrigins);
   const server: Server = createServer({ keepAlive: true, requestTimeout: 0 }, handler);
   // Not Node's automatic 100 Continue: the handler sends it after the signature check.
   server.on("checkContinue", handler);
@@ -398,6 +410,7 @@ export async function startStore(opts: StoreOptions): Promise<RunningStore> {
     port,
     region,
     backend,
+    users,
     subscribe: (l) => backend.subscribe(l),
     pendingEvents: () => backend.pendingEvents(),
     close: async () => {
