@@ -34,6 +34,7 @@ import {
   PoolClosedError,
 } from "./environments/pool.js";
 import { withEventSourceOutput } from "./event-source.js";
+import { FunctionKeys } from "./function-keys.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
@@ -196,6 +197,8 @@ export class Engine {
     private readonly concurrency: number,
     /** EngineOptions.warmPrewarm */
     private readonly warmPrewarm: boolean,
+    /** Each function's key pair for the store, limited to its buckets (function-keys.ts). */
+    private readonly functionKeys: FunctionKeys,
   ) {
     this.layerOwners = new LayerOwners(images, runner, log);
   }
@@ -294,7 +297,9 @@ export class Engine {
       environmentStarter(runner),
       concurrency,
       opts.warmPrewarm ?? false,
+      new FunctionKeys(dir),
     );
+    engine.grantAllFunctions();
     scheduler.start();
     if (opts.warmPrewarm) for (const fn of registry.list()) engine.prewarm(fn);
     return engine;
@@ -374,6 +379,7 @@ export class Engine {
     );
     const before = this.registry.get(spec.name);
     const fn = this.registry.save({ ...spec, raw: { ...spec.raw, storage_providers: providers } }, image);
+    this.grantStore(fn.spec);
     // New invocations get environments of the new revision; running ones finish in the old ones.
     this.pool.retire(fn.spec.name, fn.updatedAt);
     if (before && before.image.digest !== image.digest) this.dropUnusedSpares(before.image.digest);
@@ -388,6 +394,8 @@ export class Engine {
   async remove(name: string): Promise<boolean> {
     const image = this.registry.get(name)?.image.digest;
     const had = this.registry.remove(name);
+    const pair = this.functionKeys.remove(name);
+    if (pair) this.store.users.remove(pair.accessKeyId);
     this.pool.retire(name);
     if (image) this.dropUnusedSpares(image);
     if (had) {
@@ -534,6 +542,27 @@ export class Engine {
     void this.runner.dropSpareBundles(layers).catch(() => undefined);
   }
 
+  /**
+   * At start: every deployed function's key pair goes into the store, limited to its buckets (made
+   * now for functions deployed before functions had their own); key pairs of functions no longer
+   * deployed go.
+   */
+  private grantAllFunctions(): void {
+    for (const name of this.functionKeys.names()) {
+      if (!this.registry.get(name)) this.functionKeys.remove(name);
+    }
+    for (const fn of this.registry.list()) this.grantStore(fn.spec);
+  }
+
+  /** Gives a function its key pair in the store, reaching only its buckets on the store. */
+  private grantStore(spec: FunctionSpec): void {
+    const pair = this.functionKeys.ensure(spec.name);
+    const buckets = [...spec.input, ...spec.output]
+      .filter((p) => EMBEDDED_PROVIDERS.has(p.storage_provider))
+      .map((p) => p.bucket);
+    this.store.users.add({ ...pair, buckets: [...new Set(buckets)] });
+  }
+
   private policy(name: string): FunctionPolicy {
     const fn = this.registry.get(name);
     return fn ? functionPolicy(fn.spec) : {};
@@ -541,10 +570,11 @@ export class Engine {
 
   /**
    * What a script with the network needs to call the embedded store with the AWS CLI or an SDK, as
-   * a Lambda function finds its credentials in its environment.
+   * a Lambda function finds its credentials in its environment: the function's own key pair, which
+   * reaches its buckets only (function-keys.ts), never the engine's.
    */
-  private storeEnv(): Record<string, string> {
-    const c = this.credentials.s3;
+  private storeEnv(name: string): Record<string, string> {
+    const c = this.functionKeys.ensure(name);
     return {
       AWS_ENDPOINT_URL: this.store.url,
       AWS_ENDPOINT_URL_S3: this.store.url,
@@ -597,7 +627,7 @@ export class Engine {
         removeWorkspace: (root) => this.runner.discardFolder(root),
         queue: job.queue,
         logStream: logStreamName(job),
-        ...(fn.spec.network === "host" ? { platformEnv: this.storeEnv() } : {}),
+        ...(fn.spec.network === "host" ? { platformEnv: this.storeEnv(fn.spec.name) } : {}),
         ...(job.invocation === "sync" && this.keepOutputs.has(job.id)
           ? { keepOutputs: this.keepOutputs.get(job.id)! }
           : {}),

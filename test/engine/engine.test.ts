@@ -3,7 +3,7 @@
  * runs in a crun/runc container, the result lands in the output bucket, the job record tells how.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -143,7 +143,10 @@ test("network: host lets the script reach the store with the endpoint and keys i
   const closed = spec("net-none", "", script);
   await engine.deploy({ ...closed, environment: { STORE: engine.store.url } });
   const host = (await engine.invoke("net-host", {}, { sync: true })).result!.output.toString();
-  assert.equal(host, `endpoint=${engine.store.url} key=${engine.credentials.s3.accessKeyId}\nHTTP/1.1 403\n`);
+  // the function's own key pair (function-keys.ts), never the engine's
+  const keys = JSON.parse(readFileSync(join(root, "data", "function-keys"), "utf8"));
+  assert.notEqual(keys["net-host"].accessKeyId, engine.credentials.s3.accessKeyId);
+  assert.equal(host, `endpoint=${engine.store.url} key=${keys["net-host"].accessKeyId}\nHTTP/1.1 403\n`);
   const none = (await engine.invoke("net-none", {}, { sync: true })).result!.output.toString();
   assert.equal(none, "endpoint=unset key=unset\nunreachable\n");
 });
