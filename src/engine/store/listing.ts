@@ -99,7 +99,10 @@ export const OWNER = {
   DisplayName: "scar",
 };
 
-function contentXml(o: ObjectMeta, enc: (s: string) => string, owner: boolean): XmlObject {
+/** An object's Owner element in listings (authorize.ts objectOwner and users.ts name it). */
+export type OwnerOf = (o: ObjectMeta) => { ID: string; DisplayName: string };
+
+function contentXml(o: ObjectMeta, enc: (s: string) => string, owner: OwnerOf | undefined): XmlObject {
   const x: XmlObject = {
     Key: enc(o.key),
     LastModified: new Date(o.mtime),
@@ -107,7 +110,7 @@ function contentXml(o: ObjectMeta, enc: (s: string) => string, owner: boolean): 
   };
   if (o.checksum) x.ChecksumAlgorithm = o.checksum.alg.toUpperCase();
   x.Size = o.size;
-  if (owner) x.Owner = OWNER;
+  if (owner) x.Owner = owner(o);
   x.StorageClass = "STANDARD";
   return x;
 }
@@ -120,7 +123,7 @@ export function listV2Xml(
   bucket: string,
   page: ListPage,
   p: ListParams,
-  opts: { url: boolean; token?: string; startAfter?: string; fetchOwner: boolean },
+  opts: { url: boolean; token?: string; startAfter?: string; fetchOwner: boolean; owner: OwnerOf },
 ): string {
   const enc = encoder(opts.url);
   return xmlDocument("ListBucketResult", {
@@ -130,7 +133,7 @@ export function listV2Xml(
     MaxKeys: p.maxKeys,
     Delimiter: p.delimiter ? enc(p.delimiter) : undefined,
     IsTruncated: page.truncated,
-    Contents: page.contents.map((o) => contentXml(o, enc, opts.fetchOwner)),
+    Contents: page.contents.map((o) => contentXml(o, enc, opts.fetchOwner ? opts.owner : undefined)),
     CommonPrefixes: page.commonPrefixes.map((cp) => ({ Prefix: enc(cp) })),
     EncodingType: opts.url ? "url" : undefined,
     ContinuationToken: opts.token,
@@ -143,7 +146,7 @@ export function listV1Xml(
   bucket: string,
   page: ListPage,
   p: ListParams,
-  opts: { url: boolean; marker: string },
+  opts: { url: boolean; marker: string; owner: OwnerOf },
 ): string {
   const enc = encoder(opts.url);
   return xmlDocument("ListBucketResult", {
@@ -155,7 +158,7 @@ export function listV1Xml(
     IsTruncated: page.truncated,
     // S3 sends NextMarker only with a delimiter; without one clients use the last key.
     NextMarker: page.truncated && p.delimiter && page.last !== null ? enc(page.last) : undefined,
-    Contents: page.contents.map((o) => contentXml(o, enc, true)),
+    Contents: page.contents.map((o) => contentXml(o, enc, opts.owner)),
     CommonPrefixes: page.commonPrefixes.map((cp) => ({ Prefix: enc(cp) })),
     EncodingType: opts.url ? "url" : undefined,
   });
@@ -184,7 +187,7 @@ export function listVersionsXml(
   bucket: string,
   page: ListPage,
   p: ListParams,
-  opts: { url: boolean; keyMarker: string },
+  opts: { url: boolean; keyMarker: string; owner: OwnerOf },
 ): string {
   const enc = encoder(opts.url);
   return xmlDocument("ListVersionsResult", {
@@ -204,7 +207,7 @@ export function listVersionsXml(
       LastModified: new Date(o.mtime),
       ETag: `"${o.etag}"`,
       Size: o.size,
-      Owner: OWNER,
+      Owner: opts.owner(o),
       StorageClass: "STANDARD",
     })),
     CommonPrefixes: page.commonPrefixes.map((cp) => ({ Prefix: enc(cp) })),

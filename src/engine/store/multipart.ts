@@ -7,7 +7,6 @@ import { type ChecksumAlgorithm, isChecksumAlgorithm, newDigest } from "./checks
 import { S3Error } from "./errors.js";
 import { type Ctx, header, recordedOwner, sendEmpty, sendXml } from "./http.js";
 import { compareKeys, validateKey } from "./keys.js";
-import { OWNER } from "./listing.js";
 import {
   checkPartChecksum,
   checksumElement,
@@ -318,8 +317,8 @@ export function listParts(ctx: Ctx): void {
         Size: p.size,
         ...(p.checksum ? { [`Checksum${p.checksum.alg.toUpperCase()}`]: p.checksum.value } : {}),
       })),
-      Initiator: OWNER,
-      Owner: OWNER,
+      Initiator: uploadOwner(ctx, u),
+      Owner: uploadOwner(ctx, u),
       StorageClass: "STANDARD",
     }),
   );
@@ -355,8 +354,8 @@ export function listUploads(ctx: Ctx): void {
       Upload: page.map((u) => ({
         Key: u.key,
         UploadId: u.id,
-        Initiator: OWNER,
-        Owner: OWNER,
+        Initiator: uploadOwner(ctx, u),
+        Owner: uploadOwner(ctx, u),
         StorageClass: "STANDARD",
         Initiated: new Date(u.initiated),
       })),
@@ -366,4 +365,11 @@ export function listUploads(ctx: Ctx): void {
 
 function withOwner(owner: string | undefined): { owner?: string } {
   return owner ? { owner } : {};
+}
+
+/** Who initiated an upload (and will own its object), as an Owner/Initiator element. */
+function uploadOwner(ctx: Ctx, u: UploadMeta): { ID: string; DisplayName: string } {
+  const b = ctx.backend.buckets.get(u.bucket);
+  const user = ctx.users.user(u.owner ?? (b ? bucketOwner(b, ctx.users.admin.id) : undefined));
+  return { ID: user.id, DisplayName: user.displayName };
 }

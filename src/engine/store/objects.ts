@@ -4,7 +4,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { aclXml, cannedFromXml, requestAcl } from "./acl.js";
 import { bucketOwner, objectOwner } from "./authorize.js";
-import { type ObjectMeta, STORED_HEADERS } from "./backend.js";
+import { type BucketState, type ObjectMeta, STORED_HEADERS } from "./backend.js";
 import { newDigest } from "./checksums.js";
 import { writeCondition } from "./conditions.js";
 import { S3Error } from "./errors.js";
@@ -17,6 +17,7 @@ import {
   listV1Xml,
   listV2Xml,
   listVersionsXml,
+  type OwnerOf,
   parseMaxKeys,
 } from "./listing.js";
 import { fdatasync, fdSink, receiveSmall, receiveToFile } from "./payload.js";
@@ -599,13 +600,14 @@ export function listObjects(ctx: Ctx, v2: boolean): void {
         token,
         startAfter,
         fetchOwner: q.get("fetch-owner") === "true",
+        owner: ownerOf(ctx, b),
       }),
     );
   } else {
     const marker = q.get("marker") ?? "";
     const params = { prefix, delimiter, maxKeys, after: marker };
     const page = listPage(b, params);
-    sendXml(ctx, 200, listV1Xml(b.name, page, params, { url, marker }));
+    sendXml(ctx, 200, listV1Xml(b.name, page, params, { url, marker, owner: ownerOf(ctx, b) }));
   }
 }
 
@@ -621,5 +623,18 @@ export function listObjectVersions(ctx: Ctx): void {
     maxKeys: parseMaxKeys(q.get("max-keys")),
     after: keyMarker,
   };
-  sendXml(ctx, 200, listVersionsXml(b.name, listPage(b, params), params, { url, keyMarker }));
+  sendXml(
+    ctx,
+    200,
+    listVersionsXml(b.name, listPage(b, params), params, { url, keyMarker, owner: ownerOf(ctx, b) }),
+  );
+}
+
+/** The Owner element of a bucket's objects in listings. */
+function ownerOf(ctx: Ctx, b: BucketState): OwnerOf {
+  const admin = ctx.users.admin.id;
+  return (o) => {
+    const u = ctx.users.user(objectOwner(b, o, admin));
+    return { ID: u.id, DisplayName: u.displayName };
+  };
 }

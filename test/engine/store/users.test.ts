@@ -8,12 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetBucketAclCommand,
   GetObjectAclCommand,
   GetObjectCommand,
   ListBucketsCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutBucketAclCommand,
   PutObjectCommand,
@@ -144,6 +147,27 @@ test("authenticated-read and public-read-write grant other users; objects are th
       [userIdOf("alice"), "FULL_CONTROL"],
     ],
   );
+  // listings name each object's owner, and an upload's initiator
+  await alice.send(new PutObjectCommand({ Bucket: "alice-drop", Key: "hers", Body: "h" }));
+  const up = await bob.send(new CreateMultipartUploadCommand({ Bucket: "alice-drop", Key: "big" }));
+  const listed2 = await alice.send(new ListObjectsV2Command({ Bucket: "alice-drop", FetchOwner: true }));
+  assert.deepEqual(
+    listed2.Contents?.map((o) => [o.Key, o.Owner?.DisplayName]),
+    [
+      ["for-alice", "bob"],
+      ["full", "bob"],
+      ["hers", "alice"],
+      ["mine", "bob"],
+    ],
+  );
+  const uploads = await alice.send(new ListMultipartUploadsCommand({ Bucket: "alice-drop" }));
+  assert.deepEqual(
+    uploads.Uploads?.map((u) => [u.Key, u.Initiator?.ID, u.Owner?.DisplayName]),
+    [["big", userIdOf("bob"), "bob"]],
+  );
+  await bob.send(
+    new AbortMultipartUploadCommand({ Bucket: "alice-drop", Key: "big", UploadId: up.UploadId }),
+  );
   const bucketAcl = await alice.send(new GetBucketAclCommand({ Bucket: "alice-drop" }));
   assert.deepEqual(bucketAcl.Owner, { ID: userIdOf("alice"), DisplayName: "alice" });
 });
@@ -196,6 +220,40 @@ test("aws-cli and boto3 see AccessDenied in another user's bucket", async () => 
       "except botocore.exceptions.ClientError as e:\n  print(e.response['Error']['Code'])\n";
     const r = await run("python3", ["-c", py.replace("ENDPOINT", JSON.stringify(t.store.url))], env);
     assert.equal(r.stdout.trim(), "AccessDenied", r.stderr);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("a browser form (POST Object) signed by another user is AccessDenied; in a public-read-write bucket it is the signer's", async () => {
+  const home = mkdtempSync(join(tmpdir(), "scar-users-post-"));
+  try {
+    const env = {
+      ...awsEnv(home, t.store),
+      AWS_ACCESS_KEY_ID: BOB.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: BOB.secretAccessKey,
+    };
+    writeFileSync(join(home, "f.txt"), "form");
+    const post = async (bucket: string): Promise<string> => {
+      const py =
+        "import boto3, botocore.config, json\n" +
+        `s3 = boto3.client('s3', endpoint_url=${JSON.stringify(t.store.url)}, region_name='us-east-1', ` +
+        "config=botocore.config.Config(signature_version='s3v4', s3={'addressing_style': 'path'}))\n" +
+        `print(json.dumps(s3.generate_presigned_post(${JSON.stringify(bucket)}, 'posted.txt')))\n`;
+      const form = await run("python3", ["-c", py], env);
+      assert.equal(form.code, 0, form.stderr);
+      const { url, fields } = JSON.parse(form.stdout) as { url: string; fields: Record<string, string> };
+      const args = ["-s", "-w", "\n%{http_code}", url];
+      for (const [k, v] of Object.entries(fields)) args.push("-F", `${k}=${v}`);
+      args.push("-F", `file=@${join(home, "f.txt")}`);
+      const r = await run("curl", args);
+      return r.stdout;
+    };
+    assert.match(await post("alice-private"), /<Code>AccessDenied<\/Code>[\s\S]*\n403$/);
+    assert.match(await post("alice-drop"), /\n204$/);
+    const acl = await bob.send(new GetObjectAclCommand({ Bucket: "alice-drop", Key: "posted.txt" }));
+    assert.equal(acl.Owner?.DisplayName, "bob");
+    await denied(alice.send(new GetObjectCommand({ Bucket: "alice-drop", Key: "posted.txt" })));
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
