@@ -6,7 +6,7 @@
  *   supervisor (stage-in, container, stage-out) -> job record with stage times and log
  *
  * State lives under one data folder: `store/` (objects), `jobs/jobs.db`, `images/`, `runtime/`,
- * `functions/` (deployed functions), `work/` (per-invocation folders), `credentials`.
+ * `functions/` (deployed functions), `work/` (per-invocation folders), `credentials`, `function-keys`.
  */
 import { randomUUID } from "node:crypto";
 import { availableParallelism, totalmem } from "node:os";
