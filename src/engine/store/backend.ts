@@ -605,7 +605,10 @@ export class Backend {
     return [...this.buckets.values()].sort((a, b) => compareKeys(a.name, b.name));
   }
 
-  /** Creates a bucket; `owner` is the creator's canonical id (absent: the admin, users.ts). */
+  /**
+   * Creates a bucket; `owner` is the creator's canonical id (absent: whoever is the admin, users.ts;
+   * the engine's own buckets).
+   */
   async createBucket(name: string, owner?: string): Promise<void> {
     const taken = () => {
       const b = this.buckets.get(name);

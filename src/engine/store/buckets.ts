@@ -2,7 +2,7 @@
 import { aclXml, cannedFromXml, requestAcl } from "./acl.js";
 import { bucketOwner } from "./authorize.js";
 import { S3Error } from "./errors.js";
-import { type Ctx, callerUser, recordedOwner, sendEmpty, sendXml } from "./http.js";
+import { type Ctx, callerUser, sendEmpty, sendXml } from "./http.js";
 import { validBucketName } from "./keys.js";
 import { notificationConfigXml, parseNotificationConfig } from "./notifications.js";
 import { receiveSmall } from "./payload.js";
@@ -89,7 +89,9 @@ export async function createBucket(ctx: Ctx): Promise<void> {
     sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
     return;
   }
-  await ctx.backend.createBucket(ctx.bucket, recordedOwner(ctx, ctx.users.admin.id));
+  // the creator is recorded even when it is the admin: which user is the admin may change (the first
+  // key pair of the next start), and only records written before users existed should follow it
+  await ctx.backend.createBucket(ctx.bucket, callerUser(ctx).id);
   if (acl && acl !== "private") await ctx.backend.setAcl(ctx.bucket, acl);
   sendEmpty(ctx, 200, { Location: `/${ctx.bucket}` });
 }

@@ -306,6 +306,31 @@ test("a journal written before users existed loads: its buckets and objects are 
       b.destroy();
       await old.stop();
     }
+    // buckets made by the admin of the day stay that user's when another user is the first one;
+    // only records that name no owner follow the admin
+    const byScar = await withStore({ dataDir: dir, credentials: [CREDS, BOB] });
+    await byScar.s3.send(new CreateBucketCommand({ Bucket: "scar-made" }));
+    await byScar.stop();
+    const aliceFirst = await withStore({ dataDir: dir, credentials: [ALICE, { ...CREDS, user: "scar" }, BOB] });
+    const a2 = new S3Client({
+      endpoint: aliceFirst.store.url,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: ALICE,
+    });
+    try {
+      assert.deepEqual(
+        (await a2.send(new ListBucketsCommand({}))).Buckets?.map((x) => x.Name),
+        ["legacy"],
+      );
+      assert.deepEqual(
+        (await aliceFirst.s3.send(new ListBucketsCommand({}))).Buckets?.map((x) => x.Name),
+        ["scar-made"],
+      );
+    } finally {
+      a2.destroy();
+      await aliceFirst.stop();
+    }
     // the owner survives a restart (and the compaction at start-up)
     const again = await withStore({ dataDir: dir, credentials: [CREDS, BOB] });
     const b2 = new S3Client({
