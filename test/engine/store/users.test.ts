@@ -12,6 +12,8 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
   GetBucketAclCommand,
   GetObjectAclCommand,
   GetObjectCommand,
@@ -73,6 +75,8 @@ test("a bucket is its creator's: another user gets AccessDenied, and cannot take
   await denied(bob.send(new ListObjectsV2Command({ Bucket: "alice-private" })));
   await denied(bob.send(new PutObjectCommand({ Bucket: "alice-private", Key: "b.txt", Body: "x" })));
   await denied(bob.send(new GetBucketAclCommand({ Bucket: "alice-private" })));
+  await denied(bob.send(new DeleteObjectCommand({ Bucket: "alice-private", Key: "a.txt" })));
+  await denied(bob.send(new DeleteBucketCommand({ Bucket: "alice-private" })));
   await denied(bob.send(new PutBucketAclCommand({ Bucket: "alice-private", ACL: "public-read-write" })));
   // a copy reads its source with the caller's rights
   await bob.send(new CreateBucketCommand({ Bucket: "bob-own" }));
@@ -311,7 +315,10 @@ test("a journal written before users existed loads: its buckets and objects are 
     const byScar = await withStore({ dataDir: dir, credentials: [CREDS, BOB] });
     await byScar.s3.send(new CreateBucketCommand({ Bucket: "scar-made" }));
     await byScar.stop();
-    const aliceFirst = await withStore({ dataDir: dir, credentials: [ALICE, { ...CREDS, user: "scar" }, BOB] });
+    const aliceFirst = await withStore({
+      dataDir: dir,
+      credentials: [ALICE, { ...CREDS, user: "scar" }, BOB],
+    });
     const a2 = new S3Client({
       endpoint: aliceFirst.store.url,
       region: "us-east-1",
