@@ -88,8 +88,11 @@ export interface ObjectMeta {
   upload?: string;
   /** The object's canned ACL (x-amz-acl, PutObjectAcl); absent is private. */
   acl?: CannedAcl;
-  /** Object tags (x-amz-tagging / PutObjectTagging). */
-  tags?: Record<string, string>;
+  /**
+   * Object tags (x-amz-tagging / PutObjectTagging), in the order given: pairs, because a JS object
+   * would put integer-like keys first. Journals before this held an object (tagsFromJournal).
+   */
+  tags?: [string, string][];
   /** Canonical id of the user who wrote it, kept only when that is not the bucket's owner (users.ts). */
   owner?: string;
 }
@@ -112,7 +115,7 @@ export interface UploadMeta {
   checksumAlg?: ChecksumAlgorithm;
   /** COMPOSITE or FULL_OBJECT (see multipart-checksums.ts); absent when the upload has no algorithm */
   checksumType?: "COMPOSITE" | "FULL_OBJECT";
-  tags?: Record<string, string>;
+  tags?: [string, string][];
   /** x-amz-acl of CreateMultipartUpload, given to the object at completion */
   acl?: CannedAcl;
   /** Who initiated it when not the bucket's owner: the object's owner at completion. */
@@ -510,7 +513,7 @@ export class Backend {
       case "put": {
         this.redoMove(r.mv);
         const b = this.buckets.get(r.b);
-        if (b) this.index(b, r.o);
+        if (b) this.index(b, withTagPairs(r.o));
         if (r.mpx) this.uploads.delete(r.mpx);
         this.addPending(r.ev);
         break;
@@ -531,7 +534,7 @@ export class Backend {
         for (const id of r.ids) this.pending.delete(String(id));
         break;
       case "mpu":
-        this.uploads.set(r.u.id, { ...r.u, parts: new Map() });
+        this.uploads.set(r.u.id, { ...withTagPairs(r.u), parts: new Map() });
         break;
       case "part": {
         this.redoMove(r.mv);
@@ -1161,4 +1164,11 @@ export class Backend {
     this.tmpDir = null;
     rmSync(this.meta("lock"), { force: true });
   }
+}
+
+/** Tags as journals before ordered tags wrote them (an object) become pairs, in that object's order. */
+function withTagPairs<T extends { tags?: [string, string][] }>(o: T): T {
+  const t = o.tags as unknown;
+  if (t === undefined || Array.isArray(t)) return o;
+  return { ...o, tags: Object.entries(t as Record<string, string>) };
 }

@@ -72,7 +72,7 @@ export function objectHeaders(o: ObjectMeta, ctx: Ctx, partial = false): Record<
   for (const [k, v] of Object.entries(o.headers)) h[k] = v;
   for (const [k, v] of Object.entries(o.meta)) h[`x-amz-meta-${k}`] = v;
   if (o.parts) h["x-amz-mp-parts-count"] = String(o.parts);
-  if (o.tags && Object.keys(o.tags).length) h["x-amz-tagging-count"] = String(Object.keys(o.tags).length);
+  if (o.tags?.length) h["x-amz-tagging-count"] = String(o.tags.length);
   // A checksum describes the whole object, so S3 sends none with a range.
   if (o.checksum && !partial && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
     h[`x-amz-checksum-${o.checksum.alg}`] = o.checksum.value;
@@ -93,17 +93,20 @@ export function objectHeaders(o: ObjectMeta, ctx: Ctx, partial = false): Record<
   return h;
 }
 
-/** Parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded) with S3's limits. */
-export function parseTaggingHeader(v: string | undefined): Record<string, string> | undefined {
+/** Parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded) with S3's limits, in the order given. */
+export function parseTaggingHeader(v: string | undefined): [string, string][] | undefined {
   if (v === undefined || v === "") return undefined;
-  const tags: Record<string, string> = {};
-  for (const p of new URLSearchParams(v)) tags[p[0]] = p[1];
+  const tags: [string, string][] = [];
+  for (const [k, val] of new URLSearchParams(v)) {
+    if (tags.some(([have]) => have === k))
+      throw new S3Error("InvalidTag", "Cannot provide multiple Tags with the same key", { TagKey: k });
+    tags.push([k, val]);
+  }
   checkTags(tags);
   return tags;
 }
 
-function checkTags(tags: Record<string, string>, max = 10): void {
-  const entries = Object.entries(tags);
+function checkTags(entries: [string, string][], max = 10): void {
   if (entries.length > max) throw new S3Error("InvalidTag", `Tags cannot be more than ${max}`);
   for (const [k, v] of entries) {
     if (k.length === 0 || k.length > 128 || v.length > 256) {
@@ -139,7 +142,7 @@ export async function putObjectAcl(ctx: Ctx): Promise<void> {
 
 export function getObjectTagging(ctx: Ctx): void {
   const o = ctx.backend.head(ctx.bucket, ctx.key);
-  const tags = Object.entries(o.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+  const tags = (o.tags ?? []).map(([Key, Value]) => ({ Key, Value }));
   sendXml(ctx, 200, xmlDocument("Tagging", { TagSet: { Tag: tags } }));
 }
 
@@ -162,7 +165,7 @@ export function parseTaggingXml(xml: string, max: number): [string, string][] {
       throw new S3Error("InvalidTag", "Cannot provide multiple Tags with the same key", { TagKey: k });
     tags.push([k, text(node, "Value") ?? ""]);
   }
-  checkTags(Object.fromEntries(tags), max);
+  checkTags(tags, max);
   return tags;
 }
 
@@ -189,7 +192,7 @@ export async function deleteBucketTagging(ctx: Ctx): Promise<void> {
 
 export async function putObjectTagging(ctx: Ctx): Promise<void> {
   ctx.backend.head(ctx.bucket, ctx.key);
-  const tags = Object.fromEntries(await taggingBody(ctx, 10));
+  const tags = await taggingBody(ctx, 10);
   await ctx.backend.updateObject(ctx.bucket, ctx.key, (o) => ({ ...o, tags }));
   sendEmpty(ctx, 200);
 }

@@ -233,7 +233,7 @@ function objectProperties(fields: Map<string, string>) {
     throw new S3Error("InvalidArgument", undefined, { ArgumentName: "acl", ArgumentValue: aclField });
   const acl = aclField as CannedAcl | undefined;
   const tagging = fields.get("tagging");
-  const tags = tagging ? Object.fromEntries(parseTaggingXml(tagging, 10)) : undefined;
+  const tags = tagging ? parseTaggingXml(tagging, 10) : undefined;
   return { headers, meta, ...(acl && acl !== "private" ? { acl } : {}), ...(tags ? { tags } : {}) };
 }
 

@@ -168,7 +168,7 @@ test("tag updates racing overwrites and deletes leave the same objects, metadata
     const taggers = Array.from({ length: 2 }, async (_, w) => {
       for (let n = 0; writing; n++) {
         await a.store.backend
-          .updateObject("t", keys[n % keys.length]!, (o) => ({ ...o, tags: { w: `${w}-${n}` } }))
+          .updateObject("t", keys[n % keys.length]!, (o) => ({ ...o, tags: [["w", `${w}-${n}`]] }))
           .catch((e: { code?: string }) => assert.equal(e.code, "NoSuchKey"));
         if (n % 8 === 0) await new Promise((r) => setImmediate(r));
       }

@@ -2,7 +2,7 @@
 // bucket that never had versioning, CreateBucket of a bucket its owner already has, bucket tagging
 // and the tag limits.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -12,6 +12,8 @@ import {
   DeleteObjectCommand,
   GetBucketTaggingCommand,
   GetBucketVersioningCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
   ListBucketsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
@@ -252,5 +254,72 @@ test("encoding-type=url: the prefix and keys come back URL-encoded", async () =>
     );
   } finally {
     await t.s3.send(new DeleteObjectCommand({ Bucket: "edges", Key: "sp ace/ü+1" }));
+  }
+});
+
+test("object tags keep their order, integer-like keys too, also from x-amz-tagging", async () => {
+  const TagSet = [
+    { Key: "zeta", Value: "1" },
+    { Key: "10", Value: "ten" },
+    { Key: "2", Value: "two" },
+    { Key: "alpha", Value: "" },
+  ];
+  await t.s3.send(new PutObjectCommand({ Bucket: "edges", Key: "tagged", Body: "x" }));
+  await t.s3.send(new PutObjectTaggingCommand({ Bucket: "edges", Key: "tagged", Tagging: { TagSet } }));
+  const got = await t.s3.send(new GetObjectTaggingCommand({ Bucket: "edges", Key: "tagged" }));
+  assert.deepEqual(got.TagSet, TagSet);
+  await t.s3.send(
+    new PutObjectCommand({ Bucket: "edges", Key: "tagged2", Body: "x", Tagging: "b=1&3=x&1=y" }),
+  );
+  const fromHeader = await t.s3.send(new GetObjectTaggingCommand({ Bucket: "edges", Key: "tagged2" }));
+  assert.deepEqual(
+    fromHeader.TagSet?.map((x) => x.Key),
+    ["b", "3", "1"],
+  );
+  const dup = await s3Error(
+    t.s3.send(new PutObjectCommand({ Bucket: "edges", Key: "t3", Body: "x", Tagging: "a=1&a=2" })),
+  );
+  assert.equal(dup.name, "InvalidTag");
+});
+
+test("object tags a journal wrote as an object still load, as pairs", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "scar-old-tags-"));
+  try {
+    mkdirSync(join(dir, ".scar-store"), { recursive: true });
+    mkdirSync(join(dir, "old"));
+    writeFileSync(join(dir, "old", "k"), "x");
+    const records = [
+      { op: "mkb", b: "old", t: 1_700_000_000_000 },
+      {
+        op: "put",
+        b: "old",
+        o: {
+          key: "k",
+          path: "old/k",
+          size: 1,
+          etag: "9dd4e461268c8034f5c8564e155c67a6",
+          mtime: 1_700_000_000_000,
+          headers: {},
+          meta: {},
+          tags: { b: "2", a: "1" },
+        },
+      },
+    ];
+    writeFileSync(join(dir, ".scar-store", "journal"), records.map((r) => `${JSON.stringify(r)}\n`).join(""));
+    const old = await withStore({ dataDir: dir });
+    try {
+      const got = await old.s3.send(new GetObjectTaggingCommand({ Bucket: "old", Key: "k" }));
+      assert.deepEqual(
+        got.TagSet?.map((x) => `${x.Key}=${x.Value}`),
+        ["b=2", "a=1"],
+      );
+      const head = await old.s3.send(new GetObjectCommand({ Bucket: "old", Key: "k" }));
+      assert.equal(head.TagCount, 2);
+      await head.Body!.transformToString();
+    } finally {
+      await old.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
