@@ -169,6 +169,9 @@ export class DeployError extends Error {
   }
 }
 
+/** What changed in the job system (Engine.onJobChange). */
+export type JobChange = { kind: "job"; job: JobRecord } | { kind: "queued"; function: string };
+
 export class Engine {
   private readonly syncResults = new Map<string, InvocationResult>();
   /** What a waiting sync caller asked to keep of a job's output folder (OSCAR's /run answer). */
@@ -495,6 +498,26 @@ export class Engine {
       const why = this.health().message ?? `job database: ${(err as Error).message}`;
       throw new JobsUnavailableError(fault, `the job was not queued: ${why}`);
     }
+  }
+
+  /**
+   * Calls `listener` when jobs change: a job started or finished (with its record), or jobs of a
+   * function were queued (a new job, a retry, a redrive: the function's name only, the store does not
+   * say which jobs). For live views (the dashboard's event stream); returns the unsubscribe.
+   */
+  onJobChange(listener: (change: JobChange) => void): () => void {
+    // the scheduler's started job carries its payload, which a live view has no use for
+    const started = ({ payload: _payload, ...job }: JobWithPayload) => listener({ kind: "job", job });
+    const finished = (job: JobRecord) => listener({ kind: "job", job });
+    const queued = (fn: string) => listener({ kind: "queued", function: fn });
+    this.scheduler.on("start", started);
+    this.scheduler.on("finish", finished);
+    const unwatch = this.jobs.onEnqueue(queued);
+    return () => {
+      this.scheduler.off("start", started);
+      this.scheduler.off("finish", finished);
+      unwatch();
+    };
   }
 
   /** Per function: its warm environments (idle, busy) and their starts and reuses since the engine started. */

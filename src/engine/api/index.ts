@@ -10,6 +10,7 @@ import { type Engine, JobsUnavailableError } from "../engine.js";
 import { applyCors, type CorsPolicy } from "../store/cors.js";
 import { HttpError, sendJson, sendText } from "./http.js";
 import { type ApiLimits, buildRouter } from "./routes.js";
+import { serveUi } from "./ui.js";
 
 export interface ApiOptions {
   host?: string;
@@ -44,6 +45,7 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
     },
     {
       serviceDefaults: { timeout: defaultTimeout(cfg) },
+      scarConfig: cfg,
       ...(typeof cfg.local.metrics_token === "string" && cfg.local.metrics_token !== ""
         ? { metricsToken: cfg.local.metrics_token }
         : {}),
@@ -57,6 +59,7 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
     if (corsOutcome !== "not-cors") return;
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
+      if (serveUi(req, res, url.pathname)) return;
       const { handler, params } = router.match(req.method ?? "GET", url.pathname);
       await handler(req, res, params, url);
     } catch (err) {

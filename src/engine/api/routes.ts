@@ -45,6 +45,12 @@
  *   GET  /system/dead-letters?service=&page=&limit=    {jobs: [job JSON], next_page?}
  *   POST /system/dead-letters/redrive?service=  or body {ids: [...]}   {redriven: n, skipped?: [ids]}
  *   GET  /system/images, POST /system/images?tag=, POST /system/images/pull   (images.ts)
+ *   GET  /system/events                                the job system's changes as server-sent events (events.ts)
+ *   POST /system/fdl[?deploy=true]                     an FDL and its scripts, checked as `scar validate`
+ *        checks them, and deployed if asked (fdl.ts)
+ *   GET|PUT /system/objects/<bucket>?key=              one object of the embedded store (objects.ts);
+ *        a PUT to a function's input triggers it
+ * The dashboard (no auth: static files, the page asks for the credentials): GET /ui/ (ui.ts)
  * scar's additions without auth:
  *   ANY  /invoke/<name>   the HTTP endpoint of functions with api_gateway (invoke.ts)
  * scar's addition for the admin or scar.cfg's `local.metrics_token` (Authorization: Bearer <token>):
@@ -53,16 +59,20 @@
 import type { IncomingMessage } from "node:http";
 import { arch } from "node:os";
 import { join } from "node:path";
+import { defaultConfig, type ScarConfigFile } from "../../config/defaults.js";
 import type { FunctionSpec } from "../../fdl/spec.js";
 import { VERSION } from "../../version.js";
 import { DeployError, type Engine, RerunError } from "../engine.js";
 import { lambdaLog, logGroupName, logStreamName } from "../jobs/index.js";
 import type { JobRecord, JobStatus } from "../jobs/types.js";
 import { requireAdmin, requireAdminOrToken, requireInvoker } from "./auth.js";
+import { streamJobEvents } from "./events.js";
+import { checkFdl, fdlRequest } from "./fdl.js";
 import { HttpError, query, Router, readBody, readJson, sendJson, sendText } from "./http.js";
 import { importImage, listImages, pullImage } from "./images.js";
 import { invokeEndpoint } from "./invoke.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
+import { getObject, putObject } from "./objects.js";
 import { addOscarSystemRoutes } from "./oscar-system.js";
 import { type ServiceDefaults, serviceJson, specFromServiceJson } from "./services.js";
 import { sendBase64, syncAnswer } from "./sync-answer.js";
@@ -185,6 +195,8 @@ export interface RouterOptions {
   serviceDefaults?: ServiceDefaults;
   /** A bearer token that may read /metrics besides the admin (scar.cfg `local.metrics_token`). */
   metricsToken?: string;
+  /** scar.cfg, the lowest layer of an FDL sent to /system/fdl (as `scar validate` reads it). */
+  scarConfig?: ScarConfigFile;
 }
 
 export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptions = {}): Router {
@@ -467,6 +479,25 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
         else skipped.push(id);
       }
       sendJson(res, 200, { redriven, ...(skipped.length > 0 ? { skipped } : {}) });
+    })
+    .on("GET", "/system/events", (req, res) => {
+      requireAdmin(req, admin);
+      streamJobEvents(engine, req, res);
+    })
+    .on("POST", "/system/fdl", async (req, res, _p, url) => {
+      requireAdmin(req, admin);
+      const request = fdlRequest(await readJson(req, limits.maxDefinitionBytes));
+      const deploy = query(url, "deploy") === "true";
+      const answer = await checkFdl(engine, request, opts.scarConfig ?? defaultConfig(), scratch, deploy);
+      sendJson(res, answer.status, answer.body);
+    })
+    .on("GET", "/system/objects/:bucket", async (req, res, p, url) => {
+      requireAdmin(req, admin);
+      await getObject(engine, p.bucket!, url, res);
+    })
+    .on("PUT", "/system/objects/:bucket", async (req, res, p, url) => {
+      requireAdmin(req, admin);
+      await putObject(engine, p.bucket!, url, req, res, limits.maxBodyBytes);
     })
     .on("GET", "/system/images", (req, res) => {
       requireAdmin(req, admin);

@@ -1,0 +1,120 @@
+/**
+ * The dashboard's one way to the engine: its HTTP API on this page's origin, with the admin's
+ * credentials in an Authorization header on every call. The credentials live in sessionStorage
+ * (this tab only, gone when it closes), never in a cookie: a page of another site cannot make the
+ * browser send them, so cross-site request forgery has nothing to ride on.
+ */
+const KEY = "scar.auth";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+let auth: string | null = sessionStorage.getItem(KEY);
+const authListeners = new Set<(signedIn: boolean) => void>();
+
+export function signedIn(): boolean {
+  return auth !== null;
+}
+
+export function onAuthChange(l: (signedIn: boolean) => void): () => void {
+  authListeners.add(l);
+  return () => authListeners.delete(l);
+}
+
+function setAuth(value: string | null): void {
+  auth = value;
+  if (value === null) sessionStorage.removeItem(KEY);
+  else sessionStorage.setItem(KEY, value);
+  for (const l of authListeners) l(value !== null);
+}
+
+function basic(user: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return `Basic ${btoa(bin)}`;
+}
+
+/** Checks the credentials against the API; keeps them when they are right. */
+export async function signIn(user: string, password: string): Promise<void> {
+  const candidate = basic(user, password);
+  const r = await fetch("/system/info", { headers: { authorization: candidate } });
+  if (r.status === 401) throw new ApiError(401, "wrong user or password");
+  if (!r.ok) throw await errorOf(r);
+  setAuth(candidate);
+}
+
+export function signOut(): void {
+  setAuth(null);
+}
+
+async function errorOf(r: Response): Promise<ApiError> {
+  const text = await r.text();
+  try {
+    const j = JSON.parse(text) as { error?: string; details?: unknown };
+    if (typeof j.error === "string") return new ApiError(r.status, j.error, j.details);
+  } catch {
+    // errors to a browser page are plain text (OSCAR's dashboard shows them as they are)
+  }
+  return new ApiError(r.status, text.trim() || `${r.status} ${r.statusText}`);
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: BodyInit | object;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** A call to the API; a 401 signs out (the page then asks for the credentials again). */
+export async function call(path: string, o: CallOptions = {}): Promise<Response> {
+  if (auth === null) throw new ApiError(401, "not signed in");
+  const headers: Record<string, string> = { authorization: auth, ...o.headers };
+  let body: BodyInit | undefined;
+  if (o.body instanceof Blob || o.body instanceof ArrayBuffer || typeof o.body === "string") body = o.body;
+  else if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    headers["content-type"] = "application/json";
+  }
+  const r = await fetch(path, {
+    method: o.method ?? "GET",
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  if (r.status === 401) {
+    setAuth(null);
+    throw new ApiError(401, "the engine did not accept the credentials: sign in again");
+  }
+  if (!r.ok) throw await errorOf(r);
+  return r;
+}
+
+export async function getJson<T>(path: string, o: CallOptions = {}): Promise<T> {
+  return (await (await call(path, o)).json()) as T;
+}
+
+export async function getText(path: string): Promise<string> {
+  return (await call(path)).text();
+}
+
+/** Saves a blob as a file through a temporary link (the page's own blob: URL). */
+export function saveBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+export const enc = encodeURIComponent;
