@@ -16,6 +16,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Tells the engine not to answer a 401 with a Basic challenge (the browser's own password dialog). */
+const PAGE_CALL = { "x-requested-with": "scar-dashboard" };
+
 let auth: string | null = sessionStorage.getItem(KEY);
 const authListeners = new Set<(signedIn: boolean) => void>();
 
@@ -45,7 +48,7 @@ function basic(user: string, password: string): string {
 /** Checks the credentials against the API; keeps them when they are right. */
 export async function signIn(user: string, password: string): Promise<void> {
   const candidate = basic(user, password);
-  const r = await fetch("/system/info", { headers: { authorization: candidate } });
+  const r = await fetch("/system/info", { headers: { authorization: candidate, ...PAGE_CALL } });
   if (r.status === 401) throw new ApiError(401, "wrong user or password");
   if (!r.ok) throw await errorOf(r);
   setAuth(candidate);
@@ -76,7 +79,7 @@ export interface CallOptions {
 /** A call to the API; a 401 signs out (the page then asks for the credentials again). */
 export async function call(path: string, o: CallOptions = {}): Promise<Response> {
   if (auth === null) throw new ApiError(401, "not signed in");
-  const headers: Record<string, string> = { authorization: auth, ...o.headers };
+  const headers: Record<string, string> = { authorization: auth, ...PAGE_CALL, ...o.headers };
   let body: BodyInit | undefined;
   if (o.body instanceof Blob || o.body instanceof ArrayBuffer || typeof o.body === "string") body = o.body;
   else if (o.body !== undefined) {

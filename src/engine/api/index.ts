@@ -68,7 +68,10 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
         return;
       }
       if (err instanceof HttpError) {
-        if (err.status === 401) res.setHeader("www-authenticate", 'Basic realm="scar"');
+        // A page's own calls (X-Requested-With, as the dashboard sends) get no Basic challenge: the
+        // browser would answer it with its own password dialog instead of letting the page ask.
+        if (err.status === 401 && req.headers["x-requested-with"] === undefined)
+          res.setHeader("www-authenticate", 'Basic realm="scar"');
         // node closes the socket once this answer is sent (the rest of the body is never read)
         if (err.opts.closeConnection) res.setHeader("connection", "close");
         // A browser page is OSCAR's dashboard, which shows the body of an error as text, as OSCAR sends it.

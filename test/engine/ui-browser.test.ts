@@ -1,0 +1,251 @@
+/**
+ * The dashboard in a real browser: headless Chromium (Debian's, driven by playwright-core) against a
+ * real engine on loopback. Signs in with the keyboard, shows an FDL's problems as scar validate
+ * does, deploys a function from its FDL and script, uploads three files by the file input, watches
+ * their jobs reach succeeded without a reload (and a fourth, uploaded meanwhile, arrive), opens a
+ * job's timeline and log, previews an output beside its input and downloads it, lets a job die,
+ * fixes the script and redrives it, and deletes the function. Checks that every control has a name,
+ * that the page breaks no CSP rule, and takes a screenshot of each page (into
+ * $SCAR_UI_SCREENSHOTS when set, else a temp folder that is removed). Skipped when /usr/bin/chromium
+ * is missing (scripts/install-deps.sh installs it).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { chromium, type Page } from "playwright-core";
+import { UI_DIR } from "../../src/engine/api/ui.js";
+import { useApiEngine } from "./api-harness.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const IMAGE = "localhost/scar-test/busybox:ui";
+const t = useApiEngine({
+  prefix: "scar-ui-browser-",
+  image: IMAGE,
+  engine: { backoff: { baseMs: 20, factor: 1, maxMs: 20 } },
+});
+
+const UPPER =
+  '#!/bin/sh\necho "upper-casing $INPUT_FILE_PATH"\ntr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"\n';
+const BROKEN = '#!/bin/sh\necho "this script is broken" >&2\nexit 3\n';
+
+function fdl(name: string, extra = ""): string {
+  return `functions:
+  aws:
+  - lambda:
+      name: ${name}
+      init_script: upper.sh${extra}
+      container:
+        image: ${IMAGE}
+      input:
+      - storage_provider: s3
+        path: ${name}/input
+      output:
+      - storage_provider: s3
+        path: ${name}/output
+`;
+}
+
+/** Controls without an accessible name (a label, aria-label(ledby), their text, or a title). */
+async function unnamedControls(page: Page): Promise<string[]> {
+  // a string: this runs in the page, and the tests are compiled without the DOM's types
+  return page.evaluate(`(() => {
+    const out = [];
+    for (const el of document.querySelectorAll("button, input, select, textarea, a[href]")) {
+      const labelled =
+        (el.labels && el.labels.length > 0) ||
+        el.getAttribute("aria-label") ||
+        el.getAttribute("aria-labelledby") ||
+        el.getAttribute("title") ||
+        (el.tagName !== "INPUT" && el.textContent.trim());
+      if (!labelled) out.push(el.outerHTML.slice(0, 120));
+    }
+    return out;
+  })()`);
+}
+
+test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, preview, redrive, delete", {
+  skip: !existsSync(CHROMIUM)
+    ? `${CHROMIUM} is not installed (scripts/install-deps.sh installs it)`
+    : !existsSync(join(UI_DIR, "index.html"))
+      ? "dist/ui is not built (npm run build)"
+      : false,
+}, async () => {
+  const keep = process.env.SCAR_UI_SCREENSHOTS;
+  const shots = keep ?? mkdtempSync(join(tmpdir(), "scar-ui-shots-"));
+  mkdirSync(shots, { recursive: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  const violations: string[] = [];
+  const pageErrors: string[] = [];
+  try {
+    const context = await browser.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 800 },
+    });
+    const page = await context.newPage();
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page.on("dialog", (d) => void d.accept());
+    const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+    // 1. sign in, with the keyboard only
+    await page.goto(`${t.api.url}/ui/`);
+    await page.getByLabel("Password").waitFor();
+    await shot("1-login");
+    const a = t.engine.credentials.admin;
+    await page.getByLabel("Password").fill("wrong");
+    await page.keyboard.press("Enter");
+    await page.getByRole("alert").filter({ hasText: "wrong user or password" }).waitFor();
+    await page.getByLabel("User").focus();
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type(a.user);
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type(a.password);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Functions" }).waitFor();
+    // a marker that a reload would lose: every later step happens in this one page load
+    await page.evaluate("window.scarMarker = 42");
+
+    // 2. an FDL with problems: the same lines as scar validate; then the demo-like function deployed
+    const name = "ui-upper";
+    await page.getByLabel("File name").fill("upper.yaml");
+    await page
+      .getByLabel("FDL (YAML)")
+      .fill(fdl(name).replace("init_script: upper.sh", "init_script: upper.sh\n      memory: 5"));
+    await page
+      .getByLabel("Scripts it names")
+      .setInputFiles({ name: "upper.sh", mimeType: "text/x-sh", buffer: Buffer.from(UPPER) });
+    await page.getByRole("button", { name: "Validate" }).click();
+    const issue = page
+      .getByRole("list", { name: "problems in the FDL" })
+      .getByText("upper.yaml:6:15: error: functions.aws[0].lambda.memory: memory 5 is out of range");
+    await issue.waitFor();
+    await page.getByLabel("FDL (YAML)").fill(fdl(name));
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Deployed ${name}.` })
+      .waitFor();
+    await page.getByRole("row", { name: new RegExp(name) }).waitFor();
+    assert.deepEqual(await unnamedControls(page), []);
+    await shot("2-functions");
+
+    // 3. three files by the file input of the function's input folder
+    await page.getByRole("link", { name: "Buckets" }).click();
+    await page.getByRole("link", { name }).click();
+    await page.getByRole("button", { name: `input/ (${name}'s input)` }).waitFor();
+    await page.locator(".drop input[type=file]").setInputFiles(
+      ["one", "two", "three"].map((n) => ({
+        name: `${n}.txt`,
+        mimeType: "text/plain",
+        buffer: Buffer.from(`file ${n}\n`),
+      })),
+    );
+    await page.getByText(`Uploaded 3 files to ${name}/input/.`).waitFor();
+
+    // 4. their jobs reach succeeded on the jobs page, live; a fourth upload appears and succeeds too
+    await page.getByRole("link", { name: "Jobs" }).click();
+    const rows = page.locator(".jobscroll li");
+    const succeeded = page.locator('.jobscroll li[data-status="succeeded"]');
+    await succeeded.nth(2).waitFor();
+    const put = await t.call("PUT", `/system/objects/${name}?key=input/four.txt`, { body: "file four\n" });
+    assert.equal(put.status, 201);
+    await succeeded.nth(3).waitFor();
+    assert.equal(await rows.count(), 4);
+    assert.equal(await succeeded.count(), 4);
+    assert.deepEqual(await unnamedControls(page), []);
+    await shot("3-jobs");
+
+    // 5. one job's timeline and log
+    await page.getByRole("link", { name: `${name}/input/one.txt` }).click();
+    await page.getByRole("heading", { name: "Stages" }).waitFor();
+    await page.getByRole("rowheader", { name: "run" }).waitFor();
+    await page.locator("pre.log").filter({ hasText: "upper-casing" }).waitFor();
+    assert.match((await page.locator("pre.log").textContent()) ?? "", /START RequestId: [0-9a-f-]{36}/);
+    await shot("4-job");
+
+    // ... an output previewed beside its input, and downloaded
+    await page.goto(`${t.api.url}/ui/#/buckets/${name}`);
+    await page.getByRole("button", { name: `output/ (${name}'s output)` }).click();
+    await page.getByRole("button", { name: `Preview output/two.txt` }).click();
+    await page
+      .locator(".previews figure")
+      .filter({ hasText: "output: output/two.txt" })
+      .getByText("FILE TWO")
+      .waitFor();
+    await page
+      .locator(".previews figure")
+      .filter({ hasText: "input: input/two.txt" })
+      .getByText("file two")
+      .waitFor();
+    await shot("5-bucket");
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download output/two.txt" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "two.txt");
+    assert.equal(readFileSync((await download.path())!, "utf8"), "FILE TWO\n");
+
+    // 6. a job that fails until it is dead; the script fixed; the dead letter redriven
+    const flaky = "ui-flaky";
+    await page.getByRole("link", { name: "Functions" }).click();
+    await page
+      .getByLabel("Scripts it names")
+      .setInputFiles({ name: "upper.sh", mimeType: "text/x-sh", buffer: Buffer.from(BROKEN) });
+    await page.getByLabel("FDL (YAML)").fill(fdl(flaky, "\n      retries: 1"));
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Deployed ${flaky}.` })
+      .waitFor();
+    assert.equal(
+      (await t.call("PUT", `/system/objects/${flaky}?key=input/x.txt`, { body: "x\n" })).status,
+      201,
+    );
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.getByRole("button", { name: `Redrive all of ${flaky}` }).waitFor();
+    await shot("6-dead-letters");
+    await page.getByRole("link", { name: "Functions" }).click();
+    await page
+      .getByLabel("Scripts it names")
+      .setInputFiles({ name: "upper.sh", mimeType: "text/x-sh", buffer: Buffer.from(UPPER) });
+    await page.getByLabel("FDL (YAML)").fill(fdl(flaky, "\n      retries: 1"));
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Deployed ${flaky}.` })
+      .waitFor();
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.getByRole("button", { name: /^Redrive [0-9a-f-]{36}$/ }).click();
+    await page.getByText("Redriven: 1.").waitFor();
+    await page.getByText("No dead letters.").waitFor();
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page
+      .locator('.jobscroll li[data-status="succeeded"]')
+      .filter({ hasText: `${flaky}/input/x.txt` })
+      .waitFor();
+    const jobs = await (await t.call("GET", `/system/jobs?service=${flaky}`)).json();
+    assert.equal(jobs.jobs.length, 1);
+    assert.equal(jobs.jobs[0].status, "succeeded");
+    assert.equal(jobs.jobs[0].attemptCount, 3, "two failed attempts, then the redriven one");
+
+    // 7. delete the function
+    await page.getByRole("link", { name: "Functions" }).click();
+    await page.getByRole("button", { name: `Delete ${name}` }).click();
+    await page.getByRole("row", { name: new RegExp(flaky) }).waitFor();
+    await page.getByRole("row", { name: new RegExp(`^${name}`) }).waitFor({ state: "detached" });
+    assert.equal((await t.call("GET", `/system/services/${name}`)).status, 404);
+    await shot("7-functions-after");
+
+    assert.equal(await page.evaluate("window.scarMarker"), 42, "no reload");
+    assert.deepEqual(violations, []);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await browser.close();
+    if (!keep) rmSync(shots, { recursive: true, force: true });
+  }
+});
