@@ -60,6 +60,10 @@ step "The function: scar init -f examples/imagemagick/grayify.yaml"
 cat examples/imagemagick/grayify-image.sh
 scar init -f examples/imagemagick/grayify.yaml
 
+# The engine runs now (scar init started it): its web dashboard shows the jobs below as they run.
+DASHBOARD="$(scar engine status --json | jq -r .dashboard)"
+echo "the dashboard, while the demo runs: $DASHBOARD (user and password: $WORK/data/credentials)"
+
 step "$FILES images (${W}x${H} PPM) to convert"
 mkdir -p "$WORK/images"
 awk -v n="$FILES" -v dir="$WORK/images" -v w="$W" -v h="$H" 'BEGIN {

@@ -45,6 +45,7 @@ test("the README's main job (scripts/demo.sh) runs end to end", () => {
   assert.equal(r.status, 0, out);
   assert.match(r.stdout, /^using the root file system in .* as grycap\/imagemagick/m);
   assert.match(r.stdout, /^Function 'grayify' successfully created\.$/m);
+  assert.match(r.stdout, /^the dashboard, while the demo runs: http:\/\/127\.0\.0\.1:\d+\/ui\/ /m);
   assert.match(r.stdout, /^5 of 5 results in scar-demo\/output$/m);
   assert.match(r.stdout, /^5 of 5 results are grayscale images/m);
   assert.match(r.stdout, /^FILE +STATUS +WAITED +CONTAINER +QUEUED->DONE$/m);

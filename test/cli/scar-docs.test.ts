@@ -499,6 +499,11 @@ test("the oscar:<cluster> target: the same client against a cluster configured i
 test("scar engine status / stop, and the next command starts it again", async () => {
   const status = await ok(["engine", "status"]);
   assert.match(status, /^running \(pid \d+/);
+  const dashboard = /^ {2}dashboard: +(http:\S+\/ui\/) /m.exec(status)?.[1];
+  assert.ok(dashboard, status);
+  const page = await fetch(dashboard);
+  assert.equal(page.status, 200, "the dashboard's page is served where status says");
+  assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
   assert.equal(await ok(["engine", "stop"]), "stopped\n");
   const down = await scar(["engine", "status"]);
   assert.equal(down.code, 3);

@@ -47,7 +47,9 @@ export function registerEngine(program: Command): void {
       const { dir, runningEngine, printJson, say, ENGINE_LOG } = await open();
       const info = await runningEngine(dir);
       if (flags.json) {
-        printJson(info ? { running: true, ...info } : { running: false, dataDir: dir });
+        printJson(
+          info ? { running: true, ...info, dashboard: `${info.api}/ui/` } : { running: false, dataDir: dir },
+        );
       } else if (info) {
         const up = Math.round((Date.now() - info.startedAt) / 1000);
         say(
@@ -55,6 +57,7 @@ export function registerEngine(program: Command): void {
             `running (pid ${info.pid}, up ${up} s, scar ${info.version})`,
             ...(info.unhealthy ? [`  UNHEALTHY:    ${info.unhealthy}`] : []),
             `  API:          ${info.api}`,
+            `  dashboard:    ${info.api}/ui/ (the admin user and password of ${join(info.dataDir, "credentials")})`,
             `  object store: ${info.s3}`,
             `  data folder:  ${info.dataDir}`,
             `  log:          ${join(info.dataDir, ENGINE_LOG)}`,
