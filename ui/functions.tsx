@@ -13,6 +13,7 @@ export function FunctionsPage() {
   const services = useLoad(() => getJson<Service[]>("/system/services"), []);
   const counts = useLoad(() => getJson<Record<string, Counts>>("/system/jobs/counts"), []);
   const [invoking, setInvoking] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const reloadCounts = counts.reload;
   useEffect(() => {
     // counts change with every job event: read them again at most twice a second
@@ -68,6 +69,7 @@ export function FunctionsPage() {
                 service={s}
                 counts={counts.value?.[s.name]}
                 onInvoke={() => setInvoking(s.name)}
+                onEdit={() => setEditing(s.name)}
                 onDelete={() => remove(s.name)}
               />
             ))}
@@ -75,6 +77,16 @@ export function FunctionsPage() {
         </table>
       )}
       {invoking && <InvokePanel name={invoking} onClose={() => setInvoking(null)} />}
+      {editing && (
+        <EditPanel
+          key={editing}
+          name={editing}
+          onClose={() => setEditing(null)}
+          onSaved={() => {
+            services.reload();
+          }}
+        />
+      )}
       <DeployPanel
         onDeployed={() => {
           services.reload();
@@ -93,6 +105,7 @@ function FunctionRow(props: {
   service: Service;
   counts: Counts | undefined;
   onInvoke: () => void;
+  onEdit: () => void;
   onDelete: () => void;
 }) {
   const { service: s, counts: c } = props;
@@ -143,8 +156,11 @@ function FunctionRow(props: {
       </td>
       <td>{c?.starts ? `${c.starts.cold} cold, ${c.starts.warm} warm` : "–"}</td>
       <td class="actions">
-        <button type="button" onClick={props.onInvoke}>
+        <button type="button" onClick={props.onInvoke} aria-label={`Invoke ${s.name}`}>
           Invoke
+        </button>
+        <button type="button" onClick={props.onEdit} aria-label={`Edit ${s.name}`}>
+          Edit
         </button>
         <button type="button" class="link" onClick={() => setShowToken(!showToken)}>
           {showToken ? "Hide token" : "Show token"}
@@ -286,6 +302,13 @@ async function fetchFdl(
   }
 }
 
+async function base64(file: Blob): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
 function InvokePanel({ name, onClose }: { name: string; onClose: () => void }) {
   const [mode, setMode] = useState<"sync" | "async">("sync");
   const [payload, setPayload] = useState("");
@@ -300,7 +323,9 @@ function InvokePanel({ name, onClose }: { name: string; onClose: () => void }) {
     setError("");
     setAnswer(null);
     try {
-      const body = file ?? payload;
+      // a file goes base64-encoded, as oscar-cli sends one (the function gets its bytes as its input
+      // file); a typed payload as it is (an event: JSON, or text)
+      const body = file ? await base64(file) : payload;
       if (mode === "async") {
         const r = await getJson<{ jobID: string }>(`/job/${enc(name)}`, { method: "POST", body });
         setAnswer({ text: "", output: "queued", job: r.jobID });
@@ -349,7 +374,7 @@ function InvokePanel({ name, onClose }: { name: string; onClose: () => void }) {
         />
       </label>
       <label>
-        or a file as the payload
+        or a file as the payload (sent base64-encoded)
         <input type="file" onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
       </label>
       <div class="row">
@@ -377,6 +402,120 @@ function InvokePanel({ name, onClose }: { name: string; onClose: () => void }) {
           </p>
           {answer.text && <pre class="log">{answer.text}</pre>}
         </div>
+      )}
+    </section>
+  );
+}
+
+/** KEY=VALUE lines <-> a map (the value is everything after the first '='). */
+function envText(vars: Record<string, string> | undefined): string {
+  return Object.entries(vars ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join("\n");
+}
+
+function envVars(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const at = line.indexOf("=");
+    if (at <= 0) throw new Error(`environment: '${line}' is not KEY=VALUE`);
+    out[line.slice(0, at).trim()] = line.slice(at + 1);
+  }
+  return out;
+}
+
+/**
+ * Memory, timeout, environment and script of a deployed function: its service definition read,
+ * changed and sent back (PUT /system/services keeps what is not shown, secrets included).
+ */
+function EditPanel({ name, onClose, onSaved }: { name: string; onClose: () => void; onSaved: () => void }) {
+  const service = useLoad(
+    () => getJson<Service & Record<string, unknown>>(`/system/services/${enc(name)}`),
+    [name],
+  );
+  const [error, setError] = useState("");
+  const [done, setDone] = useState("");
+  const [busy, setBusy] = useState(false);
+  const s = service.value;
+  const save = async (e: Event) => {
+    e.preventDefault();
+    if (!s) return;
+    const form = new FormData(e.currentTarget as HTMLFormElement);
+    setBusy(true);
+    setError("");
+    setDone("");
+    try {
+      const timeout = String(form.get("timeout") ?? "").trim();
+      const body = {
+        ...s,
+        memory: `${String(form.get("memory") ?? "").trim()}Mi`,
+        script: String(form.get("script") ?? ""),
+        environment: { ...s.environment, variables: envVars(String(form.get("environment") ?? "")) },
+        scar: { ...s.scar, timeout: timeout === "" ? null : Number(timeout) },
+      };
+      await call("/system/services", { method: "PUT", body });
+      setDone(`Saved ${name}: new jobs run with it.`);
+      onSaved();
+    } catch (err) {
+      setError(message(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section class="panel" aria-labelledby="edit-title">
+      <h2 id="edit-title">Edit {name}</h2>
+      <ErrorLine error={service.error} />
+      {s && (
+        <form onSubmit={save}>
+          <div class="row">
+            <label>
+              Memory (MiB)
+              <input
+                name="memory"
+                inputMode="numeric"
+                required
+                defaultValue={String(parseInt(s.memory, 10))}
+              />
+            </label>
+            <label>
+              Timeout (s, empty: none)
+              <input
+                name="timeout"
+                inputMode="numeric"
+                defaultValue={s.scar?.timeout == null ? "" : String(s.scar.timeout)}
+              />
+            </label>
+          </div>
+          <label class="block">
+            Environment (KEY=VALUE lines)
+            <textarea
+              name="environment"
+              rows={3}
+              spellcheck={false}
+              defaultValue={envText(s.environment?.variables)}
+            />
+          </label>
+          <label class="block">
+            Script
+            <textarea name="script" rows={8} spellcheck={false} defaultValue={s.script ?? ""} />
+          </label>
+          <div class="row">
+            <button type="submit" class="primary" disabled={busy}>
+              {busy ? "Saving…" : "Save"}
+            </button>
+            <button type="button" onClick={onClose}>
+              Close
+            </button>
+          </div>
+        </form>
+      )}
+      <ErrorLine error={error} />
+      {done && (
+        <p class="ok" role="status">
+          {done}
+        </p>
       )}
     </section>
   );

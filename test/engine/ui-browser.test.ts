@@ -78,12 +78,14 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   const violations: string[] = [];
   const pageErrors: string[] = [];
+  let lastPage: Page | undefined;
   try {
     const context = await browser.newContext({
       acceptDownloads: true,
       viewport: { width: 1280, height: 800 },
     });
     const page = await context.newPage();
+    lastPage = page;
     page.on("console", (m) => {
       if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
     });
@@ -209,16 +211,20 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     await page.getByRole("link", { name: "Dead letters" }).click();
     await page.getByRole("button", { name: `Redrive all of ${flaky}` }).waitFor();
     await shot("6-dead-letters");
+    // the script fixed (and the memory changed) in the function's edit form
     await page.getByRole("link", { name: "Functions" }).click();
-    await page
-      .getByLabel("Scripts it names")
-      .setInputFiles({ name: "upper.sh", mimeType: "text/x-sh", buffer: Buffer.from(UPPER) });
-    await page.getByLabel("FDL (YAML)").fill(fdl(flaky, "\n      retries: 1"));
-    await page.getByRole("button", { name: "Deploy" }).click();
+    await page.getByRole("button", { name: `Edit ${flaky}` }).click();
+    await page.locator('textarea[name="script"]').fill(UPPER);
+    await page.getByLabel("Memory (MiB)").fill("256");
+    await page.getByRole("button", { name: "Save" }).click();
     await page
       .getByRole("status")
-      .filter({ hasText: `Deployed ${flaky}.` })
+      .filter({ hasText: `Saved ${flaky}` })
       .waitFor();
+    const edited = await (await t.call("GET", `/system/services/${flaky}`)).json();
+    assert.equal(edited.script, UPPER);
+    assert.equal(edited.memory, "256Mi");
+    await shot("6b-edit");
     await page.getByRole("link", { name: "Dead letters" }).click();
     await page.getByRole("button", { name: /^Redrive [0-9a-f-]{36}$/ }).click();
     await page.getByText("Redriven: 1.").waitFor();
@@ -233,8 +239,28 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     assert.equal(jobs.jobs[0].status, "succeeded");
     assert.equal(jobs.jobs[0].attemptCount, 3, "two failed attempts, then the redriven one");
 
-    // 7. delete the function
+    // invoke: sync, the answer shown (the one output file, decoded); async, a job
     await page.getByRole("link", { name: "Functions" }).click();
+    await page.getByRole("button", { name: `Invoke ${name}` }).click();
+    await page.getByLabel(/^or a file as the payload/).setInputFiles({
+      name: "greeting.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("hello from the page\n"),
+    });
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    await page.locator(".answer pre").filter({ hasText: "HELLO FROM THE PAGE" }).waitFor();
+    await page.getByLabel(/^or a file as the payload/).setInputFiles([]);
+    await page.getByRole("textbox", { name: "Payload" }).fill('{"greeting": "hi"}');
+    await page.getByText("async (a job)").click();
+    await page.getByRole("button", { name: "Invoke", exact: true }).click();
+    const jobLink = page.locator(".answer a");
+    await jobLink.waitFor();
+    const asyncId = (await jobLink.textContent()) ?? "";
+    assert.match(asyncId, /^[0-9a-f-]{36}$/);
+    await shot("6c-invoke");
+
+    // 7. delete the function
+
     await page.getByRole("button", { name: `Delete ${name}` }).click();
     await page.getByRole("row", { name: new RegExp(flaky) }).waitFor();
     await page.getByRole("row", { name: new RegExp(`^${name}`) }).waitFor({ state: "detached" });
@@ -244,6 +270,10 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     assert.equal(await page.evaluate("window.scarMarker"), 42, "no reload");
     assert.deepEqual(violations, []);
     assert.deepEqual(pageErrors, []);
+  } catch (err) {
+    // what the page showed when a step failed, beside the screenshots
+    await lastPage?.screenshot({ path: join(shots, "failed.png"), fullPage: true }).catch(() => {});
+    throw err;
   } finally {
     await browser.close();
     if (!keep) rmSync(shots, { recursive: true, force: true });

@@ -75,7 +75,9 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
         // node closes the socket once this answer is sent (the rest of the body is never read)
         if (err.opts.closeConnection) res.setHeader("connection", "close");
         // A browser page is OSCAR's dashboard, which shows the body of an error as text, as OSCAR sends it.
-        if (req.headers.origin !== undefined) sendText(res, err.status, err.message);
+        // (scar's dashboard says so with X-Requested-With, and reads the JSON.)
+        if (req.headers.origin !== undefined && req.headers["x-requested-with"] === undefined)
+          sendText(res, err.status, err.message);
         else
           sendJson(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
       } else if (err instanceof JobsUnavailableError) {
