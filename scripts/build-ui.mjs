@@ -4,7 +4,7 @@
 // 300 KB gzipped). Run by `npm run build` after tsc (which type-checks ui/ with ui/tsconfig.json).
 //
 //   node scripts/build-ui.mjs
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -29,7 +29,12 @@ const result = await build({
   logLevel: "warning",
 });
 if (result.errors.length > 0) process.exit(1);
-for (const f of ["index.html", "app.css"]) copyFileSync(join(root, "ui", f), join(out, f));
+copyFileSync(join(root, "ui/index.html"), join(out, "index.html"));
+// one stylesheet: uPlot's (its charts' legend and cursor) and the dashboard's
+writeFileSync(
+  join(out, "app.css"),
+  `${readFileSync(join(root, "node_modules/uplot/dist/uPlot.min.css"), "utf8")}\n${readFileSync(join(root, "ui/app.css"), "utf8")}`,
+);
 let raw = 0;
 let gz = 0;
 for (const f of ["index.html", "app.css", "app.js"]) {

@@ -7,6 +7,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { onAuthChange, signedIn, signIn, signOut } from "./api";
 import { BucketsPage } from "./buckets";
+import { EnginePage } from "./engine";
 import { FunctionsPage } from "./functions";
 import { DeadLettersPage, JobPage, JobsPage } from "./jobs";
 import { onLiveState } from "./live";
@@ -77,6 +78,7 @@ const PAGES = [
   ["buckets", "Buckets"],
   ["jobs", "Jobs"],
   ["dead", "Dead letters"],
+  ["engine", "Engine"],
 ] as const;
 
 function LiveBadge() {
@@ -100,6 +102,8 @@ function Page({ hash }: { hash: string[] }) {
       return <JobsPage fn={arg} />;
     case "dead":
       return <DeadLettersPage />;
+    case "engine":
+      return <EnginePage />;
     default:
       return <FunctionsPage />;
   }

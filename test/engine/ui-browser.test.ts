@@ -259,7 +259,20 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     assert.match(asyncId, /^[0-9a-f-]{36}$/);
     await shot("6c-invoke");
 
+    // the engine: its images and the charts of the jobs above
+    await page.getByRole("link", { name: "Engine" }).click();
+    await page.getByRole("rowheader", { name: IMAGE }).waitFor();
+    await page.getByRole("img", { name: "Queue depth" }).locator("canvas").waitFor();
+    assert.equal(await page.locator(".chart canvas").count(), 4);
+    assert.match(
+      (await page.locator(".hint").filter({ hasText: "most recent jobs" }).textContent()) ?? "",
+      /From the \d+ most recent jobs/,
+    );
+    assert.deepEqual(await unnamedControls(page), []);
+    await shot("6d-engine");
+
     // 7. delete the function
+    await page.getByRole("link", { name: "Functions" }).click();
 
     await page.getByRole("button", { name: `Delete ${name}` }).click();
     await page.getByRole("row", { name: new RegExp(flaky) }).waitFor();
