@@ -93,6 +93,12 @@ export function FunctionsPage() {
           counts.reload();
         }}
       />
+      <CreatePanel
+        onCreated={() => {
+          services.reload();
+          counts.reload();
+        }}
+      />
     </>
   );
 }
@@ -518,5 +524,95 @@ function EditPanel({ name, onClose, onSaved }: { name: string; onClose: () => vo
         </p>
       )}
     </section>
+  );
+}
+
+/** A new function from a form: an OSCAR service definition (POST /system/services), inputs and outputs on the engine's store. */
+function CreatePanel({ onCreated }: { onCreated: () => void }) {
+  const [error, setError] = useState("");
+  const [done, setDone] = useState("");
+  const [busy, setBusy] = useState(false);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    const text = (k: string) => String(f.get(k) ?? "").trim();
+    const name = text("name");
+    const timeout = text("timeout");
+    setBusy(true);
+    setError("");
+    setDone("");
+    try {
+      const body = {
+        name,
+        image: text("image"),
+        memory: `${text("memory")}Mi`,
+        script: String(f.get("script") ?? ""),
+        environment: { variables: envVars(String(f.get("environment") ?? "")) },
+        input: text("input") ? [{ storage_provider: "minio.default", path: text("input") }] : [],
+        output: text("output") ? [{ storage_provider: "minio.default", path: text("output") }] : [],
+        ...(timeout ? { scar: { timeout: Number(timeout) } } : {}),
+      };
+      await call("/system/services", { method: "POST", body });
+      setDone(`Created ${name}.`);
+      onCreated();
+    } catch (err) {
+      setError(message(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <details class="panel">
+      <summary>
+        <h2>Create from a form</h2>
+      </summary>
+      <form onSubmit={create}>
+        <div class="row">
+          <label>
+            Name
+            <input name="name" required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" />
+          </label>
+          <label>
+            Image
+            <input name="image" required placeholder="grycap/imagemagick" />
+          </label>
+          <label>
+            Memory (MiB)
+            <input name="memory" inputMode="numeric" required defaultValue="256" />
+          </label>
+          <label>
+            Timeout (s)
+            <input name="timeout" inputMode="numeric" />
+          </label>
+        </div>
+        <div class="row">
+          <label>
+            Input (bucket/folder)
+            <input name="input" placeholder="my-bucket/input" />
+          </label>
+          <label>
+            Output (bucket/folder)
+            <input name="output" placeholder="my-bucket/output" />
+          </label>
+        </div>
+        <label class="block">
+          Environment (KEY=VALUE lines)
+          <textarea name="environment" rows={2} spellcheck={false} />
+        </label>
+        <label class="block">
+          Script
+          <textarea name="script" rows={6} spellcheck={false} required placeholder={"#!/bin/sh\n..."} />
+        </label>
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? "Creating…" : "Create"}
+        </button>
+      </form>
+      <ErrorLine error={error} />
+      {done && (
+        <p class="ok" role="status">
+          {done}
+        </p>
+      )}
+    </details>
   );
 }

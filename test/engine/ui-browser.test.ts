@@ -214,9 +214,10 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     // the script fixed (and the memory changed) in the function's edit form
     await page.getByRole("link", { name: "Functions" }).click();
     await page.getByRole("button", { name: `Edit ${flaky}` }).click();
-    await page.locator('textarea[name="script"]').fill(UPPER);
-    await page.getByLabel("Memory (MiB)").fill("256");
-    await page.getByRole("button", { name: "Save" }).click();
+    const edit = page.getByRole("region", { name: `Edit ${flaky}` });
+    await edit.locator('textarea[name="script"]').fill(UPPER);
+    await edit.getByLabel("Memory (MiB)").fill("256");
+    await edit.getByRole("button", { name: "Save" }).click();
     await page
       .getByRole("status")
       .filter({ hasText: `Saved ${flaky}` })
@@ -273,6 +274,26 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
 
     // 7. delete the function
     await page.getByRole("link", { name: "Functions" }).click();
+    // ... a function made from the form instead of an FDL, which runs an upload too
+    const form = page.locator("details.panel");
+    await form.getByText("Create from a form").click();
+    await form.getByLabel("Name").fill("ui-form");
+    await form.getByLabel("Image").fill(IMAGE);
+    await form.getByLabel("Input (bucket/folder)").fill("ui-form/in");
+    await form.getByLabel("Output (bucket/folder)").fill("ui-form/out");
+    await form.locator('textarea[name="script"]').fill(UPPER);
+    await form.getByRole("button", { name: "Create" }).click();
+    await form.getByRole("status").filter({ hasText: "Created ui-form." }).waitFor();
+    await page.getByRole("row", { name: /^ui-form/ }).waitFor();
+    assert.equal(
+      (await t.call("PUT", "/system/objects/ui-form?key=in/f.txt", { body: "form\n" })).status,
+      201,
+    );
+    await page
+      .getByRole("row", { name: /^ui-form/ })
+      .locator(".st.succeeded", { hasText: "1" })
+      .waitFor();
+    await shot("7a-form");
 
     await page.getByRole("button", { name: `Delete ${name}` }).click();
     await page.getByRole("row", { name: new RegExp(flaky) }).waitFor();
