@@ -3,14 +3,14 @@
  * AWS_ENDPOINT_URL), a function folder holding function_config.yaml and the script (as /var/task
  * would), and the Runtime API emulator running `node dist/src/lambda/bootstrap.js` as a real process.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { stringify } from "yaml";
 import { RuntimeApiEmulator } from "../../src/lambda/emulator/runtime-api-server.js";
 import { CREDS, type TestStore, withStore } from "../engine/store/helpers.js";
+import { tempDirRemovedAtExit } from "../fixtures/temp-dirs.js";
 
 export const BOOTSTRAP = fileURLToPath(new URL("../../src/lambda/bootstrap.js", import.meta.url));
 
@@ -21,7 +21,7 @@ export interface FunctionFolder {
 
 /** Writes SCAR's function_config.yaml (the merged `lambda` section + storage_providers) and the script. */
 export function functionFolder(config: Record<string, unknown>, script?: string): FunctionFolder {
-  const dir = mkdtempSync(join(tmpdir(), "scar-lambda-task-"));
+  const dir = tempDirRemovedAtExit("scar-lambda-task-");
   const doc: Record<string, unknown> = { storage_providers: {}, ...config };
   if (script !== undefined) {
     writeFileSync(join(dir, "script.sh"), script);

@@ -1,7 +1,7 @@
 /** Shared helpers of the image tests: crafted tar layers, temp dirs, busybox root file systems. */
+
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   END_OF_ARCHIVE,
@@ -9,6 +9,7 @@ import {
   padding,
   type TarWriteHeader,
 } from "../../../src/engine/images/tarwriter.js";
+import { tempDirRemovedAtExit } from "../../fixtures/temp-dirs.js";
 
 export interface CraftedEntry extends Partial<TarWriteHeader> {
   name: string;
@@ -33,8 +34,9 @@ export async function* chunks(buf: Buffer, size = 1000): AsyncGenerator<Buffer> 
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
 }
 
+/** A temp folder, removed when the test process exits (see fixtures/temp-dirs.ts). */
 export function tempDir(prefix = "scar-img-"): string {
-  return fs.mkdtempSync(join(tmpdir(), prefix));
+  return tempDirRemovedAtExit(prefix);
 }
 
 export const isRoot = process.getuid?.() === 0;
