@@ -719,18 +719,9 @@ export class Engine {
   private prewarm(fn: DeployedFunction): void {
     const stats = this.pool.stats()[fn.spec.name];
     if (stats && stats.idle + stats.busy > 0) return;
-    let image: ReturnType<ImageStore["resolve"]>;
-    try {
-      image = this.images.resolve(fn.image.digest);
-    } catch {
-      return; // the first invocation says what is wrong with it
-    }
-    const executor = this.executor(
-      fn,
-      { queue: "lambda" },
-      { config: image.config, layers: image.layerDirs },
-    );
-    if (!(executor instanceof WarmContainerExecutor)) return;
+    const warm = this.warmExecutorOf(fn);
+    if (!warm) return;
+    const { image, executor } = warm;
     const release = this.images.lease(image);
     void this.layerOwners
       .give(image)
@@ -749,19 +740,29 @@ export class Engine {
    * hold the function's memory (that is `warmPrewarm`).
    */
   private prepareAhead(fn: DeployedFunction): void {
+    const warm = this.warmExecutorOf(fn);
+    if (warm) this.runner.prepareEnvironmentAhead(warm.executor.environmentRequest());
+  }
+
+  /**
+   * `fn`'s image and the executor of its warm environments; undefined when the function runs each
+   * invocation in its own container, or its image cannot be found (the first invocation says why).
+   */
+  private warmExecutorOf(
+    fn: DeployedFunction,
+  ): { image: ReturnType<ImageStore["resolve"]>; executor: WarmContainerExecutor } | undefined {
     let image: ReturnType<ImageStore["resolve"]>;
     try {
       image = this.images.resolve(fn.image.digest);
     } catch {
-      return; // the first invocation says what is wrong with it
+      return undefined;
     }
     const executor = this.executor(
       fn,
       { queue: "lambda" },
       { config: image.config, layers: image.layerDirs },
     );
-    if (executor instanceof WarmContainerExecutor)
-      this.runner.prepareEnvironmentAhead(executor.environmentRequest());
+    return executor instanceof WarmContainerExecutor ? { image, executor } : undefined;
   }
 
   private executor(fn: DeployedFunction, job: Pick<JobWithPayload, "queue">, image: ImageInput): Executor {

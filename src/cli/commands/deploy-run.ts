@@ -308,24 +308,11 @@ export async function runUpdate(flags: InitFlags): Promise<void> {
           if (updated.length === 0) throw several ? nothingChanged(err, target, failing, "updated") : err;
           const e = cliErrorOf(err, target);
           if (!(e instanceof CliError)) throw e;
-          const failed: string[] = [];
-          for (const fn of updated) {
-            const old = { ...before.find((b) => b.name === fn.name)!.raw };
+          return putBackAndThrow(updated, failing, e, async (name) => {
+            const old = { ...before.find((b) => b.name === name)!.raw };
             delete old.token;
-            try {
-              await target.client.json("PUT", "/system/services", { json: old });
-            } catch {
-              failed.push(fn.name);
-            }
-          }
-          const names = updated.map((f) => `'${f.name}'`).join(", ");
-          throw new CliError(
-            failed.length === 0
-              ? `function '${failing}': ${e.message}; nothing was updated (${names} put back as ${updated.length === 1 ? "it was" : "they were"})`
-              : `function '${failing}': ${e.message}; could not put back ${failed.map((n) => `'${n}'`).join(", ")} as before`,
-            e.exitCode,
-            e.hint,
-          );
+            await target.client.json("PUT", "/system/services", { json: old });
+          });
         }
         for (const fn of updated) report(fn);
         return;
@@ -415,7 +402,7 @@ async function updateOnAws(target: AwsTarget, flags: InitFlags, cfg: LoadedConfi
   if (fns.length === 0) throw new CliError(`${def.file} has no function for target aws`);
   // Everything checked, and every function found, before anything changes.
   for (const spec of fns) target.check(spec);
-  const before = [];
+  const before: NonNullable<Awaited<ReturnType<typeof target.snapshot>>>[] = [];
   const missing: string[] = [];
   for (const spec of fns) {
     const snap = await target.snapshot(spec.name, target.regionOf(spec));
@@ -450,24 +437,39 @@ async function updateOnAws(target: AwsTarget, flags: InitFlags, cfg: LoadedConfi
     if (updated.length === 0) throw several ? nothingChanged(err, target, failing, "updated") : err;
     const e = cliErrorOf(err, target);
     if (!(e instanceof CliError)) throw e;
-    const failed: string[] = [];
-    for (const fn of updated) {
-      try {
-        await target.restore(before.find((b) => b.config.FunctionName === fn.name)!);
-      } catch {
-        failed.push(fn.name);
-      }
-    }
-    const names = updated.map((f) => `'${f.name}'`).join(", ");
-    throw new CliError(
-      failed.length === 0
-        ? `function '${failing}': ${e.message}; nothing was updated (${names} put back as ${updated.length === 1 ? "it was" : "they were"})`
-        : `function '${failing}': ${e.message}; could not put back ${failed.map((n) => `'${n}'`).join(", ")} as before`,
-      e.exitCode,
-      e.hint,
+    return putBackAndThrow(updated, failing, e, (name) =>
+      target.restore(before.find((b) => b.config.FunctionName === name)!),
     );
   }
   for (const fn of updated) report(fn);
+}
+
+/**
+ * After the update of `failing` failed, with `updated` already changed: puts each of those back
+ * with `putBack`, then throws the error, saying that nothing was updated or what could not be put back.
+ */
+async function putBackAndThrow(
+  updated: readonly { name: string }[],
+  failing: string,
+  e: CliError,
+  putBack: (name: string) => Promise<unknown>,
+): Promise<never> {
+  const failed: string[] = [];
+  for (const fn of updated) {
+    try {
+      await putBack(fn.name);
+    } catch {
+      failed.push(fn.name);
+    }
+  }
+  const names = updated.map((f) => `'${f.name}'`).join(", ");
+  throw new CliError(
+    failed.length === 0
+      ? `function '${failing}': ${e.message}; nothing was updated (${names} put back as ${updated.length === 1 ? "it was" : "they were"})`
+      : `function '${failing}': ${e.message}; could not put back ${failed.map((n) => `'${n}'`).join(", ")} as before`,
+    e.exitCode,
+    e.hint,
+  );
 }
 
 /** `scar update -n NAME -m 512 -e K=V ...`: the deployed service definition with those changes. */
