@@ -520,6 +520,21 @@ export class Engine {
     };
   }
 
+  /**
+   * Calls `listener` with the log text of running jobs once it is written to the job store (every
+   * 200 ms while they print, and at their end, before their change to a final status): for a log
+   * that follows live (GET /system/jobs/<id>/log?follow=true). Returns the unsubscribe.
+   */
+  onJobLog(listener: (id: string, text: string) => void): () => void {
+    const written = (entries: [string, string][]) => {
+      for (const [id, text] of entries) listener(id, text);
+    };
+    this.scheduler.on("log", written);
+    return () => {
+      this.scheduler.off("log", written);
+    };
+  }
+
   /** Per function: its warm environments (idle, busy) and their starts and reuses since the engine started. */
   environmentStats(): Record<string, FunctionEnvironmentStats> {
     return this.pool.stats();

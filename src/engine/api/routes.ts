@@ -39,7 +39,8 @@
  *        (added before /system/jobs/<id>: the first route that matches is taken)
  *   GET  /system/jobs/<id>                             job JSON: the JobRecord with `attempts` (list of
  *        AttemptRecord; the count is `attemptCount`), `children` (delegated jobs), `logGroup`, `logStream`
- *   GET  /system/jobs/<id>/log                         text: START, log, END, REPORT
+ *   GET  /system/jobs/<id>/log                         text: START, log, END, REPORT; with
+ *        ?follow=true server-sent events that follow the job until it ends (log-follow.ts)
  *   POST /system/jobs/<id>/retry                       dead: redriven, 200 {jobID, redriven: true};
  *        failed: a new job, 201 {jobID, redriven: false}; queued/running/succeeded: 409
  *   GET  /system/dead-letters?service=&page=&limit=    {jobs: [job JSON], next_page?}
@@ -63,7 +64,7 @@ import { defaultConfig, type ScarConfigFile } from "../../config/defaults.js";
 import type { FunctionSpec } from "../../fdl/spec.js";
 import { VERSION } from "../../version.js";
 import { DeployError, type Engine, RerunError } from "../engine.js";
-import { lambdaLog, logGroupName, logStreamName } from "../jobs/index.js";
+import { lambdaLog, logGroupName, logStreamName, type ReportOptions } from "../jobs/index.js";
 import type { JobRecord, JobStatus } from "../jobs/types.js";
 import { requireAdmin, requireAdminOrToken, requireInvoker } from "./auth.js";
 import { streamJobEvents } from "./events.js";
@@ -71,6 +72,7 @@ import { checkFdl, fdlRequest } from "./fdl.js";
 import { HttpError, query, Router, readBody, readJson, sendJson, sendText } from "./http.js";
 import { importImage, listImages, pullImage } from "./images.js";
 import { invokeEndpoint } from "./invoke.js";
+import { followJobLog } from "./log-follow.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { getObject, putObject } from "./objects.js";
 import { addOscarSystemRoutes } from "./oscar-system.js";
@@ -124,10 +126,15 @@ function jobJson(engine: Engine, job: JobRecord): Record<string, unknown> {
   };
 }
 
-/** The job log as Lambda shows it (with the function's memory when it is still deployed). */
-function jobLog(engine: Engine, job: JobRecord): string {
+/** What a job's REPORT line says of its function: its memory, when it is still deployed. */
+function reportOptions(engine: Engine, job: JobRecord): ReportOptions {
   const memory = engine.registry.get(job.function)?.spec.memory;
-  return lambdaLog(job, engine.jobs.log(job.id) ?? "", memory !== undefined ? { memorySizeMB: memory } : {});
+  return memory !== undefined ? { memorySizeMB: memory } : {};
+}
+
+/** The job log as Lambda shows it. */
+function jobLog(engine: Engine, job: JobRecord): string {
+  return lambdaLog(job, engine.jobs.log(job.id) ?? "", reportOptions(engine, job));
 }
 
 /** `page` and `limit` of a listing; 400 when they are not numbers. */
@@ -423,9 +430,12 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
       requireAdmin(req, admin);
       sendJson(res, 200, jobJson(engine, jobById(engine, p.job!)));
     })
-    .on("GET", "/system/jobs/:job/log", (req, res, p) => {
+    .on("GET", "/system/jobs/:job/log", (req, res, p, url) => {
       requireAdmin(req, admin);
-      sendText(res, 200, jobLog(engine, jobById(engine, p.job!)));
+      const job = jobById(engine, p.job!);
+      if (query(url, "follow") === "true")
+        followJobLog(engine, job, req, res, () => reportOptions(engine, job));
+      else sendText(res, 200, jobLog(engine, job));
     })
     .on("POST", "/system/jobs/:job/retry", (req, res, p) => {
       requireAdmin(req, admin);

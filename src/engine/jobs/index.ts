@@ -48,6 +48,7 @@ export {
   lambdaLog,
   logGroupName,
   logStreamName,
+  type ReportOptions,
   reportLine,
   startLine,
 } from "./lambda-log.js";

@@ -81,7 +81,8 @@ type Key = string; // `${queue}\0${fn}`
 const LOG_FLUSH_BYTES = 64 * 1024;
 
 /**
- * Events: `start` (job record), `finish` (job record, after its outcome is stored), `error` is NOT
+ * Events: `start` (job record), `finish` (job record, after its outcome is stored), `log` ([job id,
+ * text][] of running jobs, after it is written; before their `finish`), `error` is NOT
  * used (see onError) so an unhandled emitter error cannot take the engine down.
  */
 export class Scheduler extends EventEmitter {
@@ -548,6 +549,7 @@ export class Scheduler extends EventEmitter {
     this.logBufferSize = 0;
     try {
       this.store.recordProgress(entries, stages);
+      if (entries.length > 0 && this.listenerCount("log") > 0) this.emitLog(entries);
     } catch (e) {
       const lostLog = new Map(entries);
       const lostStages = new Map(stages);
@@ -564,6 +566,21 @@ export class Scheduler extends EventEmitter {
       };
       const stopped = jobs.map((r) => this.unwritable(r, what(r), e));
       if (!stopped.includes(true) && !dbFault(e)) this.onError(e);
+    }
+  }
+
+  /** `log` with [job id, text] of what was just written, for logs that follow live (the API's follow). */
+  private emitLog(entries: [seq: number, text: string][]): void {
+    const ids = new Map<number, string>();
+    for (const r of this.running.values()) ids.set(r.claimed.seq, r.claimed.job.id);
+    const written = entries.flatMap(([seq, text]): [string, string][] => {
+      const id = ids.get(seq);
+      return id === undefined ? [] : [[id, text]];
+    });
+    try {
+      this.emit("log", written);
+    } catch (e) {
+      this.onError(e); // a listener's bug must not look like a failed write of the log
     }
   }
 
