@@ -1,11 +1,12 @@
 /**
  * Jobs: a live list (the engine's job events update it in place; virtualised, so 10,000 rows
- * scroll as 40), one job's stage timeline, attempts and log (read again while it runs), retry of
+ * scroll as 40), one job's stage timeline, attempts and log (followed live: log-follow.ts), retry of
  * a failed or dead job, and the dead letters with their redrive.
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { enc, getJson, getText } from "./api";
+import { enc, getJson } from "./api";
 import { subscribe } from "./live";
+import { useFollowedLog } from "./log-follow";
 import { type Attempt, JOB_STATUSES, type Job, type Service } from "./types";
 import { duration, ErrorLine, message, useLoad, when } from "./util";
 
@@ -281,27 +282,17 @@ function Timeline({ segs }: { segs: Segment[] }) {
 
 export function JobPage({ id }: { id: string }) {
   const job = useLoad(() => getJson<Job>(`/system/jobs/${enc(id)}`), [id]);
-  const log = useLoad(() => getText(`/system/jobs/${enc(id)}/log`), [id]);
   const [note, setNote] = useState("");
   const status = job.value?.status;
+  const log = useFollowedLog(id, job.value?.attemptCount, status === "queued" || status === "running");
   const { reload: reloadJob } = job;
-  const { reload: reloadLog } = log;
   useEffect(
     () =>
       subscribe((e) => {
-        if (e.jobs.some((j) => j.id === id)) {
-          reloadJob();
-          reloadLog();
-        }
+        if (e.jobs.some((j) => j.id === id)) reloadJob();
       }),
-    [id, reloadJob, reloadLog],
+    [id, reloadJob],
   );
-  useEffect(() => {
-    // the log of a running job grows between its events: follow it
-    if (status !== "running") return;
-    const t = setInterval(reloadLog, 1500);
-    return () => clearInterval(t);
-  }, [status, reloadLog]);
   const retry = async () => {
     setNote("");
     try {
@@ -384,7 +375,7 @@ export function JobPage({ id }: { id: string }) {
       <section aria-labelledby="log-title">
         <h2 id="log-title">Log</h2>
         <ErrorLine error={log.error} />
-        <pre class="log">{log.value ?? "…"}</pre>
+        <pre class="log">{log.text ?? "…"}</pre>
       </section>
     </>
   );

@@ -43,25 +43,39 @@ export function subscribe(l: Listener): () => void {
   };
 }
 
-/** Parses `event:`/`data:` blocks out of the stream's text; returns what is left of an unfinished one. */
-function dispatch(buffer: string): string {
-  let at = buffer.indexOf("\n\n");
-  while (at >= 0) {
-    const block = buffer.slice(0, at);
-    buffer = buffer.slice(at + 2);
-    let event = "message";
-    const data: string[] = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) event = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+/**
+ * Reads a server-sent events body to its end, calling `on` with each event's name and data (comment
+ * lines, the keep-alives, are skipped).
+ */
+export async function readServerEvents(
+  r: Response,
+  on: (event: string, data: string) => void,
+): Promise<void> {
+  const reader = r.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    for (let at = buffer.indexOf("\n\n"); at >= 0; at = buffer.indexOf("\n\n")) {
+      const block = buffer.slice(0, at);
+      buffer = buffer.slice(at + 2);
+      let event = "message";
+      const data: string[] = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length > 0) on(event, data.join("\n"));
     }
-    if (event === "jobs" && data.length > 0) {
-      const e = JSON.parse(data.join("\n")) as JobEvents;
-      for (const l of listeners) l(e);
-    }
-    at = buffer.indexOf("\n\n");
   }
-  return buffer;
+}
+
+function dispatch(event: string, data: string): void {
+  if (event !== "jobs") return;
+  const e = JSON.parse(data) as JobEvents;
+  for (const l of listeners) l(e);
 }
 
 async function run(): Promise<void> {
@@ -70,15 +84,8 @@ async function run(): Promise<void> {
   while (controller === c && !c.signal.aborted) {
     try {
       const r = await call("/system/events", { signal: c.signal });
-      const reader = r.body!.getReader();
-      const decoder = new TextDecoder();
       setConnected(true);
-      let buffer = "";
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer = dispatch(buffer + decoder.decode(value, { stream: true }));
-      }
+      await readServerEvents(r, dispatch);
     } catch {
       // aborted, a network error, or signed out: reconnect below unless stopped
     }

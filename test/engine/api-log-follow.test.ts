@@ -1,38 +1,23 @@
 /**
  * GET /system/jobs/<id>/log?follow=true over real HTTP (fetch) against a real engine and container:
- * a job prints a line, waits on a gate the test holds (busybox nc to a socket of the test, with the
- * host's network), prints a second line. The stream carries the first line while the job waits,
- * the second once the gate opens, then END, REPORT and `end`; joined, its text is the stored log.
- * A finished job's stream is its whole log and `end` at once; auth as the other /system routes.
+ * a job prints a line, waits at a gate the test holds (job-gate.ts), prints a second line. The
+ * stream carries the first line while the job waits, the second once the gate opens, then END,
+ * REPORT and `end`; joined, its text is the stored log. A finished job's stream is its whole log
+ * and `end` at once; auth as the other /system routes.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { type Json, useApiEngine } from "./api-harness.js";
+import { type JobGate, openGate } from "./job-gate.js";
 
 const IMAGE = "localhost/scar-test/busybox:follow";
 const t = useApiEngine({ prefix: "scar-api-log-follow-", image: IMAGE });
 
-/** A socket server whose connections wait until the test lets them go (it sends a line and closes). */
-let gate: Server;
-let port = 0;
-const waiting: Socket[] = [];
-let arrived: (() => void) | undefined;
+let gate: JobGate;
 before(async () => {
-  gate = createServer((s) => {
-    waiting.push(s);
-    arrived?.();
-  });
-  await new Promise<void>((r) => gate.listen(0, "127.0.0.1", r));
-  port = (gate.address() as { port: number }).port;
+  gate = await openGate();
 });
-after(() => {
-  for (const s of waiting) s.destroy();
-  gate.close();
-});
-
-/** The script blocks in `nc -e cat` (cat reads the socket) until the gate sends its line and closes. */
-const script = () => `#!/bin/sh\necho "first line"\nnc 127.0.0.1 ${port} -e cat\necho "second line"\n`;
+after(() => gate.close());
 
 interface Event {
   event: string;
@@ -65,16 +50,14 @@ async function readEvents(body: ReadableStream<Uint8Array>, onEvent: (e: Event) 
 }
 
 test("a running job's log follows live: the first line, then the second, then END and REPORT", async () => {
-  const svc = { name: "follow", image: IMAGE, memory: "128Mi", script: script(), scar: { network: "host" } };
+  const script = gate.script("first line", "second line");
+  const svc = { name: "follow", image: IMAGE, memory: "128Mi", script, scar: { network: "host" } };
   const d = await t.call("POST", "/system/services", { body: svc });
   assert.equal(d.status, 201, await d.clone().text());
   const job = await t.call("POST", "/job/follow", { body: "{}" });
   assert.equal(job.status, 201, await job.clone().text());
   const id = (await job.json()).jobID as string;
 
-  const gateReached = new Promise<void>((r) => {
-    arrived = r;
-  });
   const r = await fetch(`${t.api.url}/system/jobs/${id}/log?follow=true`, {
     headers: { authorization: t.adminAuth },
   });
@@ -88,8 +71,7 @@ test("a running job's log follows live: the first line, then the second, then EN
     if (!firstWhileWaiting && text.includes("first line\n")) {
       firstWhileWaiting = true;
       assert.doesNotMatch(text, /second line/, "the job is still held at the gate");
-      // let the job go on once it waits at the gate (it may not have connected yet)
-      void gateReached.then(() => waiting.shift()!.end("go\n"));
+      void gate.release(); // once it waits at the gate (it may not be there yet)
     }
   });
   assert.ok(firstWhileWaiting, "the first line came before the gate opened");
