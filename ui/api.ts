@@ -59,14 +59,17 @@ export function signOut(): void {
 }
 
 async function errorOf(r: Response): Promise<ApiError> {
-  const text = await r.text();
+  return errorFrom(r.status, r.statusText, await r.text());
+}
+
+function errorFrom(status: number, statusText: string, text: string): ApiError {
   try {
     const j = JSON.parse(text) as { error?: string; details?: unknown };
-    if (typeof j.error === "string") return new ApiError(r.status, j.error, j.details);
+    if (typeof j.error === "string") return new ApiError(status, j.error, j.details);
   } catch {
     // errors to a browser page are plain text (OSCAR's dashboard shows them as they are)
   }
-  return new ApiError(r.status, text.trim() || `${r.status} ${r.statusText}`);
+  return new ApiError(status, text.trim() || `${status} ${statusText}`);
 }
 
 export interface CallOptions {
@@ -98,6 +101,46 @@ export async function call(path: string, o: CallOptions = {}): Promise<Response>
   }
   if (!r.ok) throw await errorOf(r);
   return r;
+}
+
+/**
+ * Sends a file as the body of a POST with its upload's progress (`onProgress(sent, total)` in bytes):
+ * XMLHttpRequest, as fetch reports no upload progress (and streams a body only over HTTP/2). The
+ * answer's JSON; errors and a 401 as `call` has them.
+ */
+export function upload<T>(
+  path: string,
+  file: Blob,
+  onProgress: (sent: number, total: number) => void,
+): Promise<T> {
+  if (auth === null) return Promise.reject(new ApiError(401, "not signed in"));
+  const credentials = auth;
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("authorization", credentials);
+    for (const [k, v] of Object.entries(PAGE_CALL)) xhr.setRequestHeader(k, v);
+    xhr.setRequestHeader("content-type", "application/octet-stream");
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onerror = () => reject(new ApiError(0, "the upload failed: the engine could not be reached"));
+    xhr.onload = () => {
+      if (xhr.status === 401) {
+        setAuth(null);
+        reject(new ApiError(401, "the engine did not accept the credentials: sign in again"));
+      } else if (xhr.status < 200 || xhr.status > 299)
+        reject(errorFrom(xhr.status, xhr.statusText, xhr.responseText));
+      else {
+        try {
+          resolve(JSON.parse(xhr.responseText) as T);
+        } catch {
+          reject(
+            new ApiError(xhr.status, `the engine's answer is not JSON: ${xhr.responseText.slice(0, 200)}`),
+          );
+        }
+      }
+    };
+    xhr.send(file);
+  });
 }
 
 export async function getJson<T>(path: string, o: CallOptions = {}): Promise<T> {

@@ -1,12 +1,12 @@
 /**
- * Engine: its version, its images (and a pull with its progress), and charts over time of the jobs
+ * Engine: its version, its images (a pull, an archive's upload, with their progress), and charts over time of the jobs
  * it ran: jobs/s, latency (queued to done, p50 and p95), cold and warm starts, queue depth. The
  * series are computed from the job records (the most recent 5,000), read again after job events
  * (at most every 2 s), so they need nothing the engine does not keep already.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
-import { call, getJson } from "./api";
+import { call, getJson, upload } from "./api";
 import { subscribe } from "./live";
 import type { Job } from "./types";
 import { ErrorLine, message, size, useLoad, when } from "./util";
@@ -257,6 +257,68 @@ function Pull({ onPulled }: { onPulled: () => void }) {
   );
 }
 
+/** An image archive (`docker save`, OCI) uploaded to POST /system/images with its progress. */
+function ImportArchive({ onImported }: { onImported: () => void }) {
+  const [file, setFile] = useState<File | null>(null);
+  const [tag, setTag] = useState("");
+  const [sent, setSent] = useState<{ bytes: number; total: number } | null>(null);
+  const [note, setNote] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (!file) return;
+    setBusy(true);
+    setError("");
+    setNote("");
+    setSent({ bytes: 0, total: file.size });
+    try {
+      const r = await upload<{ ref: string; digest: string }>(
+        `/system/images${tag.trim() ? `?tag=${encodeURIComponent(tag.trim())}` : ""}`,
+        file,
+        (bytes, total) => setSent({ bytes, total }),
+      );
+      setNote(`Imported ${r.ref} (${r.digest.slice(0, 19)}).`);
+      onImported();
+    } catch (err) {
+      setError(message(err));
+    } finally {
+      setBusy(false);
+      setSent(null);
+    }
+  };
+  const uploaded = sent !== null && sent.bytes >= sent.total;
+  return (
+    <form class="row" onSubmit={submit}>
+      <label>
+        Image archive (docker save or OCI)
+        <input
+          type="file"
+          accept=".tar,.tar.gz,.tgz,application/x-tar"
+          required
+          onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)}
+        />
+      </label>
+      <label>
+        Tag (optional)
+        <input value={tag} onInput={(e) => setTag(e.currentTarget.value)} placeholder="myorg/tool:1" />
+      </label>
+      <button type="submit" disabled={busy || !file}>
+        {busy ? "Importing…" : "Import"}
+      </button>
+      {sent && <progress aria-label="upload of the archive" max={sent.total || 1} value={sent.bytes} />}
+      <span class="hint" role="status">
+        {sent
+          ? uploaded
+            ? `Uploaded ${size(sent.total)}; importing…`
+            : `Uploading: ${size(sent.bytes)} of ${size(sent.total)}`
+          : note}
+      </span>
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
 export function EnginePage() {
   const info = useLoad(() => getJson<{ version: string; architecture: string }>("/system/info"), []);
   const images = useLoad(() => getJson<{ images: ImageInfo[] }>("/system/images"), []);
@@ -274,6 +336,7 @@ export function EnginePage() {
       <h2>Images</h2>
       <ErrorLine error={images.error} />
       <Pull onPulled={images.reload} />
+      <ImportArchive onImported={images.reload} />
       <table class="grid">
         <thead>
           <tr>
