@@ -10,6 +10,7 @@
  * is missing (scripts/install-deps.sh installs it).
  */
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,9 @@ import { test } from "node:test";
 import { chromium, type Page } from "playwright-core";
 import { UI_DIR } from "../../src/engine/api/ui.js";
 import { useApiEngine } from "./api-harness.js";
+import { craftTar } from "./images/helpers.js";
+import { type JobGate, openGate } from "./job-gate.js";
+import { auditDashboard } from "./ui-audit.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const IMAGE = "localhost/scar-test/busybox:ui";
@@ -45,6 +49,30 @@ function fdl(name: string, extra = ""): string {
       - storage_provider: s3
         path: ${name}/output
 `;
+}
+
+/** A `docker save` archive of one layer of `bytes` random bytes (an upload with progress to show). */
+function dockerArchive(bytes: number): Buffer {
+  const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+  const layer = craftTar([{ name: "data/blob", data: randomBytes(bytes) }]);
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: process.arch === "arm64" ? "arm64" : "amd64",
+      os: "linux",
+      config: { Env: ["PATH=/bin"] },
+      rootfs: { type: "layers", diff_ids: [`sha256:${sha(layer)}`] },
+    }),
+  );
+  return craftTar([
+    { name: `${sha(layer)}/layer.tar`, data: layer },
+    { name: `${sha(config)}.json`, data: config },
+    {
+      name: "manifest.json",
+      data: JSON.stringify([
+        { Config: `${sha(config)}.json`, RepoTags: null, Layers: [`${sha(layer)}/layer.tar`] },
+      ]),
+    },
+  ]);
 }
 
 /** Controls without an accessible name (a label, aria-label(ledby), their text, or a title). */
@@ -79,6 +107,7 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
   const violations: string[] = [];
   const pageErrors: string[] = [];
   let lastPage: Page | undefined;
+  let gate: JobGate | undefined;
   try {
     const context = await browser.newContext({
       acceptDownloads: true,
@@ -169,6 +198,32 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     await page.locator("pre.log").filter({ hasText: "upper-casing" }).waitFor();
     assert.match((await page.locator("pre.log").textContent()) ?? "", /START RequestId: [0-9a-f-]{36}/);
     await shot("4-job");
+
+    // ... a running job's log, followed live: its second line comes without a reload or a poll
+    gate = await openGate();
+    const follow = {
+      name: "ui-follow",
+      image: IMAGE,
+      memory: "128Mi",
+      script: gate.script("first line", "second line"),
+      scar: { network: "host" },
+    };
+    assert.equal((await t.call("POST", "/system/services", { body: follow })).status, 201);
+    const followed = (await (await t.call("POST", "/job/ui-follow", { body: "{}" })).json()).jobID as string;
+    const logReads: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().includes(`/system/jobs/${followed}/log`)) logReads.push(new URL(r.url()).search);
+    });
+    await page.goto(`${t.api.url}/ui/#/jobs/${followed}`);
+    const log = page.locator("pre.log");
+    await log.filter({ hasText: "first line" }).waitFor();
+    assert.doesNotMatch((await log.textContent()) ?? "", /second line/, "the job waits at the gate");
+    await gate.release();
+    await log.filter({ hasText: "second line" }).waitFor();
+    await log.filter({ hasText: `END RequestId: ${followed}` }).waitFor();
+    await page.locator(".facts .st.succeeded").waitFor();
+    assert.deepEqual(logReads, ["?follow=true"], "one request, that follows");
+    await shot("4b-job-followed");
 
     // ... an output previewed beside its input, and downloaded
     await page.goto(`${t.api.url}/ui/#/buckets/${name}`);
@@ -270,7 +325,30 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
       /From the \d+ most recent jobs/,
     );
     assert.deepEqual(await unnamedControls(page), []);
+    // ... an image archive uploaded with its progress, then listed
+    await page.evaluate(`(() => {
+      window.importSeen = [];
+      const form = document.querySelector("main");
+      new MutationObserver(() => {
+        for (const s of form.querySelectorAll("[role=status]")) window.importSeen.push(s.textContent);
+      }).observe(form, { subtree: true, childList: true, characterData: true });
+    })()`);
+    await page.getByLabel("Image archive (docker save or OCI)").setInputFiles({
+      name: "tiny.tar",
+      mimeType: "application/x-tar",
+      buffer: dockerArchive(8 << 20),
+    });
+    await page.getByLabel("Tag (optional)").fill("scar-test/uploaded:ui");
+    await page.getByRole("button", { name: "Import", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Imported scar-test/uploaded:ui" }).waitFor();
+    await page.getByRole("rowheader", { name: "docker.io/scar-test/uploaded:ui" }).waitFor();
+    const seen = (await page.evaluate("window.importSeen")) as string[];
+    assert.ok(seen.includes("Uploaded 8.0 MiB; importing…"), `the upload's progress: ${seen.join(" | ")}`);
+    assert.ok(t.engine.images.find("scar-test/uploaded:ui"));
     await shot("6d-engine");
+
+    // accessibility: an axe-core audit of each page, and each page and an action of it by keyboard
+    await auditDashboard(browser, { url: t.api.url, user: a.user, password: a.password, fn: name, shots });
 
     // 7. delete the function
     await page.getByRole("link", { name: "Functions" }).click();
@@ -309,6 +387,7 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     await lastPage?.screenshot({ path: join(shots, "failed.png"), fullPage: true }).catch(() => {});
     throw err;
   } finally {
+    gate?.close();
     await browser.close();
     if (!keep) rmSync(shots, { recursive: true, force: true });
   }
