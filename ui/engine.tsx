@@ -320,7 +320,15 @@ function ImportArchive({ onImported }: { onImported: () => void }) {
 }
 
 export function EnginePage() {
-  const info = useLoad(() => getJson<{ version: string; architecture: string }>("/system/info"), []);
+  const info = useLoad(
+    () =>
+      getJson<{
+        version: string;
+        architecture: string;
+        serverless_backend?: { name: string; version: string };
+      }>("/system/info"),
+    [],
+  );
   const images = useLoad(() => getJson<{ images: ImageInfo[] }>("/system/images"), []);
   return (
     <>
@@ -328,7 +336,11 @@ export function EnginePage() {
       <ErrorLine error={info.error} />
       {info.value && (
         <p class="hint">
-          scar {info.value.version} on {info.value.architecture}
+          {/* `version` is the OSCAR API the engine answers; scar's own is the backend's */}
+          {info.value.serverless_backend
+            ? `${info.value.serverless_backend.name} ${info.value.serverless_backend.version}`
+            : "scar"}{" "}
+          on {info.value.architecture}, OSCAR API {info.value.version}
         </p>
       )}
       <h2>Activity</h2>

@@ -7,7 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call, enc, getJson, saveBlob } from "./api";
 import { subscribe } from "./live";
 import type { Counts, FdlIssue, Service } from "./types";
-import { ErrorLine, message, useLoad } from "./util";
+import { ErrorLine, message, useFocusOnOpen, useLoad } from "./util";
 
 export function FunctionsPage() {
   const services = useLoad(() => getJson<Service[]>("/system/services"), []);
@@ -316,6 +316,7 @@ async function base64(file: Blob): Promise<string> {
 }
 
 function InvokePanel({ name, onClose }: { name: string; onClose: () => void }) {
+  const heading = useFocusOnOpen(name);
   const [mode, setMode] = useState<"sync" | "async">("sync");
   const [payload, setPayload] = useState("");
   const [file, setFile] = useState<File | null>(null);
@@ -357,7 +358,9 @@ function InvokePanel({ name, onClose }: { name: string; onClose: () => void }) {
   const outName = answer?.output.startsWith("file:") ? answer.output.slice(5) : "answer.bin";
   return (
     <section class="panel" aria-labelledby="invoke-title">
-      <h2 id="invoke-title">Invoke {name}</h2>
+      <h2 id="invoke-title" tabIndex={-1} ref={heading}>
+        Invoke {name}
+      </h2>
       <fieldset class="row">
         <legend>Mode</legend>
         <label>
@@ -436,6 +439,7 @@ function envVars(text: string): Record<string, string> {
  * changed and sent back (PUT /system/services keeps what is not shown, secrets included).
  */
 function EditPanel({ name, onClose, onSaved }: { name: string; onClose: () => void; onSaved: () => void }) {
+  const heading = useFocusOnOpen(name);
   const service = useLoad(
     () => getJson<Service & Record<string, unknown>>(`/system/services/${enc(name)}`),
     [name],
@@ -471,7 +475,9 @@ function EditPanel({ name, onClose, onSaved }: { name: string; onClose: () => vo
   };
   return (
     <section class="panel" aria-labelledby="edit-title">
-      <h2 id="edit-title">Edit {name}</h2>
+      <h2 id="edit-title" tabIndex={-1} ref={heading}>
+        Edit {name}
+      </h2>
       <ErrorLine error={service.error} />
       {s && (
         <form onSubmit={save}>

@@ -1,5 +1,5 @@
 /** Small pieces the pages share: loading with errors, times and sizes as people read them. */
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 
 /** The message of an error for the page (the API's own words). */
 export function message(err: unknown): string {
@@ -74,4 +74,15 @@ export function size(bytes: number): string {
 /** The last part of a key. */
 export function baseName(key: string): string {
   return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/**
+ * A heading (with tabIndex -1) that takes the focus when its panel opens or shows another item:
+ * a keyboard user lands in the panel, not back on the button far above it, and a screen reader
+ * says which panel opened.
+ */
+export function useFocusOnOpen(key: unknown) {
+  const ref = useRef<HTMLHeadingElement>(null);
+  useEffect(() => ref.current?.focus(), [key]);
+  return ref;
 }

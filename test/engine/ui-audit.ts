@@ -101,8 +101,12 @@ export async function auditDashboard(browser: Browser, o: AuditOptions): Promise
     await page.getByRole("heading", { level: 1, name: "Functions" }).waitFor();
 
     // functions: a function's edit panel opened by the keyboard
+    // the focus moves into the panel that opens: the next Tab is its first field
     await activate(page, page.getByRole("button", { name: `Edit ${o.fn}` }));
-    await page.getByRole("region", { name: `Edit ${o.fn}` }).waitFor();
+    const edit = page.getByRole("region", { name: `Edit ${o.fn}` });
+    await edit.getByLabel("Memory (MiB)").waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate("document.activeElement.name"), "memory");
     problems.push(...(await audit(page, "functions", o.shots)));
 
     // buckets: the function's bucket, its output folder opened
