@@ -66,7 +66,7 @@ async function tabTo(page: Page, target: Locator, max = 80): Promise<void> {
 }
 
 /** Tab to `target`, Enter. */
-async function activate(page: Page, target: Locator): Promise<void> {
+export async function activate(page: Page, target: Locator): Promise<void> {
   await tabTo(page, target);
   await page.keyboard.press("Enter");
 }

@@ -3,8 +3,11 @@
  * real engine on loopback. Signs in with the keyboard, shows an FDL's problems as scar validate
  * does, deploys a function from its FDL and script, uploads three files by the file input, watches
  * their jobs reach succeeded without a reload (and a fourth, uploaded meanwhile, arrive), opens a
- * job's timeline and log, previews an output beside its input and downloads it, lets a job die,
- * fixes the script and redrives it, and deletes the function. Checks that every control has a name,
+ * job's timeline and log, follows a running job's log live (a job held at a gate between two lines:
+ * the second comes without a reload or a second request), previews an output beside its input and
+ * downloads it, lets a job die, fixes the script and redrives it (by the keyboard), uploads an image
+ * archive with its progress, audits every page with axe-core and walks them by the keyboard
+ * (ui-audit.ts), and deletes the function. Checks that every control has a name,
  * that the page breaks no CSP rule, and takes a screenshot of each page (into
  * $SCAR_UI_SCREENSHOTS when set, else a temp folder that is removed). Skipped when /usr/bin/chromium
  * is missing (scripts/install-deps.sh installs it).
@@ -20,7 +23,7 @@ import { UI_DIR } from "../../src/engine/api/ui.js";
 import { useApiEngine } from "./api-harness.js";
 import { craftTar } from "./images/helpers.js";
 import { type JobGate, openGate } from "./job-gate.js";
-import { auditDashboard } from "./ui-audit.js";
+import { activate, auditDashboard } from "./ui-audit.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const IMAGE = "localhost/scar-test/busybox:ui";
@@ -282,7 +285,7 @@ test("the dashboard: sign in, deploy from an FDL, upload, live jobs, log, previe
     assert.equal(edited.memory, "256Mi");
     await shot("6b-edit");
     await page.getByRole("link", { name: "Dead letters" }).click();
-    await page.getByRole("button", { name: /^Redrive [0-9a-f-]{36}$/ }).click();
+    await activate(page, page.getByRole("button", { name: /^Redrive [0-9a-f-]{36}$/ }));
     await page.getByText("Redriven: 1.").waitFor();
     await page.getByText("No dead letters.").waitFor();
     await page.getByRole("link", { name: "Jobs" }).click();
