@@ -19,8 +19,24 @@ function queuedAt(j: Job): number {
   return j.stages.queued ?? 0;
 }
 
+/** Newest first; a stable sort, so jobs queued in the same millisecond keep the engine's order. */
 function newestFirst(a: Job, b: Job): number {
-  return queuedAt(b) - queuedAt(a) || (a.id < b.id ? 1 : -1);
+  return queuedAt(b) - queuedAt(a);
+}
+
+/**
+ * How far a record of a job has come (its cycle, its attempts, ended or not): a list read while
+ * events arrive may carry an older record than the one shown, which must not replace it.
+ */
+function behind(a: Job, b: Job): boolean {
+  const at = (j: Job) => [
+    j.cycle ?? 1,
+    typeof j.attempts === "number" ? j.attempts : j.attempts.length,
+    j.stages.done === null ? 0 : 1,
+  ];
+  const [x, y] = [at(a), at(b)];
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
+  return false;
 }
 
 function what(j: Job): string {
@@ -42,19 +58,37 @@ export function JobsPage({ fn: fixedFn }: { fn?: string }) {
   const [fn, setFn] = useState(fixedFn ?? "");
   const [status, setStatus] = useState("");
   const [jobs, setJobs] = useState<Job[]>([]);
-  const [next, setNext] = useState<string | undefined>(undefined);
+  /** The next page's cursor; undefined before the first page is read, null once the last one is. */
+  const [next, setNext] = useState<string | null | undefined>(undefined);
   const [error, setError] = useState("");
   const [loading, setLoading] = useState(false);
   const services = useLoad(() => getJson<Service[]>("/system/services"), []);
   const keep = (j: Job) => (!fn || j.function === fn) && (!status || j.status === status);
-  /** Newer records win; the list stays sorted, newest first. */
-  const merge = (prev: Job[], incoming: Job[]): Job[] => {
-    const byId = new Map(prev.map((j) => [j.id, j]));
+  /**
+   * Newer records win (never one that is behind the one shown); jobs not in the list yet go at its top (`newer`, in the order given) or its
+   * end (an older page), then the list is sorted, newest first (nearly sorted already: cheap).
+   */
+  const merge = (prev: Job[], incoming: Iterable<Job>, newer: boolean): Job[] => {
+    const latest = new Map<string, Job>();
+    const dropped = new Set<string>();
     for (const j of incoming) {
-      if (keep(j)) byId.set(j.id, j);
-      else byId.delete(j.id);
+      if (keep(j)) {
+        latest.set(j.id, j);
+        dropped.delete(j.id);
+      } else {
+        dropped.add(j.id);
+        latest.delete(j.id);
+      }
     }
-    return [...byId.values()].sort(newestFirst).slice(0, MAX_ROWS);
+    const rest: Job[] = [];
+    for (const j of prev) {
+      if (dropped.has(j.id)) continue;
+      const now = latest.get(j.id);
+      latest.delete(j.id);
+      rest.push(now && !behind(now, j) ? now : j);
+    }
+    const added = [...latest.values()];
+    return (newer ? added.concat(rest) : rest.concat(added)).sort(newestFirst).slice(0, MAX_ROWS);
   };
   useEffect(() => setFn(fixedFn ?? ""), [fixedFn]);
   useEffect(() => {
@@ -66,15 +100,34 @@ export function JobsPage({ fn: fixedFn }: { fn?: string }) {
       getJson<{ jobs: Job[]; next_page?: string }>(jobsQuery(fn, status)).then(
         (r) => {
           if (!live) return;
-          setJobs((prev) => merge(prev, r.jobs));
-          setNext((n) => n ?? r.next_page);
+          setJobs((prev) => merge(prev, r.jobs, true));
+          // read again for new jobs: the pages read since stay read
+          setNext((n) => (n === undefined ? (r.next_page ?? null) : n));
         },
         (e) => live && setError(message(e)),
       );
     void first();
     let again: number | undefined;
+    // The events' records wait for the next frame and are applied in one render (the latest record
+    // of each job wins): a burst of events, or a stream catching up, costs one merge, not one each.
+    let pending = new Map<string, Job>();
+    let frame = 0;
+    const apply = () => {
+      cancelAnimationFrame(frame);
+      frame = 0;
+      // the stream gives a batch oldest first; the list is newest first
+      const batch = [...pending.values()].reverse();
+      pending = new Map();
+      setJobs((prev) => merge(prev, batch, true));
+    };
     const unsubscribe = subscribe((e) => {
-      if (e.jobs.length > 0) setJobs((prev) => merge(prev, e.jobs));
+      for (const j of e.jobs) {
+        pending.delete(j.id);
+        pending.set(j.id, j);
+      }
+      // a hidden tab gets no frames: what waits stays bounded
+      if (pending.size >= MAX_ROWS) apply();
+      else if (pending.size > 0 && !frame) frame = requestAnimationFrame(apply);
       // new jobs are known by their function only: read the first page again (at most 3 times a second)
       if (e.queued.some((f) => !fn || f === fn))
         again ??= window.setTimeout(() => {
@@ -85,6 +138,7 @@ export function JobsPage({ fn: fixedFn }: { fn?: string }) {
     return () => {
       live = false;
       unsubscribe();
+      cancelAnimationFrame(frame);
       if (again) clearTimeout(again);
     };
   }, [fn, status]);
@@ -93,8 +147,8 @@ export function JobsPage({ fn: fixedFn }: { fn?: string }) {
     setLoading(true);
     try {
       const r = await getJson<{ jobs: Job[]; next_page?: string }>(jobsQuery(fn, status, next));
-      setJobs((prev) => merge(prev, r.jobs));
-      setNext(r.next_page);
+      setJobs((prev) => merge(prev, r.jobs, false));
+      setNext(r.next_page ?? null);
     } catch (e) {
       setError(message(e));
     } finally {
@@ -129,7 +183,8 @@ export function JobsPage({ fn: fixedFn }: { fn?: string }) {
           </select>
         </label>
         <span class="hint" aria-live="polite">
-          {jobs.length} job{jobs.length === 1 ? "" : "s"} shown{next ? " (more on scroll)" : ""}
+          {jobs.length.toLocaleString("en-US")} job{jobs.length === 1 ? "" : "s"} shown
+          {next ? " (more on scroll)" : ""}
         </span>
       </div>
       <ErrorLine error={error} />
@@ -173,7 +228,7 @@ function JobList({ jobs, onEnd }: { jobs: Job[]; onEnd: () => void }) {
       <div class="jobscroll" ref={box} onScroll={onScroll}>
         <ul aria-label={`jobs, newest first: ${jobs.length}`} style={{ height: `${jobs.length * ROW}px` }}>
           {jobs.slice(first, last).map((j, i) => (
-            <li key={j.id} style={{ top: `${(first + i) * ROW}px` }} data-status={j.status}>
+            <li key={j.id} style={{ top: `${(first + i) * ROW}px` }} data-id={j.id} data-status={j.status}>
               <a class="jobrow" href={`#/jobs/${j.id}`}>
                 <span class={`st ${j.status}`}>{j.status}</span>
                 <span>{j.function}</span>

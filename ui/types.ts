@@ -25,6 +25,8 @@ export interface Job {
   exitCode: number | null;
   attempts: number | Attempt[];
   attemptCount?: number;
+  /** 1 for the first attempt cycle; each redrive starts a new one. */
+  cycle?: number;
   startedAt: number | null;
   stages: Record<Stage, number | null>;
   environment: { id: string; start: "cold" | "warm"; startMs: number } | null;
