@@ -29,7 +29,10 @@ const RATE = 200; // jobs/s
 const LIVE_SECONDS = 5;
 const LIVE = RATE * LIVE_SECONDS;
 
-// Runs in the page (a string: the tests are compiled without the DOM's types).
+// Runs in the page (a string: the tests are compiled without the DOM's types). page.evaluate
+// takes a string as an expression; locator.evaluate("(el) => ...") would only define that function,
+// never call it: a first draft of this test scrolled that way, nothing scrolled, and its wait for
+// the next page never ended.
 const COUNT = `document.querySelector(".filters .hint")?.textContent ?? ""`;
 const ROWS = `document.querySelectorAll(".jobscroll li").length`;
 const SCROLLER = `document.querySelector(".jobscroll")`;
