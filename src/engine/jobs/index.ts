@@ -32,6 +32,11 @@
  *   ends as failed with reason `disk` once the outcome can be written, retried like any failure (dead
  *   past its retries). Dispatch pauses meanwhile; health comes back when the outcomes that waited are
  *   written, or the folder has 1 MiB free. Nothing that could not be written is claimed as done.
+ * - a job's writes (store.writeTransactions counts them): its enqueue (shared by the enqueues of one
+ *   event-loop turn, the only one fsynced); its first stage with the log so far (a job that began
+ *   shows it after a crash); a progress flush every logFlushMs while it runs; and its end: the last
+ *   progress, the outcome and the claims of the jobs taking its place, one transaction (the claims of
+ *   one dispatch pass share one too). The outcome is committed before `finish` or a waiter hears it.
  * - log text is capped per job (start and end kept, cut on line ends, the marker says how many
  *   characters were dropped); a log flush lost to a full disk is said in the job's error.
  */

@@ -29,7 +29,7 @@ import { availableParallelism } from "node:os";
 import { dbFault, type JobHealthState } from "./faults.js";
 import { takeOwnership } from "./owner.js";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry.js";
-import type { Claimed, JobStore, StageTimesOf } from "./store.js";
+import type { Claimed, JobStore, Progress, StageTimesOf } from "./store.js";
 import {
   DEFAULT_RETENTION_DAYS,
   DEFAULT_RETRIES,
@@ -278,6 +278,42 @@ export class Scheduler extends EventEmitter {
       this.wakeIn(this.pollMs);
       return;
     }
+    const round = this.claimTogether();
+    for (const r of round.claimed) this.launch(r);
+    this.wakeForDue(round.nextDue);
+  }
+
+  /**
+   * Claims every job the limits allow (claimRound), in one write transaction with whatever `first`
+   * writes (a finished job's outcome): one commit, not one per claim. The claimed jobs hold their
+   * places in the limits when this returns; launch them after it (they are on disk as running).
+   * Nothing is claimed, and nothing is written, when no job could start.
+   */
+  private claimTogether<T>(first?: () => T): { first?: T; claimed: Running[]; nextDue: number } {
+    const claimed: Running[] = [];
+    const mayClaim = this.running.size < this.global && this.ring.length > 0;
+    if (!mayClaim) {
+      return { ...(first ? { first: first() } : {}), claimed, nextDue: Number.POSITIVE_INFINITY };
+    }
+    try {
+      return this.store.together(() => {
+        const out = first?.();
+        const nextDue = mayClaim ? this.claimRound(claimed) : Number.POSITIVE_INFINITY;
+        return { ...(first ? { first: out as T } : {}), claimed, nextDue };
+      });
+    } catch (e) {
+      // Rolled back: the claims did not happen.
+      for (const r of claimed) this.unreserve(r);
+      throw e;
+    }
+  }
+
+  /**
+   * The round-robin passes over the ring: claims one due job per (function, queue) per pass while
+   * the limits have room, reserving its place (pushed to `claimed`). Returns the earliest not-before
+   * of the keys whose jobs are not due yet (infinity: none).
+   */
+  private claimRound(claimed: Running[]): number {
     let nextDue = Number.POSITIVE_INFINITY;
     let progress = true;
     while (progress && this.running.size < this.global && this.ring.length > 0) {
@@ -293,9 +329,9 @@ export class Scheduler extends EventEmitter {
           this.cursor++;
           continue;
         }
-        const claimed = this.store.claimNext(fn, queue);
-        if (claimed) {
-          this.run(claimed);
+        const c = this.store.claimNext(fn, queue);
+        if (c) {
+          claimed.push(this.reserve(c));
           progress = true;
           this.cursor++;
           continue;
@@ -311,7 +347,11 @@ export class Scheduler extends EventEmitter {
         }
       }
     }
-    // Woken by enqueues and finished jobs; the timer covers retry backoffs coming due.
+    return nextDue;
+  }
+
+  /** Woken by enqueues and finished jobs; the timer covers retry backoffs coming due. */
+  private wakeForDue(nextDue: number): void {
     const wait = Number.isFinite(nextDue) ? Math.max(1, nextDue - this.store.now()) : this.pollMs;
     this.wakeIn(Math.min(wait, this.pollMs), Number.isFinite(nextDue));
   }
@@ -339,20 +379,38 @@ export class Scheduler extends EventEmitter {
 
   // ------------------------------------------------------------------ running one job
 
-  private run(claimed: Claimed): void {
-    const { job, seq } = claimed;
-    const controller = new AbortController();
+  /** A claimed job takes its place in the limits (not started yet: see launch). */
+  private reserve(claimed: Claimed): Running {
+    const { job } = claimed;
     this.perFn.set(job.function, (this.perFn.get(job.function) ?? 0) + 1);
     this.perQueue[job.queue]++;
-    const entry = { claimed, controller } as Running;
+    const entry = { claimed, controller: new AbortController() } as Running;
     this.running.set(job.id, entry);
+    return entry;
+  }
+
+  /** A job leaves its place in the limits (it ended, or its claim was rolled back). */
+  private unreserve(entry: Running): void {
+    const { job } = entry.claimed;
+    if (this.running.get(job.id) !== entry) return;
+    this.running.delete(job.id);
+    this.perQueue[job.queue]--;
+    const n = (this.perFn.get(job.function) ?? 1) - 1;
+    if (n === 0) this.perFn.delete(job.function);
+    else this.perFn.set(job.function, n);
+  }
+
+  /** Runs a claimed job whose claim is committed. */
+  private launch(entry: Running): void {
+    const { job, seq } = entry.claimed;
     const ctx: JobContext = {
-      signal: controller.signal,
-      attempt: claimed.attempt,
+      signal: entry.controller.signal,
+      attempt: entry.claimed.attempt,
       stage: (stage: HandlerStage, at?: number) => {
         this.bufferStage(seq, stage, at ?? this.store.now());
         // The first stage is written at once, with the log so far: a job that began its work shows
-        // it, also after a crash. The others wait for the next flush (at the latest, the job's end).
+        // it, also after a crash. The others wait for the next flush (at the latest, the job's end,
+        // written with its outcome).
         if (!entry.staged) {
           entry.staged = true;
           this.flushLogs();
@@ -376,12 +434,21 @@ export class Scheduler extends EventEmitter {
     }
   }
 
+  /**
+   * Records a job's end: its buffered progress, its outcome and the claims of the jobs that may take
+   * its place, in one write transaction. The outcome is committed (on disk, survives a kill -9)
+   * before anyone hears of it (the `finish` event, waiters).
+   */
   private complete(entry: Running, outcome: JobOutcome): void {
     const { job, seq } = entry.claimed;
+    // Its place is free for the claims made with its outcome.
+    this.unreserve(entry);
     let after: JobRecord | undefined;
+    let claimed: Running[] = [];
+    let nextDue: number | undefined;
     try {
-      this.flushLogs();
       if (entry.abortedFor === "shutdown") {
+        this.flushLogs();
         this.store.requeueInterrupted(seq, this.maxAttempts(job.function, job.invocation));
       } else {
         if (entry.abortedFor === "cancel") {
@@ -390,9 +457,25 @@ export class Scheduler extends EventEmitter {
         } else if (entry.unwritten) {
           outcome = diskOutcome(entry.unwritten);
         }
+        const progress = this.takeProgress();
         try {
-          after = this.store.finish(seq, outcome, this.retryPolicy(job.function))?.record;
+          // Claims only when pump() would claim: not while stopping, halted or waiting for room.
+          const claim =
+            !this.stopping && !this.halted && this.pendingOutcomes.size === 0 && this.store.health.get().ok;
+          const finish = () => this.store.finish(seq, outcome, this.retryPolicy(job.function), progress);
+          if (claim) {
+            const round = this.claimTogether(finish);
+            after = round.first?.record;
+            claimed = round.claimed;
+            nextDue = round.nextDue;
+          } else {
+            after = finish()?.record;
+          }
+          // (before the `finish` event: a follower gets the last text, then the end)
+          this.emitLog(progress, entry);
         } catch (e) {
+          // The progress of other running jobs written with it is lost too: they are stopped.
+          this.progressLost(progress, e, true);
           if (dbFault(e) !== "disk") throw e;
           // Its record is incomplete whatever the handler said: it is retried once it can be written.
           const why = entry.unwritten ?? `its outcome (${(e as Error).message})`;
@@ -403,12 +486,6 @@ export class Scheduler extends EventEmitter {
     } catch (e) {
       // The job stays `running` in the database; the next start's recovery requeues it.
       if (!dbFault(e)) this.onError(e);
-    } finally {
-      this.running.delete(job.id);
-      this.perQueue[job.queue]--;
-      const n = (this.perFn.get(job.function) ?? 1) - 1;
-      if (n === 0) this.perFn.delete(job.function);
-      else this.perFn.set(job.function, n);
     }
     if (!this.pendingOutcomes.has(seq)) {
       try {
@@ -418,7 +495,11 @@ export class Scheduler extends EventEmitter {
       }
       if (after) this.finished(after);
     }
-    this.schedulePump();
+    for (const r of claimed) this.launch(r);
+    // The claims made with the outcome were this turn's pump; otherwise (or when the job went back
+    // in the queue, its key maybe back in the ring only now) one comes.
+    if (nextDue === undefined || after?.status === "queued") this.schedulePump();
+    else this.wakeForDue(nextDue);
   }
 
   private finished(after: JobRecord): void {
@@ -535,45 +616,45 @@ export class Scheduler extends EventEmitter {
     this.logTimer.unref();
   }
 
-  /** Writes every buffered log text and stage time in one transaction. */
-  private flushLogs(): void {
+  /** Takes every buffered log text and stage time out of the buffers (undefined: none). */
+  private takeProgress(): Progress | undefined {
     if (this.logTimer) {
       clearTimeout(this.logTimer);
       this.logTimer = null;
     }
-    if (this.logBuffer.size === 0 && this.stageBuffer.size === 0) return;
-    const entries = [...this.logBuffer].map(([seq, parts]): [number, string] => [seq, parts.join("")]);
+    if (this.logBuffer.size === 0 && this.stageBuffer.size === 0) return undefined;
+    const logs = [...this.logBuffer].map(([seq, parts]): [number, string] => [seq, parts.join("")]);
     const stages = [...this.stageBuffer];
     this.logBuffer.clear();
     this.stageBuffer.clear();
     this.logBufferSize = 0;
+    return { logs, stages };
+  }
+
+  /** Writes every buffered log text and stage time in one transaction. */
+  private flushLogs(): void {
+    const progress = this.takeProgress();
+    if (!progress) return;
     try {
-      this.store.recordProgress(entries, stages);
-      if (entries.length > 0 && this.listenerCount("log") > 0) this.emitLog(entries);
+      this.store.recordProgress(progress.logs, progress.stages);
+      this.emitLog(progress);
     } catch (e) {
-      const lostLog = new Map(entries);
-      const lostStages = new Map(stages);
-      const jobs = [...this.running.values()].filter(
-        (r) => lostLog.has(r.claimed.seq) || lostStages.has(r.claimed.seq),
-      );
-      const what = (r: Running) => {
-        const parts: string[] = [];
-        const times = lostStages.get(r.claimed.seq);
-        if (times) parts.push(...Object.keys(times).map((s) => `its stage ${s}`));
-        const text = lostLog.get(r.claimed.seq);
-        if (text !== undefined) parts.push(`${text.length} characters of its log`);
-        return parts.join(", ");
-      };
-      const stopped = jobs.map((r) => this.unwritable(r, what(r), e));
-      if (!stopped.includes(true) && !dbFault(e)) this.onError(e);
+      this.progressLost(progress, e);
     }
   }
 
-  /** `log` with [job id, text] of what was just written, for logs that follow live (the API's follow). */
-  private emitLog(entries: [seq: number, text: string][]): void {
+  /**
+   * `log` with [job id, text] of what was just written, for logs that follow live (the API's
+   * follow). `ended`: a job whose end was written with it (it has left `running` by then).
+   */
+  private emitLog(progress: Progress | undefined, ended?: Running): void {
+    if (!progress || this.listenerCount("log") === 0) return;
+    const logs = [...progress.logs];
+    if (logs.length === 0) return;
     const ids = new Map<number, string>();
     for (const r of this.running.values()) ids.set(r.claimed.seq, r.claimed.job.id);
-    const written = entries.flatMap(([seq, text]): [string, string][] => {
+    if (ended) ids.set(ended.claimed.seq, ended.claimed.job.id);
+    const written = logs.flatMap(([seq, text]): [string, string][] => {
       const id = ids.get(seq);
       return id === undefined ? [] : [[id, text]];
     });
@@ -582,6 +663,28 @@ export class Scheduler extends EventEmitter {
     } catch (e) {
       this.onError(e); // a listener's bug must not look like a failed write of the log
     }
+  }
+
+  /**
+   * A write of buffered progress failed: the running jobs whose text or stage times it held are
+   * stopped when the database cannot be written (see unwritable). `quiet`: the caller reports `e`.
+   */
+  private progressLost(progress: Progress | undefined, e: unknown, quiet = false): void {
+    const lostLog = new Map(progress?.logs ?? []);
+    const lostStages = new Map(progress?.stages ?? []);
+    const jobs = [...this.running.values()].filter(
+      (r) => lostLog.has(r.claimed.seq) || lostStages.has(r.claimed.seq),
+    );
+    const what = (r: Running) => {
+      const parts: string[] = [];
+      const times = lostStages.get(r.claimed.seq);
+      if (times) parts.push(...Object.keys(times).map((s) => `its stage ${s}`));
+      const text = lostLog.get(r.claimed.seq);
+      if (text !== undefined) parts.push(`${text.length} characters of its log`);
+      return parts.join(", ");
+    };
+    const stopped = jobs.map((r) => this.unwritable(r, what(r), e));
+    if (!quiet && !stopped.includes(true) && !dbFault(e)) this.onError(e);
   }
 
   private sweep(): void {

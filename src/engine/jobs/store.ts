@@ -105,6 +105,13 @@ export class JobStore {
   private readonly claimTx;
   private readonly finishTx;
   private readonly appendTx;
+  private readonly togetherTx;
+  /**
+   * Write transactions of the job path committed so far (enqueues, claims, progress, outcomes,
+   * requeues; outermost ones only, what is nested in one is part of it): what a job costs the
+   * database. Tests read it.
+   */
+  writeTransactions = 0;
 
   private constructor(db: Database.Database, opts: JobStoreOptions) {
     this.db = db;
@@ -115,15 +122,21 @@ export class JobStore {
     this.st = prepare(db);
     this.claimTx = db.transaction((fn: string, queue: Queue) => this.claimBody(fn, queue));
     this.finishTx = db.transaction(
-      (seq: number, outcome: JobOutcome, policy: { retries: number; backoff: Backoff }) =>
-        this.finishBody(seq, outcome, policy),
-    );
-    this.appendTx = db.transaction(
-      (entries: Iterable<[number, string]>, stages: Iterable<[number, StageTimesOf]>) => {
-        for (const [seq, text] of entries) this.logs.append(seq, text);
-        for (const [seq, t] of stages) this.st.stageTimes.run({ ...NO_STAGES, ...t, seq });
+      (
+        seq: number,
+        outcome: JobOutcome,
+        policy: { retries: number; backoff: Backoff },
+        progress: Progress | undefined,
+      ) => {
+        if (progress) this.progressBody(progress.logs, progress.stages);
+        return this.finishBody(seq, outcome, policy);
       },
     );
+    this.appendTx = db.transaction(
+      (entries: Iterable<[number, string]>, stages: Iterable<[number, StageTimesOf]>) =>
+        this.progressBody(entries, stages),
+    );
+    this.togetherTx = db.transaction(<T>(fn: () => T): T => fn());
   }
 
   static open(opts: JobStoreOptions): JobStore {
@@ -142,7 +155,24 @@ export class JobStore {
    * the outermost commit is fsynced, so enqueues made inside survive even a power loss once it returns.
    */
   transaction<T>(fn: () => T): T {
-    return this.guard(() => durableTransaction(this.db, this.durability, fn), true);
+    return this.write(() => durableTransaction(this.db, this.durability, fn));
+  }
+
+  /**
+   * Runs `fn` in one write transaction whose commit is not fsynced (it survives a kill -9, as every
+   * progress write does): how the scheduler makes a job's outcome and the next job's claim one write.
+   * Inside another transaction it is a savepoint of it.
+   */
+  together<T>(fn: () => T): T {
+    return this.write(() => this.togetherTx.immediate(fn) as T);
+  }
+
+  /** A write through `guard`, counted in writeTransactions when it is not nested in another one. */
+  private write<T>(fn: () => T, showsWritable = true): T {
+    const outer = !this.db.inTransaction;
+    const r = this.guard(fn, showsWritable);
+    if (outer) this.writeTransactions++;
+    return r;
   }
 
   /**
@@ -186,10 +216,7 @@ export class JobStore {
    * for them to survive a power loss as enqueueMany's do. The scheduler may start them meanwhile.
    */
   enqueueManyUnsynced(inputs: readonly EnqueueInput[]): EnqueueResult[] {
-    const out = this.guard(
-      () => this.db.transaction(() => inputs.map((i) => this.insert(i))).immediate(),
-      true,
-    );
+    const out = this.write(() => this.db.transaction(() => inputs.map((i) => this.insert(i))).immediate());
     for (const i of inputs) this.notify(i.function, i.queue ?? "lambda");
     return out;
   }
@@ -266,7 +293,7 @@ export class JobStore {
 
   /** Marks the oldest due job of (fn, queue) running and opens its attempt; undefined when none is due. */
   claimNext(fn: string, queue: Queue): Claimed | undefined {
-    return this.guard(() => this.claimTx.immediate(fn, queue));
+    return this.write(() => this.claimTx.immediate(fn, queue), false);
   }
 
   private claimBody(fn: string, queue: Queue): Claimed | undefined {
@@ -290,7 +317,7 @@ export class JobStore {
 
   /** Appends buffered log text of several jobs in one transaction. */
   appendLogs(entries: Iterable<[seq: number, text: string]>): void {
-    this.guard(() => this.appendTx(entries, []), true);
+    this.write(() => this.appendTx(entries, []));
   }
 
   /**
@@ -301,20 +328,28 @@ export class JobStore {
     entries: Iterable<[seq: number, text: string]>,
     stages: Iterable<[seq: number, times: StageTimesOf]>,
   ): void {
-    this.guard(() => this.appendTx(entries, stages), true);
+    this.write(() => this.appendTx(entries, stages));
+  }
+
+  private progressBody(entries: Iterable<[number, string]>, stages: Iterable<[number, StageTimesOf]>): void {
+    for (const [seq, text] of entries) this.logs.append(seq, text);
+    for (const [seq, t] of stages) this.st.stageTimes.run({ ...NO_STAGES, ...t, seq });
   }
 
   /**
    * Ends an attempt: applies the retry rule (retry.ts), records the outcome in the job and in its
    * attempt's history, and creates the delegated job if the outcome asks for one, all in one
    * transaction. Returns the job's new status, or undefined if the job was deleted meanwhile.
+   * `progress`: buffered log text and stage times (of any running jobs) written first, in the same
+   * transaction (what recordProgress would write): a job's last progress and its outcome are one write.
    */
   finish(
     seq: number,
     outcome: JobOutcome,
     policy: { retries: number; backoff: Backoff },
+    progress?: Progress,
   ): { status: JobStatus; record: JobRecord; delegatedTo?: string } | undefined {
-    return this.guard(() => this.finishTx.immediate(seq, outcome, policy), true);
+    return this.write(() => this.finishTx.immediate(seq, outcome, policy, progress));
   }
 
   private finishBody(
@@ -380,26 +415,28 @@ export class JobStore {
    * when its cycle has attempts left (`maxAttempts`), dead otherwise.
    */
   requeueInterrupted(seq: number, maxAttempts: number): JobStatus | undefined {
-    return this.guard(() =>
-      this.db
-        .transaction(() => {
-          const row = this.st.bySeq.get(seq);
-          if (row?.status !== "running") return undefined;
-          const now = this.now();
-          const status: JobStatus = row.cycle_attempts < maxAttempts ? "queued" : "dead";
-          this.st.interrupt.run(status, now, status === "dead" ? now : null, seq);
-          this.closeAttempt(
-            seq,
-            row.attempts,
-            now,
-            "failed",
-            "interrupted",
-            null,
-            "the engine stopped during the job",
-          );
-          return status;
-        })
-        .immediate(),
+    return this.write(
+      () =>
+        this.db
+          .transaction(() => {
+            const row = this.st.bySeq.get(seq);
+            if (row?.status !== "running") return undefined;
+            const now = this.now();
+            const status: JobStatus = row.cycle_attempts < maxAttempts ? "queued" : "dead";
+            this.st.interrupt.run(status, now, status === "dead" ? now : null, seq);
+            this.closeAttempt(
+              seq,
+              row.attempts,
+              now,
+              "failed",
+              "interrupted",
+              null,
+              "the engine stopped during the job",
+            );
+            return status;
+          })
+          .immediate(),
+      false,
     );
   }
 
@@ -627,6 +664,12 @@ export class JobStore {
 
 /** Stage times of one job, as the scheduler buffers them. */
 export type StageTimesOf = Partial<Record<HandlerStage, number>>;
+
+/** Buffered log text and stage times of running jobs, by job seq (see recordProgress). */
+export interface Progress {
+  logs: Iterable<[seq: number, text: string]>;
+  stages: Iterable<[seq: number, times: StageTimesOf]>;
+}
 
 const NO_STAGES: Record<HandlerStage, null> = {
   image_ready: null,

@@ -215,6 +215,28 @@ test("a job's first stage is written at once with its log; later stages wait for
   ]);
 });
 
+test("two writes per short job: its first stage; its progress, outcome and the next claim together", async () => {
+  const store = openStore();
+  const handler: JobHandler = async (_job, ctx) => {
+    ctx.stage("image_ready");
+    ctx.log("hello\n");
+    ctx.stage("stage_out");
+    return { status: "succeeded" };
+  };
+  const ids = store
+    .enqueueMany(Array.from({ length: 8 }, (_, i) => ({ function: "f", trigger: obj(`k${i}`) })))
+    .map((r) => r.id);
+  const before = store.writeTransactions;
+  const s = scheduler(store, handler, { concurrency: 1, logFlushMs: 60_000 });
+  s.start();
+  for (const id of ids) assert.equal((await s.wait(id)).status, "succeeded");
+  await s.stop();
+  // the first claim; per job its first stage (written at once) and its end with the next claim (the
+  // last one finds none)
+  assert.equal(store.writeTransactions - before, 2 * ids.length + 1);
+  for (const id of ids) assert.equal(store.log(id), "hello\n");
+});
+
 test("async failures retry with backoff then dead-letter; redrive runs them again", async () => {
   const store = openStore();
   let calls = 0;
