@@ -14,6 +14,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import {
   existsSync,
+  lstat,
   lstatSync,
   mkdir,
   mkdirSync,
@@ -24,6 +25,7 @@ import {
   renameSync,
   rmdirSync,
   rmSync,
+  type Stats,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -255,6 +257,30 @@ function lstatOrNull(p: string) {
   }
 }
 
+/**
+ * lstat of each path on the thread pool, one promise for them all: null when it does not exist,
+ * undefined for any other error (ENOTDIR, ELOOP ... on a path choosePath may never ask about: it
+ * looks again itself if it does, and meets the error as before).
+ */
+function lstatAll(paths: readonly string[]): Promise<(Stats | null | undefined)[]> {
+  return new Promise((resolve) => {
+    const out: (Stats | null | undefined)[] = new Array(paths.length);
+    let left = paths.length;
+    paths.forEach((p, i) => {
+      lstat(p, (e, st) => {
+        out[i] = e ? (e.code === "ENOENT" ? null : undefined) : st;
+        if (--left === 0) resolve(out);
+      });
+    });
+  });
+}
+
+/** What choosePath learnt from the disk ahead, by path relative to the data dir (see probePaths). */
+type Probed = ReadonlyMap<string, Stats | null>;
+
+/** Folders known to be folders kept at most (see knownDirs); past it the set starts again. */
+const KNOWN_DIRS_MAX = 10_000;
+
 export class Backend {
   readonly buckets = new Map<string, BucketState>();
   readonly uploads = new Map<string, UploadMeta>();
@@ -294,6 +320,17 @@ export class Backend {
    * callback has not run). Readers open that temp file; once it is gone the rename has landed.
    */
   private readonly moving = new Map<string, string>();
+  /**
+   * PUTs waiting for lstat of their key's paths (probePaths): the paths each looks at, and whether
+   * this store changed one of them on disk meanwhile (then its answers are not used).
+   */
+  private readonly probing = new Set<{ paths: ReadonlySet<string>; stale: boolean }>();
+  /**
+   * Folders under the buckets this store has seen to be folders (not files, not links): the store
+   * only removes one when it empties it (removeFile, deleteBucket), so a PUT under it need not lstat
+   * it again.
+   */
+  private readonly knownDirs = new Set<string>();
 
   /**
    * Set in a dry replay (fsck): the disk is not touched, and moves still to be redone are noted
@@ -644,6 +681,7 @@ export class Backend {
     if (b.objects.size > 0) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
     this.buckets.delete(name);
     // The folder goes too unless a person put files of their own there.
+    for (const d of this.knownDirs) if (d.startsWith(name + sep)) this.knownDirs.delete(d);
     rmSync(join(this.dataDir, name, ".DS_Store"), { force: true });
     try {
       rmdirSync(join(this.dataDir, name));
@@ -729,7 +767,7 @@ export class Backend {
    * a safe file name and it clashes with nothing (key "a" and key "a/b" cannot both be plain paths);
    * otherwise a hashed path under .scar-store/keys. Never returns a path outside the data dir.
    */
-  private choosePath(b: BucketState, key: string): string {
+  private choosePath(b: BucketState, key: string, probed?: Probed): string {
     const existing = b.objects.get(key);
     if (existing) return existing.path;
     const segments = key.split("/");
@@ -742,16 +780,77 @@ export class Backend {
     for (const seg of segments.slice(0, -1)) {
       dir = join(dir, seg);
       if (this.reservedFiles.has(dir)) return hashed();
-      const st = lstatOrNull(join(this.dataDir, dir));
+      if (this.knownDirs.has(dir)) continue;
+      const st = this.lstatRel(dir, probed);
       if (st && !st.isDirectory()) return hashed();
+      if (st) this.knowDir(dir);
     }
     const rel = join(dir, segments[segments.length - 1]!);
     if (this.reservedDirs.has(rel)) return hashed();
     // A plain path names one key, so a path reserved or still being moved into belongs to this key.
     if (this.reservedFiles.has(rel) || this.fileSteps.has(rel)) return rel;
-    if (lstatOrNull(join(this.dataDir, rel))) return hashed();
+    if (this.lstatRel(rel, probed)) return hashed();
     if (!this.abs(rel).startsWith(this.dataDir + sep)) return hashed();
     return rel;
+  }
+
+  /** lstat of a path relative to the data dir: as probed ahead if it was, else now. */
+  private lstatRel(rel: string, probed: Probed | undefined): Stats | null {
+    const st = probed?.get(rel);
+    return st !== undefined ? st : lstatOrNull(this.abs(rel));
+  }
+
+  /**
+   * The paths choosePath would lstat for a new key with a plain path (its folders not known to be
+   * folders, and the path itself); undefined when it needs none: the key exists, or its name needs a
+   * hashed path.
+   */
+  private plainPathProbes(b: BucketState, key: string): string[] | undefined {
+    if (b.objects.has(key)) return undefined;
+    const segments = key.split("/");
+    if (!segments.every(isSafeSegment) || Buffer.byteLength(key) > 1024) return undefined;
+    const paths: string[] = [];
+    let dir = b.name;
+    for (const seg of segments.slice(0, -1)) {
+      dir = join(dir, seg);
+      if (!this.knownDirs.has(dir)) paths.push(dir);
+    }
+    paths.push(join(dir, segments[segments.length - 1]!));
+    return paths;
+  }
+
+  /**
+   * lstat of the paths a new key's choosePath needs (plainPathProbes), on the thread pool rather than
+   * the event loop's thread. Undefined when this store changed one of those paths
+   * on disk meanwhile (a rename landed, a file or folder was removed): choosePath then looks again,
+   * at once. Whatever else it checks (the index, reserved paths) it checks when it runs.
+   */
+  private async probePaths(paths: readonly string[]): Promise<Probed | undefined> {
+    const watch = { paths: new Set(paths), stale: false };
+    this.probing.add(watch);
+    try {
+      const stats = await lstatAll(paths.map((p) => this.abs(p)));
+      if (watch.stale) return undefined;
+      const probed = new Map<string, Stats | null>();
+      paths.forEach((p, i) => {
+        if (stats[i] !== undefined) probed.set(p, stats[i]!);
+      });
+      return probed;
+    } finally {
+      this.probing.delete(watch);
+    }
+  }
+
+  /** This store changed these paths on disk: answers probed for them meanwhile are not used. */
+  private touched(paths: readonly string[]): void {
+    for (const p of paths) this.knownDirs.delete(p);
+    if (this.probing.size === 0) return;
+    for (const w of this.probing) if (paths.some((p) => w.paths.has(p))) w.stale = true;
+  }
+
+  private knowDir(rel: string): void {
+    if (this.knownDirs.size >= KNOWN_DIRS_MAX) this.knownDirs.clear();
+    this.knownDirs.add(rel);
   }
 
   /**
@@ -812,13 +911,21 @@ export class Backend {
           const to = this.abs(rel);
           const done = (e: NodeJS.ErrnoException | null) => {
             if (this.moving.get(rel) === tmp) this.moving.delete(rel);
+            this.touched([rel]);
             if (e) reject(e);
             else resolve();
           };
           rename(from, to, (e) => {
             // The folder is usually there already: creating it only when the rename says so saves a call.
             if (e?.code !== "ENOENT") return done(e);
-            mkdir(dirname(to), { recursive: true }, (e2) => (e2 ? done(e2) : rename(from, to, done)));
+            mkdir(dirname(to), { recursive: true }, (e2) => {
+              // folders made (maybe): what was probed of them is stale
+              const made: string[] = [];
+              for (let d = dirname(rel); d !== "." && d !== ""; d = dirname(d)) made.push(d);
+              this.touched(made);
+              if (e2) done(e2);
+              else rename(from, to, done);
+            });
           });
         }),
     );
@@ -838,6 +945,7 @@ export class Backend {
 
   /** Removes a file and the folders it leaves empty (up to its bucket or key-hash folder). */
   private removeFile(rel: string): void {
+    this.touched([rel]);
     try {
       unlinkSync(this.abs(rel));
     } catch (e) {
@@ -851,6 +959,7 @@ export class Backend {
       } catch {
         break;
       }
+      this.touched([d]);
     }
   }
 
@@ -943,13 +1052,19 @@ export class Backend {
     /** `tmp` came from durableTempPath(): its name is on disk already */
     tempNameDurable = false,
   ): Promise<ObjectMeta> {
-    const b = this.bucket(bucket);
+    let b = this.bucket(bucket);
+    // A new key's plain path is looked at on the thread pool first (existing keys need no disk).
+    const paths = this.plainPathProbes(b, o.key);
+    const probes = paths ? await this.probePaths(paths) : undefined;
+    const now = this.bucket(bucket);
+    const probed = now === b && probes ? probes : undefined;
+    b = now;
     // Checked in the same tick as the record is queued: no other write to the key can come between.
     if (condition) {
       if (this.writesInFlight.has(keyId(bucket, o.key))) throw conflictError(o.key);
       checkWriteCondition(condition, o.key, b.objects.get(o.key));
     }
-    const path = this.choosePath(b, o.key);
+    const path = this.choosePath(b, o.key, probed);
     // Not `{ ...o, path, mtime }`: V8 (Node 20) gives each object made by a spread plus new fields a
     // hidden class of its own, ~360 bytes more per indexed object (880 vs 518 B in a 20,000-object
     // test): 7 MiB of an engine's heap after 10,000 files in and out.
