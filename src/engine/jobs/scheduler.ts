@@ -298,12 +298,16 @@ export class Scheduler extends EventEmitter {
     try {
       return this.store.together(() => {
         const out = first?.();
-        const nextDue = mayClaim ? this.claimRound(claimed) : Number.POSITIVE_INFINITY;
+        const nextDue = this.claimRound(claimed);
         return { ...(first ? { first: out as T } : {}), claimed, nextDue };
       });
     } catch (e) {
-      // Rolled back: the claims did not happen.
-      for (const r of claimed) this.unreserve(r);
+      // Rolled back: the claims did not happen, and their jobs are queued again (their keys back in
+      // the ring, which the round may have left thinking they had no more).
+      for (const r of claimed) {
+        this.unreserve(r);
+        this.addKey(r.claimed.job.function, r.claimed.job.queue);
+      }
       throw e;
     }
   }
