@@ -94,9 +94,12 @@ const LATE_MS = 5 * 60_000;
  */
 async function awsLog(target: AwsTarget, fn: string, flags: LogFlags): Promise<void> {
   if (!(await target.get(fn))) throw new CliError(`Unable to find the function '${fn}'`);
+  // loaded here: log-group.ts loads the CloudWatch Logs SDK, which only the aws target needs
+  const { RequestLines } = await import("../../targets/aws/log-group.js");
   const q = {
     ...(flags.logStreamName ? { stream: flags.logStreamName } : {}),
-    ...(flags.requestId ? { requestId: flags.requestId } : {}),
+    // one filter for every poll: a request's START and REPORT may come in different ones
+    ...(flags.requestId ? { request: new RequestLines(flags.requestId) } : {}),
     ...(flags.follow ? { seen: new Map<string, number>() } : {}),
   };
   let { text, last } = await target.logText(fn, q);

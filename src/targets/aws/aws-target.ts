@@ -45,8 +45,8 @@ import {
   deleteLogGroup,
   ensureLogGroup,
   logGroupName,
+  RequestLines,
   readLogEvents,
-  requestLines,
 } from "./log-group.js";
 import { addTrigger, bucketState, ensureBucket, ensureFolder, removeTriggers } from "./s3-triggers.js";
 import { type Pace, REAL_PACE } from "./wait.js";
@@ -707,10 +707,18 @@ export class AwsTarget implements Target {
    * The function's whole log (one stream with `stream`), or one request's lines (SCAR's `-ri`).
    * `seen` (for `--follow`): the events already shown, by CloudWatch's eventId with their time;
    * those are left out, the new ones added, and those older than `startTime` forgotten.
+   * `request` (for `--follow -ri`): the request's filter kept from one call to the next, so that a
+   * request whose lines arrive in two polls is found; made afresh from `requestId` otherwise.
    */
   async logText(
     name: string,
-    q: { stream?: string; requestId?: string; startTime?: number; seen?: Map<string, number> } = {},
+    q: {
+      stream?: string;
+      requestId?: string;
+      request?: RequestLines;
+      startTime?: number;
+      seen?: Map<string, number>;
+    } = {},
   ): Promise<{ text: string; last: number }> {
     const c = this.clients();
     let events: Awaited<ReturnType<typeof readLogEvents>>;
@@ -736,9 +744,11 @@ export class AwsTarget implements Target {
         return true;
       });
     }
-    const text = events.map((e) => (e.message?.endsWith("\n") ? e.message : `${e.message ?? ""}\n`)).join("");
     const last = events.reduce((m, e) => Math.max(m, e.timestamp ?? 0), q.startTime ?? 0);
-    return { text: q.requestId ? requestLines(text, q.requestId) : text, last };
+    const request = q.request ?? (q.requestId ? new RequestLines(q.requestId) : undefined);
+    if (request) return { text: request.take(events), last };
+    const text = events.map((e) => (e.message?.endsWith("\n") ? e.message : `${e.message ?? ""}\n`)).join("");
+    return { text, last };
   }
 
   /**

@@ -87,14 +87,34 @@ export async function readLogEvents(
   return events.sort((a, b) => (a.timestamp ?? 0) - (b.timestamp ?? 0));
 }
 
-/** SCAR's `-ri`: the lines from the START line naming the request to the REPORT line naming it. */
-export function requestLines(text: string, requestId: string): string {
-  const out: string[] = [];
-  let inside = false;
-  for (const line of text.split(/(?<=\n)/)) {
-    if (!inside && line.startsWith("START") && line.includes(requestId)) inside = true;
-    if (inside) out.push(line);
-    if (inside && line.startsWith("REPORT") && line.includes(requestId)) inside = false;
+/**
+ * SCAR's `-ri`: the lines from the START line naming the request to the REPORT line naming it (END
+ * comes just before REPORT). Kept across reads, so that `log --follow -ri` finds a request whose
+ * lines arrive in two polls: the START of one poll opens it, the REPORT of a later one closes it.
+ * Once open, only the lines of the START's log stream count: a stream is one execution environment,
+ * which runs one request at a time, while other streams' requests interleave in the group by time.
+ */
+export class RequestLines {
+  private stream: string | undefined;
+  private inside = false;
+
+  constructor(private readonly requestId: string) {}
+
+  /** The request's lines among these events (in time order), after those taken before. */
+  take(events: readonly FilteredLogEvent[]): string {
+    const out: string[] = [];
+    for (const e of events) {
+      if (this.inside && this.stream !== undefined && e.logStreamName !== this.stream) continue;
+      const message = e.message ?? "";
+      for (const line of (message.endsWith("\n") ? message : `${message}\n`).split(/(?<=\n)/)) {
+        if (!this.inside && line.startsWith("START") && line.includes(this.requestId)) {
+          this.inside = true;
+          this.stream = e.logStreamName;
+        }
+        if (this.inside) out.push(line);
+        if (this.inside && line.startsWith("REPORT") && line.includes(this.requestId)) this.inside = false;
+      }
+    }
+    return out.join("");
   }
-  return out.join("");
 }

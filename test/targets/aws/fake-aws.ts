@@ -73,7 +73,7 @@ export interface FakeState {
   repos: Set<string>;
   /** Answers `Invoke` (the runtime's real response in the run tests). */
   invoke?: (input: Record<string, unknown>) => Record<string, unknown>;
-  logEvents: { logStreamName: string; timestamp: number; message: string }[];
+  logEvents: { logStreamName: string; timestamp: number; message: string; eventId?: string }[];
 }
 
 export function newState(): FakeState {

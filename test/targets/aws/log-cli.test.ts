@@ -35,6 +35,8 @@ interface Event {
 const events: Event[] = [];
 const jobs = new Map<string, Record<string, unknown>>();
 let filterCalls = 0;
+/** FilterLogEvents calls without a nextToken: one a poll of `--follow`. */
+let firstPages = 0;
 
 /** FilterLogEvents (awsJson1.1, X-Amz-Target Logs_20140328.*) and Batch's DescribeJobs (restJson1). */
 async function startLogsAndBatch(): Promise<void> {
@@ -48,6 +50,7 @@ async function startLogsAndBatch(): Promise<void> {
     };
     if (req.headers["x-amz-target"] === "Logs_20140328.FilterLogEvents") {
       filterCalls++;
+      if (!body.nextToken) firstPages++;
       const group = String(body.logGroupName);
       if (!events.some((e) => e.group === group))
         return send(400, {
@@ -237,4 +240,46 @@ test("log --follow prints what arrives later, once, until Ctrl-C", { timeout: 90
     assert.equal(out.split("\n").filter((l) => l === line).length, 1, line);
   assert.equal(out.split("\n").filter((l) => l.startsWith("START RequestId: r-1")).length, 1);
   assert.doesNotMatch(err, /^error:/m);
+});
+
+test("log --follow -ri finds a request whose lines come in two polls", { timeout: 90_000 }, async () => {
+  const [start, work1, ...rest] = lambdaLines("r-5", "2026/12/04/[$LATEST]eee", 7000, [
+    "r-5 at work",
+    "r-5 done",
+  ]);
+  events.push(start!, work1!);
+  const child = spawn(bin, ["log", "-n", NAME, "--follow", "-ri", "r-5"], {
+    cwd: work,
+    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir, ...env() },
+  });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  const until = async (what: string, ok: () => boolean) => {
+    while (!ok()) {
+      if (child.exitCode !== null) assert.fail(`scar exited while waiting for ${what}: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  try {
+    await until("the request's first lines", () => /following the logs/.test(err) && /r-5 at work/.test(out));
+    events.push(...rest);
+    const polls = firstPages;
+    // two whole polls after the rest arrived
+    await until("two more polls", () => firstPages > polls + 2);
+    child.kill("SIGINT");
+    assert.equal(await exited, 0, err);
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+  assert.equal(
+    out,
+    "START RequestId: r-5 Version: $LATEST\nr-5 at work\nr-5 done\nEND RequestId: r-5\nREPORT RequestId: r-5\tDuration: 1.00 ms\n",
+  );
 });

@@ -1,6 +1,7 @@
 /** run (sync with Lambda's log tail, errors, Event), ls and log on the aws target, over the client mocks. */
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, test } from "node:test";
+import { RequestLines } from "../../../src/targets/aws/log-group.js";
 import { type FakeState, fakeAws, newState } from "./fake-aws.js";
 import { type Call, fdl, type Mocks, mockAws, target } from "./fixtures.js";
 
@@ -128,4 +129,38 @@ test("log: every page in time order, one stream, one request's lines (-ri)", asy
   );
   assert.equal((await t.logText("scar-cowsay", { startTime: 6 })).text, "REPORT RequestId: r-2\n");
   assert.ok(calls.filter((c) => c.command === "FilterLogEvents").length >= 3, "all pages read");
+});
+
+test("log --follow -ri: a request whose lines come in two polls, other streams' lines left out", async () => {
+  const ev = (stream: string, timestamp: number, message: string) => ({
+    logStreamName: stream,
+    timestamp,
+    message,
+    eventId: `${stream}-${timestamp}`,
+  });
+  s.logEvents = [
+    ev("a", 1, "START RequestId: r-1 Version: $LATEST\n"),
+    ev("a", 2, "REPORT RequestId: r-1\n"),
+    ev("b", 3, "START RequestId: r-7 Version: $LATEST\n"),
+    ev("b", 4, "converting\n"),
+  ];
+  const { t } = target();
+  // as `scar log --follow -ri r-7` polls: one filter and one seen-map for every poll
+  const q = { request: new RequestLines("r-7"), seen: new Map<string, number>() };
+  const first = await t.logText("scar-cowsay", q);
+  assert.equal(first.text, "START RequestId: r-7 Version: $LATEST\nconverting\n");
+  // the rest arrives, with a concurrent request's lines of another stream in between
+  s.logEvents.push(
+    ev("c", 5, "START RequestId: r-8 Version: $LATEST\n"),
+    ev("b", 5, "done\nEND RequestId: r-7\n"),
+    ev("c", 6, "not r-7's\n"),
+    ev("b", 7, "REPORT RequestId: r-7\tDuration: 3.00 ms\n"),
+    ev("b", 8, "after the request\n"),
+  );
+  const second = await t.logText("scar-cowsay", { ...q, startTime: first.last });
+  assert.equal(second.text, "done\nEND RequestId: r-7\nREPORT RequestId: r-7\tDuration: 3.00 ms\n");
+  assert.equal(second.last, 8);
+  // a later poll shows nothing more of it
+  s.logEvents.push(ev("b", 9, "START RequestId: r-9 Version: $LATEST\n"));
+  assert.equal((await t.logText("scar-cowsay", { ...q, startTime: second.last })).text, "");
 });
