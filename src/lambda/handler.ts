@@ -77,7 +77,8 @@ export async function handleInvocation(inv: Invocation, ctx: HandlerContext): Pr
       return undefined;
     }
     const message = delegatedMessage(fn.name, jobId);
-    log.info(message);
+    // SCAR's log has it on three lines, like the response
+    log.infoLines(message);
     return {
       kind: "response",
       payload: lambdaResponse({

@@ -24,11 +24,21 @@ export class SupervisorLog {
     this.write("ERROR", msg);
   }
 
-  private write(level: Level, msg: string): void {
+  /**
+   * A message of the supervisor's own written on several lines, as faas-supervisor's logging writes
+   * it (SCAR's "Job delegated to batch." notice and the command that follows it). Only for text
+   * the supervisor composes: each line is still escaped alone, only the message's own breaks stay.
+   */
+  infoLines(msg: string): void {
+    this.write("INFO", msg, true);
+  }
+
+  private write(level: Level, msg: string, keepBreaks = false): void {
     const min = ORDER[this.level as Level] ?? (this.level === "CRITICAL" ? 50 : ORDER.INFO);
     if (ORDER[level] < min) return;
     // One record, one line: a message quoting an object key or a body cannot forge the next line.
-    const line = `${timestamp(new Date())} - supervisor - ${level} - ${oneLine(msg)}`;
+    const text = keepBreaks ? msg.split("\n").map(oneLine).join("\n") : oneLine(msg);
+    const line = `${timestamp(new Date())} - supervisor - ${level} - ${text}`;
     this.lines.push(line);
     this.sink?.(line);
   }

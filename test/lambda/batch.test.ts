@@ -79,7 +79,7 @@ test("lambda-batch: a script that runs out of time uploads what it wrote, then t
   assert.equal((await l.get("batch-out", "half.txt"))?.toString(), "half\n");
   assert.match(
     logs,
-    /INFO - Job delegated to batch.\\nCheck batch logs with:\\n {2}scar log -n scar-batch -ri job-0001\n/,
+    /INFO - Job delegated to batch\.\nCheck batch logs with:\n {2}scar log -n scar-batch -ri job-0001\n/,
   );
 });
 
