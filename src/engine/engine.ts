@@ -34,7 +34,7 @@ import {
   PoolClosedError,
 } from "./environments/pool.js";
 import { withEventSourceOutput } from "./event-source.js";
-import { FunctionKeys } from "./function-keys.js";
+import { type FunctionKeyPair, FunctionKeys, newKeyPair } from "./function-keys.js";
 import { ImageStore } from "./images/index.js";
 import type { PullEvent } from "./images/pull.js";
 import {
@@ -205,6 +205,9 @@ export class Engine {
   ) {
     this.layerOwners = new LayerOwners(images, runner, log);
   }
+
+  /** Key pairs lent to functions run outside the engine (lendStoreKeys), with the timer that takes each back. */
+  private readonly lentKeys = new Map<string, NodeJS.Timeout>();
 
   static async start(opts: EngineOptions): Promise<Engine> {
     const dir = opts.dataDir;
@@ -552,7 +555,33 @@ export class Engine {
     }
   }
 
+  /**
+   * A key pair for a function run outside the engine against its store (`scar emulate`), as a
+   * deployed function gets one (function-keys.ts): limited to `buckets`, kept in memory only, and
+   * taken back after `ttlMs` (so an emulator killed on the way leaves no key pair that works) or by
+   * returnStoreKeys, whichever comes first.
+   */
+  lendStoreKeys(buckets: readonly string[], ttlMs: number): FunctionKeyPair {
+    const pair = newKeyPair("EM");
+    this.store.users.add({ ...pair, buckets: [...new Set(buckets)] });
+    const timer = setTimeout(() => this.returnStoreKeys(pair.accessKeyId), ttlMs);
+    timer.unref();
+    this.lentKeys.set(pair.accessKeyId, timer);
+    return pair;
+  }
+
+  /** Takes back a key pair lendStoreKeys gave (false: no such lent key pair; others are never touched). */
+  returnStoreKeys(accessKeyId: string): boolean {
+    const timer = this.lentKeys.get(accessKeyId);
+    if (!timer) return false;
+    clearTimeout(timer);
+    this.lentKeys.delete(accessKeyId);
+    this.store.users.remove(accessKeyId);
+    return true;
+  }
+
   async close(): Promise<void> {
+    for (const id of [...this.lentKeys.keys()]) this.returnStoreKeys(id);
     await this.scheduler.stop();
     // no job runs any more: every environment is idle, and closes (its container killed and removed)
     await this.pool.close();

@@ -54,11 +54,7 @@ export class FunctionKeys {
   ensure(name: string): FunctionKeyPair {
     const had = this.keys.get(name);
     if (had) return had;
-    const pair = {
-      // upper-case alphanumerics, as S3 access key ids are; FN tells them from the engine's own
-      accessKeyId: `SCARFN${randomBytes(8).toString("hex").toUpperCase()}`,
-      secretAccessKey: randomBytes(30).toString("base64url"),
-    };
+    const pair = newKeyPair("FN");
     this.keys.set(name, pair);
     this.save();
     return pair;
@@ -76,4 +72,15 @@ export class FunctionKeys {
   private save(): void {
     writeFileAtomic(this.path, `${JSON.stringify(Object.fromEntries(this.keys), null, 2)}\n`); // 0600
   }
+}
+
+/**
+ * A random key pair: upper-case alphanumerics as S3 access key ids are, after `SCAR` and `tag` (FN:
+ * a deployed function's, EM: one lent to `scar emulate`), which tell them from the engine's own.
+ */
+export function newKeyPair(tag: string): FunctionKeyPair {
+  return {
+    accessKeyId: `SCAR${tag}${randomBytes(8).toString("hex").toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString("base64url"),
+  };
 }

@@ -3,11 +3,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ImageStore } from "../../engine/images/index.js";
 import { Runner } from "../../engine/runtime/index.js";
+import { EMBEDDED_PROVIDERS } from "../../engine/triggers.js";
 import type { FunctionSpec } from "../../fdl/spec.js";
 import { ImageFunction } from "../../lambda/emulator/image-runtime.js";
 import { buildFunctionImage, FunctionImageError } from "../../lambda/image/builder.js";
 import type { ImageSource } from "../../lambda/image/types.js";
-import { ensureEngine, readCredentials, runningEngine } from "../../targets/local-engine.js";
+import { type EngineInfo, ensureEngine, readCredentials, runningEngine } from "../../targets/local-engine.js";
+import { OscarClient } from "../../targets/oscar-client.js";
 import { chooseFunction, printJson } from "../context.js";
 import { configuredEngine, openPrivateDataDir } from "../data-dir.js";
 import { CliError } from "../errors.js";
@@ -66,6 +68,66 @@ function readFile(path: string, flag: string): Buffer {
   return readFileSync(path);
 }
 
+/** The function's buckets on the embedded store (its inputs and outputs there), as the engine limits its key pair. */
+function embeddedBuckets(spec: FunctionSpec): string[] {
+  return [...spec.input, ...spec.output]
+    .filter((p) => EMBEDDED_PROVIDERS.has(p.storage_provider))
+    .map((p) => p.bucket);
+}
+
+/** How long a lent key pair outlives the function's timeout: the container's start and the stage-out. */
+const LEND_MARGIN_S = 300;
+
+/**
+ * A key pair of the engine's store lent for one emulated run (POST /system/store-keys): the
+ * variables the function finds it in, and its return when the run is over (else it expires).
+ */
+class LentStoreKeys {
+  private constructor(
+    private readonly client: OscarClient,
+    private readonly accessKeyId: string,
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async lend(
+    engine: EngineInfo,
+    admin: { user: string; password: string },
+    req: { buckets: string[]; ttlSeconds: number },
+  ): Promise<LentStoreKeys> {
+    const client = new OscarClient({ url: engine.api, user: admin.user, password: admin.password });
+    try {
+      const pair = await client.json<{ accessKeyId: string; secretAccessKey: string }>(
+        "POST",
+        "/system/store-keys",
+        { json: { buckets: [...new Set(req.buckets)], ttl_seconds: req.ttlSeconds } },
+      );
+      return new LentStoreKeys(client, pair.accessKeyId, {
+        AWS_ENDPOINT_URL: engine.s3,
+        AWS_ACCESS_KEY_ID: pair.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: pair.secretAccessKey,
+      });
+    } catch (err) {
+      await client.close();
+      throw new CliError(
+        `the local engine at ${engine.api} lent no store key pair for the function: ${(err as Error).message}`,
+        1,
+        "an engine older than this scar lends none: restart it with `scar engine stop` and `scar engine start`",
+      );
+    }
+  }
+
+  /** Returns the key pair; a failure only leaves it to expire. */
+  async giveBack(): Promise<void> {
+    try {
+      await this.client.send("DELETE", `/system/store-keys/${this.accessKeyId}`);
+    } catch {
+      // it expires on its own (ttl_seconds)
+    } finally {
+      await this.client.close();
+    }
+  }
+}
+
 export async function runEmulate(flags: EmulateFlags): Promise<void> {
   const kinds = [flags.s3, flags.apiEvent, flags.apiBody, flags.payload].filter((v) => v !== undefined);
   if (kinds.length > 1) throw new CliError("give one event: --s3, --api-event, --api-body or -p", 2);
@@ -87,21 +149,12 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
   // the event first: a bad one is refused before anything is built
   let event: unknown = {};
   // the function's S3 is the local engine's store: started for --s3, else used when it runs
-  const storeEnvOf = (s3Url: string): Record<string, string> => {
-    const keys = readCredentials(dataDir).s3;
-    return {
-      AWS_ENDPOINT_URL: s3Url,
-      AWS_ACCESS_KEY_ID: keys.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
-    };
-  };
-  let storeEnv: Record<string, string> = {};
+  let engine: EngineInfo | undefined;
   if (flags.s3 !== undefined) {
     const slash = flags.s3.indexOf("/");
     if (slash <= 0 || slash === flags.s3.length - 1)
       throw new CliError(`--s3: '${flags.s3}' is not BUCKET/KEY`, 2);
-    const { info } = await ensureEngine({ dataDir, config: engineCfg.config?.local, say: note });
-    storeEnv = storeEnvOf(info.s3);
+    engine = (await ensureEngine({ dataDir, config: engineCfg.config?.local, say: note })).info;
     event = s3ObjectEvent(flags.s3.slice(0, slash), flags.s3.slice(slash + 1), "us-east-1");
   } else if (flags.apiEvent !== undefined) {
     try {
@@ -120,10 +173,7 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
     }
   }
 
-  if (flags.s3 === undefined) {
-    const running = await runningEngine(dataDir);
-    if (running) storeEnv = storeEnvOf(running.s3);
-  }
+  if (flags.s3 === undefined) engine = await runningEngine(dataDir);
 
   const images = new ImageStore({ dataDir });
   const t0 = Date.now();
@@ -152,7 +202,15 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
     leaseLayers: (dirs) => images.leaseLayerDirs(dirs),
   });
   let fn: ImageFunction | undefined;
+  let store: LentStoreKeys | undefined;
   try {
+    // the function's own key pair, limited to its buckets (and the --s3 event's), never the admin's
+    if (engine)
+      store = await LentStoreKeys.lend(engine, readCredentials(dataDir).admin, {
+        buckets: [...embeddedBuckets(spec), ...(flags.s3 ? [flags.s3.slice(0, flags.s3.indexOf("/"))] : [])],
+        ttlSeconds: timeoutS + LEND_MARGIN_S,
+      });
+    const storeEnv = store?.env ?? {};
     fn = await ImageFunction.start({
       runner,
       images,
@@ -208,6 +266,7 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
     }
   } finally {
     await fn?.close();
+    await store?.giveBack();
     await runner.close();
   }
 }

@@ -5,11 +5,13 @@
  * give the same image, so a rebuild is quick), run by scar's container runtime in the Lambda emulator
  * (lambda/emulator/image-runtime.ts) with the function's memory and timeout, and sent one event:
  * - `--s3 BUCKET/KEY`: an S3 ObjectCreated event for that object of the local engine's store (started
- *   if it is not running); the function gets AWS_ENDPOINT_URL and keys of that store;
+ *   if it is not running);
  * - `--api-event FILE`: an API Gateway proxy event as written; `--api-body FILE`: a POST proxy event
  *   carrying the file base64-encoded (as `scar invoke -db` sends it);
  * - `-p JSON`: a direct payload (default `{}`).
- * Whatever the event, a running local engine's store is the function's S3 (AWS_ENDPOINT_URL and keys).
+ * Whatever the event, a running local engine's store is the function's S3: AWS_ENDPOINT_URL and a key
+ * pair the engine lends for the run (POST /system/store-keys), limited as a deployed function's is to
+ * the function's buckets there (and the --s3 event's bucket), returned at the end, else expired.
  * Prints the function's logs (START ... REPORT) on stderr and its output on stdout; `--json` prints one
  * document with both.
  */

@@ -51,6 +51,8 @@
  *        checks them, and deployed if asked (fdl.ts)
  *   GET|PUT /system/objects/<bucket>?key=              one object of the embedded store (objects.ts);
  *        a PUT to a function's input triggers it
+ *   POST /system/store-keys, DELETE /system/store-keys/<id>   a store key pair limited to some
+ *        buckets, lent for a while to a function run outside the engine (`scar emulate`; store-keys.ts)
  * The dashboard (no auth: static files, the page asks for the credentials): GET /ui/ (ui.ts)
  * scar's additions without auth:
  *   ANY  /invoke/<name>   the HTTP endpoint of functions with api_gateway (invoke.ts)
@@ -77,6 +79,7 @@ import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { getObject, putObject } from "./objects.js";
 import { addOscarSystemRoutes } from "./oscar-system.js";
 import { type ServiceDefaults, serviceJson, specFromServiceJson } from "./services.js";
+import { addStoreKeyRoutes } from "./store-keys.js";
 import { sendBase64, syncAnswer } from "./sync-answer.js";
 
 export interface ApiLimits {
@@ -528,6 +531,7 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
       requireAdminOrToken(req, admin, opts.metricsToken);
       sendText(res, 200, metricsText(engine), METRICS_CONTENT_TYPE);
     });
+  addStoreKeyRoutes(router, engine, (req) => requireAdmin(req, admin));
   return addOscarSystemRoutes(router, engine, (req) => requireAdmin(req, admin), limits.maxDefinitionBytes);
 }
 
