@@ -6,7 +6,9 @@
  * is its own ACL's business: its owner (the writer) always, the bucket owner when the object is
  * bucket-owner-read or bucket-owner-full-control, anyone signed when it is public or
  * authenticated-read. An object's ACL and tags belong to its owner (and to the bucket owner under
- * bucket-owner-full-control). A key pair with a bucket allowlist (users.ts) reaches nothing else.
+ * bucket-owner-full-control). What an unsigned request wrote (a public-read-write bucket) is owned by
+ * anonymous (users.ts ANONYMOUS): the bucket owner may delete or overwrite it but not read it, unless
+ * its ACL says so. A key pair with a bucket allowlist (users.ts) reaches nothing else.
  * Everything here reads the in-memory index: no request pays a disk read for its authorization.
  */
 import type { CannedAcl } from "./acl.js";

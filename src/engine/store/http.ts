@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Backend, RequestContext } from "./backend.js";
 import type { S3Error } from "./errors.js";
 import type { QueryParam, SigningContext } from "./sigv4.js";
-import type { Principal, StoreUser, Users } from "./users.js";
+import { ANONYMOUS, type Principal, type StoreUser, type Users } from "./users.js";
 
 export interface Ctx extends RequestContext {
   req: IncomingMessage;
@@ -24,11 +24,13 @@ export interface Ctx extends RequestContext {
 
 /**
  * The owner id to record for what the caller creates in a bucket owned by `bucketOwner`: absent
- * when it is that owner (or anonymous), which keeps journal records as they were before users.
+ * when it is that owner, which keeps journal records as they were before users; ANONYMOUS's id for
+ * an unsigned request.
  */
 export function recordedOwner(ctx: Ctx, bucketOwner: string): string | undefined {
-  const me = ctx.caller?.user.id;
-  return me === undefined || me === bucketOwner ? undefined : me;
+  // an unsigned write (a public-read-write bucket) is anonymous's, as S3 records it
+  const me = ctx.caller?.user.id ?? ANONYMOUS.id;
+  return me === bucketOwner ? undefined : me;
 }
 
 /** The caller's user, or for anonymous requests the admin (who owns what they write, as before). */

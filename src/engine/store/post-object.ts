@@ -24,6 +24,7 @@ import { validateKey } from "./keys.js";
 import { parseTaggingXml } from "./objects.js";
 import { receiveFormFile } from "./payload.js";
 import { type Credentials, verifyPostPolicy } from "./sigv4.js";
+import { ANONYMOUS } from "./users.js";
 import { xmlDocument } from "./xml.js";
 
 const MAX_FIELD_BYTES = 64 * 1024;
@@ -258,7 +259,8 @@ export async function postObject(ctx: Ctx, credentials: Credentials): Promise<vo
   let committed = false;
   try {
     let principal = "anonymous";
-    let owner: string | undefined;
+    // a form without a policy (a public-read-write bucket) writes as anonymous, as S3 records it
+    let owner: string | undefined = ANONYMOUS.id;
     let range = { min: 0, max: MAX_OBJECT_BYTES };
     if (fields.has("policy")) {
       principal = verifyPostPolicy(fields, credentials, ctx.region);
@@ -271,7 +273,7 @@ export async function postObject(ctx: Ctx, credentials: Credentials): Promise<vo
         !mayWrite(bucket, signer.user.id, admin)
       )
         throw new S3Error("AccessDenied");
-      if (signer.user.id !== bucketOwner(bucket, admin)) owner = signer.user.id;
+      owner = signer.user.id !== bucketOwner(bucket, admin) ? signer.user.id : undefined;
       const conditions = readPolicy(fields.get("policy")!, Date.now());
       const withKey = new Map(fields);
       if (fields.has("key")) withKey.set("key", fields.get("key")!.replaceAll(FILENAME, form.filename));

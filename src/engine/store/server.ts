@@ -22,7 +22,7 @@ import * as objects from "./objects.js";
 import { postObject } from "./post-object.js";
 import { type Credentials, parseQuery, percentDecode, type QueryParam, verifyRequest } from "./sigv4.js";
 import { insufficientStorage, isDiskFull, type SpaceReserve } from "./space.js";
-import { type KeyPair, Users } from "./users.js";
+import { ANONYMOUS, type KeyPair, Users } from "./users.js";
 
 /** A key pair, the user it signs for and the buckets it may use (users.ts). */
 export type StoreCredentials = KeyPair;
@@ -188,7 +188,8 @@ async function route(ctx: Ctx, credentials: Credentials): Promise<void> {
 
 /**
  * What an anonymous request may do (acl.ts): list a bucket whose ACL is public-read(-write); read an
- * object whose own ACL is public-read(-write); write into a public-read-write bucket. A bucket the
+ * object whose own ACL is public-read(-write); write into a public-read-write bucket (what it writes is
+ * anonymous's: users.ts ANONYMOUS), and read and set the ACL of what anonymous owns. A bucket the
  * engine made public (publicObjects, OSCAR's public visibility) lets anyone list and read.
  */
 function anonymousAllowed(
@@ -202,6 +203,17 @@ function anonymousAllowed(
 ): boolean {
   const b = bucket === "" ? undefined : backend.buckets.get(bucket);
   if (!b) return false;
+  // An object an anonymous writer owns: its ACL is anonymous's to read and set, as its owner's (S3's
+  // way for a bucket owner to take such an object: bucket-owner-full-control set unsigned, then a copy).
+  if (
+    (method === "PUT" || method === "GET") &&
+    key !== "" &&
+    query.length === 1 &&
+    query[0]!.name === "acl"
+  ) {
+    const o = b.objects.get(key);
+    return o !== undefined && o.owner === ANONYMOUS.id && !copy;
+  }
   if (method === "PUT" || method === "DELETE") {
     // A copy would read its source with nobody's rights: never anonymous.
     return key !== "" && anonymousCanWrite(b.acl) && query.length === 0 && !copy;

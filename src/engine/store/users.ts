@@ -27,6 +27,13 @@ export interface KeyPair {
   buckets?: readonly string[];
 }
 
+/**
+ * The owner S3 records for what an unsigned request writes (into a public-read-write bucket): S3's
+ * canonical id of anonymous requesters, not the bucket's owner. The bucket owner may still delete
+ * or overwrite such an object, but reads it, or changes its ACL, only when its ACL grants that.
+ */
+export const ANONYMOUS: StoreUser = { id: "65a011a29cdf8ec533ec3d1ccaae921c", displayName: "anonymous" };
+
 /** Who signed a request. */
 export interface Principal {
   user: StoreUser;
@@ -92,6 +99,7 @@ export class Users {
   /** The user of a canonical id (absent: the admin); an id no key pair names any more keeps its id as name. */
   user(id: string | undefined): StoreUser {
     if (id === undefined) return this.admin;
+    if (id === ANONYMOUS.id) return ANONYMOUS;
     return this.byId.get(id) ?? { id, displayName: id };
   }
 }

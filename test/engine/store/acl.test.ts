@@ -10,15 +10,18 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetBucketAclCommand,
   GetObjectAclCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
   PutBucketAclCommand,
   PutObjectAclCommand,
   PutObjectCommand,
   S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { awsEnv, run, type TestStore, withStore } from "./helpers.js";
+import { awsEnv, run, s3Error, type TestStore, withStore } from "./helpers.js";
 
 const ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers";
 let t: TestStore;
@@ -176,4 +179,70 @@ test("a bucket the engine makes public (OSCAR's visibility, MinIO's public bucke
   assert.equal(await anonymous("/minio-public/new", { method: "PUT", body: "x" }), 403, "read, not write");
   await t.store.backend.setPublicObjects("minio-public", false);
   assert.equal(await anonymous("/minio-public/result.png"), 403);
+});
+
+test("what anonymous writes is anonymous's: the bucket owner deletes it, reads it once it is granted", async () => {
+  const home = mkdtempSync(join(tmpdir(), "scar-acl-anon-"));
+  const ANON = "65a011a29cdf8ec533ec3d1ccaae921c";
+  try {
+    const env = awsEnv(home, t.store);
+    const unsigned = (...args: string[]) => run("aws", ["s3api", ...args, "--no-sign-request"], env);
+    for (const key of ["anon.txt", "anon-2.txt"]) {
+      const put = await unsigned(
+        "put-object",
+        "--bucket",
+        "dropbox",
+        "--key",
+        key,
+        "--body",
+        "/etc/hostname",
+      );
+      assert.equal(put.code, 0, put.stderr);
+    }
+    const listed = await t.s3.send(new ListObjectsV2Command({ Bucket: "dropbox", FetchOwner: true }));
+    const owner = listed.Contents?.find((o) => o.Key === "anon.txt")?.Owner;
+    assert.deepEqual(owner, { ID: ANON, DisplayName: "anonymous" });
+    // the bucket owner may not read it, nor its ACL...
+    const read = await s3Error(t.s3.send(new GetObjectCommand({ Bucket: "dropbox", Key: "anon.txt" })));
+    assert.equal(read.name, "AccessDenied");
+    const acl = await s3Error(t.s3.send(new GetObjectAclCommand({ Bucket: "dropbox", Key: "anon.txt" })));
+    assert.equal(acl.name, "AccessDenied");
+    // ...but may delete it
+    await t.s3.send(new DeleteObjectCommand({ Bucket: "dropbox", Key: "anon-2.txt" }));
+    // S3's way to take it: bucket-owner-full-control set unsigned, then a copy over itself
+    const shown = await unsigned("get-object-acl", "--bucket", "dropbox", "--key", "anon.txt");
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(JSON.parse(shown.stdout).Owner.ID, ANON);
+    const grant = await unsigned(
+      "put-object-acl",
+      "--bucket",
+      "dropbox",
+      "--key",
+      "anon.txt",
+      "--acl",
+      "bucket-owner-full-control",
+    );
+    assert.equal(grant.code, 0, grant.stderr);
+    const got = await t.s3.send(new GetObjectCommand({ Bucket: "dropbox", Key: "anon.txt" }));
+    assert.ok((await got.Body!.transformToString()).length > 0);
+    await t.s3.send(
+      new CopyObjectCommand({
+        Bucket: "dropbox",
+        Key: "anon.txt",
+        CopySource: "dropbox/anon.txt",
+        MetadataDirective: "REPLACE",
+      }),
+    );
+    const after = await t.s3.send(new ListObjectsV2Command({ Bucket: "dropbox", FetchOwner: true }));
+    const taken = after.Contents?.find((o) => o.Key === "anon.txt");
+    assert.notEqual(taken?.Owner?.ID, ANON);
+    assert.equal(
+      after.Contents?.some((o) => o.Key === "anon-2.txt"),
+      false,
+    );
+    // anonymous has no say over what it no longer owns
+    assert.equal(await anonymous("/dropbox/anon.txt?acl"), 403);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
