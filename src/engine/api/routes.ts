@@ -28,7 +28,9 @@
  *                      Files of more than maxResponseBytes in all: 500 {error}; they are still
  *                      uploaded to the function's outputs. 500 too (body: the output) when the
  *                      event, stage-in/out or the container start failed.
- *   POST /job/<name>   async; 201 {jobID}
+ *   POST /job/<name>   async; 201 {jobID}. OSCAR >= 4.1's request header `X-Delegated-Job-ID` names the
+ *                      job (a Kubernetes Job name: 400 otherwise; 409 when taken), as a delegating
+ *                      OSCAR does, which then finds it in /system/logs/<name>/<id>
  *   (/run, /job, /invoke and a retry answer 503 {error} when the job database cannot take the job:
  *   damaged, or its disk full, then with Retry-After; the error says what /health says)
  *   GET|DELETE /system/logs/<name>, GET|DELETE /system/logs/<name>/<job>
@@ -94,10 +96,14 @@ export interface ApiLimits {
 }
 
 /**
- * The OSCAR release whose API the engine answers, as /system/info's `version`: v4.0.0 has every route
- * here (presign included); 4.1's job names from X-Delegated-Job-ID are not taken.
+ * The OSCAR release whose API the engine answers, as /system/info's `version`. 4.1: what clients
+ * turn on for it is answered: the dashboard sends `expose` ports as lists (oscar-service.ts), and an
+ * OSCAR that delegates a job here names it with X-Delegated-Job-ID, then finds it in /system/logs
+ * and reads /system/status. 4.1's routes for features the engine has not (federation, the exposed
+ * services' start/stop/restart and ingress auth, PUT /system/config, quotas) answer 404 as an
+ * OSCAR without them would.
  */
-export const OSCAR_API_VERSION = "v4.0.0";
+export const OSCAR_API_VERSION = "v4.1.0";
 
 const JOB_STATUSES: readonly JobStatus[] = ["queued", "running", "succeeded", "failed", "dead"];
 
@@ -181,6 +187,32 @@ function requestedId(value: string | string[] | undefined, engine: Engine): stri
     throw new HttpError(400, `x-scar-request-id must be a lower-case UUID, not '${id}'`);
   if (engine.jobs.get(id)) throw new HttpError(409, `request id '${id}' is taken`);
   return id;
+}
+
+/**
+ * OSCAR >= 4.1's X-Delegated-Job-ID: the job's name, chosen by the OSCAR that delegates it (its own
+ * job's id), then found in /system/logs/<service>/<id>. OSCAR takes the header as the Kubernetes Job's
+ * name, so it may hold what Kubernetes allows there: a DNS subdomain (lower-case letters, digits, '-'
+ * and '.', each dot-separated part starting and ending with a letter or digit) of at most 63
+ * characters. A name Kubernetes refuses makes OSCAR answer 500 with Kubernetes' message; here 400.
+ * A name taken: 409 with Kubernetes' text (OSCAR passes that on with a 500). An empty header is none.
+ */
+function delegatedJobId(value: string | string[] | undefined, engine: Engine): string | undefined {
+  const id = Array.isArray(value) ? value[0] : value;
+  if (id === undefined || id === "") return undefined;
+  if (id.length > 63 || !DELEGATED_JOB_ID.test(id))
+    throw new HttpError(
+      400,
+      `X-Delegated-Job-ID '${id}' is not a job name: use at most 63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit`,
+    );
+  if (engine.jobs.get(id)) throw new HttpError(409, takenJobId(id));
+  return id;
+}
+
+const DELEGATED_JOB_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function takenJobId(id: string): string {
+  return `jobs.batch "${id}" already exists`;
 }
 
 /** Where a FunctionSpec field is written in a service definition (OSCAR's keys, else the `scar` object). */
@@ -366,11 +398,21 @@ export function buildRouter(engine: Engine, limits: ApiLimits, opts: RouterOptio
     })
     .on("POST", "/job/:name", async (req, res, p) => {
       const fn = invokable(req, p.name!);
+      const id = delegatedJobId(req.headers["x-delegated-job-id"], engine);
       const body = await readBody(req, limits.maxBodyBytes);
-      const { job } = await engine.invoke(fn.spec.name, body, {
-        sync: false,
-        trigger: { type: "http", path: `/job/${fn.spec.name}` },
-      });
+      let job: JobRecord;
+      try {
+        ({ job } = await engine.invoke(fn.spec.name, body, {
+          ...(id ? { id } : {}),
+          sync: false,
+          trigger: { type: "http", path: `/job/${fn.spec.name}` },
+        }));
+      } catch (err) {
+        // the same name sent twice at once: the second finds it taken only in the job store
+        if (id && engine.jobs.get(id) && /UNIQUE|constraint/i.test((err as Error).message))
+          throw new HttpError(409, takenJobId(id));
+        throw err;
+      }
       sendJson(res, 201, { jobID: job.id });
     })
     .on("GET", "/system/logs/:name", (req, res, p, url) => {
