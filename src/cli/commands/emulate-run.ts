@@ -208,7 +208,8 @@ export async function runEmulate(flags: EmulateFlags): Promise<void> {
     if (engine)
       store = await LentStoreKeys.lend(engine, readCredentials(dataDir).admin, {
         buckets: [...embeddedBuckets(spec), ...(flags.s3 ? [flags.s3.slice(0, flags.s3.indexOf("/"))] : [])],
-        ttlSeconds: timeoutS + LEND_MARGIN_S,
+        // the engine lends for a day at most: a longer --timeout outlives its key pair
+        ttlSeconds: Math.min(Math.ceil(timeoutS) + LEND_MARGIN_S, 86_400),
       });
     const storeEnv = store?.env ?? {};
     fn = await ImageFunction.start({
