@@ -46,6 +46,15 @@ export function containerWorkspace(root: string, requestId: string): Workspace {
   };
 }
 
+/**
+ * The log's line for a run that had a process OOM-killed but whose script exited 0 (the runtime's
+ * `oomKilled` with reason ok): the job succeeded, and whoever reads its log learns why an output may
+ * be missing.
+ */
+export function oomKillWarning(memoryMiB: number): string {
+  return `A process of this function was killed for lack of memory (limit ${memoryMiB} MiB); the script still exited 0, so the job succeeded. If that process mattered, raise the function's memory (FDL key memory)`;
+}
+
 /** Lambda's default ephemeral storage (/tmp), MB. */
 export const DEFAULT_DISK_MIB = 512;
 
@@ -116,6 +125,7 @@ export class ContainerExecutor implements Executor {
       startedAt,
       endedAt: Date.now(),
       ...(r.message ? { detail: r.message } : {}),
+      ...(r.oomKilled ? { warnings: [oomKillWarning(this.fn.memoryMiB)] } : {}),
     };
   }
 

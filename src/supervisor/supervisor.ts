@@ -205,6 +205,7 @@ export async function invoke(req: InvocationRequest): Promise<InvocationResult> 
     });
     req.onStage?.("script_end");
 
+    for (const w of exec.warnings ?? []) log.warning(w);
     const reason = scriptReason(exec);
     if (reason === "timeout")
       log.warning("Container execution timed out; uploading the outputs written so far");

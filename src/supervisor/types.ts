@@ -72,6 +72,11 @@ export interface ExecResult {
   /** A short explanation for start-error/oom/timeout/disk, for the log. */
   detail?: string;
   /**
+   * What the run went through without failing (a process of it OOM-killed while the script exited
+   * 0): one WARNING line each in the log.
+   */
+  warnings?: string[];
+  /**
    * Where it ran, when the executor keeps warm execution environments (issue 14): "cold" when the
    * environment was started for this invocation (`startMs` is that start), "warm" when it was reused.
    * Absent when each invocation gets its own fresh container (`isolation: invocation`).

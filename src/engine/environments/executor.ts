@@ -19,7 +19,12 @@ import { lstat, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CappedOutput } from "../../supervisor/capped-output.js";
 import type { ExecRequest, ExecResult, Executor, Workspace } from "../../supervisor/types.js";
-import { type ContainerFunction, containerWorkspace, DEFAULT_DISK_MIB } from "../container-executor.js";
+import {
+  type ContainerFunction,
+  containerWorkspace,
+  DEFAULT_DISK_MIB,
+  oomKillWarning,
+} from "../container-executor.js";
 import { processArgs, resolveUser } from "../runtime/index.js";
 import type { Environment, EnvironmentInvocationResult, EnvironmentRequest } from "../runtime/types.js";
 import { giveEntries, moveEntries, type Owner } from "./move.js";
@@ -264,6 +269,7 @@ export class WarmContainerExecutor implements Executor {
         startedAt: r.startedAt,
         endedAt: r.endedAt,
         ...(message ? { detail: message } : {}),
+        ...(r.oomKilled ? { warnings: [oomKillWarning(this.fn.memoryMiB)] } : {}),
       },
       reusable,
     };

@@ -633,7 +633,12 @@ class WarmEnvironment implements Environment {
       }
       startedAt = x.startedAt;
       endedAt = x.endedAt;
-      if (this.oomKilled(oomBefore, oomGlobalBefore)) return result("oom", exitCodeOf(x), false, OOM_MESSAGE);
+      // The rule a run's reason follows too (runner.ts): an OOM kill fails the invocation unless its
+      // script exited 0; then it is ok and says so. Either way the environment is replaced: the kill
+      // may have hit what the next invocation relies on (a server it left, a cache in /tmp).
+      const oomKilled = this.oomKilled(oomBefore, oomGlobalBefore);
+      const exitedZero = x.kind === "exited" && x.code === 0;
+      if (oomKilled && !exitedZero) return result("oom", exitCodeOf(x), false, OOM_MESSAGE);
       if (this.disk && (await this.host.disks!.full(this.disk).catch(() => false)))
         return result(
           "disk",
@@ -643,6 +648,7 @@ class WarmEnvironment implements Environment {
         );
       switch (x.kind) {
         case "exited":
+          if (oomKilled) return { ...result("ok", 0, false), oomKilled: true };
           return x.code === 0 ? result("ok", 0, true) : result("error", x.code, true);
         case "signaled":
           return result("error", 128 + x.code, true, `killed by signal ${x.code}`);

@@ -684,9 +684,15 @@ export class Runner {
           errors.join("; ") || `${this.runtime.name} exited with ${exitCode}`,
         );
       }
-      // (rootless without a delegated cgroup: no memory limit, so no OOM kill of this container's own)
-      if (exitCode === 137 && (!this.info.rootless || this.cgroupV2) && this.oomKilled(id, oomBefore))
-        return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
+      // The lead's rule, the same for warm invocations (environment.ts): an OOM kill in the container
+      // fails the run unless its script exited 0 (a child was killed and the script coped); then the
+      // run is ok and says so. (Rootless without a delegated cgroup: no memory limit, so no OOM kill
+      // of this container's own.)
+      if ((!this.info.rootless || this.cgroupV2) && this.oomKilled(id, oomBefore, exitCode)) {
+        if (exitCode !== 0)
+          return result("oom", exitCode, "killed by the kernel's OOM killer (memory limit reached)");
+        return { ...result("ok", 0), oomKilled: true };
+      }
       if (exitCode === 0) return result("ok", 0);
       return result("error", exitCode, errors.length > 0 ? errors.join("; ") : undefined);
     } finally {
@@ -705,8 +711,11 @@ export class Runner {
     return this.cgroupV2 ? `${this.cgroupParent}/${id}/ctr` : `${this.cgroupParent}/${id}`;
   }
 
-  /** Whether the kernel's OOM killer killed a process of run `id` (which ended with 137). */
-  private oomKilled(id: string, oomBefore: number): boolean {
+  /**
+   * Whether the kernel's OOM killer killed a process of run `id`. Cheap when none did: one cgroup
+   * file (v2) or /proc/vmstat (v1); the kernel log is read only when the kernel counted a kill.
+   */
+  private oomKilled(id: string, oomBefore: number, exitCode: number | null): boolean {
     // cgroup v2: the run's own count (memory.events, the container's included)
     const kills = this.cgroupV2 ? oomKillsIn(`${this.cgroupParent}/${id}`) : undefined;
     if (kills !== undefined) return kills > 0;
@@ -714,6 +723,8 @@ export class Runner {
     // happened somewhere during the run, and the kernel log says whether it was in this container's
     // cgroup (without access to it, the global counter has to do)
     if (oomBefore >= 0 && oomKillCount() <= oomBefore) return false;
+    // (no global counter, a kernel before 4.13: the whole log for each failed run only)
+    if (oomBefore < 0 && exitCode === 0) return false;
     return oomKillLogged(this.containerCgroup(id)) ?? oomBefore >= 0;
   }
 

@@ -128,6 +128,12 @@ export interface RunResult {
   message?: string;
   /** which root file system was used: an overlay over the layers, or a per-run copy (fallback) */
   rootfs: "overlay" | "copy";
+  /**
+   * true when the kernel's OOM killer killed a process of the container during the run. With an exit
+   * other than 0 the reason is then "oom"; with exit 0 it stays "ok" (a child was killed, the script
+   * went on): the caller tells the log. Absent when no OOM kill was seen.
+   */
+  oomKilled?: true;
   timings: RunTimings;
 }
 
@@ -184,6 +190,8 @@ export interface EnvironmentInvocationResult {
    * a lost or confused agent): the pool closes it and the next invocation gets a fresh one
    */
   reusable: boolean;
+  /** as RunResult's: an OOM kill in the environment during the invocation (then never reusable) */
+  oomKilled?: true;
   /** when the invocation's process started and ended (ms since the epoch) */
   startedAt: number;
   endedAt: number;

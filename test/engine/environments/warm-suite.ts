@@ -36,6 +36,8 @@ case "$mode" in
   *background*) sleep ${MARK.background} & echo "left sleep $!" ;;
   *hang*) sleep ${MARK.child} & sleep ${MARK.foreground} ;;
   *hungry*) awk 'BEGIN { s = "x"; while (1) s = s s }' ;;
+  *child-oom*) awk 'BEGIN { s = "x"; while (1) s = s s }'; echo "child $?" ;;
+  *self-oom*) x=0123456789; while :; do x=$x$x; done ;;
   *processes*) echo "$(ps -o args | grep -c "^sleep ${MARK.background}")" ;;
   *agent*) tr '\\0' ' ' < /proc/1/cmdline; echo ;;
 esac
@@ -151,6 +153,34 @@ export function warmSuite(runtime: "crun" | "runc"): void {
       assert.equal(next.out, "cold\n");
       assert.equal(next.job.status, "succeeded");
     });
+
+    // The rule (runtime README, Reasons): an OOM kill during the invocation fails it with `oom` unless
+    // the script exited 0; then it succeeds, its log says so, and an environment it ran in is replaced.
+    for (const isolation of ["environment", "invocation"] as const) {
+      test(`isolation ${isolation}: a child OOM-killed while the script exits 0 succeeds with a warning; a script OOM-killed is oom`, async () => {
+        const name = `oom-${isolation}`;
+        await engine.deploy(spec(name, `        isolation: ${isolation}\n`));
+        const warmUp = await call(name, "nothing");
+        assert.equal(warmUp.job.status, "succeeded", warmUp.log);
+        const child = await call(name, "child-oom");
+        assert.equal(child.job.status, "succeeded", child.log);
+        assert.equal(child.job.reason, "ok");
+        // (the shell tells of the kill on stderr too: "Killed", somewhere in the output)
+        assert.match(child.out, /^(warm \S+|cold)\n(Killed\n)?child 137\n/);
+        const warning =
+          /WARNING - A process of this function was killed for lack of memory \(limit 128 MiB\); the script still exited 0/;
+        assert.match(child.log, warning);
+        assert.match(engine.jobs.log(child.job.id) ?? "", warning, "the job's stored log has it");
+        if (isolation === "environment") {
+          assert.ok(child.out.startsWith(`warm ${warmUp.job.id}\n`), "it ran in the warm environment");
+          assert.equal((await call(name, "nothing")).out, "cold\n", "that environment was replaced");
+        }
+        const self = await call(name, "self-oom");
+        assert.equal(self.job.reason, "oom", self.log);
+        assert.equal(self.job.status, "failed");
+        assert.doesNotMatch(self.log, warning);
+      });
+    }
 
     test("an update during an invocation lets it finish in the old environment; the next sees the new script", async () => {
       // The first invocation waits, inside its container, for this server's /go to answer 200.

@@ -248,6 +248,19 @@ for (const runtime of ["crun", "runc"] as const) {
       assert.equal(r.reusable, false);
     });
 
+    test("a child OOM-killed while the script exits 0: ok, noted, and the environment is not reused", async () => {
+      const env = await start({ limits: { memoryBytes: 32 << 20 } });
+      const r = await env.invoke(sh(`awk 'BEGIN { s = "x"; while (1) s = s s }'; echo "child $?"`));
+      assert.equal(r.reason, "ok", `${r.message} ${r.stderr}`);
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.stdout.toString(), "child 137\n");
+      assert.equal(r.oomKilled, true);
+      assert.equal(r.reusable, false, "an environment that had an OOM kill is replaced");
+      const env2 = await start({ limits: { memoryBytes: 32 << 20 } });
+      const failed = await env2.invoke(sh(`awk 'BEGIN { s = "x"; while (1) s = s s }'; exit 3`));
+      assert.deepEqual([failed.reason, failed.exitCode, failed.reusable], ["oom", 3, false]);
+    });
+
     test("a background process of one invocation is dead before the next starts", async () => {
       const env = await start();
       const one = await env.invoke(sh(`(trap '' TERM HUP; sleep ${mark(4)}) & sleep ${mark(5)} & echo left`));

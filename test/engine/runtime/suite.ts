@@ -223,6 +223,30 @@ export function runtimeSuite(runtime: "crun" | "runc"): void {
       assert.match(r.stdout.toString(), new RegExp(`^${32 << 20}\n(${32 << 20}|no-swap-accounting)\n$`));
     });
 
+    // The rule (runtime README, Reasons): an OOM kill in the container during the run makes it `oom`
+    // unless the script exited 0; then it is `ok`, with `oomKilled` for the job's log.
+    test("a child OOM-killed while the script goes on: ok when it exits 0 (noted), oom when it does not", async () => {
+      const hungryChild = "awk 'BEGIN { s = \"x\"; while (1) s = s s }'";
+      const survived = await runner.run({
+        image,
+        limits: { memoryBytes: 32 << 20 },
+        ...sh(`${hungryChild}; echo "child $?"`),
+      });
+      assert.equal(survived.reason, "ok", `${survived.message} ${survived.stderr}`);
+      assert.equal(survived.exitCode, 0);
+      assert.equal(survived.stdout.toString(), "child 137\n");
+      assert.equal(survived.oomKilled, true);
+      const failed = await runner.run({
+        image,
+        limits: { memoryBytes: 32 << 20 },
+        ...sh(`${hungryChild}; exit 3`),
+      });
+      assert.equal(failed.reason, "oom", `${failed.message} ${failed.stderr}`);
+      assert.equal(failed.exitCode, 3);
+      const plain = await runner.run({ image, limits: { memoryBytes: 32 << 20 }, ...sh("exit 3") });
+      assert.deepEqual([plain.reason, plain.oomKilled], ["error", undefined]);
+    });
+
     test("an exit 137 next to another container's OOM kill is not an oom", async () => {
       const [oom, other] = await Promise.all([
         runner.run({
