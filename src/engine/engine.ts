@@ -52,7 +52,7 @@ import {
   logStreamName,
   Scheduler,
 } from "./jobs/index.js";
-import { foreignRemover, LayerOwners } from "./layer-owners.js";
+import { foreignAccess, LayerOwners } from "./layer-owners.js";
 import { type LimitProblem, machineLimitProblems } from "./limits.js";
 import { minioEvent } from "./minio-event.js";
 import { type DeployedFunction, FunctionRegistry } from "./registry.js";
@@ -216,11 +216,10 @@ export class Engine {
     const { credentials } = loadOrCreateCredentials(dir);
     const jobs = JobStore.open({ dataDir: join(dir, "jobs") });
     const registry = new FunctionRegistry(dir);
-    const remover = foreignRemover(rootlessMode());
     const images = new ImageStore({
       dataDir: dir,
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
-      ...(remover ? { removeForeign: remover } : {}),
+      ...foreignAccess(rootlessMode()),
     });
     const runner = await Runner.open({
       stateDir: join(dir, "runtime"),

@@ -13,9 +13,12 @@
  *
  * Without ranges (a single mapping) nothing changes: every file is the user's, root's in the
  * container (`scar doctor` says so). Layers given to subordinate ids cannot be deleted by the user
- * from outside the namespace; the image store removes them through `removeForeignTree`.
+ * from outside the namespace, nor their closed folders (0750 of uid 1000) read: the image store
+ * removes them through `removeForeignTree` and reads them, to unpack a layer above one, through a
+ * NamespaceReader (foreign-reader.ts); `foreignAccess` gives it both.
  */
-import type { ImageStore, LayerMeta, ResolvedImage } from "./images/index.js";
+import { NamespaceReader } from "./foreign-reader.js";
+import type { ImageStore, ImageStoreOptions, LayerMeta, ResolvedImage } from "./images/index.js";
 import { type RootlessMode, type Runner, runInUserNamespace } from "./runtime/index.js";
 
 export class LayerOwners {
@@ -71,9 +74,14 @@ export async function removeForeignTree(mode: RootlessMode, path: string): Promi
     throw new Error(`rm -rf ${path} in a user namespace: ${r.stderr.trim() || `exit ${r.code}`}`);
 }
 
-/** The image store's removeForeign for this process: only rootless with subordinate ranges. */
-export function foreignRemover(
+/**
+ * The image store's options for layers given to subordinate ids, for this process (only rootless
+ * with subordinate ranges; else none): their removal (removeForeignTree), and the reading of their
+ * closed folders when a layer above them is unpacked (foreign-reader.ts).
+ */
+export function foreignAccess(
   mode: RootlessMode | undefined,
-): ((path: string) => Promise<void>) | undefined {
-  return mode?.mapping === "ranges" ? (p) => removeForeignTree(mode, p) : undefined;
+): Pick<ImageStoreOptions, "removeForeign" | "readForeign"> {
+  if (mode?.mapping !== "ranges") return {};
+  return { removeForeign: (p) => removeForeignTree(mode, p), readForeign: () => new NamespaceReader(mode) };
 }

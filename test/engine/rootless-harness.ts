@@ -115,14 +115,7 @@ export async function layeredArchive(): Promise<Buffer> {
  * file in /home/app named without its folder (the folder copied up from below keeps 1000:1000).
  */
 export async function ownersArchive(): Promise<Buffer> {
-  const base = Buffer.concat([
-    (await busyboxLayer()).subarray(0, -1024),
-    craftTar([
-      { name: "home/", type: "dir", mode: 0o755 },
-      { name: "home/app/", type: "dir", mode: 0o750, uid: 1000, gid: 1000 },
-      { name: "home/app/data", data: "app data\n", mode: 0o640, uid: 1000, gid: 1000 },
-    ]),
-  ]);
+  const base = await ownersBase();
   const top = craftTar([
     { name: "srv/", type: "dir", mode: 0o755 },
     { name: "srv/nobody", data: "n\n", uid: 65534, gid: 65534 },
@@ -133,6 +126,34 @@ export async function ownersArchive(): Promise<Buffer> {
     { name: "srv/link", type: "link", linkname: "srv/nobody", uid: 65534, gid: 65534 },
   ]);
   return dockerArchive([base, top]);
+}
+
+/** ownersArchive's first layer: busybox with /home/app (1000:1000, 0750) and its file /home/app/data. */
+async function ownersBase(): Promise<Buffer> {
+  return Buffer.concat([
+    (await busyboxLayer()).subarray(0, -1024),
+    craftTar([
+      { name: "home/", type: "dir", mode: 0o755 },
+      { name: "home/app/", type: "dir", mode: 0o750, uid: 1000, gid: 1000 },
+      { name: "home/app/data", data: "app data\n", mode: 0o640, uid: 1000, gid: 1000 },
+    ]),
+  ]);
+}
+
+/**
+ * An image that shares ownersArchive's first layer and whose second writes under that layer's 0750
+ * folder of uid 1000: a file and a folder of 1000's, a hard link to the folder's file (copied up from
+ * below), and a whiteout of a file the folder does not have.
+ */
+export async function sharedBaseArchive(): Promise<Buffer> {
+  const top = craftTar([
+    { name: "home/app/later", data: "later\n", mode: 0o640, uid: 1000, gid: 1000 },
+    { name: "home/app/sub/", type: "dir", mode: 0o700, uid: 1000, gid: 1000 },
+    { name: "home/app/sub/deep", data: "deep\n", uid: 1000, gid: 1000 },
+    { name: "home/app/linked", type: "link", linkname: "home/app/data", uid: 1000, gid: 1000 },
+    { name: "home/app/.wh.never", data: "" },
+  ]);
+  return dockerArchive([await ownersBase(), top]);
 }
 
 /** A `docker save` archive of these layer tars, bottom to top (Cmd /bin/sh, PATH=/bin). */

@@ -44,17 +44,17 @@ async function open(
   const dataDir = opts.dataDir ?? (await (await import("../data-dir.js")).configuredDataDir());
   await openPrivateDataDir(dataDir);
   // an ordinary user's rootless engine may have given layers to subordinate ids: rm and prune then
-  // delete them in a user namespace (engine/layer-owners.ts)
-  const remover =
+  // delete them, and a pull reads their closed folders, in a user namespace (engine/layer-owners.ts)
+  const foreign =
     process.geteuid?.() !== 0
       ? await import("../../engine/layer-owners.js").then(async (lo) =>
-          lo.foreignRemover((await import("../../engine/runtime/rootless.js")).rootlessMode()),
+          lo.foreignAccess((await import("../../engine/runtime/rootless.js")).rootlessMode()),
         )
-      : undefined;
+      : {};
   const images = new m.ImageStore({
     dataDir,
     insecureRegistries: opts.insecureRegistry ?? [],
-    ...(remover ? { removeForeign: remover } : {}),
+    ...foreign,
   });
   return { m, images, dataDir };
 }

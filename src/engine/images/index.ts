@@ -22,6 +22,7 @@ import { type PushOptions, pushImage } from "./push.js";
 import { RegistryClient } from "./registry.js";
 import { ContentStore, ImageNotFoundError, type ImageRecord } from "./store.js";
 import type { ImageConfig, Platform } from "./types.js";
+import type { ForeignReader } from "./unpack.js";
 
 export type { CredentialSource, Credentials } from "./auth.js";
 export { DockerCredentials, StaticCredentials } from "./auth.js";
@@ -34,7 +35,7 @@ export { RegistryError } from "./registry.js";
 export type { ImageRecord, Kept, LayerMeta, LayerRecord, Pin, PruneResult } from "./store.js";
 export { ImageNotFoundError } from "./store.js";
 export type { ImageConfig, Platform } from "./types.js";
-export { type LayerOwner, UnsafeLayerError } from "./unpack.js";
+export { type ForeignReader, type ForeignStat, type LayerOwner, UnsafeLayerError } from "./unpack.js";
 
 /** What the runtime needs to run a container of an image. */
 export interface ResolvedImage {
@@ -65,6 +66,8 @@ export interface ImageStoreOptions {
   concurrency?: number;
   /** see ContentStoreOptions.removeForeign (a rootless engine's layers given to subordinate ids) */
   removeForeign?: (path: string) => Promise<void>;
+  /** see ContentStoreOptions.readForeign (the same layers, read to unpack one above them) */
+  readForeign?: () => ForeignReader & { close(): Promise<void> };
 }
 
 import { defaultDataDir } from "../data-dir.js";
@@ -79,10 +82,10 @@ export class ImageStore {
   private readonly resolved = new Map<string, { version: string; image: ResolvedImage }>();
 
   constructor(opts: ImageStoreOptions = {}) {
-    this.store = new ContentStore(
-      opts.dataDir ?? defaultDataDir(),
-      opts.removeForeign ? { removeForeign: opts.removeForeign } : {},
-    );
+    this.store = new ContentStore(opts.dataDir ?? defaultDataDir(), {
+      ...(opts.removeForeign ? { removeForeign: opts.removeForeign } : {}),
+      ...(opts.readForeign ? { readForeign: opts.readForeign } : {}),
+    });
     this.client = new RegistryClient({ credentials: opts.credentials, insecure: opts.insecureRegistries });
     this.puller = new Puller(this.store, this.client, { concurrency: opts.concurrency });
   }

@@ -25,7 +25,14 @@ import { ensurePrivateDir } from "../data-dir.js";
 import { chainIds, checkDigest, Digester, DigestMismatchError, digestHex } from "./digest.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { ImageConfigFile, Manifest, Platform } from "./types.js";
-import { type LayerOwner, type LowerLayer, materialize, type UnpackResult, unpackLayer } from "./unpack.js";
+import {
+  type ForeignReader,
+  type LayerOwner,
+  type LowerLayer,
+  materialize,
+  type UnpackResult,
+  unpackLayer,
+} from "./unpack.js";
 
 export interface LayerRecord {
   /** digest of the blob as stored/distributed (compressed or not) */
@@ -96,6 +103,12 @@ export interface ContentStoreOptions {
    * subordinate ids (in its user namespace); without it such a removal fails with EACCES
    */
   removeForeign?: (path: string) => Promise<void>;
+  /**
+   * a reader, for one unpack, of the lower layers' entries this process may not read: those folders
+   * a rootless engine gave to subordinate ids (ForeignReader); without it unpacking a layer that
+   * writes under such a folder fails with EACCES. Closed after the unpack.
+   */
+  readForeign?: () => ForeignReader & { close(): Promise<void> };
 }
 
 interface IndexFile {
@@ -359,14 +372,21 @@ export class ContentStore {
     // umask, or a container whose user is not root could not enter its own / (copy fallback)
     fs.chmodSync(join(tmp, "fs"), 0o755);
     let r: UnpackResult;
+    const foreign = i > 0 ? this.opts.readForeign?.() : undefined;
     try {
       const src = fs.createReadStream(this.blobPath(l.digest), { highWaterMark: 1 << 20 });
-      r = await unpackLayer(src, join(tmp, "fs"), { lowers, maxBytes: opts.maxBytes });
+      r = await unpackLayer(src, join(tmp, "fs"), {
+        lowers,
+        maxBytes: opts.maxBytes,
+        ...(foreign ? { foreign } : {}),
+      });
       if (r.diffId !== l.diffId)
         throw new DigestMismatchError(l.diffId, r.diffId, `uncompressed layer ${l.digest}`);
     } catch (e) {
       await removeTree(tmp);
       throw e;
+    } finally {
+      await foreign?.close();
     }
     const meta: LayerMeta = {
       chainId: l.chainId,

@@ -64,9 +64,33 @@ export interface LowerLayer {
   owners?: readonly LayerOwner[];
 }
 
+/** A lower layer's entry as a ForeignReader saw it (times in seconds since the epoch). */
+export interface ForeignStat {
+  kind: Node["kind"];
+  target?: string;
+  mode: number;
+  mtime: number;
+  atime: number;
+}
+
+/**
+ * Reads the lower layers' entries this process may not reach: a rootless engine's layers whose
+ * folders it gave to subordinate ids (layer-owners.ts) are closed to its user outside its user
+ * namespace (a 0750 folder of uid 1000), so a layer unpacked later that writes under one asks, on
+ * EACCES only, a reader that is root of that namespace (the engine's foreign-reader.ts).
+ */
+export interface ForeignReader {
+  /** the entry at `path` (not following a last symlink); undefined when there is none */
+  lstat(path: string): Promise<ForeignStat | undefined>;
+  /** copies the file `src` into the new file `dst` (which this process may write) */
+  copyFile(src: string, dst: string): Promise<void>;
+}
+
 export interface UnpackOptions extends TarLimits {
   /** the layers below, bottom to top */
   lowers?: LowerLayer[];
+  /** for lower layers' entries this process may not read (EACCES): see ForeignReader */
+  foreign?: ForeignReader;
   /** stop with an error past this many uncompressed bytes (a decompression bomb); default unlimited */
   maxBytes?: number;
   /**
@@ -136,34 +160,74 @@ export function defaultMarkers(): "trusted" | "user" | false {
   return major > 5 || (major === 5 && minor >= 11) ? "user" : false;
 }
 
+const denied = (e: unknown) => (e as NodeJS.ErrnoException).code === "EACCES";
+
 class LowerView {
   private readonly cache = new Map<string, Node | null>();
+  /** what the foreign reader said of entries this process could not lstat */
+  private readonly foreignStats = new Map<string, ForeignStat>();
   readonly whiteouts: Set<string>;
   readonly opaque: Set<string>;
   readonly owners: Map<string, [number, number]>;
-  constructor(readonly layer: LowerLayer) {
+  constructor(
+    readonly layer: LowerLayer,
+    private readonly foreign: ForeignReader | undefined,
+  ) {
     this.whiteouts = new Set(layer.whiteouts);
     this.opaque = new Set(layer.opaque);
     this.owners = new Map((layer.owners ?? []).map(([p, u, g]) => [p, [u, g]]));
   }
-  get(path: string): Node | null {
+  async get(path: string): Promise<Node | null> {
     let n = this.cache.get(path);
     if (n !== undefined) return n;
     n = null;
+    const abs = join(this.layer.dir, path);
     try {
-      const st = fs.lstatSync(join(this.layer.dir, path));
+      const st = fs.lstatSync(abs);
       if (st.isDirectory()) n = { kind: "dir" };
-      else if (st.isSymbolicLink())
-        n = { kind: "symlink", target: fs.readlinkSync(join(this.layer.dir, path)) };
+      else if (st.isSymbolicLink()) n = { kind: "symlink", target: fs.readlinkSync(abs) };
       else if (st.isFile()) n = { kind: "file" };
       else if (this.whiteouts.has(path)) n = null;
       else n = { kind: "other" };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT" && (e as NodeJS.ErrnoException).code !== "ENOTDIR")
+      if (denied(e) && this.foreign) {
+        const st = await this.foreign.lstat(abs);
+        if (st) this.foreignStats.set(path, st);
+        if (!st || (st.kind === "other" && this.whiteouts.has(path))) n = null;
+        else n = st.kind === "symlink" ? { kind: "symlink", target: st.target! } : { kind: st.kind };
+      } else if (
+        (e as NodeJS.ErrnoException).code !== "ENOENT" &&
+        (e as NodeJS.ErrnoException).code !== "ENOTDIR"
+      )
         throw e;
     }
     this.cache.set(path, n);
     return n;
+  }
+  /** mode and times of an entry get() found, read by this process or else by the foreign reader */
+  async attrs(path: string): Promise<{ mode: number; mtime: number; atime: number }> {
+    const known = this.foreignStats.get(path);
+    if (known) return known;
+    const abs = join(this.layer.dir, path);
+    try {
+      const st = fs.lstatSync(abs);
+      return { mode: st.mode & 0o7777, mtime: st.mtimeMs / 1000, atime: st.atimeMs / 1000 };
+    } catch (e) {
+      const st = denied(e) ? await this.foreign?.lstat(abs) : undefined;
+      if (!st) throw e;
+      this.foreignStats.set(path, st);
+      return st;
+    }
+  }
+  /** copies the file at `path` to `dst`, a new file */
+  async copyFile(path: string, dst: string): Promise<void> {
+    const src = join(this.layer.dir, path);
+    try {
+      fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
+    } catch (e) {
+      if (!denied(e) || !this.foreign) throw e;
+      await this.foreign.copyFile(src, dst);
+    }
   }
 }
 
@@ -191,8 +255,9 @@ class LayerWriter {
     readonly root: string,
     lowers: LowerLayer[],
     readonly owners: boolean,
+    foreign?: ForeignReader,
   ) {
-    this.lowers = lowers.map((l) => new LowerView(l)).reverse(); // top-down
+    this.lowers = lowers.map((l) => new LowerView(l, foreign)).reverse(); // top-down
     this.nodes.set("", { kind: "dir" });
   }
 
@@ -205,12 +270,12 @@ class LayerWriter {
   }
 
   /** What is at `path` in the merged view (this layer over the lowers), or undefined. */
-  lookup(path: string, ownToo = true): { node: Node; lower?: LowerView } | undefined {
+  async lookup(path: string, ownToo = true): Promise<{ node: Node; lower?: LowerView } | undefined> {
     const own = ownToo ? this.nodes.get(path) : undefined;
     if (own) return { node: own };
     if (this.hides(this, path)) return undefined;
     for (const l of this.lowers) {
-      const n = l.get(path);
+      const n = await l.get(path);
       if (n) return { node: n, lower: l };
       if (this.hides(l, path)) return undefined;
     }
@@ -218,7 +283,7 @@ class LayerWriter {
   }
 
   /** Resolves directory components in the merged view, following symlinks inside the root. */
-  resolveDirs(comps: string[]): string[] {
+  async resolveDirs(comps: string[]): Promise<string[]> {
     let out: string[] = [];
     const queue = [...comps];
     let hops = 0;
@@ -230,7 +295,7 @@ class LayerWriter {
         continue;
       }
       const p = out.length === 0 ? c : `${out.join("/")}/${c}`;
-      const found = this.lookup(p);
+      const found = await this.lookup(p);
       if (!found || found.node.kind === "dir") {
         out.push(c);
         continue;
@@ -247,14 +312,18 @@ class LayerWriter {
     return out;
   }
 
-  private lowerDirAttrs(path: string): DirAttrs | undefined {
+  private async lowerDirAttrs(path: string): Promise<DirAttrs | undefined> {
     for (const l of this.lowers) {
-      const n = l.get(path);
+      const n = await l.get(path);
       if (n?.kind === "dir") {
+        if (!this.owners) {
+          // unpacked without owners, the lower's files are all the user's: its tar's owner is recorded
+          const [uid, gid] = l.owners.get(path) ?? [0, 0];
+          const { mode, mtime } = await l.attrs(path);
+          return { mode, uid, gid, mtime };
+        }
         const st = fs.statSync(join(l.layer.dir, path));
-        // unpacked without owners, the lower's files are all the user's: its tar's owner is recorded
-        const [uid, gid] = this.owners ? [st.uid, st.gid] : (l.owners.get(path) ?? [0, 0]);
-        return { mode: st.mode & 0o7777, uid, gid, mtime: st.mtimeMs / 1000 };
+        return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000 };
       }
       if (n || this.hides(l, path)) return undefined;
     }
@@ -269,7 +338,7 @@ class LayerWriter {
       const own = this.nodes.get(p);
       if (own?.kind === "dir") continue;
       if (own) await this.remove(p);
-      const attrs = this.lowerDirAttrs(p) ?? { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+      const attrs = (await this.lowerDirAttrs(p)) ?? { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
       const hiddenBelow = this.whiteouts.delete(p);
       fs.mkdirSync(join(this.root, p), { mode: 0o700 });
       this.nodes.set(p, { kind: "dir" });
@@ -298,11 +367,14 @@ class LayerWriter {
   }
 
   /** Resolves a tar name to its place in this layer: parents resolved and created, last component kept. */
-  place(name: string, what = "path"): { path: string; parent: string[]; base: string } | undefined {
+  async place(
+    name: string,
+    what = "path",
+  ): Promise<{ path: string; parent: string[]; base: string } | undefined> {
     const comps = cleanPath(name, what);
     if (comps.length === 0) return undefined;
     const base = comps[comps.length - 1]!;
-    const parent = this.resolveDirs(comps.slice(0, -1));
+    const parent = await this.resolveDirs(comps.slice(0, -1));
     return { path: parent.length === 0 ? base : `${parent.join("/")}/${base}`, parent, base };
   }
 
@@ -336,7 +408,7 @@ class LayerWriter {
     }
     const base = comps[comps.length - 1]!;
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      const parent = this.resolveDirs(comps.slice(0, -1));
+      const parent = await this.resolveDirs(comps.slice(0, -1));
       await this.ensureDirs(parent);
       const pdir = parent.join("/");
       if (base === OPAQUE_MARKER) {
@@ -354,10 +426,10 @@ class LayerWriter {
         return;
       }
       // a whiteout of something the lower layers do not have is a no-op (and overlayfs would list it)
-      if (this.lookup(wpath, false)) this.whiteouts.add(wpath);
+      if (await this.lookup(wpath, false)) this.whiteouts.add(wpath);
       return;
     }
-    const placed = this.place(h.name)!;
+    const placed = (await this.place(h.name))!;
     const { path } = placed;
     await this.ensureDirs(placed.parent);
     const abs = join(this.root, path);
@@ -414,19 +486,19 @@ class LayerWriter {
         return;
       }
       case "link": {
-        const t = this.place(h.linkname, "hard link target");
+        const t = await this.place(h.linkname, "hard link target");
         if (!t) throw new UnsafeLayerError(`hard link "${h.name}" points at the root`);
         if (t.path === path) return;
         let tnode = this.nodes.get(t.path);
         if (!tnode) {
-          const below = this.lookup(t.path);
+          const below = await this.lookup(t.path);
           if (!below) throw new UnsafeLayerError(`hard link "${h.name}" points at missing "${h.linkname}"`);
           if (below.node.kind === "dir")
             throw new UnsafeLayerError(`hard link "${h.name}" points at a directory`);
           if (!below.lower || below.node.kind === "other")
             throw new UnsafeLayerError(`hard link "${h.name}" points at a special file`);
           await this.ensureDirs(t.parent);
-          this.copyUp(below.lower, t.path, below.node);
+          await this.copyUp(below.lower, t.path, below.node);
           tnode = this.nodes.get(t.path)!;
         }
         if (tnode.kind === "dir") throw new UnsafeLayerError(`hard link "${h.name}" points at a directory`);
@@ -489,16 +561,25 @@ class LayerWriter {
     if (this.failure) throw this.failure;
   }
 
-  private copyUp(lower: LowerView, path: string, node: Node): void {
-    const src = join(lower.layer.dir, path);
+  private async copyUp(lower: LowerView, path: string, node: Node): Promise<void> {
     const dst = join(this.root, path);
-    const st = fs.lstatSync(src);
-    if (node.kind === "symlink") fs.symlinkSync(node.target!, dst);
-    else fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
-    if (this.owners) fs.lchownSync(dst, st.uid, st.gid);
-    else this.record(path, ...(lower.owners.get(path) ?? [0, 0]));
-    if (node.kind !== "symlink") fs.chmodSync(dst, st.mode & 0o7777);
-    fs.lutimesSync(dst, st.atime, st.mtime);
+    if (this.owners) {
+      // as root: every lower is readable, and the owners are the lower's files' own
+      const src = join(lower.layer.dir, path);
+      const st = fs.lstatSync(src);
+      if (node.kind === "symlink") fs.symlinkSync(node.target!, dst);
+      else fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
+      fs.lchownSync(dst, st.uid, st.gid);
+      if (node.kind !== "symlink") fs.chmodSync(dst, st.mode & 0o7777);
+      fs.lutimesSync(dst, st.atime, st.mtime);
+    } else {
+      const st = await lower.attrs(path);
+      if (node.kind === "symlink") fs.symlinkSync(node.target!, dst);
+      else await lower.copyFile(path, dst);
+      this.record(path, ...(lower.owners.get(path) ?? [0, 0]));
+      if (node.kind !== "symlink") fs.chmodSync(dst, st.mode);
+      fs.lutimesSync(dst, st.atime, st.mtime);
+    }
     this.nodes.set(path, { ...node });
   }
 
@@ -572,7 +653,7 @@ export async function unpackLayer(
     }
   })();
   const reader = new ByteReader(hashed);
-  const w = new LayerWriter(dest, opts.lowers ?? [], opts.preserveOwners ?? isRoot);
+  const w = new LayerWriter(dest, opts.lowers ?? [], opts.preserveOwners ?? isRoot, opts.foreign);
   let entries = 0;
   try {
     for await (const { header, body } of readTar(reader, opts)) {

@@ -14,7 +14,7 @@ export type { CgroupMode } from "./cgroups.js";
 export { cgroupMode } from "./cgroups.js";
 export { findBinary, installCommand, RuntimeUnavailableError } from "./detect.js";
 export { AGENT_PATH, EnvironmentStartError } from "./environment.js";
-export { runInUserNamespace } from "./mountns.js";
+export { runInUserNamespace, spawnInUserNamespace } from "./mountns.js";
 export type { OverlaySupport } from "./rootfs.js";
 export { type RootlessMode, rootlessMode, rootlessNote, rootlessUser } from "./rootless.js";
 export { Runner, type RunnerOptions, type RuntimeInfo } from "./runner.js";

@@ -548,6 +548,33 @@ export async function runInUserNamespace(
 }
 
 /**
+ * Starts `argv` as root of a new user namespace of this user with the ids of `mode` mapped, as
+ * runInUserNamespace does, but for a conversation: the child's stdin and stdout are pipes (its stdin
+ * once the namespace's "go" line is written), its stderr ignored. Rejects when the namespace cannot
+ * be made (the child is then gone).
+ */
+export async function spawnInUserNamespace(
+  mode: RootlessMode,
+  argv: readonly string[],
+  unshare = "unshare",
+): Promise<ChildProcess> {
+  const child = spawn(
+    unshare,
+    ["--user", "sh", "-c", 'IFS= read -r go && [ "$go" = go ] && exec "$@"', "scar-userns", ...argv],
+    { stdio: ["pipe", "pipe", "ignore"], cwd: "/" },
+  );
+  const failed = new Promise<never>((_, reject) => child.once("error", reject));
+  failed.catch(() => {}); // an error after the start is the caller's (its pipes end)
+  try {
+    await Promise.race([mapIds(child, mode), failed]);
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw new Error(`cannot create a user namespace: ${(e as Error).message}`);
+  }
+  return child;
+}
+
+/**
  * Opens a FIFO for reading without waiting for its writer (O_NONBLOCK), as a socket: libuv waits
  * for data (no EOF before a writer has come and gone), and the socket ends when the last writer
  * closes. For writing: opened O_RDWR (an O_WRONLY open would wait for a reader, or fail with

@@ -9,16 +9,12 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ImageStore } from "../../../src/engine/images/index.js";
-import { foreignRemover, LayerOwners } from "../../../src/engine/layer-owners.js";
+import { foreignAccess, LayerOwners } from "../../../src/engine/layer-owners.js";
 import { Runner, rootlessMode } from "../../../src/engine/runtime/index.js";
 
 const [work, archive] = process.argv.slice(2) as [string, string];
 const ref = "localhost/rootless/owners:1";
-const remover = foreignRemover(rootlessMode());
-const images = new ImageStore({
-  dataDir: join(work, "data"),
-  ...(remover ? { removeForeign: remover } : {}),
-});
+const images = new ImageStore({ dataDir: join(work, "data"), ...foreignAccess(rootlessMode()) });
 await images.import(archive, { format: "docker-archive", tag: ref });
 const img = images.resolve(ref);
 const [base, top] = img.layerDirs as [string, string];

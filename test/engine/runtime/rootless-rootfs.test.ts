@@ -14,12 +14,14 @@ import { shellQuote } from "../../../src/engine/runtime/mountns.js";
 import { chooseRootlessOverlay, devFuseUsable } from "../../../src/engine/runtime/rootfs.js";
 import { chooseMapping, chownCommands } from "../../../src/engine/runtime/rootless.js";
 import {
+  bin,
   NOBODY,
   NOBODY_UID,
   nobodyEnv,
   nobodyRoot,
   ownersArchive,
   rootlessSkip,
+  sharedBaseArchive,
 } from "../rootless-harness.js";
 
 test("chown commands: grouped by owner, unmapped owners left to root, long lists split", () => {
@@ -131,13 +133,21 @@ const fuseSkip =
     0 &&
     "/dev/fuse is not open to the user");
 
-/** Runs the child as the ordinary user with these /etc/subuid and /etc/subgid texts. */
-function child(name: string, subids: string) {
+/**
+ * Runs a child script (default rootless-rootfs-child.js, given `<name>.tar`) as the ordinary user
+ * with these /etc/subuid and /etc/subgid texts.
+ */
+function child(
+  name: string,
+  subids: string,
+  script = "rootless-rootfs-child.js",
+  archives = [join(place!.root, `${name}.tar`)],
+) {
   const work = place!.dir(name);
-  const archive = join(place!.root, `${name}.tar`);
+  const archive = archives[0]!;
   const ids = join(place!.root, `${name}.subids`);
   writeFileSync(ids, subids);
-  const script = new URL("./rootless-rootfs-child.js", import.meta.url).pathname;
+  const path = new URL(`./${script}`, import.meta.url).pathname;
   const r = spawnSync(
     "unshare",
     [
@@ -151,9 +161,9 @@ function child(name: string, subids: string) {
       ids,
       ...NOBODY,
       process.execPath,
-      script,
+      path,
       work,
-      archive,
+      ...archives,
     ],
     {
       encoding: "utf8",
@@ -220,6 +230,92 @@ test("rootless with subordinate ranges: the container sees the tar's owners", { 
   assert.equal(x.fuse.root.stdout, `${x.stdout}fuse-root\nw\n`);
   assert.deepEqual(x.fuse.app, { reason: "ok", stdout: "1000\napp data\n", stderr: "" });
   assert.deepEqual(x.fuse.runsLeft, []);
+});
+
+test("rootless with subordinate ranges: an image pulled later writes under a closed folder of a shared, mapped layer", {
+  skip,
+}, async () => {
+  // the first image's /home/app is uid 1000's, 0750, once mapped: closed to the user outside the
+  // namespace; the second image's top layer puts files in it, which unpacking looks up below
+  const first = join(place!.root, "shared-first.tar");
+  const second = join(place!.root, "shared-second.tar");
+  writeFileSync(first, await ownersArchive());
+  writeFileSync(second, await sharedBaseArchive());
+  const { r } = child("shared", `${NOBODY_UID}:200000:65536\n`, "rootless-shared-layer-child.js", [
+    first,
+    second,
+  ]);
+  assert.equal(r.status, 0, `the child failed: ${r.stderr}${r.stdout}`);
+  const x = JSON.parse(r.stdout);
+  assert.equal(x.mapping, "ranges");
+  assert.equal(x.error, undefined, "the second image unpacks");
+  assert.equal(x.shared, true, "both images use one first layer");
+  assert.deepEqual(x.recorded, [
+    ["home/app", 1000, 1000],
+    ["home/app/data", 1000, 1000],
+    ["home/app/later", 1000, 1000],
+    ["home/app/linked", 1000, 1000],
+    ["home/app/sub", 1000, 1000],
+    ["home/app/sub/deep", 1000, 1000],
+  ]);
+  assert.equal(x.run.reason, "ok", JSON.stringify(x.run));
+  assert.equal(
+    x.run.stdout,
+    [
+      "/home/app 1000 1000 750",
+      "/home/app/data 1000 1000 640",
+      "/home/app/later 1000 1000 640",
+      "/home/app/sub 1000 1000 700",
+      "/home/app/sub/deep 1000 1000 644",
+      "/home/app/linked 1000 1000 640",
+      "app data",
+      "deep",
+      ".",
+      "..",
+      "data",
+      "later",
+      "linked",
+      "sub",
+      "",
+    ].join("\n"),
+  );
+  assert.deepEqual(x.layersLeft, [], "layers of subordinate ids removed");
+});
+
+test("rootless with subordinate ranges: scar image import, rm and prune of images whose layers were given their owners", {
+  skip,
+}, async () => {
+  const first = join(place!.root, "prune-first.tar");
+  const second = join(place!.root, "prune-second.tar");
+  writeFileSync(first, await ownersArchive());
+  writeFileSync(second, await sharedBaseArchive());
+  const { r } = child("prune", `${NOBODY_UID}:200000:65536\n`, "rootless-prune-child.js", [
+    bin,
+    first,
+    second,
+  ]);
+  assert.equal(r.status, 0, `the child failed: ${r.stderr}${r.stdout}`);
+  const x = JSON.parse(r.stdout);
+  assert.equal(x.mapping, "ranges");
+  const dir = (chainId: string) => chainId.replace(/^sha256:/, "");
+  const [base, firstTop] = (x.first as string[]).map(dir);
+  const secondTop = dir(x.second[1]);
+  assert.equal(dir(x.second[0]), base, "one shared first layer");
+  assert.deepEqual(x.before, [base, firstTop, secondTop].sort());
+  assert.match(x.rm, /^Untagged: localhost\/prune\/first:1\n/);
+  // rm deletes what no other image uses; the prune after it finds nothing left
+  assert.match(x.rm, /Deleted: sha256:[0-9a-f]{64}\n/);
+  assert.equal(x.prune, "Removed 0 images, 0 blobs, 0 unpacked layers; reclaimed 0 B\n");
+  assert.deepEqual(
+    x.afterFirst,
+    [base, secondTop].sort(),
+    "the first image's own layer is gone, given owners and all",
+  );
+  assert.equal(x.run.reason, "ok", JSON.stringify(x.run));
+  assert.equal(x.run.stdout, "/home/app/data 1000 1000 640\n/home/app/later 1000 1000 640\napp data\n");
+  assert.equal(x.pruneAll.images.length, 1);
+  assert.equal(x.pruneAll.layers, 2, "prune --all removes both layers, given owners and all");
+  assert.deepEqual(x.afterAll, [], "no layer left");
 });
 
 test("fuse-overlayfs: a crashed engine's daemon ends with the next runner's sweep", {
