@@ -4,8 +4,10 @@
  * The layer is applied "on top of" the layers below it without touching them: every path of the tar
  * is resolved in the merged view (this layer, then the lower layers top-down, honouring their
  * whiteouts), symlinks met on the way are followed *inside the image root* (an absolute or `..`-heavy
- * target can never leave it), and what is written lands only in this layer's directory, whose own
- * parents are real directories created by us. So no entry can write outside the layer, whatever
+ * target can never leave it), a lower layer is looked into only below folders of its own (as overlayfs
+ * does; the kernel would follow a lower's symlink that a higher folder hides out of the layer), and
+ * what is written lands only in this layer's directory, whose own parents are real directories
+ * created by us. So no entry can write outside the layer, whatever
  * symlinks earlier entries or earlier layers planted.
  *
  * Hostile input is refused: `..` in names, hard links to missing targets or directories, oversized
@@ -181,6 +183,13 @@ class LowerView {
     let n = this.cache.get(path);
     if (n !== undefined) return n;
     n = null;
+    // Only below a folder of this layer's own: below anything else (a symlink that a higher layer's
+    // folder hides) overlayfs looks no further, and the kernel would follow the link out of the layer.
+    const slash = path.lastIndexOf("/");
+    if (slash > 0 && (await this.get(path.slice(0, slash)))?.kind !== "dir") {
+      this.cache.set(path, null);
+      return null;
+    }
     const abs = join(this.layer.dir, path);
     try {
       const st = fs.lstatSync(abs);

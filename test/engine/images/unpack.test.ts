@@ -199,6 +199,27 @@ test("attack: hard links to outside the root or to missing files are refused", a
   assert.equal(fs.statSync(join(outside, "secret")).nlink, 1);
 });
 
+test("attack: a lower layer's symlink that a higher layer's folder hides is not followed", async () => {
+  // layer 1: /a -> the host's folder; layer 2: a folder /a (overlay shows it, not the link); layer 3:
+  // a hard link to a/secret, which must not be the host's file read through layer 1's link
+  const { outside } = fresh();
+  fs.writeFileSync(join(outside, "secret"), "host secret\n");
+  const l1 = fresh();
+  const r1 = await unpack(craftTar([{ name: "a", type: "symlink", linkname: outside }]), l1.dir);
+  const l2 = fresh();
+  const r2 = await unpack(craftTar([{ name: "a/", type: "dir" }]), l2.dir, [r1.layer]);
+  const l3 = fresh();
+  await assert.rejects(
+    unpack(craftTar([{ name: "x", type: "link", linkname: "a/secret" }]), l3.dir, [r1.layer, r2.layer]),
+    /points at missing "a\/secret"/,
+  );
+  // nor does a file written there find the host's folder's entries below it
+  const l4 = fresh();
+  await unpack(craftTar([{ name: "a/secret/inner", data: "x" }]), l4.dir, [r1.layer, r2.layer]);
+  assert.deepEqual(listTree(l4.dir), ["a/", "a/secret/", "a/secret/inner = x"]);
+  assert.equal(fs.readFileSync(join(outside, "secret"), "utf8"), "host secret\n");
+});
+
 test("a hard link to a file of a lower layer copies it up", async () => {
   const l1 = fresh();
   const r1 = await unpack(craftTar([{ name: "usr/bin/tool", data: "tool", mode: 0o755 }]), l1.dir);
