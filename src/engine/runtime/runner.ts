@@ -684,9 +684,9 @@ export class Runner {
           errors.join("; ") || `${this.runtime.name} exited with ${exitCode}`,
         );
       }
-      // The lead's rule, the same for warm invocations (environment.ts): an OOM kill in the container
-      // fails the run unless its script exited 0 (a child was killed and the script coped); then the
-      // run is ok and says so. (Rootless without a delegated cgroup: no memory limit, so no OOM kill
+      // One rule for runs and warm invocations (environment.ts; README, Reasons): an OOM kill in the
+      // container fails the run unless its script exited 0 (a child was killed and the script
+      // coped); then the run is ok and says so. (Rootless without a delegated cgroup: no memory limit, so no OOM kill
       // of this container's own.)
       if ((!this.info.rootless || this.cgroupV2) && this.oomKilled(id, oomBefore, exitCode)) {
         if (exitCode !== 0)
