@@ -13,18 +13,23 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Engine } from "../engine.js";
 import type { JobRecord } from "../jobs/types.js";
 
-export function streamJobEvents(
-  engine: Engine,
-  req: IncomingMessage,
-  res: ServerResponse,
-  flushMs = 200,
-): void {
+/** Answers 200 as a server-sent event stream that no cache or proxy buffers. */
+export function openEventStream(res: ServerResponse): void {
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-store",
     connection: "keep-alive",
     "x-accel-buffering": "no",
   });
+}
+
+export function streamJobEvents(
+  engine: Engine,
+  req: IncomingMessage,
+  res: ServerResponse,
+  flushMs = 200,
+): void {
+  openEventStream(res);
   // The first bytes tell the client the stream is open (fetch resolves on the headers alone, but a
   // proxy may hold them until a body comes).
   res.write(": scar job events\n\n");

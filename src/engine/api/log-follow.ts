@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Engine } from "../engine.js";
 import { endLine, lambdaLog, type ReportOptions, reportLine, startLine } from "../jobs/index.js";
 import { FINAL_STATUSES, type JobRecord } from "../jobs/types.js";
+import { openEventStream } from "./events.js";
 
 /** How often a quiet stream gets a comment line (proxies close idle ones) and checks that its job is still there. */
 const KEEP_ALIVE_MS = 15000;
@@ -26,12 +27,7 @@ export function followJobLog(
   res: ServerResponse,
   report: () => ReportOptions,
 ): void {
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-store",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-  });
+  openEventStream(res);
   const send = (event: string, data: unknown) => {
     if (!res.destroyed && !res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };

@@ -187,27 +187,13 @@ test("log: every page of the group; -ri of a request, and of the Batch job it wa
 });
 
 test("log --follow prints what arrives later, once, until Ctrl-C", { timeout: 90_000 }, async () => {
-  const child = spawn(bin, ["log", "-n", NAME, "--follow"], {
-    cwd: work,
-    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir, ...env() },
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  const until = async (what: string, ok: () => boolean) => {
-    while (!ok()) {
-      if (child.exitCode !== null) assert.fail(`scar exited while waiting for ${what}: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const f = follow(["log", "-n", NAME, "--follow"]);
+  const { child, exited, until } = f;
   try {
-    await until("the log so far", () => /following the logs/.test(err) && /REPORT RequestId: r-2/.test(out));
+    await until(
+      "the log so far",
+      () => /following the logs/.test(f.err) && /REPORT RequestId: r-2/.test(f.out),
+    );
     const polls = filterCalls;
     // CloudWatch takes events in late: one of the same millisecond as the last shown, one older
     events.push(
@@ -222,12 +208,13 @@ test("log --follow prints what arrives later, once, until Ctrl-C", { timeout: 90
     );
     await until(
       "the later events",
-      () => /REPORT RequestId: r-3/.test(out) && /same millisecond/.test(out) && /ingested late/.test(out),
+      () =>
+        /REPORT RequestId: r-3/.test(f.out) && /same millisecond/.test(f.out) && /ingested late/.test(f.out),
     );
     // one more round after it: nothing printed twice
     await until("another poll", () => filterCalls > polls + 1);
     child.kill("SIGINT");
-    assert.equal(await exited, 0, err);
+    assert.equal(await exited, 0, f.err);
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
   }
@@ -237,9 +224,9 @@ test("log --follow prints what arrives later, once, until Ctrl-C", { timeout: 90
     "older, ingested late",
     "quick work done",
   ])
-    assert.equal(out.split("\n").filter((l) => l === line).length, 1, line);
-  assert.equal(out.split("\n").filter((l) => l.startsWith("START RequestId: r-1")).length, 1);
-  assert.doesNotMatch(err, /^error:/m);
+    assert.equal(f.out.split("\n").filter((l) => l === line).length, 1, line);
+  assert.equal(f.out.split("\n").filter((l) => l.startsWith("START RequestId: r-1")).length, 1);
+  assert.doesNotMatch(f.err, /^error:/m);
 });
 
 test("log --follow -ri finds a request whose lines come in two polls", { timeout: 90_000 }, async () => {
@@ -248,38 +235,51 @@ test("log --follow -ri finds a request whose lines come in two polls", { timeout
     "r-5 done",
   ]);
   events.push(start!, work1!);
-  const child = spawn(bin, ["log", "-n", NAME, "--follow", "-ri", "r-5"], {
-    cwd: work,
-    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir, ...env() },
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  const until = async (what: string, ok: () => boolean) => {
-    while (!ok()) {
-      if (child.exitCode !== null) assert.fail(`scar exited while waiting for ${what}: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const f = follow(["log", "-n", NAME, "--follow", "-ri", "r-5"]);
+  const { child, exited, until } = f;
   try {
-    await until("the request's first lines", () => /following the logs/.test(err) && /r-5 at work/.test(out));
+    await until(
+      "the request's first lines",
+      () => /following the logs/.test(f.err) && /r-5 at work/.test(f.out),
+    );
     events.push(...rest);
     const polls = firstPages;
     // two whole polls after the rest arrived
     await until("two more polls", () => firstPages > polls + 2);
     child.kill("SIGINT");
-    assert.equal(await exited, 0, err);
+    assert.equal(await exited, 0, f.err);
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
   }
   assert.equal(
-    out,
+    f.out,
     "START RequestId: r-5 Version: $LATEST\nr-5 at work\nr-5 done\nEND RequestId: r-5\nREPORT RequestId: r-5\tDuration: 1.00 ms\n",
   );
 });
+
+/** `scar <args>` in the background, its output gathered, and a wait for what it prints. */
+function follow(args: string[]) {
+  const child = spawn(bin, args, {
+    cwd: work,
+    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir, ...env() },
+  });
+  const f = {
+    child,
+    out: "",
+    err: "",
+    exited: new Promise<number | null>((r) => child.on("close", (code) => r(code))),
+    async until(what: string, ok: () => boolean) {
+      while (!ok()) {
+        if (child.exitCode !== null) assert.fail(`scar exited while waiting for ${what}: ${f.err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+  child.stdout.on("data", (d: Buffer) => {
+    f.out += d.toString();
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    f.err += d.toString();
+  });
+  return f;
+}
