@@ -148,6 +148,11 @@ export interface LocalEngineConfig {
    * from a browser, e.g. the OSCAR dashboard served elsewhere; none by default.
    */
   cors_origins?: string[];
+  /**
+   * Origins of other scar engines (`http://host:port`) that the dashboard served here may work on:
+   * its Content-Security-Policy lets the page call them. None by default (this engine only).
+   */
+  ui_engines?: string[];
   /** Free space the object store's uploads must leave ("64MiB", "1%"); absent: 64 MiB or 1% of a smaller disk. */
   store_reserve?: string | number;
   /** Seconds a warm execution environment waits for its function's next invocation before it is closed; default 300. */

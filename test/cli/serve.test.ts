@@ -65,3 +65,25 @@ test("scar serve refuses a warm-environment setting of scar.cfg that is not a nu
   assert.match(err, /scar\.cfg: local\.warm_memory_percent must be a number from 1 to 100, not 150/);
   assert.equal(existsSync(dataDir), false, "no data folder was made");
 });
+
+test("scar serve refuses a local.ui_engines of scar.cfg that is not a list of origins, naming the key", async () => {
+  const cfgDir = mkdtempSync(join(dir, "cfg-"));
+  const { defaultConfig } = await import("../../src/config/defaults.js");
+  const cfg = defaultConfig();
+  cfg.local.ui_engines = ["http://127.0.0.1:8081/ui/"];
+  writeFileSync(join(cfgDir, "scar.cfg"), JSON.stringify(cfg));
+  const dataDir = join(dir, "refused-ui-engines");
+  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--port", "0", "--s3-port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir },
+  });
+  let err = "";
+  child.stderr.on("data", (b) => {
+    err += b;
+  });
+  const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+  assert.equal(code, 1, err);
+  assert.match(err, /scar\.cfg: local\.ui_engines must be a list of origins like "http:\/\/host:8080"/);
+  assert.match(err, /'http:\/\/127\.0\.0\.1:8081\/ui\/' is not one/);
+  assert.equal(existsSync(dataDir), false, "no data folder was made");
+});

@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { configFolder } from "../../config/scar-cfg.js";
 import { corsOrigins, startApi } from "../../engine/api/index.js";
+import { UiEnginesError, uiEngines } from "../../engine/api/ui.js";
 import { Engine } from "../../engine/engine.js";
 import { DamagedJobDatabaseError, dbFault } from "../../engine/jobs/index.js";
 import { RuntimeUnavailableError } from "../../engine/runtime/index.js";
@@ -31,6 +32,13 @@ export async function runServe(opts: import("./serve.js").ServeOptions): Promise
     throw new CliError(
       `scar.cfg: local.warm_prewarm must be true or false, not ${JSON.stringify(warmPrewarm)}`,
     );
+  // the other engines the dashboard may call (startApi reads them again for its CSP)
+  try {
+    uiEngines(local?.ui_engines);
+  } catch (e) {
+    if (!(e instanceof UiEnginesError)) throw e;
+    throw new CliError(e.message, 1, `fix or remove it in ${join(configFolder(), "scar.cfg")}`);
+  }
   const dataDir = resolve(opts.dataDir ?? configured.dataDir);
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);

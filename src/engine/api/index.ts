@@ -10,7 +10,7 @@ import { type Engine, JobsUnavailableError } from "../engine.js";
 import { applyCors, type CorsPolicy } from "../store/cors.js";
 import { HttpError, sendJson, sendText } from "./http.js";
 import { type ApiLimits, buildRouter } from "./routes.js";
-import { serveUi } from "./ui.js";
+import { serveUi, uiCsp, uiEngines } from "./ui.js";
 
 export interface ApiOptions {
   host?: string;
@@ -20,8 +20,9 @@ export interface ApiOptions {
   log?: (message: string) => void;
   /**
    * The scar.cfg the engine was started with (default: the built-in one): the default timeout of
-   * services deployed without one (`aws.lambda.timeout`) and the token of `/metrics`
-   * (`local.metrics_token`).
+   * services deployed without one (`aws.lambda.timeout`), the token of `/metrics`
+   * (`local.metrics_token`), the web pages' origins that may call it (`local.cors_origins`) and the
+   * other engines its dashboard may call (`local.ui_engines`, refused when not a list of origins).
    */
   scarConfig?: ScarConfigFile;
 }
@@ -53,13 +54,14 @@ export async function startApi(engine: Engine, opts: ApiOptions = {}): Promise<R
   );
   const log = opts.log ?? (() => {});
   const cors: CorsPolicy = { origins: corsOrigins(cfg), ...API_CORS };
+  const csp = uiCsp(uiEngines(cfg.local.ui_engines));
   const server = createServer(async (req, res) => {
     // Browser pages (the OSCAR dashboard) from scar.cfg's local.cors_origins (store/cors.ts).
     const corsOutcome = applyCors(cors, req, res, (message) => sendJson(res, 403, { error: message }));
     if (corsOutcome !== "not-cors") return;
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
-      if (serveUi(req, res, url.pathname)) return;
+      if (serveUi(req, res, url.pathname, csp)) return;
       const { handler, params } = router.match(req.method ?? "GET", url.pathname);
       await handler(req, res, params, url);
     } catch (err) {
