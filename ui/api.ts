@@ -1,10 +1,14 @@
 /**
- * The dashboard's one way to the engine: its HTTP API on this page's origin, with the admin's
- * credentials in an Authorization header on every call. The credentials live in sessionStorage
- * (this tab only, gone when it closes), never in a cookie: a page of another site cannot make the
- * browser send them, so cross-site request forgery has nothing to ride on.
+ * The dashboard's one way to the engine: its HTTP API, on this page's origin or on another engine's
+ * (the sign-in form's Engine URL; this engine's CSP must list it in scar.cfg's local.ui_engines and
+ * that engine must list this page's origin in its local.cors_origins), with the admin's credentials
+ * in an Authorization header on every call. The credentials live in sessionStorage (this tab only,
+ * gone when it closes), never in a cookie: a page of another site cannot make the browser send them,
+ * so cross-site request forgery has nothing to ride on.
  */
 const KEY = "scar.auth";
+/** The other engine's origin the page works on; absent: this page's own engine. */
+const ENGINE_KEY = "scar.engine";
 
 export class ApiError extends Error {
   constructor(
@@ -20,10 +24,17 @@ export class ApiError extends Error {
 const PAGE_CALL = { "x-requested-with": "scar-dashboard" };
 
 let auth: string | null = sessionStorage.getItem(KEY);
+/** What every API path is appended to: "" (this page's origin) or another engine's origin. */
+let base = sessionStorage.getItem(ENGINE_KEY) ?? "";
 const authListeners = new Set<(signedIn: boolean) => void>();
 
 export function signedIn(): boolean {
   return auth !== null;
+}
+
+/** The other engine the page works on, or "" for the engine that served it. */
+export function engineUrl(): string {
+  return base;
 }
 
 export function onAuthChange(l: (signedIn: boolean) => void): () => void {
@@ -45,12 +56,43 @@ function basic(user: string, password: string): string {
   return `Basic ${btoa(bin)}`;
 }
 
-/** Checks the credentials against the API; keeps them when they are right. */
-export async function signIn(user: string, password: string): Promise<void> {
+/** An Engine URL as typed -> its origin, or "" for this page's own engine. */
+function engineOrigin(typed: string): string {
+  const text = typed.trim();
+  if (text === "") return "";
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ApiError(0, `the engine URL '${text}' is not a URL (like http://host:8080)`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search)
+    throw new ApiError(0, `the engine URL '${text}' is not an engine's address (like http://host:8080)`);
+  return url.origin === location.origin ? "" : url.origin;
+}
+
+/** Checks the credentials against the API of `engine` ("": this page's); keeps both when right. */
+export async function signIn(user: string, password: string, engine = ""): Promise<void> {
   const candidate = basic(user, password);
-  const r = await fetch("/system/info", { headers: { authorization: candidate, ...PAGE_CALL } });
+  const origin = engineOrigin(engine);
+  let r: Response;
+  try {
+    r = await fetch(`${origin}/system/info`, { headers: { authorization: candidate, ...PAGE_CALL } });
+  } catch {
+    // the browser does not say why (down, CSP, CORS): name what to check
+    throw new ApiError(
+      0,
+      origin === ""
+        ? "the engine could not be reached"
+        : `${origin} could not be reached: is it running, is it in local.ui_engines of this engine's ` +
+            `scar.cfg, and is ${location.origin} in local.cors_origins of its own?`,
+    );
+  }
   if (r.status === 401) throw new ApiError(401, "wrong user or password");
   if (!r.ok) throw await errorOf(r);
+  base = origin;
+  if (origin === "") sessionStorage.removeItem(ENGINE_KEY);
+  else sessionStorage.setItem(ENGINE_KEY, origin);
   setAuth(candidate);
 }
 
@@ -89,7 +131,7 @@ export async function call(path: string, o: CallOptions = {}): Promise<Response>
     body = JSON.stringify(o.body);
     headers["content-type"] = "application/json";
   }
-  const r = await fetch(path, {
+  const r = await fetch(base + path, {
     method: o.method ?? "GET",
     headers,
     ...(body !== undefined ? { body } : {}),
@@ -117,7 +159,7 @@ export function upload<T>(
   const credentials = auth;
   return new Promise<T>((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
+    xhr.open("POST", base + path);
     xhr.setRequestHeader("authorization", credentials);
     for (const [k, v] of Object.entries(PAGE_CALL)) xhr.setRequestHeader(k, v);
     xhr.setRequestHeader("content-type", "application/octet-stream");

@@ -5,7 +5,7 @@
  */
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { onAuthChange, signedIn, signIn, signOut } from "./api";
+import { engineUrl, onAuthChange, signedIn, signIn, signOut } from "./api";
 import { BucketsPage } from "./buckets";
 import { EnginePage } from "./engine";
 import { FunctionsPage } from "./functions";
@@ -38,7 +38,11 @@ function Login() {
     setBusy(true);
     setError("");
     try {
-      await signIn(String(data.get("user") ?? ""), String(data.get("password") ?? ""));
+      await signIn(
+        String(data.get("user") ?? ""),
+        String(data.get("password") ?? ""),
+        String(data.get("engine") ?? ""),
+      );
     } catch (err) {
       setError((err as Error).message);
     } finally {
@@ -54,11 +58,15 @@ function Login() {
         </p>
         <label>
           User
-          <input name="user" autocomplete="username" required value="admin" />
+          <input name="user" autocomplete="username" required defaultValue="admin" />
         </label>
         <label>
           Password
           <input name="password" type="password" autocomplete="current-password" required />
+        </label>
+        <label>
+          Engine URL (optional: another scar engine; empty: this one)
+          <input name="engine" type="url" defaultValue={engineUrl()} placeholder={location.origin} />
         </label>
         <button type="submit" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
@@ -128,6 +136,11 @@ function App() {
             </a>
           ))}
         </nav>
+        {engineUrl() && (
+          <span class="engine-url" title="the engine this page works on">
+            {engineUrl()}
+          </span>
+        )}
         <LiveBadge />
         <button type="button" class="link" onClick={() => signOut()}>
           Sign out
