@@ -64,10 +64,13 @@ function engineOrigin(typed: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new ApiError(0, `the engine URL '${text}' is not a URL (like http://host:8080)`);
+    throw new ApiError(0, `the engine URL '${text}' is not a URL (like ${location.protocol}//host:8080)`);
   }
   if ((url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search)
-    throw new ApiError(0, `the engine URL '${text}' is not an engine's address (like http://host:8080)`);
+    throw new ApiError(
+      0,
+      `the engine URL '${text}' is not an engine's address (like ${location.protocol}//host:8080)`,
+    );
   return url.origin === location.origin ? "" : url.origin;
 }
 

@@ -92,6 +92,15 @@ test("the dashboard of engine A works on engine B: B's functions, and B's job ev
     await page.getByLabel("User").fill(admin.user);
     await page.getByLabel("Password").fill(admin.password);
 
+    // not an engine's address (a path): refused before any call
+    await page.getByLabel("Engine URL").fill(`${bOrigin}/ui/`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page
+      .getByRole("alert")
+      .filter({
+        hasText: `the engine URL '${bOrigin}/ui/' is not an engine's address (like http://host:8080)`,
+      })
+      .waitFor();
     // an engine A does not list: the browser refuses the call (CSP), the form says what to check
     const unlisted = `http://localhost:${bPort}`;
     await page.getByLabel("Engine URL").fill(unlisted);
