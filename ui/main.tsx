@@ -58,7 +58,7 @@ function Login() {
         </p>
         <label>
           User
-          <input name="user" autocomplete="username" required defaultValue="admin" />
+          <input name="user" autocomplete="username" required defaultValue="scar" />
         </label>
         <label>
           Password
