@@ -82,7 +82,9 @@ test("a per-function limit holds while other functions use the rest", async () =
   await drain(s, store, ids);
   await s.stop();
   assert.equal(m.max.fn.get("a"), 1);
-  assert.equal(m.max.fn.get("b"), 3);
+  // b uses the rest: 3 beside a's one, or all 4 in a moment when the ring gave a's freed slot to b
+  // (a's next job takes the slot b frees next; seen once on a loaded CI rehearsal)
+  assert.ok((m.max.fn.get("b") ?? 0) >= 3, `b ran at most ${m.max.fn.get("b")} at once`);
   assert.equal(m.max.total, 4);
 });
 
