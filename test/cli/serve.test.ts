@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { defaultConfig, type ScarConfigFile } from "../../src/config/defaults.js";
 
 const bin = new URL("../../../bin/scar", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "scar-serve-"));
@@ -46,33 +47,31 @@ test("scar serve starts the engine on free ports, writes 0600 credentials, answe
 });
 
 test("scar serve refuses a warm-environment setting of scar.cfg that is not a number in range, touching nothing", async () => {
-  const cfgDir = mkdtempSync(join(dir, "cfg-"));
-  const { defaultConfig } = await import("../../src/config/defaults.js");
-  const cfg = defaultConfig();
-  cfg.local.warm_memory_percent = 150;
-  writeFileSync(join(cfgDir, "scar.cfg"), JSON.stringify(cfg));
-  const dataDir = join(dir, "refused");
-  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--port", "0", "--s3-port", "0"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir },
+  const { code, err, dataDir } = await serveWithConfig("refused", (cfg) => {
+    cfg.local.warm_memory_percent = 150;
   });
-  let err = "";
-  child.stderr.on("data", (b) => {
-    err += b;
-  });
-  const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
   assert.equal(code, 1, err);
   assert.match(err, /scar\.cfg: local\.warm_memory_percent must be a number from 1 to 100, not 150/);
   assert.equal(existsSync(dataDir), false, "no data folder was made");
 });
 
 test("scar serve refuses a local.ui_engines of scar.cfg that is not a list of origins, naming the key", async () => {
+  const { code, err, dataDir } = await serveWithConfig("refused-ui-engines", (cfg) => {
+    cfg.local.ui_engines = ["http://127.0.0.1:8081/ui/"];
+  });
+  assert.equal(code, 1, err);
+  assert.match(err, /scar\.cfg: local\.ui_engines must be a list of origins like "http:\/\/host:8080"/);
+  assert.match(err, /'http:\/\/127\.0\.0\.1:8081\/ui\/' is not one/);
+  assert.equal(existsSync(dataDir), false, "no data folder was made");
+});
+
+/** `scar serve` with a scar.cfg of the defaults changed by `change`, into data folder `name`, until it exits. */
+async function serveWithConfig(name: string, change: (cfg: ScarConfigFile) => void) {
   const cfgDir = mkdtempSync(join(dir, "cfg-"));
-  const { defaultConfig } = await import("../../src/config/defaults.js");
   const cfg = defaultConfig();
-  cfg.local.ui_engines = ["http://127.0.0.1:8081/ui/"];
+  change(cfg);
   writeFileSync(join(cfgDir, "scar.cfg"), JSON.stringify(cfg));
-  const dataDir = join(dir, "refused-ui-engines");
+  const dataDir = join(dir, name);
   const child = spawn(bin, ["serve", "--data-dir", dataDir, "--port", "0", "--s3-port", "0"], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, SCAR_CONFIG_FOLDER: cfgDir },
@@ -82,8 +81,5 @@ test("scar serve refuses a local.ui_engines of scar.cfg that is not a list of or
     err += b;
   });
   const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
-  assert.equal(code, 1, err);
-  assert.match(err, /scar\.cfg: local\.ui_engines must be a list of origins like "http:\/\/host:8080"/);
-  assert.match(err, /'http:\/\/127\.0\.0\.1:8081\/ui\/' is not one/);
-  assert.equal(existsSync(dataDir), false, "no data folder was made");
-});
+  return { code, err, dataDir };
+}
